@@ -1,0 +1,22 @@
+"""Expected value of a ticket, as an exact rational in wei.
+
+EV = faceValue x winProb / (2**256 - 1): go-livepeer's arithmetic, which is what orchestrators
+credit to the sender, so balances kept here match theirs exactly (spec 01). The contract's true
+win probability is winProb / 2**256; the difference is below one part in 10**76.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+EV_DENOMINATOR = (1 << 256) - 1
+
+
+def ticket_ev(face_value: int, win_prob: int) -> Fraction:
+    """Expected value in wei of one ticket; ValueError for a negative or over-wide input."""
+    for name, value in (("face_value", face_value), ("win_prob", win_prob)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if not 0 <= value <= EV_DENOMINATOR:
+            raise ValueError(f"{name} must be in [0, 2**256-1], got {value}")
+    return Fraction(face_value * win_prob, EV_DENOMINATOR)
