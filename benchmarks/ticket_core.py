@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import coincurve
 from Crypto.Hash import keccak
 
-from clearinghouse.pm import _native as native  # type: ignore[attr-defined]
+from clearinghouse.pm import _native as native
 from clearinghouse.pm import reference
 
 KEY = b"\x11" * 32

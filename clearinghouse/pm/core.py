@@ -22,7 +22,7 @@ if NO_EXTENSIONS:
     from clearinghouse.pm import reference as implementation
 else:
     try:
-        from clearinghouse.pm import _native as implementation  # type: ignore[attr-defined, no-redef]
+        from clearinghouse.pm import _native as implementation
     except ImportError as exc:
         NATIVE_IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
         from clearinghouse.pm import reference as implementation

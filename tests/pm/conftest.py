@@ -45,7 +45,8 @@ def vectors() -> dict[str, Any]:
     path = SPEC_DIR / "vectors.json"
     if not path.exists():
         pytest.fail(f"spec vectors not found at {path}; set CLEARINGHOUSE_SPEC_DIR")
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def hex_bytes(value: str) -> bytes:

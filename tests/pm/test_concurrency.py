@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from clearinghouse.pm import _native as native  # type: ignore[attr-defined]
+from clearinghouse.pm import _native as native
 
 KEY = b"\x11" * 32
 

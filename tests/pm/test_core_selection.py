@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import clearinghouse.pm as pm
-from clearinghouse.pm import _native as native  # type: ignore[attr-defined]
+from clearinghouse.pm import _native as native
 from clearinghouse.pm import reference
 
 PUBLIC_FUNCTIONS = {
