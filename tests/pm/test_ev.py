@@ -18,6 +18,11 @@ def test_ev_is_an_exact_rational_over_2_256_minus_1() -> None:
     assert 10**13 - 1 < ev < 10**13
 
 
+def test_go_livepeer_test_numbers() -> None:
+    assert ticket_ev(105, ((1 << 256) - 1) // 3) == 35
+    assert ticket_ev(10**15, 1 << 255) == Fraction(10**15 << 255, (1 << 256) - 1)
+
+
 def test_ev_rejects_bad_inputs() -> None:
     with pytest.raises(ValueError, match=r"face_value must be in \[0, 2\*\*256-1\], got -1"):
         ticket_ev(-1, 1)

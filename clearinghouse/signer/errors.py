@@ -1,0 +1,58 @@
+"""Why the remote-signer payment algorithm refuses a call, and the exception that says so.
+
+    ClearinghouseError                     (clearinghouse.errors)
+    └── SigningRefused(reason, message)    nothing was signed; ``reason`` is a Refusal
+
+``Refusal`` is closed and in precedence order: the algorithm evaluates the reasons in this
+order, so when a call fails several checks the reason listed first is the one reported. No
+HTTP or gRPC status appears here; each transport maps reasons to statuses in one table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from clearinghouse.errors import ClearinghouseError
+
+
+class Refusal(StrEnum):
+    """Outcomes of a payment call that sign nothing, in the order they are checked."""
+
+    BAD_REQUEST = "bad_request"
+    """Malformed input, or input inconsistent with the session state (go-livepeer: 400)."""
+
+    SIGNER_UNSAFE = "signer_unsafe"
+    """Our deposit or reserve is empty or about to unlock: no ticket may be signed (503)."""
+
+    REFRESH_SESSION = "refresh_session"
+    """The orchestrator's auth token or ticket params are about to expire (480)."""
+
+    PARAMS_REJECTED = "params_rejected"
+    """The orchestrator's ticket params break a sender-side rule of spec 01 (400)."""
+
+    PRICE_EXCEEDED = "price_exceeded"
+    """The orchestrator's price is above the tightest price ceiling (481)."""
+
+    NO_TICKETS_NEEDED = "no_tickets_needed"
+    """The session balance already covers this call (482); the state is unchanged."""
+
+    TOO_MANY_TICKETS = "too_many_tickets"
+    """The call would need more than TICKETS_PER_CALL_MAX tickets (go-livepeer: 400)."""
+
+    TOTAL_EV_EXCEEDED = "total_ev_exceeded"
+    """The batch's total EV is above the configured maximum total EV (spec 01)."""
+
+    NONCES_EXHAUSTED = "nonces_exhausted"
+    """The batch would pass nonce 600 for this recipientRandHash: refresh the params (480)."""
+
+
+class SigningRefused(ClearinghouseError):
+    """The payment algorithm refused the call; nothing was signed and no nonce was used."""
+
+    def __init__(self, reason: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"SigningRefused({self.reason.value!r}, {self.message!r})"

@@ -1,0 +1,49 @@
+"""The named limits and protocol constants of the remote-signer payment algorithm.
+
+Limits (``*_MAX``) bound the work or exposure one call may cause; protocol constants are
+go-livepeer's values that our clients and orchestrators rely on. Each says why it has its value.
+Defaults of operator settings (``*_DEFAULT``) are the values spec 01 gives for go-livepeer.
+"""
+
+from __future__ import annotations
+
+TICKETS_PER_CALL_MAX = 100
+"""go-livepeer refuses more than 100 tickets per call: more means a mis-tuned ticket EV, and it
+bounds the deposit one call can expose and the signing work it can demand."""
+
+SENDER_NONCE_MAX = 600
+"""An orchestrator accepts at most 600 nonces per recipientRandHash (spec 01); past it we ask
+for fresh params instead of signing tickets that would be refused yet still be liabilities."""
+
+STATE_JSON_BYTES_MAX = 8192
+"""Our state blobs are ~400 bytes; 8 KiB bounds the parsing a client can make us do while
+leaving room for long App and AuthID strings."""
+
+MAX_PRICE_EXPONENT_DIGITS_MAX = 4
+"""A maxPrice like 1e99999 would make us build a 100,000-digit integer; no real price needs an
+exponent of more than 4 digits."""
+
+AUTH_TOKEN_REFRESH_S = 180
+"""go-livepeer refreshes an orchestrator auth token in the last 10 % of its 30-minute life."""
+
+PARAMS_EXPIRY_MARGIN_BLOCKS = 1
+"""Ticket params whose expiration block is at most this far past the last seen L1 block are
+treated as expired (go-livepeer's paramsExpiryBuffer)."""
+
+LV2V_PRELOAD_S = 60
+"""The first lv2v payment of a session covers 60 s (go-livepeer)."""
+
+LIVE_PRELOAD_S = 10
+"""The first live payment of a session covers 10 s (go-livepeer)."""
+
+LV2V_PIXELS_PER_S = 1280 * 720 * 30
+"""lv2v bills 720p at 30 fps whatever the stream is (go-livepeer's defaultSegInfo)."""
+
+MAX_TICKET_EV_WEI_DEFAULT = 3_000_000_000_000
+"""go-livepeer's default maxTicketEV (3e12 wei)."""
+
+MAX_TOTAL_EV_WEI_DEFAULT = 20_000_000_000_000
+"""go-livepeer's default maxTotalEV (2e13 wei) for one batch of tickets."""
+
+DEPOSIT_MULTIPLIER_DEFAULT = 1
+"""go-livepeer's default depositMultiplier: a face value may use the whole deposit."""
