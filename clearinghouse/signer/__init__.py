@@ -4,7 +4,7 @@ Pure functions and frozen dataclasses: no clock reads (the caller passes ``now_n
 no signing. A transport decodes the request, then:
 
     offer = decode_offer(orchestrator_info_bytes)
-    previous = open_state(blob, sig, our_address, pm.recover_personal_signer)  # or None
+    previous = open_state(blob, sig, our_address)  # or None
     plan = plan_payment(offer, previous, request, chain, policy, now_ns,
                         new_state_id=…, new_manifest_id=…)
     batch = pm.sign_ticket_batch(

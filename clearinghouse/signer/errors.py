@@ -21,6 +21,9 @@ class Refusal(StrEnum):
     BAD_REQUEST = "bad_request"
     """Malformed input, or input inconsistent with the session state (go-livepeer: 400)."""
 
+    STALE_STATE = "stale_state"
+    """The state is not the session's stored head: replayed, older, forked or unknown (409)."""
+
     SIGNER_UNSAFE = "signer_unsafe"
     """Our deposit or reserve is empty or about to unlock: no ticket may be signed (503)."""
 
@@ -49,10 +52,12 @@ class Refusal(StrEnum):
 class SigningRefused(ClearinghouseError):
     """The payment algorithm refused the call; nothing was signed and no nonce was used."""
 
-    def __init__(self, reason: Refusal, message: str) -> None:
+    def __init__(self, reason: Refusal, message: str, *, orchestrator_url: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.orchestrator_url = orchestrator_url
+        """Where the client re-fetches OrchestratorInfo (Livepeer-Orchestrator-URL on a refresh)."""
 
     def __repr__(self) -> str:
         return f"SigningRefused({self.reason.value!r}, {self.message!r})"

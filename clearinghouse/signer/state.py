@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from clearinghouse import pm
 from clearinghouse.signer.billing import BillingType
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.goformat import (
@@ -247,16 +247,10 @@ def _parse_address(text: str) -> bytes:
     return bytes.fromhex(text[2:])
 
 
-def open_state(
-    blob: bytes,
-    signature: bytes,
-    signer_address: bytes,
-    recover_signer: Callable[[bytes, bytes], bytes],
-) -> RemotePaymentState:
+def open_state(blob: bytes, signature: bytes, signer_address: bytes) -> RemotePaymentState:
     """Check that ``signature`` is our personal-sign over ``blob``, then decode the blob.
 
-    ``recover_signer(message, signature)`` returns the 20-byte signer address or raises
-    ValueError (clearinghouse.pm.recover_personal_signer). Raises
+    Raises
     SigningRefused(BAD_REQUEST, "invalid sig: ...") when the signature is malformed or by
     another key, and decode_state's errors for a bad blob.
     """
@@ -266,7 +260,7 @@ def open_state(
             f"invalid state: {len(blob)} bytes, at most {STATE_JSON_BYTES_MAX} allowed",
         )
     try:
-        recovered = recover_signer(blob, signature)
+        recovered = pm.recover_personal_signer(blob, signature)
     except ValueError as exc:
         raise SigningRefused(Refusal.BAD_REQUEST, f"invalid sig: {exc}") from exc
     if recovered != signer_address:

@@ -283,13 +283,13 @@ def test_state_signature_vector(vectors: dict[str, Any]) -> None:
 
 def test_open_state_accepts_our_signature() -> None:
     signature = pm.personal_sign(KEY, GOLDEN)
-    assert open_state(GOLDEN, signature, OUR_ADDRESS, pm.recover_personal_signer) == STATE
+    assert open_state(GOLDEN, signature, OUR_ADDRESS) == STATE
 
 
 def test_open_state_refuses_another_signer() -> None:
     signature = pm.personal_sign(b"\x22" * 32, GOLDEN)
     with pytest.raises(SigningRefused, match="invalid sig: signed by 0x") as refused:
-        open_state(GOLDEN, signature, OUR_ADDRESS, pm.recover_personal_signer)
+        open_state(GOLDEN, signature, OUR_ADDRESS)
     assert refused.value.reason is Refusal.BAD_REQUEST
 
 
@@ -297,13 +297,13 @@ def test_open_state_refuses_a_tampered_blob() -> None:
     signature = pm.personal_sign(KEY, GOLDEN)
     tampered = GOLDEN.replace(b'"Balance":"-7/3"', b'"Balance":"1000"')
     with pytest.raises(SigningRefused, match="invalid sig"):
-        open_state(tampered, signature, OUR_ADDRESS, pm.recover_personal_signer)
+        open_state(tampered, signature, OUR_ADDRESS)
 
 
 @pytest.mark.parametrize("signature", [b"", b"\x00" * 65, b"\x01" * 64])
 def test_open_state_refuses_malformed_signatures(signature: bytes) -> None:
     with pytest.raises(SigningRefused, match="invalid sig: "):
-        open_state(GOLDEN, signature, OUR_ADDRESS, pm.recover_personal_signer)
+        open_state(GOLDEN, signature, OUR_ADDRESS)
 
 
 def test_open_state_checks_the_signature_before_the_content(vectors: dict[str, Any]) -> None:
@@ -311,4 +311,4 @@ def test_open_state_checks_the_signature_before_the_content(vectors: dict[str, A
     blob = vector["state_json"].encode()
     signature = bytes.fromhex(vector["signature"][2:])
     with pytest.raises(SigningRefused, match=r"invalid state: missing keys \['PMSessionID'"):
-        open_state(blob, signature, OUR_ADDRESS, pm.recover_personal_signer)
+        open_state(blob, signature, OUR_ADDRESS)

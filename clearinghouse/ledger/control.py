@@ -1,0 +1,79 @@
+"""The kill switch: an operator stops all signing, or one gateway's, and it survives restarts.
+
+One row per scope (``global`` or ``gateway:<id>``), holding the current position with who set
+it, why and when. The global row is created by the first migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from clearinghouse.ledger import limits
+from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.errors import NotFound
+from clearinghouse.ledger.models import GatewayRow, KillSwitchRow
+from clearinghouse.ledger.transactions import reading, utc_now, writing
+from clearinghouse.ledger.values import KillSwitch, check_text
+
+GLOBAL_SCOPE = "global"
+
+
+def set_kill_switch(
+    db: Database, *, engaged: bool, actor: str, reason: str, gateway_id: int | None = None
+) -> KillSwitch:
+    """Engage or release the kill switch, globally (``gateway_id`` None) or for one gateway.
+
+    Raises ``NotFound`` for an unknown gateway, ``InvalidLedgerInput`` for an empty or
+    over-long actor or reason.
+    """
+    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
+    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    scope = _scope(gateway_id)
+    with writing(db) as session:
+        if gateway_id is not None and session.get(GatewayRow, gateway_id) is None:
+            raise NotFound(f"no gateway with id {gateway_id}")
+        row = session.get(KillSwitchRow, scope)
+        if row is None:
+            row = KillSwitchRow(scope=scope, gateway_id=gateway_id)
+            session.add(row)
+        row.engaged = engaged
+        row.actor = actor
+        row.reason = reason
+        row.changed_at = utc_now()
+        session.flush()
+        return _value(row)
+
+
+def signing_halt(db: Database, gateway_id: int) -> KillSwitch | None:
+    """Return the engaged switch that stops signing for this gateway (global first), or None."""
+    with reading(db) as session:
+        rows = session.scalars(
+            select(KillSwitchRow).where(
+                KillSwitchRow.scope.in_((GLOBAL_SCOPE, _scope(gateway_id))),
+                KillSwitchRow.engaged.is_(True),
+            )
+        ).all()
+        ordered = sorted(rows, key=lambda row: row.scope != GLOBAL_SCOPE)
+        return _value(ordered[0]) if ordered else None
+
+
+def kill_switches(db: Database) -> tuple[KillSwitch, ...]:
+    """Return every switch position, global first."""
+    with reading(db) as session:
+        rows = session.scalars(select(KillSwitchRow)).all()
+        return tuple(_value(r) for r in sorted(rows, key=lambda r: (r.gateway_id or 0, r.scope)))
+
+
+def _scope(gateway_id: int | None) -> str:
+    return GLOBAL_SCOPE if gateway_id is None else f"gateway:{gateway_id}"
+
+
+def _value(row: KillSwitchRow) -> KillSwitch:
+    return KillSwitch(
+        scope=row.scope,
+        gateway_id=row.gateway_id,
+        engaged=row.engaged,
+        actor=row.actor,
+        reason=row.reason,
+        changed_at=row.changed_at,
+    )

@@ -1,0 +1,78 @@
+"""Every exception the ledger package raises; nothing from SQLAlchemy or a driver leaks out.
+
+::
+
+    clearinghouse.errors.ClearinghouseError
+    └── LedgerError               any failure of the ledger
+        ├── InvalidLedgerInput    (also ValueError) a value the ledger cannot store
+        ├── UnsupportedDatabase   the URL names a backend or driver we do not run on
+        ├── DatabaseUnavailable   cannot connect, or the database refused (locked, gone)
+        ├── SchemaNotCurrent      behind or unknown: run `clearinghouse db upgrade`
+        ├── NotFound              a gateway, API key, session or account does not exist
+        ├── LedgerConflict        a write broke a uniqueness rule
+        │   ├── DuplicateGatewayName
+        │   ├── DuplicateTicket   a (recipientRandHash, nonce) or ticket hash issued before
+        │   ├── IdempotencyConflict  same idempotency key, different request
+        │   └── StaleSession      the session head moved on, or belongs to another gateway
+        └── InvariantViolation    the books do not add up
+
+Errors from SQLAlchemy are translated where they enter (see ``transactions.py``) and chained
+with ``raise … from exc``. Messages never contain a database password. The ledger's
+``InvariantViolation`` is also a ``clearinghouse.errors.InvariantViolation``.
+"""
+
+from __future__ import annotations
+
+from clearinghouse import errors
+
+
+class LedgerError(errors.ClearinghouseError):
+    """Base class of every ledger failure."""
+
+
+class InvalidLedgerInput(LedgerError, ValueError):
+    """A value cannot be stored as given (wrong type, out of range, inconsistent fields)."""
+
+
+class UnsupportedDatabase(LedgerError):
+    """The database URL names a backend or driver other than SQLite or PostgreSQL/psycopg."""
+
+
+class DatabaseUnavailable(LedgerError):
+    """The database could not be reached or refused the operation (e.g. locked too long)."""
+
+
+class SchemaNotCurrent(LedgerError):
+    """The database schema is not at the revision this code expects."""
+
+
+class NotFound(LedgerError):
+    """A row the caller named does not exist."""
+
+
+class LedgerConflict(LedgerError):
+    """A write was refused by a uniqueness rule of the database."""
+
+
+class DuplicateGatewayName(LedgerConflict):
+    """A gateway with that name already exists."""
+
+
+class DuplicateTicket(LedgerConflict):
+    """A (recipientRandHash, nonce) pair or a ticket hash was already issued.
+
+    This is the database-level guarantee that no ticket is signed twice; reaching it means the
+    caller's session state was wrong, so nothing of the call was written.
+    """
+
+
+class IdempotencyConflict(LedgerConflict):
+    """A retry used an idempotency key already taken by a different request."""
+
+
+class StaleSession(LedgerConflict):
+    """The session head the caller built on is not the stored head (replay, fork or wrong owner)."""
+
+
+class InvariantViolation(LedgerError, errors.InvariantViolation):
+    """The ledger's books do not add up (postings not summing to zero, balance mismatch)."""

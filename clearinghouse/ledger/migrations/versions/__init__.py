@@ -1,0 +1,1 @@
+"""Ledger schema revisions, oldest first; each must run on SQLite and PostgreSQL."""

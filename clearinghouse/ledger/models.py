@@ -1,0 +1,220 @@
+"""The ledger's tables as SQLAlchemy 2.0 typed declarative models (private to this package).
+
+Tables: gateways, api_keys, payment_sessions (authoritative remote-signer state by StateID),
+signing_records (one immutable row per signing call), signed_tickets (one row per ticket),
+accounts / ledger_transactions / postings (double entry), kill_switches.
+
+Money columns are exact: wei as NUMERIC(78,0), rationals as numerator/denominator pairs of
+NUMERIC(180,0) (see ``limits.RATIONAL_DIGITS_MAX`` for why 78 digits are not enough for a
+rational), never floats. Every rule the code enforces is backed by a constraint, and every
+constraint has a fixed name from ``NAMING_CONVENTION`` so migrations can refer to it.
+These classes never leave the package: the repository modules return frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from clearinghouse.ledger import limits
+from clearinghouse.ledger.columns import ExactInteger, FixedBytes, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits at our volume.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Wei = ExactInteger(limits.WEI_DIGITS_MAX)
+RationalPart = ExactInteger(limits.RATIONAL_DIGITS_MAX)
+Address = FixedBytes(20)
+Hash32 = FixedBytes(32)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every ledger table, with the fixed constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class GatewayRow(Base):
+    __tablename__ = "gateways"
+    __table_args__ = (CheckConstraint("status IN ('active', 'disabled')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(limits.GATEWAY_NAME_LENGTH_MAX), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(limits.API_KEY_PREFIX_LENGTH_MAX))
+    digest: Mapped[bytes] = mapped_column(Hash32, unique=True)
+    usage_subject: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PaymentSessionRow(Base):
+    __tablename__ = "payment_sessions"
+    __table_args__ = (
+        CheckConstraint("billing_type IN ('', 'lv2v', 'live', 'fixed')", name="billing_type"),
+    )
+
+    state_id: Mapped[str] = mapped_column(String(limits.STATE_ID_LENGTH_MAX), primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"), index=True)
+    orchestrator_address: Mapped[bytes] = mapped_column(Address)
+    app: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    billing_type: Mapped[str] = mapped_column(String(8))
+    manifest_id: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    sequence_number: Mapped[int] = mapped_column(BigInteger)
+    sender_nonce: Mapped[int] = mapped_column(BigInteger)
+    pm_session_id: Mapped[bytes | None] = mapped_column(Hash32)
+    balance_num: Mapped[int] = mapped_column(RationalPart)
+    balance_den: Mapped[int] = mapped_column(RationalPart)
+    initial_price_per_unit: Mapped[int] = mapped_column(BigInteger)
+    initial_pixels_per_unit: Mapped[int] = mapped_column(BigInteger)
+    last_update_ns: Mapped[int | None] = mapped_column(BigInteger)
+    auth_expiry: Mapped[int] = mapped_column(BigInteger)
+    auth_id: Mapped[str] = mapped_column(String(limits.LONG_TEXT_ID_LENGTH_MAX))
+    state_digest: Mapped[bytes] = mapped_column(Hash32)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SigningRecordRow(Base):
+    __tablename__ = "signing_records"
+    __table_args__ = (
+        UniqueConstraint("state_id", "sequence_number"),
+        UniqueConstraint("gateway_id", "request_id"),
+        Index(None, "gateway_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
+    api_key_id: Mapped[int | None] = mapped_column(Id, ForeignKey("api_keys.id"))
+    usage_subject: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    request_id: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    request_digest: Mapped[bytes | None] = mapped_column(Hash32)
+    state_id: Mapped[str] = mapped_column(
+        String(limits.STATE_ID_LENGTH_MAX), ForeignKey("payment_sessions.state_id")
+    )
+    manifest_id: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    sequence_number: Mapped[int] = mapped_column(BigInteger)
+    app: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    orchestrator_address: Mapped[bytes] = mapped_column(Address)
+    recipient: Mapped[bytes] = mapped_column(Address)
+    pipeline: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    model_id: Mapped[str | None] = mapped_column(String(limits.LONG_TEXT_ID_LENGTH_MAX))
+    capability: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    billing_type: Mapped[str] = mapped_column(String(8))
+    units: Mapped[int] = mapped_column(BigInteger)
+    price_per_unit: Mapped[int] = mapped_column(Wei)
+    pixels_per_unit: Mapped[int] = mapped_column(Wei)
+    fee_num: Mapped[int] = mapped_column(RationalPart)
+    fee_den: Mapped[int] = mapped_column(RationalPart)
+    ticket_count: Mapped[int] = mapped_column(Integer)
+    face_value: Mapped[int] = mapped_column(Wei)
+    win_prob: Mapped[int] = mapped_column(Wei)
+    ev_signed_num: Mapped[int] = mapped_column(RationalPart)
+    ev_signed_den: Mapped[int] = mapped_column(RationalPart)
+    first_nonce: Mapped[int] = mapped_column(BigInteger)
+    last_nonce: Mapped[int] = mapped_column(BigInteger)
+    recipient_rand_hash: Mapped[bytes] = mapped_column(Hash32)
+    creation_round: Mapped[int] = mapped_column(BigInteger)
+    creation_round_block_hash: Mapped[bytes] = mapped_column(Hash32)
+    params_expiration_block: Mapped[int] = mapped_column(BigInteger)
+    # TODO(#4): foreign key to the ETH/USD rate snapshots table once billing adds it.
+    rate_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SignedTicketRow(Base):
+    __tablename__ = "signed_tickets"
+    __table_args__ = (UniqueConstraint("recipient_rand_hash", "sender_nonce"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    signing_record_id: Mapped[int] = mapped_column(Id, ForeignKey("signing_records.id"), index=True)
+    recipient_rand_hash: Mapped[bytes] = mapped_column(Hash32)
+    sender_nonce: Mapped[int] = mapped_column(BigInteger)
+    ticket_hash: Mapped[bytes] = mapped_column(Hash32, unique=True)
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("kind", "gateway_id"),
+        CheckConstraint(
+            "kind IN ('gateway_receivable', 'ticket_liability', 'gateway_payments', 'adjustments')",
+            name="kind",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # Unique for global accounts too, where UNIQUE(kind, gateway_id) cannot see NULLs.
+    code: Mapped[str] = mapped_column(String(96), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    gateway_id: Mapped[int | None] = mapped_column(Id, ForeignKey("gateways.id"))
+    balance_num: Mapped[int] = mapped_column(RationalPart)
+    balance_den: Mapped[int] = mapped_column(RationalPart)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LedgerTransactionRow(Base):
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (CheckConstraint("kind IN ('signing', 'top_up', 'adjustment')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    signing_record_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("signing_records.id"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PostingRow(Base):
+    __tablename__ = "postings"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("ledger_transactions.id"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("accounts.id"), index=True)
+    amount_num: Mapped[int] = mapped_column(RationalPart)
+    amount_den: Mapped[int] = mapped_column(RationalPart)
+
+
+class KillSwitchRow(Base):
+    __tablename__ = "kill_switches"
+
+    # "global" or "gateway:<id>": a primary key, because UNIQUE cannot see a NULL gateway_id.
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    gateway_id: Mapped[int | None] = mapped_column(Id, ForeignKey("gateways.id"), unique=True)
+    engaged: Mapped[bool] = mapped_column(Boolean)
+    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)

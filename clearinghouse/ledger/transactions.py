@@ -1,0 +1,68 @@
+"""Units of work on the ledger database and the one place SQLAlchemy errors are translated.
+
+``reading(db)`` opens a read transaction; ``writing(db)`` opens a write transaction (BEGIN
+IMMEDIATE on SQLite, so it holds the database's write lock from its first statement). Both
+commit on normal exit, roll back on any exception, and turn SQLAlchemy errors into this
+package's exceptions with the password masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+
+from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.errors import (
+    DatabaseUnavailable,
+    InvalidLedgerInput,
+    LedgerConflict,
+    LedgerError,
+)
+
+
+@contextmanager
+def reading(db: Database) -> Iterator[Session]:
+    """Yield an ORM session inside one read transaction."""
+    with translated_errors(db), Session(db.engine, expire_on_commit=False) as session:
+        with session.begin():
+            yield session
+
+
+@contextmanager
+def writing(db: Database) -> Iterator[Session]:
+    """Yield an ORM session inside one write transaction, committed on normal exit."""
+    with translated_errors(db), Session(db.write_engine, expire_on_commit=False) as session:
+        with session.begin():
+            yield session
+
+
+@contextmanager
+def translated_errors(db: Database) -> Iterator[None]:
+    """Re-raise SQLAlchemy errors as ledger errors (``raise … from exc``), password masked."""
+    try:
+        yield
+    except sa_exc.StatementError as exc:
+        if isinstance(exc.orig, InvalidLedgerInput):
+            raise InvalidLedgerInput(str(exc.orig)) from exc
+        raise _translate(db, exc) from exc
+    except sa_exc.SQLAlchemyError as exc:
+        raise _translate(db, exc) from exc
+
+
+def _translate(db: Database, exc: sa_exc.SQLAlchemyError) -> LedgerError:
+    detail = db.redact(str(getattr(exc, "orig", None) or exc))
+    where = f"database {db.masked_url}"
+    if isinstance(exc, sa_exc.IntegrityError):
+        return LedgerConflict(f"{where} refused a write: {detail}")
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return DatabaseUnavailable(f"{where} unavailable: {detail}")
+    return LedgerError(f"{where} failed: {detail}")
+
+
+def utc_now() -> datetime:
+    """The time stamped on rows: the daemon's clock, in UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,352 @@
+"""The values the ledger takes and returns: frozen dataclasses and closed enums, no ORM.
+
+``SessionHead`` is the authoritative remote-signer state of one session (spec 02's
+RemotePaymentState, keyed by StateID). ``SigningCall`` is what the signing service hands the
+ledger after signing in memory; the ledger derives fee and EV signed from it exactly, so the
+billed amounts cannot disagree with the tickets. Inputs are checked when constructed and raise
+``InvalidLedgerInput`` saying what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from fractions import Fraction
+
+from clearinghouse.ledger import limits
+from clearinghouse.ledger.errors import InvalidLedgerInput
+
+# EV = faceValue × winProb / (2**256 − 1): winProb is a fraction of the uint256 range.
+WIN_PROB_DENOMINATOR = 2**256 - 1
+# Sender nonces are uint32 in the state blob and on chain.
+UINT32_MAX = 2**32 - 1
+
+
+class GatewayStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class BillingType(StrEnum):
+    """Spec 02's ``type``: the unit a session is billed in."""
+
+    PIXELS = ""
+    LV2V = "lv2v"
+    LIVE = "live"
+    FIXED = "fixed"
+
+
+class AccountKind(StrEnum):
+    """Per-gateway accounts; a positive posting is a debit, a negative one a credit."""
+
+    RECEIVABLE = "gateway_receivable"  # what the gateway owes (negative: prepaid credit)
+    TICKET_LIABILITY = "ticket_liability"  # expected value of tickets signed for it
+    PAYMENTS = "gateway_payments"  # money received from the gateway (top-ups)
+    ADJUSTMENTS = "adjustments"  # the other side of manual corrections
+
+
+class TransactionKind(StrEnum):
+    SIGNING = "signing"
+    TOP_UP = "top_up"
+    ADJUSTMENT = "adjustment"
+
+
+class RecordResult(StrEnum):
+    """Outcome of recording a signing call, in precedence order."""
+
+    CREATED = "created"
+    EXISTS = "exists"  # an idempotent retry: the stored record is returned, nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    id: int
+    name: str
+    status: GatewayStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    gateway_id: int
+    prefix: str
+    usage_subject: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedKey:
+    """A live API key and the gateway it belongs to."""
+
+    key: ApiKey
+    gateway: Gateway
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHead:
+    """The authoritative state of one remote-signer session after its latest call.
+
+    Spec 02's RemotePaymentState field by field, except: ``pm_session_id`` is the
+    recipientRandHash as 32 bytes (None for Go's ""), ``last_update_ns`` is LastUpdate in
+    nanoseconds since the epoch (None before the first payment), ``billing_type`` is Type,
+    and ``state_digest`` is a digest of the signed state blob this head was sent out as.
+    SequenceNumber is bounded by BIGINT (2**63 − 1), not uint64: we number states from 0.
+    """
+
+    state_id: str
+    gateway_id: int
+    orchestrator_address: bytes
+    app: str
+    billing_type: BillingType
+    manifest_id: str
+    sequence_number: int
+    sender_nonce: int
+    pm_session_id: bytes | None
+    balance: Fraction
+    initial_price_per_unit: int
+    initial_pixels_per_unit: int
+    last_update_ns: int | None
+    auth_expiry: int
+    auth_id: str
+    state_digest: bytes
+
+    def __post_init__(self) -> None:
+        _check_text("state_id", self.state_id, limits.STATE_ID_LENGTH_MAX, empty_ok=False)
+        _check_text("app", self.app, limits.TEXT_ID_LENGTH_MAX)
+        _check_text("manifest_id", self.manifest_id, limits.TEXT_ID_LENGTH_MAX)
+        _check_text("auth_id", self.auth_id, limits.LONG_TEXT_ID_LENGTH_MAX)
+        _check_int("sequence_number", self.sequence_number, 0, limits.BIGINT_MAX)
+        _check_int("sender_nonce", self.sender_nonce, 0, UINT32_MAX)
+        _check_int("initial_price_per_unit", self.initial_price_per_unit, 1, limits.BIGINT_MAX)
+        _check_int("initial_pixels_per_unit", self.initial_pixels_per_unit, 1, limits.BIGINT_MAX)
+        _check_int("auth_expiry", self.auth_expiry, -limits.BIGINT_MAX - 1, limits.BIGINT_MAX)
+        if self.last_update_ns is not None:
+            _check_int("last_update_ns", self.last_update_ns, 0, limits.BIGINT_MAX)
+        if not isinstance(self.balance, Fraction):
+            raise InvalidLedgerInput(f"balance: expected a Fraction, got {self.balance!r}")
+
+    @property
+    def initial_price(self) -> Fraction:
+        """Wei per unit at the session's start; every fee of the session uses it."""
+        return Fraction(self.initial_price_per_unit, self.initial_pixels_per_unit)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTicket:
+    recipient_rand_hash: bytes
+    sender_nonce: int
+    ticket_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SigningCall:
+    """One signing call to record: the tickets signed and the session head they lead to.
+
+    Nonces must be consecutive, all for one recipientRandHash equal to the new head's
+    PMSessionID, and end at the head's sender nonce.
+    """
+
+    gateway_id: int
+    api_key_id: int | None
+    usage_subject: str | None
+    request_id: str | None
+    request_digest: bytes | None
+    session: SessionHead
+    recipient: bytes
+    pipeline: str | None
+    model_id: str | None
+    capability: str | None
+    units: int
+    price_per_unit: int
+    pixels_per_unit: int
+    face_value: int
+    win_prob: int
+    tickets: tuple[SignedTicket, ...]
+    creation_round: int
+    creation_round_block_hash: bytes
+    params_expiration_block: int
+    rate_snapshot_id: int | None
+    response: bytes
+
+    def __post_init__(self) -> None:
+        if self.gateway_id != self.session.gateway_id:
+            raise InvalidLedgerInput(
+                f"session belongs to gateway {self.session.gateway_id}, "
+                f"call is for gateway {self.gateway_id}"
+            )
+        _check_text("request_id", self.request_id, limits.TEXT_ID_LENGTH_MAX, none_ok=True)
+        _check_text("usage_subject", self.usage_subject, limits.TEXT_ID_LENGTH_MAX, none_ok=True)
+        _check_int("units", self.units, 1, limits.BIGINT_MAX)
+        _check_int("price_per_unit", self.price_per_unit, 1, WIN_PROB_DENOMINATOR)
+        _check_int("pixels_per_unit", self.pixels_per_unit, 1, WIN_PROB_DENOMINATOR)
+        _check_int("face_value", self.face_value, 1, WIN_PROB_DENOMINATOR)
+        _check_int("win_prob", self.win_prob, 1, WIN_PROB_DENOMINATOR)
+        _check_int("creation_round", self.creation_round, 0, limits.BIGINT_MAX)
+        _check_int("params_expiration_block", self.params_expiration_block, 0, limits.BIGINT_MAX)
+        if len(self.response) > limits.RESPONSE_BYTES_MAX:
+            raise InvalidLedgerInput(
+                f"response: expected at most {limits.RESPONSE_BYTES_MAX} bytes, "
+                f"got {len(self.response)}"
+            )
+        _check_tickets(self.tickets, self.session)
+
+    @property
+    def fee(self) -> Fraction:
+        """Spec 02 step 7: the session's initial price × units, exact wei."""
+        return self.session.initial_price * self.units
+
+    @property
+    def ev_signed(self) -> Fraction:
+        """Number of tickets × faceValue × winProb / (2**256 − 1), exact wei."""
+        return Fraction(len(self.tickets) * self.face_value * self.win_prob, WIN_PROB_DENOMINATOR)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningRecord:
+    """The immutable record of one signing call, as stored."""
+
+    id: int
+    gateway_id: int
+    api_key_id: int | None
+    usage_subject: str | None
+    request_id: str | None
+    request_digest: bytes | None
+    state_id: str
+    manifest_id: str
+    sequence_number: int
+    app: str
+    orchestrator_address: bytes
+    recipient: bytes
+    pipeline: str | None
+    model_id: str | None
+    capability: str | None
+    billing_type: BillingType
+    units: int
+    price_per_unit: int
+    pixels_per_unit: int
+    fee: Fraction
+    ticket_count: int
+    face_value: int
+    win_prob: int
+    ev_signed: Fraction
+    first_nonce: int
+    last_nonce: int
+    recipient_rand_hash: bytes
+    creation_round: int
+    creation_round_block_hash: bytes
+    params_expiration_block: int
+    rate_snapshot_id: int | None
+    response: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    result: RecordResult
+    record: SigningRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    code: str
+    kind: AccountKind
+    gateway_id: int | None
+    balance: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account_id: int
+    amount: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerTransaction:
+    id: int
+    kind: TransactionKind
+    actor: str
+    reason: str
+    signing_record_id: int | None
+    created_at: datetime
+    postings: tuple[Posting, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerReport:
+    """What ``verify_ledger`` checked and every id that failed a check."""
+
+    transactions_checked: int
+    accounts_checked: int
+    unbalanced_transaction_ids: tuple[int, ...]
+    mismatched_account_ids: tuple[int, ...]
+    unbooked_record_ids: tuple[int, ...]  # signing records without their ledger transaction
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.unbalanced_transaction_ids
+            or self.mismatched_account_ids
+            or self.unbooked_record_ids
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """Whether signing is stopped, globally (``gateway_id`` None) or for one gateway."""
+
+    scope: str
+    gateway_id: int | None
+    engaged: bool
+    actor: str
+    reason: str
+    changed_at: datetime
+
+
+def check_text(name: str, value: str, length_max: int) -> None:
+    """Raise ``InvalidLedgerInput`` unless ``value`` is a str of 1..``length_max`` characters."""
+    _check_text(name, value, length_max, empty_ok=False)
+
+
+def _check_text(
+    name: str, value: str | None, length_max: int, *, empty_ok: bool = True, none_ok: bool = False
+) -> None:
+    if value is None and none_ok:
+        return
+    if not isinstance(value, str):
+        raise InvalidLedgerInput(f"{name}: expected a str, got {type(value).__name__}")
+    length_min = 0 if empty_ok else 1
+    if not length_min <= len(value) <= length_max:
+        raise InvalidLedgerInput(
+            f"{name}: expected {length_min}..{length_max} characters, got {len(value)}"
+        )
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    if type(value) is not int or not low <= value <= high:
+        raise InvalidLedgerInput(f"{name}: expected an int in [{low}, {high}], got {value!r}")
+
+
+def _check_tickets(tickets: tuple[SignedTicket, ...], head: SessionHead) -> None:
+    count = len(tickets)
+    if not 1 <= count <= limits.TICKETS_PER_RECORD_MAX:
+        raise InvalidLedgerInput(
+            f"tickets: expected 1..{limits.TICKETS_PER_RECORD_MAX}, got {count}"
+        )
+    first = tickets[0].sender_nonce
+    nonces = [t.sender_nonce for t in tickets]
+    if nonces != list(range(first, first + count)) or first < 1:
+        raise InvalidLedgerInput(f"tickets: expected consecutive nonces from >= 1, got {nonces}")
+    if nonces[-1] != head.sender_nonce:
+        raise InvalidLedgerInput(
+            f"tickets: expected the last nonce to equal the session's sender nonce "
+            f"{head.sender_nonce}, got {nonces[-1]}"
+        )
+    hashes = {t.recipient_rand_hash for t in tickets}
+    if hashes != {head.pm_session_id}:
+        raise InvalidLedgerInput(
+            "tickets: expected every recipientRandHash to equal the session's PMSessionID"
+        )

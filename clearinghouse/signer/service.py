@@ -1,0 +1,381 @@
+"""The payment service: one /generate-live-payment call from decoded input to recorded answer.
+
+Transports (HTTP, gRPC) authenticate the caller and decode the request, then call
+``PaymentService.generate_payment``, which follows the signing order of STYLE.md:
+
+    decode the offer and verify the state's signature
+    → lock the session's head (row lock on PostgreSQL, BEGIN IMMEDIATE on SQLite)
+    → the state must be the stored head, or a retry of the call that advanced it (idempotency)
+    → plan (clearinghouse.signer.decision) → sign in memory (clearinghouse.pm)
+    → record head, signing record, tickets and postings → commit → answer
+
+Nothing is signed before the checks pass, and nothing leaves before the record is committed:
+a refusal, a crash or a database error loses no record of a ticket that left the process. The
+authoritative session state is the database's; a client's state blob is only a claim that must
+match it, so a replayed, older or forked state is refused (STALE_STATE) instead of re-signing
+nonces or re-spending a balance.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from eth_utils.address import to_checksum_address
+
+from clearinghouse import ledger, pm
+from clearinghouse.proto import lp_rpc_pb2
+from clearinghouse.signer.billing import MaxPrice
+from clearinghouse.signer.decision import (
+    ChainView,
+    PaymentPlan,
+    PaymentPolicy,
+    PaymentRequest,
+    plan_payment,
+)
+from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
+from clearinghouse.signer.wire import (
+    OrchestratorOffer,
+    build_payment,
+    build_seg_data,
+    decode_capabilities,
+    decode_offer,
+    seg_creds_preimage,
+)
+
+STATE_ID_BYTES = 16
+"""Random bytes in a new StateID (hex in the blob): unguessable, so a state cannot be forged
+by guessing another session's id, and collisions are out of reach."""
+
+MANIFEST_ID_BYTES = 8
+"""Random bytes in a ManifestID we make up when a first call has none (go-livepeer uses 8)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, as the transport authenticated it."""
+
+    gateway_id: int
+    api_key_id: int | None
+    usage_subject: str | None = None
+    auth_id: str = ""
+    auth_expiry: int = 0
+    max_price: Fraction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCall:
+    """A /generate-live-payment request as the transport decoded it (bytes are base64-decoded)."""
+
+    orchestrator_info: bytes
+    state: bytes | None
+    state_signature: bytes | None
+    manifest_id: str
+    billing_type: str
+    in_pixels: int
+    app: str
+    max_price: MaxPrice | None
+    capabilities: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    """The answer: serialized Payment and SegData, the new state and our signature over it."""
+
+    payment: bytes
+    seg_creds: bytes
+    state: bytes
+    state_signature: bytes
+    ticket_count: int
+    replayed: bool
+
+
+class PaymentService:
+    """Signs and records payments for authenticated gateways; safe to call from many threads."""
+
+    def __init__(
+        self,
+        db: ledger.Database,
+        private_key: bytes,
+        chain_view: Callable[[], ChainView],
+        policy: PaymentPolicy,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._db = db
+        self._key = private_key
+        self._chain_view = chain_view
+        self._policy = policy
+        self._clock_ns = clock_ns
+        self.address = pm.private_key_to_address(private_key)
+        checksummed = to_checksum_address(self.address)
+        self._info_signature = (checksummed, pm.personal_sign(private_key, pm.keccak256(checksummed.encode())))
+
+    def orchestrator_info_signature(self) -> tuple[str, bytes]:
+        """Our EIP-55 address and the personal-sign of keccak256 of its 42 ASCII bytes (spec 02)."""
+        return self._info_signature
+
+    def ready(self) -> bool:
+        """True when the database answers and its schema is current."""
+        try:
+            ledger.check_database_current(self._db)
+        except ledger.LedgerError:
+            return False
+        return True
+
+    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult:
+        """Sign and record the tickets one call needs, or refuse having signed nothing.
+
+        Raises SigningRefused (reason in precedence order, see errors.Refusal) and
+        ledger.DatabaseUnavailable; any other exception is a bug and rolls everything back.
+        """
+        offer = decode_offer(call.orchestrator_info)
+        previous = self._open_previous(call)
+        capabilities = None if call.capabilities is None else decode_capabilities(call.capabilities)
+        state_id = previous.state_id if previous is not None else secrets.token_hex(STATE_ID_BYTES)
+        digest = _request_digest(call)
+        try:
+            with ledger.locked_session(self._db, state_id) as lock:
+                stored = _check_head(lock, caller, call, previous, digest)
+                if stored is not None:
+                    return _decode_response(stored.response)
+                plan = self._plan(lock, caller, call, offer, previous, state_id)
+                result, tickets = self._sign(plan, capabilities)
+                lock.record(_signing_call(caller, plan, capabilities, tickets, result, digest))
+        except (ledger.StaleSession, ledger.IdempotencyConflict) as exc:
+            raise SigningRefused(Refusal.STALE_STATE, f"stale state: {exc}") from exc
+        except ledger.DuplicateTicket as exc:
+            # Another replica signed under the same recipientRandHash at the same moment; our
+            # tickets never left, so refusing is safe and the client's retry gets fresh nonces.
+            raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
+        return result
+
+    def _open_previous(self, call: PaymentCall) -> RemotePaymentState | None:
+        if not call.state:
+            return None
+        if call.state_signature is None:
+            raise SigningRefused(Refusal.BAD_REQUEST, "state has no Sig")
+        try:
+            return open_state(call.state, call.state_signature, self.address)
+        except ValueError as exc:  # the blob decodes wrongly; a bad signature is refused inside
+            raise SigningRefused(Refusal.BAD_REQUEST, f"invalid state: {exc}") from exc
+
+    def _plan(
+        self,
+        lock: ledger.SessionLock,
+        caller: Caller,
+        call: PaymentCall,
+        offer: OrchestratorOffer,
+        previous: RemotePaymentState | None,
+        state_id: str,
+    ) -> PaymentPlan:
+        if previous is not None and previous.auth_id and previous.auth_id != caller.auth_id:
+            raise SigningRefused(
+                Refusal.BAD_REQUEST,
+                f"auth_id changed within a session: state has {previous.auth_id!r}, "
+                f"authorization gave {caller.auth_id!r}",
+            )
+        request = PaymentRequest(
+            billing_type=call.billing_type,
+            in_pixels=call.in_pixels,
+            app=call.app,
+            manifest_id=call.manifest_id,
+            max_price=call.max_price,
+        )
+        try:
+            plan = plan_payment(
+                offer,
+                previous,
+                request,
+                self._chain_view(),
+                _tightened(self._policy, caller.max_price),
+                self._clock_ns(),
+                new_state_id=state_id,
+                new_manifest_id=secrets.token_hex(MANIFEST_ID_BYTES),
+                ledger_last_nonce=lock.last_issued_nonce(offer.recipient_rand_hash),
+            )
+        except SigningRefused as refusal:
+            if refusal.reason in (Refusal.REFRESH_SESSION, Refusal.NONCES_EXHAUSTED):
+                refusal.orchestrator_url = offer.transcoder
+            raise
+        return replace(
+            plan, state=replace(plan.state, auth_id=caller.auth_id, auth_expiry=caller.auth_expiry)
+        )
+
+    def _sign(
+        self, plan: PaymentPlan, capabilities: lp_rpc_pb2.Capabilities | None
+    ) -> tuple[PaymentResult, tuple[ledger.SignedTicket, ...]]:
+        offer = plan.offer
+        batch = pm.sign_ticket_batch(
+            self._key,
+            offer.recipient,
+            self.address,
+            offer.face_value_wei,
+            offer.win_prob,
+            offer.recipient_rand_hash,
+            offer.creation_round,
+            offer.creation_round_block_hash,
+            plan.first_nonce,
+            plan.ticket_count,
+        )
+        payment = build_payment(
+            offer, self.address, [(nonce, sig) for nonce, (_, sig) in zip(plan.nonces, batch, strict=True)]
+        )
+        seg_signature = pm.personal_sign(self._key, pm.keccak256(seg_creds_preimage(plan.manifest_id)))
+        seg_data = build_seg_data(plan.manifest_id, offer, capabilities, seg_signature)
+        state = encode_state(plan.state)
+        result = PaymentResult(
+            payment=payment.SerializeToString(),
+            seg_creds=seg_data.SerializeToString(),
+            state=state,
+            state_signature=pm.personal_sign(self._key, state),
+            ticket_count=plan.ticket_count,
+            replayed=False,
+        )
+        tickets = tuple(
+            ledger.SignedTicket(offer.recipient_rand_hash, nonce, ticket_hash)
+            for nonce, (ticket_hash, _) in zip(plan.nonces, batch, strict=True)
+        )
+        return result, tickets
+
+
+def _tightened(policy: PaymentPolicy, ceiling: Fraction | None) -> PaymentPolicy:
+    """The operator's policy with the caller's own price ceiling (webhook maxPrice) applied."""
+    if ceiling is None or (policy.max_price is not None and policy.max_price <= ceiling):
+        return policy
+    return replace(policy, max_price=ceiling)
+
+
+def _check_head(
+    lock: ledger.SessionLock,
+    caller: Caller,
+    call: PaymentCall,
+    previous: RemotePaymentState | None,
+    digest: bytes,
+) -> ledger.SigningRecord | None:
+    """Refuse a state that is not the stored head; return the record a retried call made."""
+    head = lock.head
+    if previous is None:
+        if head is not None:
+            raise ledger.InvariantViolation(f"a new random StateID {head.state_id!r} already exists")
+        return None
+    if head is None or head.gateway_id != caller.gateway_id:
+        raise SigningRefused(Refusal.STALE_STATE, "stale state: no such session for this gateway")
+    if call.state is None:
+        raise ledger.InvariantViolation("a previous state was opened without state bytes")
+    if head.sequence_number == previous.sequence_number and head.state_digest == pm.keccak256(call.state):
+        return None
+    # A retry is the same request again while its answer is still the head (the client lost the
+    # response). Once the session moved on, the client has used that answer: it is a replay.
+    if head.sequence_number == previous.sequence_number + 1:
+        retried = lock.find_record(head.sequence_number)
+        if retried is not None and retried.request_digest == digest:
+            return retried
+    raise SigningRefused(
+        Refusal.STALE_STATE,
+        f"stale state: sequence {previous.sequence_number} is not the session's latest "
+        f"({head.sequence_number}); use the state returned by the last call",
+    )
+
+
+def _request_digest(call: PaymentCall) -> bytes:
+    """A digest of everything a call asks for, so a retry can be told from a fork."""
+    fields = [
+        call.orchestrator_info,
+        call.state or b"",
+        call.state_signature or b"",
+        call.manifest_id.encode(),
+        call.billing_type.encode(),
+        str(call.in_pixels).encode(),
+        call.app.encode(),
+        b"" if call.max_price is None else repr(call.max_price).encode(),
+        call.capabilities or b"",
+    ]
+    return pm.keccak256(b"".join(len(f).to_bytes(4, "big") + f for f in fields))
+
+
+def _signing_call(
+    caller: Caller,
+    plan: PaymentPlan,
+    capabilities: lp_rpc_pb2.Capabilities | None,
+    tickets: tuple[ledger.SignedTicket, ...],
+    result: PaymentResult,
+    digest: bytes,
+) -> ledger.SigningCall:
+    """The ledger's record of this call (spec 05), with the head it leads to."""
+    offer = plan.offer
+    capability, model_id = _capability_and_model(capabilities)
+    return ledger.SigningCall(
+        gateway_id=caller.gateway_id,
+        api_key_id=caller.api_key_id,
+        usage_subject=caller.usage_subject or caller.auth_id or None,
+        request_id=None,
+        request_digest=digest,
+        session=_head(caller, plan, result.state),
+        recipient=offer.recipient,
+        pipeline=None,
+        model_id=model_id,
+        capability=capability,
+        units=plan.units,
+        price_per_unit=offer.price_per_unit,
+        pixels_per_unit=offer.pixels_per_unit,
+        face_value=offer.face_value_wei,
+        win_prob=offer.win_prob,
+        tickets=tickets,
+        creation_round=offer.creation_round,
+        creation_round_block_hash=offer.creation_round_block_hash,
+        params_expiration_block=offer.expiration_block,
+        rate_snapshot_id=None,
+        response=_encode_response(result),
+    )
+
+
+def _head(caller: Caller, plan: PaymentPlan, state_bytes: bytes) -> ledger.SessionHead:
+    state = plan.state
+    return ledger.SessionHead(
+        state_id=state.state_id,
+        gateway_id=caller.gateway_id,
+        orchestrator_address=state.orchestrator_address,
+        app=state.app,
+        billing_type=ledger.BillingType(state.type),
+        manifest_id=plan.manifest_id,
+        sequence_number=state.sequence_number,
+        sender_nonce=state.sender_nonce,
+        pm_session_id=bytes.fromhex(state.pm_session_id[2:]) if state.pm_session_id else None,
+        balance=state.balance,
+        initial_price_per_unit=state.initial_price_per_unit,
+        initial_pixels_per_unit=state.initial_pixels_per_unit,
+        last_update_ns=state.last_update_ns,
+        auth_expiry=state.auth_expiry,
+        auth_id=state.auth_id,
+        state_digest=pm.keccak256(state_bytes),
+    )
+
+
+def _capability_and_model(capabilities: lp_rpc_pb2.Capabilities | None) -> tuple[str | None, str | None]:
+    """The capability id and model a call is for, when its Capabilities name exactly one of each."""
+    if capabilities is None or len(capabilities.constraints.PerCapability) != 1:
+        return None, None
+    ((capability_id, constraints),) = capabilities.constraints.PerCapability.items()
+    models = list(constraints.models)
+    return str(capability_id), (models[0] if len(models) == 1 else None)
+
+
+_RESPONSE_KEYS = ("payment", "seg_creds", "state", "state_signature")
+
+
+def _encode_response(result: PaymentResult) -> bytes:
+    """The stored answer, returned again verbatim to a retried call."""
+    fields = {key: base64.b64encode(getattr(result, key)).decode() for key in _RESPONSE_KEYS}
+    return json.dumps(fields | {"ticket_count": result.ticket_count}, sort_keys=True).encode()
+
+
+def _decode_response(stored: bytes) -> PaymentResult:
+    fields = json.loads(stored)
+    decoded = {key: base64.b64decode(fields[key], validate=True) for key in _RESPONSE_KEYS}
+    return PaymentResult(**decoded, ticket_count=int(fields["ticket_count"]), replayed=True)

@@ -1,0 +1,1 @@
+"""Tests of clearinghouse.ledger, over SQLite and PostgreSQL."""

@@ -1,0 +1,114 @@
+"""Session locks under concurrency: a second call on a session waits for the first to commit.
+
+Real threads on real connections. Every wait is bounded (``WAIT_S``) so a broken lock fails
+the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+
+from clearinghouse.ledger import (
+    Database,
+    Gateway,
+    RecordResult,
+    locked_session,
+    record_signing_call,
+)
+
+if TYPE_CHECKING:
+    from tests.ledger.conftest import SessionDriver
+
+WAIT_S = 5.0  # upper bound of any wait in these tests
+BLOCKED_S = 0.3  # how long the second caller must stay blocked to count as waiting
+
+
+def _hold_lock(
+    db: Database, state_id: str, locked: threading.Event, release: threading.Event
+) -> None:
+    with locked_session(db, state_id):
+        locked.set()
+        release.wait(WAIT_S)
+
+
+def test_second_locker_waits_for_the_first(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    driver = new_session(gateway.id)
+    first = driver.next_call()
+    record_signing_call(ledger_db, first)
+    driver.advance(first)
+    locked, release, acquired = threading.Event(), threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(ledger_db, driver.state_id, locked, release))
+    holder.start()
+    assert locked.wait(WAIT_S)
+    outcomes: list[object] = []
+
+    def second_call() -> None:
+        with locked_session(ledger_db, driver.state_id) as lock:
+            acquired.set()
+            outcomes.append(lock.record(driver.next_call()).result)
+
+    waiter = threading.Thread(target=second_call)
+    waiter.start()
+    try:
+        assert not acquired.wait(BLOCKED_S), "the second call did not wait for the lock"
+    finally:
+        release.set()
+        holder.join(WAIT_S)
+    waiter.join(WAIT_S)
+    assert acquired.is_set() and outcomes == [RecordResult.CREATED]
+
+
+def test_racing_calls_on_one_head_record_exactly_one(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    driver = new_session(gateway.id)
+    first = driver.next_call()
+    record_signing_call(ledger_db, first)
+    driver.advance(first)
+    # Both callers built on the same head but signed different requests (different digests).
+    calls = [driver.next_call(request_digest=bytes([i]) * 32) for i in (1, 2)]
+    results: list[object] = []
+    start = threading.Barrier(2, timeout=WAIT_S)
+
+    def call(index: int) -> None:
+        start.wait()
+        try:
+            results.append(record_signing_call(ledger_db, calls[index]).result)
+        except Exception as exc:  # noqa: BLE001 — the test inspects which error it was
+            results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert sorted(map(str, results)) == ["IdempotencyConflict", "created"]
+
+
+def test_other_sessions_are_not_blocked_on_postgresql(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    if ledger_db.backend != "postgresql":
+        pytest.skip("SQLite has one write lock for the whole database, by design")
+    busy, free = new_session(gateway.id), new_session(gateway.id)
+    for driver in (busy, free):
+        record_signing_call(ledger_db, driver.next_call())
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(ledger_db, busy.state_id, locked, release))
+    holder.start()
+    try:
+        assert locked.wait(WAIT_S)
+        started = time.monotonic()
+        with locked_session(ledger_db, free.state_id) as lock:
+            assert lock.head is not None
+        assert time.monotonic() - started < BLOCKED_S
+    finally:
+        release.set()
+        holder.join(WAIT_S)
