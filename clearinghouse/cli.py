@@ -6,15 +6,18 @@ codes: 0 success, 1 the work failed (message on stderr), 2 bad usage (click's ow
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import click
 from eth_account import Account
 
-from clearinghouse import __version__, pm
+from clearinghouse import __version__, ledger, pm
+from clearinghouse.config import load_settings
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.limits import TICKETS_PER_BATCH_MAX
 from clearinghouse.pm.ev import ticket_ev
@@ -93,3 +96,96 @@ def demo(tickets: int, batch: int) -> None:
     click.echo(f"tickets signed: {result.tickets} in batches of {batch}, every one verified")
     click.echo(f"rate:           {result.tickets / result.seconds:,.0f} tickets/s on one thread")
     click.echo(f"EV signed:      {ev.numerator // ev.denominator} wei (floor of the exact rational)")
+
+
+CONFIG_OPTION = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=Path("clearinghouse.toml"),
+    show_default=True, help="Configuration file (TOML).",
+)
+DATABASE_URL_OPTION = click.option(
+    "--database-url", envvar="CLEARINGHOUSE_DATABASE_URL", default=None,
+    help="Overrides the configuration's database_url (env CLEARINGHOUSE_DATABASE_URL).",
+)
+
+
+def _database_url(config_path: Path, database_url: str | None) -> str:
+    """The database URL from the option or environment, else from the configuration file."""
+    if database_url:
+        return database_url
+    if not config_path.exists():
+        raise click.ClickException(f"no --database-url given and no configuration at {config_path}")
+    return load_settings(config_path).database_url
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@CONFIG_OPTION
+@DATABASE_URL_OPTION
+def db_upgrade(config_path: Path, database_url: str | None) -> None:
+    """Create or migrate the ledger schema to this version's head.
+
+    \b
+    Examples:
+      clearinghouse db upgrade --database-url sqlite:///clearinghouse.sqlite3
+      CLEARINGHOUSE_DATABASE_URL=postgresql+psycopg://ch@db/ch clearinghouse db upgrade
+    """
+    url = _database_url(config_path, database_url)
+    try:
+        revision = ledger.upgrade_to_head(url)
+    except ClearinghouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{ledger.mask_url(url)} is at revision {revision}")
+
+
+@main.group("ledger")
+def ledger_group() -> None:
+    """Ledger checks."""
+
+
+@ledger_group.command("verify")
+@CONFIG_OPTION
+@DATABASE_URL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def ledger_verify(config_path: Path, database_url: str | None, as_json: bool) -> None:
+    """Prove postings sum to zero per transaction and balances equal their postings.
+
+    Exits 1 when any check fails, listing the offending ids.
+
+    \b
+    Examples:
+      clearinghouse ledger verify --database-url sqlite:///clearinghouse.sqlite3
+      clearinghouse ledger verify --json
+    """
+    url = _database_url(config_path, database_url)
+    database = ledger.open_database(url)
+    try:
+        ledger.check_database_current(database)
+        report = ledger.verify_ledger(database)
+    except ClearinghouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        database.dispose()
+    if as_json:
+        click.echo(json.dumps({
+            "ok": report.ok,
+            "transactions_checked": report.transactions_checked,
+            "accounts_checked": report.accounts_checked,
+            "unbalanced_transaction_ids": list(report.unbalanced_transaction_ids),
+            "mismatched_account_ids": list(report.mismatched_account_ids),
+            "unbooked_record_ids": list(report.unbooked_record_ids),
+        }))
+    else:
+        click.echo(f"checked {report.transactions_checked} transactions and {report.accounts_checked} accounts")
+        for label, ids in (("unbalanced transactions", report.unbalanced_transaction_ids),
+                           ("accounts not equal to their postings", report.mismatched_account_ids),
+                           ("signing records without a ledger transaction", report.unbooked_record_ids)):
+            if ids:
+                click.echo(f"{label}: {', '.join(map(str, ids))}", err=True)
+    if not report.ok:
+        raise SystemExit(1)
+    if not as_json:
+        click.echo("ledger ok")

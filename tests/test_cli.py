@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
+
+from clearinghouse import ledger
 
 
 def clearinghouse(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -49,3 +54,33 @@ def test_help_lists_the_commands() -> None:
     result = clearinghouse("--help")
     assert result.returncode == 0
     assert "demo" in result.stdout
+
+
+def test_db_upgrade_then_ledger_verify_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    result = clearinghouse("db", "upgrade", "--database-url", url)
+    assert result.returncode == 0, result.stderr
+    assert "is at revision" in result.stdout
+    result = clearinghouse("ledger", "verify", "--database-url", url)
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (0, "ledger ok")
+
+
+def test_ledger_verify_fails_on_a_tampered_posting(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    assert clearinghouse("db", "upgrade", "--database-url", url).returncode == 0
+    db = ledger.open_database(url)
+    gateway = ledger.create_gateway(db, "tampered")
+    ledger.top_up(db, gateway.id, 10**18, actor="test", reason="top-up")
+    db.dispose()
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as connection:
+        connection.execute("UPDATE postings SET amount_num = '7' WHERE id = (SELECT min(id) FROM postings)")
+    result = clearinghouse("ledger", "verify", "--database-url", url, "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["unbalanced_transaction_ids"]
+
+
+def test_verify_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    result = clearinghouse("ledger", "verify", "--database-url", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    assert result.returncode == 1
+    assert "clearinghouse db upgrade" in result.stderr

@@ -1,0 +1,209 @@
+"""Daemon configuration: one validated, frozen settings object from a TOML file and the environment.
+
+The file holds everything but secrets. Secrets come from files named in it or from environment
+variables, never from the command line and never into a log:
+
+    CLEARINGHOUSE_DATABASE_URL          overrides ``database_url`` (may hold a password)
+    CLEARINGHOUSE_KEY_PASSPHRASE        the sender keystore's passphrase (else ``passphrase_file``)
+    CLEARINGHOUSE_API_KEY_PEPPER        hex pepper for API-key digests (else ``pepper_file``)
+
+Every error names the setting that is wrong and what was expected. Relative paths in the file are
+relative to the file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+
+from clearinghouse.errors import ClearinghouseError
+from clearinghouse.signer.decision import ChainView, PaymentPolicy
+
+PEPPER_BYTES_MIN = 32
+"""HMAC-SHA256 keys shorter than its output weaken the API-key digests."""
+
+CONFIG_BYTES_MAX = 1 << 20
+"""A configuration file is a few KiB; anything near a MiB is not one."""
+
+
+class ConfigError(ClearinghouseError):
+    """The configuration is missing, malformed or unsafe; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """go-livepeer-compatible auth webhook; its callers are billed to ``gateway_id``."""
+
+    url: str
+    gateway_id: int
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``serve`` needs, validated."""
+
+    path: Path
+    database_url: str
+    keystore: Path
+    passphrase_file: Path | None
+    pepper_file: Path | None
+    http: HttpSettings
+    chain: ChainView
+    policy: PaymentPolicy
+    webhook: WebhookSettings | None
+
+    def private_key(self) -> bytes:
+        """Decrypt the sender keystore. Raises ConfigError naming the problem (never the secret)."""
+        _refuse_readable_by_others(self.keystore, "signer.keystore")
+        passphrase = _secret("CLEARINGHOUSE_KEY_PASSPHRASE", self.passphrase_file, "signer.passphrase_file")
+        try:
+            return bytes(Account.decrypt(self.keystore.read_text(), passphrase))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"signer.keystore {self.keystore}: cannot decrypt ({type(exc).__name__})") from exc
+
+    def api_key_pepper(self) -> bytes:
+        """The server pepper for API-key digests, at least PEPPER_BYTES_MIN bytes."""
+        text = _secret("CLEARINGHOUSE_API_KEY_PEPPER", self.pepper_file, "auth.pepper_file")
+        try:
+            pepper = bytes.fromhex(text)
+        except ValueError as exc:
+            raise ConfigError("auth pepper must be hex") from exc
+        if len(pepper) < PEPPER_BYTES_MIN:
+            raise ConfigError(f"auth pepper must be at least {PEPPER_BYTES_MIN} bytes, got {len(pepper)}")
+        return pepper
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the TOML file at ``path``; environment variables override secrets."""
+    try:
+        if path.stat().st_size > CONFIG_BYTES_MAX:
+            raise ConfigError(f"{path}: larger than {CONFIG_BYTES_MAX} bytes")
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    base = path.resolve().parent
+    signer, auth = _table(raw, "signer"), _table(raw, "auth")
+    return Settings(
+        path=path,
+        database_url=os.environ.get("CLEARINGHOUSE_DATABASE_URL") or _text(raw, "database_url", ""),
+        keystore=base / _text(signer, "keystore", "signer."),
+        passphrase_file=_optional_path(base, signer, "passphrase_file"),
+        pepper_file=_optional_path(base, auth, "pepper_file"),
+        http=_http(_table(raw, "http")),
+        chain=_chain(_table(_table(raw, "chain"), "static", "chain.")),
+        policy=_policy(_table(raw, "policy", required=False)),
+        webhook=_webhook(_table(raw, "webhook", required=False)),
+    )
+
+
+def _http(table: dict[str, Any]) -> HttpSettings:
+    port = _int(table, "port", "http.", 1, 65535)
+    return HttpSettings(host=_text(table, "host", "http."), port=port)
+
+
+def _chain(table: dict[str, Any]) -> ChainView:
+    """The static chain view (until the chain watcher of #5 supplies a live one)."""
+    names = ("deposit_wei", "reserve_wei", "withdraw_round", "current_round", "last_l1_block")
+    values = {name: _int(table, name, "chain.static.", 0, (1 << 256) - 1) for name in names}
+    return ChainView(**values)
+
+
+def _policy(table: dict[str, Any]) -> PaymentPolicy:
+    defaults = PaymentPolicy()
+    max_price = table.get("max_price_wei_per_unit")
+    if max_price is not None and (not isinstance(max_price, str) or not _is_fraction(max_price)):
+        raise ConfigError('policy.max_price_wei_per_unit must be a string like "3" or "1/1000"')
+    try:
+        return PaymentPolicy(
+            max_ticket_ev_wei=_int(table, "max_ticket_ev_wei", "policy.", 1, (1 << 256) - 1, defaults.max_ticket_ev_wei),
+            max_total_ev_wei=_int(table, "max_total_ev_wei", "policy.", 1, (1 << 256) - 1, defaults.max_total_ev_wei),
+            deposit_multiplier=_int(table, "deposit_multiplier", "policy.", 1, 1 << 32, defaults.deposit_multiplier),
+            max_price=None if max_price is None else Fraction(max_price),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"policy: {exc}") from exc
+
+
+def _webhook(table: dict[str, Any]) -> WebhookSettings | None:
+    if not table:
+        return None
+    headers = table.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ConfigError("webhook.headers must be a table of strings")
+    return WebhookSettings(
+        url=_text(table, "url", "webhook."),
+        gateway_id=_int(table, "gateway_id", "webhook.", 1, (1 << 63) - 1),
+        headers=dict(headers),
+    )
+
+
+def _is_fraction(text: str) -> bool:
+    try:
+        return Fraction(text) > 0
+    except (ValueError, ZeroDivisionError):
+        return False
+
+
+def _table(raw: dict[str, Any], name: str, prefix: str = "", *, required: bool = True) -> dict[str, Any]:
+    value = raw.get(name)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{prefix}{name}] table is missing")
+    return value
+
+
+def _text(table: dict[str, Any], name: str, prefix: str = "", default: str | None = None) -> str:
+    value = table.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{prefix}{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _int(table: dict[str, Any], name: str, prefix: str, low: int, high: int, default: int | None = None) -> int:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{prefix}{name} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _optional_path(base: Path, table: dict[str, Any], name: str) -> Path | None:
+    value = table.get(name)
+    return None if value is None else base / str(value)
+
+
+def _secret(variable: str, path: Path | None, setting: str) -> str:
+    if os.environ.get(variable):
+        return os.environ[variable].strip()
+    if path is None:
+        raise ConfigError(f"set {variable} or {setting}")
+    _refuse_readable_by_others(path, setting)
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{setting} {path}: {exc.strerror}") from exc
+
+
+def _refuse_readable_by_others(path: Path, setting: str) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{setting} {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{setting} {path} is accessible by group or others (mode {mode & 0o777:o}); chmod 600 it")

@@ -1,0 +1,113 @@
+"""Configuration: a TOML file plus secrets from files or the environment, validated into Settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from clearinghouse.config import ConfigError, load_settings
+
+KEY = b"\x11" * 32
+CONFIG = """
+database_url = "sqlite:///ledger.sqlite3"
+
+[signer]
+keystore = "sender.json"
+passphrase_file = "passphrase.txt"
+
+[auth]
+pepper_file = "pepper.txt"
+
+[http]
+host = "127.0.0.1"
+port = 8935
+
+[chain.static]
+deposit_wei = 1000000000000000000
+reserve_wei = 500000000000000000
+withdraw_round = 0
+current_round = 3500
+last_l1_block = 20000000
+
+[policy]
+max_ticket_ev_wei = 2000000000000
+max_price_wei_per_unit = "1/1000"
+"""
+
+
+def secret_file(path: Path, text: str, mode: int = 0o600) -> None:
+    path.write_text(text)
+    path.chmod(mode)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for variable in ("CLEARINGHOUSE_DATABASE_URL", "CLEARINGHOUSE_KEY_PASSPHRASE", "CLEARINGHOUSE_API_KEY_PEPPER"):
+        monkeypatch.delenv(variable, raising=False)
+    keystore = Account.encrypt(KEY, "correct horse", kdf="pbkdf2", iterations=1000)
+    secret_file(tmp_path / "sender.json", json.dumps(keystore))
+    secret_file(tmp_path / "passphrase.txt", "correct horse\n")
+    secret_file(tmp_path / "pepper.txt", "ab" * 32)
+    path = tmp_path / "clearinghouse.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_a_complete_configuration_loads(config: Path) -> None:
+    settings = load_settings(config)
+    assert settings.database_url == "sqlite:///ledger.sqlite3"
+    assert (settings.http.host, settings.http.port) == ("127.0.0.1", 8935)
+    assert settings.chain.deposit_wei == 10**18 and settings.chain.last_l1_block == 20_000_000
+    assert settings.policy.max_ticket_ev_wei == 2 * 10**12
+    assert str(settings.policy.max_price) == "1/1000"
+    assert settings.private_key() == KEY
+    assert settings.api_key_pepper() == b"\xab" * 32
+    assert settings.webhook is None
+
+
+def test_environment_overrides_secrets(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEARINGHOUSE_DATABASE_URL", "postgresql+psycopg://ch:pw@db/ch")
+    monkeypatch.setenv("CLEARINGHOUSE_API_KEY_PEPPER", "cd" * 40)
+    (config.parent / "passphrase.txt").unlink()
+    monkeypatch.setenv("CLEARINGHOUSE_KEY_PASSPHRASE", "correct horse")
+    settings = load_settings(config)
+    assert settings.database_url == "postgresql+psycopg://ch:pw@db/ch"
+    assert settings.api_key_pepper() == b"\xcd" * 40
+    assert settings.private_key() == KEY
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: text.replace("port = 8935", "port = 70000"), "http.port must be an integer in [1, 65535]"),
+        (lambda text: text.replace("[chain.static]", "[chain.other]"), "[chain.static] table is missing"),
+        (lambda text: text.replace("current_round = 3500", 'current_round = "3500"'),
+         "chain.static.current_round must be an integer"),
+        (lambda text: text.replace('"1/1000"', '"-1"'), "policy.max_price_wei_per_unit must be a string"),
+        (lambda text: text + "\n[[broken", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_setting(config: Path, edit: object, message: str) -> None:
+    config.write_text(edit(CONFIG))  # type: ignore[operator]
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(config)
+
+
+def test_secrets_readable_by_others_are_refused(config: Path) -> None:
+    (config.parent / "sender.json").chmod(0o644)
+    with pytest.raises(ConfigError, match=r"accessible by group or others \(mode 644\); chmod 600"):
+        load_settings(config).private_key()
+
+
+def test_a_wrong_passphrase_or_short_pepper_fails_without_echoing_secrets(config: Path) -> None:
+    secret_file(config.parent / "passphrase.txt", "wrong horse")
+    secret_file(config.parent / "pepper.txt", "ab" * 8)
+    settings = load_settings(config)
+    with pytest.raises(ConfigError) as info:
+        settings.private_key()
+    assert "horse" not in str(info.value) and "cannot decrypt" in str(info.value)
+    with pytest.raises(ConfigError, match="at least 32 bytes, got 8"):
+        settings.api_key_pepper()
