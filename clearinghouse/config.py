@@ -6,9 +6,11 @@ variables, never from the command line and never into a log:
     CLEARINGHOUSE_DATABASE_URL          overrides ``database_url`` (may hold a password)
     CLEARINGHOUSE_KEY_PASSPHRASE        the sender keystore's passphrase (else ``passphrase_file``)
     CLEARINGHOUSE_API_KEY_PEPPER        hex pepper for API-key digests (else ``pepper_file``)
+    CLEARINGHOUSE_RPC_URL               overrides ``chain.rpc_url`` (hosted RPC URLs embed API keys)
 
 Every error names the setting that is wrong and what was expected. Relative paths in the file are
-relative to the file's directory.
+relative to the file's directory. Wei amounts may be TOML integers or decimal strings (TOML
+integers stop at 2**63 - 1, about 9.2 ETH).
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveChainSettings:
+    """Where the live chain view reads our TicketBroker position, and how fresh it must be."""
+
+    rpc_url: str
+    controller: str
+    refresh_s: float
+    stale_after_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookSettings:
     """go-livepeer-compatible auth webhook; its callers are billed to ``gateway_id``."""
 
@@ -62,7 +74,8 @@ class Settings:
     passphrase_file: Path | None
     pepper_file: Path | None
     http: HttpSettings
-    chain: ChainView
+    static_chain: ChainView | None
+    live_chain: LiveChainSettings | None
     policy: PaymentPolicy
     webhook: WebhookSettings | None
 
@@ -99,6 +112,9 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     base = path.resolve().parent
     signer, auth = _table(raw, "signer"), _table(raw, "auth")
+    chain = _table(raw, "chain")
+    live_chain = _live_chain(chain)
+    static = _table(chain, "static", "chain.", required=live_chain is None)
     return Settings(
         path=path,
         database_url=os.environ.get("CLEARINGHOUSE_DATABASE_URL") or _text(raw, "database_url", ""),
@@ -106,7 +122,8 @@ def load_settings(path: Path) -> Settings:
         passphrase_file=_optional_path(base, signer, "passphrase_file"),
         pepper_file=_optional_path(base, auth, "pepper_file"),
         http=_http(_table(raw, "http")),
-        chain=_chain(_table(_table(raw, "chain"), "static", "chain.")),
+        static_chain=_static_chain(static) if static else None,
+        live_chain=live_chain,
         policy=_policy(_table(raw, "policy", required=False)),
         webhook=_webhook(_table(raw, "webhook", required=False)),
     )
@@ -117,11 +134,34 @@ def _http(table: dict[str, Any]) -> HttpSettings:
     return HttpSettings(host=_text(table, "host", "http."), port=port)
 
 
-def _chain(table: dict[str, Any]) -> ChainView:
-    """The static chain view (until the chain watcher of #5 supplies a live one)."""
+def _static_chain(table: dict[str, Any]) -> ChainView:
+    """A fixed chain view, set by the operator, for running without an RPC endpoint."""
     names = ("deposit_wei", "reserve_wei", "withdraw_round", "current_round", "last_l1_block")
     values = {name: _int(table, name, "chain.static.", 0, (1 << 256) - 1) for name in names}
     return ChainView(**values)
+
+
+def _live_chain(table: dict[str, Any]) -> LiveChainSettings | None:
+    rpc_url = os.environ.get("CLEARINGHOUSE_RPC_URL") or table.get("rpc_url")
+    if rpc_url is None:
+        return None
+    if not isinstance(rpc_url, str) or not rpc_url.startswith(("http://", "https://")):
+        raise ConfigError("chain.rpc_url must be an http(s) URL")
+    controller = _text(table, "controller", "chain.")
+    if len(controller) != 42 or not controller.startswith("0x"):
+        raise ConfigError(f"chain.controller must be a 0x-prefixed 20-byte address, got {controller!r}")
+    refresh_s = _seconds(table, "refresh_s", 1.0)
+    stale_after_s = _seconds(table, "stale_after_s", 30.0)
+    if stale_after_s <= refresh_s:
+        raise ConfigError(f"chain.stale_after_s ({stale_after_s}) must exceed chain.refresh_s ({refresh_s})")
+    return LiveChainSettings(rpc_url, controller, refresh_s, stale_after_s)
+
+
+def _seconds(table: dict[str, Any], name: str, default: float) -> float:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
+        raise ConfigError(f"chain.{name} must be a number of seconds in (0, 86400], got {value!r}")
+    return float(value)
 
 
 def _policy(table: dict[str, Any]) -> PaymentPolicy:
@@ -178,6 +218,8 @@ def _text(table: dict[str, Any], name: str, prefix: str = "", default: str | Non
 
 def _int(table: dict[str, Any], name: str, prefix: str, low: int, high: int, default: int | None = None) -> int:
     value = table.get(name, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{prefix}{name} must be an integer in [{low}, {high}], got {value!r}")
     return value

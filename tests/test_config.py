@@ -60,7 +60,8 @@ def test_a_complete_configuration_loads(config: Path) -> None:
     settings = load_settings(config)
     assert settings.database_url == "sqlite:///ledger.sqlite3"
     assert (settings.http.host, settings.http.port) == ("127.0.0.1", 8935)
-    assert settings.chain.deposit_wei == 10**18 and settings.chain.last_l1_block == 20_000_000
+    assert settings.static_chain is not None and settings.live_chain is None
+    assert settings.static_chain.deposit_wei == 10**18 and settings.static_chain.last_l1_block == 20_000_000
     assert settings.policy.max_ticket_ev_wei == 2 * 10**12
     assert str(settings.policy.max_price) == "1/1000"
     assert settings.private_key() == KEY
@@ -84,10 +85,14 @@ def test_environment_overrides_secrets(config: Path, monkeypatch: pytest.MonkeyP
     [
         (lambda text: text.replace("port = 8935", "port = 70000"), "http.port must be an integer in [1, 65535]"),
         (lambda text: text.replace("[chain.static]", "[chain.other]"), "[chain.static] table is missing"),
-        (lambda text: text.replace("current_round = 3500", 'current_round = "3500"'),
-         "chain.static.current_round must be an integer"),
+        (lambda text: text.replace("current_round = 3500", "current_round = -1"),
+         "chain.static.current_round must be an integer in [0, "),
+        (lambda text: text.replace("current_round = 3500", 'current_round = "35x"'),
+         "chain.static.current_round must be an integer in [0, "),
         (lambda text: text.replace('"1/1000"', '"-1"'), "policy.max_price_wei_per_unit must be a string"),
         (lambda text: text + "\n[[broken", "not valid TOML"),
+        (lambda text: text.replace("[chain.static]", '[chain]\nrpc_url = "ws://x"\n[chain.static]'),
+         "chain.rpc_url must be an http"),
     ],
 )
 def test_errors_name_the_setting(config: Path, edit: object, message: str) -> None:
@@ -111,3 +116,18 @@ def test_a_wrong_passphrase_or_short_pepper_fails_without_echoing_secrets(config
     assert "horse" not in str(info.value) and "cannot decrypt" in str(info.value)
     with pytest.raises(ConfigError, match="at least 32 bytes, got 8"):
         settings.api_key_pepper()
+
+
+def test_a_live_chain_section_replaces_the_static_view(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = CONFIG.split("[chain.static]")[0] + (
+        '[chain]\nrpc_url = "http://127.0.0.1:8545"\n'
+        'controller = "0x5FbDB2315678afecb367f032d93F642f64180aa3"\nrefresh_s = 0.5\n'
+        '\n[policy]\nmax_ticket_ev_wei = "2000000000000"\n'
+    )
+    config.write_text(live)
+    settings = load_settings(config)
+    assert settings.static_chain is None and settings.live_chain is not None
+    assert (settings.live_chain.refresh_s, settings.live_chain.stale_after_s) == (0.5, 30.0)
+    assert settings.policy.max_ticket_ev_wei == 2 * 10**12
+    monkeypatch.setenv("CLEARINGHOUSE_RPC_URL", "https://user:secret@rpc.example/v3/abcdef0123456789abcdef")
+    assert load_settings(config).live_chain.rpc_url.endswith("abcdef")  # type: ignore[union-attr]

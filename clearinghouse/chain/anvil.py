@@ -100,6 +100,8 @@ class AnvilOptions:
     accounts: int = DEVNET_ACCOUNT_COUNT
     balance_eth: int = DEVNET_ACCOUNT_BALANCE_ETH
     mnemonic: str = DEVNET_MNEMONIC
+    port: int | None = None
+    """A fixed loopback port (e.g. to restart a node where clients expect it); None picks a free one."""
 
 
 def anvil_binary() -> Path:
@@ -188,7 +190,7 @@ def start_anvil(options: AnvilOptions | None = None) -> Anvil:
     binary = anvil_binary()
     failures: list[str] = []
     for _ in range(ANVIL_START_ATTEMPTS_MAX):
-        port = _free_loopback_port()
+        port = options.port or _free_loopback_port()
         log = tempfile.TemporaryFile()  # owned by the Anvil below, closed by its stop()
         process = subprocess.Popen(
             _command(binary, port, options), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
@@ -263,6 +265,21 @@ def revert(w3: Web3, snapshot_id: str) -> None:
     """
     if not w3.manager.request_blocking(RPCEndpoint("evm_revert"), [snapshot_id]):
         raise AnvilError(f"anvil has no snapshot {snapshot_id!r} (a snapshot can be reverted to only once)")
+
+
+def dump_state(w3: Web3) -> str:
+    """anvil's whole chain state (accounts, storage, blocks) as an opaque string for load_state."""
+    state: str = w3.manager.request_blocking(RPCEndpoint("anvil_dumpState"), [])
+    return state
+
+
+def load_state(w3: Web3, state: str) -> None:
+    """Load a dump_state() result into a fresh anvil (block number and contracts included).
+
+    Raises AnvilError when anvil refuses it.
+    """
+    if not w3.manager.request_blocking(RPCEndpoint("anvil_loadState"), [state]):
+        raise AnvilError("anvil refused to load the state dump")
 
 
 def mine(w3: Web3, blocks: int = 1) -> None:

@@ -8,15 +8,25 @@ the addresses. running_devnet() does the same on a fresh anvil it starts and sto
 Rounds on the devnet follow the block number (see contracts/src/RoundsManager.sol):
 mine_to_next_round() mines up to the next round's first block, advance_round() also
 initializes that round.
+
+provision_devnet() turns a running anvil into a devnet the daemon can use: contracts, a new
+sender key in an encrypted keystore, its deposit and reserve, an active orchestrator, and the
+daemon's configuration file.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
@@ -24,13 +34,15 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxParams, Wei
 
-from clearinghouse.chain.anvil import AnvilOptions, mine, start_anvil
+from clearinghouse.chain.anvil import Anvil, AnvilOptions, mine, start_anvil
 from clearinghouse.chain.artifacts import bind, load_artifact
+from clearinghouse.chain.client import BONDING_MANAGER as BONDING_MANAGER
+from clearinghouse.chain.client import ROUNDS_MANAGER as ROUNDS_MANAGER
+from clearinghouse.chain.client import TICKET_BROKER as TICKET_BROKER
+from clearinghouse.chain.client import ChainClient
+from clearinghouse.chain.client import contract_id as contract_id
 from clearinghouse.errors import ClearinghouseError
 
-TICKET_BROKER = "TicketBroker"
-ROUNDS_MANAGER = "RoundsManager"
-BONDING_MANAGER = "BondingManager"
 ETH_USD_FEED = "EthUsdPriceFeed"
 """Controller name of the ETH/USD feed: ours; Arbitrum One's Controller does not list feeds."""
 SEQUENCER_UPTIME_FEED = "SequencerUptimeFeed"
@@ -75,11 +87,6 @@ class Devnet:
     eth_usd_feed: ChecksumAddress
     sequencer_uptime_feed: ChecksumAddress
     params: DevnetParams
-
-
-def contract_id(name: str) -> bytes:
-    """The Controller id of `name`: keccak256 of its UTF-8 bytes, as on mainnet."""
-    return bytes(Web3.keccak(text=name))
 
 
 def deploy_devnet(rpc_url: str, params: DevnetParams | None = None) -> Devnet:
@@ -224,3 +231,189 @@ def _first_block_of_round(rounds: Contract, round_: int) -> int:
     base_block: int = rounds.functions.lastRoundLengthUpdateStartBlock().call()
     length: int = rounds.functions.roundLength().call()
     return base_block + (round_ - base_round) * length
+
+
+# ---- provisioning: a devnet the daemon can run against ------------------------------------
+
+DEVNET_DEPOSIT_WEI = 10**18
+"""1 ETH: thousands of devnet tickets at typical face values before the deposit runs dry."""
+
+DEVNET_RESERVE_WEI = 10**18
+"""1 ETH: lets a single active orchestrator claim face values up to 1 ETH from the reserve."""
+
+SENDER_GAS_WEI = 10**18
+"""ETH the sender keeps for gas: covers thousands of funding transactions at devnet prices."""
+
+PASSPHRASE_BYTES = 32
+"""Random bytes behind the keystore passphrase: beyond any guessing, as for the pepper."""
+
+PEPPER_BYTES = 32
+"""API-key pepper length: HMAC-SHA256's output size (config.PEPPER_BYTES_MIN)."""
+
+DEVNET_HTTP_PORT = 8935
+"""go-livepeer's default HTTP port, where gateways look for a remote signer by default."""
+
+DEVNET_REFRESH_S = 1.0
+"""Devnet rounds move only when asked to, so a second between refreshes is plenty."""
+
+DEVNET_STALE_AFTER_S = 10.0
+"""Several refreshes may fail before signing stops: a restarted anvil is back in well under 10 s."""
+
+CONFIG_FILE = "clearinghouse.toml"
+KEYSTORE_FILE = "sender-keystore.json"
+PASSPHRASE_FILE = "passphrase.txt"
+PEPPER_FILE = "pepper.txt"
+DATABASE_FILE = "clearinghouse.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedDevnet:
+    """A devnet with a funded sender and the daemon's configuration for it.
+
+    ``devnet`` holds the RPC URL and every contract address; ``orchestrator`` is an anvil dev
+    account (its key is anvil's well-known one) marked active in the BondingManager.
+    """
+
+    devnet: Devnet
+    directory: Path
+    config_path: Path
+    keystore_path: Path
+    passphrase_path: Path
+    pepper_path: Path
+    database_url: str
+    sender: ChecksumAddress
+    orchestrator: ChecksumAddress
+
+
+def provision_devnet(
+    directory: Path,
+    anvil: Anvil,
+    *,
+    deposit_wei: int = DEVNET_DEPOSIT_WEI,
+    reserve_wei: int = DEVNET_RESERVE_WEI,
+    params: DevnetParams | None = None,
+    http_port: int = DEVNET_HTTP_PORT,
+) -> ProvisionedDevnet:
+    """Deploy the devnet on the running ``anvil``, create and fund a new sender, and write the
+    daemon's files into ``directory`` (created 0700 if missing).
+
+    Writes a scrypt keystore of a fresh key, its random passphrase and a random API-key pepper
+    (each 0600, created so, never briefly readable by others), funds the sender with ETH from
+    anvil's first account, calls fundDepositAndReserve(deposit_wei, reserve_wei) signed by the
+    sender's own key, marks anvil's second account an active orchestrator, and writes
+    ``clearinghouse.toml`` last. Raises DevnetError when a file already exists there (nothing
+    is overwritten), an amount is negative, or a transaction fails.
+    """
+    if deposit_wei < 0 or reserve_wei < 0:
+        raise DevnetError(f"deposit_wei and reserve_wei must be >= 0, got {deposit_wei} and {reserve_wei}")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in (KEYSTORE_FILE, PASSPHRASE_FILE, PEPPER_FILE, CONFIG_FILE):
+        if (directory / name).exists():  # checked early to skip the deployment; O_EXCL decides
+            raise DevnetError(f"{directory / name} already exists; provision into an empty directory")
+    sender = Account.create()
+    passphrase = secrets.token_urlsafe(PASSPHRASE_BYTES)
+    # The key is on disk before it is funded: a crash after funding cannot lose the money.
+    keystore = Account.encrypt(sender.key, passphrase, kdf="scrypt")
+    _write_new_file(directory / KEYSTORE_FILE, json.dumps(keystore))
+    _write_new_file(directory / PASSPHRASE_FILE, passphrase + "\n")
+    _write_new_file(directory / PEPPER_FILE, secrets.token_hex(PEPPER_BYTES) + "\n")
+    devnet = deploy_devnet(anvil.rpc_url, params)
+    w3 = anvil.web3()
+    orchestrator = list(w3.eth.accounts)[1]  # web3 types accounts as a 1-tuple
+    bonding = bind(w3, "BondingManager", devnet.bonding_manager)
+    transact(w3, bonding.functions.setActiveTranscoder(orchestrator, True), devnet.owner)
+    _send_eth(w3, devnet.owner, sender.address, deposit_wei + reserve_wei + SENDER_GAS_WEI)
+    broker = bind(w3, "TicketBroker", devnet.ticket_broker)
+    funding = broker.functions.fundDepositAndReserve(deposit_wei, reserve_wei)
+    _transact_signed(w3, funding, sender, deposit_wei + reserve_wei)
+    provisioned = ProvisionedDevnet(
+        devnet=devnet,
+        directory=directory,
+        config_path=directory / CONFIG_FILE,
+        keystore_path=directory / KEYSTORE_FILE,
+        passphrase_path=directory / PASSPHRASE_FILE,
+        pepper_path=directory / PEPPER_FILE,
+        database_url=f"sqlite:///{directory.resolve() / DATABASE_FILE}",
+        sender=sender.address,
+        orchestrator=orchestrator,
+    )
+    _write_new_file(provisioned.config_path, _config_text(provisioned, http_port))
+    return provisioned
+
+
+def _write_new_file(path: Path, text: str) -> None:
+    """Create ``path`` with mode 0600 from the start (O_EXCL: never replace an existing file)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise DevnetError(f"{path} already exists; provision into an empty directory") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def _send_eth(w3: Web3, source: ChecksumAddress, to: ChecksumAddress, value_wei: int) -> None:
+    tx_hash = w3.eth.send_transaction(TxParams({"from": source, "to": to, "value": Wei(value_wei)}))
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=TX_RECEIPT_TIMEOUT_S)
+    if receipt["status"] != 1:
+        raise DevnetError(f"sending {value_wei} wei from {source} to {to} was mined with status {receipt['status']}")
+
+
+def _transact_signed(w3: Web3, call: ContractFunction, account: LocalAccount, value_wei: int) -> None:
+    """Send ``call`` signed by ``account``'s key (the node does not hold it), as production will."""
+    try:
+        nonce = w3.eth.get_transaction_count(account.address)
+        tx = call.build_transaction(TxParams({"from": account.address, "value": Wei(value_wei), "nonce": nonce}))
+    except Exception as exc:  # web3 raises several unrelated types for a revert in estimateGas
+        raise DevnetError(f"{call.fn_name} from {account.address} failed: {_reason(exc)}") from exc
+    # eth-account types the transaction as a plain dict; web3 builds a TxParams TypedDict.
+    signed = account.sign_transaction(cast(dict[str, Any], tx))
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=TX_RECEIPT_TIMEOUT_S)
+    if receipt["status"] != 1:
+        raise DevnetError(
+            f"{call.fn_name} from {account.address} was mined with status {receipt['status']}, expected 1"
+        )
+
+
+def _config_text(provisioned: ProvisionedDevnet, http_port: int) -> str:
+    """clearinghouse.toml: [chain.static] is the chain as provisioned, [chain] the live source."""
+    devnet = provisioned.devnet
+    view = ChainClient(devnet.rpc_url, devnet.controller).chain_view(provisioned.sender)
+    return f"""\
+# Written by clearinghouse devnet provisioning for the anvil devnet at {devnet.rpc_url}.
+# Sender {provisioned.sender}; active orchestrator {provisioned.orchestrator}.
+database_url = {_toml_string(provisioned.database_url)}
+
+[signer]
+keystore = {_toml_string(KEYSTORE_FILE)}
+passphrase_file = {_toml_string(PASSPHRASE_FILE)}
+
+[auth]
+pepper_file = {_toml_string(PEPPER_FILE)}
+
+[http]
+host = "127.0.0.1"
+port = {http_port}
+
+[chain]
+rpc_url = {_toml_string(devnet.rpc_url)}
+controller = {_toml_string(devnet.controller)}
+refresh_s = {DEVNET_REFRESH_S}
+stale_after_s = {DEVNET_STALE_AFTER_S}
+
+[chain.static]
+deposit_wei = {view.deposit_wei}
+reserve_wei = {view.reserve_wei}
+withdraw_round = {view.withdraw_round}
+current_round = {view.current_round}
+last_l1_block = {view.last_l1_block}
+"""
+
+
+def _toml_string(text: str) -> str:
+    # json.dumps(ensure_ascii=False) is a TOML basic string: both escape the quote, the
+    # backslash and control characters alike (\n, \uXXXX). Only DEL, which TOML forbids raw,
+    # json leaves raw.
+    if "\x7f" in text:
+        raise DevnetError(f"cannot write {text!r} into TOML: it contains DEL")
+    return json.dumps(text, ensure_ascii=False)

@@ -134,6 +134,7 @@ class PaymentService:
         Raises SigningRefused (reason in precedence order, see errors.Refusal) and
         ledger.DatabaseUnavailable; any other exception is a bug and rolls everything back.
         """
+        self._refuse_if_halted(caller)
         offer = decode_offer(call.orchestrator_info)
         previous = self._open_previous(call)
         capabilities = None if call.capabilities is None else decode_capabilities(call.capabilities)
@@ -154,6 +155,14 @@ class PaymentService:
             # tickets never left, so refusing is safe and the client's retry gets fresh nonces.
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
         return result
+
+    def _refuse_if_halted(self, caller: Caller) -> None:
+        """The operator's kill switch (global or this gateway's) stops signing before any work."""
+        halt = ledger.signing_halt(self._db, caller.gateway_id)
+        if halt is not None:
+            raise SigningRefused(
+                Refusal.SIGNER_UNSAFE, f"signing halted by the operator ({halt.scope}): {halt.reason}"
+            )
 
     def _open_previous(self, call: PaymentCall) -> RemotePaymentState | None:
         if not call.state:

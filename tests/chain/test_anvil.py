@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from web3 import Web3
+from web3.types import Wei
 
 from clearinghouse.chain import anvil as anvil_module
 from clearinghouse.chain.anvil import (
@@ -51,13 +52,13 @@ def test_blocks_carry_an_l1_block_number(w3: Web3) -> None:
     mine(w3, 3)
     block = w3.eth.get_block("latest")
     assert block["number"] == 3
-    assert int(block["l1BlockNumber"]) == 3
+    assert int(block["l1BlockNumber"]) == 3  # type: ignore[typeddict-item]  # Arbitrum-only field
 
 
 def test_snapshot_revert_restores_state_once(w3: Web3) -> None:
-    accounts = w3.eth.accounts
+    accounts = list(w3.eth.accounts)  # web3 types accounts as a 1-tuple
     snapshot_id = snapshot(w3)
-    w3.eth.send_transaction({"from": accounts[0], "to": accounts[1], "value": 5})
+    w3.eth.send_transaction({"from": accounts[0], "to": accounts[1], "value": Wei(5)})
     mine(w3, 10)
     assert w3.eth.block_number == 11
     revert(w3, snapshot_id)

@@ -172,3 +172,15 @@ def test_orchestrator_info_signature_matches_the_spec(service: PaymentService) -
     assert address == "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
     assert signature.hex().startswith("c72ccad1173c225d")
     assert service.ready()
+
+
+def test_the_kill_switch_stops_signing_until_released(
+    service: PaymentService, caller: Caller, ledger_db: ledger.Database
+) -> None:
+    ledger.set_kill_switch(ledger_db, gateway_id=caller.gateway_id, engaged=True, actor="ops", reason="key rotation")
+    refusal = refused(lambda: service.generate_payment(caller, live_call()))
+    assert refusal.reason is Refusal.SIGNER_UNSAFE
+    assert refusal.message == f"signing halted by the operator (gateway:{caller.gateway_id}): key rotation"
+    assert ledger.last_issued_nonce(ledger_db, RAND_HASH_A) == 0
+    ledger.set_kill_switch(ledger_db, gateway_id=caller.gateway_id, engaged=False, actor="ops", reason="done")
+    assert nonces(service.generate_payment(caller, live_call())) == [1]

@@ -1,0 +1,262 @@
+"""Read our TicketBroker position and the chain clock over JSON-RPC (spec 04).
+
+``ChainClient(rpc_url, controller)`` resolves TicketBroker, RoundsManager and BondingManager
+through ``Controller.getContract(keccak256(name))``, as on Arbitrum One, on first use (so a
+daemon can start while the RPC is down) and then keeps the addresses. Every read is one small
+typed method; ``chain_view(sender)`` assembles the signer's ``ChainView`` from reads pinned to
+one block.
+
+Errors from web3, requests and the socket layer are translated where they enter (``_reading``):
+ChainUnavailable for transport and JSON-RPC failures, ContractMismatch when the chain answers
+but not as our contracts would. The original exception is not chained: its text and its
+request object quote the URL path, which can hold an API key (see redact.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from eth_typing import BlockNumber, ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
+from web3.types import BlockIdentifier
+
+from clearinghouse.chain.artifacts import bind
+from clearinghouse.chain.errors import ChainUnavailable, ContractMismatch
+from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
+from clearinghouse.signer.decision import ChainView
+
+TICKET_BROKER = "TicketBroker"
+ROUNDS_MANAGER = "RoundsManager"
+BONDING_MANAGER = "BondingManager"
+
+RPC_REQUEST_TIMEOUT_S = 10.0
+"""One JSON-RPC request (connect + answer): hosted Arbitrum RPCs answer in well under a second,
+so 10 s is an outage, not a slow node; it also bounds how long a refresh can block."""
+
+ERROR_DETAIL_CHARS_MAX = 300
+"""How much of a (scrubbed) library error a ChainError quotes: its gist, not a page of HTML."""
+
+ADDRESS_BYTES = 20
+HASH_BYTES = 32
+
+Address = str | bytes
+"""An account as a 0x-hex string (any case) or its 20 raw bytes."""
+
+
+def contract_id(name: str) -> bytes:
+    """The Controller id of ``name``: keccak256 of its UTF-8 bytes, as on mainnet."""
+    return bytes(Web3.keccak(text=name))
+
+
+@dataclass(frozen=True, slots=True)
+class SenderInfo:
+    """TicketBroker.getSenderInfo: deposit and unlock state, and the reserve
+    (``reserve_wei`` is fundsRemaining). ``withdraw_round`` is 0 when no unlock is pending."""
+
+    deposit_wei: int
+    withdraw_round: int
+    reserve_wei: int
+    reserve_claimed_in_current_round_wei: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Contracts:
+    ticket_broker: Contract
+    rounds_manager: Contract
+    bonding_manager: Contract
+
+
+class ChainClient:
+    """Typed reads of the Livepeer contracts behind one Controller; safe to share between threads.
+
+    Every method raises ChainUnavailable when the RPC does not answer usefully and
+    ContractMismatch when a contract is not registered or does not answer our ABI. Address
+    arguments that are not 20-byte addresses raise ValueError. Reads take ``block`` (a block
+    number) to read at that block instead of the latest.
+    """
+
+    def __init__(self, rpc_url: str, controller: Address, *, timeout_s: float = RPC_REQUEST_TIMEOUT_S) -> None:
+        """No I/O here: contracts are resolved on the first read. Raises ValueError for a
+        non-positive ``timeout_s`` or a ``controller`` that is not an address."""
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self.redacted_url = redact_rpc_url(rpc_url)
+        self._secrets = RpcSecrets(rpc_url)
+        hide_in_library_logs(rpc_url)
+        # No web3-level retries: callers (LiveChainView) retry with their own bounded backoff,
+        # and an outage must surface within one timeout, not after web3's five attempts.
+        provider = Web3.HTTPProvider(
+            rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
+        )
+        self._w3 = Web3(provider)
+        self.controller = checksum_address(controller)
+        self._lock = threading.Lock()
+        self._resolved: _Contracts | None = None
+
+    # ---- TicketBroker -------------------------------------------------------------------------
+
+    def sender_info(self, sender: Address, *, block: int | None = None) -> SenderInfo:
+        """getSenderInfo(sender): deposit, withdraw round, reserve and this round's claims."""
+        account, at = checksum_address(sender), _block(block)  # argument errors before any I/O
+        call = self._contracts().ticket_broker.functions.getSenderInfo(account)
+        with self._reading("getSenderInfo"):
+            (deposit, withdraw_round), (funds_remaining, claimed) = call.call(block_identifier=at)
+        return SenderInfo(
+            deposit_wei=deposit,
+            withdraw_round=withdraw_round,
+            reserve_wei=funds_remaining,
+            reserve_claimed_in_current_round_wei=claimed,
+        )
+
+    def unlock_period(self, *, block: int | None = None) -> int:
+        """TicketBroker.unlockPeriod(), in rounds."""
+        return self._uint(self._contracts().ticket_broker.functions.unlockPeriod(), block)
+
+    def ticket_validity_period(self, *, block: int | None = None) -> int:
+        """TicketBroker.ticketValidityPeriod(), in rounds."""
+        return self._uint(self._contracts().ticket_broker.functions.ticketValidityPeriod(), block)
+
+    def claimable_reserve(self, sender: Address, orchestrator: Address, *, block: int | None = None) -> int:
+        """claimableReserve(sender, orchestrator): what ``orchestrator`` may still claim from our
+        reserve this round, in wei (0 unless it is an active transcoder)."""
+        holder, claimant = checksum_address(sender), checksum_address(orchestrator)
+        call = self._contracts().ticket_broker.functions.claimableReserve(holder, claimant)
+        return self._uint(call, block)
+
+    def claimed_reserve(self, sender: Address, orchestrator: Address, *, block: int | None = None) -> int:
+        """claimedReserve(sender, orchestrator): what ``orchestrator`` claimed this round, in wei."""
+        holder, claimant = checksum_address(sender), checksum_address(orchestrator)
+        call = self._contracts().ticket_broker.functions.claimedReserve(holder, claimant)
+        return self._uint(call, block)
+
+    # ---- RoundsManager, BondingManager --------------------------------------------------------
+
+    def current_round(self, *, block: int | None = None) -> int:
+        """RoundsManager.currentRound(): the round the TicketBroker computes unlocks and expiry
+        against (it may not be initialized yet)."""
+        return self._uint(self._contracts().rounds_manager.functions.currentRound(), block)
+
+    def block_hash_for_round(self, round_: int, *, block: int | None = None) -> bytes:
+        """RoundsManager.blockHashForRound(round_): 32 bytes, all zero if never initialized."""
+        call = self._contracts().rounds_manager.functions.blockHashForRound(round_)
+        at = _block(block)
+        with self._reading("blockHashForRound"):
+            value: object = call.call(block_identifier=at)
+        if not isinstance(value, bytes) or len(value) != HASH_BYTES:
+            raise ContractMismatch(f"blockHashForRound({round_}) returned {value!r}, expected {HASH_BYTES} bytes")
+        return value
+
+    def transcoder_pool_size(self, *, block: int | None = None) -> int:
+        """BondingManager.getTranscoderPoolSize(): the number of active orchestrators."""
+        return self._uint(self._contracts().bonding_manager.functions.getTranscoderPoolSize(), block)
+
+    # ---- accounts and blocks ------------------------------------------------------------------
+
+    def eth_balance(self, address: Address, *, block: int | None = None) -> int:
+        """The ETH balance of ``address`` in wei (the sender's gas money)."""
+        account, at = checksum_address(address), _block(block)
+        with self._reading("eth_getBalance"):
+            return int(self._w3.eth.get_balance(account, block_identifier=at))
+
+    def l1_block_number(self) -> int:
+        """The L1 block number as of the latest block: Arbitrum's ``l1BlockNumber`` header field
+        (anvil with chain id 42161 fills it too), else the block number itself."""
+        return self._latest_block()[1]
+
+    def chain_view(self, sender: Address) -> ChainView:
+        """The signer's view of ``sender``'s position, every value read at the latest block."""
+        number, l1_block = self._latest_block()
+        info = self.sender_info(sender, block=number)
+        return ChainView(
+            deposit_wei=info.deposit_wei,
+            reserve_wei=info.reserve_wei,
+            withdraw_round=info.withdraw_round,
+            current_round=self.current_round(block=number),
+            last_l1_block=l1_block,
+        )
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    def _latest_block(self) -> tuple[int, int]:
+        """(block number, L1 block number) of the latest block."""
+        with self._reading("eth_getBlockByNumber(latest)"):
+            header = self._w3.eth.get_block("latest")
+        number = header.get("number")
+        if not isinstance(number, int):
+            raise ChainUnavailable(f"latest block from {self.redacted_url} has no number")
+        l1_block = header.get("l1BlockNumber", number)
+        if isinstance(l1_block, str):  # web3 does not format fields it does not know: 0x-hex
+            l1_block = int(l1_block, 16)
+        if not isinstance(l1_block, int):
+            raise ChainUnavailable(f"latest block {number} has l1BlockNumber {l1_block!r}, expected a number")
+        return number, l1_block
+
+    def _uint(self, call: ContractFunction, block: int | None) -> int:
+        function, at = call.fn_name, _block(block)
+        with self._reading(function):
+            value: object = call.call(block_identifier=at)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ContractMismatch(f"{function} returned {value!r}, expected a uint256")
+        return value
+
+    def _contracts(self) -> _Contracts:
+        with self._lock:
+            if self._resolved is None:
+                self._resolved = self._resolve()
+            return self._resolved
+
+    def _resolve(self) -> _Contracts:
+        registry = bind(self._w3, "Controller", self.controller)
+        addresses: dict[str, ChecksumAddress] = {}
+        for name in (TICKET_BROKER, ROUNDS_MANAGER, BONDING_MANAGER):
+            with self._reading(f"Controller.getContract({name})"):
+                address: str = registry.functions.getContract(contract_id(name)).call()
+            if int(address, 16) == 0:
+                raise ContractMismatch(f"Controller {self.controller} lists no {name}; is it the right Controller?")
+            addresses[name] = Web3.to_checksum_address(address)
+        return _Contracts(
+            ticket_broker=bind(self._w3, "TicketBroker", addresses[TICKET_BROKER]),
+            rounds_manager=bind(self._w3, "RoundsManager", addresses[ROUNDS_MANAGER]),
+            bonding_manager=bind(self._w3, "BondingManager", addresses[BONDING_MANAGER]),
+        )
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Translate the errors one RPC read can raise into ChainError, with credentials scrubbed."""
+        try:
+            yield
+        except (BadFunctionCallOutput, ContractLogicError) as exc:
+            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._detail(exc)}") from None
+        except (Web3Exception, OSError, ValueError) as exc:
+            # OSError covers requests' errors (RequestException is an IOError) and sockets';
+            # ValueError: web3 and eth-abi raise it (or subclasses) for malformed replies.
+            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._detail(exc)}") from None
+
+    def _detail(self, exc: Exception) -> str:
+        text = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
+        return text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
+
+
+def checksum_address(address: Address) -> ChecksumAddress:
+    """``address`` in EIP-55 form. Raises ValueError unless it is 20 bytes or their 0x-hex."""
+    if isinstance(address, bytes):
+        if len(address) != ADDRESS_BYTES:
+            raise ValueError(f"address must be {ADDRESS_BYTES} bytes, got {len(address)}")
+        return Web3.to_checksum_address(address)
+    if not Web3.is_address(address):
+        raise ValueError(f"not an address: {address!r}")
+    return Web3.to_checksum_address(address)
+
+
+def _block(block: int | None) -> BlockIdentifier:
+    if block is None:
+        return "latest"
+    if block < 0:
+        raise ValueError(f"block must be >= 0, got {block}")
+    return BlockNumber(block)

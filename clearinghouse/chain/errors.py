@@ -1,0 +1,31 @@
+"""What a chain read can fail with.
+
+    ClearinghouseError              (clearinghouse.errors)
+    └── ChainError                  a chain read failed; the message never holds RPC credentials
+        ├── ChainUnavailable        the RPC did not answer usefully: connection refused or reset,
+        │                           timeout, HTTP error, JSON-RPC error, malformed reply
+        └── ContractMismatch        the Controller lists no contract under a name, or a contract
+                                    did not answer our ABI (no code at the address, a view reverted)
+
+ChainUnavailable is transient (retry later); ContractMismatch is a configuration problem (wrong
+Controller address or wrong chain) that retrying does not fix.
+
+AnvilError, ArtifactError and DevnetError (anvil.py, artifacts.py, devnet.py) belong to the
+devnet tooling, not to the daemon's chain reads, and stay with their modules.
+"""
+
+from __future__ import annotations
+
+from clearinghouse.errors import ClearinghouseError
+
+
+class ChainError(ClearinghouseError):
+    """A chain read failed. Messages quote the RPC URL only in redacted form."""
+
+
+class ChainUnavailable(ChainError):
+    """The RPC endpoint did not answer usefully; the data may be fine once it does."""
+
+
+class ContractMismatch(ChainError):
+    """The chain answered, but not as our contracts would: wrong Controller, chain or ABI."""

@@ -1,0 +1,143 @@
+"""A live ChainView for the signer: refreshed in the background, refused when stale.
+
+``LiveChainView(fetch, refresh_s=…, stale_after_s=…)`` runs one thread that calls ``fetch``
+(typically ``lambda: client.chain_view(sender)``) every ``refresh_s``. After a ChainError it
+retries sooner, backing off from RETRY_BACKOFF_FIRST_S by doubling, never waiting longer than
+``refresh_s``, and keeps retrying for as long as it runs: the RPC coming back is noticed within
+one ``refresh_s`` plus one RPC timeout.
+
+Calling the view returns the latest snapshot, or raises SigningRefused(SIGNER_UNSAFE, "chain
+data stale: …") when there is none yet or it is older than ``stale_after_s``. So signing stops
+(HTTP 503) while the RPC is down and resumes by itself once a refresh succeeds. Any other
+exception from ``fetch`` is a bug: it is logged and ends the thread, and the view then goes
+stale, which refuses signing rather than signing on old data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from clearinghouse.chain.errors import ChainError
+from clearinghouse.signer.decision import ChainView
+from clearinghouse.signer.errors import Refusal, SigningRefused
+
+logger = logging.getLogger(__name__)
+
+RETRY_BACKOFF_FIRST_S = 0.5
+"""First retry after a failed refresh: soon enough to ride out a dropped connection, slow
+enough not to hammer an RPC that just failed."""
+
+STOP_JOIN_TIMEOUT_S = 15.0
+"""stop() waits this long for the thread: a refresh in flight ends within a few RPC timeouts
+(10 s each, usually milliseconds); the thread is a daemon, so exit never waits on it."""
+
+BACKOFF_DOUBLINGS_MAX = 16
+"""Caps the exponent: 0.5 s × 2^16 is ~9 h, past any sensible refresh_s, and keeps the
+arithmetic small however long an outage lasts."""
+
+
+class LiveChainView:
+    """A zero-argument callable returning the latest fresh ChainView (PaymentService's
+    ``chain_view``); ``start()`` the refresher, ``stop()`` it on shutdown."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], ChainView],
+        *,
+        refresh_s: float,
+        stale_after_s: float,
+        clock_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Raises ValueError unless 0 < refresh_s < stale_after_s (a view that is stale between
+        two ordinary refreshes would refuse signing all the time)."""
+        if not 0 < refresh_s < stale_after_s:
+            raise ValueError(
+                f"need 0 < refresh_s < stale_after_s, got refresh_s={refresh_s}, stale_after_s={stale_after_s}"
+            )
+        self._fetch = fetch
+        self.refresh_s = refresh_s
+        self.stale_after_s = stale_after_s
+        self._clock_s = clock_s
+        # (view, clock_s() when fetched), replaced whole: readers need no lock.
+        self._latest: tuple[ChainView, float] | None = None
+        self._last_error = "none"
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> ChainView:
+        """The latest snapshot. Raises SigningRefused(SIGNER_UNSAFE) when there is none yet or
+        it is older than stale_after_s; the message says how old and the last error."""
+        latest = self._latest
+        if latest is None:
+            raise SigningRefused(
+                Refusal.SIGNER_UNSAFE, f"chain data stale: no chain data read yet (last error: {self._last_error})"
+            )
+        view, fetched_at = latest
+        age_s = self._clock_s() - fetched_at
+        if age_s > self.stale_after_s:
+            raise SigningRefused(
+                Refusal.SIGNER_UNSAFE,
+                f"chain data stale: last read {age_s:.1f} s ago, expected at most {self.stale_after_s} s "
+                f"(last error: {self._last_error})",
+            )
+        return view
+
+    def age_s(self) -> float | None:
+        """Seconds since the latest successful refresh, or None before the first (for health)."""
+        latest = self._latest
+        return None if latest is None else self._clock_s() - latest[1]
+
+    def refresh(self) -> bool:
+        """Fetch once now; True on success. A ChainError is recorded (and logged), not raised."""
+        try:
+            view = self._fetch()
+        except ChainError as exc:
+            self._last_error = str(exc)
+            return False
+        self._latest = (view, self._clock_s())
+        return True
+
+    def start(self) -> None:
+        """Start the refresher thread (first fetch at once). Raises RuntimeError if started twice."""
+        if self._thread is not None:
+            raise RuntimeError("LiveChainView already started")
+        self._thread = threading.Thread(target=self._run, name="chain-view", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> bool:
+        """Stop the refresher and wait up to STOP_JOIN_TIMEOUT_S; True when it has ended."""
+        self._stopping.set()
+        if self._thread is None:
+            return True
+        self._thread.join(STOP_JOIN_TIMEOUT_S)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                ok = self.refresh()
+            except Exception:  # a bug in fetch: stop refreshing, so the view goes stale and refuses
+                self._last_error = "chain view refresher crashed (see log)"
+                logger.exception("chain view refresher crashed; chain data will go stale and signing stop")
+                return
+            if ok:
+                if failures:
+                    logger.warning("chain data refreshed again after %d failed attempts", failures)
+                failures = 0
+                wait_s = self.refresh_s
+            else:
+                failures += 1
+                wait_s = backoff_s(failures, self.refresh_s)
+                log = logger.warning if failures == 1 else logger.debug
+                log("chain data refresh failed (attempt %d, next in %.2f s): %s", failures, wait_s, self._last_error)
+            self._stopping.wait(wait_s)
+
+
+def backoff_s(failures: int, refresh_s: float) -> float:
+    """Wait before retry number ``failures`` (≥ 1): RETRY_BACKOFF_FIRST_S doubling, at most refresh_s."""
+    doublings = min(failures - 1, BACKOFF_DOUBLINGS_MAX)
+    return min(refresh_s, RETRY_BACKOFF_FIRST_S * (1 << doublings))
