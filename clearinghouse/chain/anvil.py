@@ -123,12 +123,16 @@ def anvil_binary() -> Path:
             f"no @foundry-rs/anvil binary package for {key[0]}/{key[1]}; "
             f"expected one of {sorted(_PACKAGE_BINARIES)}; set {ANVIL_BIN_ENV}"
         )
-    path = CONTRACTS_DIR / "node_modules" / relative
-    if not path.is_file():
-        raise AnvilError(
-            f"anvil not found at {path}; run `npm ci --prefix contracts` (or set {ANVIL_BIN_ENV} to an anvil binary)"
-        )
-    return path
+    # The checkout this package was installed from (editable installs), else the one the
+    # command runs in (a regular `pip install .` leaves the package in site-packages).
+    candidates = [CONTRACTS_DIR / "node_modules" / relative, Path.cwd() / "contracts" / "node_modules" / relative]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise AnvilError(
+        f"anvil not found at {candidates[0]} or {candidates[1]}; run `npm ci --prefix contracts` "
+        f"in the checkout (or set {ANVIL_BIN_ENV} to an anvil binary)"
+    )
 
 
 class Anvil:

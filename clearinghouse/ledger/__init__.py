@@ -8,7 +8,9 @@ exceptions of ``errors.py``.
 Modules: ``engine`` (URLs, SQLite PRAGMAs, BEGIN IMMEDIATE), ``schema`` (migrations and the
 schema check), ``gateways`` (tenants, API keys), ``sessions`` (lock a session, record a
 signing call), ``accounts`` (double entry, top-ups, adjustments, ``verify_ledger``),
-``control`` (kill switch).
+``credit`` (credit policies, quotas per period and usage subject, spend summaries; the
+check itself is ``SessionLock.check_spend``), ``spends`` (EV signed per UTC day, kept by
+``record``), ``control`` (kill switch).
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from clearinghouse.ledger.accounts import (
     verify_ledger,
 )
 from clearinghouse.ledger.control import kill_switches, set_kill_switch, signing_halt
+from clearinghouse.ledger.credit import (
+    credit_policy_history,
+    default_policy,
+    get_credit_policy,
+    set_credit_policy,
+    set_subject_quota,
+    spend_summary,
+    subject_quotas,
+)
 from clearinghouse.ledger.engine import Database, mask_url, open_database
 from clearinghouse.ledger.errors import (
     DatabaseUnavailable,
@@ -34,6 +45,8 @@ from clearinghouse.ledger.errors import (
     LedgerError,
     NotFound,
     SchemaNotCurrent,
+    SpendLimit,
+    SpendRefused,
     StaleSession,
     UnsupportedDatabase,
 )
@@ -71,18 +84,23 @@ from clearinghouse.ledger.values import (
     ApiKey,
     AuthenticatedKey,
     BillingType,
+    CreditMode,
+    CreditPolicy,
     Gateway,
     GatewayStatus,
     KillSwitch,
     LedgerReport,
     LedgerTransaction,
     Posting,
+    QuotaPeriod,
     RecordOutcome,
     RecordResult,
     SessionHead,
     SignedTicket,
     SigningCall,
     SigningRecord,
+    SpendSummary,
+    SubjectQuota,
     TransactionKind,
 )
 
@@ -94,6 +112,8 @@ __all__ = [
     "ApiKey",
     "AuthenticatedKey",
     "BillingType",
+    "CreditMode",
+    "CreditPolicy",
     "Database",
     "DatabaseUnavailable",
     "DuplicateGatewayName",
@@ -110,6 +130,7 @@ __all__ = [
     "LedgerTransaction",
     "NotFound",
     "Posting",
+    "QuotaPeriod",
     "RecordOutcome",
     "RecordResult",
     "SchemaNotCurrent",
@@ -118,7 +139,11 @@ __all__ = [
     "SignedTicket",
     "SigningCall",
     "SigningRecord",
+    "SpendLimit",
+    "SpendRefused",
+    "SpendSummary",
     "StaleSession",
+    "SubjectQuota",
     "TransactionKind",
     "UnsupportedDatabase",
     "account_balance",
@@ -128,9 +153,12 @@ __all__ = [
     "check_schema_current",
     "create_api_key",
     "create_gateway",
+    "credit_policy_history",
     "current_revision",
+    "default_policy",
     "find_signing_record",
     "gateway_accounts",
+    "get_credit_policy",
     "get_gateway",
     "get_session_head",
     "head_revision",
@@ -144,10 +172,14 @@ __all__ = [
     "open_database",
     "record_signing_call",
     "revoke_api_key",
+    "set_credit_policy",
     "set_gateway_status",
     "set_kill_switch",
+    "set_subject_quota",
     "signed_tickets",
     "signing_halt",
+    "spend_summary",
+    "subject_quotas",
     "top_up",
     "upgrade_to_head",
     "verify_ledger",

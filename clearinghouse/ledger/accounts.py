@@ -32,6 +32,7 @@ from clearinghouse.ledger.models import (
     PostingRow,
     SigningRecordRow,
 )
+from clearinghouse.ledger.spends import spend_mismatches
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import (
     Account,
@@ -137,7 +138,8 @@ def ledger_transactions(
 
 def verify_ledger(db: Database) -> LedgerReport:
     """Check that every transaction's postings sum to zero, stored balances equal postings,
-    and every signing record is booked by a ledger transaction.
+    every signing record is booked by a ledger transaction, and the daily spend rows credit
+    control reads equal the sums of the signing records.
 
     Streams postings ``limits.VERIFY_BATCH_ROWS_MAX`` rows at a time inside one read
     transaction, so it sees a consistent snapshot. Returns a report; never repairs anything.
@@ -170,6 +172,7 @@ def verify_ledger(db: Database) -> LedgerReport:
             .where(LedgerTransactionRow.id.is_(None))
             .order_by(SigningRecordRow.id)
         ).all()
+        spend_days = spend_mismatches(session)
     mismatched = [
         account_id
         for account_id, num, den in accounts
@@ -182,6 +185,7 @@ def verify_ledger(db: Database) -> LedgerReport:
         unbalanced_transaction_ids=tuple(sorted(unbalanced)),
         mismatched_account_ids=tuple(sorted(mismatched)),
         unbooked_record_ids=tuple(unbooked),
+        mismatched_spend_days=spend_days,
     )
 
 

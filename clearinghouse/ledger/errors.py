@@ -14,6 +14,7 @@
         │   ├── DuplicateTicket   a (recipientRandHash, nonce) or ticket hash issued before
         │   ├── IdempotencyConflict  same idempotency key, different request
         │   └── StaleSession      the session head moved on, or belongs to another gateway
+        ├── SpendRefused(limit)   credit control refused a call before signing (SpendLimit)
         └── InvariantViolation    the books do not add up
 
 Errors from SQLAlchemy are translated where they enter (see ``transactions.py``) and chained
@@ -22,6 +23,8 @@ with ``raise … from exc``. Messages never contain a database password. The led
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from clearinghouse import errors
 
@@ -72,6 +75,27 @@ class IdempotencyConflict(LedgerConflict):
 
 class StaleSession(LedgerConflict):
     """The session head the caller built on is not the stored head (replay, fork or wrong owner)."""
+
+
+class SpendLimit(StrEnum):
+    """The credit-control limit a call would break, in precedence order (the first one wins)."""
+
+    BALANCE = "balance"  # a prepaid gateway's funds (top-ups − EV signed ± adjustments)
+    CREDIT_LIMIT = "credit_limit"  # what a credit gateway may owe
+    QUOTA = "quota"  # the gateway's EV signed per period
+    SUBJECT_QUOTA = "subject_quota"  # one usage subject's EV signed per period
+
+
+class SpendRefused(LedgerError):
+    """A call would break a credit-control limit; nothing was signed or written for it.
+
+    ``limit`` says which (transports map it to 483/402); the message names the limit, the
+    amount the call needs and what is left.
+    """
+
+    def __init__(self, limit: SpendLimit, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class InvariantViolation(LedgerError, errors.InvariantViolation):

@@ -55,3 +55,7 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 
 VERIFY_BATCH_ROWS_MAX = 10_000
 """Rows per round trip when ``verify_ledger`` streams postings: bounded memory per batch."""
+
+SUBJECT_QUOTAS_LISTED_MAX = 10_000
+"""Per-subject quota overrides ``subject_quotas`` returns at most: one page for the CLI; a
+gateway with more end users than this sets a default subject quota instead."""

@@ -2,7 +2,10 @@
 
 Tables: gateways, api_keys, payment_sessions (authoritative remote-signer state by StateID),
 signing_records (one immutable row per signing call), signed_tickets (one row per ticket),
-accounts / ledger_transactions / postings (double entry), kill_switches.
+accounts / ledger_transactions / postings (double entry), kill_switches, and credit control:
+credit_policies and subject_quotas (append-only: the newest row per gateway or subject is in
+force, the older ones are the audit trail), gateway_daily_spends and subject_daily_spends (EV
+signed per UTC day, kept by ``record`` so a quota check reads at most a month of rows).
 
 Money columns are exact: wei as NUMERIC(78,0), rationals as numerator/denominator pairs of
 NUMERIC(180,0) (see ``limits.RATIONAL_DIGITS_MAX`` for why 78 digits are not enough for a
@@ -13,12 +16,13 @@ These classes never leave the package: the repository modules return frozen data
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -218,3 +222,60 @@ class KillSwitchRow(Base):
     actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
     reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CreditPolicyRow(Base):
+    __tablename__ = "credit_policies"
+    __table_args__ = (
+        CheckConstraint("mode IN ('prepaid', 'credit')", name="mode"),
+        CheckConstraint("quota_period IN ('month', 'day')", name="quota_period"),
+        Index(None, "gateway_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
+    mode: Mapped[str] = mapped_column(String(16))
+    credit_limit_wei: Mapped[int] = mapped_column(Wei)
+    quota_wei: Mapped[int | None] = mapped_column(Wei)
+    quota_period: Mapped[str] = mapped_column(String(8))
+    subject_quota_wei: Mapped[int | None] = mapped_column(Wei)
+    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SubjectQuotaRow(Base):
+    __tablename__ = "subject_quotas"
+    __table_args__ = (Index(None, "gateway_id", "usage_subject", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
+    usage_subject: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    # NULL removes the override: the policy's default subject quota applies again.
+    quota_wei: Mapped[int | None] = mapped_column(Wei)
+    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GatewayDailySpendRow(Base):
+    __tablename__ = "gateway_daily_spends"
+
+    gateway_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("gateways.id"), primary_key=True, autoincrement=False
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    ev_signed_num: Mapped[int] = mapped_column(RationalPart)
+    ev_signed_den: Mapped[int] = mapped_column(RationalPart)
+
+
+class SubjectDailySpendRow(Base):
+    __tablename__ = "subject_daily_spends"
+
+    gateway_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("gateways.id"), primary_key=True, autoincrement=False
+    )
+    usage_subject: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    ev_signed_num: Mapped[int] = mapped_column(RationalPart)
+    ev_signed_den: Mapped[int] = mapped_column(RationalPart)

@@ -2,7 +2,8 @@
 
 The signing service does, inside one ``locked_session`` block (one database transaction):
 lock the head (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` write
-lock), check idempotency with ``find_record``, sign in memory, then ``record`` the call —
+lock), check idempotency with ``find_record``, ``check_spend`` against the gateway's credit
+control (which locks its account rows until commit), sign in memory, then ``record`` the call —
 session head, signing record, one row per ticket and the balanced postings — and commit
 before it answers. A retry of an already recorded (StateID, SequenceNumber) or request id
 returns the stored record (``RecordResult.EXISTS``) and writes nothing; a ticket whose
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from fractions import Fraction
 
 from sqlalchemy import func, or_, select
@@ -21,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger.accounts import lock_gateway_accounts, post
+from clearinghouse.ledger.credit import check_spend
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import (
     DuplicateTicket,
@@ -32,6 +35,7 @@ from clearinghouse.ledger.errors import (
 )
 from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow
 from clearinghouse.ledger.records import record_row, record_value, session_value, write_head
+from clearinghouse.ledger.spends import count_spend
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import (
     AccountKind,
@@ -52,6 +56,8 @@ class SessionLock:
         self._session = session
         self._state_id = state_id
         self._row = row
+        # What check_spend allowed in this transaction: (gateway, subject, EV at most).
+        self._allowed: tuple[int, str | None, Fraction] | None = None
 
     @property
     def head(self) -> SessionHead | None:
@@ -72,6 +78,22 @@ class SessionLock:
         """The highest nonce ever signed under this recipientRandHash by any session, or 0."""
         return _last_issued_nonce(self._session, recipient_rand_hash)
 
+    def check_spend(
+        self, gateway_id: int, usage_subject: str | None, spend_wei: Fraction, now: datetime
+    ) -> None:
+        """Refuse, before signing, a call whose EV would break the gateway's credit control.
+
+        Locks the gateway's account rows until this transaction ends (after the session row:
+        the same order as ``record``, so lockers never deadlock), so racing calls of one
+        gateway cannot both spend the last funds. Raises ``SpendRefused(limit, message)`` for
+        the first limit broken in ``SpendLimit`` order (balance, credit limit, quota, subject
+        quota), ``InvalidLedgerInput`` for a negative spend or naive ``now``, ``NotFound`` for
+        an unknown gateway. Writes nothing; a later ``record`` in this lock must book the same
+        gateway and subject and at most ``spend_wei`` (else ``InvariantViolation``).
+        """
+        check_spend(self._session, gateway_id, usage_subject, spend_wei, now)
+        self._allowed = (gateway_id, usage_subject, spend_wei)
+
     def record(self, call: SigningCall) -> RecordOutcome:
         """Write the call's head, record, tickets and postings; or return the stored record.
 
@@ -88,6 +110,7 @@ class SessionLock:
         existing = self._existing(call)
         if existing is not None:
             return existing
+        self._check_allowed(call)
         _check_transition(self._row, call)
         head_before = self._row
         try:
@@ -100,7 +123,7 @@ class SessionLock:
             if raced is not None:
                 return raced
             raise self._classify_conflict(call) from exc
-        self._post(call, row.id)
+        self._post(call, row)
         return RecordOutcome(RecordResult.CREATED, record_value(row))
 
     def _existing(self, call: SigningCall) -> RecordOutcome | None:
@@ -142,7 +165,19 @@ class SessionLock:
         self._session.flush()
         return row
 
-    def _post(self, call: SigningCall, record_id: int) -> None:
+    def _check_allowed(self, call: SigningCall) -> None:
+        """A call checked by ``check_spend`` must book what was checked, never more."""
+        if self._allowed is None:
+            return
+        gateway_id, subject, spend = self._allowed
+        if (call.gateway_id, call.usage_subject) != (gateway_id, subject) or call.ev_signed > spend:
+            raise InvariantViolation(
+                f"session {self._state_id!r}: checked gateway {gateway_id} subject {subject!r} "
+                f"for {spend} wei, recording gateway {call.gateway_id} subject "
+                f"{call.usage_subject!r} for {call.ev_signed} wei"
+            )
+
+    def _post(self, call: SigningCall, record: SigningRecordRow) -> None:
         accounts = lock_gateway_accounts(self._session, call.gateway_id)
         ev_signed = call.ev_signed
         post(
@@ -154,7 +189,10 @@ class SessionLock:
                 (accounts[AccountKind.RECEIVABLE], ev_signed),
                 (accounts[AccountKind.TICKET_LIABILITY], -ev_signed),
             ],
-            signing_record_id=record_id,
+            signing_record_id=record.id,
+        )
+        count_spend(
+            self._session, call.gateway_id, call.usage_subject, ev_signed, record.created_at.date()
         )
 
     def _classify_conflict(self, call: SigningCall) -> LedgerConflict:

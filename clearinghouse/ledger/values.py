@@ -10,7 +10,7 @@ billed amounts cannot disagree with the tickets. Inputs are checked when constru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from fractions import Fraction
 
@@ -50,6 +50,20 @@ class TransactionKind(StrEnum):
     SIGNING = "signing"
     TOP_UP = "top_up"
     ADJUSTMENT = "adjustment"
+
+
+class CreditMode(StrEnum):
+    """How a gateway pays: funds first (prepaid), or owes up to a credit limit (credit)."""
+
+    PREPAID = "prepaid"
+    CREDIT = "credit"
+
+
+class QuotaPeriod(StrEnum):
+    """The calendar period (UTC) a spend quota applies to."""
+
+    MONTH = "month"
+    DAY = "day"
 
 
 class RecordResult(StrEnum):
@@ -284,6 +298,8 @@ class LedgerReport:
     unbalanced_transaction_ids: tuple[int, ...]
     mismatched_account_ids: tuple[int, ...]
     unbooked_record_ids: tuple[int, ...]  # signing records without their ledger transaction
+    # Daily spend rows (credit control) not equal to their records, e.g. "gateway 3 2026-11-22".
+    mismatched_spend_days: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
@@ -291,6 +307,7 @@ class LedgerReport:
             self.unbalanced_transaction_ids
             or self.mismatched_account_ids
             or self.unbooked_record_ids
+            or self.mismatched_spend_days
         )
 
 
@@ -304,6 +321,86 @@ class KillSwitch:
     actor: str
     reason: str
     changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreditPolicy:
+    """A gateway's credit control, as set by an operator (``actor``, ``reason``, ``changed_at``).
+
+    ``credit_limit_wei`` is what a credit gateway may owe (0 for prepaid: it may spend only its
+    funds). ``quota_wei`` caps the EV signed per ``quota_period`` (None: no quota);
+    ``subject_quota_wei`` caps each usage subject's EV signed per period unless a
+    ``SubjectQuota`` overrides it. ``changed_at`` is None for the default of a gateway that
+    never had a policy set.
+    """
+
+    gateway_id: int
+    mode: CreditMode
+    credit_limit_wei: int
+    quota_wei: int | None
+    quota_period: QuotaPeriod
+    subject_quota_wei: int | None
+    actor: str
+    reason: str
+    changed_at: datetime | None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mode, CreditMode) or not isinstance(self.quota_period, QuotaPeriod):
+            raise InvalidLedgerInput(
+                f"mode, quota_period: expected a CreditMode and a QuotaPeriod, "
+                f"got {self.mode!r}, {self.quota_period!r}"
+            )
+        _check_int("credit_limit_wei", self.credit_limit_wei, 0, WIN_PROB_DENOMINATOR)
+        if self.mode is CreditMode.PREPAID and self.credit_limit_wei != 0:
+            raise InvalidLedgerInput(
+                f"credit_limit_wei: a prepaid gateway has no credit, got {self.credit_limit_wei}"
+            )
+        for name in ("quota_wei", "subject_quota_wei"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value, 0, WIN_PROB_DENOMINATOR)
+        check_text("actor", self.actor, limits.ACTOR_LENGTH_MAX)
+        check_text("reason", self.reason, limits.REASON_LENGTH_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectQuota:
+    """An override of the default subject quota for one usage subject of a gateway.
+
+    ``quota_wei`` None removes the override (the policy's ``subject_quota_wei`` applies).
+    """
+
+    gateway_id: int
+    usage_subject: str
+    quota_wei: int | None
+    actor: str
+    reason: str
+    changed_at: datetime
+
+    def __post_init__(self) -> None:
+        check_text("usage_subject", self.usage_subject, limits.TEXT_ID_LENGTH_MAX)
+        if self.quota_wei is not None:
+            _check_int("quota_wei", self.quota_wei, 0, WIN_PROB_DENOMINATOR)
+        check_text("actor", self.actor, limits.ACTOR_LENGTH_MAX)
+        check_text("reason", self.reason, limits.REASON_LENGTH_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSummary:
+    """Where a gateway stands against its credit control at ``now`` (for the CLI and API).
+
+    ``owed`` is the receivable balance (negative: prepaid funds left); ``available`` is what
+    it may still sign for before its balance or credit limit refuses; ``quota_left`` is None
+    without a quota. Amounts are exact wei.
+    """
+
+    gateway_id: int
+    policy: CreditPolicy
+    owed: Fraction
+    available: Fraction
+    period_start: date
+    period_spend: Fraction
+    quota_left: Fraction | None
 
 
 def check_text(name: str, value: str, length_max: int) -> None:

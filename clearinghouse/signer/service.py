@@ -23,6 +23,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -67,6 +68,11 @@ class Caller:
     auth_id: str = ""
     auth_expiry: int = 0
     max_price: Fraction | None = None
+
+    @property
+    def subject(self) -> str | None:
+        """The end user a call is attributed to: the key's or header's subject, else the webhook's."""
+        return self.usage_subject or self.auth_id or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +137,9 @@ class PaymentService:
     def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult:
         """Sign and record the tickets one call needs, or refuse having signed nothing.
 
-        Raises SigningRefused (reason in precedence order, see errors.Refusal) and
+        Raises SigningRefused (reason in precedence order, see errors.Refusal),
+        ledger.SpendRefused when the gateway's credit control forbids the EV this call needs
+        (checked in the same transaction as the record, so racing calls cannot overspend), and
         ledger.DatabaseUnavailable; any other exception is a bug and rolls everything back.
         """
         self._refuse_if_halted(caller)
@@ -146,6 +154,9 @@ class PaymentService:
                 if stored is not None:
                     return _decode_response(stored.response)
                 plan = self._plan(lock, caller, call, offer, previous, state_id)
+                lock.check_spend(
+                    caller.gateway_id, caller.subject, plan.ticket_count * plan.ev_wei, datetime.now(UTC)
+                )
                 result, tickets = self._sign(plan, capabilities)
                 lock.record(_signing_call(caller, plan, capabilities, tickets, result, digest))
         except (ledger.StaleSession, ledger.IdempotencyConflict) as exc:
@@ -322,7 +333,7 @@ def _signing_call(
     return ledger.SigningCall(
         gateway_id=caller.gateway_id,
         api_key_id=caller.api_key_id,
-        usage_subject=caller.usage_subject or caller.auth_id or None,
+        usage_subject=caller.subject,
         request_id=None,
         request_digest=digest,
         session=_head(caller, plan, result.state),

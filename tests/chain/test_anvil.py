@@ -89,8 +89,17 @@ def test_stop_ends_the_process_and_frees_the_port() -> None:
 def test_missing_npm_binary_names_npm_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(ANVIL_BIN_ENV, raising=False)
     monkeypatch.setattr(anvil_module, "CONTRACTS_DIR", tmp_path)
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(AnvilError, match=r"npm ci --prefix contracts"):
         anvil_binary()
+
+
+def test_the_checkout_in_the_working_directory_is_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(ANVIL_BIN_ENV, raising=False)
+    installed_from = anvil_module.CONTRACTS_DIR.parent
+    monkeypatch.setattr(anvil_module, "CONTRACTS_DIR", tmp_path / "site-packages" / "contracts")
+    monkeypatch.chdir(installed_from)
+    assert anvil_binary().is_relative_to(installed_from / "contracts" / "node_modules")
 
 
 def test_override_must_be_an_executable_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

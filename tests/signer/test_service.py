@@ -41,9 +41,15 @@ def service(ledger_db: ledger.Database, clock: Clock) -> PaymentService:
     return PaymentService(ledger_db, KEY, lambda: chain, PaymentPolicy(), clock_ns=clock)
 
 
+def funded_gateway(db: ledger.Database, name: str) -> int:
+    gateway_id = ledger.create_gateway(db, name).id
+    ledger.top_up(db, gateway_id, 10**18, actor="test", reason="prepaid funds")
+    return gateway_id
+
+
 @pytest.fixture
 def caller(ledger_db: ledger.Database) -> Caller:
-    return Caller(gateway_id=ledger.create_gateway(ledger_db, "gateway-a").id, api_key_id=None)
+    return Caller(gateway_id=funded_gateway(ledger_db, "gateway-a"), api_key_id=None)
 
 
 def live_call(previous: PaymentResult | None = None, **overrides: object) -> PaymentCall:
@@ -120,7 +126,7 @@ def test_old_forked_unknown_and_foreign_states_are_stale(
     blob = encode_state(replace(unknown, state_id="f" * 32))
     forged = live_call(first, state=blob, state_signature=pm.personal_sign(KEY, blob))
     assert refused(lambda: service.generate_payment(caller, forged)).reason is Refusal.STALE_STATE
-    other = Caller(gateway_id=ledger.create_gateway(ledger_db, "gateway-b").id, api_key_id=None)
+    other = Caller(gateway_id=funded_gateway(ledger_db, "gateway-b"), api_key_id=None)
     message = refused(lambda: service.generate_payment(other, live_call(second))).message
     assert message == "stale state: no such session for this gateway"
     assert ledger.last_issued_nonce(ledger_db, RAND_HASH_A) == 3
@@ -184,3 +190,19 @@ def test_the_kill_switch_stops_signing_until_released(
     assert ledger.last_issued_nonce(ledger_db, RAND_HASH_A) == 0
     ledger.set_kill_switch(ledger_db, gateway_id=caller.gateway_id, engaged=False, actor="ops", reason="done")
     assert nonces(service.generate_payment(caller, live_call())) == [1]
+
+
+def test_credit_control_refuses_before_signing_and_a_top_up_lets_it_sign(
+    service: PaymentService, ledger_db: ledger.Database
+) -> None:
+    caller = Caller(gateway_id=ledger.create_gateway(ledger_db, "unfunded").id, api_key_id=None)
+    with pytest.raises(ledger.SpendRefused) as info:
+        service.generate_payment(caller, live_call())
+    assert info.value.limit is ledger.SpendLimit.BALANCE
+    assert "this call needs 35 wei" in str(info.value)
+    assert ledger.last_issued_nonce(ledger_db, RAND_HASH_A) == 0
+    ledger.top_up(ledger_db, caller.gateway_id, 35, actor="finance", reason="exactly one ticket")
+    assert nonces(service.generate_payment(caller, live_call())) == [1]
+    with pytest.raises(ledger.SpendRefused):
+        service.generate_payment(caller, live_call(manifest_id="another-session"))
+    assert ledger.verify_ledger(ledger_db).ok
