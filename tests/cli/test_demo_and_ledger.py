@@ -1,27 +1,13 @@
-"""The command line, run as a real subprocess."""
+"""`clearinghouse demo`, `db upgrade` and `ledger verify`, run as real subprocesses."""
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from clearinghouse import ledger
-
-
-def clearinghouse(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "CLEARINGHOUSE_NO_EXTENSIONS"}
-    return subprocess.run(
-        [sys.executable, "-m", "clearinghouse", *args],
-        env=environment | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.cli.conftest import clearinghouse
 
 
 def test_demo_signs_and_verifies_on_the_native_core() -> None:

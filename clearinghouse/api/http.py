@@ -1,0 +1,312 @@
+"""The remote-signer HTTP API (spec 02) as a raw ASGI application.
+
+Routes: ``POST /sign-orchestrator-info``, ``POST /generate-live-payment``, ``GET /healthz``
+(the process answers) and ``GET /readyz`` (database reachable, schema current).
+
+Why raw ASGI: benchmarks/README.md measured, for this exact payload on uvicorn, a raw ASGI
+callable at ~6.9k requests/s against Starlette ~5.5k and FastAPI ~5.0k. Four fixed routes need
+no framework: a dict lookup routes, and the JSON codec (payloads.py) is ours anyway because
+spec 02's Go-style decoding (case-insensitive keys, strict base64) is not what a framework's
+validation layer does. The admin API, with many routes and an OpenAPI document, may well use a
+framework; it can be mounted beside this app.
+
+A payment call, in order — nothing is signed before every check has passed:
+
+1. headers over REQUEST_HEADER_BYTES_MAX → 431;
+2. with API keys: authenticate (401/403) before the body is even read — on the event loop
+   when the key was looked up within API_KEY_CACHE_TTL_S, else one read on a worker thread;
+3. read the body (413 over REQUEST_BODY_BYTES_MAX, 408 after REQUEST_BODY_TIMEOUT_S) and decode
+   it (400, payloads.py);
+4. with a webhook: ask it (its status, 503 when down, 500 on garbage; webhook.py);
+5. ``PaymentService.generate_payment`` — blocking database and signing work — on a bounded
+   thread pool, never on the event loop; a refusal maps to its status through
+   ``errors.REFUSAL_STATUS``; a credit-control refusal (``SpendRefused``) → 483;
+   ``DatabaseUnavailable`` → 503.
+
+Errors are ``{"error": {"message": …}}``. An unexpected exception is logged with the request id
+(also sent as ``X-Request-Id``), never with the body or headers, and answered 500
+"Internal Server Error".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from clearinghouse.api.api_keys import ApiKeyAuthenticator
+from clearinghouse.api.errors import (
+    SPEND_REFUSED_STATUS,
+    ApiError,
+    InternalError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestTimeout,
+    RouteNotFound,
+    ServiceUnavailable,
+    refusal_error,
+)
+from clearinghouse.api.limits import (
+    REQUEST_BODY_BYTES_MAX,
+    REQUEST_BODY_TIMEOUT_S,
+    SIGNING_THREADS_MAX,
+    THREAD_WAIT_S,
+    WEBHOOK_THREADS_MAX,
+)
+from clearinghouse.api.payloads import (
+    decode_payment_request,
+    error_body,
+    orchestrator_info_body,
+    payment_body,
+)
+from clearinghouse.api.requests import RequestHeaders
+from clearinghouse.api.webhook import WebhookAuthorizer
+from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
+from clearinghouse.signer.errors import SigningRefused
+from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+
+LOG = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+_T = TypeVar("_T")
+
+
+class SigningService(Protocol):
+    """What the transport needs of ``clearinghouse.signer.service.PaymentService``."""
+
+    def orchestrator_info_signature(self) -> tuple[str, bytes]: ...
+
+    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult: ...
+
+    def ready(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body arrived: there is no one to answer."""
+
+
+class BlockingPool:
+    """Runs blocking calls on at most ``threads_max`` threads; never queues more than that.
+
+    A call waits up to THREAD_WAIT_S for a free thread, then ServiceUnavailable: work that
+    cannot start soon is refused before it starts, so no refused request is half done. A
+    thread stays counted until its call returns, even if the awaiting request is cancelled.
+    """
+
+    def __init__(self, name: str, threads_max: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads_max, thread_name_prefix=name)
+        self._slots = asyncio.Semaphore(threads_max)
+        self._name = name
+
+    async def run(self, function: Callable[..., _T], *args: Any) -> _T:
+        try:
+            async with asyncio.timeout(THREAD_WAIT_S):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable(
+                f"server busy: no {self._name} thread free within {THREAD_WAIT_S:g} s; retry"
+            ) from None
+        loop = asyncio.get_running_loop()
+        try:
+            work = self._executor.submit(function, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        # Released when the thread is done, not when the awaiting request is: a cancelled
+        # request must not let more calls run than there are threads.
+        work.add_done_callback(lambda _: loop.call_soon_threadsafe(self._slots.release))
+        return await asyncio.wrap_future(work)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class RemoteSignerApp:
+    """The ASGI application. Exactly one of ``api_keys`` and ``webhook`` authorizes payments.
+
+    With API keys, /sign-orchestrator-info requires a valid key too (a gateway learns at start
+    that its key works); with a webhook it is open, as in go-livepeer (address and signature
+    are public).
+    """
+
+    def __init__(
+        self,
+        service: SigningService,
+        *,
+        api_keys: ApiKeyAuthenticator | None = None,
+        webhook: WebhookAuthorizer | None = None,
+        signing_threads: int = SIGNING_THREADS_MAX,
+        webhook_threads: int = WEBHOOK_THREADS_MAX,
+    ) -> None:
+        if (api_keys is None) == (webhook is None):
+            raise ValueError("configure exactly one of api_keys and webhook")
+        self._service = service
+        self._api_keys = api_keys
+        self._webhook = webhook
+        self._signing_pool = BlockingPool("signing", signing_threads)
+        self._webhook_pool = BlockingPool("webhook", webhook_threads) if webhook else None
+        self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {
+            "/sign-orchestrator-info": {"POST": self._sign_orchestrator_info},
+            "/generate-live-payment": {"POST": self._generate_live_payment},
+            "/healthz": {"GET": self._healthz},
+            "/readyz": {"GET": self._readyz},
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    def close(self) -> None:
+        """Stop the worker threads (waits for running calls to finish)."""
+        self._signing_pool.close()
+        if self._webhook_pool is not None:
+            self._webhook_pool.close()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = secrets.token_hex(8)
+        try:
+            response = await self._dispatch(scope, receive)
+        except _ClientGone:
+            return
+        except ApiError as exc:
+            response = _error_response(exc, request_id)
+        except SpendRefused as exc:  # the gateway's credit control: spec 02's 483
+            response = _error_response(ApiError(str(exc), status=SPEND_REFUSED_STATUS), request_id)
+        except DatabaseUnavailable as exc:  # its message carries no password (ledger redacts)
+            LOG.warning("request %s: %s", request_id, exc)
+            response = _error_response(ServiceUnavailable("database unavailable"), request_id)
+        except Exception:
+            LOG.exception("request %s: %s %s failed", request_id, scope["method"], scope["path"])
+            response = _error_response(InternalError("unexpected exception"), request_id)
+        await _send(send, response, request_id)
+
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
+        methods = self._routes.get(scope["path"])
+        if methods is None:
+            raise RouteNotFound(f"no route {scope['method']} {scope['path']}")
+        handler = methods.get(scope["method"])
+        if handler is None:
+            allowed = ", ".join(methods)
+            raise MethodNotAllowed(
+                f"{scope['path']} accepts {allowed}, not {scope['method']}",
+                headers={"Allow": allowed},
+            )
+        return await handler(scope, receive)
+
+    async def _sign_orchestrator_info(self, scope: Scope, receive: Receive) -> Response:
+        headers = RequestHeaders(scope["headers"])
+        if self._api_keys is not None:
+            await self._authenticate(self._api_keys, headers)
+        address, signature = self._service.orchestrator_info_signature()
+        return Response(200, orchestrator_info_body(address, signature))
+
+    async def _generate_live_payment(self, scope: Scope, receive: Receive) -> Response:
+        headers = RequestHeaders(scope["headers"])
+        caller: Caller | None = None
+        if self._api_keys is not None:
+            caller = await self._authenticate(self._api_keys, headers)
+        request = decode_payment_request(await _read_body(scope, receive))
+        if self._webhook is not None and self._webhook_pool is not None:
+            caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
+        if caller is None:  # the constructor requires one authorization; this cannot happen
+            raise InternalError("no authorization configured")
+        try:
+            result = await self._signing_pool.run(
+                self._service.generate_payment, caller, request.call
+            )
+        except SigningRefused as refusal:
+            raise refusal_error(refusal, request.state_echo) from None
+        if self._webhook is not None:
+            self._webhook.remember(result.state, caller)
+        return Response(200, payment_body(result))
+
+    async def _authenticate(self, api_keys: ApiKeyAuthenticator, headers: RequestHeaders) -> Caller:
+        """A recently authenticated key on the event loop; otherwise a lookup on a thread."""
+        cached = api_keys.cached_caller(headers)
+        if cached is not None:
+            return cached
+        return await self._signing_pool.run(api_keys.caller, headers)
+
+    async def _healthz(self, scope: Scope, receive: Receive) -> Response:
+        return Response(200, b'{"status":"ok"}')
+
+    async def _readyz(self, scope: Scope, receive: Receive) -> Response:
+        if await self._signing_pool.run(self._service.ready):
+            return Response(200, b'{"status":"ready"}')
+        raise ServiceUnavailable("not ready: database unreachable or schema not current")
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    """The whole body, at most REQUEST_BODY_BYTES_MAX bytes within REQUEST_BODY_TIMEOUT_S."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > REQUEST_BODY_BYTES_MAX:
+            raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(REQUEST_BODY_TIMEOUT_S):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _ClientGone
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > REQUEST_BODY_BYTES_MAX:
+                    raise _too_large()
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"request body not received within {REQUEST_BODY_TIMEOUT_S:g} s"
+        ) from None
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body over {REQUEST_BODY_BYTES_MAX} bytes")
+
+
+def _error_response(error: ApiError, request_id: str) -> Response:
+    if isinstance(error, InternalError):
+        LOG.error("request %s: internal error: %s", request_id, error.detail)
+    return Response(error.status, error_body(error.message, error.body_fields), error.headers)
+
+
+async def _send(send: Send, response: Response, request_id: str) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(response.body)).encode("ascii")),
+        (b"x-request-id", request_id.encode("ascii")),
+    ]
+    headers.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers.items()
+    )
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

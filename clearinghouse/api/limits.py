@@ -1,0 +1,72 @@
+"""The named limits of the remote-signer HTTP transport, each with the reason for its value.
+
+These bound what one HTTP caller can make the process do before anything is signed. They are
+meant to move into ``clearinghouse/limits.py`` with the rest; until then the transport reads
+them from here only.
+"""
+
+from __future__ import annotations
+
+from clearinghouse.ledger import limits as ledger_limits
+
+REQUEST_BODY_BYTES_MAX = 64 * 1024
+"""A /generate-live-payment body is ~2 KiB (OrchestratorInfo, state blob, capabilities);
+64 KiB leaves room for large capability maps while bounding what we buffer and parse."""
+
+JSON_DEPTH_MAX = 8
+"""Our deepest request is 2 levels (body → state/maxPrice); 8 tolerates clients that send
+extra nested fields we ignore, and refuses bodies built to exhaust the parser."""
+
+REQUEST_HEADER_BYTES_MAX = 16 * 1024
+"""Real clients send < 1 KiB of headers (a bearer key and a few names); 16 KiB is what common
+proxies accept, and bounds what we copy into a webhook call."""
+
+REQUEST_BODY_TIMEOUT_S = 10.0
+"""A body of at most 64 KiB on a live connection arrives in milliseconds; a client that takes
+10 s is stalled or hostile and holds a connection slot."""
+
+SIGNING_THREADS_MAX = 8
+"""Blocking work (API-key lookup, signing call, readiness check) runs on this many threads:
+enough to overlap database commits on 2-4 cores; more only adds lock contention on SQLite."""
+
+WEBHOOK_THREADS_MAX = 32
+"""Webhook calls mostly wait on the network (up to WEBHOOK_TIMEOUT_S each), so they get their
+own, larger pool and cannot starve signing."""
+
+THREAD_WAIT_S = 5.0
+"""How long a request may queue for a free worker thread before we answer 503: past this the
+server is overloaded and the client should retry elsewhere. No work has started by then."""
+
+CONNECTIONS_MAX = 1024
+"""Concurrent connections uvicorn accepts before answering 503 (its limit_concurrency): many
+more than gateways use, few enough that queued requests stay within memory."""
+
+KEEP_ALIVE_S = 75
+"""Idle keep-alive time; go-livepeer pays every ~5 s and reuses the connection."""
+
+API_KEY_CACHE_TTL_S = 2.0
+"""How long a successful key lookup is reused: one database read per key per 2 s instead of
+per call, and a revoked key or disabled gateway is refused at most 2 s later."""
+
+API_KEYS_CACHED_MAX = 10_000
+"""Keys remembered at once (~300 B each); past it the least recently authenticated is dropped,
+which costs one more database read, never a wrong answer."""
+
+USAGE_SUBJECT_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+"""A usage subject (header, key's own, or webhook auth_id) is stored in a 128-character column."""
+
+TEXT_FIELD_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+"""ManifestID and app are stored in 128-character columns; longer is refused, not truncated."""
+
+WEBHOOK_TIMEOUT_S = 5.0
+"""go-livepeer's webhook client timeout; an authorization slower than this fails closed."""
+
+WEBHOOK_RESPONSE_BYTES_MAX = 16 * 1024
+"""A webhook answer is a few short fields; more is garbage, and reading it is bounded."""
+
+WEBHOOK_REASON_LENGTH_MAX = 512
+"""A denial reason is a sentence for the gateway operator; longer ones are cut, not refused."""
+
+WEBHOOK_DECISIONS_CACHED_MAX = 100_000
+"""Sessions whose unexpired webhook decision we remember (about 200 B each, 20 MB at most);
+the oldest is forgotten first, which costs one more webhook call, never an authorization."""

@@ -1,0 +1,25 @@
+"""The ``clearinghouse`` command line.
+
+Commands are thin: they parse options, call the layer that owns the work, and print. Exit
+codes: 0 success, 1 the work failed (message on stderr), 2 bad usage (click's own).
+"""
+
+from __future__ import annotations
+
+import click
+
+from clearinghouse import __version__
+from clearinghouse.cli.daemon import devnet, serve
+from clearinghouse.cli.demo import demo
+from clearinghouse.cli.gateways import gateway, signing
+from clearinghouse.cli.ledger_commands import db, ledger_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="clearinghouse")
+def main() -> None:
+    """Signs Livepeer PM tickets for many gateways, meters them and invoices them."""
+
+
+for command in (serve, devnet, demo, db, ledger_group, gateway, signing):
+    main.add_command(command)

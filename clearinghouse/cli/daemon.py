@@ -1,0 +1,165 @@
+"""``clearinghouse serve`` and ``clearinghouse devnet``: run the daemon, alone or on a local chain."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from clearinghouse import ledger, pm
+from clearinghouse.cli.options import config_option, settings, translated
+from clearinghouse.config import Settings
+from clearinghouse.signer.decision import ChainView
+
+if TYPE_CHECKING:
+    from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
+
+LOG = logging.getLogger("clearinghouse.daemon")
+
+DEVNET_GATEWAY_NAME = "devnet"
+DEVNET_CREDIT_LIMIT_WEI = 10**17
+"""The devnet gateway may owe 0.1 ETH of EV: thousands of demo tickets, not the whole deposit."""
+
+
+@click.command()
+@config_option
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def serve(config_path: Path, log_level: str) -> None:
+    """Run the remote-signer HTTP API (go-livepeer -remoteSignerUrl compatible) until stopped.
+
+    Refuses to start on an out-of-date database schema, an unreadable or group-readable keystore,
+    or without the native ticket core (set CLEARINGHOUSE_NO_EXTENSIONS=1 to run the slow
+    reference on purpose).
+
+    \b
+    Examples:
+      clearinghouse serve --config clearinghouse.toml
+      CLEARINGHOUSE_DATABASE_URL=postgresql+psycopg://ch@db/ch clearinghouse serve
+    """
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_daemon(settings(config_path), log_level)
+
+
+def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[], None] | None = None) -> None:
+    """Open everything ``serve`` needs, check it, and serve until SIGINT/SIGTERM."""
+    from clearinghouse.api import RemoteSignerApp, run_server
+    from clearinghouse.signer.service import PaymentService
+
+    with translated():
+        pm.require_native()
+        private_key = config.private_key()
+    with ExitStack() as stack:
+        db = ledger.open_database(config.database_url)
+        stack.callback(db.dispose)
+        with translated():
+            ledger.check_database_current(db)
+        chain_view = stack.enter_context(_chain_view(config, pm.private_key_to_address(private_key)))
+        service = PaymentService(db, private_key, chain_view, config.policy)
+        api_keys, webhook = _authorization(config, db)
+        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook)
+        stack.callback(app.close)
+        LOG.info("serving sender 0x%s on http://%s:%d, ledger %s", service.address.hex(),
+                 config.http.host, config.http.port, db.masked_url)
+        if on_ready is not None:
+            on_ready()
+        run_server(app, config.http.host, config.http.port, log_level=log_level)
+
+
+@contextmanager
+def _chain_view(config: Settings, sender: bytes) -> Iterator[Callable[[], ChainView]]:
+    """The live view of our TicketBroker position when [chain] is configured, else the static one."""
+    if config.live_chain is None:
+        static = config.static_chain
+        if static is None:
+            raise click.ClickException("configure [chain] (live) or [chain.static]")
+        LOG.info("chain view: static, from the configuration")
+        yield lambda: static
+        return
+    from eth_utils.address import to_checksum_address
+
+    from clearinghouse.chain.client import ChainClient
+    from clearinghouse.chain.redact import redact_rpc_url
+    from clearinghouse.chain.view import LiveChainView
+
+    live = config.live_chain
+    client = ChainClient(live.rpc_url, to_checksum_address(live.controller))
+    checksummed = to_checksum_address(sender)
+    view = LiveChainView(lambda: client.chain_view(checksummed), refresh_s=live.refresh_s,
+                         stale_after_s=live.stale_after_s)
+    LOG.info("chain view: live from %s, refreshed every %gs, stale after %gs",
+             redact_rpc_url(live.rpc_url), live.refresh_s, live.stale_after_s)
+    view.start()
+    try:
+        yield view
+    finally:
+        view.stop()
+
+
+def _authorization(
+    config: Settings, db: ledger.Database
+) -> tuple[ApiKeyAuthenticator | None, WebhookAuthorizer | None]:
+    """API keys by default; the go-livepeer-compatible webhook when [webhook] is configured."""
+    from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer, WebhookConfig
+
+    if config.webhook is None:
+        with translated():
+            return ApiKeyAuthenticator(db, config.api_key_pepper()), None
+    with translated():
+        gateway = ledger.get_gateway(db, config.webhook.gateway_id)
+    if gateway.status is not ledger.GatewayStatus.ACTIVE:
+        raise click.ClickException(f"webhook.gateway_id {gateway.id} ({gateway.name!r}) is {gateway.status.value}")
+    webhook = WebhookConfig(url=config.webhook.url, gateway_id=gateway.id, headers=config.webhook.headers)
+    return None, WebhookAuthorizer(webhook)
+
+
+@click.command()
+@click.option("--directory", type=click.Path(path_type=Path), default=None,
+              help="Where to write the devnet's keystore, config and ledger (default: a new "
+                   "./.devnet/<UTC time>/; an existing directory must not hold devnet files).")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8935, show_default=True)
+def devnet(directory: Path | None, http_port: int) -> None:
+    """Start a local Arbitrum-like chain and serve the daemon against it, until stopped.
+
+    Starts the pinned anvil (chain id 42161, loopback), deploys our TicketBroker and its
+    companions, creates and funds a new sender key (deposit and reserve), writes a config,
+    creates the ledger, adds a gateway with an API key (printed once), and serves. Stopping
+    (Ctrl-C) stops anvil too; the directory stays for inspection.
+
+    \b
+    Examples:
+      clearinghouse devnet
+      clearinghouse devnet --directory /tmp/ch-devnet --http-port 9935
+    """
+    from clearinghouse.api.api_keys import issue_api_key
+    from clearinghouse.chain.anvil import start_anvil
+    from clearinghouse.chain.devnet import provision_devnet
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    target = directory or Path(".devnet") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    with translated(), start_anvil() as anvil:
+        provisioned = provision_devnet(target, anvil, http_port=http_port)
+        ledger.upgrade_to_head(provisioned.database_url)
+        config = settings(provisioned.config_path)
+        db = ledger.open_database(config.database_url)
+        gateway = ledger.create_gateway(db, DEVNET_GATEWAY_NAME)
+        ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT,
+                                 credit_limit_wei=DEVNET_CREDIT_LIMIT_WEI, actor="devnet", reason="devnet gateway")
+        key_text, _ = issue_api_key(db, gateway.id, config.api_key_pepper())
+        db.dispose()
+
+        def announce() -> None:
+            click.echo(f"devnet chain     {anvil.rpc_url} (chain id 42161)")
+            click.echo(f"sender           {provisioned.sender} (deposit and reserve funded)")
+            click.echo(f"config           {provisioned.config_path}")
+            click.echo(f"remote signer    http://127.0.0.1:{http_port}")
+            click.echo(f"gateway API key  {key_text}")
+            click.echo(f"go-livepeer:     -remoteSignerUrl http://127.0.0.1:{http_port} "
+                       f"-remoteSignerHeaders 'Authorization:Bearer {key_text}'")
+
+        run_daemon(config, on_ready=announce)

@@ -1,0 +1,43 @@
+"""A fake payment service, for transport-level tests of decoding and status mapping only.
+
+Every test of what is signed uses the real ``PaymentService`` (test_sessions.py); this fake
+only records what the transport handed it and answers or raises what the test says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+
+FAKE_ADDRESS = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
+FAKE_INFO_SIGNATURE = bytes(range(65))
+FAKE_RESULT = PaymentResult(
+    payment=b"payment-bytes",
+    seg_creds=b"seg-creds-bytes",
+    state=b'{"StateID":"fake-state"}',
+    state_signature=b"\x1b" * 65,
+    ticket_count=1,
+    replayed=False,
+)
+
+
+@dataclass
+class FakePaymentService:
+    """Records (caller, call) pairs; answers ``outcome`` (a result, or an exception to raise)."""
+
+    outcome: PaymentResult | BaseException = FAKE_RESULT
+    is_ready: bool = True
+    calls: list[tuple[Caller, PaymentCall]] = field(default_factory=list)
+
+    def orchestrator_info_signature(self) -> tuple[str, bytes]:
+        return FAKE_ADDRESS, FAKE_INFO_SIGNATURE
+
+    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult:
+        self.calls.append((caller, call))
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+    def ready(self) -> bool:
+        return self.is_ready

@@ -1,0 +1,187 @@
+"""Decoding spec 02's request JSON the way Go does (and stricter where Go hides bugs)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from clearinghouse.api.errors import BadRequest
+from clearinghouse.api.limits import JSON_DEPTH_MAX, TEXT_FIELD_LENGTH_MAX
+from clearinghouse.api.payloads import decode_payment_request, error_body, payment_body
+from clearinghouse.signer.billing import MaxPrice
+from tests.api.conftest import ORCHESTRATOR_B64, b64
+from tests.api.fakes import FAKE_RESULT
+
+
+def decode(body: dict[str, Any] | bytes) -> Any:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return decode_payment_request(raw)
+
+
+def refused(body: dict[str, Any] | bytes) -> str:
+    with pytest.raises(BadRequest) as caught:
+        decode(body)
+    return caught.value.message
+
+
+def test_go_livepeer_spelling_decodes_every_field() -> None:
+    request = decode(
+        {
+            "orchestrator": ORCHESTRATOR_B64,
+            "state": {"State": b64(b"{}"), "Sig": b64(b"\x01" * 65)},
+            "ManifestID": "abcd1234",
+            "type": "lv2v",
+            "inPixels": 0,
+            "app": "my-app",
+            "maxPrice": {"price": "0.25", "currency": "wei", "unit": "720p-pixel-seconds"},
+            "capabilities": b64(b"\x0a\x01\x01"),
+        }
+    )
+    call = request.call
+    assert call.state == b"{}" and call.state_signature == b"\x01" * 65
+    assert (call.manifest_id, call.billing_type, call.app) == ("abcd1234", "lv2v", "my-app")
+    assert call.max_price == MaxPrice("0.25", "wei", "720p-pixel-seconds")
+    assert call.capabilities == b"\x0a\x01\x01"
+    assert request.state_echo == {"State": b64(b"{}"), "Sig": b64(b"\x01" * 65)}
+
+
+def test_keys_match_case_insensitively_at_every_level() -> None:
+    request = decode(
+        {
+            "ORCHESTRATOR": ORCHESTRATOR_B64,
+            "State": {"state": b64(b"{}"), "SIG": b64(b"s")},
+            "manifestId": "m",
+            "TYPE": "live",
+            "INPIXELS": 7,
+            "App": "a",
+            "MAXPRICE": {"Price": 3, "CURRENCY": "wei", "Unit": "seconds"},
+            "Capabilities": b64(b"c"),
+        }
+    )
+    call = request.call
+    assert (call.state, call.state_signature, call.manifest_id) == (b"{}", b"s", "m")
+    assert (call.billing_type, call.in_pixels, call.app) == ("live", 7, "a")
+    assert call.max_price == MaxPrice("3", "wei", "seconds")
+    assert call.capabilities == b"c"
+
+
+def test_absent_and_null_fields_are_zero_values() -> None:
+    call = decode({"orchestrator": ORCHESTRATOR_B64, "state": None, "ManifestID": None}).call
+    assert call.state is None and call.state_signature is None and call.max_price is None
+    assert (call.manifest_id, call.billing_type, call.in_pixels, call.app) == ("", "", 0, "")
+    null_state = decode({"orchestrator": ORCHESTRATOR_B64, "state": {"State": None, "Sig": None}})
+    assert null_state.call.state is None and null_state.state_echo is None
+
+
+def test_a_number_max_price_keeps_its_exact_text() -> None:
+    call = decode(
+        {
+            "orchestrator": ORCHESTRATOR_B64,
+            "maxPrice": {"price": 0.1, "currency": "wei", "unit": "fixed"},
+        }
+    ).call
+    assert call.max_price is not None and call.max_price.price == "0.1"
+
+
+@pytest.mark.parametrize(
+    ("body", "field_name"),
+    [
+        (
+            {"orchestrator": ORCHESTRATOR_B64.replace("+", "-").replace("/", "_") + "-_"},
+            "orchestrator",
+        ),
+        ({"orchestrator": ORCHESTRATOR_B64.rstrip("=") + "A"}, "orchestrator"),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "state": {"State": "e30", "Sig": b64(b"s")}},
+            "state.State",
+        ),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "state": {"State": "e30=", "Sig": "_-8="}},
+            "state.Sig",
+        ),
+        ({"orchestrator": ORCHESTRATOR_B64, "capabilities": "YWJj\n"}, "capabilities"),
+    ],
+)
+def test_bad_base64_is_refused_naming_the_field(body: dict[str, Any], field_name: str) -> None:
+    message = refused(body)
+    assert f'"{field_name}" is not standard base64 with padding' in message
+
+
+def test_url_safe_alphabet_is_refused_even_when_padded() -> None:
+    assert "orchestrator" in refused(
+        {"orchestrator": b64(b"\xfb\xff\xbf").replace("+", "-").replace("/", "_")}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", "body is not valid JSON"),
+        (b"{", "body is not valid JSON"),
+        (b"[]", "body must be a JSON object, got an array"),
+        (b"\xef\xbb\xbf{}", "body is not valid JSON"),
+        (b'{"orchestrator": "\xff"}', "body is not UTF-8"),
+        (b'{"inPixels": NaN}', "body is not valid JSON"),
+        (b'{"inPixels": 1' + b"0" * 5000 + b"}", "body is not valid JSON"),
+        ({}, "missing orchestrator"),
+        ({"orchestrator": ""}, "missing orchestrator"),
+        ({"orchestrator": 5}, '"orchestrator" must be a string, got a number'),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "Orchestrator": ORCHESTRATOR_B64},
+            'duplicate key "orchestrator"',
+        ),
+        ({"orchestrator": ORCHESTRATOR_B64, "state": "abc"}, '"state" must be an object'),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "state": {"Sig": b64(b"s")}},
+            "Sig given without state.State",
+        ),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "inPixels": 1.0},
+            '"inPixels" must be an integer, got a number',
+        ),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "inPixels": True},
+            '"inPixels" must be an integer, got a boolean',
+        ),
+        ({"orchestrator": ORCHESTRATOR_B64, "inPixels": 2**63}, '"inPixels" must fit int64'),
+        ({"orchestrator": ORCHESTRATOR_B64, "type": 3}, '"type" must be a string'),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "ManifestID": "m" * (TEXT_FIELD_LENGTH_MAX + 1)},
+            "at most 128",
+        ),
+        ({"orchestrator": ORCHESTRATOR_B64, "app": "a\x00b"}, '"app" contains a control character'),
+        ({"orchestrator": ORCHESTRATOR_B64, "maxPrice": "3"}, '"maxPrice" must be an object'),
+        (
+            {"orchestrator": ORCHESTRATOR_B64, "maxPrice": {"price": [1]}},
+            '"maxPrice.price" must be a decimal',
+        ),
+    ],
+)
+def test_malformed_bodies_say_what_is_wrong(body: dict[str, Any] | bytes, expected: str) -> None:
+    assert expected in refused(body)
+
+
+def test_nesting_deeper_than_the_limit_is_refused() -> None:
+    def nested(depth: int) -> bytes:
+        return (
+            b'{"orchestrator": "'
+            + ORCHESTRATOR_B64.encode()
+            + b'", "x": '
+            + b"[" * (depth - 1)
+            + b"]" * (depth - 1)
+            + b"}"
+        )
+
+    assert decode(nested(JSON_DEPTH_MAX)).call.orchestrator_info
+    assert "nested deeper than 8" in refused(nested(JSON_DEPTH_MAX + 1))
+    assert "nested deeper than 8" in refused(b"[" * 100_000)
+
+
+def test_answers_use_the_spec_spellings() -> None:
+    body = json.loads(payment_body(FAKE_RESULT))
+    assert list(body) == ["payment", "segCreds", "state"]
+    assert list(body["state"]) == ["State", "Sig"]
+    assert body["payment"] == b64(b"payment-bytes")
+    assert json.loads(error_body("no", {})) == {"error": {"message": "no"}}

@@ -1,0 +1,26 @@
+"""The names clearinghouse.api exports are the ones meant to be public, and all import."""
+
+from __future__ import annotations
+
+import clearinghouse.api as api
+
+
+def test_exports() -> None:
+    assert set(api.__all__) == {
+        "REFUSAL_STATUS",
+        "ApiError",
+        "ApiKeyAuthenticator",
+        "GatewayDisabled",
+        "RemoteSignerApp",
+        "SigningService",
+        "Unauthenticated",
+        "WebhookAuthorizer",
+        "WebhookConfig",
+        "api_key_digest",
+        "authenticate",
+        "issue_api_key",
+        "run_server",
+        "serving",
+    }
+    for name in api.__all__:
+        assert getattr(api, name) is not None
