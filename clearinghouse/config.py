@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,15 @@ class WebhookSettings:
 
     url: str
     gateway_id: int
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # usually the webhook's own credentials
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """Calls/s and burst for every gateway, with per-gateway overrides (``None``: unlimited)."""
+
+    default: tuple[float, int] | None
+    per_gateway: dict[int, tuple[float, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,7 @@ class Settings:
     live_chain: LiveChainSettings | None
     policy: PaymentPolicy
     webhook: WebhookSettings | None
+    rate_limit: RateLimitSettings
 
     def private_key(self) -> bytes:
         """Decrypt the sender keystore. Raises ConfigError naming the problem (never the secret)."""
@@ -126,6 +135,7 @@ def load_settings(path: Path) -> Settings:
         live_chain=live_chain,
         policy=_policy(_table(raw, "policy", required=False)),
         webhook=_webhook(_table(raw, "webhook", required=False)),
+        rate_limit=_rate_limit(_table(raw, "rate_limit", required=False)),
     )
 
 
@@ -191,6 +201,27 @@ def _webhook(table: dict[str, Any]) -> WebhookSettings | None:
         gateway_id=_int(table, "gateway_id", "webhook.", 1, (1 << 63) - 1),
         headers=dict(headers),
     )
+
+
+def _rate_limit(table: dict[str, Any]) -> RateLimitSettings:
+    """[rate_limit] calls_per_s, burst; [rate_limit.gateways.<id>] calls_per_s, burst."""
+    gateways = table.get("gateways", {})
+    if not isinstance(gateways, dict):
+        raise ConfigError("rate_limit.gateways must be a table of [rate_limit.gateways.<gateway id>] tables")
+    per_gateway = {}
+    for key, value in gateways.items():
+        if not key.isdigit() or not isinstance(value, dict):
+            raise ConfigError(f"rate_limit.gateways.{key} must be a table named by a gateway id")
+        per_gateway[int(key)] = _rate(value, f"rate_limit.gateways.{key}.")
+    default = _rate(table, "rate_limit.") if "calls_per_s" in table or "burst" in table else None
+    return RateLimitSettings(default, per_gateway)
+
+
+def _rate(table: dict[str, Any], prefix: str) -> tuple[float, int]:
+    rate = table.get("calls_per_s")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1e6:
+        raise ConfigError(f"{prefix}calls_per_s must be a number in (0, 1000000], got {rate!r}")
+    return float(rate), _int(table, "burst", prefix, 1, 1_000_000)
 
 
 def _is_fraction(text: str) -> bool:

@@ -67,6 +67,7 @@ def test_a_complete_configuration_loads(config: Path) -> None:
     assert settings.private_key() == KEY
     assert settings.api_key_pepper() == b"\xab" * 32
     assert settings.webhook is None
+    assert (settings.rate_limit.default, settings.rate_limit.per_gateway) == (None, {})
 
 
 def test_environment_overrides_secrets(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,3 +132,28 @@ def test_a_live_chain_section_replaces_the_static_view(config: Path, monkeypatch
     assert settings.policy.max_ticket_ev_wei == 2 * 10**12
     monkeypatch.setenv("CLEARINGHOUSE_RPC_URL", "https://user:secret@rpc.example/v3/abcdef0123456789abcdef")
     assert load_settings(config).live_chain.rpc_url.endswith("abcdef")  # type: ignore[union-attr]
+
+
+def test_rate_limits_and_webhook(config: Path) -> None:
+    config.write_text(CONFIG + """
+[rate_limit]
+calls_per_s = 20
+burst = 40
+
+[rate_limit.gateways.3]
+calls_per_s = 0.5
+burst = 2
+
+[webhook]
+url = "https://auth.example/authorize"
+gateway_id = 3
+headers = { "X-Api-Key" = "webhook-secret" }
+""")
+    settings = load_settings(config)
+    assert settings.rate_limit.default == (20.0, 40)
+    assert settings.rate_limit.per_gateway == {3: (0.5, 2)}
+    assert settings.webhook is not None and settings.webhook.gateway_id == 3
+    assert "webhook-secret" not in repr(settings)
+    config.write_text(CONFIG + "\n[rate_limit]\ncalls_per_s = 0\nburst = 1\n")
+    with pytest.raises(ConfigError, match=r"rate_limit.calls_per_s must be a number in \(0, 1000000\]"):
+        load_settings(config)

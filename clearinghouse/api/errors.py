@@ -109,6 +109,12 @@ class HeadersTooLarge(ApiError):
     status = 431
 
 
+class RateLimited(ApiError):
+    """The gateway is over its calls/s rate limit (rate_limit.py); nothing was signed."""
+
+    status = 429
+
+
 class WebhookDenied(ApiError):
     """The webhook answered a non-200 ``status``; the client gets that status and reason."""
 

@@ -18,6 +18,7 @@ A payment call, in order — nothing is signed before every check has passed:
 3. read the body (413 over REQUEST_BODY_BYTES_MAX, 408 after REQUEST_BODY_TIMEOUT_S) and decode
    it (400, payloads.py);
 4. with a webhook: ask it (its status, 503 when down, 500 on garbage; webhook.py);
+   then the caller's gateway must be within its calls/s rate limit (429; rate_limit.py);
 5. ``PaymentService.generate_payment`` — blocking database and signing work — on a bounded
    thread pool, never on the event loop; a refusal maps to its status through
    ``errors.REFUSAL_STATUS``; a credit-control refusal (``SpendRefused``) → 483;
@@ -63,6 +64,7 @@ from clearinghouse.api.payloads import (
     orchestrator_info_body,
     payment_body,
 )
+from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.webhook import WebhookAuthorizer
 from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
@@ -149,6 +151,7 @@ class RemoteSignerApp:
         *,
         api_keys: ApiKeyAuthenticator | None = None,
         webhook: WebhookAuthorizer | None = None,
+        rate_limiter: RateLimiter | None = None,
         signing_threads: int = SIGNING_THREADS_MAX,
         webhook_threads: int = WEBHOOK_THREADS_MAX,
     ) -> None:
@@ -157,6 +160,7 @@ class RemoteSignerApp:
         self._service = service
         self._api_keys = api_keys
         self._webhook = webhook
+        self._rate_limiter = rate_limiter
         self._signing_pool = BlockingPool("signing", signing_threads)
         self._webhook_pool = BlockingPool("webhook", webhook_threads) if webhook else None
         self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {
@@ -236,6 +240,8 @@ class RemoteSignerApp:
             caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
         if caller is None:  # the constructor requires one authorization; this cannot happen
             raise InternalError("no authorization configured")
+        if self._rate_limiter is not None:
+            self._rate_limiter.admit(caller.gateway_id)
         try:
             result = await self._signing_pool.run(
                 self._service.generate_payment, caller, request.call

@@ -18,6 +18,7 @@ from clearinghouse.signer.decision import ChainView
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
+    from clearinghouse.api.rate_limit import RateLimiter
 
 LOG = logging.getLogger("clearinghouse.daemon")
 
@@ -62,7 +63,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         chain_view = stack.enter_context(_chain_view(config, pm.private_key_to_address(private_key)))
         service = PaymentService(db, private_key, chain_view, config.policy)
         api_keys, webhook = _authorization(config, db)
-        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook)
+        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=_rate_limiter(config))
         stack.callback(app.close)
         LOG.info("serving sender 0x%s on http://%s:%d, ledger %s", service.address.hex(),
                  config.http.host, config.http.port, db.masked_url)
@@ -99,6 +100,16 @@ def _chain_view(config: Settings, sender: bytes) -> Iterator[Callable[[], ChainV
         yield view
     finally:
         view.stop()
+
+
+def _rate_limiter(config: Settings) -> RateLimiter:
+    from clearinghouse.api.rate_limit import CallRate, RateLimiter
+
+    limits = config.rate_limit
+    return RateLimiter(
+        None if limits.default is None else CallRate(*limits.default),
+        {gateway_id: CallRate(*rate) for gateway_id, rate in limits.per_gateway.items()},
+    )
 
 
 def _authorization(
