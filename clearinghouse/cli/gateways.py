@@ -193,6 +193,32 @@ def gateway_top_up(gateway_id: int, amount_wei: int, reason: str, actor_name: st
     click.echo(f"ledger transaction {entry.id}: gateway {gateway_id} topped up by {amount_wei} wei")
 
 
+@gateway.command("adjust")
+@click.argument("gateway_id", type=int)
+@click.option("--wei", "amount", required=True,
+              help='Exact wei: positive charges the gateway, negative credits it; "7/3" allowed.')
+@reason_option
+@actor_option
+@config_option
+@database_url_option
+def gateway_adjust(gateway_id: int, amount: str, reason: str, actor_name: str | None,
+                   config_path: Path, database_url_value: str | None) -> None:
+    """Record a manual correction (a ledger transaction with actor and reason; nothing is edited).
+
+    \b
+    Examples:
+      clearinghouse gateway adjust 3 --wei=-1000000000000 --reason "goodwill credit, ticket #812"
+      clearinghouse gateway adjust 3 --wei 250 --reason "rounding carried from CH-2026-000041"
+    """
+    try:
+        value = Fraction(amount)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise click.BadParameter(f"expected an exact wei amount like 250, -3 or 7/3, got {amount!r}") from exc
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        entry = ledger.adjust(db, gateway_id, value, actor=actor(actor_name), reason=reason)
+    click.echo(f"ledger transaction {entry.id}: gateway {gateway_id} adjusted by {value} wei")
+
+
 @gateway.command("set-credit")
 @click.argument("gateway_id", type=int)
 @click.option("--mode", type=click.Choice([m.value for m in ledger.CreditMode]), required=True)

@@ -40,10 +40,15 @@ def test_credit_top_up_and_show(daemon_config: Path) -> None:
     result = clearinghouse("gateway", "set-credit", gateway_id, "--mode", "credit", "--credit-limit-wei",
                            "1000", "--quota-wei", "700", "--reason", "trial", "--config", str(daemon_config))
     assert result.returncode == 0, result.stderr
+    result = clearinghouse("gateway", "adjust", gateway_id, "--wei=-7/2", "--reason", "goodwill",
+                           "--config", str(daemon_config))
+    assert result.returncode == 0, result.stderr
+    assert clearinghouse("gateway", "adjust", gateway_id, "--wei", "abc", "--reason", "x",
+                         "--config", str(daemon_config)).returncode == 2
     shown = run_json("gateway", "show", gateway_id, "--config", str(daemon_config))
     assert isinstance(shown, dict)
     assert (shown["mode"], shown["credit_limit_wei"], shown["quota_wei"]) == ("credit", 1000, 700)
-    assert shown["available_wei"] == "6000"
+    assert shown["available_wei"] == "12007/2"
     assert clearinghouse("ledger", "verify", "--config", str(daemon_config)).returncode == 0
 
 
