@@ -1,8 +1,27 @@
-"""The exceptions clearinghouse raises, in one tree.
+"""The root of clearinghouse's exceptions, and the map of the whole tree.
+
+Each layer defines its own errors next to the code that raises them (a transport's carry its
+status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseError``:
 
     ClearinghouseError
-    ├── NativeCoreUnavailable   the Cython ticket core could not be loaded where it is required
-    └── InvariantViolation      something that cannot happen did; stop rather than limp on
+    ├── NativeCoreUnavailable       here: the Cython ticket core failed to import where required
+    ├── InvariantViolation          here: something that cannot happen did; stop, don't limp on
+    │   └── ledger.InvariantViolation
+    ├── config.ConfigError          a setting is missing, malformed or unsafe (names the setting)
+    ├── signer.errors.SigningRefused(reason: Refusal)   nothing signed; Refusal in precedence order
+    ├── ledger.errors.LedgerError
+    │   ├── InvalidLedgerInput (also ValueError), UnsupportedDatabase, DatabaseUnavailable,
+    │   │   SchemaNotCurrent, NotFound
+    │   ├── LedgerConflict → DuplicateGatewayName, DuplicateTicket, IdempotencyConflict, StaleSession
+    │   └── SpendRefused(limit: SpendLimit)             credit control refused a call's EV
+    ├── chain.errors.ChainError
+    │   ├── ChainUnavailable, ContractMismatch          RPC failures, credentials redacted
+    │   └── chain.anvil.AnvilError, chain.artifacts.ArtifactError, chain.devnet.DevnetError
+    └── api.errors.ApiError(status)                     what the HTTP transport answers
+        └── BadRequest 400, Unauthenticated 401, GatewayDisabled 403, RouteNotFound 404,
+            MethodNotAllowed 405, RequestTimeout 408, PayloadTooLarge 413, RateLimited 429,
+            HeadersTooLarge 431, WebhookDenied (webhook's status), InternalError 500,
+            ServiceUnavailable 503
 
 Bad arguments to the ticket core are plain ``ValueError`` (wrong length, out-of-range integer,
 invalid key) or ``TypeError`` (wrong type), raised before anything is signed.

@@ -28,7 +28,7 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from clearinghouse.chain.artifacts import CONTRACTS_DIR
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.chain.errors import ChainError
 
 ANVIL_BIN_ENV = "CLEARINGHOUSE_ANVIL_BIN"
 """Environment variable naming an anvil binary to use instead of the npm-installed one."""
@@ -88,7 +88,7 @@ _PACKAGE_BINARIES = {
 _LOOPBACK_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class AnvilError(ClearinghouseError):
+class AnvilError(ChainError):
     """anvil is not installed, did not start, or refused an anvil-specific request."""
 
 

@@ -16,7 +16,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.chain.errors import ChainError
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 """contracts/ of the checkout this package runs from: Solidity sources and the npm tools."""
@@ -28,7 +28,7 @@ ARTIFACT_BYTES_MAX = 1 << 20
 """Our largest artifact is ~40 KB; anything past 1 MiB is not one of ours."""
 
 
-class ArtifactError(ClearinghouseError):
+class ArtifactError(ChainError):
     """A contract artifact is missing or malformed."""
 
 

@@ -41,7 +41,7 @@ from clearinghouse.chain.client import ROUNDS_MANAGER as ROUNDS_MANAGER
 from clearinghouse.chain.client import TICKET_BROKER as TICKET_BROKER
 from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.client import contract_id as contract_id
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.chain.errors import ChainError
 
 ETH_USD_FEED = "EthUsdPriceFeed"
 """Controller name of the ETH/USD feed: ours; Arbitrum One's Controller does not list feeds."""
@@ -55,7 +55,7 @@ DEFAULT_ETH_USD_ANSWER = 3_000 * 10**8
 """3,000 USD per ETH with the feed's 8 decimals: a plausible price for invoices on the devnet."""
 
 
-class DevnetError(ClearinghouseError):
+class DevnetError(ChainError):
     """Deploying to or driving the devnet failed (a transaction reverted, bad parameters)."""
 
 
