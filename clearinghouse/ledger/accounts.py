@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
@@ -31,9 +32,10 @@ from clearinghouse.ledger.models import (
     LedgerTransactionRow,
     PostingRow,
     SigningRecordRow,
+    table,
 )
 from clearinghouse.ledger.spends import spend_mismatches
-from clearinghouse.ledger.transactions import reading, utc_now, writing
+from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import (
     Account,
     AccountKind,
@@ -42,6 +44,23 @@ from clearinghouse.ledger.values import (
     Posting,
     TransactionKind,
     check_text,
+)
+
+_ACCOUNTS = table(AccountRow)
+_LOCK_ACCOUNTS = (
+    select(_ACCOUNTS)
+    .where(_ACCOUNTS.c.gateway_id == bindparam("gateway_id"))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_INSERT_TRANSACTION = insert(table(LedgerTransactionRow)).returning(
+    table(LedgerTransactionRow).c.id
+)
+_INSERT_POSTING = insert(table(PostingRow))
+_SET_BALANCE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
+    .values(balance_num=bindparam("num"), balance_den=bindparam("den"))
 )
 
 
@@ -56,10 +75,10 @@ def top_up(
     if type(amount_wei) is not int or amount_wei <= 0:
         raise InvalidLedgerInput(f"amount_wei: expected a positive int, got {amount_wei!r}")
     amount = Fraction(amount_wei)
-    with writing(db) as session:
-        accounts = lock_gateway_accounts(session, gateway_id)
+    with writing_connection(db) as connection:
+        accounts = lock_gateway_accounts(connection, gateway_id)
         return post(
-            session,
+            connection,
             TransactionKind.TOP_UP,
             actor=actor,
             reason=reason,
@@ -80,10 +99,10 @@ def adjust(
     """
     if not isinstance(amount, Fraction) or amount == 0:
         raise InvalidLedgerInput(f"amount: expected a non-zero Fraction, got {amount!r}")
-    with writing(db) as session:
-        accounts = lock_gateway_accounts(session, gateway_id)
+    with writing_connection(db) as connection:
+        accounts = lock_gateway_accounts(connection, gateway_id)
         return post(
-            session,
+            connection,
             TransactionKind.ADJUSTMENT,
             actor=actor,
             reason=reason,
@@ -189,18 +208,13 @@ def verify_ledger(db: Database) -> LedgerReport:
     )
 
 
-def lock_gateway_accounts(session: Session, gateway_id: int) -> dict[AccountKind, AccountRow]:
+def lock_gateway_accounts(connection: Connection, gateway_id: int) -> dict[AccountKind, Account]:
     """Lock a gateway's account rows (in id order, so lockers never deadlock) and return them.
 
     Raises ``NotFound`` when the gateway has no accounts.
     """
-    rows = session.scalars(
-        select(AccountRow)
-        .where(AccountRow.gateway_id == gateway_id)
-        .order_by(AccountRow.id)
-        .with_for_update()
-    ).all()
-    found = {AccountKind(row.kind): row for row in rows}
+    rows = connection.execute(_LOCK_ACCOUNTS, {"gateway_id": gateway_id})
+    found = {AccountKind(row.kind): _account_value(row) for row in rows}
     if set(found) != set(AccountKind):
         raise NotFound(
             f"gateway {gateway_id}: expected accounts {sorted(AccountKind)}, found {sorted(found)}"
@@ -209,16 +223,18 @@ def lock_gateway_accounts(session: Session, gateway_id: int) -> dict[AccountKind
 
 
 def post(
-    session: Session,
+    connection: Connection,
     kind: TransactionKind,
     *,
     actor: str,
     reason: str,
-    postings: Sequence[tuple[AccountRow, Fraction]],
+    postings: Sequence[tuple[Account, Fraction]],
     signing_record_id: int | None = None,
 ) -> LedgerTransaction:
     """Write one balanced ledger transaction and update the (already locked) accounts.
 
+    ``postings`` carry the accounts as ``lock_gateway_accounts`` returned them in this
+    transaction: their balances are the stored ones, and the new balance is written back.
     Raises ``InvariantViolation`` if the amounts do not sum to zero, ``InvalidLedgerInput``
     for an empty actor or reason.
     """
@@ -227,36 +243,50 @@ def post(
     total = sum((amount for _, amount in postings), Fraction(0))
     if total != 0 or not postings:
         raise InvariantViolation(f"postings must sum to zero, got {total} over {len(postings)}")
-    row = LedgerTransactionRow(
-        kind=kind.value,
-        actor=actor,
-        reason=reason,
-        signing_record_id=signing_record_id,
-        created_at=utc_now(),
+    created_at = utc_now()
+    transaction_id = connection.execute(
+        _INSERT_TRANSACTION,
+        {
+            "kind": kind.value,
+            "actor": actor,
+            "reason": reason,
+            "signing_record_id": signing_record_id,
+            "created_at": created_at,
+        },
+    ).scalar_one()
+    connection.execute(
+        _INSERT_POSTING,
+        [
+            {
+                "transaction_id": transaction_id,
+                "account_id": account.id,
+                "amount_num": amount.numerator,
+                "amount_den": amount.denominator,
+            }
+            for account, amount in postings
+        ],
     )
-    session.add(row)
-    session.flush()
-    for account, amount in postings:
-        session.add(
-            PostingRow(
-                transaction_id=row.id,
-                account_id=account.id,
-                amount_num=amount.numerator,
-                amount_den=amount.denominator,
-            )
-        )
-        balance = Fraction(account.balance_num, account.balance_den) + amount
-        account.balance_num, account.balance_den = balance.numerator, balance.denominator
-    session.flush()
+    connection.execute(_SET_BALANCE, _new_balances(postings))
     return LedgerTransaction(
-        id=row.id,
+        id=transaction_id,
         kind=kind,
         actor=actor,
         reason=reason,
         signing_record_id=signing_record_id,
-        created_at=row.created_at,
+        created_at=created_at,
         postings=tuple(Posting(account_id=a.id, amount=amount) for a, amount in postings),
     )
+
+
+def _new_balances(postings: Sequence[tuple[Account, Fraction]]) -> list[dict[str, int]]:
+    """One balance update per account, summing its postings should it appear twice."""
+    balances: dict[int, Fraction] = {}
+    for account, amount in postings:
+        balances[account.id] = balances.get(account.id, account.balance) + amount
+    return [
+        {"account_id": account_id, "num": balance.numerator, "den": balance.denominator}
+        for account_id, balance in balances.items()
+    ]
 
 
 def _transaction_value(session: Session, row: LedgerTransactionRow) -> LedgerTransaction:
@@ -276,7 +306,7 @@ def _transaction_value(session: Session, row: LedgerTransactionRow) -> LedgerTra
     )
 
 
-def _account_value(row: AccountRow) -> Account:
+def _account_value(row: AccountRow | Row[Any]) -> Account:
     return Account(
         id=row.id,
         code=row.code,

@@ -6,16 +6,24 @@ it, why and when. The global row is created by the first migration.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, select
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import NotFound
-from clearinghouse.ledger.models import GatewayRow, KillSwitchRow
+from clearinghouse.ledger.models import GatewayRow, KillSwitchRow, table
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import KillSwitch, check_text
 
 GLOBAL_SCOPE = "global"
+
+_SWITCHES = table(KillSwitchRow)
+_ENGAGED = select(_SWITCHES).where(
+    _SWITCHES.c.scope.in_([bindparam("global_scope"), bindparam("gateway_scope")]),
+    _SWITCHES.c.engaged.is_(True),
+)
 
 
 def set_kill_switch(
@@ -47,14 +55,15 @@ def set_kill_switch(
 def signing_halt(db: Database, gateway_id: int) -> KillSwitch | None:
     """Return the engaged switch that stops signing for this gateway (global first), or None."""
     with reading(db) as session:
-        rows = session.scalars(
-            select(KillSwitchRow).where(
-                KillSwitchRow.scope.in_((GLOBAL_SCOPE, _scope(gateway_id))),
-                KillSwitchRow.engaged.is_(True),
-            )
-        ).all()
-        ordered = sorted(rows, key=lambda row: row.scope != GLOBAL_SCOPE)
-        return _value(ordered[0]) if ordered else None
+        return halt_in_force(session.connection(), gateway_id)
+
+
+def halt_in_force(connection: Connection, gateway_id: int) -> KillSwitch | None:
+    """``signing_halt`` inside a transaction the caller holds (the signing transaction)."""
+    scopes = {"global_scope": GLOBAL_SCOPE, "gateway_scope": _scope(gateway_id)}
+    rows = connection.execute(_ENGAGED, scopes).all()
+    ordered = sorted(rows, key=lambda row: row.scope != GLOBAL_SCOPE)
+    return _value(ordered[0]) if ordered else None
 
 
 def kill_switches(db: Database) -> tuple[KillSwitch, ...]:
@@ -68,7 +77,7 @@ def _scope(gateway_id: int | None) -> str:
     return GLOBAL_SCOPE if gateway_id is None else f"gateway:{gateway_id}"
 
 
-def _value(row: KillSwitchRow) -> KillSwitch:
+def _value(row: KillSwitchRow | Row[Any]) -> KillSwitch:
     return KillSwitch(
         scope=row.scope,
         gateway_id=row.gateway_id,

@@ -35,18 +35,26 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.accounts import lock_gateway_accounts
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit, SpendRefused
-from clearinghouse.ledger.models import AccountRow, CreditPolicyRow, GatewayRow, SubjectQuotaRow
+from clearinghouse.ledger.models import (
+    AccountRow,
+    CreditPolicyRow,
+    GatewayRow,
+    SubjectQuotaRow,
+    table,
+)
 from clearinghouse.ledger.spends import gateway_spend, period_days, subject_spend
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import (
+    Account,
     AccountKind,
     CreditMode,
     CreditPolicy,
@@ -57,6 +65,24 @@ from clearinghouse.ledger.values import (
 
 DEFAULT_ACTOR = "clearinghouse"
 DEFAULT_REASON = "no credit policy set: prepaid, no quota"
+
+_POLICIES = table(CreditPolicyRow)
+_POLICY_IN_FORCE = (
+    select(_POLICIES)
+    .where(_POLICIES.c.gateway_id == bindparam("gateway_id"))
+    .order_by(_POLICIES.c.id.desc())
+    .limit(1)
+)
+_SUBJECT_QUOTAS = table(SubjectQuotaRow)
+_SUBJECT_QUOTA_IN_FORCE = (
+    select(_SUBJECT_QUOTAS.c.quota_wei)
+    .where(
+        _SUBJECT_QUOTAS.c.gateway_id == bindparam("gateway_id"),
+        _SUBJECT_QUOTAS.c.usage_subject == bindparam("usage_subject"),
+    )
+    .order_by(_SUBJECT_QUOTAS.c.id.desc())
+    .limit(1)
+)
 
 
 def default_policy(gateway_id: int) -> CreditPolicy:
@@ -105,7 +131,7 @@ def set_credit_policy(
         changed_at=utc_now(),
     )
     with writing(db) as session:
-        lock_gateway_accounts(session, gateway_id)
+        lock_gateway_accounts(session.connection(), gateway_id)
         session.add(
             CreditPolicyRow(
                 gateway_id=gateway_id,
@@ -126,7 +152,7 @@ def get_credit_policy(db: Database, gateway_id: int) -> CreditPolicy:
     """Return the policy in force (``default_policy`` if none was set). Raises ``NotFound``."""
     with reading(db) as session:
         _require_gateway(session, gateway_id)
-        return _policy_in_force(session, gateway_id)
+        return _policy_in_force(session.connection(), gateway_id)
 
 
 def credit_policy_history(db: Database, gateway_id: int) -> tuple[CreditPolicy, ...]:
@@ -156,7 +182,7 @@ def set_subject_quota(
     """
     quota = SubjectQuota(gateway_id, usage_subject, quota_wei, actor, reason, utc_now())
     with writing(db) as session:
-        lock_gateway_accounts(session, gateway_id)
+        lock_gateway_accounts(session.connection(), gateway_id)
         session.add(
             SubjectQuotaRow(
                 gateway_id=gateway_id,
@@ -198,10 +224,11 @@ def spend_summary(db: Database, gateway_id: int, now: datetime) -> SpendSummary:
     _check_now(now)
     with reading(db) as session:
         _require_gateway(session, gateway_id)
-        policy = _policy_in_force(session, gateway_id)
+        connection = session.connection()
+        policy = _policy_in_force(connection, gateway_id)
         owed = _owed(session, gateway_id)
         start, end = period_days(policy.quota_period, now)
-        spent = gateway_spend(session, gateway_id, start, end)
+        spent = gateway_spend(connection, gateway_id, start, end)
     return SpendSummary(
         gateway_id=gateway_id,
         policy=policy,
@@ -214,32 +241,48 @@ def spend_summary(db: Database, gateway_id: int, now: datetime) -> SpendSummary:
 
 
 def check_spend(
-    session: Session, gateway_id: int, usage_subject: str | None, spend_wei: Fraction, now: datetime
-) -> None:
+    connection: Connection,
+    gateway_id: int,
+    usage_subject: str | None,
+    spend_wei: Fraction,
+    now: datetime,
+) -> dict[AccountKind, Account]:
     """Lock the gateway's accounts and refuse a spend that breaks a limit (``SpendRefused``).
 
     Limits are checked in ``SpendLimit`` order and the first one broken is raised. Raises
     ``InvalidLedgerInput`` for a negative or non-Fraction spend or a naive ``now``,
-    ``NotFound`` for an unknown gateway. Writes nothing.
+    ``NotFound`` for an unknown gateway. Writes nothing; returns the locked accounts, so the
+    record that follows in this transaction need not read them again.
     """
     if not isinstance(spend_wei, Fraction) or spend_wei < 0:
         raise InvalidLedgerInput(f"spend_wei: expected a Fraction >= 0, got {spend_wei!r}")
     _check_now(now)
-    accounts = lock_gateway_accounts(session, gateway_id)
-    receivable = accounts[AccountKind.RECEIVABLE]
-    policy = _policy_in_force(session, gateway_id)
-    _check_funds(policy, Fraction(receivable.balance_num, receivable.balance_den), spend_wei)
+    accounts = lock_gateway_accounts(connection, gateway_id)
+    policy = _policy_in_force(connection, gateway_id)
+    _check_funds(policy, accounts[AccountKind.RECEIVABLE].balance, spend_wei)
     start, end = period_days(policy.quota_period, now)
     if policy.quota_wei is not None:
-        spent = gateway_spend(session, gateway_id, start, end)
+        spent = gateway_spend(connection, gateway_id, start, end)
         _check_quota(SpendLimit.QUOTA, "", policy, policy.quota_wei, spent, spend_wei, start)
-    if usage_subject is None:
+    if usage_subject is not None:
+        _check_subject_quota(connection, policy, usage_subject, spend_wei, start, end)
+    return accounts
+
+
+def _check_subject_quota(
+    connection: Connection,
+    policy: CreditPolicy,
+    usage_subject: str,
+    spend_wei: Fraction,
+    start: date,
+    end: date,
+) -> None:
+    quota_wei = _subject_quota_in_force(connection, policy, usage_subject)
+    if quota_wei is None:
         return
-    quota_wei = _subject_quota_in_force(session, policy, usage_subject)
-    if quota_wei is not None:
-        spent = subject_spend(session, gateway_id, usage_subject, start, end)
-        label = f"usage subject {usage_subject!r} "
-        _check_quota(SpendLimit.SUBJECT_QUOTA, label, policy, quota_wei, spent, spend_wei, start)
+    spent = subject_spend(connection, policy.gateway_id, usage_subject, start, end)
+    label = f"usage subject {usage_subject!r} "
+    _check_quota(SpendLimit.SUBJECT_QUOTA, label, policy, quota_wei, spent, spend_wei, start)
 
 
 def _check_funds(policy: CreditPolicy, owed: Fraction, spend: Fraction) -> None:
@@ -281,29 +324,20 @@ def _check_quota(
     )
 
 
-def _policy_in_force(session: Session, gateway_id: int) -> CreditPolicy:
-    row = session.scalars(
-        select(CreditPolicyRow)
-        .where(CreditPolicyRow.gateway_id == gateway_id)
-        .order_by(CreditPolicyRow.id.desc())
-        .limit(1)
-    ).first()
+def _policy_in_force(connection: Connection, gateway_id: int) -> CreditPolicy:
+    row = connection.execute(_POLICY_IN_FORCE, {"gateway_id": gateway_id}).first()
     return default_policy(gateway_id) if row is None else _policy_value(row)
 
 
-def _subject_quota_in_force(session: Session, policy: CreditPolicy, subject: str) -> int | None:
-    row = session.scalars(
-        select(SubjectQuotaRow)
-        .where(
-            SubjectQuotaRow.gateway_id == policy.gateway_id,
-            SubjectQuotaRow.usage_subject == subject,
-        )
-        .order_by(SubjectQuotaRow.id.desc())
-        .limit(1)
+def _subject_quota_in_force(
+    connection: Connection, policy: CreditPolicy, subject: str
+) -> int | None:
+    quota_wei = connection.execute(
+        _SUBJECT_QUOTA_IN_FORCE, {"gateway_id": policy.gateway_id, "usage_subject": subject}
     ).first()
-    if row is None or row.quota_wei is None:
+    if quota_wei is None or quota_wei[0] is None:
         return policy.subject_quota_wei
-    return row.quota_wei
+    return int(quota_wei[0])
 
 
 def _owed(session: Session, gateway_id: int) -> Fraction:
@@ -335,7 +369,7 @@ def _wei_down(amount: Fraction) -> int:
     return max(0, math.floor(amount))
 
 
-def _policy_value(row: CreditPolicyRow) -> CreditPolicy:
+def _policy_value(row: CreditPolicyRow | Row[Any]) -> CreditPolicy:
     return CreditPolicy(
         gateway_id=row.gateway_id,
         mode=CreditMode(row.mode),

@@ -29,6 +29,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -279,3 +280,8 @@ class SubjectDailySpendRow(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     ev_signed_num: Mapped[int] = mapped_column(RationalPart)
     ev_signed_den: Mapped[int] = mapped_column(RationalPart)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for statements that bypass the ORM's unit of work."""
+    return Base.metadata.tables[model.__tablename__]

@@ -2,13 +2,19 @@
 
 The signing service does, inside one ``locked_session`` block (one database transaction):
 lock the head (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` write
-lock), check idempotency with ``find_record``, ``check_spend`` against the gateway's credit
-control (which locks its account rows until commit), sign in memory, then ``record`` the call —
-session head, signing record, one row per ticket and the balanced postings — and commit
-before it answers. A retry of an already recorded (StateID, SequenceNumber) or request id
-returns the stored record (``RecordResult.EXISTS``) and writes nothing; a ticket whose
-(recipientRandHash, nonce) or hash was issued before raises ``DuplicateTicket`` and writes
-nothing (the unique constraints of ``signed_tickets`` are the last line of defence).
+lock), read the kill switch (``signing_halt``), check idempotency with ``find_record``,
+``check_spend`` against the gateway's credit control (which locks its account rows until
+commit), sign in memory, then ``record`` the call — session head, signing record, one row per
+ticket and the balanced postings — and commit before it answers. A retry of an already
+recorded (StateID, SequenceNumber) or request id returns the stored record
+(``RecordResult.EXISTS``) and writes nothing; a ticket whose (recipientRandHash, nonce) or hash
+was issued before raises ``DuplicateTicket`` and writes nothing (the unique constraints of
+``signed_tickets`` are the last line of defence).
+
+This is the hot path, so it is written with prepared Core statements on one connection: no
+ORM unit of work, no savepoint, no row read back after it was written. When a unique
+constraint refuses the record (a concurrent writer got there first), the whole transaction is
+rolled back and the conflict is classified by fresh reads; the lock then writes nothing more.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from clearinghouse.ledger.accounts import lock_gateway_accounts, post
+from clearinghouse.ledger.control import halt_in_force
 from clearinghouse.ledger.credit import check_spend
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import (
@@ -33,12 +40,20 @@ from clearinghouse.ledger.errors import (
     LedgerConflict,
     StaleSession,
 )
-from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow
-from clearinghouse.ledger.records import record_row, record_value, session_value, write_head
+from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
+from clearinghouse.ledger.records import (
+    head_moves,
+    new_head_columns,
+    record_columns,
+    record_value,
+    session_value,
+)
 from clearinghouse.ledger.spends import count_spend
-from clearinghouse.ledger.transactions import reading, utc_now, writing
+from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import (
+    Account,
     AccountKind,
+    KillSwitch,
     RecordOutcome,
     RecordResult,
     SessionHead,
@@ -48,35 +63,72 @@ from clearinghouse.ledger.values import (
     TransactionKind,
 )
 
+_SESSIONS = table(PaymentSessionRow)
+_RECORDS = table(SigningRecordRow)
+_TICKETS = table(SignedTicketRow)
+
+# The key's parameter is not named like a column: an UPDATE would take it as a value to SET.
+_HEAD = select(_SESSIONS).where(_SESSIONS.c.state_id == bindparam("key_state_id"))
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT_HEAD = insert(_SESSIONS)
+_MOVE_HEAD = update(_SESSIONS).where(_SESSIONS.c.state_id == bindparam("key_state_id"))
+_BY_SEQUENCE = (_RECORDS.c.state_id == bindparam("state_id")) & (
+    _RECORDS.c.sequence_number == bindparam("sequence_number")
+)
+_BY_REQUEST = (_RECORDS.c.gateway_id == bindparam("gateway_id")) & (
+    _RECORDS.c.request_id == bindparam("request_id")
+)
+_RECORD_BY_SEQUENCE = select(_RECORDS).where(_BY_SEQUENCE).limit(1)
+_RECORD_BY_SEQUENCE_OR_REQUEST = select(_RECORDS).where(or_(_BY_SEQUENCE, _BY_REQUEST)).limit(1)
+_INSERT_RECORD = insert(_RECORDS).returning(_RECORDS.c.id)
+_INSERT_TICKET = insert(_TICKETS)
+_LAST_NONCE = select(func.max(_TICKETS.c.sender_nonce)).where(
+    _TICKETS.c.recipient_rand_hash == bindparam("recipient_rand_hash")
+)
+_TICKETS_OF_RECORD = (
+    select(_TICKETS.c.recipient_rand_hash, _TICKETS.c.sender_nonce, _TICKETS.c.ticket_hash)
+    .where(_TICKETS.c.signing_record_id == bindparam("signing_record_id"))
+    .order_by(_TICKETS.c.sender_nonce)
+)
+
 
 class SessionLock:
     """A session's head, locked for the duration of one write transaction."""
 
-    def __init__(self, session: Session, state_id: str, row: PaymentSessionRow | None) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, state_id: str, head: SessionHead | None) -> None:
+        self._connection = connection
         self._state_id = state_id
-        self._row = row
+        self._head = head
         # What check_spend allowed in this transaction: (gateway, subject, EV at most).
         self._allowed: tuple[int, str | None, Fraction] | None = None
+        # The accounts check_spend locked, so record books against them without reading them
+        # again; None once record moved their balances.
+        self._accounts: dict[AccountKind, Account] | None = None
+        # A conflict rolled the transaction back: what was checked in it no longer holds.
+        self._rolled_back = False
 
     @property
     def head(self) -> SessionHead | None:
         """The stored head, or None for a session that has never been recorded."""
-        return None if self._row is None else session_value(self._row)
+        return self._head
+
+    def signing_halt(self, gateway_id: int) -> KillSwitch | None:
+        """The engaged kill switch that stops this gateway's signing (global first), or None.
+
+        Read in this transaction, so a switch engaged before the lock was taken is seen, and
+        the check costs no transaction of its own.
+        """
+        return halt_in_force(self._connection, gateway_id)
 
     def find_record(self, sequence_number: int) -> SigningRecord | None:
         """The record of this session's call with that sequence number, if one exists."""
-        row = self._session.scalars(
-            select(SigningRecordRow).where(
-                SigningRecordRow.state_id == self._state_id,
-                SigningRecordRow.sequence_number == sequence_number,
-            )
-        ).one_or_none()
-        return None if row is None else record_value(row)
+        key = {"state_id": self._state_id, "sequence_number": sequence_number}
+        row = self._connection.execute(_RECORD_BY_SEQUENCE, key).first()
+        return None if row is None else record_value(row._mapping)
 
     def last_issued_nonce(self, recipient_rand_hash: bytes) -> int:
         """The highest nonce ever signed under this recipientRandHash by any session, or 0."""
-        return _last_issued_nonce(self._session, recipient_rand_hash)
+        return _last_issued_nonce(self._connection, recipient_rand_hash)
 
     def check_spend(
         self, gateway_id: int, usage_subject: str | None, spend_wei: Fraction, now: datetime
@@ -91,7 +143,8 @@ class SessionLock:
         an unknown gateway. Writes nothing; a later ``record`` in this lock must book the same
         gateway and subject and at most ``spend_wei`` (else ``InvariantViolation``).
         """
-        check_spend(self._session, gateway_id, usage_subject, spend_wei, now)
+        self._require_not_rolled_back()
+        self._accounts = check_spend(self._connection, gateway_id, usage_subject, spend_wei, now)
         self._allowed = (gateway_id, usage_subject, spend_wei)
 
     def record(self, call: SigningCall) -> RecordOutcome:
@@ -102,39 +155,53 @@ class SessionLock:
         follow the stored one (sequence, owner, orchestrator, app, type, initial price),
         ``InvariantViolation`` when the new balance is not old + EV signed − fee, and
         ``DuplicateTicket`` when a ticket was issued before. Nothing is written on any error.
+        After a concurrent writer's conflict (returned as EXISTS or raised) the transaction
+        has been rolled back, and a further ``record`` or ``check_spend`` in this lock raises
+        ``InvariantViolation``.
         """
+        self._require_not_rolled_back()
         if call.session.state_id != self._state_id:
             raise InvalidLedgerInput(
                 f"call is for session {call.session.state_id!r}, lock holds {self._state_id!r}"
             )
-        existing = self._existing(call)
+        existing = self._existing(call) if self._may_be_recorded(call) else None
         if existing is not None:
             return existing
         self._check_allowed(call)
-        _check_transition(self._row, call)
-        head_before = self._row
+        _check_transition(self._head, call)
+        now = utc_now()
+        columns = record_columns(call, now)
         try:
-            with self._session.begin_nested():
-                row = self._insert(call)
+            record_id = self._insert(call, columns, now)
         except IntegrityError as exc:
-            self._row = head_before
-            # A concurrent writer recorded the same call first: answer as a retry would.
-            raced = self._existing(call)
-            if raced is not None:
-                return raced
-            raise self._classify_conflict(call) from exc
-        self._post(call, row)
-        return RecordOutcome(RecordResult.CREATED, record_value(row))
+            return self._after_conflict(call, exc)
+        self._head = call.session
+        self._post(call, record_id, now)
+        return RecordOutcome(RecordResult.CREATED, record_value(columns | {"id": record_id}))
+
+    def _may_be_recorded(self, call: SigningCall) -> bool:
+        """Whether a stored record may answer this call, so looking for one is worth a query.
+
+        Records reference their session's row, and the head moves with every record: a
+        (StateID, SequenceNumber) past the head, or of a session without a head, has no
+        record. A request id may have been used by any session, so it is always looked up.
+        """
+        if call.request_id is not None:
+            return True
+        head = self._head
+        return head is not None and call.session.sequence_number <= head.sequence_number
 
     def _existing(self, call: SigningCall) -> RecordOutcome | None:
-        key = SigningRecordRow.state_id == self._state_id
-        key = key & (SigningRecordRow.sequence_number == call.session.sequence_number)
-        if call.request_id is not None:
-            by_request = (SigningRecordRow.gateway_id == call.gateway_id) & (
-                SigningRecordRow.request_id == call.request_id
-            )
-            key = or_(key, by_request)
-        row = self._session.scalars(select(SigningRecordRow).where(key).limit(1)).first()
+        key: dict[str, Any] = {
+            "state_id": self._state_id,
+            "sequence_number": call.session.sequence_number,
+        }
+        if call.request_id is None:
+            statement = _RECORD_BY_SEQUENCE
+        else:
+            statement = _RECORD_BY_SEQUENCE_OR_REQUEST
+            key |= {"gateway_id": call.gateway_id, "request_id": call.request_id}
+        row = self._connection.execute(statement, key).first()
         if row is None:
             return None
         if row.gateway_id != call.gateway_id:
@@ -145,25 +212,47 @@ class SessionLock:
                 f"session {self._state_id!r} sequence {row.sequence_number} "
                 f"(request id {row.request_id!r}) was recorded for a different request"
             )
-        return RecordOutcome(RecordResult.EXISTS, record_value(row))
+        return RecordOutcome(RecordResult.EXISTS, record_value(row._mapping))
 
-    def _insert(self, call: SigningCall) -> SigningRecordRow:
-        now = utc_now()
-        self._row = write_head(self._session, self._row, call.session, now)
-        row = record_row(call, now)
-        self._session.add(row)
-        self._session.flush()
-        self._session.add_all(
-            SignedTicketRow(
-                signing_record_id=row.id,
-                recipient_rand_hash=t.recipient_rand_hash,
-                sender_nonce=t.sender_nonce,
-                ticket_hash=t.ticket_hash,
-            )
+    def _insert(self, call: SigningCall, columns: dict[str, Any], now: datetime) -> int:
+        if self._head is None:
+            self._connection.execute(_INSERT_HEAD, new_head_columns(call.session, now))
+        else:
+            moves = head_moves(call.session, now)
+            self._connection.execute(_MOVE_HEAD, moves | {"key_state_id": self._state_id})
+        record_id: int = self._connection.execute(_INSERT_RECORD, columns).scalar_one()
+        tickets = [
+            {
+                "signing_record_id": record_id,
+                "recipient_rand_hash": t.recipient_rand_hash,
+                "sender_nonce": t.sender_nonce,
+                "ticket_hash": t.ticket_hash,
+            }
             for t in call.tickets
-        )
-        self._session.flush()
-        return row
+        ]
+        self._connection.execute(_INSERT_TICKET, tickets)
+        return record_id
+
+    def _after_conflict(self, call: SigningCall, exc: IntegrityError) -> RecordOutcome:
+        """A unique constraint refused the record: undo it all, then answer as a retry would.
+
+        PostgreSQL refuses every statement after a violation until the transaction ends, so the
+        whole transaction is rolled back (cheaper than a savepoint around every record); the
+        connection then reads in a fresh transaction what the concurrent writer committed.
+        """
+        self._connection.rollback()
+        self._rolled_back = True
+        raced = self._existing(call)
+        if raced is not None:
+            return raced
+        raise self._classify_conflict(call) from exc
+
+    def _require_not_rolled_back(self) -> None:
+        if self._rolled_back:
+            raise InvariantViolation(
+                f"session {self._state_id!r}: this transaction was rolled back after a "
+                "conflict; nothing more may be checked or recorded in it"
+            )
 
     def _check_allowed(self, call: SigningCall) -> None:
         """A call checked by ``check_spend`` must book what was checked, never more."""
@@ -177,11 +266,14 @@ class SessionLock:
                 f"{call.usage_subject!r} for {call.ev_signed} wei"
             )
 
-    def _post(self, call: SigningCall, record: SigningRecordRow) -> None:
-        accounts = lock_gateway_accounts(self._session, call.gateway_id)
+    def _post(self, call: SigningCall, record_id: int, now: datetime) -> None:
+        accounts = self._accounts
+        if accounts is None:
+            accounts = lock_gateway_accounts(self._connection, call.gateway_id)
+        self._accounts = None
         ev_signed = call.ev_signed
         post(
-            self._session,
+            self._connection,
             TransactionKind.SIGNING,
             actor=f"gateway:{call.gateway_id}",
             reason=f"signing session {self._state_id} sequence {call.session.sequence_number}",
@@ -189,22 +281,20 @@ class SessionLock:
                 (accounts[AccountKind.RECEIVABLE], ev_signed),
                 (accounts[AccountKind.TICKET_LIABILITY], -ev_signed),
             ],
-            signing_record_id=record.id,
+            signing_record_id=record_id,
         )
-        count_spend(
-            self._session, call.gateway_id, call.usage_subject, ev_signed, record.created_at.date()
-        )
+        count_spend(self._connection, call.gateway_id, call.usage_subject, ev_signed, now.date())
 
     def _classify_conflict(self, call: SigningCall) -> LedgerConflict:
-        """Name the rule a concurrent writer made this insert break (savepoint rolled back)."""
-        duplicates = _issued_tickets(self._session, call.tickets)
+        """Name the rule a concurrent writer made this insert break (after the rollback)."""
+        duplicates = _issued_tickets(self._connection, call.tickets)
         if duplicates:
             pairs = (f"(0x{t.recipient_rand_hash.hex()}, {t.sender_nonce})" for t in duplicates)
             return DuplicateTicket(
                 "tickets already issued (recipientRandHash, nonce): " + ", ".join(pairs)
             )
-        created = self._session.get(PaymentSessionRow, self._state_id) is not None
-        if self._row is None and created:
+        head = self._connection.execute(_HEAD, {"key_state_id": self._state_id}).first()
+        if self._head is None and head is not None:
             return StaleSession(f"session {self._state_id!r} was created concurrently")
         return LedgerConflict(f"session {self._state_id!r}: the database refused the record")
 
@@ -218,13 +308,10 @@ def locked_session(db: Database, state_id: str) -> Iterator[SessionLock]:
     starts with ``BEGIN IMMEDIATE`` and holds the database's single write lock. Any exception
     rolls the whole transaction back.
     """
-    with writing(db) as session:
-        row = session.scalars(
-            select(PaymentSessionRow)
-            .where(PaymentSessionRow.state_id == state_id)
-            .with_for_update()
-        ).one_or_none()
-        yield SessionLock(session, state_id, row)
+    with writing_connection(db) as connection:
+        row = connection.execute(_HEAD_FOR_UPDATE, {"key_state_id": state_id}).first()
+        head = None if row is None else session_value(row._mapping)
+        yield SessionLock(connection, state_id, head)
 
 
 def record_signing_call(db: Database, call: SigningCall) -> RecordOutcome:
@@ -236,49 +323,40 @@ def record_signing_call(db: Database, call: SigningCall) -> RecordOutcome:
 def get_session_head(db: Database, state_id: str) -> SessionHead | None:
     """Return the stored head of a session without locking it, or None."""
     with reading(db) as session:
-        row = session.get(PaymentSessionRow, state_id)
-        return None if row is None else session_value(row)
+        row = session.connection().execute(_HEAD, {"key_state_id": state_id}).first()
+        return None if row is None else session_value(row._mapping)
 
 
 def find_signing_record(
     db: Database, *, state_id: str, sequence_number: int
 ) -> SigningRecord | None:
     """Return the record of one (StateID, SequenceNumber), or None."""
+    key = {"state_id": state_id, "sequence_number": sequence_number}
     with reading(db) as session:
-        row = session.scalars(
-            select(SigningRecordRow).where(
-                SigningRecordRow.state_id == state_id,
-                SigningRecordRow.sequence_number == sequence_number,
-            )
-        ).one_or_none()
-        return None if row is None else record_value(row)
+        row = session.connection().execute(_RECORD_BY_SEQUENCE, key).first()
+        return None if row is None else record_value(row._mapping)
 
 
 def last_issued_nonce(db: Database, recipient_rand_hash: bytes) -> int:
     """The highest nonce ever signed under this recipientRandHash, or 0 if none."""
     with reading(db) as session:
-        return _last_issued_nonce(session, recipient_rand_hash)
+        return _last_issued_nonce(session.connection(), recipient_rand_hash)
 
 
 def signed_tickets(db: Database, signing_record_id: int) -> tuple[SignedTicket, ...]:
     """Return the tickets of one signing record in nonce order."""
     with reading(db) as session:
-        rows = session.scalars(
-            select(SignedTicketRow)
-            .where(SignedTicketRow.signing_record_id == signing_record_id)
-            .order_by(SignedTicketRow.sender_nonce)
+        rows = session.connection().execute(
+            _TICKETS_OF_RECORD, {"signing_record_id": signing_record_id}
         )
-        return tuple(
-            SignedTicket(r.recipient_rand_hash, r.sender_nonce, r.ticket_hash) for r in rows
-        )
+        return tuple(SignedTicket(rrh, nonce, ticket_hash) for rrh, nonce, ticket_hash in rows)
 
 
-def _check_transition(row: PaymentSessionRow | None, call: SigningCall) -> None:
+def _check_transition(old: SessionHead | None, call: SigningCall) -> None:
     new = call.session
-    old_balance = Fraction(0) if row is None else Fraction(row.balance_num, row.balance_den)
+    old_balance = Fraction(0) if old is None else old.balance
     expected_balance = old_balance + call.ev_signed - call.fee
-    if row is not None:
-        old = session_value(row)
+    if old is not None:
         if old.gateway_id != new.gateway_id:
             raise StaleSession(f"session {new.state_id!r} belongs to another gateway")
         if new.sequence_number != old.sequence_number + 1:
@@ -303,24 +381,24 @@ def _check_transition(row: PaymentSessionRow | None, call: SigningCall) -> None:
         )
 
 
-def _last_issued_nonce(session: Session, recipient_rand_hash: bytes) -> int:
-    highest = session.scalar(
-        select(func.max(SignedTicketRow.sender_nonce)).where(
-            SignedTicketRow.recipient_rand_hash == recipient_rand_hash
-        )
-    )
+def _last_issued_nonce(connection: Connection, recipient_rand_hash: bytes) -> int:
+    key = {"recipient_rand_hash": recipient_rand_hash}
+    highest: int | None = connection.execute(_LAST_NONCE, key).scalar()
     return highest or 0
 
 
-def _issued_tickets(session: Session, tickets: tuple[SignedTicket, ...]) -> list[SignedTicket]:
+def _issued_tickets(
+    connection: Connection, tickets: tuple[SignedTicket, ...]
+) -> list[SignedTicket]:
     first, last = tickets[0], tickets[-1]
-    rows = session.scalars(
-        select(SignedTicketRow).where(
+    rows = connection.execute(
+        select(_TICKETS.c.recipient_rand_hash, _TICKETS.c.sender_nonce, _TICKETS.c.ticket_hash)
+        .where(
             or_(
-                (SignedTicketRow.recipient_rand_hash == first.recipient_rand_hash)
-                & SignedTicketRow.sender_nonce.between(first.sender_nonce, last.sender_nonce),
-                SignedTicketRow.ticket_hash.in_([t.ticket_hash for t in tickets]),
+                (_TICKETS.c.recipient_rand_hash == first.recipient_rand_hash)
+                & _TICKETS.c.sender_nonce.between(first.sender_nonce, last.sender_nonce),
+                _TICKETS.c.ticket_hash.in_([t.ticket_hash for t in tickets]),
             )
         )
     )
-    return [SignedTicket(r.recipient_rand_hash, r.sender_nonce, r.ticket_hash) for r in rows]
+    return [SignedTicket(rrh, nonce, ticket_hash) for rrh, nonce, ticket_hash in rows]

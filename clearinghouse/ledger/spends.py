@@ -13,10 +13,12 @@ because on SQLite the columns are decimal text that SQL cannot add exactly.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Insert, Select, Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
@@ -24,33 +26,59 @@ from clearinghouse.ledger.models import (
     GatewayDailySpendRow,
     SigningRecordRow,
     SubjectDailySpendRow,
+    table,
 )
 from clearinghouse.ledger.values import QuotaPeriod
 
 SpendRow = GatewayDailySpendRow | SubjectDailySpendRow
 
 
+@dataclass(frozen=True, slots=True)
+class _DayStatements:
+    """The prepared statements on one table of day rows, keyed by its primary key."""
+
+    select: Select[Any]
+    insert: Insert
+    update: Update
+    in_period: Select[Any]
+
+
+def _day_statements(days: Table) -> _DayStatements:
+    # WHERE parameters are named key_<column>: an UPDATE takes any parameter named like a
+    # column as a value to SET, so the key's parameters must not be.
+    key = [c == bindparam(f"key_{c.name}") for c in days.primary_key.columns]
+    amount = (days.c.ev_signed_num, days.c.ev_signed_den)
+    owner = [c == bindparam(f"key_{c.name}") for c in days.primary_key.columns if c.name != "day"]
+    period = (days.c.day >= bindparam("first"), days.c.day < bindparam("after"))
+    return _DayStatements(
+        select=select(*amount).where(*key),
+        insert=insert(days),
+        update=update(days).where(*key),
+        in_period=select(*amount).where(*owner, *period),
+    )
+
+
+_GATEWAY_DAY = _day_statements(table(GatewayDailySpendRow))
+_SUBJECT_DAY = _day_statements(table(SubjectDailySpendRow))
+
+
 def count_spend(
-    session: Session, gateway_id: int, usage_subject: str | None, ev_signed: Fraction, day: date
+    connection: Connection,
+    gateway_id: int,
+    usage_subject: str | None,
+    ev_signed: Fraction,
+    day: date,
 ) -> None:
     """Add a recorded call's EV signed to its day's rows (the gateway's, and its subject's).
 
     The caller holds the gateway's account locks: no other writer touches these rows, so the
     read-then-write cannot lose an update.
     """
-    gateway_row = session.get(GatewayDailySpendRow, (gateway_id, day))
-    if gateway_row is None:
-        session.add(GatewayDailySpendRow(gateway_id=gateway_id, day=day, **_columns(ev_signed)))
-    else:
-        _add(gateway_row, ev_signed)
-    if usage_subject is None:
-        return
-    subject_row = session.get(SubjectDailySpendRow, (gateway_id, usage_subject, day))
-    if subject_row is None:
-        key = {"gateway_id": gateway_id, "usage_subject": usage_subject, "day": day}
-        session.add(SubjectDailySpendRow(**key, **_columns(ev_signed)))
-    else:
-        _add(subject_row, ev_signed)
+    gateway_key = {"gateway_id": gateway_id, "day": day}
+    _add_to_day(connection, _GATEWAY_DAY, gateway_key, ev_signed)
+    if usage_subject is not None:
+        subject_key = gateway_key | {"usage_subject": usage_subject}
+        _add_to_day(connection, _SUBJECT_DAY, subject_key, ev_signed)
 
 
 def period_days(period: QuotaPeriod, now: datetime) -> tuple[date, date]:
@@ -63,30 +91,19 @@ def period_days(period: QuotaPeriod, now: datetime) -> tuple[date, date]:
     return first, after
 
 
-def gateway_spend(session: Session, gateway_id: int, first: date, after: date) -> Fraction:
+def gateway_spend(connection: Connection, gateway_id: int, first: date, after: date) -> Fraction:
     """The gateway's EV signed on the days [first, after)."""
-    rows = session.execute(
-        select(GatewayDailySpendRow.ev_signed_num, GatewayDailySpendRow.ev_signed_den).where(
-            GatewayDailySpendRow.gateway_id == gateway_id,
-            GatewayDailySpendRow.day >= first,
-            GatewayDailySpendRow.day < after,
-        )
-    )
+    period = {"key_gateway_id": gateway_id, "first": first, "after": after}
+    rows = connection.execute(_GATEWAY_DAY.in_period, period)
     return sum((Fraction(num, den) for num, den in rows), Fraction(0))
 
 
 def subject_spend(
-    session: Session, gateway_id: int, usage_subject: str, first: date, after: date
+    connection: Connection, gateway_id: int, usage_subject: str, first: date, after: date
 ) -> Fraction:
     """One usage subject's EV signed on the days [first, after)."""
-    rows = session.execute(
-        select(SubjectDailySpendRow.ev_signed_num, SubjectDailySpendRow.ev_signed_den).where(
-            SubjectDailySpendRow.gateway_id == gateway_id,
-            SubjectDailySpendRow.usage_subject == usage_subject,
-            SubjectDailySpendRow.day >= first,
-            SubjectDailySpendRow.day < after,
-        )
-    )
+    key = {"key_gateway_id": gateway_id, "key_usage_subject": usage_subject}
+    rows = connection.execute(_SUBJECT_DAY.in_period, key | {"first": first, "after": after})
     return sum((Fraction(num, den) for num, den in rows), Fraction(0))
 
 
@@ -123,8 +140,16 @@ def spend_mismatches(session: Session) -> tuple[str, ...]:
     return tuple(_describe(key) for key in sorted(differing, key=_sort_key))
 
 
-def _add(row: SpendRow, amount: Fraction) -> None:
-    row.ev_signed_num, row.ev_signed_den = _columns(_total(row) + amount).values()
+def _add_to_day(
+    connection: Connection, statements: _DayStatements, key: dict[str, Any], amount: Fraction
+) -> None:
+    where = {f"key_{name}": value for name, value in key.items()}
+    stored = connection.execute(statements.select, where).first()
+    if stored is None:
+        connection.execute(statements.insert, key | _columns(amount))
+    else:
+        total = Fraction(stored.ev_signed_num, stored.ev_signed_den) + amount
+        connection.execute(statements.update, where | _columns(total))
 
 
 def _columns(amount: Fraction) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """Units of work on the ledger database and the one place SQLAlchemy errors are translated.
 
 ``reading(db)`` opens a read transaction; ``writing(db)`` opens a write transaction (BEGIN
-IMMEDIATE on SQLite, so it holds the database's write lock from its first statement). Both
+IMMEDIATE on SQLite, so it holds the database's write lock from its first statement), and
+``writing_connection(db)`` the same write transaction on a bare Core connection. All
 commit on normal exit, roll back on any exception, and turn SQLAlchemy errors into this
 package's exceptions with the password masked.
 """
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -40,9 +42,25 @@ def writing(db: Database) -> Iterator[Session]:
     On SQLite the process's writers take turns on ``db.writer_lock`` first; waiting longer than
     SQLITE_BUSY_TIMEOUT_S raises ``DatabaseUnavailable``.
     """
-    with _sqlite_writer_turn(db), translated_errors(db), Session(db.write_engine, expire_on_commit=False) as session:
-        with session.begin():
+    with _sqlite_writer_turn(db), translated_errors(db):
+        with Session(db.write_engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+
+@contextmanager
+def writing_connection(db: Database) -> Iterator[Connection]:
+    """Yield a Core connection inside one write transaction, committed on normal exit.
+
+    Like ``writing`` (same writer turn, BEGIN IMMEDIATE and error translation) without an ORM
+    session: the signing path writes with Core statements, and a Session's unit of work and
+    transaction bookkeeping cost more than the statements themselves. The transaction begins
+    with the first statement ("commit as you go"), so a caller may roll it back and go on
+    reading in a fresh one; an exception closes the connection, which rolls back.
+    """
+    with _sqlite_writer_turn(db), translated_errors(db):
+        with db.write_engine.connect() as connection:
+            yield connection
+            connection.commit()
 
 
 @contextmanager

@@ -142,7 +142,6 @@ class PaymentService:
         (checked in the same transaction as the record, so racing calls cannot overspend), and
         ledger.DatabaseUnavailable; any other exception is a bug and rolls everything back.
         """
-        self._refuse_if_halted(caller)
         offer = decode_offer(call.orchestrator_info)
         previous = self._open_previous(call)
         capabilities = None if call.capabilities is None else decode_capabilities(call.capabilities)
@@ -150,6 +149,7 @@ class PaymentService:
         digest = _request_digest(call)
         try:
             with ledger.locked_session(self._db, state_id) as lock:
+                self._refuse_if_halted(lock, caller)
                 stored = _check_head(lock, caller, call, previous, digest)
                 if stored is not None:
                     return _decode_response(stored.response)
@@ -167,9 +167,12 @@ class PaymentService:
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
         return result
 
-    def _refuse_if_halted(self, caller: Caller) -> None:
-        """The operator's kill switch (global or this gateway's) stops signing before any work."""
-        halt = ledger.signing_halt(self._db, caller.gateway_id)
+    @staticmethod
+    def _refuse_if_halted(lock: ledger.SessionLock, caller: Caller) -> None:
+        """The operator's kill switch (global or this gateway's) stops signing first thing under
+        the lock, before a retry's stored answer. Read in the signing transaction: a transaction
+        of its own cost each call as much as all the other reads of the call together."""
+        halt = lock.signing_halt(caller.gateway_id)
         if halt is not None:
             raise SigningRefused(
                 Refusal.SIGNER_UNSAFE, f"signing halted by the operator ({halt.scope}): {halt.reason}"

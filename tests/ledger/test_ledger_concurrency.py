@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,9 +17,12 @@ import pytest
 from clearinghouse.ledger import (
     Database,
     Gateway,
+    RecordOutcome,
     RecordResult,
+    ledger_transactions,
     locked_session,
     record_signing_call,
+    verify_ledger,
 )
 
 if TYPE_CHECKING:
@@ -112,3 +116,37 @@ def test_other_sessions_are_not_blocked_on_postgresql(
     finally:
         release.set()
         holder.join(WAIT_S)
+
+
+def test_racing_first_calls_of_a_new_session_record_once(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    # No head row to lock yet: on PostgreSQL the second insert waits on the first's primary
+    # key, fails when it commits, and the whole transaction is rolled back and re-read.
+    driver = new_session(gateway.id)
+    call = driver.next_call(request_digest=b"\x01" * 32)
+    recorded, release = threading.Event(), threading.Event()
+    created: list[RecordOutcome] = []
+
+    def first() -> None:
+        with locked_session(ledger_db, driver.state_id) as lock:
+            created.append(lock.record(call))
+            recorded.set()
+            release.wait(WAIT_S)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    try:
+        assert recorded.wait(WAIT_S)
+        racer = ThreadPoolExecutor(max_workers=1)
+        second = racer.submit(record_signing_call, ledger_db, call)
+        time.sleep(BLOCKED_S)
+    finally:
+        release.set()
+        holder.join(WAIT_S)
+    outcome = second.result(WAIT_S)
+    racer.shutdown()
+
+    assert outcome.result is RecordResult.EXISTS and outcome.record == created[0].record
+    assert verify_ledger(ledger_db).ok
+    assert len(ledger_transactions(ledger_db, gateway_id=gateway.id)) == 1

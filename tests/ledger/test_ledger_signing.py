@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -229,3 +230,25 @@ def test_retry_by_another_gateway_gets_nothing(
 
     with pytest.raises(StaleSession, match="belongs to another gateway"):
         record_signing_call(ledger_db, foreign)
+
+
+def test_lock_writes_nothing_more_after_a_conflict(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    first = new_session(gateway.id)
+    record_signing_call(ledger_db, first.next_call())
+    before = _counts(ledger_db)
+    clash = new_session(gateway.id, recipient_rand_hash=first.recipient_rand_hash)
+    call = clash.next_call()
+
+    # The conflict rolled the transaction back: a second attempt in it must not look valid.
+    with locked_session(ledger_db, clash.state_id) as lock:
+        with pytest.raises(DuplicateTicket):
+            lock.record(call)
+        with pytest.raises(InvariantViolation, match="rolled back after a conflict"):
+            lock.record(call)
+        with pytest.raises(InvariantViolation, match="rolled back after a conflict"):
+            lock.check_spend(gateway.id, None, Fraction(0), datetime.now(UTC))
+
+    assert _counts(ledger_db) == before
+    assert verify_ledger(ledger_db).ok
