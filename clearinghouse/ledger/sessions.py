@@ -25,7 +25,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from clearinghouse.ledger.accounts import lock_gateway_accounts, post
@@ -82,6 +82,7 @@ _RECORD_BY_SEQUENCE = select(_RECORDS).where(_BY_SEQUENCE).limit(1)
 _RECORD_BY_SEQUENCE_OR_REQUEST = select(_RECORDS).where(or_(_BY_SEQUENCE, _BY_REQUEST)).limit(1)
 _INSERT_RECORD = insert(_RECORDS).returning(_RECORDS.c.id)
 _INSERT_TICKET = insert(_TICKETS)
+_NONCE_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _LAST_NONCE = select(func.max(_TICKETS.c.sender_nonce)).where(
     _TICKETS.c.recipient_rand_hash == bindparam("recipient_rand_hash")
 )
@@ -127,7 +128,18 @@ class SessionLock:
         return None if row is None else record_value(row._mapping)
 
     def last_issued_nonce(self, recipient_rand_hash: bytes) -> int:
-        """The highest nonce ever signed under this recipientRandHash by any session, or 0."""
+        """The highest nonce ever signed under this recipientRandHash by any session, or 0.
+
+        On PostgreSQL this first takes a transaction-scoped advisory lock on the hash, so two
+        sessions sharing an orchestrator's ticket params (a gateway reusing one OrchestratorInfo
+        for several streams) queue for nonces instead of both taking the next one and one losing
+        to the unique constraint. Lock order: session row, then this, then the gateway's accounts
+        (check_spend, record), on every path, so lockers never deadlock. SQLite's single writer
+        already serializes.
+        """
+        if self._connection.dialect.name == "postgresql":
+            key = int.from_bytes(recipient_rand_hash[:8], "big", signed=True)
+            self._connection.execute(_NONCE_LOCK, {"key": key})
         return _last_issued_nonce(self._connection, recipient_rand_hash)
 
     def check_spend(

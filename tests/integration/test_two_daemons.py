@@ -154,6 +154,8 @@ def test_two_daemons_share_one_postgresql_ledger_without_duplicates_or_overspend
           f"  ledger: every received ticket recorded, no (recipientRandHash, nonce) twice, verify ok")
     assert not stats.unexpected, f"unexpected answers: {dict(stats.unexpected)}"
     assert min(stats.calls_per_daemon[0], stats.calls_per_daemon[1]) > 0
+    # Sessions sharing a recipientRandHash queue for nonces (advisory lock), so none loses a race.
+    assert stats.concurrent_409 == 0, f"{stats.concurrent_409} calls lost a nonce race"
     assert counts.ev_signed_wei <= credit_limit_wei, f"overspent: {counts.ev_signed_wei} > {credit_limit_wei}"
     assert stats.refused_483 > 0 and stats.signed_after_refusal == 0
     assert counts.recorded_not_received == 0, "a ticket was recorded that no client received"
