@@ -115,7 +115,9 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace, direc
             capture_output=True, text=True, check=True, timeout=args.seconds + 60,
         )
     finally:
-        daemon.send_signal(signal.SIGTERM)
+        # SIGINT, not SIGTERM: uvicorn re-raises the signal after its clean shutdown, and only
+        # SIGINT (KeyboardInterrupt) lets cProfile write its file on the way out.
+        daemon.send_signal(signal.SIGINT)
         daemon.wait(STOP_TIMEOUT_S)
     verify = subprocess.run([sys.executable, "-m", "clearinghouse", "ledger", "verify", "--config", str(config)],
                             capture_output=True, text=True, check=False)

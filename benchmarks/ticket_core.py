@@ -1,17 +1,21 @@
 """Throughput of the ticket core against the physical limit and the pure-Python paths.
 
-Measures, in one process and interleaved round by round (so that frequency drift and
-neighbours hit every path alike), tickets (or signatures) per second of:
+Measures, in one process, tickets (or signatures) per second of:
 
   raw            bare secp256k1_ecdsa_sign_recoverable on one digest, from C, same libsecp256k1
                  build and context the core uses (clearinghouse.pm._native.raw_sign_loop)
   batch-1t       sign_ticket_batch (ticket hash + EIP-191 prefix hash + sign), one thread
   batch-1t-c1    the same with one ticket per call (the per-call overhead)
   batch-2t       sign_ticket_batch on two threads at once
+  raw-2t         the raw loop on two threads: what two cores of this machine deliver right now
   python         the best pure-Python path: pycryptodome keccak + coincurve sign_recoverable
   eth-account    the reference core: pycryptodome keccak + eth-account sign_message
 
-Usage: python benchmarks/ticket_core.py [--rounds 5] [--seconds 1.0] [--json out.json]
+Each ratio is the median over N pairs of back-to-back measurements of its two paths (0.2 s each,
+order alternating), which cancels the drift of a shared 2-core VM far better than medians of
+separate runs.
+
+Usage: python benchmarks/ticket_core.py [--pairs 15] [--seconds 0.2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -85,6 +89,12 @@ def two_threads(n: int) -> int:
         return sum(pool.map(batches, [per_thread, per_thread]))
 
 
+def raw_two_threads(n: int) -> int:
+    per_thread = max(1, n // 2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return sum(pool.map(raw, [per_thread, per_thread]))
+
+
 def python_path(n: int) -> int:
     private_key = coincurve.PrivateKey(KEY)
     for nonce in range(n * 10):
@@ -103,6 +113,7 @@ PATHS: dict[str, Callable[[int], int]] = {
     "batch-1t": batches,
     "batch-1t-c1": single_ticket_calls,
     "batch-2t": two_threads,
+    "raw-2t": raw_two_threads,
     "python": python_path,
     "eth-account": eth_account_path,
 }
@@ -117,37 +128,52 @@ def check_paths_agree() -> None:
         raise SystemExit("reference core disagrees with the native core")
 
 
+RATIOS: list[tuple[str, str, str, float | None]] = [
+    # (numerator path, denominator path, label, target)
+    ("batch-1t", "raw", "batch-1t / raw", 0.95),
+    ("batch-1t-c1", "raw", "batch-1t-c1 / raw", None),
+    ("batch-2t", "batch-1t", "batch-2t / batch-1t", 1.85),
+    ("raw-2t", "raw", "raw-2t / raw (the machine)", None),
+    ("batch-1t", "eth-account", "batch-1t / eth-account", 8.0),
+    ("python", "raw", "python / raw", None),
+    ("eth-account", "raw", "eth-account / raw", None),
+]
+
+
+def paired_ratio(numerator: str, denominator: str, pairs: int, seconds: float) -> tuple[float, list[float]]:
+    """Median over ``pairs`` of rate(numerator) / rate(denominator), each pair measured back to
+    back for ``seconds`` per side, so that drift and neighbours affect both sides alike."""
+    ratios = []
+    for index in range(pairs):
+        # Alternate which side goes first, so a trend within a pair cancels too.
+        first, second = (numerator, denominator) if index % 2 == 0 else (denominator, numerator)
+        rates = {first: rate(PATHS[first], seconds), second: rate(PATHS[second], seconds)}
+        ratios.append(rates[numerator] / rates[denominator])
+    return statistics.median(ratios), ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per path per round")
+    parser.add_argument("--pairs", type=int, default=15, help="paired measurements per ratio")
+    parser.add_argument("--seconds", type=float, default=0.2, help="per side of a pair")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     check_paths_agree()
-    samples: dict[str, list[float]] = {name: [] for name in PATHS}
-    for round_number in range(args.rounds):
-        for name, run in PATHS.items():
-            samples[name].append(rate(run, args.seconds))
-        print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
-    median = {name: statistics.median(values) for name, values in samples.items()}
-    ratios = {
-        "batch-1t / raw (target >= 0.95)": median["batch-1t"] / median["raw"],
-        "batch-1t-c1 / raw": median["batch-1t-c1"] / median["raw"],
-        "batch-2t / batch-1t (target >= 1.85)": median["batch-2t"] / median["batch-1t"],
-        "batch-1t / eth-account (target >= 8)": median["batch-1t"] / median["eth-account"],
-        "python / raw": median["python"] / median["raw"],
-        "eth-account / raw": median["eth-account"] / median["raw"],
-    }
-    print(f"{'path':<14}{'median /s':>12}  samples")
-    for name, values in samples.items():
-        print(f"{name:<14}{median[name]:>12.0f}  " + " ".join(f"{v:.0f}" for v in values))
-    for label, value in ratios.items():
-        print(f"{label:<40}{value:>8.3f}")
+    absolute = {name: rate(run, 1.0) for name, run in PATHS.items()}
+    print(f"{'path':<14}{'per second (one 1 s run, for scale)':>38}")
+    for name, value in absolute.items():
+        print(f"{name:<14}{value:>38.0f}")
+    results = {}
+    for numerator, denominator, label, target in RATIOS:
+        median, samples = paired_ratio(numerator, denominator, args.pairs, args.seconds)
+        results[label] = {"median": median, "target": target, "samples": samples}
+        verdict = "" if target is None else ("  meets target" if median >= target else f"  BELOW target {target}")
+        spread = f"[{min(samples):.3f} .. {max(samples):.3f}]"
+        print(f"{label:<26}{median:>8.3f}  {spread}{verdict}")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"machine": platform.processor() or platform.machine(), "rounds": args.rounds,
-                       "seconds": args.seconds, "samples": samples, "median": median,
-                       "ratios": ratios}, out, indent=2)
+            json.dump({"machine": platform.processor() or platform.machine(), "pairs": args.pairs,
+                       "seconds": args.seconds, "absolute": absolute, "ratios": results}, out, indent=2)
 
 
 if __name__ == "__main__":

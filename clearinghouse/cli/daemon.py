@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from clearinghouse import ledger, pm
-from clearinghouse.cli.options import config_option, settings, translated
+from clearinghouse.cli.options import config_option, database_url_option, settings, translated
 from clearinghouse.config import Settings
 from clearinghouse.signer.decision import ChainView
 
@@ -29,22 +30,42 @@ DEVNET_CREDIT_LIMIT_WEI = 10**17
 
 @click.command()
 @config_option
+@database_url_option
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
-def serve(config_path: Path, log_level: str) -> None:
+def serve(config_path: Path, database_url_value: str | None, log_level: str) -> None:
     """Run the remote-signer HTTP API (go-livepeer -remoteSignerUrl compatible) until stopped.
 
-    Refuses to start on an out-of-date database schema, an unreadable or group-readable keystore,
-    or without the native ticket core (set CLEARINGHOUSE_NO_EXTENSIONS=1 to run the slow
-    reference on purpose).
+    An embedded SQLite ledger that does not exist yet is created on first start. Refuses to
+    start on an existing database at another schema version (run `clearinghouse db upgrade`), an
+    unreadable or group-readable keystore, or without the native ticket core (set
+    CLEARINGHOUSE_NO_EXTENSIONS=1 to run the slow reference on purpose).
 
     \b
     Examples:
       clearinghouse serve --config clearinghouse.toml
-      CLEARINGHOUSE_DATABASE_URL=postgresql+psycopg://ch@db/ch clearinghouse serve
+      clearinghouse serve --database-url postgresql+psycopg://ch@db/ch
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run_daemon(settings(config_path), log_level)
+    config = settings(config_path)
+    if database_url_value:
+        config = replace(config, database_url=database_url_value)
+    _create_embedded_ledger(config.database_url)
+    run_daemon(config, log_level)
+
+
+def _create_embedded_ledger(url: str) -> None:
+    """Zero setup for the embedded default: an empty SQLite ledger gets the schema on first start.
+
+    Only an empty database: migrating an existing one stays an explicit `clearinghouse db
+    upgrade`, and PostgreSQL is always created by the operator.
+    """
+    if not url.startswith("sqlite:"):
+        return
+    with translated():
+        if ledger.current_revision(url) is None:
+            revision = ledger.upgrade_to_head(url)
+            LOG.info("created the embedded ledger %s at revision %s", ledger.mask_url(url), revision)
 
 
 def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[], None] | None = None) -> None:
