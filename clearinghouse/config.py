@@ -15,6 +15,7 @@ integers stop at 2**63 - 1, about 9.2 ETH).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
@@ -41,8 +42,19 @@ class ConfigError(ClearinghouseError):
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
+    """Where the API listens. Plain HTTP is allowed only on loopback unless ``allow_plain_public``
+    says a TLS proxy stands in front (API keys and payments must not cross a network in clear)."""
+
     host: str
     port: int
+    allow_plain_public: bool = False
+
+    @property
+    def is_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +153,17 @@ def load_settings(path: Path) -> Settings:
 
 def _http(table: dict[str, Any]) -> HttpSettings:
     port = _int(table, "port", "http.", 1, 65535)
-    return HttpSettings(host=_text(table, "host", "http."), port=port)
+    allow = table.get("allow_plain_public", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"http.allow_plain_public must be true or false, got {allow!r}")
+    settings = HttpSettings(host=_text(table, "host", "http."), port=port, allow_plain_public=allow)
+    if not settings.is_loopback and not allow:
+        raise ConfigError(
+            f"http.host {settings.host!r} is not a loopback address: plain HTTP there would carry API "
+            "keys in clear. Bind to 127.0.0.1, or put a TLS proxy in front and set "
+            "http.allow_plain_public = true"
+        )
+    return settings
 
 
 def _static_chain(table: dict[str, Any]) -> ChainView:

@@ -157,3 +157,13 @@ headers = { "X-Api-Key" = "webhook-secret" }
     config.write_text(CONFIG + "\n[rate_limit]\ncalls_per_s = 0\nburst = 1\n")
     with pytest.raises(ConfigError, match=r"rate_limit.calls_per_s must be a number in \(0, 1000000\]"):
         load_settings(config)
+
+
+def test_plain_http_on_a_public_address_is_refused_unless_declared(config: Path) -> None:
+    config.write_text(CONFIG.replace('host = "127.0.0.1"', 'host = "0.0.0.0"'))
+    with pytest.raises(ConfigError, match="http.host '0.0.0.0' is not a loopback address"):
+        load_settings(config)
+    config.write_text(CONFIG.replace('host = "127.0.0.1"', 'host = "0.0.0.0"\nallow_plain_public = true'))
+    assert load_settings(config).http.allow_plain_public is True
+    config.write_text(CONFIG.replace('host = "127.0.0.1"', 'host = "localhost"'))
+    assert load_settings(config).http.is_loopback
