@@ -1,6 +1,6 @@
 """Build of the native ticket core and the protobuf modules; the rest is in pyproject.toml.
 
-The extension compiles native/ticket_core.pyx together with our own keccak-f[1600] in C.
+The extension compiles native/ticket_core.pyx, which includes our own keccak-f[1600] (native/keccak.h).
 It does not link against libsecp256k1 at build time: at import it takes the function
 addresses from coincurve's bundled libsecp256k1 (see native/secp256k1_abi.h for why).
 
@@ -67,7 +67,7 @@ class BuildPyWithProtos(build_py):
 
 ticket_core = Extension(
     name="clearinghouse.pm._native",
-    sources=["native/ticket_core.pyx", "native/keccak.c"],
+    sources=["native/ticket_core.pyx"],
     include_dirs=["native"],
     extra_compile_args=["-O3"],
 )
