@@ -26,11 +26,9 @@ from typing import Any
 
 from eth_account import Account
 
+from clearinghouse.api.api_keys import PEPPER_BYTES_MIN
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
-
-PEPPER_BYTES_MIN = 32
-"""HMAC-SHA256 keys shorter than its output weaken the API-key digests."""
 
 CONFIG_BYTES_MAX = 1 << 20
 """A configuration file is a few KiB; anything near a MiB is not one."""

@@ -16,9 +16,10 @@ from fractions import Fraction
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
 
 # EV = faceValue × winProb / (2**256 − 1): winProb is a fraction of the uint256 range.
-WIN_PROB_DENOMINATOR = 2**256 - 1
+WIN_PROB_DENOMINATOR = EV_DENOMINATOR  # also the bound of a uint256 ticket field
 # Sender nonces are uint32 in the state blob and on chain.
 UINT32_MAX = 2**32 - 1
 
@@ -215,7 +216,7 @@ class SigningCall:
     @property
     def ev_signed(self) -> Fraction:
         """Number of tickets × faceValue × winProb / (2**256 − 1), exact wei."""
-        return Fraction(len(self.tickets) * self.face_value * self.win_prob, WIN_PROB_DENOMINATOR)
+        return len(self.tickets) * ticket_ev(self.face_value, self.win_prob)
 
 
 @dataclass(frozen=True, slots=True)
