@@ -66,6 +66,15 @@ class SenderInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractAddresses:
+    """Where the Controller says our contracts live (EIP-55 addresses)."""
+
+    ticket_broker: ChecksumAddress
+    rounds_manager: ChecksumAddress
+    bonding_manager: ChecksumAddress
+
+
+@dataclass(frozen=True, slots=True)
 class _Contracts:
     ticket_broker: Contract
     rounds_manager: Contract
@@ -98,6 +107,16 @@ class ChainClient:
         self.controller = checksum_address(controller)
         self._lock = threading.Lock()
         self._resolved: _Contracts | None = None
+
+    def contract_addresses(self) -> ContractAddresses:
+        """The TicketBroker, RoundsManager and BondingManager the Controller lists (resolved on
+        first use, then kept)."""
+        contracts = self._contracts()
+        return ContractAddresses(
+            ticket_broker=contracts.ticket_broker.address,
+            rounds_manager=contracts.rounds_manager.address,
+            bonding_manager=contracts.bonding_manager.address,
+        )
 
     # ---- TicketBroker -------------------------------------------------------------------------
 

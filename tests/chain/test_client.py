@@ -41,6 +41,11 @@ def test_reads_match_what_was_provisioned(client: ChainClient, provisioned: Prov
     assert len(client.block_hash_for_round(1)) == 32 and client.block_hash_for_round(1) != bytes(32)
     assert client.block_hash_for_round(2) == bytes(32)
     assert client.transcoder_pool_size() == 1
+    addresses = client.contract_addresses()
+    devnet = provisioned.devnet
+    assert (addresses.ticket_broker, addresses.rounds_manager, addresses.bonding_manager) == (
+        devnet.ticket_broker, devnet.rounds_manager, devnet.bonding_manager
+    )
     assert client.eth_balance(sender) == w3.eth.get_balance(sender) > 0
     assert client.chain_view(bytes.fromhex(sender[2:])) == ChainView(
         deposit_wei=DEPOSIT_WEI,
