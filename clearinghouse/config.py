@@ -7,6 +7,7 @@ variables, never from the command line and never into a log:
     CLEARINGHOUSE_KEY_PASSPHRASE        the sender keystore's passphrase (else ``passphrase_file``)
     CLEARINGHOUSE_API_KEY_PEPPER        hex pepper for API-key digests (else ``pepper_file``)
     CLEARINGHOUSE_RPC_URL               overrides ``chain.rpc_url`` (hosted RPC URLs embed API keys)
+    CLEARINGHOUSE_ALERT_WEBHOOK_URL     overrides ``health.alert_webhook_url`` (may embed a token)
 
 Every error names the setting that is wrong and what was expected. Relative paths in the file are
 relative to the file's directory. Wei amounts may be TOML integers or decimal strings (TOML
@@ -27,6 +28,9 @@ from typing import Any
 from eth_account import Account
 
 from clearinghouse.api.api_keys import PEPPER_BYTES_MIN
+from clearinghouse.chain.health import HealthThresholds
+from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
+from clearinghouse.chain.monitor import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 
@@ -59,10 +63,22 @@ class HttpSettings:
 class LiveChainSettings:
     """Where the live chain view reads our TicketBroker position, and how fresh it must be."""
 
-    rpc_url: str
+    rpc_url: str = field(repr=False)  # may embed an API key; log redact_rpc_url(rpc_url)
     controller: str
     refresh_s: float
     stale_after_s: float
+    start_block: int
+    confirmations: int = CONFIRMATIONS_DEFAULT
+    watch_poll_s: float = WATCH_POLL_S_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    """Deposit-health thresholds, the burn-rate window, and where alerts are POSTed."""
+
+    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    burn_window_s: float = BURN_WINDOW_S_DEFAULT
+    alert_webhook_url: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +113,7 @@ class Settings:
     policy: PaymentPolicy
     webhook: WebhookSettings | None
     rate_limit: RateLimitSettings
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     def private_key(self) -> bytes:
         """Decrypt the sender keystore. Raises ConfigError naming the problem (never the secret)."""
@@ -146,6 +163,7 @@ def load_settings(path: Path) -> Settings:
         policy=_policy(_table(raw, "policy", required=False)),
         webhook=_webhook(_table(raw, "webhook", required=False)),
         rate_limit=_rate_limit(_table(raw, "rate_limit", required=False)),
+        health=_health(_table(raw, "health", required=False)),
     )
 
 
@@ -184,14 +202,47 @@ def _live_chain(table: dict[str, Any]) -> LiveChainSettings | None:
     stale_after_s = _seconds(table, "stale_after_s", 30.0)
     if stale_after_s <= refresh_s:
         raise ConfigError(f"chain.stale_after_s ({stale_after_s}) must exceed chain.refresh_s ({refresh_s})")
-    return LiveChainSettings(rpc_url, controller, refresh_s, stale_after_s)
+    if "start_block" not in table:
+        raise ConfigError(
+            "chain.start_block is missing: the first block the event watcher scans, at or before the "
+            "sender's first funding (e.g. the block of its first fundDeposit); 0 would scan the whole chain"
+        )
+    return LiveChainSettings(
+        rpc_url,
+        controller,
+        refresh_s,
+        stale_after_s,
+        start_block=_int(table, "start_block", "chain.", 0, (1 << 63) - 1),
+        confirmations=_int(table, "confirmations", "chain.", 0, CONFIRMATIONS_MAX, CONFIRMATIONS_DEFAULT),
+        watch_poll_s=_seconds(table, "watch_poll_s", WATCH_POLL_S_DEFAULT),
+    )
 
 
-def _seconds(table: dict[str, Any], name: str, default: float) -> float:
+def _seconds(table: dict[str, Any], name: str, default: float, prefix: str = "chain.") -> float:
     value = table.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
-        raise ConfigError(f"chain.{name} must be a number of seconds in (0, 86400], got {value!r}")
+        raise ConfigError(f"{prefix}{name} must be a number of seconds in (0, 86400], got {value!r}")
     return float(value)
+
+
+def _health(table: dict[str, Any]) -> HealthSettings:
+    """[health]: warn thresholds (the critical lines are the protocol's), burn window, alerts."""
+    defaults = HealthThresholds()
+    url = os.environ.get("CLEARINGHOUSE_ALERT_WEBHOOK_URL") or table.get("alert_webhook_url")
+    if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        raise ConfigError("health.alert_webhook_url must be an http(s) URL")
+    thresholds = HealthThresholds(
+        deposit_face_value_multiple_warn=_int(table, "deposit_face_value_multiple_warn", "health.", 1, 1_000_000,
+                                              defaults.deposit_face_value_multiple_warn),
+        gas_balance_warn_wei=_int(table, "gas_balance_warn_wei", "health.", 0, (1 << 256) - 1,
+                                  defaults.gas_balance_warn_wei),
+        runway_warn_s=float(_int(table, "runway_warn_s", "health.", 0, 365 * 86_400, int(defaults.runway_warn_s))),
+        watcher_lag_warn_s=_seconds(table, "watcher_lag_warn_s", defaults.watcher_lag_warn_s, "health."),
+    )
+    burn_window_s = _seconds(table, "burn_window_s", BURN_WINDOW_S_DEFAULT, "health.")
+    if burn_window_s < BURN_SPAN_MIN_S:
+        raise ConfigError(f"health.burn_window_s must be at least {BURN_SPAN_MIN_S:g} s, got {burn_window_s:g}")
+    return HealthSettings(thresholds, burn_window_s, url)
 
 
 def _policy(table: dict[str, Any]) -> PaymentPolicy:

@@ -16,6 +16,7 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     │   └── SpendRefused(limit: SpendLimit)             credit control refused a call's EV
     ├── chain.errors.ChainError
     │   ├── ChainUnavailable, ContractMismatch          RPC failures, credentials redacted
+    │   ├── chain.funding.FundingRefused, FundingReverted, FundingUnconfirmed
     │   └── chain.anvil.AnvilError, chain.artifacts.ArtifactError, chain.devnet.DevnetError
     └── api.errors.ApiError(status)                     what the HTTP transport answers
         └── BadRequest 400, Unauthenticated 401, GatewayDisabled 403, RouteNotFound 404,

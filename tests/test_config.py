@@ -122,7 +122,7 @@ def test_a_wrong_passphrase_or_short_pepper_fails_without_echoing_secrets(config
 def test_a_live_chain_section_replaces_the_static_view(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     live = CONFIG.split("[chain.static]")[0] + (
         '[chain]\nrpc_url = "http://127.0.0.1:8545"\n'
-        'controller = "0x5FbDB2315678afecb367f032d93F642f64180aa3"\nrefresh_s = 0.5\n'
+        'controller = "0x5FbDB2315678afecb367f032d93F642f64180aa3"\nrefresh_s = 0.5\nstart_block = 0\n'
         '\n[policy]\nmax_ticket_ev_wei = "2000000000000"\n'
     )
     config.write_text(live)

@@ -4,7 +4,7 @@
 through ``Controller.getContract(keccak256(name))``, as on Arbitrum One, on first use (so a
 daemon can start while the RPC is down) and then keeps the addresses. Every read is one small
 typed method; ``chain_view(sender)`` assembles the signer's ``ChainView`` from reads pinned to
-one block.
+one block; ``block_ref`` and ``logs`` give the chain watcher block hashes and raw event logs.
 
 Errors from web3, requests and the socket layer are translated where they enter (``_reading``):
 ChainUnavailable for transport and JSON-RPC failures, ContractMismatch when the chain answers
@@ -24,7 +24,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
-from web3.types import BlockIdentifier
+from web3.types import BlockIdentifier, FilterParams, LogReceipt
 
 from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.errors import ChainUnavailable, ContractMismatch
@@ -45,6 +45,13 @@ ERROR_DETAIL_CHARS_MAX = 300
 ADDRESS_BYTES = 20
 HASH_BYTES = 32
 
+LOGS_BLOCKS_MAX = 10_000
+"""Blocks one eth_getLogs may span: hosted RPCs refuse wider ranges (or answer slowly), and it
+bounds the memory of one answer; the chain watcher asks for 2,000 at most by default."""
+
+Topic = bytes | list[bytes] | None
+"""One position of an eth_getLogs topic filter: a 32-byte value, any of several, or anything."""
+
 Address = str | bytes
 """An account as a 0x-hex string (any case) or its 20 raw bytes."""
 
@@ -63,6 +70,27 @@ class SenderInfo:
     withdraw_round: int
     reserve_wei: int
     reserve_claimed_in_current_round_wei: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """A block by number and header hash (the chain watcher's cursor and checkpoints)."""
+
+    number: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RawLog:
+    """One event log as eth_getLogs returns it, undecoded (bytes are raw, not hex)."""
+
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    block_hash: bytes
+    transaction_hash: bytes
+    log_index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +211,10 @@ class ChainClient:
         with self._reading("eth_getBalance"):
             return int(self._w3.eth.get_balance(account, block_identifier=at))
 
+    def head(self) -> tuple[int, int]:
+        """(block number, L1 block number) of the latest block, for reads pinned to it."""
+        return self._latest_block()
+
     def l1_block_number(self) -> int:
         """The L1 block number as of the latest block: Arbitrum's ``l1BlockNumber`` header field
         (anvil with chain id 42161 fills it too), else the block number itself."""
@@ -200,7 +232,60 @@ class ChainClient:
             last_l1_block=l1_block,
         )
 
+    def block_ref(self, number: int | None = None) -> BlockRef:
+        """Number and hash of block ``number`` (the latest when None). Raises ChainUnavailable
+        when the node has no such block (yet, or any more after a reorg shortened the chain)."""
+        at, label = _block(number), "latest" if number is None else str(number)
+        with self._reading(f"eth_getBlockByNumber({label})"):
+            header = self._w3.eth.get_block(at)
+        found, block_hash = header.get("number"), header.get("hash")
+        if not isinstance(found, int) or not isinstance(block_hash, bytes) or len(block_hash) != HASH_BYTES:
+            raise ChainUnavailable(f"block {label} from {self.redacted_url} has number {found!r}, hash {block_hash!r}")
+        if number is not None and found != number:
+            raise ChainUnavailable(f"asked {self.redacted_url} for block {number}, got block {found}")
+        return BlockRef(number=found, hash=bytes(block_hash))
+
+    def logs(self, address: Address, topics: list[Topic], from_block: int, to_block: int) -> list[RawLog]:
+        """eth_getLogs: the logs ``address`` emitted in blocks from_block..to_block (inclusive)
+        matching ``topics`` (topic0 first), in chain order.
+
+        Raises ValueError unless 0 <= from_block <= to_block < from_block + LOGS_BLOCKS_MAX and
+        every topic is 32 bytes; ChainUnavailable when the node fails or answers malformed logs.
+        """
+        account = checksum_address(address)
+        if not 0 <= from_block <= to_block < from_block + LOGS_BLOCKS_MAX:
+            raise ValueError(
+                f"need 0 <= from_block <= to_block < from_block + {LOGS_BLOCKS_MAX}, got {from_block}..{to_block}"
+            )
+        query = FilterParams(
+            address=account,
+            fromBlock=BlockNumber(from_block),
+            toBlock=BlockNumber(to_block),
+            topics=[_topic_filter(topic) for topic in topics],
+        )
+        with self._reading(f"eth_getLogs({from_block}..{to_block})"):
+            found = self._w3.eth.get_logs(query)
+        logs = [self._raw_log(log) for log in found]
+        return sorted(logs, key=lambda log: (log.block_number, log.log_index))
+
     # ---- plumbing -----------------------------------------------------------------------------
+
+    def _raw_log(self, log: LogReceipt) -> RawLog:
+        try:
+            raw = RawLog(
+                address=bytes.fromhex(str(log["address"])[2:]),
+                topics=tuple(bytes(topic) for topic in log["topics"]),
+                data=bytes(log["data"]),
+                block_number=int(log["blockNumber"]),
+                block_hash=bytes(log["blockHash"]),
+                transaction_hash=bytes(log["transactionHash"]),
+                log_index=int(log["logIndex"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ChainUnavailable(f"malformed log from {self.redacted_url}: {type(exc).__name__}: {exc}") from None
+        if len(raw.block_hash) != HASH_BYTES or len(raw.transaction_hash) != HASH_BYTES:
+            raise ChainUnavailable(f"log from {self.redacted_url} without a mined block: {raw!r}")
+        return raw
 
     def _latest_block(self) -> tuple[int, int]:
         """(block number, L1 block number) of the latest block."""
@@ -271,6 +356,17 @@ def checksum_address(address: Address) -> ChecksumAddress:
     if not Web3.is_address(address):
         raise ValueError(f"not an address: {address!r}")
     return Web3.to_checksum_address(address)
+
+
+def _topic_filter(topic: Topic) -> str | list[str] | None:
+    if topic is None:
+        return None
+    values = topic if isinstance(topic, list) else [topic]
+    for value in values:
+        if not isinstance(value, bytes) or len(value) != HASH_BYTES:
+            raise ValueError(f"a topic must be {HASH_BYTES} bytes, got {value!r}")
+    hexes = ["0x" + value.hex() for value in values]
+    return hexes if isinstance(topic, list) else hexes[0]
 
 
 def _block(block: int | None) -> BlockIdentifier:

@@ -400,6 +400,11 @@ rpc_url = {_toml_string(devnet.rpc_url)}
 controller = {_toml_string(devnet.controller)}
 refresh_s = {DEVNET_REFRESH_S}
 stale_after_s = {DEVNET_STALE_AFTER_S}
+# The devnet is a few hundred blocks: scan it all. anvil mines a block only per transaction, so
+# waiting for confirmations would hold the latest events back until the next transaction.
+start_block = 0
+confirmations = 0
+watch_poll_s = {DEVNET_REFRESH_S}
 
 [chain.static]
 deposit_wei = {view.deposit_wei}

@@ -1,11 +1,16 @@
-"""What a chain read can fail with.
+"""What a chain read or a funding transaction can fail with.
 
     ClearinghouseError              (clearinghouse.errors)
-    └── ChainError                  a chain read failed; the message never holds RPC credentials
+    └── ChainError                  a chain read or transaction failed; the message never holds
+        │                           RPC credentials
         ├── ChainUnavailable        the RPC did not answer usefully: connection refused or reset,
         │                           timeout, HTTP error, JSON-RPC error, malformed reply
-        └── ContractMismatch        the Controller lists no contract under a name, or a contract
-                                    did not answer our ABI (no code at the address, a view reverted)
+        ├── ContractMismatch        the Controller lists no contract under a name, or a contract
+        │                           did not answer our ABI (no code at the address, a view reverted)
+        └── funding.FundingRefused, FundingReverted, FundingUnconfirmed
+                                    a funding transaction was refused before sending (nothing
+                                    sent), reverted once mined, or has no receipt (look its hash
+                                    up before sending again)
 
 ChainUnavailable is transient (retry later); ContractMismatch is a configuration problem (wrong
 Controller address or wrong chain) that retrying does not fix.
@@ -20,7 +25,7 @@ from clearinghouse.errors import ClearinghouseError
 
 
 class ChainError(ClearinghouseError):
-    """A chain read failed. Messages quote the RPC URL only in redacted form."""
+    """A chain read or transaction failed. Messages quote the RPC URL only in redacted form."""
 
 
 class ChainUnavailable(ChainError):

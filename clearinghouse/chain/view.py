@@ -11,6 +11,10 @@ data stale: …") when there is none yet or it is older than ``stale_after_s``. 
 (HTTP 503) while the RPC is down and resumes by itself once a refresh succeeds. Any other
 exception from ``fetch`` is a bug: it is logged and ends the thread, and the view then goes
 stale, which refuses signing rather than signing on old data.
+
+The view is generic in what it holds: the daemon's DepositMonitor (monitor.py) keeps a whole
+position-plus-exposure snapshot in one, retries on ledger outages too (``retry_on``), and
+re-judges deposit health after every attempt (``on_attempt``).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from clearinghouse.chain.errors import ChainError
-from clearinghouse.signer.decision import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 
 logger = logging.getLogger(__name__)
@@ -39,20 +43,27 @@ BACKOFF_DOUBLINGS_MAX = 16
 arithmetic small however long an outage lasts."""
 
 
-class LiveChainView:
-    """A zero-argument callable returning the latest fresh ChainView (PaymentService's
+Snapshot = TypeVar("Snapshot")
+
+
+class LiveChainView(Generic[Snapshot]):
+    """A zero-argument callable returning the latest fresh snapshot (a ChainView: PaymentService's
     ``chain_view``); ``start()`` the refresher, ``stop()`` it on shutdown."""
 
     def __init__(
         self,
-        fetch: Callable[[], ChainView],
+        fetch: Callable[[], Snapshot],
         *,
         refresh_s: float,
         stale_after_s: float,
         clock_s: Callable[[], float] = time.monotonic,
+        retry_on: tuple[type[Exception], ...] = (ChainError,),
+        on_attempt: Callable[[], object] | None = None,
     ) -> None:
-        """Raises ValueError unless 0 < refresh_s < stale_after_s (a view that is stale between
-        two ordinary refreshes would refuse signing all the time)."""
+        """``retry_on``: the exceptions from ``fetch`` that mean "unavailable, try again"
+        (anything else is a bug). ``on_attempt`` runs on the refresher thread after every fetch,
+        failed or not. Raises ValueError unless 0 < refresh_s < stale_after_s (a view that is
+        stale between two ordinary refreshes would refuse signing all the time)."""
         if not 0 < refresh_s < stale_after_s:
             raise ValueError(
                 f"need 0 < refresh_s < stale_after_s, got refresh_s={refresh_s}, stale_after_s={stale_after_s}"
@@ -61,13 +72,15 @@ class LiveChainView:
         self.refresh_s = refresh_s
         self.stale_after_s = stale_after_s
         self._clock_s = clock_s
-        # (view, clock_s() when fetched), replaced whole: readers need no lock.
-        self._latest: tuple[ChainView, float] | None = None
+        self._retry_on = retry_on
+        self._on_attempt = on_attempt
+        # (snapshot, clock_s() when fetched), replaced whole: readers need no lock.
+        self._latest: tuple[Snapshot, float] | None = None
         self._last_error = "none"
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __call__(self) -> ChainView:
+    def __call__(self) -> Snapshot:
         """The latest snapshot. Raises SigningRefused(SIGNER_UNSAFE) when there is none yet or
         it is older than stale_after_s; the message says how old and the last error."""
         latest = self._latest
@@ -90,14 +103,24 @@ class LiveChainView:
         latest = self._latest
         return None if latest is None else self._clock_s() - latest[1]
 
+    def latest(self) -> tuple[Snapshot, float] | None:
+        """The latest snapshot and its age in seconds, however old; None before the first."""
+        latest = self._latest
+        return None if latest is None else (latest[0], self._clock_s() - latest[1])
+
+    @property
+    def last_error(self) -> str:
+        """The last refresh failure's message ("none" before any)."""
+        return self._last_error
+
     def refresh(self) -> bool:
-        """Fetch once now; True on success. A ChainError is recorded (and logged), not raised."""
+        """Fetch once now; True on success. A ``retry_on`` error is recorded (and logged), not raised."""
         try:
-            view = self._fetch()
-        except ChainError as exc:
+            snapshot = self._fetch()
+        except self._retry_on as exc:
             self._last_error = str(exc)
             return False
-        self._latest = (view, self._clock_s())
+        self._latest = (snapshot, self._clock_s())
         return True
 
     def start(self) -> None:
@@ -120,6 +143,8 @@ class LiveChainView:
         while not self._stopping.is_set():
             try:
                 ok = self.refresh()
+                if self._on_attempt is not None:
+                    self._on_attempt()
             except Exception:  # a bug in fetch: stop refreshing, so the view goes stale and refuses
                 self._last_error = "chain view refresher crashed (see log)"
                 logger.exception("chain view refresher crashed; chain data will go stale and signing stop")

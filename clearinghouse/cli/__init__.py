@@ -11,7 +11,9 @@ import click
 from clearinghouse import __version__
 from clearinghouse.cli.daemon import devnet, serve
 from clearinghouse.cli.demo import demo
+from clearinghouse.cli.deposit import deposit
 from clearinghouse.cli.gateways import gateway, signing
+from clearinghouse.cli.health import health
 from clearinghouse.cli.ledger_commands import db, ledger_group
 
 
@@ -21,5 +23,5 @@ def main() -> None:
     """Signs Livepeer PM tickets for many gateways, meters them and invoices them."""
 
 
-for command in (serve, devnet, demo, db, ledger_group, gateway, signing):
+for command in (serve, devnet, demo, db, ledger_group, gateway, signing, deposit, health):
     main.add_command(command)

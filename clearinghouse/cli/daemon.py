@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,6 +20,9 @@ from clearinghouse.signer.decision import ChainView
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
     from clearinghouse.api.rate_limit import RateLimiter
+    from clearinghouse.chain.client import ChainClient
+    from clearinghouse.chain.monitor import DepositMonitor
+    from clearinghouse.chain.watcher import ChainWatcher
 
 LOG = logging.getLogger("clearinghouse.daemon")
 
@@ -81,10 +84,12 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         stack.callback(db.dispose)
         with translated():
             ledger.check_database_current(db)
-        chain_view = stack.enter_context(_chain_view(config, pm.private_key_to_address(private_key)))
+        sender = pm.private_key_to_address(private_key)
+        chain_view, deposit_health = stack.enter_context(_chain_view(config, db, sender))
         service = PaymentService(db, private_key, chain_view, config.policy)
         api_keys, webhook = _authorization(config, db)
-        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=_rate_limiter(config))
+        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=_rate_limiter(config),
+                              deposit_health=deposit_health)
         stack.callback(app.close)
         LOG.info("serving sender 0x%s on http://%s:%d, ledger %s", service.address.hex(),
                  config.http.host, config.http.port, db.masked_url)
@@ -93,34 +98,78 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         run_server(app, config.http.host, config.http.port, log_level=log_level)
 
 
+HealthDocument = Callable[[], Mapping[str, object]]
+
+
 @contextmanager
-def _chain_view(config: Settings, sender: bytes) -> Iterator[Callable[[], ChainView]]:
-    """The live view of our TicketBroker position when [chain] is configured, else the static one."""
+def _chain_view(
+    config: Settings, db: ledger.Database, sender: bytes
+) -> Iterator[tuple[Callable[[], ChainView], HealthDocument | None]]:
+    """The signer's chain view and the deposit-health document for /v1/health.
+
+    With [chain] rpc_url: the deposit monitor (live position, exposure, health guard, alerts)
+    and the event watcher, both on background threads stopped on exit. Else the static view
+    from [chain.static], unmonitored.
+    """
     if config.live_chain is None:
         static = config.static_chain
         if static is None:
             raise click.ClickException("configure [chain] (live) or [chain.static]")
         LOG.info("chain view: static, from the configuration")
-        yield lambda: static
+        yield (lambda: static), None
         return
-    from eth_utils.address import to_checksum_address
+    from clearinghouse.chain.monitor import health_document
+    from clearinghouse.chain.redact import redact_rpc_url
 
     from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.redact import redact_rpc_url
-    from clearinghouse.chain.view import LiveChainView
+    from clearinghouse.chain.watcher import ChainWatcher
 
     live = config.live_chain
-    client = ChainClient(live.rpc_url, to_checksum_address(live.controller))
-    checksummed = to_checksum_address(sender)
-    view = LiveChainView(lambda: client.chain_view(checksummed), refresh_s=live.refresh_s,
-                         stale_after_s=live.stale_after_s)
-    LOG.info("chain view: live from %s, refreshed every %gs, stale after %gs",
-             redact_rpc_url(live.rpc_url), live.refresh_s, live.stale_after_s)
-    view.start()
+    client = ChainClient(live.rpc_url, live.controller)
+    watcher = ChainWatcher(client, db, sender, start_block=live.start_block, confirmations=live.confirmations,
+                           poll_s=live.watch_poll_s)
+    monitor = deposit_monitor(config, db, sender, client, watcher)
+    LOG.info("chain view: live from %s, refreshed every %gs, stale after %gs; events from block %d, "
+             "%d confirmations", redact_rpc_url(live.rpc_url), live.refresh_s, live.stale_after_s,
+             live.start_block, live.confirmations)
+    watcher.start()
+    # Read once before serving, so a daemon started with the RPC up signs from its first call.
+    if not monitor.refresh():
+        LOG.warning("chain data not readable at start; signing is refused until it is")
+    monitor.start()
     try:
-        yield view
+        yield monitor, lambda: health_document(monitor.health())
     finally:
-        view.stop()
+        monitor.stop()
+        watcher.stop()
+
+
+def deposit_monitor(
+    config: Settings, db: ledger.Database, sender: bytes, client: ChainClient | None = None,
+    watcher: ChainWatcher | None = None,
+) -> DepositMonitor:
+    """The deposit monitor of ``config`` (which must have [chain] rpc_url), not yet started;
+    with ``watcher``, its lag and the unmatched redemptions count in the health."""
+    from clearinghouse.chain.client import ChainClient
+    from clearinghouse.chain.errors import ChainError
+    from clearinghouse.chain.monitor import DepositMonitor, HealthAlerts, LedgerAndChainSources, watcher_lag
+
+    live = config.live_chain
+    if live is None:
+        raise click.ClickException("configure [chain] rpc_url and controller to read the deposit")
+    client = client or ChainClient(live.rpc_url, live.controller)
+    health = config.health
+    lag = None if watcher is None else (lambda: watcher_lag(watcher.status(), db))
+    sources = LedgerAndChainSources(client, db, sender, burn_window_s=health.burn_window_s, watcher_lag=lag)
+    return DepositMonitor(
+        sources,
+        health.thresholds,
+        HealthAlerts(health.alert_webhook_url),
+        refresh_s=live.refresh_s,
+        stale_after_s=live.stale_after_s,
+        burn_window_s=health.burn_window_s,
+        retry_on=(ChainError, ledger.LedgerError),
+    )
 
 
 def _rate_limiter(config: Settings) -> RateLimiter:

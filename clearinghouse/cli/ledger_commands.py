@@ -69,13 +69,15 @@ def ledger_verify(config_path: Path, database_url_value: str | None, as_json: bo
             "mismatched_account_ids": list(report.mismatched_account_ids),
             "unbooked_record_ids": list(report.unbooked_record_ids),
             "mismatched_spend_days": list(report.mismatched_spend_days),
+            "mismatched_exposure_rollups": list(report.mismatched_exposure_rollups),
         }))
     else:
         click.echo(f"checked {report.transactions_checked} transactions and {report.accounts_checked} accounts")
         for label, ids in (("unbalanced transactions", report.unbalanced_transaction_ids),
                            ("accounts not equal to their postings", report.mismatched_account_ids),
                            ("signing records without a ledger transaction", report.unbooked_record_ids),
-                           ("spend rollups not equal to their records", report.mismatched_spend_days)):
+                           ("spend rollups not equal to their records", report.mismatched_spend_days),
+                           ("exposure rollups not equal to their records", report.mismatched_exposure_rollups)):
             if ids:
                 click.echo(f"{label}: {', '.join(map(str, ids))}", err=True)
     if not report.ok:

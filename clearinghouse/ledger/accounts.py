@@ -34,6 +34,7 @@ from clearinghouse.ledger.models import (
     SigningRecordRow,
     table,
 )
+from clearinghouse.ledger.exposure import exposure_mismatches
 from clearinghouse.ledger.spends import spend_mismatches
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import (
@@ -192,6 +193,7 @@ def verify_ledger(db: Database) -> LedgerReport:
             .order_by(SigningRecordRow.id)
         ).all()
         spend_days = spend_mismatches(session)
+        exposure_rows = exposure_mismatches(session)
     mismatched = [
         account_id
         for account_id, num, den in accounts
@@ -205,6 +207,7 @@ def verify_ledger(db: Database) -> LedgerReport:
         mismatched_account_ids=tuple(sorted(mismatched)),
         unbooked_record_ids=tuple(unbooked),
         mismatched_spend_days=spend_days,
+        mismatched_exposure_rollups=exposure_rows,
     )
 
 

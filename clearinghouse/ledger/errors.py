@@ -13,7 +13,8 @@
         │   ├── DuplicateGatewayName
         │   ├── DuplicateTicket   a (recipientRandHash, nonce) or ticket hash issued before
         │   ├── IdempotencyConflict  same idempotency key, different request
-        │   └── StaleSession      the session head moved on, or belongs to another gateway
+        │   ├── StaleSession      the session head moved on, or belongs to another gateway
+        │   └── ChainCursorMoved  a chain cursor is not where the batch was scanned from
         ├── SpendRefused(limit)   credit control refused a call before signing (SpendLimit)
         └── InvariantViolation    the books do not add up
 
@@ -75,6 +76,11 @@ class IdempotencyConflict(LedgerConflict):
 
 class StaleSession(LedgerConflict):
     """The session head the caller built on is not the stored head (replay, fork or wrong owner)."""
+
+
+class ChainCursorMoved(LedgerConflict):
+    """A batch of chain events was scanned from a cursor position that is no longer stored:
+    another watcher wrote meanwhile, or a reorg rewound the cursor. Nothing was written."""
 
 
 class SpendLimit(StrEnum):

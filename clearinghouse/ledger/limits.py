@@ -59,3 +59,28 @@ VERIFY_BATCH_ROWS_MAX = 10_000
 SUBJECT_QUOTAS_LISTED_MAX = 10_000
 """Per-subject quota overrides ``subject_quotas`` returns at most: one page for the CLI; a
 gateway with more end users than this sets a default subject quota instead."""
+
+CHAIN_EVENTS_PER_BATCH_MAX = 10_000
+"""Chain events one ``apply_chain_events`` call takes: hosted RPCs answer at most 10,000 logs per
+eth_getLogs, and our sender emits a handful per block range the watcher scans."""
+
+CHECKPOINTS_KEPT = 128
+"""Block refs kept per chain cursor to find the fork point after a reorg: one per applied batch,
+so 128 polls (minutes at the watcher's intervals), far deeper than any Arbitrum reorg; each is
+one header read when walked."""
+
+CURSOR_NAME_LENGTH_MAX = 96
+"""A chain cursor's name, such as ``ticket_broker:0x`` + 40 hex digits (57 characters)."""
+
+AUX_DATA_BYTES_MAX = 64
+"""A redeemed ticket's auxData: the TicketBroker accepts exactly creationRound ‖ its block hash."""
+
+REDEMPTIONS_LISTED_MAX = 10_000
+"""Redemptions one listing returns at most: a page for reports; page on with ``since_block``."""
+
+TICKET_HASHES_PER_LOOKUP_MAX = 10_000
+"""Ticket hashes one ``redeemed_ticket_hashes`` call looks up: one IN list, well inside
+SQLite's 32,766 bound parameters."""
+
+TICKET_VALIDITY_ROUNDS_MAX = 1_000
+"""Mainnet's ticketValidityPeriod is 2 rounds; a value near this is a misread, not a setting."""

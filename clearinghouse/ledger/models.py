@@ -5,7 +5,10 @@ signing_records (one immutable row per signing call), signed_tickets (one row pe
 accounts / ledger_transactions / postings (double entry), kill_switches, and credit control:
 credit_policies and subject_quotas (append-only: the newest row per gateway or subject is in
 force, the older ones are the audit trail), gateway_daily_spends and subject_daily_spends (EV
-signed per UTC day, kept by ``record`` so a quota check reads at most a month of rows).
+signed per UTC day, kept by ``record`` so a quota check reads at most a month of rows), and
+what the chain watcher saw: chain_events (our sender's TicketBroker logs and NewRound, one row
+per log, redemptions matched to their signing record), chain_cursors (how far each watcher got)
+and chain_checkpoints (its recent block refs, to find the fork point after a reorg).
 
 Money columns are exact: wei as NUMERIC(78,0), rationals as numerator/denominator pairs of
 NUMERIC(180,0) (see ``limits.RATIONAL_DIGITS_MAX`` for why 78 digits are not enough for a
@@ -278,6 +281,102 @@ class SubjectDailySpendRow(Base):
     )
     usage_subject: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    ev_signed_num: Mapped[int] = mapped_column(RationalPart)
+    ev_signed_den: Mapped[int] = mapped_column(RationalPart)
+
+
+CHAIN_EVENT_KINDS = (
+    "'DepositFunded', 'ReserveFunded', 'ReserveClaimed', 'WinningTicketRedeemed', "
+    "'WinningTicketTransfer', 'Unlock', 'UnlockCancelled', 'Withdrawal', 'NewRound'"
+)
+
+
+class ChainCursorRow(Base):
+    __tablename__ = "chain_cursors"
+
+    name: Mapped[str] = mapped_column(String(limits.CURSOR_NAME_LENGTH_MAX), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[bytes] = mapped_column(Hash32)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ChainCheckpointRow(Base):
+    __tablename__ = "chain_checkpoints"
+
+    cursor_name: Mapped[str] = mapped_column(
+        String(limits.CURSOR_NAME_LENGTH_MAX), ForeignKey("chain_cursors.name"), primary_key=True
+    )
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    block_hash: Mapped[bytes] = mapped_column(Hash32)
+
+
+class ChainEventRow(Base):
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({CHAIN_EVENT_KINDS})", name="kind"),
+        # A redemption carries its recomputed ticket hash and what it paid; nothing else does.
+        CheckConstraint(
+            "(kind = 'WinningTicketRedeemed') = (ticket_hash IS NOT NULL)", name="ticket_hash"
+        ),
+        CheckConstraint(
+            "(kind = 'WinningTicketRedeemed') = (paid_wei IS NOT NULL)", name="paid_wei"
+        ),
+        UniqueConstraint("cursor_name", "block_hash", "log_index"),
+        Index(None, "cursor_name", "block_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    cursor_name: Mapped[str] = mapped_column(
+        String(limits.CURSOR_NAME_LENGTH_MAX), ForeignKey("chain_cursors.name")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[bytes] = mapped_column(Hash32)
+    transaction_hash: Mapped[bytes] = mapped_column(Hash32)
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    counterparty: Mapped[bytes | None] = mapped_column(Address)
+    amount_wei: Mapped[int | None] = mapped_column(Wei)
+    face_value: Mapped[int | None] = mapped_column(Wei)
+    win_prob: Mapped[int | None] = mapped_column(Wei)
+    sender_nonce: Mapped[int | None] = mapped_column(Wei)
+    recipient_rand: Mapped[int | None] = mapped_column(Wei)
+    aux_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ticket_hash: Mapped[bytes | None] = mapped_column(Hash32, index=True)
+    signing_record_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("signing_records.id"), index=True
+    )
+    paid_wei: Mapped[int | None] = mapped_column(Wei)
+    start_round: Mapped[int | None] = mapped_column(BigInteger)
+    end_round: Mapped[int | None] = mapped_column(BigInteger)
+    deposit_wei: Mapped[int | None] = mapped_column(Wei)
+    reserve_wei: Mapped[int | None] = mapped_column(Wei)
+    round_number: Mapped[int | None] = mapped_column(BigInteger)
+    round_block_hash: Mapped[bytes | None] = mapped_column(Hash32)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# Payouts within the monitor's burn window are read by observation time (exposure.paid_since).
+Index(None, ChainEventRow.observed_at)
+
+
+class ExposureRollupRow(Base):
+    """Tickets signed per (gateway, recipient, creation round): outstanding exposure reads the
+    open rounds' rows instead of the signing records (see exposure.py)."""
+
+    __tablename__ = "exposure_rollups"
+    __table_args__ = (
+        CheckConstraint("tickets >= 0", name="tickets"),
+        Index(None, "creation_round"),
+    )
+
+    gateway_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("gateways.id"), primary_key=True, autoincrement=False
+    )
+    recipient: Mapped[bytes] = mapped_column(Address, primary_key=True)
+    creation_round: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tickets: Mapped[int] = mapped_column(BigInteger)
+    face_value_wei: Mapped[int] = mapped_column(Wei)
+    max_face_value_wei: Mapped[int] = mapped_column(Wei)
     ev_signed_num: Mapped[int] = mapped_column(RationalPart)
     ev_signed_den: Mapped[int] = mapped_column(RationalPart)
 

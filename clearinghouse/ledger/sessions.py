@@ -40,6 +40,7 @@ from clearinghouse.ledger.errors import (
     LedgerConflict,
     StaleSession,
 )
+from clearinghouse.ledger.exposure import count_exposure
 from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
 from clearinghouse.ledger.records import (
     head_moves,
@@ -296,6 +297,15 @@ class SessionLock:
             signing_record_id=record_id,
         )
         count_spend(self._connection, call.gateway_id, call.usage_subject, ev_signed, now.date())
+        count_exposure(
+            self._connection,
+            gateway_id=call.gateway_id,
+            recipient=call.recipient,
+            creation_round=call.creation_round,
+            tickets=len(call.tickets),
+            face_value_wei=call.face_value,
+            ev_signed=ev_signed,
+        )
 
     def _classify_conflict(self, call: SigningCall) -> LedgerConflict:
         """Name the rule a concurrent writer made this insert break (after the rollback)."""

@@ -158,3 +158,46 @@ def test_stopped_anvil_is_unavailable(provisioned: ProvisionedDevnet) -> None:
         assert client.l1_block_number() >= 0
     with pytest.raises(ChainUnavailable, match=f"at http://127.0.0.1:{other.port} failed"):
         client.l1_block_number()
+
+
+def test_block_refs_are_the_headers(client: ChainClient, w3: Web3) -> None:
+    mine(w3, 2)
+    latest = client.block_ref()
+    header = w3.eth.get_block("latest")
+    assert (latest.number, latest.hash) == (header["number"], bytes(header["hash"]))
+    parent = client.block_ref(latest.number - 1)
+    assert (parent.number, parent.hash) == (latest.number - 1, bytes(header["parentHash"]))
+    with pytest.raises(ChainUnavailable, match=rf"eth_getBlockByNumber\({latest.number + 100}\) at .* failed"):
+        client.block_ref(latest.number + 100)
+
+
+def test_logs_are_filtered_by_topic_and_block_range(
+    client: ChainClient, provisioned: ProvisionedDevnet, w3: Web3
+) -> None:
+    broker = bind(w3, "TicketBroker", provisioned.devnet.ticket_broker)
+    deposit_funded = bytes(Web3.keccak(text="DepositFunded(address,uint256)"))
+    reserve_funded = bytes(Web3.keccak(text="ReserveFunded(address,uint256)"))
+    payer, other = provisioned.devnet.owner, w3.eth.accounts[2]  # type: ignore[misc]
+    first = w3.eth.block_number + 1
+    receipt = transact(w3, broker.functions.fundDepositAndReserveFor(payer, 3, 4), payer, value_wei=7)
+    transact(w3, broker.functions.fundDepositAndReserveFor(other, 5, 6), payer, value_wei=11)
+    last = w3.eth.block_number
+    payer_topic = bytes(12) + bytes.fromhex(payer[2:])
+
+    both = client.logs(provisioned.devnet.ticket_broker, [[deposit_funded, reserve_funded], payer_topic], first, last)
+    deposits = client.logs(provisioned.devnet.ticket_broker, [deposit_funded], first, last)
+
+    assert [(log.topics, int.from_bytes(log.data, "big")) for log in both] == [
+        ((deposit_funded, payer_topic), 3), ((reserve_funded, payer_topic), 4)
+    ]
+    assert both[0].block_number == receipt["blockNumber"] and both[0].block_hash == bytes(receipt["blockHash"])
+    assert both[0].transaction_hash == bytes(receipt["transactionHash"]) and both[0].log_index == 0
+    assert both[0].address == bytes.fromhex(provisioned.devnet.ticket_broker[2:])
+    assert [int.from_bytes(log.data, "big") for log in deposits] == [3, 5]
+    assert client.logs(provisioned.devnet.ticket_broker, [deposit_funded, payer_topic], 0, first - 1) == []
+    with pytest.raises(ValueError, match="from_block <= to_block"):
+        client.logs(provisioned.devnet.ticket_broker, [], last, first)
+    with pytest.raises(ValueError, match="from_block <= to_block < from_block \\+ 10000"):
+        client.logs(provisioned.devnet.ticket_broker, [], 0, 10_000)
+    with pytest.raises(ValueError, match="a topic must be 32 bytes"):
+        client.logs(provisioned.devnet.ticket_broker, [b"short"], first, last)

@@ -1,0 +1,223 @@
+"""Outstanding exposure: what the tickets we signed and that are still redeemable may cost.
+
+Spec 04: a ticket is a liability until creationRound + ticketValidityPeriod; its expected
+cost is its EV, its worst case its face value. ``record`` adds every call to the rollup row of
+its (gateway, recipient, creation round) through ``count_exposure``, under the gateway's account
+locks like the daily spends, so the rows of one gateway have one writer at a time and reading
+the exposure touches a handful of rows (the open rounds × gateways × orchestrators), never the
+signing records themselves. Tickets the watcher saw redeemed (chain_events matched to their
+record) are no longer outstanding and are taken off.
+
+The rows are derived data: ``exposure_mismatches`` (run by ``verify_ledger``) rebuilds them
+from ``signing_records`` and names every row that differs. Amounts are exact: face values are
+integers, EV an exact rational added in Python (SQLite keeps these columns as decimal text).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from clearinghouse.ledger import limits
+from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.ledger.models import (
+    AccountRow,
+    ChainEventRow,
+    ExposureRollupRow,
+    SigningRecordRow,
+    table,
+)
+from clearinghouse.ledger.transactions import reading
+from clearinghouse.pm.ev import ticket_ev
+
+_ROLLUPS = table(ExposureRollupRow)
+_KEY = ("gateway_id", "recipient", "creation_round")
+_SELECT = select(
+    _ROLLUPS.c.tickets, _ROLLUPS.c.face_value_wei, _ROLLUPS.c.max_face_value_wei,
+    _ROLLUPS.c.ev_signed_num, _ROLLUPS.c.ev_signed_den,
+).where(*(_ROLLUPS.c[name] == bindparam(f"key_{name}") for name in _KEY))
+_UPDATE = update(_ROLLUPS).where(*(_ROLLUPS.c[name] == bindparam(f"key_{name}") for name in _KEY))
+_INSERT = insert(_ROLLUPS)
+
+REDEEMED = "WinningTicketRedeemed"
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestratorExposure:
+    """The outstanding tickets payable to one recipient (an orchestrator's ticket address)."""
+
+    recipient: bytes
+    tickets: int
+    face_value_wei: int
+    max_face_value_wei: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutstandingExposure:
+    """Tickets signed in rounds still open for redemption, less those already redeemed.
+
+    ``max_face_value_wei`` is the largest face value signed in those rounds, redeemed or not
+    (a rollup cannot forget a maximum; erring high is the safe side). ``orchestrators`` is
+    ordered by face value outstanding, largest first.
+    """
+
+    first_open_round: int
+    tickets: int
+    face_value_wei: int
+    ev_wei: Fraction
+    max_face_value_wei: int
+    orchestrators: tuple[OrchestratorExposure, ...]
+
+
+def count_exposure(
+    connection: Connection,
+    *,
+    gateway_id: int,
+    recipient: bytes,
+    creation_round: int,
+    tickets: int,
+    face_value_wei: int,
+    ev_signed: Fraction,
+) -> None:
+    """Add one recorded call to its rollup row. The caller holds the gateway's account locks,
+    so the read-then-write cannot lose an update."""
+    key = {"gateway_id": gateway_id, "recipient": recipient, "creation_round": creation_round}
+    where = {f"key_{name}": value for name, value in key.items()}
+    stored = connection.execute(_SELECT, where).first()
+    if stored is None:
+        connection.execute(_INSERT, key | _columns(tickets, tickets * face_value_wei, face_value_wei, ev_signed))
+        return
+    connection.execute(_UPDATE, where | _columns(
+        stored.tickets + tickets,
+        int(stored.face_value_wei) + tickets * face_value_wei,
+        max(int(stored.max_face_value_wei), face_value_wei),
+        Fraction(stored.ev_signed_num, stored.ev_signed_den) + ev_signed,
+    ))
+
+
+def outstanding_exposure(db: Database, current_round: int, validity_period_rounds: int) -> OutstandingExposure:
+    """The exposure of tickets created in rounds r with r + validity_period_rounds > current_round.
+
+    Raises InvalidLedgerInput for a negative round or a validity period outside
+    [1, limits.TICKET_VALIDITY_ROUNDS_MAX].
+    """
+    if current_round < 0 or not 1 <= validity_period_rounds <= limits.TICKET_VALIDITY_ROUNDS_MAX:
+        raise InvalidLedgerInput(
+            f"need current_round >= 0 and validity_period_rounds in [1, {limits.TICKET_VALIDITY_ROUNDS_MAX}], "
+            f"got {current_round} and {validity_period_rounds}"
+        )
+    first_open = max(0, current_round - validity_period_rounds + 1)
+    with reading(db) as session:
+        connection = session.connection()
+        signed = _signed_since(connection, first_open)
+        redeemed = _redeemed_since(connection, first_open)
+    return _outstanding(first_open, signed, redeemed)
+
+
+def ev_signed_total(db: Database) -> Fraction:
+    """EV signed for all gateways ever: the ticket-liability accounts' credit (a few rows)."""
+    kind = "ticket_liability"
+    with reading(db) as session:
+        rows = session.execute(
+            select(AccountRow.balance_num, AccountRow.balance_den).where(AccountRow.kind == kind)
+        )
+        return -sum((Fraction(num, den) for num, den in rows), Fraction(0))
+
+
+def paid_since(db: Database, since: datetime) -> int:
+    """What winning tickets of ours observed redeemed at or after ``since`` paid, in wei."""
+    events = table(ChainEventRow)
+    statement = select(events.c.paid_wei).where(and_(events.c.kind == REDEEMED, events.c.observed_at >= since))
+    with reading(db) as session:
+        paid: list[Any] = list(session.connection().scalars(statement))
+        return sum(int(amount) for amount in paid)
+
+
+def exposure_mismatches(session: Session) -> tuple[str, ...]:
+    """Every rollup row that differs from its signing records, as readable keys
+    (``gateway 3 recipient 0x… round 12``); streams the records in batches."""
+    expected: dict[tuple[int, bytes, int], tuple[int, int, int, Fraction]] = {}
+    records = session.execute(
+        select(
+            SigningRecordRow.gateway_id, SigningRecordRow.recipient, SigningRecordRow.creation_round,
+            SigningRecordRow.ticket_count, SigningRecordRow.face_value,
+            SigningRecordRow.ev_signed_num, SigningRecordRow.ev_signed_den,
+        ).execution_options(yield_per=limits.VERIFY_BATCH_ROWS_MAX)
+    )
+    for gateway_id, recipient, creation_round, count, face_value, num, den in records:
+        key = (gateway_id, bytes(recipient), creation_round)
+        tickets, face_sum, face_max, ev = expected.get(key, (0, 0, 0, Fraction(0)))
+        face_value = int(face_value)
+        expected[key] = (tickets + count, face_sum + count * face_value, max(face_max, face_value),
+                         ev + Fraction(num, den))
+    stored = {
+        (row.gateway_id, bytes(row.recipient), row.creation_round): (
+            row.tickets, int(row.face_value_wei), int(row.max_face_value_wei),
+            Fraction(row.ev_signed_num, row.ev_signed_den),
+        )
+        for row in session.scalars(select(ExposureRollupRow))
+    }
+    differing = sorted(key for key in expected.keys() | stored.keys() if expected.get(key) != stored.get(key))
+    return tuple(f"gateway {g} recipient 0x{r.hex()} round {n}" for g, r, n in differing)
+
+
+def _signed_since(connection: Connection, first_open: int) -> list[Any]:
+    rollups = select(
+        _ROLLUPS.c.recipient, _ROLLUPS.c.tickets, _ROLLUPS.c.face_value_wei, _ROLLUPS.c.max_face_value_wei,
+        _ROLLUPS.c.ev_signed_num, _ROLLUPS.c.ev_signed_den,
+    ).where(_ROLLUPS.c.creation_round >= first_open)
+    return list(connection.execute(rollups))
+
+
+def _redeemed_since(connection: Connection, first_open: int) -> list[Any]:
+    """(recipient, face value, win prob) of each redeemed ticket of ours from an open round."""
+    events = table(ChainEventRow)
+    records = table(SigningRecordRow)
+    statement = (
+        select(records.c.recipient, records.c.face_value, records.c.win_prob)
+        .select_from(events.join(records, events.c.signing_record_id == records.c.id))
+        .where(and_(events.c.kind == REDEEMED, records.c.creation_round >= first_open))
+    )
+    return list(connection.execute(statement))
+
+
+def _outstanding(first_open: int, signed: list[Any], redeemed: list[Any]) -> OutstandingExposure:
+    per_recipient: dict[bytes, list[int]] = defaultdict(lambda: [0, 0, 0])  # tickets, face sum, face max
+    ev = Fraction(0)
+    for recipient, tickets, face_sum, face_max, num, den in signed:
+        totals = per_recipient[bytes(recipient)]
+        totals[0] += tickets
+        totals[1] += int(face_sum)
+        totals[2] = max(totals[2], int(face_max))
+        ev += Fraction(num, den)
+    for recipient, face_value, win_prob in redeemed:
+        totals = per_recipient[bytes(recipient)]
+        totals[0] -= 1
+        totals[1] -= int(face_value)
+        ev -= ticket_ev(int(face_value), int(win_prob))
+    orchestrators = tuple(sorted(
+        (OrchestratorExposure(recipient, t, f, m) for recipient, (t, f, m) in per_recipient.items()),
+        key=lambda o: (-o.face_value_wei, o.recipient),
+    ))
+    return OutstandingExposure(
+        first_open_round=first_open,
+        tickets=sum(o.tickets for o in orchestrators),
+        face_value_wei=sum(o.face_value_wei for o in orchestrators),
+        ev_wei=ev,
+        max_face_value_wei=max((o.max_face_value_wei for o in orchestrators), default=0),
+        orchestrators=orchestrators,
+    )
+
+
+def _columns(tickets: int, face_sum: int, face_max: int, ev: Fraction) -> dict[str, int]:
+    return {
+        "tickets": tickets, "face_value_wei": face_sum, "max_face_value_wei": face_max,
+        "ev_signed_num": ev.numerator, "ev_signed_den": ev.denominator,
+    }
