@@ -167,3 +167,67 @@ def test_plain_http_on_a_public_address_is_refused_unless_declared(config: Path)
     assert load_settings(config).http.allow_plain_public is True
     config.write_text(CONFIG.replace('host = "127.0.0.1"', 'host = "localhost"'))
     assert load_settings(config).http.is_loopback
+
+
+LIVE_CHAIN = (
+    '[chain]\nrpc_url = "http://127.0.0.1:8545"\n'
+    'controller = "0x5FbDB2315678afecb367f032d93F642f64180aa3"\n'
+)
+
+
+def test_the_event_watcher_needs_a_start_block_and_takes_confirmations(config: Path) -> None:
+    base = CONFIG.split("[chain.static]")[0]
+    config.write_text(base + LIVE_CHAIN)
+    with pytest.raises(ConfigError, match="chain.start_block is missing: the first block the event watcher scans"):
+        load_settings(config)
+    config.write_text(base + LIVE_CHAIN + "start_block = 120000000\nconfirmations = 0\nwatch_poll_s = 0.5\n")
+    live = load_settings(config).live_chain
+    assert live is not None and (live.start_block, live.confirmations, live.watch_poll_s) == (120_000_000, 0, 0.5)
+    config.write_text(base + LIVE_CHAIN + "start_block = 1\n")
+    live = load_settings(config).live_chain
+    assert live is not None and (live.confirmations, live.watch_poll_s) == (20, 5.0)  # chain.limits defaults
+    config.write_text(base + LIVE_CHAIN + "start_block = 1\nconfirmations = 50001\n")
+    with pytest.raises(ConfigError, match=r"chain.confirmations must be an integer in \[0, 50000\]"):
+        load_settings(config)
+
+
+def test_the_rpc_url_is_not_in_the_settings_repr(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config.write_text(CONFIG.split("[chain.static]")[0] + LIVE_CHAIN + "start_block = 0\n")
+    monkeypatch.setenv("CLEARINGHOUSE_RPC_URL", "https://rpc.example/v3/0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("CLEARINGHOUSE_ALERT_WEBHOOK_URL", "https://hooks.example/T0/secret-token")
+    settings = load_settings(config)
+    assert "0123456789abcdef" not in repr(settings) and "secret-token" not in repr(settings)
+
+
+def test_health_thresholds_and_the_alert_webhook(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLEARINGHOUSE_ALERT_WEBHOOK_URL", raising=False)
+    assert load_settings(config).health.alert_webhook_url is None
+    config.write_text(CONFIG + """
+[health]
+deposit_face_value_multiple_warn = 4
+gas_balance_warn_wei = "20000000000000000"
+runway_warn_s = 7200
+watcher_lag_warn_s = 30
+burn_window_s = 900
+alert_webhook_url = "https://hooks.example/clearinghouse"
+""")
+    health = load_settings(config).health
+    thresholds = health.thresholds
+    assert (thresholds.deposit_face_value_multiple_warn, thresholds.gas_balance_warn_wei) == (4, 2 * 10**16)
+    assert (thresholds.runway_warn_s, thresholds.watcher_lag_warn_s, health.burn_window_s) == (7200.0, 30.0, 900.0)
+    assert health.alert_webhook_url == "https://hooks.example/clearinghouse"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("deposit_face_value_multiple_warn = 0", r"health.deposit_face_value_multiple_warn must be an integer in \[1,"),
+        ("burn_window_s = 5", "health.burn_window_s must be at least 10 s, got 5"),
+        ('alert_webhook_url = "ftp://x"', "health.alert_webhook_url must be an http"),
+        ("watcher_lag_warn_s = -1", r"health.watcher_lag_warn_s must be a number of seconds in \(0, 86400\]"),
+    ],
+)
+def test_bad_health_settings_name_the_setting(config: Path, setting: str, message: str) -> None:
+    config.write_text(CONFIG + f"\n[health]\n{setting}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config)

@@ -46,6 +46,35 @@ arithmetic small however long an outage lasts."""
 Snapshot = TypeVar("Snapshot")
 
 
+class BackgroundThread:
+    """One named daemon thread running ``target`` once; ``stopping`` tells it to end.
+
+    Started at most once; ``stop()`` sets ``stopping`` and waits up to STOP_JOIN_TIMEOUT_S. The
+    refreshers here and the event watcher each own one.
+    """
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        self.name = name
+        self.stopping = threading.Event()
+        self._target = target
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread. Raises RuntimeError if started twice."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self._thread = threading.Thread(target=self._target, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> bool:
+        """Ask the thread to end and wait up to STOP_JOIN_TIMEOUT_S; True when it has ended."""
+        self.stopping.set()
+        if self._thread is None:
+            return True
+        self._thread.join(STOP_JOIN_TIMEOUT_S)
+        return not self._thread.is_alive()
+
+
 class LiveChainView(Generic[Snapshot]):
     """A zero-argument callable returning the latest fresh snapshot (a ChainView: PaymentService's
     ``chain_view``); ``start()`` the refresher, ``stop()`` it on shutdown."""
@@ -77,8 +106,7 @@ class LiveChainView(Generic[Snapshot]):
         # (snapshot, clock_s() when fetched), replaced whole: readers need no lock.
         self._latest: tuple[Snapshot, float] | None = None
         self._last_error = "none"
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread("chain-view", self._run)
 
     def __call__(self) -> Snapshot:
         """The latest snapshot. Raises SigningRefused(SIGNER_UNSAFE) when there is none yet or
@@ -125,22 +153,16 @@ class LiveChainView(Generic[Snapshot]):
 
     def start(self) -> None:
         """Start the refresher thread (first fetch at once). Raises RuntimeError if started twice."""
-        if self._thread is not None:
-            raise RuntimeError("LiveChainView already started")
-        self._thread = threading.Thread(target=self._run, name="chain-view", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self) -> bool:
         """Stop the refresher and wait up to STOP_JOIN_TIMEOUT_S; True when it has ended."""
-        self._stopping.set()
-        if self._thread is None:
-            return True
-        self._thread.join(STOP_JOIN_TIMEOUT_S)
-        return not self._thread.is_alive()
+        return self._background.stop()
 
     def _run(self) -> None:
         failures = 0
-        while not self._stopping.is_set():
+        stopping = self._background.stopping
+        while not stopping.is_set():
             try:
                 ok = self.refresh()
                 if self._on_attempt is not None:
@@ -159,7 +181,7 @@ class LiveChainView(Generic[Snapshot]):
                 wait_s = backoff_s(failures, self.refresh_s)
                 log = logger.warning if failures == 1 else logger.debug
                 log("chain data refresh failed (attempt %d, next in %.2f s): %s", failures, wait_s, self._last_error)
-            self._stopping.wait(wait_s)
+            stopping.wait(wait_s)
 
 
 def backoff_s(failures: int, refresh_s: float) -> float:

@@ -57,7 +57,7 @@ from clearinghouse.chain.limits import (
     CONFIRMATIONS_MAX,
     WATCH_POLL_S_DEFAULT,
 )
-from clearinghouse.chain.view import STOP_JOIN_TIMEOUT_S, backoff_s
+from clearinghouse.chain.view import BackgroundThread, backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +194,7 @@ class ChainWatcher:
         self._caught_up_s: float | None = None
         self._failures = 0
         self._last_error: str | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread("chain-watcher", self._run)
 
     # ---- one poll -----------------------------------------------------------------------------
 
@@ -323,18 +322,11 @@ class ChainWatcher:
 
     def start(self) -> None:
         """Start polling in a thread (first poll at once). Raises RuntimeError if started twice."""
-        if self._thread is not None:
-            raise RuntimeError("ChainWatcher already started")
-        self._thread = threading.Thread(target=self._run, name="chain-watcher", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self) -> bool:
         """Stop polling and wait up to view.STOP_JOIN_TIMEOUT_S; True when the thread ended."""
-        self._stopping.set()
-        if self._thread is None:
-            return True
-        self._thread.join(STOP_JOIN_TIMEOUT_S)
-        return not self._thread.is_alive()
+        return self._background.stop()
 
     def status(self) -> WatcherStatus:
         """A snapshot of how the watcher is doing (no I/O)."""
@@ -358,8 +350,9 @@ class ChainWatcher:
     def _run(self) -> None:
         writer = ledger.ChainWriterLock(self._db)
         try:
-            while not self._stopping.is_set():
-                self._stopping.wait(self._step(writer))
+            stopping = self._background.stopping
+            while not stopping.is_set():
+                stopping.wait(self._step(writer))
         except Exception:  # a bug: stop recording rather than record wrongly; status says so
             logger.exception("chain watcher crashed; chain events are no longer recorded")
             self._set_state(WatcherState.CRASHED, "chain watcher crashed (see log)")

@@ -247,7 +247,7 @@ def post(
     if total != 0 or not postings:
         raise InvariantViolation(f"postings must sum to zero, got {total} over {len(postings)}")
     created_at = utc_now()
-    transaction_id = connection.execute(
+    transaction_id: int = connection.execute(
         _INSERT_TRANSACTION,
         {
             "kind": kind.value,

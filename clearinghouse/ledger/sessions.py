@@ -371,7 +371,7 @@ def signed_tickets(db: Database, signing_record_id: int) -> tuple[SignedTicket, 
         rows = session.connection().execute(
             _TICKETS_OF_RECORD, {"signing_record_id": signing_record_id}
         )
-        return tuple(SignedTicket(rrh, nonce, ticket_hash) for rrh, nonce, ticket_hash in rows)
+        return tuple(SignedTicket(row.recipient_rand_hash, row.sender_nonce, row.ticket_hash) for row in rows)
 
 
 def _check_transition(old: SessionHead | None, call: SigningCall) -> None:
@@ -423,4 +423,4 @@ def _issued_tickets(
             )
         )
     )
-    return [SignedTicket(rrh, nonce, ticket_hash) for rrh, nonce, ticket_hash in rows]
+    return [SignedTicket(row.recipient_rand_hash, row.sender_nonce, row.ticket_hash) for row in rows]

@@ -95,7 +95,7 @@ def gateway_spend(connection: Connection, gateway_id: int, first: date, after: d
     """The gateway's EV signed on the days [first, after)."""
     period = {"key_gateway_id": gateway_id, "first": first, "after": after}
     rows = connection.execute(_GATEWAY_DAY.in_period, period)
-    return sum((Fraction(num, den) for num, den in rows), Fraction(0))
+    return sum((Fraction(row.ev_signed_num, row.ev_signed_den) for row in rows), Fraction(0))
 
 
 def subject_spend(
@@ -104,7 +104,7 @@ def subject_spend(
     """One usage subject's EV signed on the days [first, after)."""
     key = {"key_gateway_id": gateway_id, "key_usage_subject": usage_subject}
     rows = connection.execute(_SUBJECT_DAY.in_period, key | {"first": first, "after": after})
-    return sum((Fraction(num, den) for num, den in rows), Fraction(0))
+    return sum((Fraction(row.ev_signed_num, row.ev_signed_den) for row in rows), Fraction(0))
 
 
 def spend_mismatches(session: Session) -> tuple[str, ...]:

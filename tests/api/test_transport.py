@@ -291,3 +291,19 @@ def test_a_full_pool_answers_503_before_starting_work(
         slow.join()
     assert reply.status == 503 and "server busy" in reply.message
     assert len(service.calls) == 1
+
+
+def test_deposit_health_needs_a_key_and_answers_from_memory(
+    db: Database, fake_service: FakePaymentService, serve: Callable[..., AbstractContextManager[str]],
+    auth: dict[str, str],
+) -> None:
+    document = {"state": "warn", "findings": [{"reason": "gas_balance_low"}]}
+    with serve(fake_service, api_keys=ApiKeyAuthenticator(db, PEPPER), deposit_health=lambda: document) as url:
+        assert get(url, "/v1/health").status == 401
+        assert request(url, "GET", "/v1/health", headers=auth).json() == document
+        fake_service.is_ready = False  # the database is gone: the health document still answers
+        assert request(url, "GET", "/v1/health", headers=auth).json() == document
+
+
+def test_deposit_health_of_a_static_chain_view_says_it_is_unmonitored(fake_server: str, auth: dict[str, str]) -> None:
+    assert request(fake_server, "GET", "/v1/health", headers=auth).json()["state"] == "unmonitored"
