@@ -81,6 +81,20 @@ class BlockRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedRound:
+    """A Chainlink AggregatorV3 ``latestRoundData()`` answer, as the feed returned it.
+
+    ``answer`` is signed and scaled by the feed's ``decimals``; times are unix seconds.
+    """
+
+    round_id: int
+    answer: int
+    started_at_s: int
+    updated_at_s: int
+    answered_in_round: int
+
+
+@dataclass(frozen=True, slots=True)
 class RawLog:
     """One event log as eth_getLogs returns it, undecoded (bytes are raw, not hex)."""
 
@@ -232,6 +246,19 @@ class ChainClient:
             last_l1_block=l1_block,
         )
 
+    def feed_round(self, feed: Address, *, block: int | None = None) -> FeedRound:
+        """``latestRoundData()`` of the Chainlink-shaped feed at ``feed`` (an aggregator proxy or
+        the L2 sequencer uptime feed); not resolved through the Controller."""
+        call = self._feed(feed).functions.latestRoundData()
+        at = _block(block)
+        with self._reading("latestRoundData"):
+            round_id, answer, started_at, updated_at, answered_in_round = call.call(block_identifier=at)
+        return FeedRound(round_id, answer, started_at, updated_at, answered_in_round)
+
+    def feed_decimals(self, feed: Address) -> int:
+        """``decimals()`` of the feed at ``feed``: how many decimal places its answers carry."""
+        return self._uint(self._feed(feed).functions.decimals(), None)
+
     def block_ref(self, number: int | None = None) -> BlockRef:
         """Number and hash of block ``number`` (the latest when None). Raises ChainUnavailable
         when the node has no such block (yet, or any more after a reorg shortened the chain)."""
@@ -308,6 +335,10 @@ class ChainClient:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ContractMismatch(f"{function} returned {value!r}, expected a uint256")
         return value
+
+    def _feed(self, feed: Address) -> Contract:
+        # Every AggregatorV3 answers the same ABI; the devnet stand-in's artifact carries it.
+        return bind(self._w3, "EthUsdFeedStandIn", checksum_address(feed))
 
     def _contracts(self) -> _Contracts:
         with self._lock:

@@ -15,6 +15,7 @@ from clearinghouse.cli.deposit import deposit
 from clearinghouse.cli.gateways import gateway, signing
 from clearinghouse.cli.health import health
 from clearinghouse.cli.ledger_commands import db, ledger_group
+from clearinghouse.cli.rates import rate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,5 +24,5 @@ def main() -> None:
     """Signs Livepeer PM tickets for many gateways, meters them and invoices them."""
 
 
-for command in (serve, devnet, demo, db, ledger_group, gateway, signing, deposit, health):
+for command in (serve, devnet, demo, db, ledger_group, gateway, signing, deposit, health, rate):
     main.add_command(command)

@@ -12,7 +12,8 @@ signing call), ``accounts`` (double entry, top-ups, adjustments, ``verify_ledger
 check itself is ``SessionLock.check_spend``), ``spends`` (EV signed per UTC day, kept by
 ``record``), ``control`` (kill switch), ``chain_events`` (what the chain watcher saw:
 our sender's TicketBroker events, redemptions matched to signing records, cursors),
-``exposure`` (tickets still redeemable per open round, kept by ``record``; payouts by time).
+``exposure`` (tickets still redeemable per open round, kept by ``record``; payouts by time),
+``rates`` (ETH/USD rate snapshots with provenance; audited pricing of unpriced records).
 """
 
 from __future__ import annotations
@@ -50,13 +51,6 @@ from clearinghouse.ledger.credit import (
     subject_quotas,
 )
 from clearinghouse.ledger.engine import Database, mask_url, open_database
-from clearinghouse.ledger.exposure import (
-    OrchestratorExposure,
-    OutstandingExposure,
-    ev_signed_total,
-    outstanding_exposure,
-    paid_since,
-)
 from clearinghouse.ledger.errors import (
     ChainCursorMoved,
     DatabaseUnavailable,
@@ -74,6 +68,13 @@ from clearinghouse.ledger.errors import (
     StaleSession,
     UnsupportedDatabase,
 )
+from clearinghouse.ledger.exposure import (
+    OrchestratorExposure,
+    OutstandingExposure,
+    ev_signed_total,
+    outstanding_exposure,
+    paid_since,
+)
 from clearinghouse.ledger.gateways import (
     authenticate_api_key,
     create_api_key,
@@ -83,6 +84,18 @@ from clearinghouse.ledger.gateways import (
     list_gateways,
     revoke_api_key,
     set_gateway_status,
+)
+from clearinghouse.ledger.rates import (
+    NewRate,
+    RateAssignment,
+    RateSnapshot,
+    price_unpriced_records,
+    rate_in_force,
+    rate_snapshot,
+    rate_snapshots,
+    record_rate_snapshot,
+    record_rate_snapshots,
+    unpriced_record_count,
 )
 from clearinghouse.ledger.schema import (
     UPGRADE_COMMAND,
@@ -169,11 +182,14 @@ __all__ = [
     "LedgerError",
     "LedgerReport",
     "LedgerTransaction",
+    "NewRate",
     "NotFound",
     "OrchestratorExposure",
     "OutstandingExposure",
     "Posting",
     "QuotaPeriod",
+    "RateAssignment",
+    "RateSnapshot",
     "RecordOutcome",
     "RecordResult",
     "RecordedChainEvent",
@@ -223,6 +239,12 @@ __all__ = [
     "open_database",
     "outstanding_exposure",
     "paid_since",
+    "price_unpriced_records",
+    "rate_in_force",
+    "rate_snapshot",
+    "rate_snapshots",
+    "record_rate_snapshot",
+    "record_rate_snapshots",
     "record_signing_call",
     "recorded_chain_events",
     "redeemed_ticket_hashes",
@@ -240,6 +262,7 @@ __all__ = [
     "subject_quotas",
     "top_up",
     "unmatched_redemption_count",
+    "unpriced_record_count",
     "unmatched_redemptions",
     "upgrade_to_head",
     "verify_ledger",

@@ -84,3 +84,9 @@ SQLite's 32,766 bound parameters."""
 
 TICKET_VALIDITY_ROUNDS_MAX = 1_000
 """Mainnet's ticketValidityPeriod is 2 rounds; a value near this is a misread, not a setting."""
+
+RATES_LISTED_MAX = 10_000
+"""Rate snapshots one listing returns: years of daily manual rates, hours of Chainlink rounds."""
+
+RATES_PER_IMPORT_MAX = 100_000
+"""Rates one import stores in one transaction: a decade of hourly rates; a larger file is split."""

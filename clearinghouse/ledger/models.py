@@ -153,8 +153,9 @@ class SigningRecordRow(Base):
     creation_round: Mapped[int] = mapped_column(BigInteger)
     creation_round_block_hash: Mapped[bytes] = mapped_column(Hash32)
     params_expiration_block: Mapped[int] = mapped_column(BigInteger)
-    # TODO(#4): foreign key to the ETH/USD rate snapshots table once billing adds it.
-    rate_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    # NULL: "unpriced", no acceptable rate when it was written (signing never waits for a
+    # price feed); an audited rate assignment fills it in (rates.py).
+    rate_snapshot_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("rate_snapshots.id"))
     response: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -379,6 +380,45 @@ class ExposureRollupRow(Base):
     max_face_value_wei: Mapped[int] = mapped_column(Wei)
     ev_signed_num: Mapped[int] = mapped_column(RationalPart)
     ev_signed_den: Mapped[int] = mapped_column(RationalPart)
+
+
+class RateSnapshotRow(Base):
+    """One ETH/USD rate with its provenance; never changed once written (rates.py)."""
+
+    __tablename__ = "rate_snapshots"
+    __table_args__ = (
+        CheckConstraint("source IN ('chainlink', 'manual', 'csv')", name="source"),
+        CheckConstraint("(source = 'chainlink') = (round_id IS NOT NULL)", name="round_id"),
+        UniqueConstraint("feed_address", "round_id"),
+        Index(None, "valid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    usd_per_eth_num: Mapped[int] = mapped_column(RationalPart)
+    usd_per_eth_den: Mapped[int] = mapped_column(RationalPart)
+    source: Mapped[str] = mapped_column(String(16))
+    feed_address: Mapped[bytes | None] = mapped_column(Address)
+    round_id: Mapped[int | None] = mapped_column(Wei)
+    valid_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+
+
+class RateAssignmentRow(Base):
+    """The audit trail of pricing unpriced signing records after the fact (rates.py)."""
+
+    __tablename__ = "rate_assignments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    rate_snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("rate_snapshots.id"))
+    period_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    period_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    gateway_id: Mapped[int | None] = mapped_column(Id, ForeignKey("gateways.id"))
+    records_priced: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 def table(model: type[Base]) -> Table:
