@@ -62,6 +62,19 @@ def upgrade_to_head(url: str) -> str:
         return head_revision()
 
 
+def downgrade_to(url: str, revision: str) -> None:
+    """Undo migrations down to ``revision`` ("base": everything), with the same foreign-key
+    handling as ``upgrade_to_head``: for rolling a release back, and for the migration tests.
+    Raises ``DatabaseUnavailable`` or ``LedgerError`` naming the failure."""
+    with _opened(url) as db, translated_errors(db), db.write_engine.connect() as connection:
+        with _sqlite_foreign_keys_off(db, connection), connection.begin():
+            try:
+                command.downgrade(alembic_config(connection), revision)
+            except CommandError as exc:
+                raise LedgerError(f"downgrading {db.masked_url} failed: {db.redact(str(exc))}") from exc
+            _check_foreign_keys(db, connection)
+
+
 def current_revision(url: str) -> str | None:
     """The revision the database at ``url`` is at; None for an empty database."""
     with _opened(url) as db:
@@ -134,7 +147,7 @@ def _check_foreign_keys(db: Database, connection: Connection) -> None:
     violations = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
     if violations:
         raise LedgerError(
-            f"upgrading {db.masked_url} would break {len(violations)} foreign keys, "
+            f"migrating {db.masked_url} would break {len(violations)} foreign keys, "
             f"first: {tuple(violations[0])}; nothing was changed"
         )
 

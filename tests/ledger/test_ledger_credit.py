@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 import pytest
-from alembic import command
 from sqlalchemy import delete, func, select, update
 
 from clearinghouse.ledger import (
@@ -50,7 +49,7 @@ from clearinghouse.ledger.models import (
     SigningRecordRow,
     SubjectDailySpendRow,
 )
-from clearinghouse.ledger.schema import alembic_config
+from clearinghouse.ledger.schema import downgrade_to
 from tests.ledger.conftest import SessionDriver
 
 EV = 35  # wei signed by the first call of a default session
@@ -414,10 +413,9 @@ def test_upgrade_from_0001_counts_the_calls_recorded_before(
             call = SessionDriver(gateway.id).next_call(usage_subject=subject)
             record_signing_call(db, call)
         counted = _daily_spends(db)
-        with db.write_engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "0001")
     finally:
         db.dispose()
+    downgrade_to(migrated_database_url, "0001")
 
     assert upgrade_to_head(migrated_database_url) == head_revision()
 

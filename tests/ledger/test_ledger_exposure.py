@@ -6,14 +6,13 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
-from alembic import command
 from sqlalchemy import update
 
 from clearinghouse.ledger import Database, Gateway, record_signing_call, verify_ledger
 from clearinghouse.ledger.errors import InvalidLedgerInput
 from clearinghouse.ledger.exposure import ev_signed_total, outstanding_exposure
 from clearinghouse.ledger.models import ExposureRollupRow, table
-from clearinghouse.ledger.schema import alembic_config, upgrade_to_head
+from clearinghouse.ledger.schema import downgrade_to, upgrade_to_head
 from tests.ledger.conftest import SessionDriver
 
 ORCHESTRATOR_A = bytes.fromhex("a0" * 20)
@@ -86,8 +85,7 @@ def test_the_upgrade_rebuilds_rollups_from_existing_records(
     for round_ in (5, 5, 6):
         sign(ledger_db, driver, 1, creation_round=round_, recipient=ORCHESTRATOR_B)
     before = outstanding_exposure(ledger_db, current_round=6, validity_period_rounds=2)
-    with ledger_db.write_engine.begin() as connection:
-        command.downgrade(alembic_config(connection), "0003")
+    downgrade_to(migrated_database_url, "0003")
     upgrade_to_head(migrated_database_url)
     assert outstanding_exposure(ledger_db, current_round=6, validity_period_rounds=2) == before
     assert verify_ledger(ledger_db).ok

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -24,11 +23,13 @@ from clearinghouse.ledger import (
     current_revision,
     head_revision,
     open_database,
+    record_signing_call,
     schema,
     upgrade_to_head,
 )
 from clearinghouse.ledger.models import Base
-from clearinghouse.ledger.schema import alembic_config
+from clearinghouse.ledger.schema import downgrade_to
+from tests.ledger.conftest import SessionDriver
 
 
 def test_upgrade_from_empty_creates_every_table(database_url: str) -> None:
@@ -60,15 +61,21 @@ def test_models_and_migrations_agree(migrated_database_url: str) -> None:
     assert diff == []
 
 
-def test_downgrade_to_base_and_back(migrated_database_url: str) -> None:
+def test_downgrade_to_base_and_back_with_records_in_the_ledger(migrated_database_url: str) -> None:
     db = open_database(migrated_database_url)
     try:
-        with db.write_engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "base")
-        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        gateway = create_gateway(db, "has-records")
+        record_signing_call(db, SessionDriver(gateway.id).next_call())
     finally:
         db.dispose()
 
+    downgrade_to(migrated_database_url, "base")  # batch steps rebuild signing_records on the way
+
+    db = open_database(migrated_database_url)
+    try:
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        db.dispose()
     assert upgrade_to_head(migrated_database_url) == head_revision()
 
 
