@@ -70,6 +70,7 @@ def ledger_verify(config_path: Path, database_url_value: str | None, as_json: bo
             "unbooked_record_ids": list(report.unbooked_record_ids),
             "mismatched_spend_days": list(report.mismatched_spend_days),
             "mismatched_exposure_rollups": list(report.mismatched_exposure_rollups),
+            "mismatched_hourly_usage": list(report.mismatched_hourly_usage),
         }))
     else:
         click.echo(f"checked {report.transactions_checked} transactions and {report.accounts_checked} accounts")
@@ -77,7 +78,8 @@ def ledger_verify(config_path: Path, database_url_value: str | None, as_json: bo
                            ("accounts not equal to their postings", report.mismatched_account_ids),
                            ("signing records without a ledger transaction", report.unbooked_record_ids),
                            ("spend rollups not equal to their records", report.mismatched_spend_days),
-                           ("exposure rollups not equal to their records", report.mismatched_exposure_rollups)):
+                           ("exposure rollups not equal to their records", report.mismatched_exposure_rollups),
+                           ("hourly usage rows not equal to their records", report.mismatched_hourly_usage)):
             if ids:
                 click.echo(f"{label}: {', '.join(map(str, ids))}", err=True)
     if not report.ok:

@@ -35,6 +35,7 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.exposure import exposure_mismatches
+from clearinghouse.ledger.hourly_usage import hourly_usage_mismatches
 from clearinghouse.ledger.spends import spend_mismatches
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import (
@@ -194,6 +195,7 @@ def verify_ledger(db: Database) -> LedgerReport:
         ).all()
         spend_days = spend_mismatches(session)
         exposure_rows = exposure_mismatches(session)
+        usage_rows = hourly_usage_mismatches(session)
     mismatched = [
         account_id
         for account_id, num, den in accounts
@@ -208,6 +210,7 @@ def verify_ledger(db: Database) -> LedgerReport:
         unbooked_record_ids=tuple(unbooked),
         mismatched_spend_days=spend_days,
         mismatched_exposure_rollups=exposure_rows,
+        mismatched_hourly_usage=usage_rows,
     )
 
 

@@ -90,3 +90,7 @@ RATES_LISTED_MAX = 10_000
 
 RATES_PER_IMPORT_MAX = 100_000
 """Rates one import stores in one transaction: a decade of hourly rates; a larger file is split."""
+
+USAGE_ROWS_MAX = 1_000_000
+"""Hourly usage rows one read returns: a month of a gateway with ~1,300 line keys busy every
+hour; a larger period is read in parts (a few hundred MB of Python objects is the real bound)."""

@@ -421,6 +421,32 @@ class RateAssignmentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class HourlyUsageRow(Base):
+    """Usage per UTC hour and line key, kept by ``record`` (hourly_usage.py)."""
+
+    __tablename__ = "hourly_usage"
+    __table_args__ = (Index(None, "gateway_id", "hour"), Index(None, "hour"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # SHA-256 of the bucket's key columns, which may be NULL and so cannot be UNIQUE themselves.
+    bucket_key: Mapped[bytes] = mapped_column(Hash32, unique=True)
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
+    hour: Mapped[datetime] = mapped_column(UtcDateTime)
+    usage_subject: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    pipeline: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    model_id: Mapped[str | None] = mapped_column(String(limits.LONG_TEXT_ID_LENGTH_MAX))
+    app: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    recipient: Mapped[bytes] = mapped_column(Address)
+    rate_snapshot_id: Mapped[int | None] = mapped_column(Id, ForeignKey("rate_snapshots.id"))
+    calls: Mapped[int] = mapped_column(BigInteger)
+    tickets: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int] = mapped_column(Wei)
+    ev_signed_num: Mapped[int] = mapped_column(RationalPart)
+    ev_signed_den: Mapped[int] = mapped_column(RationalPart)
+    fee_num: Mapped[int] = mapped_column(RationalPart)
+    fee_den: Mapped[int] = mapped_column(RationalPart)
+
+
 def table(model: type[Base]) -> Table:
     """The Core table of a model, for statements that bypass the ORM's unit of work."""
     return Base.metadata.tables[model.__tablename__]

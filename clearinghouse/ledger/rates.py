@@ -24,6 +24,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
+from clearinghouse.ledger.hourly_usage import rebuild_hours
 from clearinghouse.ledger.models import GatewayRow, RateAssignmentRow, RateSnapshotRow, SigningRecordRow, table
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import check_text
@@ -185,6 +186,8 @@ def price_unpriced_records(
         priced: int = connection.execute(
             update(_RECORDS).where(*where).values(rate_snapshot_id=rate_snapshot_id)
         ).rowcount
+        if priced:
+            rebuild_hours(connection, gateway_id, start, end)  # the records moved to priced buckets
         assignment = RateAssignment(
             id=0, rate_snapshot_id=rate_snapshot_id, period_start=start, period_end=end,
             gateway_id=gateway_id, records_priced=priced, actor=actor, reason=reason, created_at=utc_now(),

@@ -41,6 +41,7 @@ from clearinghouse.ledger.errors import (
     StaleSession,
 )
 from clearinghouse.ledger.exposure import count_exposure
+from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usage, hour_of
 from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
 from clearinghouse.ledger.records import (
     head_moves,
@@ -297,6 +298,9 @@ class SessionLock:
             signing_record_id=record_id,
         )
         count_spend(self._connection, call.gateway_id, call.usage_subject, ev_signed, now.date())
+        count_usage(self._connection, _bucket(call, now), Usage(
+            1, len(call.tickets), call.units, ev_signed, call.fee
+        ))
         count_exposure(
             self._connection,
             gateway_id=call.gateway_id,
@@ -424,3 +428,11 @@ def _issued_tickets(
         )
     )
     return [SignedTicket(row.recipient_rand_hash, row.sender_nonce, row.ticket_hash) for row in rows]
+
+
+def _bucket(call: SigningCall, now: datetime) -> Bucket:
+    return Bucket(
+        gateway_id=call.gateway_id, hour=hour_of(now), usage_subject=call.usage_subject,
+        pipeline=call.pipeline, model_id=call.model_id, app=call.session.app, recipient=call.recipient,
+        rate_snapshot_id=call.rate_snapshot_id,
+    )

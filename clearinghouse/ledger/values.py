@@ -303,6 +303,8 @@ class LedgerReport:
     mismatched_spend_days: tuple[str, ...]
     # Exposure rollup rows not equal to their records, e.g. "gateway 3 recipient 0x… round 12".
     mismatched_exposure_rollups: tuple[str, ...] = ()
+    # Hourly usage rows not equal to their records, e.g. "gateway 3 hour 2026-11-22T10:00:00+00:00 key …".
+    mismatched_hourly_usage: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -312,6 +314,7 @@ class LedgerReport:
             or self.unbooked_record_ids
             or self.mismatched_spend_days
             or self.mismatched_exposure_rollups
+            or self.mismatched_hourly_usage
         )
 
 
