@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent
 PROTO_SOURCE_DIR = ROOT / "protos"
 PROTO_PACKAGE_DIR = ROOT / "clearinghouse" / "proto"
 SERVICE_RE = re.compile(r"^\s*service\s+\w+", re.MULTILINE)
-# protoc writes `import x_pb2` for one of our .proto files importing another; inside the
-# clearinghouse.proto package that must be a relative import.
+# protoc writes `import x_pb2` for one of our .proto files importing another (clearinghouse.proto
+# imports lp_rpc.proto), in the module and in its .pyi stub; inside the clearinghouse.proto
+# package that must be a relative import.
 SIBLING_IMPORT_RE = re.compile(r"^import (\w+_pb2) as ", re.MULTILINE)
 
 
@@ -48,7 +49,7 @@ def compile_protos() -> None:
         if protoc.main([*args, str(source)]) != 0:
             raise RuntimeError(f"protoc failed on {source}")
     local = {source.stem + "_pb2" for source in sources}
-    for generated in PROTO_PACKAGE_DIR.glob("*_pb2*.py"):
+    for generated in [*PROTO_PACKAGE_DIR.glob("*_pb2*.py"), *PROTO_PACKAGE_DIR.glob("*_pb2*.pyi")]:
         text = generated.read_text(encoding="utf-8")
         fixed = SIBLING_IMPORT_RE.sub(
             lambda m: f"from . import {m[1]} as " if m[1] in local else m[0], text

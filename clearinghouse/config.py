@@ -53,10 +53,52 @@ class HttpSettings:
 
     @property
     def is_loopback(self) -> bool:
+        return _is_loopback(self.host)
+
+
+CHAIN_ID_DEFAULT = 42161
+"""Arbitrum One: where Livepeer's TicketBroker, and so our deposit, lives."""
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcSettings:
+    """Where the clearinghouse.v1 gRPC API listens, and with which TLS certificate.
+
+    Like [http], plain gRPC is allowed only on loopback unless ``allow_plain_public`` says a TLS
+    proxy stands in front; with ``cert_file`` and ``key_file`` the daemon terminates TLS itself
+    and may listen anywhere. ``chain_id`` and ``ticket_broker`` are what GetSignerInfo reports
+    (with a live [chain] the TicketBroker comes from the Controller instead).
+    """
+
+    host: str
+    port: int
+    allow_plain_public: bool = False
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    chain_id: int = CHAIN_ID_DEFAULT
+    ticket_broker: bytes | None = None
+
+    @property
+    def is_loopback(self) -> bool:
+        return _is_loopback(self.host)
+
+    def tls(self) -> tuple[bytes, bytes] | None:
+        """(PEM certificate chain, PEM private key), or None for plain gRPC. Raises ConfigError
+        when a file cannot be read or the key file is accessible by group or others."""
+        if self.cert_file is None or self.key_file is None:
+            return None
+        _refuse_readable_by_others(self.key_file, "grpc.key_file")
         try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return self.host == "localhost"
+            return self.cert_file.read_bytes(), self.key_file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"grpc TLS files: {exc.filename}: {exc.strerror}") from exc
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +156,7 @@ class Settings:
     webhook: WebhookSettings | None
     rate_limit: RateLimitSettings
     health: HealthSettings = field(default_factory=HealthSettings)
+    grpc: GrpcSettings | None = None
 
     def private_key(self) -> bytes:
         """Decrypt the sender keystore. Raises ConfigError naming the problem (never the secret)."""
@@ -148,6 +191,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     base = path.resolve().parent
     signer, auth = _table(raw, "signer"), _table(raw, "auth")
+    http = _http(_table(raw, "http"))
     chain = _table(raw, "chain")
     live_chain = _live_chain(chain)
     static = _table(chain, "static", "chain.", required=live_chain is None)
@@ -157,13 +201,14 @@ def load_settings(path: Path) -> Settings:
         keystore=base / _text(signer, "keystore", "signer."),
         passphrase_file=_optional_path(base, signer, "passphrase_file"),
         pepper_file=_optional_path(base, auth, "pepper_file"),
-        http=_http(_table(raw, "http")),
+        http=http,
         static_chain=_static_chain(static) if static else None,
         live_chain=live_chain,
         policy=_policy(_table(raw, "policy", required=False)),
         webhook=_webhook(_table(raw, "webhook", required=False)),
         rate_limit=_rate_limit(_table(raw, "rate_limit", required=False)),
         health=_health(_table(raw, "health", required=False)),
+        grpc=_grpc(_table(raw, "grpc", required=False), base, http),
     )
 
 
@@ -180,6 +225,46 @@ def _http(table: dict[str, Any]) -> HttpSettings:
             "http.allow_plain_public = true"
         )
     return settings
+
+
+def _grpc(table: dict[str, Any], base: Path, http: HttpSettings) -> GrpcSettings | None:
+    """[grpc]: absent means no gRPC server (the HTTP API alone, as before)."""
+    if not table:
+        return None
+    allow = table.get("allow_plain_public", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"grpc.allow_plain_public must be true or false, got {allow!r}")
+    cert_file, key_file = _optional_path(base, table, "cert_file"), _optional_path(base, table, "key_file")
+    if (cert_file is None) != (key_file is None):
+        raise ConfigError("grpc.cert_file and grpc.key_file go together: set both for TLS, or neither")
+    broker = table.get("ticket_broker")
+    if broker is not None and (not isinstance(broker, str) or len(broker) != 42 or not broker.startswith("0x")):
+        raise ConfigError(f"grpc.ticket_broker must be a 0x-prefixed 20-byte address, got {broker!r}")
+    settings = GrpcSettings(
+        host=_text(table, "host", "grpc."),
+        port=_int(table, "port", "grpc.", 1, 65535),
+        allow_plain_public=allow,
+        cert_file=cert_file,
+        key_file=key_file,
+        chain_id=_int(table, "chain_id", "grpc.", 1, (1 << 63) - 1, CHAIN_ID_DEFAULT),
+        ticket_broker=None if broker is None else _address_bytes(broker, "grpc.ticket_broker"),
+    )
+    if not settings.is_loopback and cert_file is None and not allow:
+        raise ConfigError(
+            f"grpc.host {settings.host!r} is not a loopback address: plain gRPC there would carry API "
+            "keys in clear. Bind to 127.0.0.1, set grpc.cert_file and grpc.key_file for TLS, or put a "
+            "TLS proxy in front and set grpc.allow_plain_public = true"
+        )
+    if settings.port == http.port:
+        raise ConfigError(f"grpc.port {settings.port} is also http.port; give each server its own port")
+    return settings
+
+
+def _address_bytes(text: str, setting: str) -> bytes:
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError as exc:
+        raise ConfigError(f"{setting} must be hex, got {text!r}") from exc
 
 
 def _static_chain(table: dict[str, Any]) -> ChainView:

@@ -9,6 +9,7 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     │   └── ledger.InvariantViolation
     ├── config.ConfigError          a setting is missing, malformed or unsafe (names the setting)
     ├── signer.errors.SigningRefused(reason: Refusal)   nothing signed; Refusal in precedence order
+    ├── signer.errors.DeadlineExceeded                  the caller's deadline passed; nothing signed
     ├── ledger.errors.LedgerError
     │   ├── InvalidLedgerInput (also ValueError), UnsupportedDatabase, DatabaseUnavailable,
     │   │   SchemaNotCurrent, NotFound
@@ -18,7 +19,7 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     │   ├── ChainUnavailable, ContractMismatch          RPC failures, credentials redacted
     │   ├── chain.funding.FundingRefused, FundingReverted, FundingUnconfirmed
     │   └── chain.anvil.AnvilError, chain.artifacts.ArtifactError, chain.devnet.DevnetError
-    └── api.errors.ApiError(status)                     what the HTTP transport answers
+    └── api.errors.ApiError(status, reason)             what the HTTP and gRPC transports answer
         └── BadRequest 400, Unauthenticated 401, GatewayDisabled 403, RouteNotFound 404,
             MethodNotAllowed 405, RequestTimeout 408, PayloadTooLarge 413, RateLimited 429,
             HeadersTooLarge 431, WebhookDenied (webhook's status), InternalError 500,

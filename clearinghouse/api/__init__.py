@@ -1,10 +1,14 @@
-"""Transports: the go-livepeer-compatible remote-signer HTTP API (spec 02) and its server.
+"""Transports: the go-livepeer-compatible remote-signer HTTP API (spec 02), the clearinghouse.v1
+gRPC API, and their servers.
 
 Modules: ``http`` (the ASGI app and its routes), ``payloads`` (spec 02's JSON, Go-style),
 ``requests`` (headers), ``api_keys`` (issue and authenticate gateway keys), ``webhook``
-(go-livepeer-compatible external authorization), ``errors`` (every error answer and the
-Refusal → status table), ``limits`` (named limits), ``server`` (uvicorn runner and a
-background server for tests and benchmarks).
+(go-livepeer-compatible external authorization), ``errors`` (every error answer, the
+Refusal → status table of spec 02 and the Reason → gRPC/HTTP status table of clearinghouse.v1),
+``limits`` (named limits), ``server`` (uvicorn runner and a background server for tests and
+benchmarks), ``gateway_service`` (the clearinghouse.v1 operations, shared by its transports),
+``grpc_service`` (protobuf and auth around them), ``grpc_server`` (the gRPC server: health,
+reflection, TLS, graceful shutdown).
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from clearinghouse.api.errors import (
     REFUSAL_STATUS,
     ApiError,
     GatewayDisabled,
+    Reason,
     Unauthenticated,
 )
+from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.api.grpc_server import GrpcServer, GrpcTls, grpc_serving
+from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.http import RemoteSignerApp, SigningService
 from clearinghouse.api.server import run_server, serving
 from clearinghouse.api.webhook import WebhookAuthorizer, WebhookConfig
@@ -30,6 +38,11 @@ __all__ = [
     "ApiError",
     "ApiKeyAuthenticator",
     "GatewayDisabled",
+    "GatewayService",
+    "GrpcGateway",
+    "GrpcServer",
+    "GrpcTls",
+    "Reason",
     "RemoteSignerApp",
     "SigningService",
     "Unauthenticated",
@@ -37,6 +50,7 @@ __all__ = [
     "WebhookConfig",
     "api_key_digest",
     "authenticate",
+    "grpc_serving",
     "issue_api_key",
     "run_server",
     "serving",

@@ -20,15 +20,26 @@ A ``SigningRefused`` from the payment service becomes an ApiError through ``REFU
 (``refusal_error``); nothing else in the transport chooses a status for a refusal. Messages of
 these errors go to the client, so they never contain an API key, the pepper or a webhook
 credential.
+
+The clearinghouse.v1 API (gRPC, and the JSON routes under /v1/) answers every error with a
+machine-readable ``Reason``, the same string on both transports. ``REFUSAL_REASON`` names the
+reason of each refusal and ``REASON_STATUS`` is the one table of what each reason is on the wire:
+its gRPC status code and its /v1 HTTP status. ``v1_answer`` classifies any exception the
+service code raises. The remote-signer routes keep spec 02's statuses (``REFUSAL_STATUS``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+import grpc
+
 from clearinghouse.errors import ClearinghouseError
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.ledger import DatabaseUnavailable, IdempotencyConflict, SpendRefused
+from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
 
 ORCHESTRATOR_URL_HEADER = "Livepeer-Orchestrator-URL"
 """Where a client re-fetches OrchestratorInfo after a 480 (go-livepeer's header name)."""
@@ -56,10 +67,131 @@ SPEND_REFUSED_STATUS = 483
 the community's "insufficient balance" status of spec 02."""
 
 
+class Reason(StrEnum):
+    """Why a clearinghouse.v1 call failed: gRPC ErrorInfo.reason and /v1 ``error.reason``."""
+
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    GATEWAY_DISABLED = "GATEWAY_DISABLED"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    STALE_STATE = "STALE_STATE"
+    REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+    SIGNER_UNHEALTHY = "SIGNER_UNHEALTHY"
+    REFRESH_SESSION = "REFRESH_SESSION"
+    PARAMS_REJECTED = "PARAMS_REJECTED"
+    PRICE_EXCEEDED = "PRICE_EXCEEDED"
+    NO_TICKETS_NEEDED = "NO_TICKETS_NEEDED"
+    TOO_MANY_TICKETS = "TOO_MANY_TICKETS"
+    TOTAL_EV_EXCEEDED = "TOTAL_EV_EXCEEDED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    UNAVAILABLE = "UNAVAILABLE"
+    WEBHOOK_DENIED = "WEBHOOK_DENIED"
+    INTERNAL = "INTERNAL"
+
+
+_C = grpc.StatusCode
+REASON_STATUS: Mapping[Reason, tuple[grpc.StatusCode, int]] = {
+    Reason.BAD_REQUEST: (_C.INVALID_ARGUMENT, 400),
+    Reason.UNAUTHENTICATED: (_C.UNAUTHENTICATED, 401),
+    Reason.GATEWAY_DISABLED: (_C.PERMISSION_DENIED, 403),
+    Reason.NOT_FOUND: (_C.NOT_FOUND, 404),
+    Reason.METHOD_NOT_ALLOWED: (_C.UNIMPLEMENTED, 405),
+    Reason.REQUEST_TIMEOUT: (_C.DEADLINE_EXCEEDED, 408),
+    Reason.PAYLOAD_TOO_LARGE: (_C.RESOURCE_EXHAUSTED, 413),
+    Reason.HEADERS_TOO_LARGE: (_C.INVALID_ARGUMENT, 431),
+    Reason.RATE_LIMITED: (_C.RESOURCE_EXHAUSTED, 429),
+    Reason.STALE_STATE: (_C.ABORTED, 409),
+    Reason.REQUEST_ID_REUSED: (_C.ALREADY_EXISTS, 409),
+    Reason.SIGNER_UNHEALTHY: (_C.UNAVAILABLE, 503),
+    Reason.REFRESH_SESSION: (_C.FAILED_PRECONDITION, 422),
+    Reason.PARAMS_REJECTED: (_C.INVALID_ARGUMENT, 422),
+    Reason.PRICE_EXCEEDED: (_C.FAILED_PRECONDITION, 422),
+    Reason.NO_TICKETS_NEEDED: (_C.FAILED_PRECONDITION, 422),
+    Reason.TOO_MANY_TICKETS: (_C.OUT_OF_RANGE, 422),
+    Reason.TOTAL_EV_EXCEEDED: (_C.OUT_OF_RANGE, 422),
+    Reason.INSUFFICIENT_BALANCE: (_C.RESOURCE_EXHAUSTED, 402),
+    Reason.DEADLINE_EXCEEDED: (_C.DEADLINE_EXCEEDED, 504),
+    Reason.UNAVAILABLE: (_C.UNAVAILABLE, 503),
+    Reason.WEBHOOK_DENIED: (_C.PERMISSION_DENIED, 403),
+    Reason.INTERNAL: (_C.INTERNAL, 500),
+}
+"""The clearinghouse.v1 wire form of every reason: (gRPC status code, /v1 HTTP status).
+
+ABORTED (409) is a state that is not the session's head: re-read it, do not blindly retry;
+FAILED_PRECONDITION (422) asks the client to change something first (fetch fresh
+OrchestratorInfo on REFRESH_SESSION, skip the cycle on NO_TICKETS_NEEDED); RESOURCE_EXHAUSTED is
+a gateway over its credit (402, "payment required") or its call rate (429); UNAVAILABLE (503) is
+retryable elsewhere or later: our deposit is unhealthy or the database is down."""
+
+REFUSAL_REASON: Mapping[Refusal, Reason] = {
+    Refusal.BAD_REQUEST: Reason.BAD_REQUEST,
+    Refusal.STALE_STATE: Reason.STALE_STATE,
+    Refusal.SIGNER_UNSAFE: Reason.SIGNER_UNHEALTHY,
+    Refusal.REFRESH_SESSION: Reason.REFRESH_SESSION,
+    Refusal.PARAMS_REJECTED: Reason.PARAMS_REJECTED,
+    Refusal.PRICE_EXCEEDED: Reason.PRICE_EXCEEDED,
+    Refusal.NO_TICKETS_NEEDED: Reason.NO_TICKETS_NEEDED,
+    Refusal.TOO_MANY_TICKETS: Reason.TOO_MANY_TICKETS,
+    Refusal.TOTAL_EV_EXCEEDED: Reason.TOTAL_EV_EXCEEDED,
+    Refusal.NONCES_EXHAUSTED: Reason.REFRESH_SESSION,
+}
+"""The clearinghouse.v1 reason of each refusal. Nonces exhausted is a refresh, as spec 02's 480:
+the client's remedy (fetch fresh ticket params) is the same, so it needs no reason of its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class V1Answer:
+    """How the clearinghouse.v1 API answers one error: reason, client-safe message, and the
+    orchestrator URL to re-fetch OrchestratorInfo from (a refresh), when known."""
+
+    reason: Reason
+    message: str
+    orchestrator_url: str | None = None
+
+    @property
+    def grpc_code(self) -> grpc.StatusCode:
+        return REASON_STATUS[self.reason][0]
+
+    @property
+    def http_status(self) -> int:
+        return REASON_STATUS[self.reason][1]
+
+
+def v1_answer(error: Exception) -> V1Answer | None:
+    """The clearinghouse.v1 answer to an exception from the service code; None for a bug.
+
+    Translates SigningRefused (REFUSAL_REASON), SpendRefused (INSUFFICIENT_BALANCE),
+    IdempotencyConflict (REQUEST_ID_REUSED: a request id reused for another request),
+    DeadlineExceeded, DatabaseUnavailable (UNAVAILABLE; its message is never passed on) and
+    every ApiError (its ``reason``). An InternalError or anything else is the caller's to log.
+    """
+    if isinstance(error, SigningRefused):
+        return V1Answer(REFUSAL_REASON[error.reason], error.message, error.orchestrator_url)
+    if isinstance(error, SpendRefused):
+        return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error))
+    if isinstance(error, IdempotencyConflict):
+        return V1Answer(Reason.REQUEST_ID_REUSED, f"request id reused for a different request: {error}")
+    if isinstance(error, DeadlineExceeded):
+        return V1Answer(Reason.DEADLINE_EXCEEDED, str(error))
+    if isinstance(error, DatabaseUnavailable):
+        return V1Answer(Reason.UNAVAILABLE, "database unavailable")
+    if isinstance(error, ApiError) and not isinstance(error, InternalError):
+        return V1Answer(error.reason, error.message)
+    return None
+
+
 class ApiError(ClearinghouseError):
-    """An error answer: ``status``, a client-safe ``message``, extra headers and body fields."""
+    """An error answer: ``status``, a client-safe ``message``, extra headers and body fields;
+    ``reason`` is its clearinghouse.v1 Reason."""
 
     status = 500
+    reason = Reason.INTERNAL
 
     def __init__(
         self,
@@ -79,48 +211,60 @@ class ApiError(ClearinghouseError):
 
 class BadRequest(ApiError):
     status = 400
+    reason = Reason.BAD_REQUEST
 
 
 class Unauthenticated(ApiError):
     status = 401
+    reason = Reason.UNAUTHENTICATED
 
 
 class GatewayDisabled(ApiError):
     status = 403
+    reason = Reason.GATEWAY_DISABLED
 
 
 class RouteNotFound(ApiError):
     status = 404
+    reason = Reason.NOT_FOUND
 
 
 class MethodNotAllowed(ApiError):
     status = 405
+    reason = Reason.METHOD_NOT_ALLOWED
 
 
 class RequestTimeout(ApiError):
     status = 408
+    reason = Reason.REQUEST_TIMEOUT
 
 
 class PayloadTooLarge(ApiError):
     status = 413
+    reason = Reason.PAYLOAD_TOO_LARGE
 
 
 class HeadersTooLarge(ApiError):
     status = 431
+    reason = Reason.HEADERS_TOO_LARGE
 
 
 class RateLimited(ApiError):
     """The gateway is over its calls/s rate limit (rate_limit.py); nothing was signed."""
 
     status = 429
+    reason = Reason.RATE_LIMITED
 
 
 class WebhookDenied(ApiError):
     """The webhook answered a non-200 ``status``; the client gets that status and reason."""
 
+    reason = Reason.WEBHOOK_DENIED
+
 
 class ServiceUnavailable(ApiError):
     status = 503
+    reason = Reason.UNAVAILABLE
 
 
 class InternalError(ApiError):

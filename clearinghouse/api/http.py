@@ -1,7 +1,8 @@
 """The remote-signer HTTP API (spec 02) as a raw ASGI application.
 
 Routes: ``POST /sign-orchestrator-info``, ``POST /generate-live-payment``, ``GET /healthz``
-(the process answers), ``GET /readyz`` (database reachable, schema current) and ``GET
+(the process answers), ``GET /readyz`` (database reachable, schema current), the clearinghouse.v1
+JSON routes when given (``v1``: v1_http.py, the gRPC API's twin) and ``GET
 /v1/health`` (deposit health: state, reasons, deposit, reserve, exposure, runway; with API keys
 configured it needs a valid key, like /sign-orchestrator-info: it is the operator's position).
 /v1/health answers from memory, so it keeps answering while the RPC or the database is down.
@@ -41,7 +42,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import (
@@ -75,6 +76,9 @@ from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
 from clearinghouse.signer.errors import SigningRefused
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
 
+if TYPE_CHECKING:
+    from clearinghouse.api.v1_http import V1Routes
+
 LOG = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
@@ -101,7 +105,7 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class _ClientGone(Exception):
+class ClientGone(Exception):
     """The client disconnected before its body arrived: there is no one to answer."""
 
 
@@ -159,6 +163,7 @@ class RemoteSignerApp:
         deposit_health: Callable[[], Mapping[str, object]] | None = None,
         signing_threads: int = SIGNING_THREADS_MAX,
         webhook_threads: int = WEBHOOK_THREADS_MAX,
+        v1: V1Routes | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
@@ -176,6 +181,9 @@ class RemoteSignerApp:
             "/readyz": {"GET": self._readyz},
             "/v1/health": {"GET": self._health},
         }
+        self._v1 = v1
+        if v1 is not None:  # the clearinghouse.v1 JSON routes (v1_http.py)
+            self._routes.update(v1.routes())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -188,6 +196,8 @@ class RemoteSignerApp:
         self._signing_pool.close()
         if self._webhook_pool is not None:
             self._webhook_pool.close()
+        if self._v1 is not None:
+            self._v1.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -203,7 +213,7 @@ class RemoteSignerApp:
         request_id = secrets.token_hex(8)
         try:
             response = await self._dispatch(scope, receive)
-        except _ClientGone:
+        except ClientGone:
             return
         except ApiError as exc:
             response = _error_response(exc, request_id)
@@ -242,7 +252,7 @@ class RemoteSignerApp:
         caller: Caller | None = None
         if self._api_keys is not None:
             caller = await self._authenticate(self._api_keys, headers)
-        request = decode_payment_request(await _read_body(scope, receive))
+        request = decode_payment_request(await read_body(scope, receive))
         if self._webhook is not None and self._webhook_pool is not None:
             caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
         if caller is None:  # the constructor requires one authorization; this cannot happen
@@ -285,7 +295,7 @@ class RemoteSignerApp:
         raise ServiceUnavailable("not ready: database unreachable or schema not current")
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes:
+async def read_body(scope: Scope, receive: Receive) -> bytes:
     """The whole body, at most REQUEST_BODY_BYTES_MAX bytes within REQUEST_BODY_TIMEOUT_S."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > REQUEST_BODY_BYTES_MAX:
@@ -297,7 +307,7 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    raise _ClientGone
+                    raise ClientGone
                 chunk: bytes = message.get("body", b"")
                 size += len(chunk)
                 if size > REQUEST_BODY_BYTES_MAX:

@@ -70,3 +70,32 @@ WEBHOOK_REASON_LENGTH_MAX = 512
 WEBHOOK_DECISIONS_CACHED_MAX = 100_000
 """Sessions whose unexpired webhook decision we remember (about 200 B each, 20 MB at most);
 the oldest is forgotten first, which costs one more webhook call, never an authorization."""
+
+GRPC_THREADS_MAX = SIGNING_THREADS_MAX
+"""gRPC calls run on their own pool of this many threads: each call does its blocking database
+and signing work on its thread, so as many as the HTTP transport's signing pool."""
+
+GRPC_CONCURRENT_RPCS_MAX = 256
+"""Calls in progress or queued for a thread before the server answers RESOURCE_EXHAUSTED at
+once: a queue of ~30 calls per thread drains in well under THREAD_WAIT_S on the signing path,
+and a longer one would only make every caller wait."""
+
+GRPC_MESSAGE_BYTES_MAX = REQUEST_BODY_BYTES_MAX
+"""A request message carries what a /generate-live-payment body does, without base64: the same
+bound applies (larger messages are refused by the gRPC core before any of our code runs)."""
+
+GRPC_RESPONSE_BYTES_MAX = 1024 * 1024
+"""Our largest answer, a Payment of TICKETS_PER_CALL_MAX tickets with their hashes, is ~15 KiB;
+1 MiB is gRPC's default and leaves room for a long usage breakdown."""
+
+GRPC_SHUTDOWN_GRACE_S = 10.0
+"""On shutdown, calls in progress get this long to finish (a signing call takes milliseconds,
+a call queued on the SQLite write lock at most SQLITE_BUSY_TIMEOUT_S); then they are cancelled."""
+
+GRPC_KEEPALIVE_TIME_S = 60
+"""Server-side keepalive pings on idle connections: a dead gateway connection is noticed in
+about a minute, far less often than any proxy's idle timeout."""
+
+USAGE_PERIOD_S_MAX = 366 * 86_400
+"""GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
+the signing records one call streams through."""

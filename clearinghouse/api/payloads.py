@@ -188,7 +188,12 @@ def _decode_base64(text: str, name: str) -> bytes:
 
 
 def _text_field(obj: Mapping[str, Any], name: str) -> str:
-    text = _string_or_none(obj, name) or ""
+    return check_text_field(name, _string_or_none(obj, name) or "")
+
+
+def check_text_field(name: str, text: str) -> str:
+    """``text`` if it is at most TEXT_FIELD_LENGTH_MAX characters without a control character
+    (ManifestID, app, type, request id: stored in short columns); else BadRequest naming it."""
     if len(text) > TEXT_FIELD_LENGTH_MAX:
         raise BadRequest(
             f'"{name}" is {len(text)} characters long, at most {TEXT_FIELD_LENGTH_MAX} allowed'

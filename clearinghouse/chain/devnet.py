@@ -293,6 +293,7 @@ def provision_devnet(
     reserve_wei: int = DEVNET_RESERVE_WEI,
     params: DevnetParams | None = None,
     http_port: int = DEVNET_HTTP_PORT,
+    grpc_port: int | None = None,
 ) -> ProvisionedDevnet:
     """Deploy the devnet on the running ``anvil``, create and fund a new sender, and write the
     daemon's files into ``directory`` (created 0700 if missing).
@@ -337,7 +338,7 @@ def provision_devnet(
         sender=sender.address,
         orchestrator=orchestrator,
     )
-    _write_new_file(provisioned.config_path, _config_text(provisioned, http_port))
+    _write_new_file(provisioned.config_path, _config_text(provisioned, http_port, grpc_port))
     return provisioned
 
 
@@ -375,8 +376,8 @@ def _transact_signed(w3: Web3, call: ContractFunction, account: LocalAccount, va
         )
 
 
-def _config_text(provisioned: ProvisionedDevnet, http_port: int) -> str:
-    """clearinghouse.toml: [chain.static] is the chain as provisioned, [chain] the live source."""
+def _config_text(provisioned: ProvisionedDevnet, http_port: int, grpc_port: int | None) -> str:
+    """clearinghouse.toml: {_grpc_section(grpc_port, devnet.ticket_broker)}[chain.static] is the chain as provisioned, [chain] the live source."""
     devnet = provisioned.devnet
     view = ChainClient(devnet.rpc_url, devnet.controller).chain_view(provisioned.sender)
     return f"""\
@@ -406,12 +407,24 @@ start_block = 0
 confirmations = 0
 watch_poll_s = {DEVNET_REFRESH_S}
 
-[chain.static]
+{_grpc_section(grpc_port, devnet.ticket_broker)}[chain.static]
 deposit_wei = {view.deposit_wei}
 reserve_wei = {view.reserve_wei}
 withdraw_round = {view.withdraw_round}
 current_round = {view.current_round}
 last_l1_block = {view.last_l1_block}
+"""
+
+
+def _grpc_section(port: int | None, ticket_broker: str) -> str:
+    """[grpc] on loopback when a port is given (the `devnet` command's), else nothing."""
+    if port is None:
+        return ""
+    return f"""[grpc]
+host = "127.0.0.1"
+port = {port}
+ticket_broker = {_toml_string(ticket_broker)}
+
 """
 
 

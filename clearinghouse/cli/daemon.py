@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,12 +14,17 @@ import click
 
 from clearinghouse import ledger, pm
 from clearinghouse.cli.options import config_option, database_url_option, settings, translated
-from clearinghouse.config import Settings
+from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, GrpcSettings, Settings
 from clearinghouse.signer.decision import ChainView
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
+    from clearinghouse.api.gateway_service import GatewayService
+    from clearinghouse.api.grpc_server import GrpcServer
     from clearinghouse.api.rate_limit import RateLimiter
+    from clearinghouse.chain.health import DepositHealth
+    from clearinghouse.signer.service import PaymentService
+    from clearinghouse.signer.tickets import TicketService
     from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.monitor import DepositMonitor
     from clearinghouse.chain.watcher import ChainWatcher
@@ -37,7 +42,8 @@ DEVNET_CREDIT_LIMIT_WEI = 10**17
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def serve(config_path: Path, database_url_value: str | None, log_level: str) -> None:
-    """Run the remote-signer HTTP API (go-livepeer -remoteSignerUrl compatible) until stopped.
+    """Run the remote-signer HTTP API (go-livepeer -remoteSignerUrl compatible) until stopped,
+    and the clearinghouse.v1 gRPC API beside it when the config has a [grpc] section.
 
     An embedded SQLite ledger that does not exist yet is created on first start. Refuses to
     start on an existing database at another schema version (run `clearinghouse db upgrade`), an
@@ -72,9 +78,14 @@ def _create_embedded_ledger(url: str) -> None:
 
 
 def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[], None] | None = None) -> None:
-    """Open everything ``serve`` needs, check it, and serve until SIGINT/SIGTERM."""
+    """Open everything ``serve`` needs, check it, and serve until SIGINT/SIGTERM: the HTTP API
+    (remote-signer routes, and the clearinghouse.v1 JSON routes under /v1/ whenever gateway API
+    keys can be checked), and the gRPC API beside it when [grpc] is configured (both stop
+    together, gRPC draining its calls in progress for at most GRPC_SHUTDOWN_GRACE_S)."""
     from clearinghouse.api import RemoteSignerApp, run_server
+    from clearinghouse.api.v1_http import V1Routes
     from clearinghouse.signer.service import PaymentService
+    from clearinghouse.signer.tickets import TicketService
 
     with translated():
         pm.require_native()
@@ -85,12 +96,22 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         with translated():
             ledger.check_database_current(db)
         sender = pm.private_key_to_address(private_key)
-        chain_view, deposit_health = stack.enter_context(_chain_view(config, db, sender))
-        service = PaymentService(db, private_key, chain_view, config.policy)
+        chain = stack.enter_context(_chain_view(config, db, sender))
+        service = PaymentService(db, private_key, chain.view, config.policy)
+        tickets = TicketService(db, private_key, chain.view, config.policy)
         api_keys, webhook = _authorization(config, db)
-        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=_rate_limiter(config),
-                              deposit_health=deposit_health)
+        rate_limiter = _rate_limiter(config)
+        gateway_keys = api_keys or _webhook_mode_keys(config, db)
+        gateway = _gateway_service(config, db, (service, tickets), chain)
+        v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter)
+        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=rate_limiter,
+                              deposit_health=chain.health_document, v1=v1)
         stack.callback(app.close)
+        if config.grpc is not None:
+            if gateway_keys is None:
+                raise click.ClickException("[grpc] authenticates gateway API keys: set auth.pepper_file "
+                                           "(or CLEARINGHOUSE_API_KEY_PEPPER) beside [webhook]")
+            stack.callback(_start_grpc(config.grpc, gateway, gateway_keys, rate_limiter).stop)
         LOG.info("serving sender 0x%s on http://%s:%d, ledger %s", service.address.hex(),
                  config.http.host, config.http.port, db.masked_url)
         if on_ready is not None:
@@ -101,11 +122,65 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
 HealthDocument = Callable[[], Mapping[str, object]]
 
 
+@dataclass(frozen=True, slots=True)
+class ChainSources:
+    """What the transports read of the chain: the signer's view, the deposit health (as the
+    /v1/health document and as values), the static view when there is no live one, and the
+    TicketBroker's address (None while not known; never blocks)."""
+
+    view: Callable[[], ChainView]
+    health_document: HealthDocument | None
+    health: Callable[[], DepositHealth] | None
+    static: ChainView | None
+    ticket_broker: Callable[[], bytes | None]
+
+
+def _webhook_mode_keys(config: Settings, db: ledger.Database) -> ApiKeyAuthenticator | None:
+    """With [webhook], gateway API keys still authenticate the clearinghouse.v1 APIs when a
+    pepper is configured; None when it is not (those APIs are then off)."""
+    from clearinghouse.api import ApiKeyAuthenticator
+
+    try:
+        pepper = config.api_key_pepper()
+    except ConfigError:
+        LOG.info("no API-key pepper beside [webhook]: the /v1/ gateway routes are off")
+        return None
+    return ApiKeyAuthenticator(db, pepper)
+
+
+def _gateway_service(
+    config: Settings, db: ledger.Database, signers: tuple[PaymentService, TicketService], chain: ChainSources
+) -> GatewayService:
+    """The clearinghouse.v1 operations over the daemon's signers, ledger and chain view."""
+    from clearinghouse.api.gateway_service import GatewayService
+
+    chain_id = CHAIN_ID_DEFAULT if config.grpc is None else config.grpc.chain_id
+    return GatewayService(*signers, db, chain_id=chain_id, ticket_broker=chain.ticket_broker,
+                          deposit_health=chain.health, static_chain=None if chain.health else chain.static)
+
+
+def _start_grpc(
+    grpc: GrpcSettings, gateway: GatewayService, api_keys: ApiKeyAuthenticator, rate_limiter: RateLimiter
+) -> GrpcServer:
+    """Start the clearinghouse.v1 gRPC server of [grpc] (TLS when it names a certificate)."""
+    from clearinghouse.api.grpc_server import GrpcServer, GrpcTls
+    from clearinghouse.api.grpc_service import GrpcGateway
+
+    with translated():
+        tls = grpc.tls()
+    server = GrpcServer(GrpcGateway(gateway, api_keys, rate_limiter), grpc.host, grpc.port,
+                        tls=None if tls is None else GrpcTls(certificate_chain=tls[0], private_key=tls[1]))
+    try:
+        server.start()
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from exc
+    LOG.info("serving gRPC clearinghouse.v1 on %s://%s:%d", "grpcs" if tls else "grpc", grpc.host, grpc.port)
+    return server
+
+
 @contextmanager
-def _chain_view(
-    config: Settings, db: ledger.Database, sender: bytes
-) -> Iterator[tuple[Callable[[], ChainView], HealthDocument | None]]:
-    """The signer's chain view and the deposit-health document for /v1/health.
+def _chain_view(config: Settings, db: ledger.Database, sender: bytes) -> Iterator[ChainSources]:
+    """The signer's chain view, the deposit health and the TicketBroker address.
 
     With [chain] rpc_url: the deposit monitor (live position, exposure, health guard, alerts)
     and the event watcher, both on background threads stopped on exit. Else the static view
@@ -116,12 +191,15 @@ def _chain_view(
         if static is None:
             raise click.ClickException("configure [chain] (live) or [chain.static]")
         LOG.info("chain view: static, from the configuration")
-        yield (lambda: static), None
+        broker = None if config.grpc is None else config.grpc.ticket_broker
+        yield ChainSources(view=lambda: static, health_document=None, health=None, static=static,
+                           ticket_broker=lambda: broker)
         return
     from clearinghouse.chain.monitor import health_document
     from clearinghouse.chain.redact import redact_rpc_url
 
     from clearinghouse.chain.client import ChainClient
+    from clearinghouse.chain.errors import ChainError
     from clearinghouse.chain.watcher import ChainWatcher
 
     live = config.live_chain
@@ -137,8 +215,20 @@ def _chain_view(
     if not monitor.refresh():
         LOG.warning("chain data not readable at start; signing is refused until it is")
     monitor.start()
+
+    def ticket_broker() -> bytes | None:
+        # The client resolves its contracts on the monitor's first successful read; before
+        # that, asking would block on the RPC, so the address is not known yet.
+        if monitor.health().position is None:
+            return None
+        try:
+            return bytes.fromhex(client.contract_addresses().ticket_broker[2:])
+        except ChainError:
+            return None
+
     try:
-        yield monitor, lambda: health_document(monitor.health())
+        yield ChainSources(view=monitor, health_document=lambda: health_document(monitor.health()),
+                           health=monitor.health, static=None, ticket_broker=ticket_broker)
     finally:
         monitor.stop()
         watcher.stop()
@@ -204,7 +294,8 @@ def _authorization(
               help="Where to write the devnet's keystore, config and ledger (default: a new "
                    "./.devnet/<UTC time>/; an existing directory must not hold devnet files).")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8935, show_default=True)
-def devnet(directory: Path | None, http_port: int) -> None:
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=8936, show_default=True)
+def devnet(directory: Path | None, http_port: int, grpc_port: int) -> None:
     """Start a local Arbitrum-like chain and serve the daemon against it, until stopped.
 
     Starts the pinned anvil (chain id 42161, loopback), deploys our TicketBroker and its
@@ -215,7 +306,7 @@ def devnet(directory: Path | None, http_port: int) -> None:
     \b
     Examples:
       clearinghouse devnet
-      clearinghouse devnet --directory /tmp/ch-devnet --http-port 9935
+      clearinghouse devnet --directory /tmp/ch-devnet --http-port 9935 --grpc-port 9936
     """
     from clearinghouse.api.api_keys import issue_api_key
     from clearinghouse.chain.anvil import start_anvil
@@ -224,7 +315,7 @@ def devnet(directory: Path | None, http_port: int) -> None:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
     target = directory or Path(".devnet") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with translated(), start_anvil() as anvil:
-        provisioned = provision_devnet(target, anvil, http_port=http_port)
+        provisioned = provision_devnet(target, anvil, http_port=http_port, grpc_port=grpc_port)
         ledger.upgrade_to_head(provisioned.database_url)
         config = settings(provisioned.config_path)
         db = ledger.open_database(config.database_url)
@@ -239,6 +330,7 @@ def devnet(directory: Path | None, http_port: int) -> None:
             click.echo(f"sender           {provisioned.sender} (deposit and reserve funded)")
             click.echo(f"config           {provisioned.config_path}")
             click.echo(f"remote signer    http://127.0.0.1:{http_port}")
+            click.echo(f"gRPC API         127.0.0.1:{grpc_port} (clearinghouse.v1; reflection on)")
             click.echo(f"gateway API key  {key_text}")
             click.echo(f"go-livepeer:     -remoteSignerUrl http://127.0.0.1:{http_port} "
                        f"-remoteSignerHeaders 'Authorization:Bearer {key_text}'")

@@ -29,7 +29,7 @@ from clearinghouse.signer.decision import (
     PaymentRequest,
     plan_payment,
 )
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
 from clearinghouse.signer.state import RemotePaymentState, decode_state, encode_state, open_state
 from clearinghouse.signer.wire import (
     OrchestratorOffer,
@@ -44,6 +44,7 @@ from clearinghouse.signer.wire import (
 __all__ = [
     "BillingType",
     "ChainView",
+    "DeadlineExceeded",
     "MaxPrice",
     "OrchestratorOffer",
     "PaymentPlan",

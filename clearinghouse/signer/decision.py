@@ -174,6 +174,86 @@ def plan_payment(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TicketPlan:
+    """What to sign for one SignTickets call: ``ticket_count`` tickets from ``first_nonce``."""
+
+    offer: OrchestratorOffer
+    ticket_count: int
+    first_nonce: int
+    ev_wei: Fraction
+
+    @property
+    def nonces(self) -> range:
+        """The sender nonces of the tickets to sign, in order."""
+        return range(self.first_nonce, self.first_nonce + self.ticket_count)
+
+    @property
+    def ev_signed_wei(self) -> Fraction:
+        """The batch's total EV, exact: what the gateway is billed."""
+        return self.ticket_count * self.ev_wei
+
+
+def plan_ticket_batch(
+    offer: OrchestratorOffer,
+    ticket_count: int,
+    chain: ChainView,
+    policy: PaymentPolicy,
+    *,
+    ledger_last_nonce: int,
+) -> TicketPlan:
+    """Decide a batch of ``ticket_count`` tickets on ``offer`` for a caller that keeps its own
+    session (no billing units, no auth token): the sender-side checks of ``plan_payment``.
+
+    The request's own input first, as every input check comes first: a count outside
+    1..TICKETS_PER_CALL_MAX (BAD_REQUEST for 0, TOO_MANY_TICKETS above) and a zero face value or
+    win probability (PARAMS_REJECTED: such a ticket pays nothing, so nobody needs it signed);
+    then in Refusal order: chain unsafe, params expired (REFRESH_SESSION), the params checks of
+    spec 01, the configured price ceiling, the total EV, and nonce SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the highest ever
+    signed under the recipientRandHash by anyone. Raises SigningRefused.
+    """
+    if ticket_count < 1:
+        raise SigningRefused(Refusal.BAD_REQUEST, f"ticket_count must be >= 1, got {ticket_count}")
+    if ticket_count > TICKETS_PER_CALL_MAX:
+        raise SigningRefused(
+            Refusal.TOO_MANY_TICKETS,
+            f"ticket_count {ticket_count} exceeds maximum of {TICKETS_PER_CALL_MAX}",
+        )
+    if offer.face_value_wei == 0 or offer.win_prob == 0:
+        raise SigningRefused(
+            Refusal.PARAMS_REJECTED,
+            "ticket face value and win probability must be > 0: such a ticket never pays",
+        )
+    _check_chain(chain)
+    if offer.expiration_block - chain.last_l1_block <= PARAMS_EXPIRY_MARGIN_BLOCKS:
+        raise SigningRefused(
+            Refusal.REFRESH_SESSION,
+            f"refresh session: ticket params expire at L1 block {offer.expiration_block}, "
+            f"last seen L1 block is {chain.last_l1_block}",
+        )
+    ev = ticket_ev(offer.face_value_wei, offer.win_prob)
+    _check_params(offer, ev, chain, policy)
+    if policy.max_price is not None:
+        price = Fraction(offer.price_per_unit, offer.pixels_per_unit)
+        check_price(price, [PriceCeiling("configured maximum price", policy.max_price)])
+    total_ev = ticket_count * ev
+    if total_ev > policy.max_total_ev_wei:
+        raise SigningRefused(
+            Refusal.TOTAL_EV_EXCEEDED,
+            f"total ticket EV {float_string(total_ev, 5)} wei for {ticket_count} tickets > "
+            f"max total ticket EV {policy.max_total_ev_wei} wei",
+        )
+    first_nonce = ledger_last_nonce + 1
+    last_nonce = first_nonce + ticket_count - 1
+    if last_nonce > SENDER_NONCE_MAX:
+        raise SigningRefused(
+            Refusal.NONCES_EXHAUSTED,
+            f"refresh session: tickets {first_nonce}..{last_nonce} would pass nonce "
+            f"{SENDER_NONCE_MAX} for recipientRandHash {offer.pm_session_id}",
+        )
+    return TicketPlan(offer=offer, ticket_count=ticket_count, first_nonce=first_nonce, ev_wei=ev)
+
+
 def _continue_session(
     offer: OrchestratorOffer,
     previous: RemotePaymentState | None,

@@ -1,7 +1,8 @@
 """Why the remote-signer payment algorithm refuses a call, and the exception that says so.
 
     ClearinghouseError                     (clearinghouse.errors)
-    └── SigningRefused(reason, message)    nothing was signed; ``reason`` is a Refusal
+    ├── SigningRefused(reason, message)    nothing was signed; ``reason`` is a Refusal
+    └── DeadlineExceeded                   the caller's deadline passed before signing
 
 ``Refusal`` is closed and in precedence order: the algorithm evaluates the reasons in this
 order, so when a call fails several checks the reason listed first is the one reported. No
@@ -61,3 +62,11 @@ class SigningRefused(ClearinghouseError):
 
     def __repr__(self) -> str:
         return f"SigningRefused({self.reason.value!r}, {self.message!r})"
+
+
+class DeadlineExceeded(ClearinghouseError):
+    """The caller's deadline passed before anything was signed; nothing was signed or recorded.
+
+    Not a Refusal: the request may be fine, the caller just stopped waiting (a gRPC deadline),
+    so the answer is the transport's own "deadline exceeded".
+    """

@@ -39,7 +39,7 @@ from clearinghouse.signer.decision import (
     PaymentRequest,
     plan_payment,
 )
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
     OrchestratorOffer,
@@ -134,13 +134,20 @@ class PaymentService:
             return False
         return True
 
-    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult:
+    def generate_payment(
+        self, caller: Caller, call: PaymentCall, *, deadline_s: float | None = None
+    ) -> PaymentResult:
         """Sign and record the tickets one call needs, or refuse having signed nothing.
+
+        ``deadline_s`` (a ``time.monotonic()`` value) is when the caller stops waiting: it is
+        checked under the session lock right before signing, so a call that waited past it for
+        the lock signs nothing (DeadlineExceeded). A retry's stored answer is returned anyway.
 
         Raises SigningRefused (reason in precedence order, see errors.Refusal),
         ledger.SpendRefused when the gateway's credit control forbids the EV this call needs
-        (checked in the same transaction as the record, so racing calls cannot overspend), and
-        ledger.DatabaseUnavailable; any other exception is a bug and rolls everything back.
+        (checked in the same transaction as the record, so racing calls cannot overspend),
+        DeadlineExceeded, and ledger.DatabaseUnavailable; any other exception is a bug and rolls
+        everything back.
         """
         offer = decode_offer(call.orchestrator_info)
         previous = self._open_previous(call)
@@ -149,7 +156,7 @@ class PaymentService:
         digest = _request_digest(call)
         try:
             with ledger.locked_session(self._db, state_id) as lock:
-                self._refuse_if_halted(lock, caller)
+                refuse_if_halted(lock, caller)
                 stored = _check_head(lock, caller, call, previous, digest)
                 if stored is not None:
                     return _decode_response(stored.response)
@@ -157,6 +164,7 @@ class PaymentService:
                 lock.check_spend(
                     caller.gateway_id, caller.subject, plan.ticket_count * plan.ev_wei, datetime.now(UTC)
                 )
+                refuse_if_past(deadline_s)
                 result, tickets = self._sign(plan, capabilities)
                 lock.record(_signing_call(caller, plan, capabilities, tickets, result, digest))
         except (ledger.StaleSession, ledger.IdempotencyConflict) as exc:
@@ -166,17 +174,6 @@ class PaymentService:
             # tickets never left, so refusing is safe and the client's retry gets fresh nonces.
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
         return result
-
-    @staticmethod
-    def _refuse_if_halted(lock: ledger.SessionLock, caller: Caller) -> None:
-        """The operator's kill switch (global or this gateway's) stops signing first thing under
-        the lock, before a retry's stored answer. Read in the signing transaction: a transaction
-        of its own cost each call as much as all the other reads of the call together."""
-        halt = lock.signing_halt(caller.gateway_id)
-        if halt is not None:
-            raise SigningRefused(
-                Refusal.SIGNER_UNSAFE, f"signing halted by the operator ({halt.scope}): {halt.reason}"
-            )
 
     def _open_previous(self, call: PaymentCall) -> RemotePaymentState | None:
         if not call.state:
@@ -216,7 +213,7 @@ class PaymentService:
                 previous,
                 request,
                 self._chain_view(),
-                _tightened(self._policy, caller.max_price),
+                tightened(self._policy, caller.max_price),
                 self._clock_ns(),
                 new_state_id=state_id,
                 new_manifest_id=secrets.token_hex(MANIFEST_ID_BYTES),
@@ -267,7 +264,24 @@ class PaymentService:
         return result, tickets
 
 
-def _tightened(policy: PaymentPolicy, ceiling: Fraction | None) -> PaymentPolicy:
+def refuse_if_halted(lock: ledger.SessionLock, caller: Caller) -> None:
+    """The operator's kill switch (global or this gateway's) stops signing first thing under
+    the lock, before a retry's stored answer. Read in the signing transaction: a transaction
+    of its own cost each call as much as all the other reads of the call together."""
+    halt = lock.signing_halt(caller.gateway_id)
+    if halt is not None:
+        raise SigningRefused(
+            Refusal.SIGNER_UNSAFE, f"signing halted by the operator ({halt.scope}): {halt.reason}"
+        )
+
+
+def refuse_if_past(deadline_s: float | None) -> None:
+    """Raise DeadlineExceeded when ``deadline_s`` (``time.monotonic()``) has passed."""
+    if deadline_s is not None and time.monotonic() >= deadline_s:
+        raise DeadlineExceeded("the call's deadline passed before signing; nothing was signed")
+
+
+def tightened(policy: PaymentPolicy, ceiling: Fraction | None) -> PaymentPolicy:
     """The operator's policy with the caller's own price ceiling (webhook maxPrice) applied."""
     if ceiling is None or (policy.max_price is not None and policy.max_price <= ceiling):
         return policy

@@ -95,11 +95,57 @@ def decode_offer(orchestrator_info: bytes) -> OrchestratorOffer:
         raise _refuse("missing ticketParams in OrchestratorInfo")
     if not info.HasField("auth_token"):
         raise _refuse("missing auth token in OrchestratorInfo")
-    params = info.ticket_params
-    expiration = params.expiration_params
-    offer = OrchestratorOffer(
+    return _offer(
+        info.ticket_params,
+        info.ticket_params.expiration_params,
+        price,
         transcoder=info.transcoder,
         address=_fixed_bytes("OrchestratorInfo.address", info.address, ADDRESS_BYTES),
+        auth_token=info.auth_token,
+    )
+
+
+def decode_ticket_offer(
+    ticket_params: bytes, expiration_params: bytes | None, price_info: bytes
+) -> OrchestratorOffer:
+    """Parse and check an orchestrator's ticket params and price given without OrchestratorInfo
+    (clearinghouse.v1 SignTickets): the checks of ``decode_offer`` on those parts.
+
+    ``expiration_params`` None means the ones inside the ticket params; given as well as those,
+    both must be equal. The offer has no auth token (expiration 0) and the recipient as its
+    address. Raises SigningRefused(BAD_REQUEST) naming what is wrong.
+    """
+    params = _parse(lp_rpc_pb2.TicketParams(), ticket_params, "TicketParams")
+    price = _parse(lp_rpc_pb2.PriceInfo(), price_info, "PriceInfo")
+    if price.pricePerUnit <= 0 or price.pixelsPerUnit <= 0:
+        raise _refuse(
+            "missing or zero priceInfo: pricePerUnit and pixelsPerUnit must be > 0, "
+            f"got {price.pricePerUnit}/{price.pixelsPerUnit}"
+        )
+    expiration = params.expiration_params
+    if expiration_params is not None:
+        given = _parse(lp_rpc_pb2.TicketExpirationParams(), expiration_params, "TicketExpirationParams")
+        if params.HasField("expiration_params") and given != expiration:
+            raise _refuse("expiration_params differ from ticket_params.expiration_params")
+        expiration = given
+    recipient = _fixed_bytes("ticket_params.recipient", params.recipient, ADDRESS_BYTES)
+    return _offer(
+        params, expiration, price, transcoder="", address=recipient, auth_token=lp_rpc_pb2.AuthToken()
+    )
+
+
+def _offer(
+    params: lp_rpc_pb2.TicketParams,
+    expiration: lp_rpc_pb2.TicketExpirationParams,
+    price: lp_rpc_pb2.PriceInfo,
+    *,
+    transcoder: str,
+    address: bytes,
+    auth_token: lp_rpc_pb2.AuthToken,
+) -> OrchestratorOffer:
+    offer = OrchestratorOffer(
+        transcoder=transcoder,
+        address=address,
         price_per_unit=price.pricePerUnit,
         pixels_per_unit=price.pixelsPerUnit,
         recipient=_fixed_bytes("ticket_params.recipient", params.recipient, ADDRESS_BYTES),
@@ -111,11 +157,11 @@ def decode_offer(orchestrator_info: bytes) -> OrchestratorOffer:
         expiration_block=_uint256("ticket_params.expiration_block", params.expiration_block),
         creation_round=expiration.creation_round,
         creation_round_block_hash=expiration.creation_round_block_hash,
-        auth_token_expiration_s=info.auth_token.expiration,
+        auth_token_expiration_s=auth_token.expiration,
         ticket_params_pb=params.SerializeToString(),
         expiration_params_pb=expiration.SerializeToString(),
         price_info_pb=price.SerializeToString(),
-        auth_token_pb=info.auth_token.SerializeToString(),
+        auth_token_pb=auth_token.SerializeToString(),
     )
     _check_expiration(offer)
     return offer

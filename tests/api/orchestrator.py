@@ -124,7 +124,20 @@ class Orchestrator:
         sender: bytes,
         current_block: int,
     ) -> int:
-        """Check a payment made against ``info``; credit its EV; return its ticket count."""
+        """Check a payment made against ``info`` and its segment credentials; credit its EV;
+        return its ticket count."""
+        self._check_seg_data(seg_bytes, info, sender)
+        return self.accept_payment(payment_bytes, info, sender, current_block)
+
+    def accept_payment(
+        self,
+        payment_bytes: bytes,
+        info: lp_rpc_pb2.OrchestratorInfo,
+        sender: bytes,
+        current_block: int,
+    ) -> int:
+        """Check a Payment alone (a SignTickets batch comes without SegData); credit its EV;
+        return its ticket count."""
         payment = lp_rpc_pb2.Payment.FromString(payment_bytes)
         params = payment.ticket_params
         _require(payment.sender == sender and any(sender), "sender is not the signer's address")
@@ -170,7 +183,6 @@ class Orchestrator:
                 == sender,
                 f"ticket {nonce} not signed by the sender",
             )
-        self._check_seg_data(seg_bytes, info, sender)
         count = len(payment.ticket_sender_params)
         self.credited_ev += count * Fraction(face_value * win_prob, UINT256_MAX)
         self.tickets_accepted += count

@@ -1,0 +1,186 @@
+"""The clearinghouse.v1 gRPC service: protobuf in and out around ``GatewayService``.
+
+Every method, in order — nothing is decoded, and nothing signed, before the caller is known:
+
+1. authenticate ``authorization: Bearer <API key>`` metadata with the gateway API keys of the
+   HTTP API (``ApiKeyAuthenticator``; a key seen within API_KEY_CACHE_TTL_S costs no database
+   read); ``livepeer-usage-subject`` metadata attributes a call like the HTTP header does;
+2. signing methods: the gateway's calls/s rate limit, shared with the HTTP transport;
+3. decode the request bytes (handlers take raw bytes, so a malformed message is our
+   INVALID_ARGUMENT with reason BAD_REQUEST, not the gRPC core's generic error);
+4. call ``GatewayService``; a signing call carries the client's deadline down to the moment
+   before signing, so a call whose deadline passed while it waited (for the session lock, say)
+   signs nothing.
+
+Errors leave as a gRPC status with a google.rpc.Status in ``grpc-status-details-bin`` holding a
+google.rpc.ErrorInfo: ``reason`` (errors.Reason, the same strings as the /v1 JSON routes),
+``domain`` ERROR_DOMAIN, and ``orchestrator_url`` in ``metadata`` on a refresh. The status code
+comes from ``errors.REASON_STATUS``; nothing here chooses one. An unexpected exception is logged
+with a call id and answered INTERNAL "Internal Server Error".
+
+Handlers run on the gRPC server's thread pool (grpc_server.py), where blocking database and
+signing work belongs.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from typing import NoReturn
+
+import grpc
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from clearinghouse.api.api_keys import ApiKeyAuthenticator
+from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, Reason, V1Answer, v1_answer
+from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.api.rate_limit import RateLimiter
+from clearinghouse.api.requests import RequestHeaders
+from clearinghouse.api.v1_messages import (
+    decode,
+    deposit_info_message,
+    payment_call,
+    payment_message,
+    signer_info_message,
+    ticket_request,
+    tickets_message,
+    usage_message,
+)
+from clearinghouse.errors import InvariantViolation
+from clearinghouse.proto import clearinghouse_pb2 as pb
+from clearinghouse.signer.errors import DeadlineExceeded
+from clearinghouse.signer.service import Caller
+
+LOG = logging.getLogger(__name__)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["Clearinghouse"].full_name
+"""``clearinghouse.v1.Clearinghouse``."""
+
+ERROR_DOMAIN = "clearinghouse.v1"
+"""google.rpc.ErrorInfo.domain of every error this service answers."""
+
+Behaviour = Callable[[Caller, bytes, grpc.ServicerContext], Message]
+
+
+class GrpcGateway:
+    """The servicer: one generic handler for SERVICE_NAME over a GatewayService."""
+
+    def __init__(
+        self,
+        service: GatewayService,
+        api_keys: ApiKeyAuthenticator,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        self._service = service
+        self._api_keys = api_keys
+        self._rate_limiter = rate_limiter
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The method handlers of SERVICE_NAME; requests and responses travel as raw bytes."""
+        methods: dict[str, tuple[Behaviour, bool]] = {
+            "GetSignerInfo": (self._get_signer_info, False),
+            "GeneratePayment": (self._generate_payment, True),
+            "SignTickets": (self._sign_tickets, True),
+            "GetDepositInfo": (self._get_deposit_info, False),
+            "GetUsage": (self._get_usage, False),
+        }
+        handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+            name: grpc.unary_unary_rpc_method_handler(self._unary(name, behaviour, signing))
+            for name, (behaviour, signing) in methods.items()
+        }
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+    def _unary(
+        self, name: str, behaviour: Behaviour, signing: bool
+    ) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            try:
+                caller = self._authenticate(context)
+                if signing and self._rate_limiter is not None:
+                    self._rate_limiter.admit(caller.gateway_id)
+                return behaviour(caller, request, context).SerializeToString()
+            except Exception as exc:  # every error is answered; a bug is logged, masked
+                _abort(context, _answer(name, exc))
+
+        return handle
+
+    def _authenticate(self, context: grpc.ServicerContext) -> Caller:
+        headers = RequestHeaders(
+            (key.encode("latin-1"), value.encode("latin-1"))
+            for key, value in context.invocation_metadata()
+            if isinstance(value, str)
+        )
+        return self._api_keys.cached_caller(headers) or self._api_keys.caller(headers)
+
+    def _get_signer_info(
+        self, caller: Caller, request: bytes, context: grpc.ServicerContext
+    ) -> pb.GetSignerInfoResponse:
+        decode(pb.GetSignerInfoRequest, request)
+        return signer_info_message(self._service.signer_info())
+
+    def _generate_payment(
+        self, caller: Caller, request: bytes, context: grpc.ServicerContext
+    ) -> pb.GeneratePaymentResponse:
+        call = payment_call(decode(pb.GeneratePaymentRequest, request))
+        return payment_message(self._service.generate_payment(caller, call, deadline_s=deadline_s(context)))
+
+    def _sign_tickets(
+        self, caller: Caller, request: bytes, context: grpc.ServicerContext
+    ) -> pb.SignTicketsResponse:
+        tickets = ticket_request(decode(pb.SignTicketsRequest, request))
+        return tickets_message(self._service.sign_tickets(caller, tickets, deadline_s=deadline_s(context)))
+
+    def _get_deposit_info(
+        self, caller: Caller, request: bytes, context: grpc.ServicerContext
+    ) -> pb.GetDepositInfoResponse:
+        decode(pb.GetDepositInfoRequest, request)
+        return deposit_info_message(self._service.deposit_info())
+
+    def _get_usage(
+        self, caller: Caller, request: bytes, context: grpc.ServicerContext
+    ) -> pb.GetUsageResponse:
+        period = decode(pb.GetUsageRequest, request)
+        return usage_message(self._service.usage(caller, period.start_unix_s, period.end_unix_s))
+
+
+def deadline_s(context: grpc.ServicerContext) -> float | None:
+    """The client's deadline as a ``time.monotonic()`` value (None without one).
+
+    Raises DeadlineExceeded when it has already passed: nothing is worth starting then.
+    """
+    remaining_s: float | None = context.time_remaining()  # None (or "infinite"): no deadline
+    if remaining_s is None:
+        return None
+    if remaining_s <= 0:
+        raise DeadlineExceeded("the call's deadline passed before it started; nothing was signed")
+    return time.monotonic() + remaining_s
+
+
+
+def _answer(method: str, error: Exception) -> V1Answer:
+    answer = v1_answer(error)
+    if answer is not None:
+        return answer
+    call_id = secrets.token_hex(8)
+    LOG.error("gRPC call %s (%s) failed", call_id, method, exc_info=sys.exc_info())
+    return V1Answer(Reason.INTERNAL, f"{INTERNAL_ERROR_MESSAGE} (call {call_id})")
+
+
+def _abort(context: grpc.ServicerContext, answer: V1Answer) -> NoReturn:
+    """End the call with ``answer``'s status code, message and ErrorInfo (raises)."""
+    metadata = {} if answer.orchestrator_url is None else {"orchestrator_url": answer.orchestrator_url}
+    info = error_details_pb2.ErrorInfo(
+        reason=answer.reason.value, domain=ERROR_DOMAIN, metadata=metadata
+    )
+    detail = AnyMessage()
+    detail.Pack(info)
+    code = answer.grpc_code
+    status = status_pb2.Status(code=code.value[0], message=answer.message, details=[detail])
+    context.abort_with_status(rpc_status.to_status(status))
+    raise InvariantViolation("grpc abort_with_status returned instead of raising")

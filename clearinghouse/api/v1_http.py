@@ -1,0 +1,175 @@
+"""The clearinghouse.v1 API as JSON routes under /v1/ on the HTTP server (parity with gRPC).
+
+Every gRPC method has a route, and both call the same ``GatewayService`` through the same
+converters (v1_messages.py); the bodies are the proto3 JSON form of the clearinghouse.v1
+messages (camelCase keys; bytes as standard base64; 64-bit integers as strings; wei as decimal
+strings, exact rationals as "a" or "a/b", as in the .proto):
+
+    GET  /v1/signer-info        → GetSignerInfoResponse
+    POST /v1/generate-payment   GeneratePaymentRequest → GeneratePaymentResponse
+    POST /v1/sign-tickets       SignTicketsRequest → SignTicketsResponse
+    GET  /v1/deposit            → GetDepositInfoResponse
+    GET  /v1/usage?startUnixS=…&endUnixS=…  → GetUsageResponse
+    GET  /v1/openapi.json       the OpenAPI 3.1 document of these routes (no key needed)
+
+Each call authenticates ``Authorization: Bearer <API key>`` before reading its body; signing
+routes then pass the gateway's rate limit, shared with the other routes and gRPC. Errors are
+``{"error": {"message": …, "reason": …}}`` with the HTTP status of ``errors.REASON_STATUS`` (402
+insufficient balance, 409 stale state, 503 signer unhealthy, …) and the same reason strings as
+gRPC; a refresh adds ``orchestratorUrl``. Blocking work runs on the routes' own bounded pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from clearinghouse.api.api_keys import ApiKeyAuthenticator
+from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason, V1Answer, v1_answer
+from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.api.http import BlockingPool, ClientGone, Receive, Response, Scope, read_body
+from clearinghouse.api.limits import SIGNING_THREADS_MAX
+from clearinghouse.api.openapi import openapi_document
+from clearinghouse.api.payloads import check_json_depth
+from clearinghouse.api.rate_limit import RateLimiter
+from clearinghouse.api.requests import RequestHeaders
+from clearinghouse.api.v1_messages import (
+    deposit_info_message,
+    payment_call,
+    payment_message,
+    signer_info_message,
+    ticket_request,
+    tickets_message,
+    usage_message,
+)
+from clearinghouse.proto import clearinghouse_pb2 as pb
+from clearinghouse.signer.service import Caller
+
+LOG = logging.getLogger(__name__)
+
+Handler = Callable[[Scope, Receive], Awaitable[Response]]
+_Message = TypeVar("_Message", bound=Message)
+
+
+class V1Routes:
+    """The /v1/ JSON routes of one GatewayService; ``routes()`` is merged into the ASGI app."""
+
+    def __init__(
+        self,
+        service: GatewayService,
+        api_keys: ApiKeyAuthenticator,
+        rate_limiter: RateLimiter | None = None,
+        *,
+        threads: int = SIGNING_THREADS_MAX,
+    ) -> None:
+        self._service = service
+        self._api_keys = api_keys
+        self._rate_limiter = rate_limiter
+        self._pool = BlockingPool("v1", threads)
+        self._openapi = json.dumps(openapi_document(), separators=(",", ":")).encode()
+
+    def routes(self) -> dict[str, dict[str, Handler]]:
+        """Path → method → handler."""
+        return {
+            "/v1/signer-info": {"GET": self._answering(self._signer_info)},
+            "/v1/generate-payment": {"POST": self._answering(self._generate_payment)},
+            "/v1/sign-tickets": {"POST": self._answering(self._sign_tickets)},
+            "/v1/deposit": {"GET": self._answering(self._deposit)},
+            "/v1/usage": {"GET": self._answering(self._usage)},
+            "/v1/openapi.json": {"GET": self._openapi_document},
+        }
+
+    def close(self) -> None:
+        """Stop the worker threads (waits for running calls to finish)."""
+        self._pool.close()
+
+    def _answering(self, handler: Callable[[Scope, Receive], Awaitable[Message]]) -> Handler:
+        """The route: the handler's message as JSON, or its error as a clearinghouse.v1 answer."""
+
+        async def answer(scope: Scope, receive: Receive) -> Response:
+            try:
+                return Response(200, _json(await handler(scope, receive)))
+            except ClientGone:
+                raise
+            except Exception as exc:  # every error is answered
+                return _error(scope, exc)
+
+        return answer
+
+    async def _caller(self, scope: Scope, *, signing: bool) -> Caller:
+        headers = RequestHeaders(scope["headers"])
+        caller = self._api_keys.cached_caller(headers)
+        if caller is None:
+            caller = await self._pool.run(self._api_keys.caller, headers)
+        if signing and self._rate_limiter is not None:
+            self._rate_limiter.admit(caller.gateway_id)
+        return caller
+
+    async def _signer_info(self, scope: Scope, receive: Receive) -> Message:
+        await self._caller(scope, signing=False)
+        return signer_info_message(self._service.signer_info())
+
+    async def _generate_payment(self, scope: Scope, receive: Receive) -> Message:
+        caller = await self._caller(scope, signing=True)
+        call = payment_call(_parse(pb.GeneratePaymentRequest, await read_body(scope, receive)))
+        return payment_message(await self._pool.run(self._service.generate_payment, caller, call))
+
+    async def _sign_tickets(self, scope: Scope, receive: Receive) -> Message:
+        caller = await self._caller(scope, signing=True)
+        request = ticket_request(_parse(pb.SignTicketsRequest, await read_body(scope, receive)))
+        return tickets_message(await self._pool.run(self._service.sign_tickets, caller, request))
+
+    async def _deposit(self, scope: Scope, receive: Receive) -> Message:
+        await self._caller(scope, signing=False)
+        return deposit_info_message(self._service.deposit_info())
+
+    async def _usage(self, scope: Scope, receive: Receive) -> Message:
+        caller = await self._caller(scope, signing=False)
+        period = _query(scope, pb.GetUsageRequest)
+        usage = await self._pool.run(self._service.usage, caller, period.start_unix_s, period.end_unix_s)
+        return usage_message(usage)
+
+    async def _openapi_document(self, scope: Scope, receive: Receive) -> Response:
+        return Response(200, self._openapi)
+
+
+def _parse(message_type: type[_Message], body: bytes) -> _Message:
+    """The proto3 JSON ``body`` as ``message_type``; BadRequest saying what is wrong."""
+    check_json_depth(body, "body")
+    try:
+        return json_format.Parse(body or b"{}", message_type())
+    except (json_format.ParseError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not a {message_type.DESCRIPTOR.name} in JSON: {exc}") from None
+
+
+def _query(scope: Scope, message_type: type[_Message]) -> _Message:
+    """The query string's parameters (field or camelCase names) as ``message_type``."""
+    try:
+        pairs = parse_qsl(scope.get("query_string", b"").decode("ascii"), strict_parsing=False)
+        return json_format.ParseDict(dict(pairs), message_type())
+    except (json_format.ParseError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"query is not a {message_type.DESCRIPTOR.name}: {exc}") from None
+
+
+def _json(message: Message) -> bytes:
+    document = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _error(scope: Scope, exc: Exception) -> Response:
+    answer = v1_answer(exc)
+    if answer is None:  # a bug: logged with an id, masked for the client
+        request_id = secrets.token_hex(8)
+        LOG.error("request %s: %s %s failed", request_id, scope["method"], scope["path"], exc_info=exc)
+        answer = V1Answer(Reason.INTERNAL, f"{INTERNAL_ERROR_MESSAGE} (request {request_id})")
+    error: dict[str, Any] = {"message": answer.message, "reason": answer.reason.value}
+    if answer.orchestrator_url is not None:
+        error["orchestratorUrl"] = answer.orchestrator_url
+    return Response(answer.http_status, json.dumps({"error": error}, separators=(",", ":")).encode())

@@ -1,0 +1,184 @@
+"""The clearinghouse.v1 messages (protos/clearinghouse.proto) to and from the service's values.
+
+Shared by the gRPC service (grpc_service.py) and the JSON routes under /v1/ (v1_http.py, the
+proto3 JSON form of the same messages), so both decode requests and encode answers with the same
+checks: wei as decimal strings, exact rationals as "a" or "a/b", text fields checked like spec
+02's JSON (TEXT_FIELD_LENGTH_MAX, no control characters). Every failure is a BadRequest naming
+the field.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from clearinghouse.api.errors import BadRequest
+from clearinghouse.api.gateway_service import DepositInfo, SignerInfo
+from clearinghouse.api.payloads import check_text_field
+from clearinghouse.ledger.usage import GatewayUsage
+from clearinghouse.proto import clearinghouse_pb2 as pb
+from clearinghouse.signer.billing import MaxPrice
+from clearinghouse.signer.service import PaymentCall, PaymentResult
+from clearinghouse.signer.tickets import TicketBatch, TicketRequest
+
+INT64_MAX = 2**63 - 1
+
+_Request = TypeVar("_Request", bound=Message)
+
+
+def signer_info_message(info: SignerInfo) -> pb.GetSignerInfoResponse:
+    """SignerInfo as GetSignerInfoResponse (an unknown TicketBroker is empty bytes)."""
+    return pb.GetSignerInfoResponse(
+        address=info.address,
+        address_checksummed=info.address_checksummed,
+        orchestrator_info_signature=info.orchestrator_info_signature,
+        chain_id=info.chain_id,
+        ticket_broker=info.ticket_broker or b"",
+    )
+
+
+def payment_message(result: PaymentResult) -> pb.GeneratePaymentResponse:
+    """A PaymentResult as GeneratePaymentResponse."""
+    return pb.GeneratePaymentResponse(
+        payment=result.payment,
+        seg_creds=result.seg_creds,
+        state=pb.PaymentState(state=result.state, signature=result.state_signature),
+        ticket_count=result.ticket_count,
+        replayed=result.replayed,
+    )
+
+
+def tickets_message(batch: TicketBatch) -> pb.SignTicketsResponse:
+    """A TicketBatch as SignTicketsResponse."""
+    return pb.SignTicketsResponse(
+        payment=batch.payment,
+        tickets=[pb.SignedTicket(sender_nonce=n, ticket_hash=h) for n, h in batch.tickets],
+        ev_signed_wei=str(batch.ev_signed_wei),
+        replayed=batch.replayed,
+    )
+
+
+def decode(message_type: type[_Request], data: bytes) -> _Request:
+    """Parse ``data`` as ``message_type``; BadRequest naming the message when it is not one."""
+    try:
+        return message_type.FromString(data)
+    except DecodeError as exc:
+        raise BadRequest(f"malformed {message_type.DESCRIPTOR.name}: {exc}") from None
+
+
+def payment_call(request: pb.GeneratePaymentRequest) -> PaymentCall:
+    """The PaymentCall of a GeneratePaymentRequest; text fields are checked like the JSON's."""
+    state = request.state.state if request.HasField("state") else b""
+    signature = request.state.signature if request.HasField("state") else b""
+    if signature and not state:
+        raise BadRequest("invalid state: state.signature given without state.state")
+    max_price = None
+    if request.HasField("max_price"):
+        limit = request.max_price
+        max_price = MaxPrice(price=limit.price, currency=limit.currency, unit=limit.unit)
+    return PaymentCall(
+        orchestrator_info=request.orchestrator.SerializeToString()
+        if request.HasField("orchestrator")
+        else b"",
+        state=state or None,
+        state_signature=signature or None,
+        manifest_id=check_text_field("manifest_id", request.manifest_id),
+        billing_type=check_text_field("type", request.type),
+        in_pixels=request.in_pixels,
+        app=check_text_field("app", request.app),
+        max_price=max_price,
+        capabilities=request.capabilities.SerializeToString()
+        if request.HasField("capabilities")
+        else None,
+    )
+
+
+def ticket_request(request: pb.SignTicketsRequest) -> TicketRequest:
+    """The TicketRequest of a SignTicketsRequest; BadRequest for a missing part or a request id
+    that is not 1..TEXT_FIELD_LENGTH_MAX printable ASCII characters."""
+    request_id = request.request_id
+    if not request_id or not all(" " < char <= "~" for char in request_id):
+        raise BadRequest("request_id must be 1 or more printable ASCII characters without spaces")
+    check_text_field("request_id", request_id)
+    if not request.HasField("ticket_params") or not request.HasField("price_info"):
+        raise BadRequest("ticket_params and price_info are required")
+    return TicketRequest(
+        request_id=request_id,
+        ticket_params=request.ticket_params.SerializeToString(),
+        expiration_params=request.expiration_params.SerializeToString()
+        if request.HasField("expiration_params")
+        else None,
+        price_info=request.price_info.SerializeToString(),
+        ticket_count=request.ticket_count,
+    )
+
+
+def usage_message(usage: GatewayUsage) -> pb.GetUsageResponse:
+    """GatewayUsage as GetUsageResponse: EV and fees as exact rationals, face value in decimal."""
+    total = usage.total
+    return pb.GetUsageResponse(
+        gateway_id=usage.gateway_id,
+        start_unix_s=int(usage.start.timestamp()),
+        end_unix_s=int(usage.end.timestamp()),
+        calls=total.calls,
+        tickets=total.tickets,
+        ev_signed_wei=str(total.ev_signed),
+        fee_wei=str(total.fee),
+        face_value_wei=str(total.face_value_wei),
+        subjects=[
+            pb.SubjectUsage(
+                usage_subject=subject,
+                calls=totals.calls,
+                tickets=totals.tickets,
+                ev_signed_wei=str(totals.ev_signed),
+                fee_wei=str(totals.fee),
+            )
+            for subject, totals in usage.subjects
+        ],
+    )
+
+
+_HEALTH_STATE = {
+    "ok": pb.HEALTH_STATE_OK,
+    "warn": pb.HEALTH_STATE_WARN,
+    "critical": pb.HEALTH_STATE_CRITICAL,
+    "unmonitored": pb.HEALTH_STATE_UNMONITORED,
+}
+
+
+def deposit_info_message(info: DepositInfo) -> pb.GetDepositInfoResponse:
+    """DepositInfo as GetDepositInfoResponse: wei as decimal strings, EV as an exact rational."""
+    message = pb.GetDepositInfoResponse(
+        health_state=_HEALTH_STATE[info.health_state],
+        findings=[
+            pb.HealthFinding(state=_HEALTH_STATE[f.state], reason=f.reason, message=f.message)
+            for f in info.findings
+        ],
+    )
+    if info.position is not None:
+        p = info.position
+        message.position.CopyFrom(
+            pb.ChainPosition(
+                deposit_wei=str(p.deposit_wei),
+                reserve_wei=str(p.reserve_wei),
+                withdraw_round=p.withdraw_round,
+                current_round=p.current_round,
+                l1_block=p.l1_block,
+            )
+        )
+    if info.runway_s is not None:
+        message.runway_s = min(info.runway_s, INT64_MAX)  # a near-idle burn means "years"
+    if info.chain_age_s is not None:
+        message.chain_age_s = info.chain_age_s
+    if info.exposure is not None:
+        e = info.exposure
+        message.exposure.CopyFrom(
+            pb.Exposure(
+                tickets=e.tickets,
+                face_value_wei=str(e.face_value_wei),
+                ev_wei=str(e.ev_wei),
+                max_face_value_wei=str(e.max_face_value_wei),
+            )
+        )
+    return message

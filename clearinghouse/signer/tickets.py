@@ -1,0 +1,266 @@
+"""Tickets for integrators who manage their sessions themselves (clearinghouse.v1 SignTickets).
+
+The caller brings an orchestrator's TicketParams, ExpirationParams and PriceInfo and a ticket
+count; we assign the nonces, sign, record, and answer the Payment and the ticket hashes. There
+is no state blob, no billing unit and no balance for the caller to carry: it decides how many
+tickets its work is worth.
+
+Design — the remote-signer session store and ledger, not a parallel one:
+
+- **One ticket session per (gateway, orchestrator params).** Each call is recorded in the
+  ``payment_sessions`` / ``signing_records`` tables like a GeneratePayment call, under a
+  session whose StateID is derived (``ticket_session_id``: ``tk`` + 40 hex digits of
+  keccak256(gateway id ‖ recipient ‖ recipientRandHash ‖ price)), so random 32-hex StateIDs
+  never collide with it and two gateways on the same params never share one. The session's
+  row lock serializes that gateway's calls on those params; its head moves by one sequence
+  number per call, its PMSessionID is the recipientRandHash, its SenderNonce the last nonce
+  issued, and its type ``fixed`` with one billable unit per call (so the recorded fee is the
+  orchestrator's price for one unit; the gateway is billed the EV signed, spec 05).
+- **Server-assigned nonces.** Nonces continue above the highest ever signed under the
+  recipientRandHash by any session (``SessionLock.last_issued_nonce``, which on PostgreSQL
+  also takes the hash's advisory lock), so SignTickets and GeneratePayment calls on the same
+  params never reuse a (recipientRandHash, nonce); the ``signed_tickets`` unique constraint
+  backs it.
+- **Idempotent on the request id.** The record carries the client's request id and a digest
+  of the request. A retry is looked up before anything else and gets the stored answer; the
+  same id with a different request is refused (``ledger.IdempotencyConflict``). Two racing
+  calls with one id: the lock serializes them when their params agree, and otherwise
+  UNIQUE(gateway_id, request_id) refuses the second record, which ``SessionLock.record``
+  answers with the first one's (or an IdempotencyConflict); tickets signed in memory for the
+  loser never leave the process.
+
+The signing order is PaymentService's: validate → (authenticated caller) → lock → kill switch
+→ plan (chain health, params, price, total EV, nonces) → credit check → deadline → sign in
+memory → record and commit → answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from fractions import Fraction
+
+from clearinghouse import ledger, pm
+from clearinghouse.ledger.usage import find_request_record
+from clearinghouse.signer.decision import ChainView, PaymentPolicy, TicketPlan, plan_ticket_batch
+from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.service import Caller, refuse_if_halted, refuse_if_past, tightened
+from clearinghouse.signer.wire import OrchestratorOffer, build_payment, decode_ticket_offer
+
+TICKET_SESSION_PREFIX = "tk"
+TICKET_SESSION_HASH_BYTES = 20
+"""160 bits of the derivation's hash in the StateID: collisions out of reach, 42 characters in all."""
+
+BILLED_UNITS_PER_CALL = 1
+"""A SignTickets call is one ``fixed`` unit: the caller, not us, knows what its tickets pay for."""
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRequest:
+    """A SignTickets request as the transport decoded it (serialized net.* messages)."""
+
+    request_id: str
+    ticket_params: bytes
+    expiration_params: bytes | None
+    price_info: bytes
+    ticket_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TicketBatch:
+    """The answer: a serialized Payment, its tickets' (nonce, ticket hash) in nonce order, their
+    total EV, and whether it is a retry's stored answer."""
+
+    payment: bytes
+    tickets: tuple[tuple[int, bytes], ...]
+    ev_signed_wei: Fraction
+    replayed: bool
+
+
+class TicketService:
+    """Signs and records ticket batches for authenticated gateways; safe from many threads."""
+
+    def __init__(
+        self,
+        db: ledger.Database,
+        private_key: bytes,
+        chain_view: Callable[[], ChainView],
+        policy: PaymentPolicy,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._db = db
+        self._key = private_key
+        self._chain_view = chain_view
+        self._policy = policy
+        self._clock_ns = clock_ns
+        self.address = pm.private_key_to_address(private_key)
+
+    def sign_tickets(
+        self, caller: Caller, request: TicketRequest, *, deadline_s: float | None = None
+    ) -> TicketBatch:
+        """Sign and record ``request.ticket_count`` tickets, or refuse having signed nothing.
+
+        Raises SigningRefused (the reasons of ``plan_ticket_batch``, STALE_STATE when another
+        replica signed on the same params at the same moment: retry), ledger.IdempotencyConflict
+        (request id reused for another request), ledger.SpendRefused, DeadlineExceeded (checked
+        right before signing, as in PaymentService), ledger.DatabaseUnavailable.
+        """
+        offer = decode_ticket_offer(request.ticket_params, request.expiration_params, request.price_info)
+        digest = _request_digest(request)
+        stored = find_request_record(self._db, caller.gateway_id, request.request_id)
+        if stored is not None:
+            return _stored_answer(stored, digest)
+        try:
+            with ledger.locked_session(self._db, ticket_session_id(caller.gateway_id, offer)) as lock:
+                refuse_if_halted(lock, caller)
+                plan = plan_ticket_batch(
+                    offer,
+                    request.ticket_count,
+                    self._chain_view(),
+                    tightened(self._policy, caller.max_price),
+                    ledger_last_nonce=lock.last_issued_nonce(offer.recipient_rand_hash),
+                )
+                lock.check_spend(caller.gateway_id, caller.subject, plan.ev_signed_wei, datetime.now(UTC))
+                refuse_if_past(deadline_s)
+                batch, call = self._sign(caller, request, plan, lock.head, digest)
+                outcome = lock.record(call)
+        except ledger.StaleSession as exc:
+            raise SigningRefused(Refusal.STALE_STATE, f"stale state: {exc}; retry") from exc
+        except ledger.DuplicateTicket as exc:
+            raise SigningRefused(
+                Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry"
+            ) from exc
+        if outcome.result is ledger.RecordResult.EXISTS:  # a racing retry recorded first
+            return _stored_answer(outcome.record, digest)
+        return batch
+
+    def _sign(
+        self,
+        caller: Caller,
+        request: TicketRequest,
+        plan: TicketPlan,
+        head: ledger.SessionHead | None,
+        digest: bytes,
+    ) -> tuple[TicketBatch, ledger.SigningCall]:
+        offer = plan.offer
+        signed = pm.sign_ticket_batch(
+            self._key,
+            offer.recipient,
+            self.address,
+            offer.face_value_wei,
+            offer.win_prob,
+            offer.recipient_rand_hash,
+            offer.creation_round,
+            offer.creation_round_block_hash,
+            plan.first_nonce,
+            plan.ticket_count,
+        )
+        payment = build_payment(
+            offer, self.address, [(nonce, sig) for nonce, (_, sig) in zip(plan.nonces, signed, strict=True)]
+        )
+        tickets = tuple((nonce, ticket_hash) for nonce, (ticket_hash, _) in zip(plan.nonces, signed, strict=True))
+        batch = TicketBatch(payment.SerializeToString(), tickets, plan.ev_signed_wei, replayed=False)
+        response = _encode(batch)
+        call = ledger.SigningCall(
+            gateway_id=caller.gateway_id,
+            api_key_id=caller.api_key_id,
+            usage_subject=caller.subject,
+            request_id=request.request_id,
+            request_digest=digest,
+            session=self._next_head(caller, plan, head, pm.keccak256(response)),
+            recipient=offer.recipient,
+            pipeline=None,
+            model_id=None,
+            capability=None,
+            units=BILLED_UNITS_PER_CALL,
+            price_per_unit=offer.price_per_unit,
+            pixels_per_unit=offer.pixels_per_unit,
+            face_value=offer.face_value_wei,
+            win_prob=offer.win_prob,
+            tickets=tuple(ledger.SignedTicket(offer.recipient_rand_hash, n, h) for n, h in tickets),
+            creation_round=offer.creation_round,
+            creation_round_block_hash=offer.creation_round_block_hash,
+            params_expiration_block=offer.expiration_block,
+            rate_snapshot_id=None,
+            response=response,
+        )
+        return batch, call
+
+    def _next_head(
+        self, caller: Caller, plan: TicketPlan, head: ledger.SessionHead | None, digest: bytes
+    ) -> ledger.SessionHead:
+        """The ticket session's head after this call (module docstring)."""
+        offer = plan.offer
+        fee = Fraction(offer.price_per_unit, offer.pixels_per_unit) * BILLED_UNITS_PER_CALL
+        balance = (Fraction(0) if head is None else head.balance) + plan.ev_signed_wei - fee
+        return ledger.SessionHead(
+            state_id=ticket_session_id(caller.gateway_id, offer),
+            gateway_id=caller.gateway_id,
+            orchestrator_address=offer.recipient,
+            app="",
+            billing_type=ledger.BillingType.FIXED,
+            manifest_id="",
+            sequence_number=0 if head is None else head.sequence_number + 1,
+            sender_nonce=plan.nonces[-1],
+            pm_session_id=offer.recipient_rand_hash,
+            balance=balance,
+            initial_price_per_unit=offer.price_per_unit,
+            initial_pixels_per_unit=offer.pixels_per_unit,
+            last_update_ns=self._clock_ns(),
+            auth_expiry=0,
+            auth_id="",
+            state_digest=digest,
+        )
+
+
+def ticket_session_id(gateway_id: int, offer: OrchestratorOffer) -> str:
+    """The StateID of the gateway's ticket session on these params (module docstring)."""
+    material = b"".join(
+        [
+            gateway_id.to_bytes(8, "big"),
+            offer.recipient,
+            offer.recipient_rand_hash,
+            offer.price_per_unit.to_bytes(8, "big"),
+            offer.pixels_per_unit.to_bytes(8, "big"),
+        ]
+    )
+    return TICKET_SESSION_PREFIX + pm.keccak256(material)[:TICKET_SESSION_HASH_BYTES].hex()
+
+
+def _request_digest(request: TicketRequest) -> bytes:
+    """A digest of everything a request asks for, so a retry can be told from a reuse of its id."""
+    fields = [
+        request.ticket_params,
+        request.expiration_params or b"",
+        request.price_info,
+        str(request.ticket_count).encode(),
+    ]
+    return pm.keccak256(b"".join(len(f).to_bytes(4, "big") + f for f in fields))
+
+
+def _stored_answer(record: ledger.SigningRecord, digest: bytes) -> TicketBatch:
+    if record.request_digest != digest:
+        raise ledger.IdempotencyConflict(
+            f"request id {record.request_id!r} was used for a different request (record {record.id})"
+        )
+    fields = json.loads(record.response)
+    return TicketBatch(
+        payment=base64.b64decode(fields["payment"], validate=True),
+        tickets=tuple((int(nonce), bytes.fromhex(ticket_hash)) for nonce, ticket_hash in fields["tickets"]),
+        ev_signed_wei=Fraction(fields["ev_signed_wei"]),
+        replayed=True,
+    )
+
+
+def _encode(batch: TicketBatch) -> bytes:
+    """The stored answer, returned again verbatim to a retry."""
+    fields = {
+        "payment": base64.b64encode(batch.payment).decode(),
+        "tickets": [[nonce, ticket_hash.hex()] for nonce, ticket_hash in batch.tickets],
+        "ev_signed_wei": str(batch.ev_signed_wei),
+    }
+    return json.dumps(fields, sort_keys=True).encode()
