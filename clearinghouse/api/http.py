@@ -216,7 +216,7 @@ class RemoteSignerApp:
         except ClientGone:
             return
         except ApiError as exc:
-            response = _error_response(exc, request_id)
+            response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
         except SpendRefused as exc:  # the gateway's credit control: spec 02's 483
             response = _error_response(ApiError(str(exc), status=SPEND_REFUSED_STATUS), request_id)
         except DatabaseUnavailable as exc:  # its message carries no password (ledger redacts)
@@ -325,9 +325,14 @@ def _too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"request body over {REQUEST_BODY_BYTES_MAX} bytes")
 
 
-def _error_response(error: ApiError, request_id: str) -> Response:
+def _error_response(error: ApiError, request_id: str, *, v1: bool = False) -> Response:
+    """The error's answer; under /v1/ it names its clearinghouse.v1 reason too (the remote-signer
+    routes keep spec 02's body, which has none)."""
     if isinstance(error, InternalError):
         LOG.error("request %s: internal error: %s", request_id, error.detail)
+    if v1:
+        body = json.dumps({"error": {"message": error.message, "reason": error.reason.value}}, separators=(",", ":"))
+        return Response(error.status, body.encode(), error.headers)
     return Response(error.status, error_body(error.message, error.body_fields), error.headers)
 
 

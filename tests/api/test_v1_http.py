@@ -3,14 +3,17 @@ with the same reason strings and the HTTP statuses of errors.REASON_STATUS."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from google.protobuf import json_format
 
 from clearinghouse.api import issue_api_key
+from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
 from clearinghouse.ledger import Database, create_gateway
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from tests.api.client import Reply, get, request
@@ -130,3 +133,21 @@ def test_errors_use_http_statuses_and_the_grpc_reasons(stack: GrpcStack) -> None
     unhealthy = call(stack, "POST", "/v1/generate-payment", body(pay_request(info)))
     assert reason(unhealthy) == (503, "SIGNER_UNHEALTHY")
     assert signing_records(stack.db) == 0
+
+
+def test_transport_errors_under_v1_name_their_reason(stack: GrpcStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert reason(call(stack, "GET", "/v1/nope")) == (404, "NOT_FOUND")
+    assert reason(call(stack, "GET", "/v1/generate-payment")) == (405, "METHOD_NOT_ALLOWED")
+    too_big = request(stack.http_url, "POST", "/v1/generate-payment", b"{" + b" " * REQUEST_BODY_BYTES_MAX + b"}",
+                      {**stack.http_auth, "Content-Type": "application/json"})
+    assert reason(too_big) == (413, "PAYLOAD_TOO_LARGE")
+    big_header = call(stack, "GET", "/v1/deposit", **{"X-Big": "b" * REQUEST_HEADER_BYTES_MAX})
+    assert reason(big_header) == (431, "HEADERS_TOO_LARGE")
+    monkeypatch.setattr("clearinghouse.api.http.REQUEST_BODY_TIMEOUT_S", 0.2)
+    parts = urlsplit(stack.http_url)
+    auth = "".join(f"{name}: {value}\r\n" for name, value in stack.http_auth.items())
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(f"POST /v1/generate-payment HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 100\r\n\r\n{{".encode())
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408") and b'"reason":"REQUEST_TIMEOUT"' in answer
+    assert get(stack.http_url, "/nope").json() == {"error": {"message": "no route GET /nope"}}  # spec 02's body
