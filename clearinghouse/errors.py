@@ -19,6 +19,8 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     │   ├── ChainUnavailable, ContractMismatch          RPC failures, credentials redacted
     │   ├── chain.funding.FundingRefused, FundingReverted, FundingUnconfirmed
     │   └── chain.anvil.AnvilError, chain.artifacts.ArtifactError, chain.devnet.DevnetError
+    ├── billing.rates.RateRefused                       a price feed answered, but not with a usable rate
+    ├── billing.invoices.InvoiceError (also ValueError) an invoice cannot be drafted from these inputs
     └── api.errors.ApiError(status, reason)             what the HTTP and gRPC transports answer
         └── BadRequest 400, Unauthenticated 401, GatewayDisabled 403, RouteNotFound 404,
             MethodNotAllowed 405, RequestTimeout 408, PayloadTooLarge 413, RateLimited 429,
