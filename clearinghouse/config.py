@@ -28,6 +28,12 @@ from typing import Any
 from eth_account import Account
 
 from clearinghouse.api.api_keys import PEPPER_BYTES_MIN
+from clearinghouse.billing.limits import (
+    HEARTBEAT_S_DEFAULT,
+    MANUAL_MAX_AGE_S_DEFAULT,
+    RATE_REFRESH_S_DEFAULT,
+    SEQUENCER_GRACE_S_DEFAULT,
+)
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.monitor import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
@@ -115,6 +121,19 @@ class LiveChainSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RateSettings:
+    """Where ETH/USD rates come from (see billing.ratebook): Chainlink when ``aggregator`` is set,
+    then the manual table when its newest entry is at most ``manual_max_age_s`` old."""
+
+    aggregator: str | None = None
+    sequencer_uptime_feed: str | None = None
+    heartbeat_s: int = HEARTBEAT_S_DEFAULT
+    sequencer_grace_s: int = SEQUENCER_GRACE_S_DEFAULT
+    refresh_s: float = RATE_REFRESH_S_DEFAULT
+    manual_max_age_s: float = MANUAL_MAX_AGE_S_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSettings:
     """Deposit-health thresholds, the burn-rate window, and where alerts are POSTed."""
 
@@ -157,6 +176,7 @@ class Settings:
     rate_limit: RateLimitSettings
     health: HealthSettings = field(default_factory=HealthSettings)
     grpc: GrpcSettings | None = None
+    rates: RateSettings = field(default_factory=lambda: RateSettings())
 
     def private_key(self) -> bytes:
         """Decrypt the sender keystore. Raises ConfigError naming the problem (never the secret)."""
@@ -209,6 +229,7 @@ def load_settings(path: Path) -> Settings:
         rate_limit=_rate_limit(_table(raw, "rate_limit", required=False)),
         health=_health(_table(raw, "health", required=False)),
         grpc=_grpc(_table(raw, "grpc", required=False), base, http),
+        rates=_rates(_table(raw, "rates", required=False), live_chain),
     )
 
 
@@ -224,6 +245,29 @@ def _http(table: dict[str, Any]) -> HttpSettings:
             "keys in clear. Bind to 127.0.0.1, or put a TLS proxy in front and set "
             "http.allow_plain_public = true"
         )
+    return settings
+
+
+def _rates(table: dict[str, Any], live_chain: LiveChainSettings | None) -> RateSettings:
+    """[rates]: the Chainlink ETH/USD feed (read through [chain] rpc_url) and the manual table's
+    maximum age; without an aggregator only the manual table prices signing records."""
+    defaults = RateSettings()
+    aggregator = table.get("aggregator")
+    sequencer = table.get("sequencer_uptime_feed")
+    for name, value in (("aggregator", aggregator), ("sequencer_uptime_feed", sequencer)):
+        if value is not None and (not isinstance(value, str) or len(value) != 42 or not value.startswith("0x")):
+            raise ConfigError(f"rates.{name} must be a 0x-prefixed 20-byte address, got {value!r}")
+    if aggregator is not None and live_chain is None:
+        raise ConfigError("rates.aggregator is read through [chain] rpc_url: configure [chain] too")
+    settings = RateSettings(
+        aggregator=aggregator,
+        sequencer_uptime_feed=sequencer,
+        heartbeat_s=_int(table, "heartbeat_s", "rates.", 1, 7 * 86_400, defaults.heartbeat_s),
+        sequencer_grace_s=_int(table, "sequencer_grace_s", "rates.", 0, 86_400, defaults.sequencer_grace_s),
+        refresh_s=_seconds(table, "refresh_s", defaults.refresh_s, "rates."),
+        manual_max_age_s=float(_int(table, "manual_max_age_s", "rates.", 1, 31 * 86_400,
+                                    int(defaults.manual_max_age_s))),
+    )
     return settings
 
 

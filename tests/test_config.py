@@ -231,3 +231,19 @@ def test_bad_health_settings_name_the_setting(config: Path, setting: str, messag
     config.write_text(CONFIG + f"\n[health]\n{setting}\n")
     with pytest.raises(ConfigError, match=message):
         load_settings(config)
+
+
+def test_rates_need_the_chain_for_chainlink_and_default_to_the_manual_table(config: Path) -> None:
+    assert load_settings(config).rates.aggregator is None  # only the manual table prices
+    aggregator = '[rates]\naggregator = "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612"\n'
+    config.write_text(CONFIG + aggregator)
+    with pytest.raises(ConfigError, match=r"rates.aggregator is read through \[chain\] rpc_url"):
+        load_settings(config)
+    config.write_text(CONFIG.split("[chain.static]")[0] + LIVE_CHAIN + "start_block = 0\n" + aggregator
+                      + "heartbeat_s = 3600\nmanual_max_age_s = 86400\n")
+    rates = load_settings(config).rates
+    assert (rates.aggregator, rates.heartbeat_s, rates.manual_max_age_s, rates.sequencer_grace_s) == (
+        "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612", 3600, 86400.0, 3600)
+    config.write_text(CONFIG + '[rates]\nsequencer_uptime_feed = "0x12"\n')
+    with pytest.raises(ConfigError, match="rates.sequencer_uptime_feed must be a 0x-prefixed 20-byte address"):
+        load_settings(config)

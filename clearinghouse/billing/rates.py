@@ -22,15 +22,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from fractions import Fraction
 
+from clearinghouse.billing.limits import HEARTBEAT_S_DEFAULT, SEQUENCER_GRACE_S_DEFAULT
 from clearinghouse.chain.client import ChainClient, FeedRound, checksum_address
 from clearinghouse.errors import ClearinghouseError
-
-HEARTBEAT_S_DEFAULT = 86_400
-"""Chainlink's ETH/USD feed on Arbitrum One updates on a 0.05 % deviation or every 24 h: an
-answer older than its heartbeat means the feed stopped."""
-
-SEQUENCER_GRACE_S_DEFAULT = 3_600
-"""Chainlink's recommended wait after the L2 sequencer comes back before trusting its feeds."""
 
 CLOCK_SKEW_S = 300
 """How far in the future an updatedAt may lie before it is a broken feed, not clock drift."""

@@ -377,7 +377,8 @@ def _transact_signed(w3: Web3, call: ContractFunction, account: LocalAccount, va
 
 
 def _config_text(provisioned: ProvisionedDevnet, http_port: int, grpc_port: int | None) -> str:
-    """clearinghouse.toml: {_grpc_section(grpc_port, devnet.ticket_broker)}[chain.static] is the chain as provisioned, [chain] the live source."""
+    """clearinghouse.toml: [chain.static] is the chain as provisioned, [chain] the live source,
+    [rates] the devnet's ETH/USD stand-in feed, [grpc] when a gRPC port is given."""
     devnet = provisioned.devnet
     view = ChainClient(devnet.rpc_url, devnet.controller).chain_view(provisioned.sender)
     return f"""\
@@ -406,6 +407,12 @@ stale_after_s = {DEVNET_STALE_AFTER_S}
 start_block = 0
 confirmations = 0
 watch_poll_s = {DEVNET_REFRESH_S}
+
+[rates]
+aggregator = {_toml_string(devnet.eth_usd_feed)}
+sequencer_uptime_feed = {_toml_string(devnet.sequencer_uptime_feed)}
+# The devnet's sequencer feed reports "up since deployment": no grace period to wait out.
+sequencer_grace_s = 0
 
 {_grpc_section(grpc_port, devnet.ticket_broker)}[chain.static]
 deposit_wei = {view.deposit_wei}

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from clearinghouse.chain.health import DepositHealth
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
+    from clearinghouse.billing.ratebook import RateBook
     from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.monitor import DepositMonitor
     from clearinghouse.chain.watcher import ChainWatcher
@@ -97,8 +98,10 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
             ledger.check_database_current(db)
         sender = pm.private_key_to_address(private_key)
         chain = stack.enter_context(_chain_view(config, db, sender))
-        service = PaymentService(db, private_key, chain.view, config.policy)
-        tickets = TicketService(db, private_key, chain.view, config.policy)
+        rates = _rate_book(config, db)
+        stack.callback(rates.stop)
+        service = PaymentService(db, private_key, chain.view, config.policy, rate_snapshot=rates)
+        tickets = TicketService(db, private_key, chain.view, config.policy, rate_snapshot=rates)
         api_keys, webhook = _authorization(config, db)
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)
@@ -120,6 +123,25 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
 
 
 HealthDocument = Callable[[], Mapping[str, object]]
+
+
+def _rate_book(config: Settings, db: ledger.Database) -> RateBook:
+    """The ETH/USD rate each record refers to: Chainlink per [rates] (read through [chain]),
+    else the manual table; looked up once before serving, then in the background."""
+    from clearinghouse.billing.ratebook import RateBook
+    from clearinghouse.billing.rates import ChainlinkRateSource, RatePolicy
+    from clearinghouse.chain.client import ChainClient
+
+    settings, live = config.rates, config.live_chain
+    chainlink = None
+    if settings.aggregator is not None and live is not None:
+        policy = RatePolicy(heartbeat_s=settings.heartbeat_s, sequencer_grace_s=settings.sequencer_grace_s)
+        chainlink = ChainlinkRateSource(ChainClient(live.rpc_url, live.controller), settings.aggregator,
+                                        settings.sequencer_uptime_feed, policy)
+    book = RateBook(db, chainlink, refresh_s=settings.refresh_s, manual_max_age_s=settings.manual_max_age_s)
+    book.refresh()
+    book.start()
+    return book
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ records a rate after the fact: an explicit command, one transaction, with its ow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from fractions import Fraction
@@ -128,11 +128,17 @@ def rate_snapshot(db: Database, snapshot_id: int) -> RateSnapshot:
     return _snapshot(row._mapping)
 
 
-def rate_in_force(db: Database, at: datetime) -> RateSnapshot | None:
-    """The newest snapshot valid at or before ``at`` (the latest recorded wins a tie), or None."""
+def rate_in_force(
+    db: Database, at: datetime, *, sources: Collection[str] = RATE_SOURCES
+) -> RateSnapshot | None:
+    """The newest snapshot from ``sources`` valid at or before ``at`` (the latest recorded wins
+    a tie), or None."""
     _check_aware("at", at)
+    unknown = set(sources) - set(RATE_SOURCES)
+    if unknown or not sources:
+        raise InvalidLedgerInput(f"sources must be some of {', '.join(RATE_SOURCES)}, got {sorted(sources)}")
     statement = (
-        select(_SNAPSHOTS).where(_SNAPSHOTS.c.valid_at <= at)
+        select(_SNAPSHOTS).where(_SNAPSHOTS.c.valid_at <= at, _SNAPSHOTS.c.source.in_(list(sources)))
         .order_by(_SNAPSHOTS.c.valid_at.desc(), _SNAPSHOTS.c.id.desc()).limit(1)
     )
     with reading(db) as session:

@@ -112,12 +112,16 @@ class PaymentService:
         chain_view: Callable[[], ChainView],
         policy: PaymentPolicy,
         clock_ns: Callable[[], int] = time.time_ns,
+        rate_snapshot: Callable[[], int | None] = lambda: None,
     ) -> None:
+        """``rate_snapshot`` names the ETH/USD rate snapshot in force for a record written now,
+        or None ("unpriced": signing never waits for a price; see billing.ratebook)."""
         self._db = db
         self._key = private_key
         self._chain_view = chain_view
         self._policy = policy
         self._clock_ns = clock_ns
+        self._rate_snapshot = rate_snapshot
         self.address = pm.private_key_to_address(private_key)
         checksummed = to_checksum_address(self.address)
         self._info_signature = (checksummed, pm.personal_sign(private_key, pm.keccak256(checksummed.encode())))
@@ -166,7 +170,8 @@ class PaymentService:
                 )
                 refuse_if_past(deadline_s)
                 result, tickets = self._sign(plan, capabilities)
-                lock.record(_signing_call(caller, plan, capabilities, tickets, result, digest))
+                rate_snapshot_id = self._rate_snapshot()
+                lock.record(_signing_call(caller, plan, capabilities, tickets, result, digest, rate_snapshot_id))
         except (ledger.StaleSession, ledger.IdempotencyConflict) as exc:
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: {exc}") from exc
         except ledger.DuplicateTicket as exc:
@@ -343,6 +348,7 @@ def _signing_call(
     tickets: tuple[ledger.SignedTicket, ...],
     result: PaymentResult,
     digest: bytes,
+    rate_snapshot_id: int | None,
 ) -> ledger.SigningCall:
     """The ledger's record of this call (spec 05), with the head it leads to."""
     offer = plan.offer
@@ -367,7 +373,7 @@ def _signing_call(
         creation_round=offer.creation_round,
         creation_round_block_hash=offer.creation_round_block_hash,
         params_expiration_block=offer.expiration_block,
-        rate_snapshot_id=None,
+        rate_snapshot_id=rate_snapshot_id,
         response=_encode_response(result),
     )
 

@@ -91,12 +91,16 @@ class TicketService:
         chain_view: Callable[[], ChainView],
         policy: PaymentPolicy,
         clock_ns: Callable[[], int] = time.time_ns,
+        rate_snapshot: Callable[[], int | None] = lambda: None,
     ) -> None:
+        """``rate_snapshot`` names the ETH/USD rate snapshot in force for a record written now,
+        or None ("unpriced": signing never waits for a price; see billing.ratebook)."""
         self._db = db
         self._key = private_key
         self._chain_view = chain_view
         self._policy = policy
         self._clock_ns = clock_ns
+        self._rate_snapshot = rate_snapshot
         self.address = pm.private_key_to_address(private_key)
 
     def sign_tickets(
@@ -185,7 +189,7 @@ class TicketService:
             creation_round=offer.creation_round,
             creation_round_block_hash=offer.creation_round_block_hash,
             params_expiration_block=offer.expiration_block,
-            rate_snapshot_id=None,
+            rate_snapshot_id=self._rate_snapshot(),
             response=response,
         )
         return batch, call

@@ -18,6 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,11 @@ def test_a_redeemed_ticket_reaches_the_deposit_the_exposure_and_the_gateway_payo
     eventually(lambda: world.health()["chain"]["deposit_wei"] == str(DEPOSIT_WEI - face), "deposit read again")
     eventually(lambda: exposure_is(1), "the redeemed ticket leaves the exposure")
     assert world.health()["state"] in ("ok", "warn")
+    db = ledger.open_database(world.provisioned.database_url)
+    try:  # the devnet's Chainlink stand-in priced every record at the rate in force
+        assert ledger.unpriced_record_count(db, datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)) == 0
+    finally:
+        db.dispose()
     redeem(world, second)
     eventually(lambda: world.payouts()[world.gateway_id].tickets_redeemed == 2, "the second redemption is seen")
     eventually(lambda: exposure_is(0), "no ticket outstanding")
