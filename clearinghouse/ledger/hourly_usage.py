@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -120,6 +121,47 @@ def hourly_usage(
     if len(rows) > limit:
         raise InvalidLedgerInput(f"over {limit} usage rows in {start.isoformat()}..{end.isoformat()}; ask for less")
     return rows
+
+
+class UsageGrouping(StrEnum):
+    """How usage is broken down: by end user (usage subject), pipeline and model, app,
+    orchestrator (ticket recipient), UTC day, or gateway."""
+
+    SUBJECT = "subject"
+    PIPELINE_MODEL = "pipeline_model"
+    APP = "app"
+    ORCHESTRATOR = "orchestrator"
+    DAY = "day"
+    GATEWAY = "gateway"
+
+
+def grouped_usage(
+    db: Database, gateway_id: int | None, start: datetime, end: datetime, group_by: UsageGrouping
+) -> list[tuple[tuple[str, ...], Usage]]:
+    """Usage in the whole hours [start, end) of one gateway (or all), summed per group, in group
+    order. A group is a tuple of strings ("" where the records had no value; an orchestrator as
+    0x-hex, a day as YYYY-MM-DD). Raises as ``hourly_usage``."""
+    totals: dict[tuple[str, ...], Usage] = {}
+    for row in hourly_usage(db, gateway_id, start, end):
+        group = _group(row.bucket, group_by)
+        totals[group] = totals.get(group, Usage()) + row.usage
+    return sorted(totals.items())
+
+
+def _group(bucket: Bucket, group_by: UsageGrouping) -> tuple[str, ...]:
+    match group_by:
+        case UsageGrouping.SUBJECT:
+            return (bucket.usage_subject or "",)
+        case UsageGrouping.PIPELINE_MODEL:
+            return (bucket.pipeline or "", bucket.model_id or "")
+        case UsageGrouping.APP:
+            return (bucket.app,)
+        case UsageGrouping.ORCHESTRATOR:
+            return ("0x" + bucket.recipient.hex(),)
+        case UsageGrouping.DAY:
+            return (bucket.hour.date().isoformat(),)
+        case UsageGrouping.GATEWAY:
+            return (str(bucket.gateway_id),)
 
 
 def rebuild_hours(connection: Connection, gateway_id: int | None, start: datetime, end: datetime) -> None:
