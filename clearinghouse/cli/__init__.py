@@ -14,8 +14,11 @@ from clearinghouse.cli.demo import demo
 from clearinghouse.cli.deposit import deposit
 from clearinghouse.cli.gateways import gateway, signing
 from clearinghouse.cli.health import health
+from clearinghouse.cli.invoices import fx, invoice, plan
 from clearinghouse.cli.ledger_commands import db, ledger_group
 from clearinghouse.cli.rates import rate
+from clearinghouse.cli.reconcile import reconcile
+from clearinghouse.cli.usage import usage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,5 +27,9 @@ def main() -> None:
     """Signs Livepeer PM tickets for many gateways, meters them and invoices them."""
 
 
-for command in (serve, devnet, demo, db, ledger_group, gateway, signing, deposit, health, rate):
+COMMANDS = (
+    serve, devnet, demo, db, ledger_group, gateway, signing, deposit, health,
+    rate, usage, invoice, plan, fx, reconcile,
+)
+for command in COMMANDS:
     main.add_command(command)

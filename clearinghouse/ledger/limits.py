@@ -94,3 +94,19 @@ RATES_PER_IMPORT_MAX = 100_000
 USAGE_ROWS_MAX = 1_000_000
 """Hourly usage rows one read returns: a month of a gateway with ~1,300 line keys busy every
 hour; a larger period is read in parts (a few hundred MB of Python objects is the real bound)."""
+
+INVOICE_NUMBER_LENGTH_MAX = 32
+"""An invoice number such as ``CH-2026-000042`` (14 characters); a series prefix of up to 16
+characters and a million invoices a year still fit."""
+
+INVOICE_SERIES_LENGTH_MAX = 16
+"""The issuer's series code (``CH``) before the year: a short mark, not a name."""
+
+INVOICE_CONTENT_BYTES_MAX = 16 * 1024 * 1024
+"""An invoice's canonical JSON: up to 10,000 lines of about 700 bytes is 7 MB; more is a bug."""
+
+INVOICES_LISTED_MAX = 10_000
+"""Invoices one listing returns: years of monthly invoices for hundreds of gateways."""
+
+FX_SOURCE_LENGTH_MAX = 128
+"""Where an FX rate came from ("ECB reference rate"): one line on the invoice."""

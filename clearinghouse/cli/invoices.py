@@ -1,0 +1,336 @@
+"""``clearinghouse invoice``, ``plan`` and ``fx``: draft, issue, pay, void and export a gateway's
+fiat invoices; set its billing plan; enter FX rates (spec 05)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+
+import click
+
+from clearinghouse.cli.options import (
+    actor,
+    actor_option,
+    config_option,
+    database_url,
+    database_url_option,
+    emit,
+    json_option,
+    opened_ledger,
+    translated,
+)
+from clearinghouse.ledger import invoices as stored
+
+EXPORT_FORMATS = ("csv", "json", "pdf", "stripe", "openmeter")
+DEFAULT_ISSUER_NAME = "clearinghouse operator"
+DEFAULT_STRIPE_EVENT_NAME = "livepeer_usage"
+"""The Stripe meter's event name when none is given: one meter for every gateway's usage."""
+
+_AMOUNT = re.compile(r"\d{1,30}(\.\d{1,18})?")
+
+
+def _amount(_: click.Context, parameter: click.Parameter, text: str | None) -> Fraction | None:
+    """A plain decimal >= 0 ("12.50") as an exact Fraction: money is never a float."""
+    if text is None:
+        return None
+    if not _AMOUNT.fullmatch(text.strip()):
+        raise click.BadParameter(f"{text!r:.40} is not a plain decimal like 12.50")
+    return Fraction(text.strip())
+
+
+def _time(_: click.Context, __: click.Parameter, text: str | None) -> datetime | None:
+    from clearinghouse.billing.rates import parse_valid_at
+
+    if text is None:
+        return None
+    try:
+        return parse_valid_at(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group("invoice")
+def invoice() -> None:
+    """Fiat invoices per gateway and period: draft, issue, paid, void, list, export."""
+
+
+@invoice.command("draft")
+@click.argument("gateway_id", type=click.IntRange(1))
+@click.option("--month", default=None, help="Calendar month YYYY-MM (default: the previous month, UTC).")
+@click.option("--start", callback=_time, default=None, help="Period start, a whole UTC hour (with --end).")
+@click.option("--end", callback=_time, default=None, help="Period end, exclusive, a whole UTC hour.")
+@click.option("--group-by", "grouping", type=click.Choice(["pipeline_model", "app", "orchestrator"]),
+              default="pipeline_model", show_default=True, help="How usage is split into lines.")
+@actor_option
+@config_option
+@database_url_option
+@json_option
+def invoice_draft(gateway_id: int, month: str | None, start: datetime | None, end: datetime | None, grouping: str,
+                  actor_name: str | None, config_path: Path, database_url_value: str | None, as_json: bool) -> None:
+    """Compute the gateway's invoice for a period and store it as the period's draft.
+
+    A redraft replaces the draft. Usage without an ETH/USD rate is refused until priced.
+
+    \b
+    Examples:
+      clearinghouse invoice draft 3 --month 2026-11
+      clearinghouse invoice draft 3 --start 2026-11-01T00:00:00Z --end 2026-11-15T00:00:00Z --group-by app
+    """
+    from clearinghouse.billing import invoicing
+    from clearinghouse.billing.invoices import LineGrouping
+
+    period_start, period_end = _period(month, start, end)
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        row, draft = invoicing.draft_for_period(db, gateway_id, period_start, period_end, LineGrouping(grouping),
+                                                actor=actor(actor_name))
+    emit(as_json, _document(row) | {"lines": len(draft.lines)}, [f"{_line(row)}, {len(draft.lines)} lines"])
+
+
+def _period(month: str | None, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    from clearinghouse.billing.invoicing import month_period
+
+    if month is not None and (start is not None or end is not None):
+        raise click.UsageError("give either --month or --start and --end")
+    if month is None and (start is None) != (end is None):
+        raise click.UsageError("--start and --end go together")
+    if start is not None and end is not None:
+        return start, end
+    if month is None:
+        now = datetime.now(UTC)
+        month = f"{now.year - 1}-12" if now.month == 1 else f"{now.year}-{now.month - 1:02d}"
+    with translated():
+        return month_period(month)
+
+
+@invoice.command("issue")
+@click.argument("invoice_id", type=click.IntRange(1))
+@click.option("--series", default=stored.DEFAULT_SERIES, show_default=True, help="The numbering series.")
+@click.option("--reason", default="issued", show_default=True, help="For the audit trail.")
+@actor_option
+@config_option
+@database_url_option
+@json_option
+def invoice_issue(invoice_id: int, series: str, reason: str, actor_name: str | None, config_path: Path,
+                  database_url_value: str | None, as_json: bool) -> None:
+    """Issue a draft: give it the next number (CH-2026-000042) and freeze its document.
+
+    \b
+    Examples:
+      clearinghouse invoice issue 17
+    """
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        row = stored.issue_invoice(db, invoice_id, actor=actor(actor_name), reason=reason, series=series)
+    emit(as_json, _document(row), [_line(row)])
+
+
+@invoice.command("paid")
+@click.argument("invoice_id", type=click.IntRange(1))
+@click.option("--paid-at", callback=_time, default=None, help="When it was paid (default: now).")
+@click.option("--reason", default="payment received", show_default=True, help="E.g. the bank reference.")
+@actor_option
+@config_option
+@database_url_option
+@json_option
+def invoice_paid(invoice_id: int, paid_at: datetime | None, reason: str, actor_name: str | None,
+                 config_path: Path, database_url_value: str | None, as_json: bool) -> None:
+    """Record that an issued invoice was paid.
+
+    \b
+    Examples:
+      clearinghouse invoice paid 17 --paid-at 2026-12-10T00:00:00Z --reason "SEPA ref 8812"
+    """
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        row = stored.mark_paid(db, invoice_id, paid_at=paid_at or datetime.now(UTC), actor=actor(actor_name),
+                               reason=reason)
+    emit(as_json, _document(row), [_line(row)])
+
+
+@invoice.command("void")
+@click.argument("invoice_id", type=click.IntRange(1))
+@click.option("--reason", required=True, help="Why it is void, for the audit trail.")
+@actor_option
+@config_option
+@database_url_option
+@json_option
+def invoice_void(invoice_id: int, reason: str, actor_name: str | None, config_path: Path,
+                 database_url_value: str | None, as_json: bool) -> None:
+    """Void an issued invoice: its document stays; a credit note negating it is issued.
+
+    \b
+    Examples:
+      clearinghouse invoice void 17 --reason "wrong plan applied"
+    """
+    from clearinghouse.billing.invoicing import void_with_credit_note
+
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        voided, credit = void_with_credit_note(db, invoice_id, actor=actor(actor_name), reason=reason)
+    emit(as_json, {"voided": _document(voided), "credit_note": _document(credit)}, [_line(voided), _line(credit)])
+
+
+@invoice.command("list")
+@click.option("--gateway-id", type=click.IntRange(1), default=None, help="Only this gateway's invoices.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@config_option
+@database_url_option
+@json_option
+def invoice_list(gateway_id: int | None, limit: int, config_path: Path, database_url_value: str | None,
+                 as_json: bool) -> None:
+    """Invoices and credit notes, newest period first.
+
+    \b
+    Examples:
+      clearinghouse invoice list --gateway-id 3
+    """
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        rows = stored.list_invoices(db, gateway_id=gateway_id, limit=limit)
+    emit(as_json, [_document(row) for row in rows], [_line(row) for row in rows] or ["no invoices yet"])
+
+
+@invoice.command("export")
+@click.argument("invoice_id", type=click.IntRange(1))
+@click.option("--format", "export_format", type=click.Choice(EXPORT_FORMATS), required=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
+@click.option("--issuer-name", default=DEFAULT_ISSUER_NAME, show_default=True, help="PDF: who issues it.")
+@click.option("--stripe-customer-id", default=None, help="stripe: the gateway's Stripe customer (required).")
+@click.option("--event-name", default=DEFAULT_STRIPE_EVENT_NAME, show_default=True, help="stripe: the meter.")
+@click.option("--subject", default=None, help="openmeter: the customer key (default: the gateway's name).")
+@config_option
+@database_url_option
+def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_name: str,
+                   stripe_customer_id: str | None, event_name: str, subject: str | None, config_path: Path,
+                   database_url_value: str | None) -> None:
+    """Write an invoice as CSV, its canonical JSON, a PDF, Stripe meter events or OpenMeter events.
+
+    JSON is the stored document byte for byte; a PDF needs an issued invoice.
+
+    \b
+    Examples:
+      clearinghouse invoice export 17 --format pdf --output CH-2026-000042.pdf --issuer-name "Acme Video GmbH"
+      clearinghouse invoice export 17 --format stripe --stripe-customer-id cus_Q1 --output meter.jsonl
+    """
+    from clearinghouse.billing import exports
+    from clearinghouse.billing.invoices import Party
+    from clearinghouse.billing.invoicing import stored_draft
+    from clearinghouse.billing.pdf import invoice_pdf
+    from clearinghouse.ledger.gateways import get_gateway
+
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        row, draft = stored_draft(db, invoice_id)
+        gateway_name = get_gateway(db, row.gateway_id).name
+        if export_format == "json":
+            data = exports.invoice_json(draft)
+        elif export_format == "csv":
+            data = exports.invoice_csv(draft, row.number)
+        elif export_format == "pdf":
+            if row.number is None or row.issued_at is None:
+                raise click.ClickException(f"invoice {invoice_id} is a draft; issue it before printing it")
+            data = invoice_pdf(draft, Party(issuer_name), Party(gateway_name), row.number, row.issued_at)
+        elif export_format == "stripe":
+            if stripe_customer_id is None:
+                raise click.UsageError("--format stripe needs --stripe-customer-id")
+            data = exports.stripe_meter_events(draft, stripe_customer_id, event_name)
+        else:
+            data = exports.openmeter_events(draft, subject or gateway_name)
+    output.write_bytes(data)
+    click.echo(f"wrote {len(data)} bytes of {export_format} to {output}")
+
+
+@click.group("plan")
+def plan() -> None:
+    """A gateway's billing plan: append-only, the newest in force at a period's start applies."""
+
+
+@plan.command("set")
+@click.argument("gateway_id", type=click.IntRange(1))
+@click.option("--kind", type=click.Choice([k.value for k in stored.PlanKind]), required=True)
+@click.option("--currency", default="USD", show_default=True, help="The invoice currency (ISO 4217).")
+@click.option("--effective-at", callback=_time, required=True,
+              help="From when (ISO 8601 with offset); a period uses the plan in force at its start.")
+@click.option("--markup-bps", type=click.IntRange(0, stored.MARKUP_BPS_MAX), default=0, show_default=True,
+              help="Markup on usage (subscription: on usage beyond the included amount).")
+@click.option("--fee", callback=_amount, default=None, help="subscription: the fee per period.")
+@click.option("--included", callback=_amount, default=None, help="subscription: usage included, in money.")
+@click.option("--fixed-fee", callback=_amount, default=None, help="usage_based: a fixed fee per period.")
+@click.option("--reason", required=True, help="Why, for the audit trail (e.g. the contract).")
+@actor_option
+@config_option
+@database_url_option
+@json_option
+def plan_set(gateway_id: int, kind: str, currency: str, effective_at: datetime, markup_bps: int,
+             fee: Fraction | None, included: Fraction | None, fixed_fee: Fraction | None, reason: str,
+             actor_name: str | None, config_path: Path, database_url_value: str | None, as_json: bool) -> None:
+    """Set a gateway's billing plan from a time on; earlier periods keep theirs.
+
+    \b
+    Examples:
+      clearinghouse plan set 3 --kind usage_based --markup-bps 1500 --fixed-fee 49 \\
+        --effective-at 2026-12-01T00:00:00Z --reason "contract 2026-14"
+      clearinghouse plan set 3 --kind subscription --currency EUR --fee 500 --included 400 \\
+        --effective-at 2026-12-01T00:00:00Z --reason "EUR subscription"
+    """
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        row = stored.set_billing_plan(
+            db, gateway_id, kind=stored.PlanKind(kind), currency=currency, effective_at=effective_at,
+            actor=actor(actor_name), reason=reason, markup_bps=markup_bps, fee=fee or Fraction(0),
+            included_usage=included or Fraction(0), fixed_fee=fixed_fee or Fraction(0),
+        )
+    document = {"id": row.id, "gateway_id": row.gateway_id, "kind": row.kind.value, "currency": row.currency,
+                "markup_bps": row.markup_bps, "fee": str(row.fee), "included_usage": str(row.included_usage),
+                "fixed_fee": str(row.fixed_fee), "effective_at": row.effective_at.isoformat()}
+    emit(as_json, document, [f"plan {row.id}: gateway {gateway_id} {row.kind} in {row.currency} "
+                             f"from {row.effective_at.isoformat()}"])
+
+
+@click.group("fx")
+def fx() -> None:
+    """FX rates from USD to invoice currencies, recorded on the invoices that use them."""
+
+
+@fx.command("add")
+@click.argument("currency")
+@click.argument("per_usd", callback=_amount)
+@click.option("--as-of", callback=_time, required=True, help="From when (ISO 8601 with offset).")
+@click.option("--source", default="manual", show_default=True, help="Where the rate comes from.")
+@click.option("--reason", default="manual entry", show_default=True, help="For the audit trail.")
+@actor_option
+@config_option
+@database_url_option
+@json_option
+def fx_add(currency: str, per_usd: Fraction, as_of: datetime, source: str, reason: str, actor_name: str | None,
+           config_path: Path, database_url_value: str | None, as_json: bool) -> None:
+    """Enter how many units of CURRENCY one USD buys, exactly (a plain decimal).
+
+    \b
+    Examples:
+      clearinghouse fx add EUR 0.92 --as-of 2026-11-30T00:00:00Z --source "ECB reference rate"
+    """
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        row = stored.add_fx_rate(db, currency, per_usd, source=source, as_of=as_of, actor=actor(actor_name),
+                                 reason=reason)
+    emit(as_json, {"id": row.id, "currency": row.currency, "per_usd": str(row.per_usd), "source": row.source,
+                   "as_of": row.as_of.isoformat()},
+         [f"fx {row.id}: 1 USD = {row.per_usd} {row.currency} from {row.as_of.isoformat()}"])
+
+
+def _line(row: stored.Invoice) -> str:
+    from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
+
+    total = minor_units_text(row.total_minor, minor_unit_exponent(row.currency), thousands=True)
+    kind = "credit note" if row.credit_note_of is not None else "invoice"
+    credits = "" if row.credit_note_of is None else f" of invoice {row.credit_note_of}"
+    return (f"{kind} {row.id}{credits} {row.number or '(draft)'}: gateway {row.gateway_id} "
+            f"{row.period_start.isoformat()}..{row.period_end.isoformat()} {row.status} {row.currency} {total}")
+
+
+def _document(row: stored.Invoice) -> dict[str, object]:
+    return {
+        "id": row.id, "gateway_id": row.gateway_id, "number": row.number, "status": row.status.value,
+        "period_start": row.period_start.isoformat(), "period_end": row.period_end.isoformat(),
+        "currency": row.currency, "total_minor": str(row.total_minor), "content_hash": row.content_hash.hex(),
+        "credit_note_of": row.credit_note_of,
+        "issued_at": None if row.issued_at is None else row.issued_at.isoformat(),
+        "paid_at": None if row.paid_at is None else row.paid_at.isoformat(),
+        "voided_at": None if row.voided_at is None else row.voided_at.isoformat(),
+    }

@@ -1,0 +1,94 @@
+"""``clearinghouse invoice``, ``plan`` and ``fx`` through click: draft → issue → export → void,
+with the exit codes and messages an operator sees."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from clearinghouse import ledger
+from clearinghouse.billing.exports import CSV_HEADER
+from clearinghouse.cli import main
+from clearinghouse.ledger import sessions as ledger_sessions
+from tests.ledger.conftest import SessionDriver
+
+
+def run(url: str, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--database-url", url])
+
+
+@pytest.fixture
+def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite ledger with gateway 1 ("gateway-a"): two priced calls in November 2026."""
+    database_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    ledger.upgrade_to_head(database_url)
+    db = ledger.open_database(database_url)
+    try:
+        gateway = ledger.create_gateway(db, "gateway-a")
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        rate = ledger.record_rate_snapshot(db, ledger.NewRate(Fraction(3000), "manual", start, start, "t", "t"))
+        monkeypatch.setattr(ledger_sessions, "utc_now", lambda: datetime(2026, 11, 10, 12, tzinfo=UTC))
+        driver = SessionDriver(gateway.id, face_value=10**16)
+        for _ in range(2):
+            call = driver.next_call(10, rate_snapshot_id=rate.id)
+            ledger.record_signing_call(db, call)
+            driver.advance(call)
+    finally:
+        db.dispose()
+    return database_url
+
+
+def test_draft_issue_export_void(url: str, tmp_path: Path) -> None:
+    no_plan = run(url, "invoice", "draft", "1", "--month", "2026-11")
+    assert no_plan.exit_code == 1 and "no billing plan in force" in no_plan.output
+    plan = run(url, "plan", "set", "1", "--kind", "usage_based", "--currency", "EUR", "--markup-bps", "1500",
+               "--fixed-fee", "49", "--effective-at", "2026-11-01T00:00:00Z", "--reason", "contract")
+    assert plan.exit_code == 0, plan.output
+    assert run(url, "fx", "add", "EUR", "0.5", "--as-of", "2026-11-01T00:00:00Z").exit_code == 0
+
+    drafted = run(url, "invoice", "draft", "1", "--month", "2026-11", "--json")
+    assert drafted.exit_code == 0, drafted.output
+    draft = json.loads(drafted.output)
+    assert (draft["status"], draft["number"], draft["total_minor"], draft["lines"]) == ("draft", None, "8350", 3)
+
+    issued = run(url, "invoice", "issue", str(draft["id"]), "--json")
+    assert issued.exit_code == 0, issued.output
+    number = json.loads(issued.output)["number"]
+    assert number == f"CH-{datetime.now(UTC).year}-000001"
+    again = run(url, "invoice", "issue", str(draft["id"]))
+    assert again.exit_code == 1 and f"already issued as {number}; an invoice is issued only once" in again.output
+
+    exported = {}
+    for export_format in ("csv", "json", "pdf"):
+        output = tmp_path / f"invoice.{export_format}"
+        result = run(url, "invoice", "export", str(draft["id"]), "--format", export_format, "--output", str(output))
+        assert result.exit_code == 0, result.output
+        exported[export_format] = output.read_bytes()
+    assert exported["csv"].startswith(",".join(CSV_HEADER).encode() + b"\r\n" + number.encode())
+    assert json.loads(exported["json"])["total_minor"] == "8350"
+    assert exported["pdf"].startswith(b"%PDF")
+    stripe = run(url, "invoice", "export", str(draft["id"]), "--format", "stripe", "--output", str(tmp_path / "s"))
+    assert stripe.exit_code == 2 and "--stripe-customer-id" in stripe.output
+
+    voided = run(url, "invoice", "void", str(draft["id"]), "--reason", "wrong currency", "--json")
+    assert voided.exit_code == 0, voided.output
+    documents = json.loads(voided.output)
+    assert (documents["voided"]["status"], documents["credit_note"]["total_minor"]) == ("void", "-8350")
+    assert documents["credit_note"]["credit_note_of"] == draft["id"]
+    listed = run(url, "invoice", "list", "--gateway-id", "1")
+    assert listed.exit_code == 0 and "credit note 2 of invoice 1" in listed.output and " void EUR 83.50" in listed.output
+
+
+def test_usage_errors_exit_2(url: str) -> None:
+    both = run(url, "invoice", "draft", "1", "--month", "2026-11", "--start", "2026-11-01T00:00:00Z")
+    assert both.exit_code == 2 and "either --month or --start and --end" in both.output
+    bad_fee = run(url, "plan", "set", "1", "--kind", "usage_based", "--fixed-fee", "1e3",
+                  "--effective-at", "2026-11-01T00:00:00Z", "--reason", "x")
+    assert bad_fee.exit_code == 2 and "not a plain decimal like 12.50" in bad_fee.output
+    missing = run(url, "invoice", "paid", "7")
+    assert missing.exit_code == 1 and "no invoice with id 7" in missing.output
