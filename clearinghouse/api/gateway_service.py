@@ -23,10 +23,14 @@ from clearinghouse.api.errors import BadRequest
 from clearinghouse.api.limits import USAGE_PERIOD_S_MAX
 from clearinghouse.chain.health import DepositHealth
 from clearinghouse.ledger import Database
+from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.ledger.usage import GatewayUsage, gateway_usage
 from clearinghouse.signer.decision import ChainView
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.tickets import TicketBatch, TicketRequest
+
+UsageGroups = tuple[tuple[tuple[str, ...], Usage], ...]
+"""Usage per group key, in key order (see ledger.hourly_usage.grouped_usage)."""
 
 UNMONITORED = "unmonitored"
 """The health state of a static chain view from the configuration: nobody watches it."""
@@ -162,11 +166,14 @@ class GatewayService:
         """Tickets on a caller-managed session (``TicketService.sign_tickets``, same errors)."""
         return self._tickets.sign_tickets(caller, request, deadline_s=deadline_s)
 
-    def usage(self, caller: Caller, start_unix_s: int, end_unix_s: int) -> GatewayUsage:
-        """The caller's own gateway's usage over [start, end) (unix seconds).
+    def usage(
+        self, caller: Caller, start_unix_s: int, end_unix_s: int, group_by: UsageGrouping | None = None
+    ) -> tuple[GatewayUsage, UsageGroups]:
+        """The caller's own gateway's usage over [start, end) (unix seconds), and with
+        ``group_by`` its usage per group (from the hourly rows: the period must be whole hours).
 
-        Raises BadRequest unless 0 <= start < end and the period is at most
-        USAGE_PERIOD_S_MAX; DatabaseUnavailable.
+        Raises BadRequest unless 0 <= start < end, the period is at most USAGE_PERIOD_S_MAX and,
+        with group_by, both ends are whole UTC hours; DatabaseUnavailable.
         """
         if not 0 <= start_unix_s < end_unix_s:
             raise BadRequest(f"need 0 <= start < end, got start {start_unix_s} and end {end_unix_s}")
@@ -179,7 +186,12 @@ class GatewayService:
             start, end = (datetime.fromtimestamp(s, UTC) for s in (start_unix_s, end_unix_s))
         except (OverflowError, ValueError, OSError):
             raise BadRequest(f"period end {end_unix_s} is past the last date we represent") from None
-        return gateway_usage(self._db, caller.gateway_id, start, end)
+        groups: UsageGroups = ()
+        if group_by is not None:
+            if start_unix_s % 3600 or end_unix_s % 3600:
+                raise BadRequest(f"group_by needs whole UTC hours, got start {start_unix_s} and end {end_unix_s}")
+            groups = tuple(grouped_usage(self._db, caller.gateway_id, start, end, group_by))
+        return gateway_usage(self._db, caller.gateway_id, start, end), groups
 
     def deposit_info(self) -> DepositInfo:
         """The deposit and its health, answered from memory (no chain or database read)."""

@@ -50,6 +50,7 @@ from clearinghouse.api.v1_messages import (
     signer_info_message,
     ticket_request,
     tickets_message,
+    usage_grouping,
     usage_message,
 )
 from clearinghouse.errors import InvariantViolation
@@ -146,7 +147,8 @@ class GrpcGateway:
         self, caller: Caller, request: bytes, context: grpc.ServicerContext
     ) -> pb.GetUsageResponse:
         period = decode(pb.GetUsageRequest, request)
-        return usage_message(self._service.usage(caller, period.start_unix_s, period.end_unix_s))
+        usage, groups = self._service.usage(caller, period.start_unix_s, period.end_unix_s, usage_grouping(period))
+        return usage_message(usage, groups)
 
 
 def deadline_s(context: grpc.ServicerContext) -> float | None:

@@ -127,6 +127,10 @@ def _single_schema(field: Field, schemas: dict[str, Any]) -> dict[str, Any]:
 
 
 def _query_parameter(field: Field) -> dict[str, Any]:
+    """A query parameter: required unless it is an enum (whose zero value means "not given")."""
+    if field.enum_type is not None:
+        schema = {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+        return {"name": field.json_name, "in": "query", "required": False, "schema": schema}
     return {"name": field.json_name, "in": "query", "required": True, "schema": dict(_SCALARS[field.type])}
 
 

@@ -9,7 +9,7 @@ strings, exact rationals as "a" or "a/b", as in the .proto):
     POST /v1/generate-payment   GeneratePaymentRequest → GeneratePaymentResponse
     POST /v1/sign-tickets       SignTicketsRequest → SignTicketsResponse
     GET  /v1/deposit            → GetDepositInfoResponse
-    GET  /v1/usage?startUnixS=…&endUnixS=…  → GetUsageResponse
+    GET  /v1/usage?startUnixS=…&endUnixS=…[&groupBy=USAGE_GROUPING_DAY]  → GetUsageResponse
     GET  /v1/openapi.json       the OpenAPI 3.1 document of these routes (no key needed)
 
 Each call authenticates ``Authorization: Bearer <API key>`` before reading its body; signing
@@ -47,6 +47,7 @@ from clearinghouse.api.v1_messages import (
     signer_info_message,
     ticket_request,
     tickets_message,
+    usage_grouping,
     usage_message,
 )
 from clearinghouse.proto import clearinghouse_pb2 as pb
@@ -133,8 +134,11 @@ class V1Routes:
     async def _usage(self, scope: Scope, receive: Receive) -> Message:
         caller = await self._caller(scope, signing=False)
         period = _query(scope, pb.GetUsageRequest)
-        usage = await self._pool.run(self._service.usage, caller, period.start_unix_s, period.end_unix_s)
-        return usage_message(usage)
+        grouping = usage_grouping(period)
+        usage, groups = await self._pool.run(
+            self._service.usage, caller, period.start_unix_s, period.end_unix_s, grouping
+        )
+        return usage_message(usage, groups)
 
     async def _openapi_document(self, scope: Scope, receive: Receive) -> Response:
         return Response(200, self._openapi)

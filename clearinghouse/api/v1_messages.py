@@ -14,8 +14,9 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from clearinghouse.api.errors import BadRequest
-from clearinghouse.api.gateway_service import DepositInfo, SignerInfo
+from clearinghouse.api.gateway_service import DepositInfo, SignerInfo, UsageGroups
 from clearinghouse.api.payloads import check_text_field
+from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.ledger.usage import GatewayUsage
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.billing import MaxPrice
@@ -114,8 +115,29 @@ def ticket_request(request: pb.SignTicketsRequest) -> TicketRequest:
     )
 
 
-def usage_message(usage: GatewayUsage) -> pb.GetUsageResponse:
-    """GatewayUsage as GetUsageResponse: EV and fees as exact rationals, face value in decimal."""
+GROUPINGS = {
+    pb.USAGE_GROUPING_SUBJECT: UsageGrouping.SUBJECT,
+    pb.USAGE_GROUPING_PIPELINE_MODEL: UsageGrouping.PIPELINE_MODEL,
+    pb.USAGE_GROUPING_APP: UsageGrouping.APP,
+    pb.USAGE_GROUPING_ORCHESTRATOR: UsageGrouping.ORCHESTRATOR,
+    pb.USAGE_GROUPING_DAY: UsageGrouping.DAY,
+}
+"""The API's groupings; a gateway sees its own usage only, so there is no per-gateway one."""
+
+
+def usage_grouping(request: pb.GetUsageRequest) -> UsageGrouping | None:
+    """The request's grouping, None when unset. Raises BadRequest for an unknown value."""
+    if request.group_by == pb.USAGE_GROUPING_UNSPECIFIED:
+        return None
+    grouping = GROUPINGS.get(request.group_by)
+    if grouping is None:
+        raise BadRequest(f"unknown group_by {request.group_by}")
+    return grouping
+
+
+def usage_message(usage: GatewayUsage, groups: UsageGroups = ()) -> pb.GetUsageResponse:
+    """GatewayUsage (and its groups) as GetUsageResponse: EV and fees as exact rationals, face
+    value and units in decimal."""
     total = usage.total
     return pb.GetUsageResponse(
         gateway_id=usage.gateway_id,
@@ -135,6 +157,11 @@ def usage_message(usage: GatewayUsage) -> pb.GetUsageResponse:
                 fee_wei=str(totals.fee),
             )
             for subject, totals in usage.subjects
+        ],
+        groups=[
+            pb.UsageGroup(key=list(key), calls=u.calls, tickets=u.tickets, units=str(u.units),
+                          ev_signed_wei=str(u.ev_wei), fee_wei=str(u.fee_wei))
+            for key, u in groups
         ],
     )
 

@@ -171,3 +171,29 @@ def test_a_bad_usage_period_is_refused(stack: GrpcStack, start: int, end: int) -
         stack.stub.GetUsage, pb.GetUsageRequest(start_unix_s=start, end_unix_s=end), metadata=stack.metadata
     )
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, Reason.BAD_REQUEST)
+
+
+def test_usage_groups_come_from_the_hourly_rows(stack: GrpcStack) -> None:
+    orchestrator = Orchestrator(price_per_unit=3)
+    info = offer(orchestrator, stack.clock)
+    hour = int(time.time()) // 3600 * 3600
+    sign(stack, tickets_request(info, "g-1", count=4), **{"livepeer-usage-subject": "alice"})
+    sign(stack, tickets_request(info, "g-2", count=2))
+    request = pb.GetUsageRequest(start_unix_s=hour - 3600, end_unix_s=hour + 3600,
+                                 group_by=pb.USAGE_GROUPING_SUBJECT)
+    grouped: pb.GetUsageResponse = stack.stub.GetUsage(request, metadata=stack.metadata, timeout=TIMEOUT_S)
+    assert [(list(g.key), g.calls, g.tickets) for g in grouped.groups] == [([""], 1, 2), (["alice"], 1, 4)]
+    ev = ticket_ev(orchestrator.face_value, orchestrator.win_prob)
+    assert sum(Fraction(g.ev_signed_wei) for g in grouped.groups) == 6 * ev == Fraction(grouped.ev_signed_wei)
+    by_orchestrator = stack.stub.GetUsage(
+        pb.GetUsageRequest(start_unix_s=hour - 3600, end_unix_s=hour + 3600, group_by=pb.USAGE_GROUPING_ORCHESTRATOR),
+        metadata=stack.metadata, timeout=TIMEOUT_S,
+    )
+    assert [list(g.key) for g in by_orchestrator.groups] == [["0x" + orchestrator.address.hex()]]
+    code, reason, error = failure(
+        stack.stub.GetUsage,
+        pb.GetUsageRequest(start_unix_s=hour + 1, end_unix_s=hour + 3600, group_by=pb.USAGE_GROUPING_DAY),
+        metadata=stack.metadata,
+    )
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, Reason.BAD_REQUEST)
+    assert "whole UTC hours" in str(error.details())

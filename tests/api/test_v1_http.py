@@ -111,6 +111,11 @@ def test_sign_tickets_and_usage_over_json(stack: GrpcStack) -> None:
     assert usage.status == 200, usage.body
     assert (usage.json()["calls"], usage.json()["tickets"]) == ("1", "3")  # int64 as proto3 JSON strings
     assert reason(call(stack, "GET", f"/v1/usage?start_unix_s={started}&end_unix_s={started}")) == (400, "BAD_REQUEST")
+    hour = started // 3600 * 3600
+    days = call(stack, "GET", f"/v1/usage?startUnixS={hour}&endUnixS={hour + 7200}&groupBy=USAGE_GROUPING_DAY")
+    assert days.status == 200, days.body
+    (group,) = days.json()["groups"]
+    assert (group["calls"], group["tickets"], len(group["key"])) == ("1", "3", 1)
 
 
 def test_errors_use_http_statuses_and_the_grpc_reasons(stack: GrpcStack) -> None:
