@@ -79,19 +79,24 @@ HEADING_FILL_RGB: Final = (235, 235, 235)
 class _InvoiceDocument(FPDF):
     """Foots every page with the invoice number and "page n of m"."""
 
-    def __init__(self, number: str) -> None:
+    def __init__(self, number: str, label: str) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.invoice_number = number
+        self.label = label
 
     def footer(self) -> None:
         """Drawn by fpdf2 at the end of each page."""
         self.set_y(-MARGIN_MM + 3)
         self.set_font("Helvetica", size=7)
-        self.cell(0, NOTE_MM, f"Invoice {self.invoice_number} - page {self.page_no()} of {{nb}}", align="C")
+        self.cell(0, NOTE_MM, f"{self.label} {self.invoice_number} - page {self.page_no()} of {{nb}}", align="C")
 
 
-def invoice_pdf(draft: InvoiceDraft, issuer: Party, customer: Party, number: str, issued_at: datetime) -> bytes:
-    """The issued invoice ``number`` as PDF bytes (see the module docstring).
+def invoice_pdf(
+    draft: InvoiceDraft, issuer: Party, customer: Party, number: str, issued_at: datetime,
+    *, credit_note_for: str | None = None,
+) -> bytes:
+    """The issued invoice ``number`` as PDF bytes (see the module docstring); with
+    ``credit_note_for`` (the voided invoice's number) it is titled a credit note for it.
 
     Raises InvoiceError for a blank or over-long number (``INVOICE_NUMBER_CHARS_MAX``) or a naive
     ``issued_at``.
@@ -100,16 +105,17 @@ def invoice_pdf(draft: InvoiceDraft, issuer: Party, customer: Party, number: str
         raise InvoiceError(f"invoice number must be 1..{INVOICE_NUMBER_CHARS_MAX} characters, got {number!r:.80}")
     if issued_at.tzinfo is None:
         raise InvoiceError(f"issued_at must be timezone-aware, got {issued_at!r}")
-    pdf = _InvoiceDocument(_text(number))
+    label = "Invoice" if credit_note_for is None else "Credit note"
+    pdf = _InvoiceDocument(_text(number), label)
     pdf.core_fonts_encoding = PDF_ENCODING
     pdf.set_margins(MARGIN_MM, MARGIN_MM)
     pdf.set_auto_page_break(auto=True, margin=MARGIN_MM + 5)
     pdf.set_creation_date(issued_at.astimezone(UTC))
-    pdf.set_title(_text(f"Invoice {number}"))
+    pdf.set_title(_text(f"{label} {number}"))
     pdf.set_author(_text(issuer.name))
     pdf.set_creator("clearinghouse")
     pdf.add_page()
-    _heading(pdf, draft, issuer, number, issued_at)
+    _heading(pdf, draft, issuer, (label, number), issued_at, credit_note_for)
     _party(pdf, "Bill to", customer)
     _lines_table(pdf, draft)
     _notes(pdf, draft)
@@ -121,12 +127,18 @@ def _text(text: str) -> str:
     return text.encode(PDF_ENCODING, errors="replace").decode(PDF_ENCODING)
 
 
-def _heading(pdf: FPDF, draft: InvoiceDraft, issuer: Party, number: str, issued_at: datetime) -> None:
+def _heading(
+    pdf: FPDF, draft: InvoiceDraft, issuer: Party, numbered: tuple[str, str], issued_at: datetime,
+    credit_note_for: str | None,
+) -> None:
     top = pdf.get_y()
     _party(pdf, None, issuer)
     bottom = pdf.get_y()
+    label, number = numbered
+    credits = () if credit_note_for is None else (("Credits invoice", credit_note_for),)
     details = (
-        ("Invoice", number),
+        (label, number),
+        *credits,
         ("Issued", issued_at.astimezone(UTC).date().isoformat()),
         ("Period from", _moment(draft.period_start)),
         ("until", f"{_moment(draft.period_end)} (exclusive)"),
@@ -135,10 +147,10 @@ def _heading(pdf: FPDF, draft: InvoiceDraft, issuer: Party, number: str, issued_
     )
     pdf.set_xy(DETAILS_X_MM, top)
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(DETAILS_WIDTH_MM, 8, "INVOICE", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    for label, value in details:
-        pdf.set_font("Helvetica", "B" if label == "Invoice" else "", 8.5)
-        text = _text(f"{label}: {value}")
+    pdf.cell(DETAILS_WIDTH_MM, 8, label.upper(), align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    for name, value in details:
+        pdf.set_font("Helvetica", "B" if name == label else "", 8.5)
+        text = _text(f"{name}: {value}")
         pdf.multi_cell(DETAILS_WIDTH_MM, LINE_MM, text, align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_xy(MARGIN_MM, max(bottom, pdf.get_y()) + 4)
 

@@ -215,6 +215,7 @@ def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_nam
     from clearinghouse.billing.invoicing import stored_draft
     from clearinghouse.billing.pdf import invoice_pdf
     from clearinghouse.ledger.gateways import get_gateway
+    from clearinghouse.ledger.invoices import get_invoice
 
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         row, draft = stored_draft(db, invoice_id)
@@ -226,7 +227,9 @@ def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_nam
         elif export_format == "pdf":
             if row.number is None or row.issued_at is None:
                 raise click.ClickException(f"invoice {invoice_id} is a draft; issue it before printing it")
-            data = invoice_pdf(draft, Party(issuer_name), Party(gateway_name), row.number, row.issued_at)
+            original = None if row.credit_note_of is None else get_invoice(db, row.credit_note_of).number
+            data = invoice_pdf(draft, Party(issuer_name), Party(gateway_name), row.number, row.issued_at,
+                               credit_note_for=original)
         elif export_format == "stripe":
             if stripe_customer_id is None:
                 raise click.UsageError("--format stripe needs --stripe-customer-id")

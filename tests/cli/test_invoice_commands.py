@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
+import pymupdf
 import pytest
 from click.testing import CliRunner, Result
 
@@ -82,6 +83,12 @@ def test_draft_issue_export_void(url: str, tmp_path: Path) -> None:
     assert documents["credit_note"]["credit_note_of"] == draft["id"]
     listed = run(url, "invoice", "list", "--gateway-id", "1")
     assert listed.exit_code == 0 and "credit note 2 of invoice 1" in listed.output and " void EUR 83.50" in listed.output
+    note_pdf = tmp_path / "credit-note.pdf"
+    credit_note_id = str(documents["credit_note"]["id"])
+    assert run(url, "invoice", "export", credit_note_id, "--format", "pdf", "--output", str(note_pdf)).exit_code == 0
+    with pymupdf.open(note_pdf) as document:
+        text = document[0].get_text()
+    assert "CREDIT NOTE" in text and f"Credits invoice: {number}" in text
 
 
 def test_usage_errors_exit_2(url: str) -> None:
