@@ -8,6 +8,7 @@ variables, never from the command line and never into a log:
     CLEARINGHOUSE_API_KEY_PEPPER        hex pepper for API-key digests (else ``pepper_file``)
     CLEARINGHOUSE_RPC_URL               overrides ``chain.rpc_url`` (hosted RPC URLs embed API keys)
     CLEARINGHOUSE_ALERT_WEBHOOK_URL     overrides ``health.alert_webhook_url`` (may embed a token)
+    CLEARINGHOUSE_ADMIN_TOKEN           the admin API's bearer token (else ``admin.token_file``)
 
 Every error names the setting that is wrong and what was expected. Relative paths in the file are
 relative to the file's directory. Wei amounts may be TOML integers or decimal strings (TOML
@@ -42,6 +43,17 @@ from clearinghouse.signer.decision import ChainView, PaymentPolicy
 
 CONFIG_BYTES_MAX = 1 << 20
 """A configuration file is a few KiB; anything near a MiB is not one."""
+
+
+ADMIN_TOKEN_BYTES_MIN = 32
+"""An admin token opens every gateway's invoices and usage: 256 random bits, as
+``secrets.token_hex(32)`` (64 hex characters) or ``secrets.token_urlsafe(32)`` (43 characters)."""
+
+ADMIN_TOKEN_CHARS_MAX = 512
+"""A token is a header value; far longer text is a wrong file, not a token."""
+
+_URLSAFE_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 class ConfigError(ClearinghouseError):
@@ -160,6 +172,30 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """[admin]: the finance API under /admin/v1/ (api/admin_http.py) is served only with this
+    section; its bearer token comes from CLEARINGHOUSE_ADMIN_TOKEN, else ``token_file``."""
+
+    token_file: Path | None = None
+
+    def token(self) -> str:
+        """The admin bearer token: hex of at least ADMIN_TOKEN_BYTES_MIN bytes, or URL-safe base64
+        of as many (``secrets.token_urlsafe``). Raises ConfigError naming the problem (never the
+        token) when it is missing, too short, not such text, or its file is accessible by group or
+        others."""
+        text = _secret("CLEARINGHOUSE_ADMIN_TOKEN", self.token_file, "admin.token_file")
+        if not 0 < len(text) <= ADMIN_TOKEN_CHARS_MAX or not set(text) <= _URLSAFE_ALPHABET:
+            raise ConfigError(f"admin token must be 1..{ADMIN_TOKEN_CHARS_MAX} hex or URL-safe base64 characters")
+        random_bytes = len(text) // 2 if set(text) <= _HEX_DIGITS else len(text) * 6 // 8
+        if random_bytes < ADMIN_TOKEN_BYTES_MIN:
+            raise ConfigError(
+                f"admin token must hold at least {ADMIN_TOKEN_BYTES_MIN} random bytes, got {random_bytes}; "
+                f"make one with: python -c 'import secrets; print(secrets.token_hex({ADMIN_TOKEN_BYTES_MIN}))'"
+            )
+        return text
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything ``serve`` needs, validated."""
 
@@ -177,6 +213,7 @@ class Settings:
     health: HealthSettings = field(default_factory=HealthSettings)
     grpc: GrpcSettings | None = None
     rates: RateSettings = field(default_factory=lambda: RateSettings())
+    admin: AdminSettings | None = None
 
     def private_key(self) -> bytes:
         """Decrypt the sender keystore. Raises ConfigError naming the problem (never the secret)."""
@@ -230,7 +267,20 @@ def load_settings(path: Path) -> Settings:
         health=_health(_table(raw, "health", required=False)),
         grpc=_grpc(_table(raw, "grpc", required=False), base, http),
         rates=_rates(_table(raw, "rates", required=False), live_chain),
+        admin=_admin(raw, base),
     )
+
+
+def _admin(raw: dict[str, Any], base: Path) -> AdminSettings | None:
+    """[admin]: absent means no admin API (its routes answer 404). The section turns it on;
+    the token itself is read and checked by ``AdminSettings.token`` when the daemon starts."""
+    if "admin" not in raw:
+        return None
+    table = _table(raw, "admin")
+    token_file = table.get("token_file")
+    if token_file is not None and (not isinstance(token_file, str) or not token_file):
+        raise ConfigError(f"admin.token_file must be a non-empty string, got {token_file!r}")
+    return AdminSettings(_optional_path(base, table, "token_file"))
 
 
 def _http(table: dict[str, Any]) -> HttpSettings:

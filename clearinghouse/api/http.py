@@ -2,7 +2,8 @@
 
 Routes: ``POST /sign-orchestrator-info``, ``POST /generate-live-payment``, ``GET /healthz``
 (the process answers), ``GET /readyz`` (database reachable, schema current), the clearinghouse.v1
-JSON routes when given (``v1``: v1_http.py, the gRPC API's twin) and ``GET
+JSON routes when given (``v1``: v1_http.py, the gRPC API's twin), the finance routes under
+/admin/v1/ when given (``admin``: admin_http.py, with their own bearer token) and ``GET
 /v1/health`` (deposit health: state, reasons, deposit, reserve, exposure, runway; with API keys
 configured it needs a valid key, like /sign-orchestrator-info: it is the operator's position).
 /v1/health answers from memory, so it keeps answering while the RPC or the database is down.
@@ -77,6 +78,7 @@ from clearinghouse.signer.errors import SigningRefused
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
 
 if TYPE_CHECKING:
+    from clearinghouse.api.admin_http import AdminRoutes
     from clearinghouse.api.v1_http import V1Routes
 
 LOG = logging.getLogger(__name__)
@@ -100,6 +102,8 @@ class SigningService(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Response:
+    """An answer; its body is JSON unless ``headers`` name another Content-Type."""
+
     status: int
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -164,6 +168,7 @@ class RemoteSignerApp:
         signing_threads: int = SIGNING_THREADS_MAX,
         webhook_threads: int = WEBHOOK_THREADS_MAX,
         v1: V1Routes | None = None,
+        admin: AdminRoutes | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
@@ -184,6 +189,9 @@ class RemoteSignerApp:
         self._v1 = v1
         if v1 is not None:  # the clearinghouse.v1 JSON routes (v1_http.py)
             self._routes.update(v1.routes())
+        self._admin = admin
+        if admin is not None:  # the finance routes under /admin/v1/ (admin_http.py)
+            self._routes.update(admin.routes())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -198,6 +206,8 @@ class RemoteSignerApp:
             self._webhook_pool.close()
         if self._v1 is not None:
             self._v1.close()
+        if self._admin is not None:
+            self._admin.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -338,10 +348,11 @@ def _error_response(error: ApiError, request_id: str, *, v1: bool = False) -> Re
 
 async def _send(send: Send, response: Response, request_id: str) -> None:
     headers = [
-        (b"content-type", b"application/json"),
         (b"content-length", str(len(response.body)).encode("ascii")),
         (b"x-request-id", request_id.encode("ascii")),
     ]
+    if not any(name.lower() == "content-type" for name in response.headers):
+        headers.insert(0, (b"content-type", b"application/json"))
     headers.extend(
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in response.headers.items()

@@ -81,9 +81,11 @@ def _create_embedded_ledger(url: str) -> None:
 def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[], None] | None = None) -> None:
     """Open everything ``serve`` needs, check it, and serve until SIGINT/SIGTERM: the HTTP API
     (remote-signer routes, and the clearinghouse.v1 JSON routes under /v1/ whenever gateway API
-    keys can be checked), and the gRPC API beside it when [grpc] is configured (both stop
+    keys can be checked; the finance routes under /admin/v1/ with [admin]), and the gRPC API
+    beside it when [grpc] is configured (both stop
     together, gRPC draining its calls in progress for at most GRPC_SHUTDOWN_GRACE_S)."""
     from clearinghouse.api import RemoteSignerApp, run_server
+    from clearinghouse.api.admin_http import AdminRoutes
     from clearinghouse.api.v1_http import V1Routes
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
@@ -91,6 +93,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
     with translated():
         pm.require_native()
         private_key = config.private_key()
+        admin_token = None if config.admin is None else config.admin.token()
     with ExitStack() as stack:
         db = ledger.open_database(config.database_url)
         stack.callback(db.dispose)
@@ -107,8 +110,9 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         gateway_keys = api_keys or _webhook_mode_keys(config, db)
         gateway = _gateway_service(config, db, (service, tickets), chain)
         v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter)
+        admin = None if admin_token is None else AdminRoutes(db, admin_token)
         app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=rate_limiter,
-                              deposit_health=chain.health_document, v1=v1)
+                              deposit_health=chain.health_document, v1=v1, admin=admin)
         stack.callback(app.close)
         if config.grpc is not None:
             if gateway_keys is None:
