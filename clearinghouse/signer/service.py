@@ -40,6 +40,7 @@ from clearinghouse.signer.decision import (
     plan_payment,
 )
 from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+from clearinghouse.signer.pipelines import pipeline_of
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
     OrchestratorOffer,
@@ -361,7 +362,7 @@ def _signing_call(
         request_digest=digest,
         session=_head(caller, plan, result.state),
         recipient=offer.recipient,
-        pipeline=None,
+        pipeline=pipeline_of(plan.state.type, capability),
         model_id=model_id,
         capability=capability,
         units=plan.units,
