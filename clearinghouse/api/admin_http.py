@@ -37,16 +37,20 @@ from clearinghouse.api.errors import ApiError, BadRequest, PayloadTooLarge, Unau
 from clearinghouse.api.http import BlockingPool, Receive, Response, Scope, read_body
 from clearinghouse.api.payloads import check_json_depth
 from clearinghouse.api.requests import RequestHeaders
-from clearinghouse.billing import exports
-from clearinghouse.billing.invoices import InvoiceError, LineGrouping, Party
-from clearinghouse.billing.invoicing import draft_for_period, month_period, stored_draft, void_with_credit_note
-from clearinghouse.billing.pdf import invoice_pdf
+from clearinghouse.billing.invoices import InvoiceError, LineGrouping
+from clearinghouse.billing.invoicing import (
+    DEFAULT_ISSUER_NAME,
+    DEFAULT_STRIPE_EVENT_NAME,
+    draft_for_period,
+    export_invoice,
+    month_period,
+    void_with_credit_note,
+)
 from clearinghouse.billing.rates import parse_valid_at
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
-from clearinghouse.ledger.gateways import get_gateway
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 
 ACTOR: Final = "admin-api"
@@ -87,12 +91,6 @@ EXPORT_FORMATS: Final[Mapping[str, str]] = {
 
 _EXTENSIONS: Final[Mapping[str, str]] = {"csv": "csv", "json": "json", "pdf": "pdf", "stripe": "jsonl",
                                           "openmeter": "jsonl"}
-DEFAULT_ISSUER_NAME: Final = "clearinghouse operator"
-"""Who issues a PDF when ``issuer_name`` is not given (as `clearinghouse invoice export`)."""
-
-DEFAULT_STRIPE_EVENT_NAME: Final = "livepeer_usage"
-"""The Stripe meter's event name when none is given: one meter for every gateway's usage."""
-
 _LEDGER_STATUS: Final[tuple[tuple[type[ClearinghouseError], int], ...]] = (
     (NotFound, 404),
     (LedgerConflict, 409),
@@ -270,25 +268,15 @@ def _void_with_credit_note(db: Database, invoice_id: int, reason: str) -> tuple[
 
 
 def _exported(db: Database, invoice_id: int, export_format: str, query: Query) -> Export:
-    """The invoice in ``export_format``, as `clearinghouse invoice export` writes it. Raises
-    LedgerConflict for a PDF of a draft (a printed invoice has a number), InvoiceError for
-    options the format refuses."""
-    row, draft = stored_draft(db, invoice_id)
-    gateway_name = get_gateway(db, row.gateway_id).name
-    if export_format == "json":
-        data = exports.invoice_json(draft)
-    elif export_format == "csv":
-        data = exports.invoice_csv(draft, row.number)
-    elif export_format == "pdf":
-        if row.number is None or row.issued_at is None:
-            raise LedgerConflict(f"invoice {invoice_id} is a draft; issue it before printing it")
-        issuer = Party(query.get("issuer_name") or DEFAULT_ISSUER_NAME)
-        data = invoice_pdf(draft, issuer, Party(gateway_name), row.number, row.issued_at)
-    elif export_format == "stripe":
-        event_name = query.get("event_name") or DEFAULT_STRIPE_EVENT_NAME
-        data = exports.stripe_meter_events(draft, query["stripe_customer_id"], event_name)
-    else:
-        data = exports.openmeter_events(draft, query.get("subject") or gateway_name)
+    """The invoice in ``export_format``, as `clearinghouse invoice export` writes it (see
+    billing.invoicing.export_invoice for what it refuses)."""
+    row, data = export_invoice(
+        db, invoice_id, export_format,
+        issuer_name=query.get("issuer_name") or DEFAULT_ISSUER_NAME,
+        stripe_customer_id=query.get("stripe_customer_id"),
+        event_name=query.get("event_name") or DEFAULT_STRIPE_EVENT_NAME,
+        subject=query.get("subject"),
+    )
     filename = f"{row.number or f'invoice-{row.id}-draft'}.{_EXTENSIONS[export_format]}"
     return Export(data, EXPORT_FORMATS[export_format], filename)
 

@@ -27,7 +27,12 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any, Final
 
-from clearinghouse.billing.exports import invoice_json
+from clearinghouse.billing.exports import (
+    invoice_csv,
+    invoice_json,
+    openmeter_events,
+    stripe_meter_events,
+)
 from clearinghouse.billing.invoices import (
     WEI_PER_ETH,
     Adjustment,
@@ -39,6 +44,7 @@ from clearinghouse.billing.invoices import (
     InvoiceRate,
     LineGrouping,
     LineKind,
+    Party,
     Plan,
     SubscriptionPlan,
     UsageBasedPlan,
@@ -47,6 +53,7 @@ from clearinghouse.billing.invoices import (
 )
 from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.errors import LedgerConflict
 from clearinghouse.ledger.hourly_usage import UsageRow, hourly_usage
 from clearinghouse.ledger.rates import RateSnapshot, rate_in_force, rate_snapshot
 
@@ -54,6 +61,55 @@ ADJUSTMENT_TEXT_CHARS_MAX: Final = 256
 """An adjustment's reason (up to 1,024 characters in the ledger) is cut to one invoice line,
 billing.invoices.TEXT_CHARS_MAX; its ledger transaction id, in the line's reference, leads to
 the whole text."""
+
+
+DEFAULT_ISSUER_NAME: Final = "clearinghouse operator"
+"""Who issues a PDF when no issuer name is given."""
+
+DEFAULT_STRIPE_EVENT_NAME: Final = "livepeer_usage"
+"""The Stripe meter's event name when none is given: one meter for every gateway's usage."""
+
+EXPORT_FORMATS: Final = ("csv", "json", "pdf", "stripe", "openmeter")
+
+
+def export_invoice(
+    db: Database,
+    invoice_id: int,
+    export_format: str,
+    *,
+    issuer_name: str = DEFAULT_ISSUER_NAME,
+    stripe_customer_id: str | None = None,
+    event_name: str = DEFAULT_STRIPE_EVENT_NAME,
+    subject: str | None = None,
+) -> tuple[stored.Invoice, bytes]:
+    """The stored invoice in ``export_format`` (one of EXPORT_FORMATS), made from its stored
+    document. A credit note prints as one, naming the invoice it voids.
+
+    Raises NotFound, LedgerConflict for a PDF of a draft (a printed invoice has a number), and
+    InvoiceError for an unknown format or Stripe events without a customer id.
+    """
+    from clearinghouse.billing.pdf import invoice_pdf
+    from clearinghouse.ledger.gateways import get_gateway
+
+    if export_format not in EXPORT_FORMATS:
+        raise InvoiceError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}")
+    row, draft = stored_draft(db, invoice_id)
+    customer = get_gateway(db, row.gateway_id).name
+    if export_format == "json":
+        return row, invoice_json(draft)
+    if export_format == "csv":
+        return row, invoice_csv(draft, row.number)
+    if export_format == "stripe":
+        if stripe_customer_id is None:
+            raise InvoiceError("Stripe meter events need the gateway's Stripe customer id")
+        return row, stripe_meter_events(draft, stripe_customer_id, event_name)
+    if export_format == "openmeter":
+        return row, openmeter_events(draft, subject or customer)
+    if row.number is None or row.issued_at is None:
+        raise LedgerConflict(f"invoice {invoice_id} is a draft; issue it before printing it")
+    voided = None if row.credit_note_of is None else stored.get_invoice(db, row.credit_note_of).number
+    return row, invoice_pdf(draft, Party(issuer_name), Party(customer), row.number, row.issued_at,
+                            credit_note_for=voided)
 
 
 def month_period(month: str) -> tuple[datetime, datetime]:

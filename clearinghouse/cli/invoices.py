@@ -21,11 +21,10 @@ from clearinghouse.cli.options import (
     opened_ledger,
     translated,
 )
+from clearinghouse.billing.invoicing import DEFAULT_ISSUER_NAME, DEFAULT_STRIPE_EVENT_NAME
 from clearinghouse.ledger import invoices as stored
 
 EXPORT_FORMATS = ("csv", "json", "pdf", "stripe", "openmeter")
-DEFAULT_ISSUER_NAME = "clearinghouse operator"
-DEFAULT_STRIPE_EVENT_NAME = "livepeer_usage"
 """The Stripe meter's event name when none is given: one meter for every gateway's usage."""
 
 _AMOUNT = re.compile(r"\d{1,30}(\.\d{1,18})?")
@@ -210,32 +209,13 @@ def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_nam
       clearinghouse invoice export 17 --format pdf --output CH-2026-000042.pdf --issuer-name "Acme Video GmbH"
       clearinghouse invoice export 17 --format stripe --stripe-customer-id cus_Q1 --output meter.jsonl
     """
-    from clearinghouse.billing import exports
-    from clearinghouse.billing.invoices import Party
-    from clearinghouse.billing.invoicing import stored_draft
-    from clearinghouse.billing.pdf import invoice_pdf
-    from clearinghouse.ledger.gateways import get_gateway
-    from clearinghouse.ledger.invoices import get_invoice
+    from clearinghouse.billing.invoicing import export_invoice
 
+    if export_format == "stripe" and stripe_customer_id is None:
+        raise click.UsageError("--format stripe needs --stripe-customer-id")
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row, draft = stored_draft(db, invoice_id)
-        gateway_name = get_gateway(db, row.gateway_id).name
-        if export_format == "json":
-            data = exports.invoice_json(draft)
-        elif export_format == "csv":
-            data = exports.invoice_csv(draft, row.number)
-        elif export_format == "pdf":
-            if row.number is None or row.issued_at is None:
-                raise click.ClickException(f"invoice {invoice_id} is a draft; issue it before printing it")
-            original = None if row.credit_note_of is None else get_invoice(db, row.credit_note_of).number
-            data = invoice_pdf(draft, Party(issuer_name), Party(gateway_name), row.number, row.issued_at,
-                               credit_note_for=original)
-        elif export_format == "stripe":
-            if stripe_customer_id is None:
-                raise click.UsageError("--format stripe needs --stripe-customer-id")
-            data = exports.stripe_meter_events(draft, stripe_customer_id, event_name)
-        else:
-            data = exports.openmeter_events(draft, subject or gateway_name)
+        _, data = export_invoice(db, invoice_id, export_format, issuer_name=issuer_name,
+                                 stripe_customer_id=stripe_customer_id, event_name=event_name, subject=subject)
     output.write_bytes(data)
     click.echo(f"wrote {len(data)} bytes of {export_format} to {output}")
 
