@@ -40,6 +40,7 @@ from clearinghouse.signer.decision import (
     plan_payment,
 )
 from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+from clearinghouse.signer.ledger_signer import LedgerSigner
 from clearinghouse.signer.pipelines import pipeline_of
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
@@ -103,7 +104,7 @@ class PaymentResult:
     replayed: bool
 
 
-class PaymentService:
+class PaymentService(LedgerSigner):
     """Signs and records payments for authenticated gateways; safe to call from many threads."""
 
     def __init__(
@@ -115,15 +116,8 @@ class PaymentService:
         clock_ns: Callable[[], int] = time.time_ns,
         rate_snapshot: Callable[[], int | None] = lambda: None,
     ) -> None:
-        """``rate_snapshot`` names the ETH/USD rate snapshot in force for a record written now,
-        or None ("unpriced": signing never waits for a price; see billing.ratebook)."""
-        self._db = db
-        self._key = private_key
-        self._chain_view = chain_view
-        self._policy = policy
-        self._clock_ns = clock_ns
-        self._rate_snapshot = rate_snapshot
-        self.address = pm.private_key_to_address(private_key)
+        """As LedgerSigner; also signs our address once for /sign-orchestrator-info."""
+        super().__init__(db, private_key, chain_view, policy, clock_ns, rate_snapshot)
         checksummed = to_checksum_address(self.address)
         self._info_signature = (checksummed, pm.personal_sign(private_key, pm.keccak256(checksummed.encode())))
 

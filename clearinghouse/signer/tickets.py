@@ -38,16 +38,15 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 
 from clearinghouse import ledger, pm
 from clearinghouse.ledger.usage import find_request_record
-from clearinghouse.signer.decision import ChainView, PaymentPolicy, TicketPlan, plan_ticket_batch
+from clearinghouse.signer.decision import TicketPlan, plan_ticket_batch
 from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.ledger_signer import LedgerSigner
 from clearinghouse.signer.service import Caller, refuse_if_halted, refuse_if_past, tightened
 from clearinghouse.signer.wire import OrchestratorOffer, build_payment, decode_ticket_offer
 
@@ -81,27 +80,8 @@ class TicketBatch:
     replayed: bool
 
 
-class TicketService:
+class TicketService(LedgerSigner):
     """Signs and records ticket batches for authenticated gateways; safe from many threads."""
-
-    def __init__(
-        self,
-        db: ledger.Database,
-        private_key: bytes,
-        chain_view: Callable[[], ChainView],
-        policy: PaymentPolicy,
-        clock_ns: Callable[[], int] = time.time_ns,
-        rate_snapshot: Callable[[], int | None] = lambda: None,
-    ) -> None:
-        """``rate_snapshot`` names the ETH/USD rate snapshot in force for a record written now,
-        or None ("unpriced": signing never waits for a price; see billing.ratebook)."""
-        self._db = db
-        self._key = private_key
-        self._chain_view = chain_view
-        self._policy = policy
-        self._clock_ns = clock_ns
-        self._rate_snapshot = rate_snapshot
-        self.address = pm.private_key_to_address(private_key)
 
     def sign_tickets(
         self, caller: Caller, request: TicketRequest, *, deadline_s: float | None = None
