@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from clearinghouse.billing.invoicing import DEFAULT_ISSUER_NAME, DEFAULT_STRIPE_EVENT_NAME
 from clearinghouse.cli.options import (
     actor,
     actor_option,
@@ -20,8 +21,8 @@ from clearinghouse.cli.options import (
     json_option,
     opened_ledger,
     translated,
+    utc_time,
 )
-from clearinghouse.billing.invoicing import DEFAULT_ISSUER_NAME, DEFAULT_STRIPE_EVENT_NAME
 from clearinghouse.ledger import invoices as stored
 
 EXPORT_FORMATS = ("csv", "json", "pdf", "stripe", "openmeter")
@@ -39,17 +40,6 @@ def _amount(_: click.Context, parameter: click.Parameter, text: str | None) -> F
     return Fraction(text.strip())
 
 
-def _time(_: click.Context, __: click.Parameter, text: str | None) -> datetime | None:
-    from clearinghouse.billing.rates import parse_valid_at
-
-    if text is None:
-        return None
-    try:
-        return parse_valid_at(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.group("invoice")
 def invoice() -> None:
     """Fiat invoices per gateway and period: draft, issue, paid, void, list, export."""
@@ -58,8 +48,8 @@ def invoice() -> None:
 @invoice.command("draft")
 @click.argument("gateway_id", type=click.IntRange(1))
 @click.option("--month", default=None, help="Calendar month YYYY-MM (default: the previous month, UTC).")
-@click.option("--start", callback=_time, default=None, help="Period start, a whole UTC hour (with --end).")
-@click.option("--end", callback=_time, default=None, help="Period end, exclusive, a whole UTC hour.")
+@click.option("--start", callback=utc_time, default=None, help="Period start, a whole UTC hour (with --end).")
+@click.option("--end", callback=utc_time, default=None, help="Period end, exclusive, a whole UTC hour.")
 @click.option("--group-by", "grouping", type=click.Choice(["pipeline_model", "app", "orchestrator"]),
               default="pipeline_model", show_default=True, help="How usage is split into lines.")
 @actor_option
@@ -126,7 +116,7 @@ def invoice_issue(invoice_id: int, series: str, reason: str, actor_name: str | N
 
 @invoice.command("paid")
 @click.argument("invoice_id", type=click.IntRange(1))
-@click.option("--paid-at", callback=_time, default=None, help="When it was paid (default: now).")
+@click.option("--paid-at", callback=utc_time, default=None, help="When it was paid (default: now).")
 @click.option("--reason", default="payment received", show_default=True, help="E.g. the bank reference.")
 @actor_option
 @config_option
@@ -229,7 +219,7 @@ def plan() -> None:
 @click.argument("gateway_id", type=click.IntRange(1))
 @click.option("--kind", type=click.Choice([k.value for k in stored.PlanKind]), required=True)
 @click.option("--currency", default="USD", show_default=True, help="The invoice currency (ISO 4217).")
-@click.option("--effective-at", callback=_time, required=True,
+@click.option("--effective-at", callback=utc_time, required=True,
               help="From when (ISO 8601 with offset); a period uses the plan in force at its start.")
 @click.option("--markup-bps", type=click.IntRange(0, stored.MARKUP_BPS_MAX), default=0, show_default=True,
               help="Markup on usage (subscription: on usage beyond the included amount).")
@@ -274,7 +264,7 @@ def fx() -> None:
 @fx.command("add")
 @click.argument("currency")
 @click.argument("per_usd", callback=_amount)
-@click.option("--as-of", callback=_time, required=True, help="From when (ISO 8601 with offset).")
+@click.option("--as-of", callback=utc_time, required=True, help="From when (ISO 8601 with offset).")
 @click.option("--source", default="manual", show_default=True, help="Where the rate comes from.")
 @click.option("--reason", default="manual entry", show_default=True, help="For the audit trail.")
 @actor_option

@@ -6,6 +6,7 @@ import getpass
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,6 +65,31 @@ def translated() -> Iterator[None]:
         yield
     except ClearinghouseError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def utc_time(_: click.Context, __: click.Parameter, text: str | None) -> datetime | None:
+    """Click callback: an ISO 8601 time with its offset, in UTC (billing.rates.parse_valid_at);
+    a naive time is refused rather than read in the server's time zone."""
+    from clearinghouse.billing.rates import parse_valid_at
+
+    if text is None:
+        return None
+    try:
+        return parse_valid_at(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def calendar_month(_: click.Context, __: click.Parameter, text: str | None) -> tuple[datetime, datetime] | None:
+    """Click callback: a UTC calendar month "YYYY-MM" as [first instant, first of the next)."""
+    from clearinghouse.billing.invoicing import month_period
+
+    if text is None:
+        return None
+    try:
+        return month_period(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r:.20} is not a month like 2026-11 (expected YYYY-MM)") from None
 
 
 def actor(value: str | None) -> str:

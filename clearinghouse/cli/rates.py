@@ -20,6 +20,7 @@ from clearinghouse.cli.options import (
     json_option,
     opened_ledger,
     translated,
+    utc_time,
 )
 
 RATE_DECIMALS_SHOWN = 18
@@ -41,20 +42,9 @@ def _rate_text(_: click.Context, __: click.Parameter, text: str) -> Fraction:
         raise click.BadParameter(str(exc)) from None
 
 
-def _time_text(_: click.Context, __: click.Parameter, text: str | None) -> datetime | None:
-    from clearinghouse.billing.rates import parse_valid_at
-
-    if text is None:
-        return None
-    try:
-        return parse_valid_at(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @rate.command("add")
 @click.argument("usd_per_eth", callback=_rate_text)
-@click.option("--valid-at", required=True, callback=_time_text,
+@click.option("--valid-at", required=True, callback=utc_time,
               help="When the rate applies from: ISO 8601 with its offset, e.g. 2026-11-01T00:00:00Z.")
 @click.option("--reason", required=True, help="Where the rate comes from, for the audit trail.")
 @actor_option
@@ -126,8 +116,8 @@ def rate_list(limit: int, config_path: Path, database_url_value: str | None, as_
 
 @rate.command("price-unpriced")
 @click.option("--rate-id", type=click.IntRange(1), required=True, help="The rate snapshot to apply.")
-@click.option("--start", required=True, callback=_time_text, help="Records created at or after (ISO 8601, offset).")
-@click.option("--end", required=True, callback=_time_text, help="… and before this time.")
+@click.option("--start", required=True, callback=utc_time, help="Records created at or after (ISO 8601, offset).")
+@click.option("--end", required=True, callback=utc_time, help="… and before this time.")
 @click.option("--gateway-id", type=click.IntRange(1), default=None, help="Only this gateway's records.")
 @click.option("--reason", required=True, help="Why these records get this rate, for the audit trail.")
 @actor_option

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +10,7 @@ import click
 
 from clearinghouse import ledger
 from clearinghouse.cli.options import (
+    calendar_month,
     config_option,
     database_url,
     database_url_option,
@@ -18,6 +19,7 @@ from clearinghouse.cli.options import (
     opened_ledger,
     settings,
     translated,
+    utc_time,
 )
 
 if TYPE_CHECKING:
@@ -27,9 +29,9 @@ if TYPE_CHECKING:
 @click.command("reconcile")
 @click.argument("gateway_id", type=click.IntRange(1), required=False)
 @click.option("--all", "all_gateways", is_flag=True, help="Every gateway, oldest first.")
-@click.option("--month", default=None, help="A UTC calendar month, e.g. 2026-11.")
-@click.option("--start", default=None, help="Period start, a whole UTC hour (ISO 8601 with offset).")
-@click.option("--end", default=None, help="Period end (exclusive), a whole UTC hour.")
+@click.option("--month", callback=calendar_month, default=None, help="A UTC calendar month, e.g. 2026-11.")
+@click.option("--start", callback=utc_time, default=None, help="Period start, a whole UTC hour (ISO 8601 with offset).")
+@click.option("--end", callback=utc_time, default=None, help="Period end (exclusive), a whole UTC hour.")
 @click.option("--current-round", type=click.IntRange(0), default=None,
               help="The chain's current round (with --validity-rounds; else read from [chain]).")
 @click.option("--validity-rounds", type=click.IntRange(1), default=None,
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
 @config_option
 @database_url_option
 @json_option
-def reconcile(gateway_id: int | None, all_gateways: bool, month: str | None, start: str | None, end: str | None,
+def reconcile(gateway_id: int | None, all_gateways: bool, month: tuple[datetime, datetime] | None,
+              start: datetime | None, end: datetime | None,
               current_round: int | None, validity_rounds: int | None, csv_path: Path | None, config_path: Path,
               database_url_value: str | None, as_json: bool) -> None:
     """Reconcile what was billed with the exposure still open and what orchestrators redeemed.
@@ -73,29 +76,16 @@ def reconcile(gateway_id: int | None, all_gateways: bool, month: str | None, sta
     emit(as_json, documents if gateway_id is None else documents[0], [line for r in reports for line in _lines(r)])
 
 
-def _period(month: str | None, start: str | None, end: str | None) -> tuple[datetime, datetime]:
+def _period(
+    month: tuple[datetime, datetime] | None, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
     if month is not None:
         if start is not None or end is not None:
             raise click.UsageError("give --month or --start/--end, not both")
-        try:
-            first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-        except ValueError:
-            raise click.BadParameter(f"expected YYYY-MM, got {month!r}", param_hint="--month") from None
-        # The first of the following month: December rolls over into January of the next year.
-        year, month_number = divmod(first.year * 12 + first.month, 12)
-        return first, first.replace(year=year, month=month_number + 1)
+        return month
     if start is None or end is None:
         raise click.UsageError("give --month, or both --start and --end")
-    return _moment(start, "--start"), _moment(end, "--end")
-
-
-def _moment(text: str, option: str) -> datetime:
-    from clearinghouse.billing.rates import parse_valid_at
-
-    try:
-        return parse_valid_at(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
+    return start, end
 
 
 def _rounds(current_round: int | None, validity_rounds: int | None, config_path: Path) -> tuple[int, int]:

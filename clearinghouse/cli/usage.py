@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from clearinghouse.cli.options import (
+    calendar_month,
     config_option,
     database_url,
     database_url_option,
@@ -15,39 +16,17 @@ from clearinghouse.cli.options import (
     json_option,
     opened_ledger,
     translated,
+    utc_time,
 )
 
 GROUPINGS = ("subject", "pipeline_model", "app", "orchestrator", "day", "gateway")
 
 
-def _month(_: click.Context, __: click.Parameter, text: str | None) -> tuple[datetime, datetime] | None:
-    if text is None:
-        return None
-    try:
-        first = datetime.strptime(text, "%Y-%m").replace(tzinfo=UTC)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a month like 2026-11") from None
-    after = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
-    return first, after
-
-
-def _hour(_: click.Context, __: click.Parameter, text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not ISO 8601 like 2026-11-01T00:00:00Z") from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no UTC offset; write it like 2026-11-01T00:00:00Z")
-    return moment.astimezone(UTC)
-
-
 @click.command("usage")
 @click.option("--gateway-id", type=click.IntRange(1), default=None, help="One gateway (default: all).")
-@click.option("--month", callback=_month, default=None, help="A calendar month (UTC), e.g. 2026-11.")
-@click.option("--start", callback=_hour, default=None, help="Whole UTC hour, ISO 8601 (with --end).")
-@click.option("--end", callback=_hour, default=None, help="Whole UTC hour, exclusive.")
+@click.option("--month", callback=calendar_month, default=None, help="A calendar month (UTC), e.g. 2026-11.")
+@click.option("--start", callback=utc_time, default=None, help="Whole UTC hour, ISO 8601 (with --end).")
+@click.option("--end", callback=utc_time, default=None, help="Whole UTC hour, exclusive.")
 @click.option("--group-by", type=click.Choice(GROUPINGS), default="subject", show_default=True)
 @config_option
 @database_url_option
