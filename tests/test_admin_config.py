@@ -90,7 +90,7 @@ def test_an_admin_section_without_any_token_is_refused_by_name(config: Path) -> 
     secrets.token_hex(ADMIN_TOKEN_BYTES_MIN - 1),  # 31 bytes of hex
     secrets.token_urlsafe(ADMIN_TOKEN_BYTES_MIN)[:40],  # 30 bytes of base64
     "correct horse battery staple, but not random at all!!",
-])
+], ids=["hex-31-bytes", "base64-30-bytes", "passphrase"])
 def test_short_or_guessable_tokens_are_refused(
     config: Path, monkeypatch: pytest.MonkeyPatch, token: str
 ) -> None:

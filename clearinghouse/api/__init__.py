@@ -8,7 +8,8 @@ Refusal → status table of spec 02 and the Reason → gRPC/HTTP status table of
 ``limits`` (named limits), ``server`` (uvicorn runner and a background server for tests and
 benchmarks), ``gateway_service`` (the clearinghouse.v1 operations, shared by its transports),
 ``grpc_service`` (protobuf and auth around them), ``grpc_server`` (the gRPC server: health,
-reflection, TLS, graceful shutdown).
+reflection, TLS, graceful shutdown), ``metrics`` (Prometheus series both transports record
+into, served at /metrics), ``rejections`` (the newest refused calls, for the dashboard).
 """
 
 from __future__ import annotations

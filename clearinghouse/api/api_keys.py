@@ -34,7 +34,9 @@ from clearinghouse.ledger import (
     GatewayStatus,
     authenticate_api_key,
     create_api_key,
+    list_api_keys,
 )
+from clearinghouse.ledger.gateways import replace_api_keys
 from clearinghouse.signer.service import Caller
 
 API_KEY_PREFIX = "chk_"
@@ -64,8 +66,7 @@ def issue_api_key(
     Raises ``clearinghouse.ledger.NotFound`` for an unknown gateway, ``InvalidLedgerInput`` for
     an over-long usage subject, ValueError for a pepper shorter than PEPPER_BYTES_MIN.
     """
-    random_part = base64.urlsafe_b64encode(secrets.token_bytes(API_KEY_RANDOM_BYTES))
-    key_text = API_KEY_PREFIX + random_part.rstrip(b"=").decode("ascii")
+    key_text = _new_key_text()
     record = create_api_key(
         db,
         gateway_id,
@@ -74,6 +75,45 @@ def issue_api_key(
         usage_subject=usage_subject,
     )
     return key_text, record
+
+
+def rotate_api_key(
+    db: Database,
+    gateway_id: int,
+    pepper: bytes,
+    *,
+    key_id: int | None = None,
+    usage_subject: str | None = None,
+) -> tuple[str, ApiKey, tuple[ApiKey, ...]]:
+    """Swap a gateway's key for a new one: issue it and revoke the old in one transaction.
+
+    Revokes key ``key_id`` (whose usage subject the new key keeps unless ``usage_subject`` is
+    given), or every unrevoked key of the gateway when ``key_id`` is None (the new key then has
+    ``usage_subject``). Returns the new key's text (shown once, never stored), its record and
+    the records revoked. A daemon's ApiKeyAuthenticator may accept a revoked key for up to its
+    cache TTL (API_KEY_CACHE_TTL_S). Raises ``clearinghouse.ledger.NotFound`` for an unknown
+    gateway or a ``key_id`` that is not an unrevoked key of it, ``InvalidLedgerInput`` for an
+    over-long usage subject, ValueError for a pepper shorter than PEPPER_BYTES_MIN.
+    """
+    if key_id is not None and usage_subject is None:
+        # A key's subject never changes, so reading it before the swap's transaction is safe.
+        old = next((k for k in list_api_keys(db, gateway_id) if k.id == key_id), None)
+        usage_subject = None if old is None else old.usage_subject
+    key_text = _new_key_text()
+    new, revoked = replace_api_keys(
+        db,
+        gateway_id,
+        prefix=key_text[:API_KEY_DISPLAY_CHARS],
+        digest=api_key_digest(pepper, key_text),
+        usage_subject=usage_subject,
+        revoke_key_id=key_id,
+    )
+    return key_text, new, revoked
+
+
+def _new_key_text() -> str:
+    random_part = base64.urlsafe_b64encode(secrets.token_bytes(API_KEY_RANDOM_BYTES))
+    return API_KEY_PREFIX + random_part.rstrip(b"=").decode("ascii")
 
 
 def authenticate(db: Database, pepper: bytes, authorization_header: str | None) -> AuthenticatedKey:

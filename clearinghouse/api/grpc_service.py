@@ -19,13 +19,17 @@ comes from ``errors.REASON_STATUS``; nothing here chooses one. An unexpected exc
 with a call id and answered INTERNAL "Internal Server Error".
 
 Handlers run on the gRPC server's thread pool (grpc_server.py), where blocking database and
-signing work belongs.
+signing work belongs. Each call runs in a fresh ``contextvars.Context`` holding its request id
+(the client's ``x-request-id`` metadata when it is a safe one, see ``clearinghouse.logs``) and,
+once authenticated, its gateway: pool threads are reused, so a call must not see the ids of the
+call the thread ran before. With ``metrics``, every call is timed under its method name and code,
+every signed call counted, every error counted by reason; errors also go to ``rejections``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -40,7 +44,9 @@ from grpc_status import rpc_status
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, Reason, V1Answer, v1_answer
 from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.rate_limit import RateLimiter
+from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.v1_messages import (
     decode,
@@ -54,6 +60,7 @@ from clearinghouse.api.v1_messages import (
     usage_message,
 )
 from clearinghouse.errors import InvariantViolation
+from clearinghouse.logs import bind_gateway, current_gateway_id, current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.errors import DeadlineExceeded
 from clearinghouse.signer.service import Caller
@@ -77,10 +84,15 @@ class GrpcGateway:
         service: GatewayService,
         api_keys: ApiKeyAuthenticator,
         rate_limiter: RateLimiter | None = None,
+        *,
+        metrics: Metrics | None = None,
+        rejections: RecentRejections | None = None,
     ) -> None:
         self._service = service
         self._api_keys = api_keys
         self._rate_limiter = rate_limiter
+        self._metrics = metrics
+        self._rejections = rejections
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The method handlers of SERVICE_NAME; requests and responses travel as raw bytes."""
@@ -101,15 +113,38 @@ class GrpcGateway:
         self, name: str, behaviour: Behaviour, signing: bool
     ) -> Callable[[bytes, grpc.ServicerContext], bytes]:
         def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-            try:
-                caller = self._authenticate(context)
-                if signing and self._rate_limiter is not None:
-                    self._rate_limiter.admit(caller.gateway_id)
-                return behaviour(caller, request, context).SerializeToString()
-            except Exception as exc:  # every error is answered; a bug is logged, masked
-                _abort(context, _answer(name, exc))
+            return contextvars.Context().run(self._call, name, behaviour, signing, request, context)
 
         return handle
+
+    def _call(
+        self, name: str, behaviour: Behaviour, signing: bool, request: bytes, context: grpc.ServicerContext
+    ) -> bytes:
+        started_s = time.perf_counter()
+        start_request(_metadata_value(context, "x-request-id"))
+        try:
+            caller = self._authenticate(context)
+            bind_gateway(caller.gateway_id)
+            if signing and self._rate_limiter is not None:
+                self._rate_limiter.admit(caller.gateway_id)
+            response = behaviour(caller, request, context).SerializeToString()
+        except Exception as exc:  # every error is answered; a bug is logged, masked
+            answer = _answer(name, exc)
+            self._rejected(name, answer, started_s)
+            _abort(context, answer)
+        if self._metrics is not None:
+            self._metrics.observe("grpc", name, grpc.StatusCode.OK.name, time.perf_counter() - started_s)
+        return response
+
+    def _rejected(self, method: str, answer: V1Answer, started_s: float) -> None:
+        if self._metrics is not None:
+            self._metrics.rejected("grpc", method, answer.reason.value)
+            self._metrics.observe("grpc", method, answer.grpc_code.name, time.perf_counter() - started_s)
+        if self._rejections is not None:
+            self._rejections.add(
+                transport="grpc", route=method, gateway_id=current_gateway_id(),
+                status=answer.grpc_code.name, reason=answer.reason.value, message=answer.message,
+            )
 
     def _authenticate(self, context: grpc.ServicerContext) -> Caller:
         headers = RequestHeaders(
@@ -129,13 +164,19 @@ class GrpcGateway:
         self, caller: Caller, request: bytes, context: grpc.ServicerContext
     ) -> pb.GeneratePaymentResponse:
         call = payment_call(decode(pb.GeneratePaymentRequest, request))
-        return payment_message(self._service.generate_payment(caller, call, deadline_s=deadline_s(context)))
+        result = self._service.generate_payment(caller, call, deadline_s=deadline_s(context))
+        if self._metrics is not None:
+            self._metrics.payment_signed("grpc", caller.gateway_id, result)
+        return payment_message(result)
 
     def _sign_tickets(
         self, caller: Caller, request: bytes, context: grpc.ServicerContext
     ) -> pb.SignTicketsResponse:
         tickets = ticket_request(decode(pb.SignTicketsRequest, request))
-        return tickets_message(self._service.sign_tickets(caller, tickets, deadline_s=deadline_s(context)))
+        batch = self._service.sign_tickets(caller, tickets, deadline_s=deadline_s(context))
+        if self._metrics is not None:
+            self._metrics.tickets_signed("grpc", caller.gateway_id, batch)
+        return tickets_message(batch)
 
     def _get_deposit_info(
         self, caller: Caller, request: bytes, context: grpc.ServicerContext
@@ -165,11 +206,19 @@ def deadline_s(context: grpc.ServicerContext) -> float | None:
 
 
 
+def _metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
+    """The first text value of metadata ``key`` (lower case), None without one."""
+    for name, value in context.invocation_metadata():
+        if name == key and isinstance(value, str):
+            return value
+    return None
+
+
 def _answer(method: str, error: Exception) -> V1Answer:
     answer = v1_answer(error)
     if answer is not None:
         return answer
-    call_id = secrets.token_hex(8)
+    call_id = current_request_id()  # _call started the request: the id of its log lines
     LOG.error("gRPC call %s (%s) failed", call_id, method, exc_info=sys.exc_info())
     return V1Answer(Reason.INTERNAL, f"{INTERNAL_ERROR_MESSAGE} (call {call_id})")
 

@@ -7,6 +7,14 @@ JSON routes when given (``v1``: v1_http.py, the gRPC API's twin), the finance ro
 /v1/health`` (deposit health: state, reasons, deposit, reserve, exposure, runway; with API keys
 configured it needs a valid key, like /sign-orchestrator-info: it is the operator's position).
 /v1/health answers from memory, so it keeps answering while the RPC or the database is down.
+``GET /metrics`` (Prometheus text format, metrics.py) when given ``metrics``; with
+``metrics_token`` it needs ``Authorization: Bearer <token>``, compared in constant time.
+
+Every request gets an id (the client's ``X-Request-Id`` when it is a safe one, see
+``clearinghouse.logs``), sent back as ``X-Request-Id`` and bound to the log context with the
+caller's gateway once known; blocking work runs in a copy of that context, so lines logged by the
+signing threads carry both. Each answer is timed per route (the matched route path, or
+"unmatched"); each error answer is counted by reason and kept in ``rejections`` for the dashboard.
 
 Why raw ASGI: benchmarks/README.md measured, for this exact payload on uvicorn, a raw ASGI
 callable at ~6.9k requests/s against Starlette ~5.5k and FastAPI ~5.0k. Four fixed routes need
@@ -37,9 +45,11 @@ Errors are ``{"error": {"message": …}}``. An unexpected exception is logged wi
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import hmac
 import json
 import logging
-import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,14 +57,17 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import (
+    REFUSAL_REASON,
     SPEND_REFUSED_STATUS,
     ApiError,
     InternalError,
     MethodNotAllowed,
     PayloadTooLarge,
+    Reason,
     RequestTimeout,
     RouteNotFound,
     ServiceUnavailable,
+    Unauthenticated,
     refusal_error,
 )
 from clearinghouse.api.limits import (
@@ -70,15 +83,19 @@ from clearinghouse.api.payloads import (
     orchestrator_info_body,
     payment_body,
 )
+from clearinghouse.api.metrics import EXPOSITION_CONTENT_TYPE, UNMATCHED_ROUTE, Metrics, http_status_class
 from clearinghouse.api.rate_limit import RateLimiter
+from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.webhook import WebhookAuthorizer
 from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
+from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
 from clearinghouse.signer.errors import SigningRefused
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
 
 if TYPE_CHECKING:
     from clearinghouse.api.admin_http import AdminRoutes
+    from clearinghouse.api.dashboard import DashboardRoutes
     from clearinghouse.api.v1_http import V1Routes
 
 LOG = logging.getLogger(__name__)
@@ -102,11 +119,15 @@ class SigningService(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """An answer; its body is JSON unless ``headers`` name another Content-Type."""
+    """An answer; its body is JSON unless ``headers`` name another Content-Type. An error answer
+    names its machine ``reason`` (an errors.Reason value) and client ``message`` for the
+    rejection count and log; without a reason one is derived from the status."""
 
     status: int
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    message: str = ""
 
 
 class ClientGone(Exception):
@@ -135,8 +156,11 @@ class BlockingPool:
                 f"server busy: no {self._name} thread free within {THREAD_WAIT_S:g} s; retry"
             ) from None
         loop = asyncio.get_running_loop()
+        # Executor threads do not inherit context variables: run in a copy of the request's, so
+        # the thread's log lines carry its request and gateway ids.
+        context = contextvars.copy_context()
         try:
-            work = self._executor.submit(function, *args)
+            work = self._executor.submit(context.run, function, *args)
         except BaseException:
             self._slots.release()
             raise
@@ -169,9 +193,15 @@ class RemoteSignerApp:
         webhook_threads: int = WEBHOOK_THREADS_MAX,
         v1: V1Routes | None = None,
         admin: AdminRoutes | None = None,
+        dashboard: DashboardRoutes | None = None,
+        metrics: Metrics | None = None,
+        metrics_token: str | None = None,
+        rejections: RecentRejections | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
+        if metrics_token is not None and (metrics is None or not metrics_token):
+            raise ValueError("metrics_token needs metrics, and must not be empty")
         self._service = service
         self._api_keys = api_keys
         self._webhook = webhook
@@ -192,6 +222,17 @@ class RemoteSignerApp:
         self._admin = admin
         if admin is not None:  # the finance routes under /admin/v1/ (admin_http.py)
             self._routes.update(admin.routes())
+        self._dashboard = dashboard
+        if dashboard is not None:  # the operator dashboard under /dashboard (dashboard/)
+            self._routes.update(dashboard.routes())
+        self._metrics = metrics
+        self._metrics_token = None if metrics_token is None else metrics_token.encode()
+        # One thread of its own: a busy signing pool cannot starve a scrape, and concurrent
+        # scrapes queue instead of multiplying the rendering work.
+        self._metrics_pool = None if metrics is None else BlockingPool("metrics", 1)
+        if metrics is not None:
+            self._routes["/metrics"] = {"GET": self._metrics_page}
+        self._rejections = rejections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -204,10 +245,14 @@ class RemoteSignerApp:
         self._signing_pool.close()
         if self._webhook_pool is not None:
             self._webhook_pool.close()
+        if self._metrics_pool is not None:
+            self._metrics_pool.close()
         if self._v1 is not None:
             self._v1.close()
         if self._admin is not None:
             self._admin.close()
+        if self._dashboard is not None:
+            self._dashboard.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -220,7 +265,9 @@ class RemoteSignerApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = secrets.token_hex(8)
+        started_s = time.perf_counter()
+        request_id = start_request(_client_request_id(scope))
+        route = scope["path"] if scope["path"] in self._routes else UNMATCHED_ROUTE
         try:
             response = await self._dispatch(scope, receive)
         except ClientGone:
@@ -228,14 +275,30 @@ class RemoteSignerApp:
         except ApiError as exc:
             response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
         except SpendRefused as exc:  # the gateway's credit control: spec 02's 483
-            response = _error_response(ApiError(str(exc), status=SPEND_REFUSED_STATUS), request_id)
+            refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS)
+            refused.reason = Reason.INSUFFICIENT_BALANCE
+            response = _error_response(refused, request_id)
         except DatabaseUnavailable as exc:  # its message carries no password (ledger redacts)
             LOG.warning("request %s: %s", request_id, exc)
             response = _error_response(ServiceUnavailable("database unavailable"), request_id)
         except Exception:
             LOG.exception("request %s: %s %s failed", request_id, scope["method"], scope["path"])
             response = _error_response(InternalError("unexpected exception"), request_id)
+        if response.status >= 400:
+            self._rejected(route, response)
         await _send(send, response, request_id)
+        if self._metrics is not None:
+            self._metrics.observe("http", route, http_status_class(response.status), time.perf_counter() - started_s)
+
+    def _rejected(self, route: str, response: Response) -> None:
+        reason = response.reason or f"HTTP_{response.status}"
+        if self._metrics is not None:
+            self._metrics.rejected("http", route, reason)
+        if self._rejections is not None:
+            self._rejections.add(
+                transport="http", route=route, gateway_id=current_gateway_id(),
+                status=str(response.status), reason=reason, message=response.message,
+            )
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
         methods = self._routes.get(scope["path"])
@@ -265,6 +328,7 @@ class RemoteSignerApp:
         request = decode_payment_request(await read_body(scope, receive))
         if self._webhook is not None and self._webhook_pool is not None:
             caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
+            bind_gateway(caller.gateway_id)
         if caller is None:  # the constructor requires one authorization; this cannot happen
             raise InternalError("no authorization configured")
         if self._rate_limiter is not None:
@@ -274,17 +338,24 @@ class RemoteSignerApp:
                 self._service.generate_payment, caller, request.call
             )
         except SigningRefused as refusal:
-            raise refusal_error(refusal, request.state_echo) from None
+            error = refusal_error(refusal, request.state_echo)
+            error.reason = REFUSAL_REASON[refusal.reason]
+            raise error from None
+        if self._metrics is not None:
+            self._metrics.payment_signed("http", caller.gateway_id, result)
         if self._webhook is not None:
             self._webhook.remember(result.state, caller)
         return Response(200, payment_body(result))
 
     async def _authenticate(self, api_keys: ApiKeyAuthenticator, headers: RequestHeaders) -> Caller:
-        """A recently authenticated key on the event loop; otherwise a lookup on a thread."""
-        cached = api_keys.cached_caller(headers)
-        if cached is not None:
-            return cached
-        return await self._signing_pool.run(api_keys.caller, headers)
+        """A recently authenticated key on the event loop; otherwise a lookup on a thread. The
+        caller's gateway is bound to the log context here, on the request's own task (a value set
+        on the worker thread would stay in that thread's copy of the context)."""
+        caller = api_keys.cached_caller(headers)
+        if caller is None:
+            caller = await self._signing_pool.run(api_keys.caller, headers)
+        bind_gateway(caller.gateway_id)
+        return caller
 
     async def _healthz(self, scope: Scope, receive: Receive) -> Response:
         return Response(200, b'{"status":"ok"}')
@@ -298,6 +369,16 @@ class RemoteSignerApp:
             else self._deposit_health()
         )
         return Response(200, json.dumps(document, separators=(",", ":")).encode())
+
+    async def _metrics_page(self, scope: Scope, receive: Receive) -> Response:
+        """The Prometheus exposition. Rendering reads memory only but takes milliseconds with
+        many gateways, so it runs on its own thread rather than stalling the event loop."""
+        if self._metrics is None or self._metrics_pool is None:  # the route exists only with metrics
+            raise InternalError("metrics route without metrics")
+        if self._metrics_token is not None:
+            _check_bearer(RequestHeaders(scope["headers"]), self._metrics_token)
+        body = await self._metrics_pool.run(self._metrics.exposition)
+        return Response(200, body, {"Content-Type": EXPOSITION_CONTENT_TYPE})
 
     async def _readyz(self, scope: Scope, receive: Receive) -> Response:
         if await self._signing_pool.run(self._service.ready):
@@ -331,6 +412,23 @@ async def read_body(scope: Scope, receive: Receive) -> bytes:
         ) from None
 
 
+def _client_request_id(scope: Scope) -> str | None:
+    """The client's X-Request-Id (the first, if several); start_request decides whether it is used."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"x-request-id":
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def _check_bearer(headers: RequestHeaders, token: bytes) -> None:
+    """Unauthenticated unless ``Authorization: Bearer <token>``, compared in constant time."""
+    scheme, _, presented = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode("latin-1"), token):
+        raise Unauthenticated("/metrics needs Authorization: Bearer <metrics token>",
+                              headers={"WWW-Authenticate": "Bearer"})
+
+
 def _too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"request body over {REQUEST_BODY_BYTES_MAX} bytes")
 
@@ -340,10 +438,12 @@ def _error_response(error: ApiError, request_id: str, *, v1: bool = False) -> Re
     routes keep spec 02's body, which has none)."""
     if isinstance(error, InternalError):
         LOG.error("request %s: internal error: %s", request_id, error.detail)
+    # A plain ApiError keeps the class's INTERNAL reason whatever its status; only a 500 is one.
+    reason = error.reason.value if error.reason is not Reason.INTERNAL or error.status == 500 else None
     if v1:
         body = json.dumps({"error": {"message": error.message, "reason": error.reason.value}}, separators=(",", ":"))
-        return Response(error.status, body.encode(), error.headers)
-    return Response(error.status, error_body(error.message, error.body_fields), error.headers)
+        return Response(error.status, body.encode(), error.headers, reason, error.message)
+    return Response(error.status, error_body(error.message, error.body_fields), error.headers, reason, error.message)
 
 
 async def _send(send: Send, response: Response, request_id: str) -> None:

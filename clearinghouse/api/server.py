@@ -1,5 +1,6 @@
 """Serving the ASGI app with uvicorn: in the foreground (``run_server``) or, for tests and
-benchmarks, in a background thread on a free loopback port (``serving``).
+benchmarks, in a background thread on a free loopback port (``serving``); either over HTTPS
+when given a certificate chain and its private key (PEM files), else plain HTTP.
 
 uvicorn picks uvloop and httptools when they are installed (``uvicorn[standard]``), which is
 how benchmarks/README.md measured it; without them it falls back to asyncio and h11. Proxy
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -29,7 +31,11 @@ SERVER_STOP_TIMEOUT_S = 10.0
 """How long stopping may take: in-flight calls finish (each is bounded), then the thread ends."""
 
 
-def _config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.Config:
+TlsFiles = tuple[Path, Path]
+"""(PEM certificate chain, PEM private key) of an HTTPS listener."""
+
+
+def _config(app: Any, host: str, port: int, tls: TlsFiles | None = None, **overrides: Any) -> uvicorn.Config:
     options: dict[str, Any] = {
         "loop": "auto",
         "http": "auto",
@@ -42,21 +48,30 @@ def _config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.Config:
         "h11_max_incomplete_event_size": REQUEST_HEADER_BYTES_MAX,
         "access_log": False,
     }
+    if tls is not None:
+        options.update(ssl_certfile=str(tls[0]), ssl_keyfile=str(tls[1]))
     options.update(overrides)
     return uvicorn.Config(app, host=host, port=port, **options)
 
 
 def run_server(
-    app: Any, host: str, port: int, *, log_level: str = "info", access_log: bool = False
+    app: Any, host: str, port: int, *, log_level: str = "info", access_log: bool = False,
+    tls: TlsFiles | None = None,
 ) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (blocks). Access logging is off by default: it costs
-    ~10 % of throughput and request lines are in the ledger anyway."""
-    uvicorn.Server(_config(app, host, port, log_level=log_level, access_log=access_log)).run()
+    """Serve ``app`` until SIGINT/SIGTERM (blocks), over HTTPS with ``tls``. Access logging is
+    off by default: it costs ~10 % of throughput and request lines are in the ledger anyway.
+    uvicorn's lines go to the root logger (logs.configure_logging installs its handler).
+    Raises OSError or ssl.SSLError when the TLS files cannot be loaded."""
+    # log_config=None: uvicorn's own dictConfig would replace the handler configure_logging set.
+    server = uvicorn.Server(_config(app, host, port, tls, log_config=None, log_level=log_level,
+                                    access_log=access_log))
+    server.run()
 
 
 @contextmanager
-def serving(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run ``app`` on a free port of ``host`` in a background thread; yields its base URL.
+def serving(app: Any, *, host: str = "127.0.0.1", tls: TlsFiles | None = None) -> Iterator[str]:
+    """Run ``app`` on a free port of ``host`` in a background thread; yields its base URL
+    (``https://`` with ``tls``).
 
     The socket is bound before the thread starts, so the port is ours; on exit the server
     stops (in-flight requests finish) and the thread is joined. Raises RuntimeError when the
@@ -66,12 +81,12 @@ def serving(app: Any, *, host: str = "127.0.0.1") -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, host, port, log_config=None, log_level="warning"))
+    server = uvicorn.Server(_config(app, host, port, tls, log_config=None, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         _wait_started(server, thread)
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(SERVER_STOP_TIMEOUT_S)

@@ -17,13 +17,14 @@ routes then pass the gateway's rate limit, shared with the other routes and gRPC
 ``{"error": {"message": …, "reason": …}}`` with the HTTP status of ``errors.REASON_STATUS`` (402
 insufficient balance, 409 stale state, 503 signer unhealthy, …) and the same reason strings as
 gRPC; a refresh adds ``orchestratorUrl``. Blocking work runs on the routes' own bounded pool.
+Signed calls are counted in ``metrics`` (transport "http"); the app counts and logs the errors
+by the reason each error answer names.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -36,6 +37,7 @@ from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason,
 from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.http import BlockingPool, ClientGone, Receive, Response, Scope, read_body
 from clearinghouse.api.limits import SIGNING_THREADS_MAX
+from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.openapi import openapi_document
 from clearinghouse.api.payloads import check_json_depth
 from clearinghouse.api.rate_limit import RateLimiter
@@ -50,6 +52,7 @@ from clearinghouse.api.v1_messages import (
     usage_grouping,
     usage_message,
 )
+from clearinghouse.logs import bind_gateway, current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.service import Caller
 
@@ -69,10 +72,12 @@ class V1Routes:
         rate_limiter: RateLimiter | None = None,
         *,
         threads: int = SIGNING_THREADS_MAX,
+        metrics: Metrics | None = None,
     ) -> None:
         self._service = service
         self._api_keys = api_keys
         self._rate_limiter = rate_limiter
+        self._metrics = metrics
         self._pool = BlockingPool("v1", threads)
         self._openapi = json.dumps(openapi_document(), separators=(",", ":")).encode()
 
@@ -109,6 +114,7 @@ class V1Routes:
         caller = self._api_keys.cached_caller(headers)
         if caller is None:
             caller = await self._pool.run(self._api_keys.caller, headers)
+        bind_gateway(caller.gateway_id)
         if signing and self._rate_limiter is not None:
             self._rate_limiter.admit(caller.gateway_id)
         return caller
@@ -120,12 +126,18 @@ class V1Routes:
     async def _generate_payment(self, scope: Scope, receive: Receive) -> Message:
         caller = await self._caller(scope, signing=True)
         call = payment_call(_parse(pb.GeneratePaymentRequest, await read_body(scope, receive)))
-        return payment_message(await self._pool.run(self._service.generate_payment, caller, call))
+        result = await self._pool.run(self._service.generate_payment, caller, call)
+        if self._metrics is not None:
+            self._metrics.payment_signed("http", caller.gateway_id, result)
+        return payment_message(result)
 
     async def _sign_tickets(self, scope: Scope, receive: Receive) -> Message:
         caller = await self._caller(scope, signing=True)
         request = ticket_request(_parse(pb.SignTicketsRequest, await read_body(scope, receive)))
-        return tickets_message(await self._pool.run(self._service.sign_tickets, caller, request))
+        batch = await self._pool.run(self._service.sign_tickets, caller, request)
+        if self._metrics is not None:
+            self._metrics.tickets_signed("http", caller.gateway_id, batch)
+        return tickets_message(batch)
 
     async def _deposit(self, scope: Scope, receive: Receive) -> Message:
         await self._caller(scope, signing=False)
@@ -169,11 +181,12 @@ def _json(message: Message) -> bytes:
 
 def _error(scope: Scope, exc: Exception) -> Response:
     answer = v1_answer(exc)
-    if answer is None:  # a bug: logged with an id, masked for the client
-        request_id = secrets.token_hex(8)
+    if answer is None:  # a bug: logged with the request's id, masked for the client
+        request_id = current_request_id() or start_request()
         LOG.error("request %s: %s %s failed", request_id, scope["method"], scope["path"], exc_info=exc)
         answer = V1Answer(Reason.INTERNAL, f"{INTERNAL_ERROR_MESSAGE} (request {request_id})")
     error: dict[str, Any] = {"message": answer.message, "reason": answer.reason.value}
     if answer.orchestrator_url is not None:
         error["orchestratorUrl"] = answer.orchestrator_url
-    return Response(answer.http_status, json.dumps({"error": error}, separators=(",", ":")).encode())
+    body = json.dumps({"error": error}, separators=(",", ":")).encode()
+    return Response(answer.http_status, body, reason=answer.reason.value, message=answer.message)

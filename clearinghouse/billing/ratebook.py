@@ -73,6 +73,12 @@ class RateBook:
             return None
         return answer[0]
 
+    def answer_age_s(self) -> float | None:
+        """Seconds since the sources last answered, the age staleness is judged by (None before
+        the first answer); from memory, for the metrics scrape."""
+        answer = self._answer
+        return None if answer is None else self._clock_s() - answer[1]
+
     def refresh(self) -> bool:
         """Look the rate up now; True when the sources answered (even "no rate"), False when
         the database was unreachable (the previous answer stands until it is stale)."""

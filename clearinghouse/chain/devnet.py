@@ -11,7 +11,9 @@ initializes that round.
 
 provision_devnet() turns a running anvil into a devnet the daemon can use: contracts, a new
 sender key in an encrypted keystore, its deposit and reserve, an active orchestrator, and the
-daemon's configuration file.
+daemon's configuration file. An operator's existing configuration (``clearinghouse init``) is
+used instead with deploy_devnet(), point_config_at_devnet() and fund_sender(): the same
+deployment and funding for the operator's own sender key.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import tomlkit
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
@@ -319,14 +323,7 @@ def provision_devnet(
     _write_new_file(directory / PASSPHRASE_FILE, passphrase + "\n")
     _write_new_file(directory / PEPPER_FILE, secrets.token_hex(PEPPER_BYTES) + "\n")
     devnet = deploy_devnet(anvil.rpc_url, params)
-    w3 = anvil.web3()
-    orchestrator = list(w3.eth.accounts)[1]  # web3 types accounts as a 1-tuple
-    bonding = bind(w3, "BondingManager", devnet.bonding_manager)
-    transact(w3, bonding.functions.setActiveTranscoder(orchestrator, True), devnet.owner)
-    _send_eth(w3, devnet.owner, sender.address, deposit_wei + reserve_wei + SENDER_GAS_WEI)
-    broker = bind(w3, "TicketBroker", devnet.ticket_broker)
-    funding = broker.functions.fundDepositAndReserve(deposit_wei, reserve_wei)
-    _transact_signed(w3, funding, sender, deposit_wei + reserve_wei)
+    orchestrator = fund_sender(anvil, devnet, sender, deposit_wei=deposit_wei, reserve_wei=reserve_wei)
     provisioned = ProvisionedDevnet(
         devnet=devnet,
         directory=directory,
@@ -340,6 +337,72 @@ def provision_devnet(
     )
     _write_new_file(provisioned.config_path, _config_text(provisioned, http_port, grpc_port))
     return provisioned
+
+
+def fund_sender(anvil: Anvil, devnet: Devnet, sender: LocalAccount, *, deposit_wei: int = DEVNET_DEPOSIT_WEI,
+                reserve_wei: int = DEVNET_RESERVE_WEI) -> ChecksumAddress:
+    """Make the devnet payable by ``sender``: mark anvil's second account an active orchestrator,
+    send the sender ETH for the amounts and gas from anvil's first account, and call
+    fundDepositAndReserve(deposit_wei, reserve_wei) signed by the sender's own key. Returns the
+    orchestrator. Raises DevnetError when an amount is negative or a transaction fails."""
+    if deposit_wei < 0 or reserve_wei < 0:
+        raise DevnetError(f"deposit_wei and reserve_wei must be >= 0, got {deposit_wei} and {reserve_wei}")
+    w3 = anvil.web3()
+    orchestrator = list(w3.eth.accounts)[1]  # web3 types accounts as a 1-tuple
+    bonding = bind(w3, "BondingManager", devnet.bonding_manager)
+    transact(w3, bonding.functions.setActiveTranscoder(orchestrator, True), devnet.owner)
+    _send_eth(w3, devnet.owner, sender.address, deposit_wei + reserve_wei + SENDER_GAS_WEI)
+    broker = bind(w3, "TicketBroker", devnet.ticket_broker)
+    funding = broker.functions.fundDepositAndReserve(deposit_wei, reserve_wei)
+    _transact_signed(w3, funding, sender, deposit_wei + reserve_wei)
+    return orchestrator
+
+
+def point_config_at_devnet(config_path: Path, devnet: Devnet, *, grpc_port: int | None) -> None:
+    """Rewrite the [chain], [rates] and (with ``grpc_port``) [grpc] tables of the operator's
+    configuration at ``config_path`` for ``devnet``, and drop [chain.static]; every other table,
+    key and comment stays as the operator wrote it. The file is replaced atomically, keeping
+    its mode. Raises DevnetError when it cannot be read, parsed or written."""
+    try:
+        document = tomlkit.parse(config_path.read_text(encoding="utf-8"))
+    except (OSError, tomlkit.exceptions.ParseError) as exc:
+        raise DevnetError(f"cannot read the configuration {config_path}: {exc}") from exc
+    chain = document.setdefault("chain", tomlkit.table())
+    chain.pop("static", None)
+    chain.update(_live_chain_values(devnet))
+    rates = document.setdefault("rates", tomlkit.table())
+    rates.update(aggregator=devnet.eth_usd_feed, sequencer_uptime_feed=devnet.sequencer_uptime_feed,
+                 sequencer_grace_s=0)
+    if grpc_port is not None:
+        grpc = document.setdefault("grpc", tomlkit.table())
+        grpc.update(host="127.0.0.1", port=grpc_port, ticket_broker=devnet.ticket_broker)
+    _replace_file(config_path, tomlkit.dumps(document))
+
+
+def _live_chain_values(devnet: Devnet) -> dict[str, object]:
+    # The devnet is a few hundred blocks: scan it all. anvil mines a block only per transaction,
+    # so waiting for confirmations would hold the latest events back until the next transaction.
+    return {"rpc_url": devnet.rpc_url, "controller": devnet.controller, "refresh_s": DEVNET_REFRESH_S,
+            "stale_after_s": DEVNET_STALE_AFTER_S, "start_block": 0, "confirmations": 0,
+            "watch_poll_s": DEVNET_REFRESH_S}
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to a new file beside ``path`` (mkstemp: 0600) given ``path``'s mode, then
+    rename it over ``path``: a reader sees the old file or the new one, never half of one."""
+    try:
+        mode = path.stat().st_mode & 0o777
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise DevnetError(f"cannot rewrite the configuration {path}: {exc.strerror}") from exc
 
 
 def _write_new_file(path: Path, text: str) -> None:
@@ -397,17 +460,7 @@ pepper_file = {_toml_string(PEPPER_FILE)}
 host = "127.0.0.1"
 port = {http_port}
 
-[chain]
-rpc_url = {_toml_string(devnet.rpc_url)}
-controller = {_toml_string(devnet.controller)}
-refresh_s = {DEVNET_REFRESH_S}
-stale_after_s = {DEVNET_STALE_AFTER_S}
-# The devnet is a few hundred blocks: scan it all. anvil mines a block only per transaction, so
-# waiting for confirmations would hold the latest events back until the next transaction.
-start_block = 0
-confirmations = 0
-watch_poll_s = {DEVNET_REFRESH_S}
-
+{tomlkit.dumps({"chain": _live_chain_values(devnet)})}
 [rates]
 aggregator = {_toml_string(devnet.eth_usd_feed)}
 sequencer_uptime_feed = {_toml_string(devnet.sequencer_uptime_feed)}

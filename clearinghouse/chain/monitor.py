@@ -17,6 +17,10 @@ The burn rate has two measures. EV signed: the change of the ledger's running to
 monitor's own samples of the last ``burn_window_s`` (at least BURN_SPAN_MIN_S of them), divided
 by the time they span. Payouts: what winning tickets redeemed within the last ``burn_window_s``
 paid (from the watcher's chain events), divided by the window.
+
+With ``sample_db``, every successful read also records the deposit and reserve in the ledger's
+deposit samples (the dashboard's chart; the ledger decides whether one is due). The chart is
+not the guard: a failed sample write is logged and the refresh counts as done.
 """
 
 from __future__ import annotations
@@ -240,9 +244,11 @@ class DepositMonitor:
         burn_window_s: float = BURN_WINDOW_S_DEFAULT,
         retry_on: tuple[type[Exception], ...],
         clock_s: Callable[[], float] = time.monotonic,
+        sample_db: Database | None = None,
     ) -> None:
         """``retry_on``: the errors a snapshot read may raise while a dependency is down
-        (ChainError, LedgerError). Raises ValueError unless 0 < refresh_s < stale_after_s and
+        (ChainError, LedgerError). ``sample_db``: the ledger that keeps the deposit samples
+        (None: none kept). Raises ValueError unless 0 < refresh_s < stale_after_s and
         burn_window_s >= BURN_SPAN_MIN_S."""
         if burn_window_s < BURN_SPAN_MIN_S:
             raise ValueError(f"burn_window_s must be >= {BURN_SPAN_MIN_S} s, got {burn_window_s}")
@@ -252,6 +258,7 @@ class DepositMonitor:
         self.burn_window_s = burn_window_s
         self._sources = sources
         self._clock_s = clock_s
+        self._sample_db = sample_db
         self._samples: deque[tuple[float, Fraction]] = deque(maxlen=BURN_SAMPLES_MAX)
         self._samples_lock = threading.Lock()
         self._live: LiveChainView[DepositSnapshot] = LiveChainView(
@@ -307,7 +314,16 @@ class DepositMonitor:
         snapshot = self._sources.snapshot()
         with self._samples_lock:
             self._samples.append((self._clock_s(), snapshot.ev_signed_total_wei))
+        if self._sample_db is not None:
+            self._record_sample(self._sample_db, snapshot.position)
         return snapshot
+
+    def _record_sample(self, db: Database, position: ChainPosition) -> None:
+        try:
+            ledger.record_deposit_sample(db, datetime.now(UTC), position.block, position.deposit_wei,
+                                         position.reserve_wei)
+        except ledger.LedgerError as exc:  # the message names no password (the ledger masks it)
+            LOG.warning("deposit sample at block %d not recorded: %s", position.block, exc)
 
     def _burn_rate(self, snapshot: DepositSnapshot) -> BurnRate:
         paid = Fraction(snapshot.paid_in_window_wei) / Fraction(self.burn_window_s)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import click
 
 from clearinghouse import __version__
+from clearinghouse.cli.chain_commands import chain
+from clearinghouse.cli.config_command import config_group
 from clearinghouse.cli.daemon import devnet, serve
 from clearinghouse.cli.demo import demo
 from clearinghouse.cli.deposit import deposit
 from clearinghouse.cli.gateways import gateway, signing
 from clearinghouse.cli.health import health
+from clearinghouse.cli.init import init
 from clearinghouse.cli.invoices import fx, invoice, plan
 from clearinghouse.cli.ledger_commands import db, ledger_group
 from clearinghouse.cli.rates import rate
@@ -28,7 +31,7 @@ def main() -> None:
 
 
 COMMANDS = (
-    serve, devnet, demo, db, ledger_group, gateway, signing, deposit, health,
+    init, config_group, serve, devnet, demo, db, ledger_group, gateway, signing, deposit, chain, health,
     rate, usage, invoice, plan, fx, reconcile,
 )
 for command in COMMANDS:

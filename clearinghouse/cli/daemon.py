@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -13,12 +16,21 @@ from typing import TYPE_CHECKING
 import click
 
 from clearinghouse import ledger, pm
-from clearinghouse.cli.options import config_option, database_url_option, settings, translated
+from clearinghouse.cli.options import (
+    config_option,
+    daemon_flags,
+    database_url_option,
+    flags_of,
+    settings,
+    translated,
+)
 from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, GrpcSettings, Settings
+from clearinghouse.logs import configure_logging
 from clearinghouse.signer.decision import ChainView
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
+    from clearinghouse.chain.anvil import Anvil
     from clearinghouse.api.gateway_service import GatewayService
     from clearinghouse.api.grpc_server import GrpcServer
     from clearinghouse.api.rate_limit import RateLimiter
@@ -40,28 +52,32 @@ DEVNET_CREDIT_LIMIT_WEI = 10**17
 @click.command()
 @config_option
 @database_url_option
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True)
-def serve(config_path: Path, database_url_value: str | None, log_level: str) -> None:
+@daemon_flags
+def serve(config_path: Path, database_url_value: str | None, host: str | None, port: int | None,
+          log_level: str | None, log_format: str | None) -> None:
     """Run the remote-signer HTTP API (go-livepeer -remoteSignerUrl compatible) until stopped,
     and the clearinghouse.v1 gRPC API beside it when the config has a [grpc] section.
 
+    Every setting comes from the file, overridden by its CLEARINGHOUSE_* environment variable,
+    overridden by these flags (see `clearinghouse config show`). With http.cert_file and
+    http.key_file the API is served over HTTPS.
+
     An embedded SQLite ledger that does not exist yet is created on first start. Refuses to
     start on an existing database at another schema version (run `clearinghouse db upgrade`), an
-    unreadable or group-readable keystore, or without the native ticket core (set
-    CLEARINGHOUSE_NO_EXTENSIONS=1 to run the slow reference on purpose).
+    unreadable or group-readable keystore or other secret file, or without the native ticket
+    core (set CLEARINGHOUSE_NO_EXTENSIONS=1 to run the slow reference on purpose).
 
     \b
     Examples:
       clearinghouse serve --config clearinghouse.toml
+      clearinghouse serve --port 9935 --log-level debug --log-format text
       clearinghouse serve --database-url postgresql+psycopg://ch@db/ch
     """
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = settings(config_path)
-    if database_url_value:
-        config = replace(config, database_url=database_url_value)
+    flags = flags_of(host, port, log_level, log_format) | {"database_url": database_url_value}
+    config = settings(config_path, flags)
+    configure_logging(config.log.level, config.log.format)
     _create_embedded_ledger(config.database_url)
-    run_daemon(config, log_level)
+    run_daemon(config, config.log.level)
 
 
 def _create_embedded_ledger(url: str) -> None:
@@ -94,6 +110,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         pm.require_native()
         private_key = config.private_key()
         admin_token = None if config.admin is None else config.admin.token()
+        tls = config.http.tls_files()
     with ExitStack() as stack:
         db = ledger.open_database(config.database_url)
         stack.callback(db.dispose)
@@ -119,11 +136,14 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
                 raise click.ClickException("[grpc] authenticates gateway API keys: set auth.pepper_file "
                                            "(or CLEARINGHOUSE_API_KEY_PEPPER) beside [webhook]")
             stack.callback(_start_grpc(config.grpc, gateway, gateway_keys, rate_limiter).stop)
-        LOG.info("serving sender 0x%s on http://%s:%d, ledger %s", service.address.hex(),
+        LOG.info("serving sender 0x%s on %s://%s:%d, ledger %s", service.address.hex(), "https" if tls else "http",
                  config.http.host, config.http.port, db.masked_url)
         if on_ready is not None:
             on_ready()
-        run_server(app, config.http.host, config.http.port, log_level=log_level)
+        try:
+            run_server(app, config.http.host, config.http.port, log_level=log_level, tls=tls)
+        except OSError as exc:  # includes ssl.SSLError: a certificate or key uvicorn cannot load
+            raise click.ClickException(f"cannot serve on {config.http.host}:{config.http.port}: {exc}") from exc
 
 
 HealthDocument = Callable[[], Mapping[str, object]]
@@ -315,50 +335,128 @@ def _authorization(
     return None, WebhookAuthorizer(webhook)
 
 
+HOLD_POLL_S = 0.5
+"""How often ``devnet --chain-only`` checks for a stop request while it holds the chain up."""
+
+
 @click.command()
 @click.option("--directory", type=click.Path(path_type=Path), default=None,
               help="Where to write the devnet's keystore, config and ledger (default: a new "
                    "./.devnet/<UTC time>/; an existing directory must not hold devnet files).")
-@click.option("--http-port", type=click.IntRange(1, 65535), default=8935, show_default=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Use this configuration's keystore, secrets and ledger (see `clearinghouse "
+                                 "init`) instead of a new directory; its [chain], [rates] and [grpc] are rewritten "
+                                 "for the devnet, comments kept.")
+@click.option("--chain-only", is_flag=True, help="Do not serve: print the chain's RPC URL and the config path, "
+                                                 "and keep the chain up until stopped.")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8935, show_default=True,
+              help="The new directory's http.port (with --config, its [http] applies).")
 @click.option("--grpc-port", type=click.IntRange(1, 65535), default=8936, show_default=True)
-def devnet(directory: Path | None, http_port: int, grpc_port: int) -> None:
+def devnet(directory: Path | None, config_path: Path | None, chain_only: bool, http_port: int,
+           grpc_port: int) -> None:
     """Start a local Arbitrum-like chain and serve the daemon against it, until stopped.
 
     Starts the pinned anvil (chain id 42161, loopback), deploys our TicketBroker and its
-    companions, creates and funds a new sender key (deposit and reserve), writes a config,
-    creates the ledger, adds a gateway with an API key (printed once), and serves. Stopping
-    (Ctrl-C) stops anvil too; the directory stays for inspection.
+    companions, and funds a sender's deposit and reserve: a new key in a new directory, or with
+    --config the operator's own key. Then it writes (or rewrites) the config, creates or
+    upgrades the ledger, adds a gateway with an API key (printed once), and serves. Stopping
+    (Ctrl-C) stops anvil too; the files stay.
 
     \b
     Examples:
       clearinghouse devnet
       clearinghouse devnet --directory /tmp/ch-devnet --http-port 9935 --grpc-port 9936
+      clearinghouse init --directory ch && clearinghouse devnet --config ch/clearinghouse.toml
+      clearinghouse devnet --config ch/clearinghouse.toml --chain-only
     """
-    from clearinghouse.api.api_keys import issue_api_key
     from clearinghouse.chain.anvil import start_anvil
+
+    if directory is not None and config_path is not None:
+        raise click.UsageError("give --directory (a new devnet) or --config (an existing configuration), not both")
+    configure_logging("info", "text")  # an interactive command: lines for a person to read
+    with translated(), start_anvil() as anvil:
+        if config_path is None:
+            config_path = _provision_directory(directory, anvil, http_port, grpc_port)
+            overrides: dict[str, object] = {}
+        else:
+            overrides = _provision_config(config_path, anvil, grpc_port)
+        if chain_only:
+            _hold_chain(anvil.rpc_url, config_path)
+            return
+        _serve_devnet(settings(config_path, overrides), anvil.rpc_url, grpc_port)
+
+
+def _provision_directory(directory: Path | None, anvil: Anvil, http_port: int, grpc_port: int) -> Path:
+    """A new devnet directory: new sender key, secrets, config and ledger; returns the config."""
     from clearinghouse.chain.devnet import provision_devnet
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
     target = directory or Path(".devnet") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    with translated(), start_anvil() as anvil:
-        provisioned = provision_devnet(target, anvil, http_port=http_port, grpc_port=grpc_port)
-        ledger.upgrade_to_head(provisioned.database_url)
-        config = settings(provisioned.config_path)
-        db = ledger.open_database(config.database_url)
+    provisioned = provision_devnet(target, anvil, http_port=http_port, grpc_port=grpc_port)
+    ledger.upgrade_to_head(provisioned.database_url)
+    click.echo(f"sender           {provisioned.sender} (deposit and reserve funded)")
+    return provisioned.config_path
+
+
+def _provision_config(config_path: Path, anvil: Anvil, grpc_port: int) -> dict[str, object]:
+    """Deploy, point the operator's config at the devnet, fund its sender, create or upgrade its
+    ledger. Returns the flags every later read of the config needs here: the devnet's RPC URL
+    wins over a CLEARINGHOUSE_RPC_URL left in the environment."""
+    from eth_account import Account
+
+    from clearinghouse.chain.devnet import deploy_devnet, fund_sender, point_config_at_devnet
+
+    chain = deploy_devnet(anvil.rpc_url)
+    point_config_at_devnet(config_path, chain, grpc_port=grpc_port)
+    overrides: dict[str, object] = {"chain.rpc_url": anvil.rpc_url}
+    config = settings(config_path, overrides)
+    sender = Account.from_key(config.private_key())
+    fund_sender(anvil, chain, sender)
+    revision = ledger.upgrade_to_head(config.database_url)
+    click.echo(f"sender           {sender.address} (deposit and reserve funded)")
+    click.echo(f"ledger           {ledger.mask_url(config.database_url)} (revision {revision})")
+    if os.environ.get("CLEARINGHOUSE_RPC_URL"):
+        click.echo("note             CLEARINGHOUSE_RPC_URL is set: it overrides the devnet's chain.rpc_url for "
+                   "every other command; unset it to use the devnet")
+    return overrides
+
+
+def _hold_chain(rpc_url: str, config_path: Path) -> None:
+    """Keep the devnet up until SIGINT or SIGTERM; the caller's context then stops anvil."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        click.echo(f"devnet chain     {rpc_url} (chain id 42161)")
+        click.echo(f"config           {config_path}")
+        click.echo(f"serve it with:   clearinghouse serve --config {config_path}   (Ctrl-C here stops the chain)")
+        while not stop.wait(HOLD_POLL_S):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("stopping the devnet chain")
+
+
+def _serve_devnet(config: Settings, rpc_url: str, grpc_port: int) -> None:
+    """Add (or reuse) the devnet gateway, issue it an API key, print how to connect, serve."""
+    from clearinghouse.api.api_keys import issue_api_key
+
+    db = ledger.open_database(config.database_url)
+    gateway = next((g for g in ledger.list_gateways(db) if g.name == DEVNET_GATEWAY_NAME), None)
+    if gateway is None:
         gateway = ledger.create_gateway(db, DEVNET_GATEWAY_NAME)
         ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT,
                                  credit_limit_wei=DEVNET_CREDIT_LIMIT_WEI, actor="devnet", reason="devnet gateway")
-        key_text, _ = issue_api_key(db, gateway.id, config.api_key_pepper())
-        db.dispose()
+    key_text, _ = issue_api_key(db, gateway.id, config.api_key_pepper())
+    db.dispose()
+    http = config.http
+    url = f"{'https' if http.cert_file else 'http'}://{http.host}:{http.port}"
 
-        def announce() -> None:
-            click.echo(f"devnet chain     {anvil.rpc_url} (chain id 42161)")
-            click.echo(f"sender           {provisioned.sender} (deposit and reserve funded)")
-            click.echo(f"config           {provisioned.config_path}")
-            click.echo(f"remote signer    http://127.0.0.1:{http_port}")
-            click.echo(f"gRPC API         127.0.0.1:{grpc_port} (clearinghouse.v1; reflection on)")
-            click.echo(f"gateway API key  {key_text}")
-            click.echo(f"go-livepeer:     -remoteSignerUrl http://127.0.0.1:{http_port} "
-                       f"-remoteSignerHeaders 'Authorization:Bearer {key_text}'")
+    def announce() -> None:
+        click.echo(f"devnet chain     {rpc_url} (chain id 42161)")
+        click.echo(f"config           {config.path}")
+        click.echo(f"remote signer    {url}")
+        click.echo(f"gRPC API         127.0.0.1:{grpc_port} (clearinghouse.v1; reflection on)")
+        click.echo(f"gateway API key  {key_text}")
+        click.echo(f"go-livepeer:     -remoteSignerUrl {url} -remoteSignerHeaders 'Authorization:Bearer {key_text}'")
 
-        run_daemon(config, on_ready=announce)
+    run_daemon(config, on_ready=announce)

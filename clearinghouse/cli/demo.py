@@ -11,6 +11,7 @@ import click
 from eth_account import Account
 
 from clearinghouse import pm
+from clearinghouse.cli.options import emit, json_option, translated
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.limits import TICKETS_PER_BATCH_MAX
 from clearinghouse.pm.ev import ticket_ev
@@ -63,24 +64,26 @@ def run_demo(tickets: int, batch: int) -> DemoResult:
               show_default=True, help="How many tickets to sign.")
 @click.option("--batch", type=click.IntRange(1, TICKETS_PER_BATCH_MAX), default=100,
               show_default=True, help="Tickets per sign_ticket_batch call.")
-def demo(tickets: int, batch: int) -> None:
+@json_option
+def demo(tickets: int, batch: int, as_json: bool) -> None:
     """Sign and verify demo tickets with a throwaway key; print the rate.
 
     \b
     Examples:
       clearinghouse demo
       clearinghouse demo --tickets 100000 --batch 10
-      CLEARINGHOUSE_NO_EXTENSIONS=1 clearinghouse demo --tickets 500
+      CLEARINGHOUSE_NO_EXTENSIONS=1 clearinghouse demo --tickets 500 --json
     """
-    try:
+    with translated():
         pm.require_native()
         result = run_demo(tickets, batch)
-    except ClearinghouseError as exc:
-        raise click.ClickException(str(exc)) from exc
     ev = result.ev_signed_wei
-    click.echo(f"ticket core:    {result.implementation}")
-    click.echo(f"sender:         0x{result.sender.hex()} (throwaway key)")
-    click.echo(f"tickets signed: {result.tickets} in batches of {batch}, every one verified")
-    click.echo(f"rate:           {result.tickets / result.seconds:,.0f} tickets/s on one thread")
-    click.echo(f"EV signed:      {ev.numerator // ev.denominator} wei (floor of the exact rational)")
-
+    rate = result.tickets / result.seconds
+    emit(as_json, {"implementation": result.implementation, "sender": "0x" + result.sender.hex(),
+                   "tickets": result.tickets, "batch": batch, "seconds": result.seconds,
+                   "tickets_per_s": rate, "ev_signed_wei": str(ev)},
+         [f"ticket core:    {result.implementation}",
+          f"sender:         0x{result.sender.hex()} (throwaway key)",
+          f"tickets signed: {result.tickets} in batches of {batch}, every one verified",
+          f"rate:           {rate:,.0f} tickets/s on one thread",
+          f"EV signed:      {ev.numerator // ev.denominator} wei (floor of the exact rational)"])

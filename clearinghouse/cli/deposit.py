@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from clearinghouse.cli.options import config_option, settings, translated
+from clearinghouse.cli.health import keystore_address
+from clearinghouse.cli.options import config_option, emit, json_option, settings, translated
 
 if TYPE_CHECKING:
     from clearinghouse.chain.funding import FundingClient, FundingPlan, FundingResult, Position
@@ -52,30 +53,50 @@ def _sending_options(command: _F) -> _F:
 
 @click.group()
 def deposit() -> None:
-    """The sender's TicketBroker deposit and reserve: show, fund, unlock, withdraw."""
+    """The sender's TicketBroker deposit and reserve: show, fund, unlock, withdraw.
+
+    \b
+    Examples:
+      clearinghouse deposit show --config clearinghouse.toml
+      clearinghouse deposit fund 0.5ETH --dry-run
+    """
 
 
 @deposit.command("show")
 @config_option
-def deposit_show(config_path: Path) -> None:
+@json_option
+def deposit_show(config_path: Path, as_json: bool) -> None:
     """The sender's deposit, reserve, unlock state, current round and ETH for gas.
 
     Needs the live [chain] section of the configuration and the sender keystore (for the
-    sender's address).
+    sender's address; no passphrase). --json gives every amount in wei as a decimal string.
 
     \b
-    Example:
+    Examples:
       clearinghouse deposit show --config clearinghouse.toml
+      clearinghouse deposit show --json | jq -r .deposit_wei
     """
     config = settings(config_path)
     funding = _funding_client(config)
-    sender = _sender_key(config)[0]
     with translated():
-        position = funding.position(sender)
-    click.echo(_line("sender", position.sender))
-    click.echo(_line("TicketBroker", f"{position.ticket_broker} via {funding.redacted_url}"))
-    click.echo(_line("current round", f"{position.current_round} (block {position.block_number})"))
-    _echo_position(position)
+        position = funding.position(keystore_address(config))
+    emit(as_json, _position_document(position, funding.redacted_url), [
+        _line("sender", position.sender),
+        _line("TicketBroker", f"{position.ticket_broker} via {funding.redacted_url}"),
+        _line("current round", f"{position.current_round} (block {position.block_number})"),
+        *_position_lines(position),
+    ])
+
+
+def _position_document(position: Position, redacted_url: str) -> dict[str, object]:
+    return {
+        "sender": position.sender, "ticket_broker": position.ticket_broker, "rpc_url": redacted_url,
+        "block_number": position.block_number, "current_round": position.current_round,
+        "deposit_wei": str(position.deposit_wei), "reserve_wei": str(position.reserve_wei),
+        "unlock_in_progress": position.unlock_in_progress, "withdraw_round": position.withdraw_round,
+        "unlock_period_rounds": position.unlock_period_rounds, "eth_balance_wei": str(position.eth_balance_wei),
+        "unlock": _unlock_state(position),
+    }
 
 
 @deposit.command("fund")
@@ -135,7 +156,7 @@ def deposit_cancel_unlock(config_path: Path, dry_run: bool, assume_yes: bool) ->
     """Cancel the unlock in progress (cancelUnlock); the funds stay and keep paying tickets.
 
     \b
-    Example:
+    Examples:
       clearinghouse deposit cancel-unlock --yes
     """
     _transact(config_path, "cancel_unlock", 0, dry_run, assume_yes)
@@ -255,10 +276,13 @@ def _echo_result(result: FundingResult) -> None:
 
 
 def _echo_position(position: Position) -> None:
-    click.echo(_line("deposit", _eth(position.deposit_wei)))
-    click.echo(_line("reserve", _eth(position.reserve_wei)))
-    click.echo(_line("unlock", _unlock_state(position)))
-    click.echo(_line("ETH balance", _eth(position.eth_balance_wei)))
+    for line in _position_lines(position):
+        click.echo(line)
+
+
+def _position_lines(position: Position) -> list[str]:
+    return [_line("deposit", _eth(position.deposit_wei)), _line("reserve", _eth(position.reserve_wei)),
+            _line("unlock", _unlock_state(position)), _line("ETH balance", _eth(position.eth_balance_wei))]
 
 
 def _unlock_state(position: Position) -> str:

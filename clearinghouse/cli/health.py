@@ -37,7 +37,7 @@ def health(config_path: Path, database_url_value: str | None, as_json: bool) -> 
 
     config = settings(config_path)
     with opened_ledger(database_url_value or config.database_url) as db:
-        monitor = deposit_monitor(config, db, _sender(config))
+        monitor = deposit_monitor(config, db, keystore_address(config))
         with translated():
             monitor.refresh()
             verdict = monitor.health()
@@ -49,8 +49,9 @@ def health(config_path: Path, database_url_value: str | None, as_json: bool) -> 
         raise SystemExit(1)
 
 
-def _sender(config: Settings) -> bytes:
-    """The keystore's address field; decrypting would need the passphrase for no reason."""
+def keystore_address(config: Settings) -> bytes:
+    """The sender's address from the keystore's address field (decrypting would need the
+    passphrase for no reason). Raises ClickException when the keystore has none."""
     try:
         address = json.loads(config.keystore.read_text()).get("address", "")
         return bytes.fromhex(address.removeprefix("0x"))

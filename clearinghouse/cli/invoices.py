@@ -3,10 +3,12 @@ fiat invoices; set its billing plan; enter FX rates (spec 05)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,7 +25,13 @@ from clearinghouse.cli.options import (
     translated,
     utc_time,
 )
+from clearinghouse.cli.output import Column, fields, progress, table
+from clearinghouse.errors import ClearinghouseError
 from clearinghouse.ledger import invoices as stored
+
+if TYPE_CHECKING:
+    from clearinghouse.billing.invoices import LineGrouping
+    from clearinghouse.ledger import Database
 
 EXPORT_FORMATS = ("csv", "json", "pdf", "stripe", "openmeter")
 """The Stripe meter's event name when none is given: one meter for every gateway's usage."""
@@ -42,11 +50,19 @@ def _amount(_: click.Context, parameter: click.Parameter, text: str | None) -> F
 
 @click.group("invoice")
 def invoice() -> None:
-    """Fiat invoices per gateway and period: draft, issue, paid, void, list, export."""
+    """Fiat invoices per gateway and period: draft, issue, paid, void, list, show, export.
+
+    \b
+    Examples:
+      clearinghouse invoice draft --all --month 2026-11
+      clearinghouse invoice list --gateway-id 3
+    """
 
 
 @invoice.command("draft")
-@click.argument("gateway_id", type=click.IntRange(1))
+@click.argument("gateway_id", type=click.IntRange(1), required=False)
+@click.option("--all", "all_gateways", is_flag=True,
+              help="Every gateway with a billing plan in force at the period's start, disabled ones too.")
 @click.option("--month", default=None, help="Calendar month YYYY-MM (default: the previous month, UTC).")
 @click.option("--start", callback=utc_time, default=None, help="Period start, a whole UTC hour (with --end).")
 @click.option("--end", callback=utc_time, default=None, help="Period end, exclusive, a whole UTC hour.")
@@ -56,25 +72,69 @@ def invoice() -> None:
 @config_option
 @database_url_option
 @json_option
-def invoice_draft(gateway_id: int, month: str | None, start: datetime | None, end: datetime | None, grouping: str,
-                  actor_name: str | None, config_path: Path, database_url_value: str | None, as_json: bool) -> None:
-    """Compute the gateway's invoice for a period and store it as the period's draft.
+def invoice_draft(gateway_id: int | None, all_gateways: bool, month: str | None, start: datetime | None,
+                  end: datetime | None, grouping: str, actor_name: str | None, config_path: Path,
+                  database_url_value: str | None, as_json: bool) -> None:
+    """Compute a gateway's invoice for a period and store it as the period's draft.
 
-    A redraft replaces the draft. Usage without an ETH/USD rate is refused until priced.
+    A redraft replaces the draft. Usage without an ETH/USD rate is refused until priced. With
+    --all, every gateway with a billing plan is drafted (a progress bar on a terminal): one
+    that fails is reported and the others still drafted, and the exit code is 1; gateways
+    without a plan are skipped and listed.
 
     \b
     Examples:
       clearinghouse invoice draft 3 --month 2026-11
       clearinghouse invoice draft 3 --start 2026-11-01T00:00:00Z --end 2026-11-15T00:00:00Z --group-by app
+      clearinghouse invoice draft --all --month 2026-11 --json
     """
     from clearinghouse.billing import invoicing
     from clearinghouse.billing.invoices import LineGrouping
 
+    if (gateway_id is None) == (not all_gateways):
+        raise click.UsageError("give a GATEWAY_ID or --all (not both)")
     period_start, period_end = _period(month, start, end)
-    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row, draft = invoicing.draft_for_period(db, gateway_id, period_start, period_end, LineGrouping(grouping),
-                                                actor=actor(actor_name))
+    with opened_ledger(database_url(config_path, database_url_value)) as db:
+        if gateway_id is None:
+            _draft_all(db, period_start, period_end, LineGrouping(grouping), actor(actor_name), as_json)
+            return
+        with translated():
+            row, draft = invoicing.draft_for_period(db, gateway_id, period_start, period_end,
+                                                    LineGrouping(grouping), actor=actor(actor_name))
     emit(as_json, _document(row) | {"lines": len(draft.lines)}, [f"{_line(row)}, {len(draft.lines)} lines"])
+
+
+def _draft_all(db: Database, start: datetime, end: datetime, grouping: LineGrouping, who: str,
+               as_json: bool) -> None:
+    """Draft every planned gateway's invoice; exit 1 after the others when any failed."""
+    from clearinghouse.billing import invoicing
+    from clearinghouse.ledger import list_gateways
+
+    drafted: list[dict[str, object]] = []
+    skipped: list[int] = []
+    failed: list[dict[str, object]] = []
+    with translated():
+        gateways = list_gateways(db)
+    with progress("invoice draft", "gateways") as bar:
+        for done, item in enumerate(gateways):
+            bar.update(done, len(gateways))
+            try:
+                if stored.billing_plan_in_force(db, item.id, start) is None:
+                    skipped.append(item.id)
+                    continue
+                row, draft = invoicing.draft_for_period(db, item.id, start, end, grouping, actor=who)
+            except ClearinghouseError as exc:
+                failed.append({"gateway_id": item.id, "error": str(exc)})
+                continue
+            drafted.append(_document(row) | {"lines": len(draft.lines)})
+        bar.update(len(gateways), len(gateways))
+    emit(as_json, {"drafted": drafted, "skipped_without_plan": skipped, "failed": failed},
+         [*(_invoice_table(drafted) or ["no invoices drafted"]),
+          f"skipped (no billing plan): {', '.join(map(str, skipped)) or 'none'}"])
+    for failure in failed:
+        click.echo(f"gateway {failure['gateway_id']}: {failure['error']}", err=True)
+    if failed:
+        raise SystemExit(1)
 
 
 def _period(month: str | None, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -171,10 +231,40 @@ def invoice_list(gateway_id: int | None, limit: int, config_path: Path, database
     \b
     Examples:
       clearinghouse invoice list --gateway-id 3
+      clearinghouse invoice list --json | jq '.[] | select(.status == "issued") | .number'
     """
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         rows = stored.list_invoices(db, gateway_id=gateway_id, limit=limit)
-    emit(as_json, [_document(row) for row in rows], [_line(row) for row in rows] or ["no invoices yet"])
+    documents = [_document(row) for row in rows]
+    emit(as_json, documents, _invoice_table(documents) or ["no invoices yet"])
+
+
+@invoice.command("show")
+@click.argument("invoice_id", type=click.IntRange(1))
+@config_option
+@database_url_option
+@json_option
+def invoice_show(invoice_id: int, config_path: Path, database_url_value: str | None, as_json: bool) -> None:
+    """One invoice or credit note: its status, totals and lines (--json: with its stored document).
+
+    \b
+    Examples:
+      clearinghouse invoice show 17
+      clearinghouse invoice show 17 --json | jq .document.lines
+    """
+    from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
+
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        stored_document = stored.invoice_document(db, invoice_id)
+    row, content = stored_document.invoice, json.loads(stored_document.content)
+    exponent = minor_unit_exponent(row.currency)
+    lines = table((Column("kind"), Column("description"), Column("calls", numeric=True),
+                   Column("tickets", numeric=True), Column(f"amount {row.currency}", numeric=True)),
+                  [(line["kind"], line["description"], line["calls"], line["tickets"],
+                    minor_units_text(int(line["amount_minor"]), exponent, thousands=True))
+                   for line in content["lines"]])
+    emit(as_json, _document(row) | {"document": content},
+         [*fields([(key, value) for key, value in _document(row).items()]), "", *lines])
 
 
 @invoice.command("export")
@@ -212,7 +302,13 @@ def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_nam
 
 @click.group("plan")
 def plan() -> None:
-    """A gateway's billing plan: append-only, the newest in force at a period's start applies."""
+    """A gateway's billing plan: append-only, the newest in force at a period's start applies.
+
+    \b
+    Examples:
+      clearinghouse plan set 3 --kind usage_based --markup-bps 1500 --effective-at 2026-12-01T00:00:00Z \\
+        --reason "contract 2026-14"
+    """
 
 
 @plan.command("set")
@@ -258,7 +354,12 @@ def plan_set(gateway_id: int, kind: str, currency: str, effective_at: datetime, 
 
 @click.group("fx")
 def fx() -> None:
-    """FX rates from USD to invoice currencies, recorded on the invoices that use them."""
+    """FX rates from USD to invoice currencies, recorded on the invoices that use them.
+
+    \b
+    Examples:
+      clearinghouse fx add EUR 0.92 --as-of 2026-11-30T00:00:00Z --source "ECB reference rate"
+    """
 
 
 @fx.command("add")
@@ -285,6 +386,29 @@ def fx_add(currency: str, per_usd: Fraction, as_of: datetime, source: str, reaso
     emit(as_json, {"id": row.id, "currency": row.currency, "per_usd": str(row.per_usd), "source": row.source,
                    "as_of": row.as_of.isoformat()},
          [f"fx {row.id}: 1 USD = {row.per_usd} {row.currency} from {row.as_of.isoformat()}"])
+
+
+def _invoice_table(documents: list[dict[str, object]]) -> list[str]:
+    """Invoice documents (``_document``) as a table; [] for none."""
+    from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
+
+    if not documents:
+        return []
+    columns = (Column("id", numeric=True), Column("number"), Column("gateway", numeric=True), Column("period (UTC)"),
+               Column("status"), Column("total", numeric=True), Column("currency"), Column("credit note of"))
+    return table(columns, [
+        (d["id"], d["number"] or "(draft)", d["gateway_id"],
+         f"{_short(str(d['period_start']))}..{_short(str(d['period_end']))}", d["status"],
+         minor_units_text(int(str(d["total_minor"])), minor_unit_exponent(str(d["currency"])), thousands=True),
+         d["currency"], d["credit_note_of"])
+        for d in documents
+    ])
+
+
+def _short(iso_time: str) -> str:
+    """A period bound as 2026-11-01, or 2026-11-15T12:00 when it is not a midnight (always UTC)."""
+    moment = datetime.fromisoformat(iso_time).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d" if (moment.hour, moment.minute) == (0, 0) else "%Y-%m-%dT%H:%M")
 
 
 def _line(row: stored.Invoice) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 import click
 
 from clearinghouse import ledger
-from clearinghouse.config import Settings, load_settings
+from clearinghouse.config import LOG_LEVELS, Settings, load_settings
 from clearinghouse.errors import ClearinghouseError
+from clearinghouse.logs import LOG_FORMATS
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -32,12 +33,36 @@ actor_option = click.option(
 )
 
 
-def settings(config_path: Path) -> Settings:
-    """The validated configuration, or a ClickException naming what is wrong."""
+
+def daemon_flags(function: _F) -> _F:
+    """--host, --port, --log-level and --log-format: override the file and the environment.
+    The command receives them as one ``flags`` mapping of setting name -> value (None: not given)."""
+    options = (
+        click.option("--host", default=None, help="Overrides http.host (env CLEARINGHOUSE_HTTP_HOST)."),
+        click.option("--port", type=click.IntRange(1, 65535), default=None,
+                     help="Overrides http.port (env CLEARINGHOUSE_HTTP_PORT)."),
+        click.option("--log-level", type=click.Choice(LOG_LEVELS), default=None,
+                     help="Overrides log.level (env CLEARINGHOUSE_LOG_LEVEL; default info)."),
+        click.option("--log-format", type=click.Choice(LOG_FORMATS), default=None,
+                     help="Overrides log.format (env CLEARINGHOUSE_LOG_FORMAT; default json)."),
+    )
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def flags_of(host: str | None, port: int | None, log_level: str | None, log_format: str | None) -> dict[str, object]:
+    """The setting names the daemon_flags options override."""
+    return {"http.host": host, "http.port": port, "log.level": log_level, "log.format": log_format}
+
+
+def settings(config_path: Path, flags: Mapping[str, object] | None = None) -> Settings:
+    """The validated configuration with the environment and ``flags`` laid over it, or a
+    ClickException naming what is wrong."""
     if not config_path.exists():
         raise click.ClickException(f"no configuration at {config_path} (see --config)")
     with translated():
-        return load_settings(config_path)
+        return load_settings(config_path, flags)
 
 
 def database_url(config_path: Path, url: str | None) -> str:

@@ -22,6 +22,7 @@ from clearinghouse.cli.options import (
     translated,
     utc_time,
 )
+from clearinghouse.cli.output import Column, table
 
 RATE_DECIMALS_SHOWN = 18
 """Rates are shown exactly when they have at most 18 decimals (every rate entered here has);
@@ -30,7 +31,13 @@ a Chainlink answer has 8."""
 
 @click.group("rate")
 def rate() -> None:
-    """ETH/USD rates with provenance: enter, import, list; price unpriced records."""
+    """ETH/USD rates with provenance: enter, import, list; price unpriced records.
+
+    \b
+    Examples:
+      clearinghouse rate add 3012.55 --valid-at 2026-11-01T00:00:00Z --reason "ECB reference, 1 Nov"
+      clearinghouse rate list --limit 5
+    """
 
 
 def _rate_text(_: click.Context, __: click.Parameter, text: str) -> Fraction:
@@ -111,7 +118,10 @@ def rate_list(limit: int, config_path: Path, database_url_value: str | None, as_
     """
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         snapshots = ledger.rate_snapshots(db, limit=limit)
-    emit(as_json, [_document(s) for s in snapshots], [_line(s) for s in snapshots] or ["no rates yet"])
+    columns = (Column("id", numeric=True), Column("USD/ETH", numeric=True), Column("valid at"), Column("source"),
+               Column("feed"), Column("reason"))
+    rows = [(s.id, _decimal(s.usd_per_eth), s.valid_at.isoformat(), s.source, _feed(s), s.reason) for s in snapshots]
+    emit(as_json, [_document(s) for s in snapshots], table(columns, rows) if rows else ["no rates yet"])
 
 
 @rate.command("price-unpriced")
@@ -151,8 +161,12 @@ def _decimal(value: Fraction) -> str:
     return format(Decimal(scaled.numerator).scaleb(-RATE_DECIMALS_SHOWN).normalize(), "f")
 
 
+def _feed(snapshot: ledger.RateSnapshot) -> str | None:
+    return None if snapshot.feed_address is None else f"0x{snapshot.feed_address.hex()} round {snapshot.round_id}"
+
+
 def _line(snapshot: ledger.RateSnapshot) -> str:
-    feed = "" if snapshot.feed_address is None else f" feed 0x{snapshot.feed_address.hex()} round {snapshot.round_id}"
+    feed = "" if snapshot.feed_address is None else f" feed {_feed(snapshot)}"
     return (f"rate {snapshot.id}: {_decimal(snapshot.usd_per_eth)} USD/ETH from {snapshot.valid_at.isoformat()} "
             f"({snapshot.source}{feed}; {snapshot.reason})")
 

@@ -18,6 +18,7 @@ from clearinghouse.cli.options import (
     translated,
     utc_time,
 )
+from clearinghouse.cli.output import Column, table
 
 GROUPINGS = ("subject", "pipeline_model", "app", "orchestrator", "day", "gateway")
 
@@ -37,6 +38,7 @@ def usage(gateway_id: int | None, month: tuple[datetime, datetime] | None, start
     """Calls, tickets, units, EV signed (what gateways are billed) and fees per group, exact wei.
 
     Reads the hourly usage rows, so any month answers at once however many records it holds.
+    The table shows whole wei (floors); --json has the exact rationals too.
 
     \b
     Examples:
@@ -58,7 +60,9 @@ def usage(gateway_id: int | None, month: tuple[datetime, datetime] | None, start
          "fee_wei": str(u.fee_wei), "fee_wei_floor": str(int(u.fee_wei))}
         for key, u in groups
     ]
-    lines = [f"{'/'.join(key) or '(none)':40} calls {u.calls:>10}  tickets {u.tickets:>10}  "
-             f"EV {int(u.ev_wei):>24} wei  fee {int(u.fee_wei):>24} wei" for key, u in groups]
+    columns = (Column(group_by), Column("calls", numeric=True), Column("tickets", numeric=True),
+               Column("units", numeric=True), Column("EV signed wei", numeric=True), Column("fee wei", numeric=True))
+    cells = [("/".join(key) or "(none)", u.calls, u.tickets, u.units, int(u.ev_wei), int(u.fee_wei))
+             for key, u in groups]
     emit(as_json, {"start": first.isoformat(), "end": after.isoformat(), "group_by": group_by, "groups": rows},
-         lines or ["no usage in this period"])
+         table(columns, cells) if cells else ["no usage in this period"])

@@ -13,7 +13,8 @@ check itself is ``SessionLock.check_spend``), ``spends`` (EV signed per UTC day,
 ``record``), ``control`` (kill switch), ``chain_events`` (what the chain watcher saw:
 our sender's TicketBroker events, redemptions matched to signing records, cursors),
 ``exposure`` (tickets still redeemable per open round, kept by ``record``; payouts by time),
-``rates`` (ETH/USD rate snapshots with provenance; audited pricing of unpriced records).
+``rates`` (ETH/USD rate snapshots with provenance; audited pricing of unpriced records),
+``deposit_samples`` (the deposit and reserve over time, for the dashboard's chart).
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ from clearinghouse.ledger.credit import (
     set_subject_quota,
     spend_summary,
     subject_quotas,
+)
+from clearinghouse.ledger.deposit_samples import (
+    DEPOSIT_SAMPLE_INTERVAL_S,
+    DepositSample,
+    deposit_samples_since,
+    newest_deposit_sample,
+    record_deposit_sample,
 )
 from clearinghouse.ledger.engine import Database, mask_url, open_database
 from clearinghouse.ledger.errors import (
@@ -151,6 +159,7 @@ from clearinghouse.ledger.values import (
 )
 
 __all__ = [
+    "DEPOSIT_SAMPLE_INTERVAL_S",
     "UPGRADE_COMMAND",
     "WIN_PROB_DENOMINATOR",
     "Account",
@@ -169,6 +178,7 @@ __all__ = [
     "CreditPolicy",
     "Database",
     "DatabaseUnavailable",
+    "DepositSample",
     "DuplicateGatewayName",
     "DuplicateTicket",
     "Gateway",
@@ -221,6 +231,7 @@ __all__ = [
     "credit_policy_history",
     "current_revision",
     "default_policy",
+    "deposit_samples_since",
     "ev_signed_total",
     "find_signing_record",
     "gateway_accounts",
@@ -236,6 +247,7 @@ __all__ = [
     "list_gateways",
     "locked_session",
     "mask_url",
+    "newest_deposit_sample",
     "open_database",
     "outstanding_exposure",
     "paid_since",
@@ -243,6 +255,7 @@ __all__ = [
     "rate_in_force",
     "rate_snapshot",
     "rate_snapshots",
+    "record_deposit_sample",
     "record_rate_snapshot",
     "record_rate_snapshots",
     "record_signing_call",

@@ -1,4 +1,4 @@
-"""Gateways (tenants) and their API keys: create, disable, authenticate, revoke.
+"""Gateways (tenants) and their API keys: create, disable, authenticate, revoke, rotate.
 
 A gateway is created together with its four ledger accounts, so signing never has to create
 an account under load. API keys are stored only as their HMAC-SHA256 digest (computed by the
@@ -87,14 +87,7 @@ def create_api_key(
     Raises ``NotFound`` for an unknown gateway, ``InvalidLedgerInput`` for a digest that is
     not 32 bytes or over-long text, ``LedgerConflict`` if the digest already exists.
     """
-    check_text("prefix", prefix, limits.API_KEY_PREFIX_LENGTH_MAX)
-    if usage_subject is not None:
-        check_text("usage_subject", usage_subject, limits.TEXT_ID_LENGTH_MAX)
-    if not isinstance(digest, bytes) or len(digest) != API_KEY_DIGEST_BYTES:
-        raise InvalidLedgerInput(
-            f"digest: expected {API_KEY_DIGEST_BYTES} bytes, got {len(digest)} "
-            f"({type(digest).__name__})"
-        )
+    _check_new_key(prefix, digest, usage_subject)
     with writing(db) as session:
         _gateway_row(session, gateway_id)
         row = ApiKeyRow(
@@ -123,6 +116,51 @@ def revoke_api_key(db: Database, api_key_id: int) -> ApiKey:
         return _api_key_value(row)
 
 
+def replace_api_keys(
+    db: Database,
+    gateway_id: int,
+    *,
+    prefix: str,
+    digest: bytes,
+    usage_subject: str | None,
+    revoke_key_id: int | None = None,
+) -> tuple[ApiKey, tuple[ApiKey, ...]]:
+    """Store a new API key and revoke old ones of the same gateway in one transaction.
+
+    Revokes key ``revoke_key_id``, or every unrevoked key of the gateway when it is None. One
+    transaction, so a crash leaves either the old keys or the new one, never neither nor both.
+    Returns the new key and the keys revoked. Raises ``NotFound`` for an unknown gateway or
+    when ``revoke_key_id`` is not an unrevoked key of this gateway, and what
+    ``create_api_key`` raises for the new key.
+    """
+    _check_new_key(prefix, digest, usage_subject)
+    with writing(db) as session:
+        # Row-locks the gateway on PostgreSQL, so two rotations of one gateway take turns and
+        # the second revokes the first's new key instead of leaving both live.
+        if session.get(GatewayRow, gateway_id, with_for_update=True) is None:
+            raise NotFound(f"no gateway with id {gateway_id}")
+        old = _revocable_keys(session, gateway_id, revoke_key_id)
+        now = utc_now()
+        for row in old:
+            row.revoked_at = now
+        new = ApiKeyRow(
+            gateway_id=gateway_id, prefix=prefix, digest=digest, usage_subject=usage_subject, created_at=now
+        )
+        session.add(new)
+        session.flush()
+        return _api_key_value(new), tuple(_api_key_value(row) for row in old)
+
+
+def _revocable_keys(session: Session, gateway_id: int, key_id: int | None) -> list[ApiKeyRow]:
+    query = select(ApiKeyRow).where(ApiKeyRow.gateway_id == gateway_id, ApiKeyRow.revoked_at.is_(None))
+    if key_id is None:
+        return list(session.scalars(query.order_by(ApiKeyRow.id)))
+    row = session.scalars(query.where(ApiKeyRow.id == key_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"gateway {gateway_id} has no unrevoked API key with id {key_id}")
+    return [row]
+
+
 def list_api_keys(db: Database, gateway_id: int) -> tuple[ApiKey, ...]:
     """Return a gateway's keys (revoked ones included), oldest first."""
     with reading(db) as session:
@@ -146,6 +184,17 @@ def authenticate_api_key(db: Database, digest: bytes) -> AuthenticatedKey | None
         if found is None:
             return None
         return AuthenticatedKey(key=_api_key_value(found[0]), gateway=gateway_value(found[1]))
+
+
+def _check_new_key(prefix: str, digest: bytes, usage_subject: str | None) -> None:
+    check_text("prefix", prefix, limits.API_KEY_PREFIX_LENGTH_MAX)
+    if usage_subject is not None:
+        check_text("usage_subject", usage_subject, limits.TEXT_ID_LENGTH_MAX)
+    if not isinstance(digest, bytes) or len(digest) != API_KEY_DIGEST_BYTES:
+        raise InvalidLedgerInput(
+            f"digest: expected {API_KEY_DIGEST_BYTES} bytes, got {len(digest)} "
+            f"({type(digest).__name__})"
+        )
 
 
 def account_code(kind: AccountKind, gateway_id: int) -> str:

@@ -12,7 +12,8 @@ and chain_checkpoints (its recent block refs, to find the fork point after a reo
 and hourly_usage (kept by ``record``: outstanding exposure, and usage per hour and line key);
 rate_snapshots and rate_assignments (ETH/USD rates with provenance, audited pricing); and
 billing: billing_plans and fx_rates (append-only, the newest in force), invoices (draft → issued
-→ paid | void; issued ones are immutable, enforced by triggers) and invoice_sequences.
+→ paid | void; issued ones are immutable, enforced by triggers) and invoice_sequences; and
+deposit_samples (the deposit and reserve over time, for the operator dashboard).
 
 Money columns are exact: wei as NUMERIC(78,0), rationals as numerator/denominator pairs of
 NUMERIC(180,0) (see ``limits.RATIONAL_DIGITS_MAX`` for why 78 digits are not enough for a
@@ -553,3 +554,21 @@ class InvoiceSequenceRow(Base):
 
     issuer_prefix: Mapped[str] = mapped_column(String(limits.INVOICE_NUMBER_LENGTH_MAX), primary_key=True)
     next_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class DepositSampleRow(Base):
+    """Our TicketBroker deposit and reserve as the deposit monitor read them, over time
+    (deposit_samples.py): what the dashboard charts. Written when a value changed, else at most
+    once per ``DEPOSIT_SAMPLE_INTERVAL_S``."""
+
+    __tablename__ = "deposit_samples"
+    __table_args__ = (
+        CheckConstraint("block_number >= 0", name="block_number"),
+        Index(None, "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    deposit_wei: Mapped[int] = mapped_column(Wei)
+    reserve_wei: Mapped[int] = mapped_column(Wei)

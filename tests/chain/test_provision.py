@@ -88,3 +88,54 @@ def test_negative_amounts_are_refused(tmp_path: Path, anvil: Anvil) -> None:
     with pytest.raises(DevnetError, match="must be >= 0"):
         provision_devnet(tmp_path, anvil, deposit_wei=-1)
     assert list(tmp_path.iterdir()) == []
+
+
+OPERATOR_NOTE = "# operator: production RPC comes from the vault"
+
+
+def test_an_operator_config_is_pointed_at_the_devnet_keeping_its_comments(
+    anvil: Anvil, w3: Web3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from clearinghouse.chain.devnet import deploy_devnet, fund_sender, point_config_at_devnet
+    from clearinghouse.cli import main
+
+    monkeypatch.delenv("CLEARINGHOUSE_RPC_URL", raising=False)
+    result = CliRunner().invoke(main, ["init", "--directory", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    config = tmp_path / "clearinghouse.toml"
+    static = "\n[chain.static]\ndeposit_wei = 1\nreserve_wei = 1\nwithdraw_round = 0\ncurrent_round = 1\nlast_l1_block = 1\n"
+    config.write_text(config.read_text().replace("[chain]\n", f"[chain]\n{OPERATOR_NOTE}\n") + static)
+    before = config.read_text()
+    devnet = deploy_devnet(anvil.rpc_url)
+    point_config_at_devnet(config, devnet, grpc_port=19936)
+    after = config.read_text()
+    assert OPERATOR_NOTE in after and "# confirmations = 20" in after
+    assert after.count("\n# ") == before.count("\n# ")  # every comment kept
+    assert mode(config) == 0o600
+    raw = tomllib.loads(after)
+    assert "static" not in raw["chain"]
+    assert (raw["chain"]["rpc_url"], raw["chain"]["controller"]) == (anvil.rpc_url, devnet.controller)
+    assert (raw["chain"]["start_block"], raw["chain"]["confirmations"]) == (0, 0)
+    assert raw["rates"] == {"aggregator": devnet.eth_usd_feed, "sequencer_uptime_feed": devnet.sequencer_uptime_feed,
+                            "sequencer_grace_s": 0}
+    assert raw["grpc"] == {"host": "127.0.0.1", "port": 19936, "ticket_broker": devnet.ticket_broker}
+    assert raw["signer"]["keystore"] == "sender-keystore.json"  # the operator's own tables are untouched
+    settings = load_settings(config)
+    sender = Account.from_key(settings.private_key())
+    assert sender.address == json.loads(result.output)["sender"]
+    fund_sender(anvil, devnet, sender, deposit_wei=DEPOSIT_WEI, reserve_wei=RESERVE_WEI)
+    assert ChainClient(anvil.rpc_url, devnet.controller).sender_info(sender.address) == SenderInfo(
+        DEPOSIT_WEI, 0, RESERVE_WEI, 0)
+
+
+def test_a_config_that_is_not_toml_is_not_rewritten(anvil: Anvil, w3: Web3, tmp_path: Path) -> None:
+    from clearinghouse.chain.devnet import deploy_devnet, point_config_at_devnet
+
+    config = tmp_path / "clearinghouse.toml"
+    config.write_text("[chain\n")
+    with pytest.raises(DevnetError, match="cannot read the configuration"):
+        point_config_at_devnet(config, deploy_devnet(anvil.rpc_url), grpc_port=None)
+    assert config.read_text() == "[chain\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["clearinghouse.toml"]

@@ -82,7 +82,15 @@ def test_draft_issue_export_void(url: str, tmp_path: Path) -> None:
     assert (documents["voided"]["status"], documents["credit_note"]["total_minor"]) == ("void", "-8350")
     assert documents["credit_note"]["credit_note_of"] == draft["id"]
     listed = run(url, "invoice", "list", "--gateway-id", "1")
-    assert listed.exit_code == 0 and "credit note 2 of invoice 1" in listed.output and " void EUR 83.50" in listed.output
+    assert listed.exit_code == 0, listed.output
+    header, *rows = [line.split() for line in listed.output.splitlines()]
+    assert header[:3] == ["id", "number", "gateway"]
+    by_id = {row[0]: row for row in rows}
+    assert by_id["1"][3:] == ["2026-11-01..2026-12-01", "void", "83.50", "EUR", "-"]
+    assert by_id["2"][4:] == ["issued", "-83.50", "EUR", "1"]
+    listed_json = json.loads(run(url, "invoice", "list", "--gateway-id", "1", "--json").output)
+    assert {(str(d["id"]), d["status"], d["number"]) for d in listed_json} == {
+        (row[0], row[4], row[1]) for row in rows}
     note_pdf = tmp_path / "credit-note.pdf"
     credit_note_id = str(documents["credit_note"]["id"])
     assert run(url, "invoice", "export", credit_note_id, "--format", "pdf", "--output", str(note_pdf)).exit_code == 0
@@ -99,3 +107,43 @@ def test_usage_errors_exit_2(url: str) -> None:
     assert bad_fee.exit_code == 2 and "not a plain decimal like 12.50" in bad_fee.output
     missing = run(url, "invoice", "paid", "7")
     assert missing.exit_code == 1 and "no invoice with id 7" in missing.output
+
+
+def test_draft_all_drafts_each_planned_gateway_and_exits_1_when_one_fails(url: str) -> None:
+    db = ledger.open_database(url)
+    try:
+        ledger.create_gateway(db, "no-plan")
+        ledger.create_gateway(db, "no-fx-rate")
+    finally:
+        db.dispose()
+    for gateway_id, currency in (("1", "USD"), ("3", "GBP")):
+        planned = run(url, "plan", "set", gateway_id, "--kind", "usage_based", "--currency", currency,
+                      "--effective-at", "2026-11-01T00:00:00Z", "--reason", "contract")
+        assert planned.exit_code == 0, planned.output
+    table = run(url, "invoice", "draft", "--all", "--month", "2026-11")
+    assert table.exit_code == 1
+    assert "gateway 3: " in table.stderr and "GBP" in table.stderr
+    header, row, skipped = table.stdout.splitlines()
+    assert header.split()[:3] == ["id", "number", "gateway"] and skipped == "skipped (no billing plan): 2"
+    drafted = run(url, "invoice", "draft", "--all", "--month", "2026-11", "--json")
+    assert drafted.exit_code == 1
+    document = json.loads(drafted.stdout)
+    assert [d["gateway_id"] for d in document["drafted"]] == [1] and document["skipped_without_plan"] == [2]
+    assert [f["gateway_id"] for f in document["failed"]] == [3]
+    assert row.split()[:4] == [str(document["drafted"][0]["id"]), "(draft)", "1", "2026-11-01..2026-12-01"]
+    assert run(url, "invoice", "draft", "1", "--all", "--month", "2026-11").exit_code == 2
+
+
+def test_show_prints_the_lines_and_the_stored_document(url: str) -> None:
+    run(url, "plan", "set", "1", "--kind", "usage_based", "--currency", "USD", "--effective-at",
+        "2026-11-01T00:00:00Z", "--reason", "contract")
+    draft = json.loads(run(url, "invoice", "draft", "1", "--month", "2026-11", "--json").output)
+    shown = run(url, "invoice", "show", str(draft["id"]))
+    document = json.loads(run(url, "invoice", "show", str(draft["id"]), "--json").output)
+    assert shown.exit_code == 0, shown.output
+    assert document["total_minor"] == draft["total_minor"] and len(document["document"]["lines"]) == draft["lines"]
+    fields, lines = shown.stdout.split("\n\n")
+    assert dict(line.split(maxsplit=1) for line in fields.splitlines())["total_minor"] == draft["total_minor"]
+    assert lines.splitlines()[0].split()[:2] == ["kind", "description"]
+    assert len(lines.splitlines()) == 1 + draft["lines"]
+    assert run(url, "invoice", "show", "99").exit_code == 1

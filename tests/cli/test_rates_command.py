@@ -33,7 +33,10 @@ def test_add_list_and_refusals(tmp_path: Path) -> None:
     naive = run(url, "add", "3000", "--valid-at", "2026-11-01T00:00:00", "--reason", "x")
     assert naive.exit_code == 2 and "has no UTC offset" in naive.output
     listed = run(url, "list")
-    assert listed.output == "rate 1: 3012.55 USD/ETH from 2026-11-01T00:00:00+00:00 (manual; ECB)\n"
+    assert listed.output.splitlines() == [
+        "id  USD/ETH  valid at                   source  feed  reason",
+        " 1  3012.55  2026-11-01T00:00:00+00:00  manual  -     ECB",
+    ]
 
 
 def test_an_import_is_all_or_nothing(tmp_path: Path) -> None:

@@ -1,9 +1,13 @@
-"""`clearinghouse serve` as a process: zero-setup SQLite, refusal of an old schema, a live API."""
+"""`clearinghouse serve` as a process: zero-setup SQLite, refusal of an old schema or an exposed
+secret, a live API over HTTP or HTTPS, and flags over the environment over the file."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -13,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy
 from alembic import command
 
@@ -86,3 +91,78 @@ def test_an_old_schema_is_refused_with_the_command_to_run(tmp_path: Path) -> Non
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "clearinghouse db upgrade" in result.stderr
+
+
+def clean_environment(**variables: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CLEARINGHOUSE_")} | variables
+
+
+def wait_answering(url: str, daemon: subprocess.Popen[str], context: ssl.SSLContext | None = None) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert daemon.poll() is None, daemon.stdout.read() if daemon.stdout else "daemon exited"
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=1, context=context) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"daemon not ready at {url}")
+
+
+@contextmanager
+def daemon_process(*args: str, **variables: str) -> Iterator[subprocess.Popen[str]]:
+    daemon = subprocess.Popen([sys.executable, "-m", "clearinghouse", "serve", *args],
+                              env=clean_environment(**variables), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        yield daemon
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+
+
+def test_a_keystore_readable_by_others_is_refused_naming_it(tmp_path: Path) -> None:
+    config = write_daemon_config(tmp_path, http_port=free_port())
+    (tmp_path / "sender.json").chmod(0o644)
+    result = subprocess.run([sys.executable, "-m", "clearinghouse", "serve", "--config", str(config)],
+                            env=clean_environment(), capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert f"signer.keystore {tmp_path / 'sender.json'} is accessible by group or others (mode 644)" in result.stderr
+
+
+def test_the_port_flag_beats_the_environment_which_beats_the_file(tmp_path: Path) -> None:
+    file_port, env_port, flag_port = free_port(), free_port(), free_port()
+    config = write_daemon_config(tmp_path, http_port=file_port)
+    with daemon_process("--config", str(config), "--port", str(flag_port), "--log-format", "text",
+                        CLEARINGHOUSE_HTTP_PORT=str(env_port)) as daemon:
+        wait_answering(f"http://127.0.0.1:{flag_port}", daemon)
+        for port in (file_port, env_port):
+            with pytest.raises(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+
+
+def test_https_with_a_certificate_from_the_config(tmp_path: Path) -> None:
+    from tests.api.test_http_tls import self_signed
+
+    port = free_port()
+    config = write_daemon_config(tmp_path, http_port=port)
+    cert, key = self_signed(tmp_path)
+    config.write_text(config.read_text().replace(f"port = {port}", f'port = {port}\ncert_file = "{cert.name}"\n'
+                                                                   f'key_file = "{key.name}"'))
+    with daemon_process("--config", str(config)) as daemon:
+        wait_answering(f"https://127.0.0.1:{port}", daemon, ssl.create_default_context(cafile=str(cert)))
+        with pytest.raises((OSError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5)
+
+
+def test_a_tls_key_readable_by_others_is_refused(tmp_path: Path) -> None:
+    from tests.api.test_http_tls import self_signed
+
+    config = write_daemon_config(tmp_path, http_port=free_port())
+    cert, key = self_signed(tmp_path)
+    key.chmod(0o644)
+    config.write_text(config.read_text().replace("[http]", f'[http]\ncert_file = "{cert}"\nkey_file = "{key}"'))
+    result = subprocess.run([sys.executable, "-m", "clearinghouse", "serve", "--config", str(config)],
+                            env=clean_environment(), capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and f"http.key_file {key} is accessible by group or others" in result.stderr

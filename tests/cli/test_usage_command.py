@@ -56,8 +56,14 @@ def test_a_month_by_gateway_and_by_day(url: str) -> None:
 
 def test_one_gateway_by_subject_over_hours(url: str) -> None:
     result = run(url, "--gateway-id", "1", "--start", "2026-11-03T12:00:00Z", "--end", "2026-11-03T13:00:00Z")
-    assert result.exit_code == 0 and result.output.startswith("user-1")
-    assert "calls          2" in result.output
+    assert result.exit_code == 0, result.output
+    assert [line.split() for line in result.output.splitlines()] == [
+        ["subject", "calls", "tickets", "units", "EV", "signed", "wei", "fee", "wei"],
+        ["user-1", "2", "2", "20", "70", "60"],
+    ]
+    document = json.loads(run(url, "--gateway-id", "1", "--start", "2026-11-03T12:00:00Z",
+                              "--end", "2026-11-03T13:00:00Z", "--json").output)
+    assert [(g["group"], g["calls"], g["ev_signed_wei_floor"]) for g in document["groups"]] == [(["user-1"], 2, "70")]
 
 
 def test_bad_periods_are_refused(url: str) -> None:
