@@ -44,6 +44,11 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """A client's X-Request-Id we accept as ours: short, and nothing that could forge a log line or
 smuggle markup into the dashboard."""
 
+LIBRARY_LOGGERS_FLOOR = {"web3": logging.INFO, "urllib3": logging.INFO, "asyncio": logging.INFO,
+                         "hpack": logging.INFO, "multipart": logging.INFO}
+"""Libraries whose debug lines drown ours (web3 logs every RPC request and response, ~2,000
+lines in 25 s of a devnet): at ``debug`` the handler writes theirs from info up only."""
+
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 """uvicorn's loggers; their records propagate to our root handler instead of uvicorn's own, at
 the root's level."""
@@ -163,6 +168,18 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class LibraryNoiseFilter(logging.Filter):
+    """Drops the debug lines of LIBRARY_LOGGERS_FLOOR's libraries at the handler, so `debug` shows
+    the daemon's own; the loggers' levels stay as they are (tests and callers may lower them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        for library, floor in LIBRARY_LOGGERS_FLOOR.items():
+            if name == library or name.startswith(library + "."):
+                return record.levelno >= floor
+        return True
+
+
 def configure_logging(level: str, fmt: str = "json", *, stream: TextIO | None = None) -> logging.Handler:
     """Replace the root logger's handlers with one writing ``fmt`` lines to ``stream`` (stderr)
     at ``level`` and above; uvicorn's loggers lose their own handlers and levels and propagate to
@@ -176,6 +193,7 @@ def configure_logging(level: str, fmt: str = "json", *, stream: TextIO | None = 
     if not isinstance(numeric_level, int):
         raise ValueError(f"unknown log level {level!r}")
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler.addFilter(LibraryNoiseFilter())
     handler.addFilter(RequestContextFilter())
     handler.addFilter(SecretMaskingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

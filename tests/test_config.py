@@ -250,3 +250,19 @@ def test_rates_need_the_chain_for_chainlink_and_default_to_the_manual_table(conf
     config.write_text(CONFIG + '[rates]\nsequencer_uptime_feed = "0x12"\n')
     with pytest.raises(ConfigError, match="rates.sequencer_uptime_feed must be a 0x-prefixed 20-byte address"):
         load_settings(config)
+
+
+def test_recipient_sanity_settings(config: Path) -> None:
+    """[policy] max_face_value_wei caps every ticket; active_orchestrators_only needs a chain."""
+    assert load_settings(config).policy.max_face_value_wei is None
+    config.write_text(CONFIG + 'max_face_value_wei = "5000000000000000"\n')
+    assert load_settings(config).policy.max_face_value_wei == 5 * 10**15
+    config.write_text(CONFIG + "max_face_value_wei = 0\n")
+    with pytest.raises(ConfigError, match=r"policy.max_face_value_wei must be an integer in \[1, "):
+        load_settings(config)
+    config.write_text(CONFIG + "active_orchestrators_only = true\n")
+    with pytest.raises(ConfigError, match="policy.active_orchestrators_only needs \\[chain\\] rpc_url"):
+        load_settings(config)
+    config.write_text(CONFIG + 'active_orchestrators_only = "yes"\n')
+    with pytest.raises(ConfigError, match="policy.active_orchestrators_only must be true or false"):
+        load_settings(config)

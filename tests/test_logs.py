@@ -147,3 +147,11 @@ def test_a_new_request_forgets_the_gateway() -> None:
     bind_gateway(4)
     start_request()
     assert current_gateway_id() is None
+
+
+def test_debug_shows_our_lines_but_not_web3s_request_dumps(json_lines: io.StringIO) -> None:
+    logging.getLogger("web3.providers.HTTPProvider").debug("Making request HTTP. Method: eth_call")
+    logging.getLogger("urllib3.connectionpool").debug('"POST / HTTP/1.1" 200 42')
+    logging.getLogger("web3.manager").warning("a web3 warning stays")
+    logging.getLogger("clearinghouse.chain.monitor").debug("our own debug line")
+    assert [line["message"] for line in lines(json_lines)] == ["a web3 warning stays", "our own debug line"]

@@ -11,12 +11,16 @@
         ├── MethodNotAllowed          405
         ├── RequestTimeout            408  the body did not arrive in time
         ├── PayloadTooLarge           413  body over REQUEST_BODY_BYTES_MAX
-        ├── HeadersTooLarge           431  headers over REQUEST_HEADER_BYTES_MAX
+        ├── HeadersTooLarge           431  headers over request_header_bytes_max
+        ├── RateLimited               429  over the gateway's calls/s (rate_limit.py)
         ├── WebhookDenied             the authorization webhook's own status and reason
         ├── ServiceUnavailable        503  overloaded, database down, webhook unreachable
         └── InternalError             500  always answered as "Internal Server Error"
 
-A ``SigningRefused`` from the payment service becomes an ApiError through ``REFUSAL_STATUS``
+A ``SessionsExhausted`` (a new session over the gateway's open-session cap) is answered 429 with
+Retry-After on every transport (RATE_LIMITED on clearinghouse.v1): like a rate limit it clears by
+itself as sessions go idle, which is what 429 tells a client; 483 would say "pay first", which
+would not help. A ``SigningRefused`` from the payment service becomes an ApiError through ``REFUSAL_STATUS``
 (``refusal_error``); nothing else in the transport chooses a status for a refusal. Messages of
 these errors go to the client, so they never contain an API key, the pepper or a webhook
 credential.
@@ -40,6 +44,7 @@ import grpc
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.ledger import DatabaseUnavailable, IdempotencyConflict, SpendRefused
 from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+from clearinghouse.signer.errors import SessionsExhausted
 
 ORCHESTRATOR_URL_HEADER = "Livepeer-Orchestrator-URL"
 """Where a client re-fetches OrchestratorInfo after a 480 (go-livepeer's header name)."""
@@ -65,6 +70,9 @@ needed", 409 a state that is not the session's head. 483 is reserved for credit 
 SPEND_REFUSED_STATUS = 483
 """A gateway over its balance, credit limit or quota (``clearinghouse.ledger.SpendRefused``):
 the community's "insufficient balance" status of spec 02."""
+
+SESSIONS_EXHAUSTED_STATUS = 429
+"""A new session over the gateway's cap of open sessions (``SessionsExhausted``), with Retry-After."""
 
 
 class Reason(StrEnum):
@@ -167,6 +175,7 @@ def v1_answer(error: Exception) -> V1Answer | None:
     """The clearinghouse.v1 answer to an exception from the service code; None for a bug.
 
     Translates SigningRefused (REFUSAL_REASON), SpendRefused (INSUFFICIENT_BALANCE),
+    SessionsExhausted (RATE_LIMITED),
     IdempotencyConflict (REQUEST_ID_REUSED: a request id reused for another request),
     DeadlineExceeded, DatabaseUnavailable (UNAVAILABLE; its message is never passed on) and
     every ApiError (its ``reason``). An InternalError or anything else is the caller's to log.
@@ -175,15 +184,23 @@ def v1_answer(error: Exception) -> V1Answer | None:
         return V1Answer(REFUSAL_REASON[error.reason], error.message, error.orchestrator_url)
     if isinstance(error, SpendRefused):
         return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error))
+    if isinstance(error, SessionsExhausted):
+        return V1Answer(Reason.RATE_LIMITED, str(error))
     if isinstance(error, IdempotencyConflict):
         return V1Answer(Reason.REQUEST_ID_REUSED, f"request id reused for a different request: {error}")
     if isinstance(error, DeadlineExceeded):
         return V1Answer(Reason.DEADLINE_EXCEEDED, str(error))
     if isinstance(error, DatabaseUnavailable):
-        return V1Answer(Reason.UNAVAILABLE, "database unavailable")
+        return V1Answer(Reason.UNAVAILABLE, database_unavailable_message(error))
     if isinstance(error, ApiError) and not isinstance(error, InternalError):
         return V1Answer(error.reason, error.message)
     return None
+
+
+def database_unavailable_message(error: DatabaseUnavailable) -> str:
+    """What a caller is told: the fault's name (unreachable, full, read_only, busy), never the
+    driver's message, which may name hosts and users."""
+    return f"database unavailable ({error.fault.value}); retry later"
 
 
 class ApiError(ClearinghouseError):

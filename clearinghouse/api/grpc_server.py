@@ -3,8 +3,9 @@
 ``GrpcServer`` hosts, on one port:
 
 - ``clearinghouse.v1.Clearinghouse`` (grpc_service.py), on a pool of GRPC_THREADS_MAX threads
-  with at most GRPC_CONCURRENT_RPCS_MAX calls admitted (more are refused RESOURCE_EXHAUSTED at
-  once) and messages bounded by GRPC_MESSAGE_BYTES_MAX;
+  with at most ``GrpcLimits.concurrent_rpcs_max`` calls admitted (more are refused
+  RESOURCE_EXHAUSTED at once) and request messages bounded by ``GrpcLimits.message_bytes_max``
+  (the [limits] settings; defaults GRPC_CONCURRENT_RPCS_MAX and GRPC_MESSAGE_BYTES_MAX);
 - the standard ``grpc.health.v1.Health`` service: SERVING for "" and the service name while the
   server runs, NOT_SERVING from the moment shutdown begins, so load balancers drain it first;
 - server reflection (``grpc.reflection.v1alpha``), so grpcurl and friends need no .proto file.
@@ -29,12 +30,11 @@ from grpc_reflection.v1alpha import reflection
 
 from clearinghouse.api.grpc_service import SERVICE_NAME, GrpcGateway
 from clearinghouse.api.limits import (
-    GRPC_CONCURRENT_RPCS_MAX,
     GRPC_KEEPALIVE_TIME_S,
-    GRPC_MESSAGE_BYTES_MAX,
     GRPC_RESPONSE_BYTES_MAX,
     GRPC_SHUTDOWN_GRACE_S,
     GRPC_THREADS_MAX,
+    GrpcLimits,
 )
 
 LOG = logging.getLogger(__name__)
@@ -66,7 +66,9 @@ class GrpcServer:
         tls: GrpcTls | None = None,
         threads: int = GRPC_THREADS_MAX,
         grace_s: float = GRPC_SHUTDOWN_GRACE_S,
+        limits: GrpcLimits | None = None,
     ) -> None:
+        limits = limits or GrpcLimits()
         self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._tls = tls
         self._grace_s = grace_s
@@ -75,9 +77,9 @@ class GrpcServer:
         self._server = grpc.server(
             self._executor,
             handlers=[gateway.handler()],
-            maximum_concurrent_rpcs=GRPC_CONCURRENT_RPCS_MAX,
+            maximum_concurrent_rpcs=limits.concurrent_rpcs_max,
             options=[
-                ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES_MAX),
+                ("grpc.max_receive_message_length", limits.message_bytes_max),
                 ("grpc.max_send_message_length", GRPC_RESPONSE_BYTES_MAX),
                 ("grpc.keepalive_time_ms", GRPC_KEEPALIVE_TIME_S * 1000),
                 # Refuse a port another process already serves instead of sharing it.
@@ -131,9 +133,10 @@ def grpc_serving(
     *,
     tls: GrpcTls | None = None,
     grace_s: float = GRPC_SHUTDOWN_GRACE_S,
+    limits: GrpcLimits | None = None,
 ) -> Iterator[GrpcServer]:
     """Serve ``gateway`` for the length of the block (started on entry, drained on exit)."""
-    server = GrpcServer(gateway, host, port, tls=tls, grace_s=grace_s)
+    server = GrpcServer(gateway, host, port, tls=tls, grace_s=grace_s, limits=limits)
     server.start()
     try:
         yield server

@@ -9,6 +9,8 @@ configured it needs a valid key, like /sign-orchestrator-info: it is the operato
 /v1/health answers from memory, so it keeps answering while the RPC or the database is down.
 ``GET /metrics`` (Prometheus text format, metrics.py) when given ``metrics``; with
 ``metrics_token`` it needs ``Authorization: Bearer <token>``, compared in constant time.
+``GET /openapi.json`` describes every route (openapi.py); the operator dashboard under
+/dashboard when given (``dashboard``: dashboard/, behind the admin token's login).
 
 Every request gets an id (the client's ``X-Request-Id`` when it is a safe one, see
 ``clearinghouse.logs``), sent back as ``X-Request-Id`` and bound to the log context with the
@@ -25,17 +27,26 @@ framework; it can be mounted beside this app.
 
 A payment call, in order — nothing is signed before every check has passed:
 
-1. headers over REQUEST_HEADER_BYTES_MAX → 431;
+0. the connection itself (server.py): headers must end within REQUEST_HEADER_TIMEOUT_S of the
+   request's first byte (else 408 and the connection is closed) and within
+   request_header_bytes_max + REQUEST_LINE_BYTES_MAX raw bytes (else 431, closed), so a slow or
+   endless header stream holds no more than one connection slot for a bounded time;
+1. headers over the configured request_header_bytes_max (at most REQUEST_HEADER_BYTES_MAX) → 431;
 2. with API keys: authenticate (401/403) before the body is even read — on the event loop
    when the key was looked up within API_KEY_CACHE_TTL_S, else one read on a worker thread;
-3. read the body (413 over REQUEST_BODY_BYTES_MAX, 408 after REQUEST_BODY_TIMEOUT_S) and decode
-   it (400, payloads.py);
+3. read the body (413 over request_body_bytes_max, 408 after request_body_timeout_s; a JSON
+   body nested deeper than json_depth_max → 400) and decode it (400, payloads.py);
 4. with a webhook: ask it (its status, 503 when down, 500 on garbage; webhook.py);
    then the caller's gateway must be within its calls/s rate limit (429; rate_limit.py);
 5. ``PaymentService.generate_payment`` — blocking database and signing work — on a bounded
    thread pool, never on the event loop; a refusal maps to its status through
    ``errors.REFUSAL_STATUS``; a credit-control refusal (``SpendRefused``) → 483;
-   ``DatabaseUnavailable`` → 503.
+   ``DatabaseUnavailable`` → 503; a new session over the gateway's open-session cap
+   (``SessionsExhausted``) → 429 with Retry-After.
+
+The limits come from ``limits.HttpLimits`` (the [limits] settings); the app puts them in each
+request's scope, so ``read_body`` applies the configured size, time and depth to every route
+that reads a body (v1_http.py, admin_http.py and the dashboard's too).
 
 Errors are ``{"error": {"message": …}}``. An unexpected exception is logged with the request id
 (also sent as ``X-Request-Id``), never with the body or headers, and answered 500
@@ -49,17 +60,21 @@ import contextvars
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import (
     REFUSAL_REASON,
+    SESSIONS_EXHAUSTED_STATUS,
     SPEND_REFUSED_STATUS,
     ApiError,
+    BadRequest,
+    HeadersTooLarge,
     InternalError,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -68,15 +83,20 @@ from clearinghouse.api.errors import (
     RouteNotFound,
     ServiceUnavailable,
     Unauthenticated,
+    database_unavailable_message,
     refusal_error,
 )
 from clearinghouse.api.limits import (
+    JSON_DEPTH_MAX,
     REQUEST_BODY_BYTES_MAX,
     REQUEST_BODY_TIMEOUT_S,
+    REQUEST_HEADER_BYTES_MAX,
     SIGNING_THREADS_MAX,
     THREAD_WAIT_S,
     WEBHOOK_THREADS_MAX,
+    HttpLimits,
 )
+from clearinghouse.api.openapi import service_document
 from clearinghouse.api.payloads import (
     decode_payment_request,
     error_body,
@@ -91,6 +111,7 @@ from clearinghouse.api.webhook import WebhookAuthorizer
 from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
 from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
 from clearinghouse.signer.errors import SigningRefused
+from clearinghouse.signer.errors import SessionsExhausted
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
 
 if TYPE_CHECKING:
@@ -100,11 +121,17 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
+_SERVICE_OPENAPI = json.dumps(service_document(), separators=(",", ":")).encode()
+"""GET /openapi.json: every route this server may answer (no key needed: it holds no data)."""
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 _T = TypeVar("_T")
+
+LIMITS_SCOPE_KEY = "clearinghouse.limits"
+"""Where RemoteSignerApp puts its HttpLimits in each request's ASGI scope (for ``read_body``)."""
 
 
 class SigningService(Protocol):
@@ -128,6 +155,31 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
     reason: str | None = None
     message: str = ""
+
+
+class _BodyReceipt:
+    """``receive``, noting whether the request's body was read to its end.
+
+    An answer given before the whole body arrived (401 before reading it, 408, 413) closes the
+    connection: uvicorn would otherwise keep it alive and discard the rest of the body as it
+    trickles in, each byte restarting the keep-alive timer, so a client could hold the
+    connection indefinitely without ever starting a request the header guard would time.
+    """
+
+    __slots__ = ("_receive", "complete")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self._receive = receive
+        self.complete = not any(
+            (name == b"content-length" and value.strip() not in (b"", b"0")) or name == b"transfer-encoding"
+            for name, value in scope["headers"]
+        )
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            self.complete = True
+        return message
 
 
 class ClientGone(Exception):
@@ -197,12 +249,14 @@ class RemoteSignerApp:
         metrics: Metrics | None = None,
         metrics_token: str | None = None,
         rejections: RecentRejections | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
         if metrics_token is not None and (metrics is None or not metrics_token):
             raise ValueError("metrics_token needs metrics, and must not be empty")
         self._service = service
+        self._limits = limits
         self._api_keys = api_keys
         self._webhook = webhook
         self._rate_limiter = rate_limiter
@@ -215,6 +269,7 @@ class RemoteSignerApp:
             "/healthz": {"GET": self._healthz},
             "/readyz": {"GET": self._readyz},
             "/v1/health": {"GET": self._health},
+            "/openapi.json": {"GET": self._openapi_document},
         }
         self._v1 = v1
         if v1 is not None:  # the clearinghouse.v1 JSON routes (v1_http.py)
@@ -233,6 +288,10 @@ class RemoteSignerApp:
         if metrics is not None:
             self._routes["/metrics"] = {"GET": self._metrics_page}
         self._rejections = rejections
+
+    def routes(self) -> dict[str, tuple[str, ...]]:
+        """Every path this app answers and its methods (what /openapi.json must describe)."""
+        return {path: tuple(methods) for path, methods in self._routes.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -268,8 +327,12 @@ class RemoteSignerApp:
         started_s = time.perf_counter()
         request_id = start_request(_client_request_id(scope))
         route = scope["path"] if scope["path"] in self._routes else UNMATCHED_ROUTE
+        body = _BodyReceipt(scope, receive)
         try:
-            response = await self._dispatch(scope, receive)
+            if self._limits is not None:
+                scope[LIMITS_SCOPE_KEY] = self._limits
+                _check_header_bytes(scope, self._limits.request_header_bytes_max)
+            response = await self._dispatch(scope, body)
         except ClientGone:
             return
         except ApiError as exc:
@@ -278,20 +341,31 @@ class RemoteSignerApp:
             refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS)
             refused.reason = Reason.INSUFFICIENT_BALANCE
             response = _error_response(refused, request_id)
+        except SessionsExhausted as exc:  # too many open sessions: retry when one has gone idle
+            exhausted = ApiError(str(exc), status=SESSIONS_EXHAUSTED_STATUS,
+                                 headers={"Retry-After": str(exc.retry_after_s)})
+            exhausted.reason = Reason.RATE_LIMITED
+            response = _error_response(exhausted, request_id)
         except DatabaseUnavailable as exc:  # its message carries no password (ledger redacts)
             LOG.warning("request %s: %s", request_id, exc)
-            response = _error_response(ServiceUnavailable("database unavailable"), request_id)
+            response = _error_response(ServiceUnavailable(database_unavailable_message(exc)), request_id)
         except Exception:
             LOG.exception("request %s: %s %s failed", request_id, scope["method"], scope["path"])
             response = _error_response(InternalError("unexpected exception"), request_id)
         if response.status >= 400:
             self._rejected(route, response)
+        if not body.complete:  # see _BodyReceipt
+            response = replace(response, headers={**response.headers, "Connection": "close"})
         await _send(send, response, request_id)
         if self._metrics is not None:
             self._metrics.observe("http", route, http_status_class(response.status), time.perf_counter() - started_s)
 
     def _rejected(self, route: str, response: Response) -> None:
         reason = response.reason or f"HTTP_{response.status}"
+        # One line per refusal, so an operator can find a gateway's refused call by its request
+        # id (the context filter adds request_id and gateway_id); `[log] level = "warning"`
+        # silences them under a flood.
+        LOG.info("refused %s: %d %s: %s", route, response.status, reason, response.message)
         if self._metrics is not None:
             self._metrics.rejected("http", route, reason)
         if self._rejections is not None:
@@ -357,6 +431,9 @@ class RemoteSignerApp:
         bind_gateway(caller.gateway_id)
         return caller
 
+    async def _openapi_document(self, scope: Scope, receive: Receive) -> Response:
+        return Response(200, _SERVICE_OPENAPI)
+
     async def _healthz(self, scope: Scope, receive: Receive) -> Response:
         return Response(200, b'{"status":"ok"}')
 
@@ -387,29 +464,76 @@ class RemoteSignerApp:
 
 
 async def read_body(scope: Scope, receive: Receive) -> bytes:
-    """The whole body, at most REQUEST_BODY_BYTES_MAX bytes within REQUEST_BODY_TIMEOUT_S."""
+    """The whole body, at most ``request_body_bytes_max`` bytes within ``request_body_timeout_s``
+    and, unless it is a form, JSON nested at most ``json_depth_max`` deep: the limits the app put
+    in the scope (LIMITS_SCOPE_KEY), else the constants (read at call time). Raises
+    PayloadTooLarge (413), RequestTimeout (408), BadRequest (400), ClientGone."""
+    limits: HttpLimits | None = scope.get(LIMITS_SCOPE_KEY)
+    size_max = REQUEST_BODY_BYTES_MAX if limits is None else limits.request_body_bytes_max
+    timeout_s = REQUEST_BODY_TIMEOUT_S if limits is None else limits.request_body_timeout_s
     for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > REQUEST_BODY_BYTES_MAX:
-            raise _too_large()
+        if name == b"content-length" and value.isdigit() and int(value) > size_max:
+            raise _too_large(size_max)
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(REQUEST_BODY_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise ClientGone
                 chunk: bytes = message.get("body", b"")
                 size += len(chunk)
-                if size > REQUEST_BODY_BYTES_MAX:
-                    raise _too_large()
+                if size > size_max:
+                    raise _too_large(size_max)
                 chunks.append(chunk)
                 if not message.get("more_body", False):
-                    return b"".join(chunks)
+                    break
     except TimeoutError:
         raise RequestTimeout(
-            f"request body not received within {REQUEST_BODY_TIMEOUT_S:g} s"
+            f"request body not received within {timeout_s:g} s"
         ) from None
+    body = b"".join(chunks)
+    if limits is not None and limits.json_depth_max < JSON_DEPTH_MAX and not _is_form(scope):
+        _check_json_depth(body, limits.json_depth_max)
+    return body
+
+
+# A JSON string (escapes included) or one bracket: strings are skipped, brackets counted.
+_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _check_json_depth(data: bytes, depth_max: int) -> None:
+    """Refuse a body nested deeper than a configured ``depth_max`` below JSON_DEPTH_MAX (the
+    decoders' own ceiling, payloads.check_json_depth, stays in force above it)."""
+    if data.count(b"[") + data.count(b"{") <= depth_max:
+        return
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(data):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > depth_max:
+                raise BadRequest(f"request body: JSON nested deeper than {depth_max} levels")
+        elif token in (b"]", b"}"):
+            depth -= 1
+
+
+def _is_form(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bool(value.lower().startswith((b"application/x-www-form-urlencoded", b"multipart/")))
+    return False
+
+
+def _check_header_bytes(scope: Scope, size_max: int) -> None:
+    """HeadersTooLarge when a configured ``size_max`` below REQUEST_HEADER_BYTES_MAX is passed
+    (RequestHeaders enforces the ceiling itself on the routes that read headers)."""
+    if size_max >= REQUEST_HEADER_BYTES_MAX:
+        return
+    size = sum(len(name) + len(value) for name, value in scope["headers"])
+    if size > size_max:
+        raise HeadersTooLarge(f"request headers are {size} bytes, at most {size_max} allowed")
 
 
 def _client_request_id(scope: Scope) -> str | None:
@@ -429,8 +553,8 @@ def _check_bearer(headers: RequestHeaders, token: bytes) -> None:
                               headers={"WWW-Authenticate": "Bearer"})
 
 
-def _too_large() -> PayloadTooLarge:
-    return PayloadTooLarge(f"request body over {REQUEST_BODY_BYTES_MAX} bytes")
+def _too_large(size_max: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body over {size_max} bytes")
 
 
 def _error_response(error: ApiError, request_id: str, *, v1: bool = False) -> Response:

@@ -3,9 +3,17 @@
 These bound what one HTTP caller can make the process do before anything is signed. They are
 meant to move into ``clearinghouse/limits.py`` with the rest; until then the transport reads
 them from here only.
+
+The operator may change those a deployment could need to (the [limits] settings, see
+``clearinghouse.config``): ``HttpLimits`` and ``GrpcLimits`` carry the configured values to the
+transports, and default to the constants below, so an app built without configuration (tests,
+benchmarks) behaves as before. Header bytes and JSON depth may only be tightened: their
+constants stay the ceilings that the header and JSON decoders (requests.py, payloads.py) enforce.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from clearinghouse.ledger import limits as ledger_limits
 
@@ -20,6 +28,16 @@ extra nested fields we ignore, and refuses bodies built to exhaust the parser.""
 REQUEST_HEADER_BYTES_MAX = 16 * 1024
 """Real clients send < 1 KiB of headers (a bearer key and a few names); 16 KiB is what common
 proxies accept, and bounds what we copy into a webhook call."""
+
+REQUEST_HEADER_TIMEOUT_S = 10.0
+"""From a connection's first byte (or the end of its previous request) to the end of a request's
+headers: a real client sends its < 1 KiB of headers in one packet; one that trickles them for
+10 s is a slowloris holding a connection slot (uvicorn has no such timeout: server.py adds it)."""
+
+REQUEST_LINE_BYTES_MAX = 8 * 1024
+"""Request line and header framing (``: ``, CRLFs) on top of REQUEST_HEADER_BYTES_MAX: what
+the connection may buffer before its headers end. Our paths are < 100 bytes; 8 KiB is the
+common proxies' request-line limit."""
 
 REQUEST_BODY_TIMEOUT_S = 10.0
 """A body of at most 64 KiB on a live connection arrives in milliseconds; a client that takes
@@ -99,3 +117,39 @@ about a minute, far less often than any proxy's idle timeout."""
 USAGE_PERIOD_S_MAX = 366 * 86_400
 """GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
 the signing records one call streams through."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """The configured limits of the HTTP listener ([limits]); defaults are the constants above."""
+
+    request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX
+    request_header_bytes_max: int = REQUEST_HEADER_BYTES_MAX
+    request_header_timeout_s: float = REQUEST_HEADER_TIMEOUT_S
+    request_body_timeout_s: float = REQUEST_BODY_TIMEOUT_S
+    json_depth_max: int = JSON_DEPTH_MAX
+    connections_max: int = CONNECTIONS_MAX
+    keep_alive_s: int = KEEP_ALIVE_S
+
+    def __post_init__(self) -> None:
+        if not 0 < self.request_header_bytes_max <= REQUEST_HEADER_BYTES_MAX:
+            raise ValueError(f"request_header_bytes_max must be in (0, {REQUEST_HEADER_BYTES_MAX}], "
+                             f"got {self.request_header_bytes_max}")
+        if not 0 < self.json_depth_max <= JSON_DEPTH_MAX:
+            raise ValueError(f"json_depth_max must be in (0, {JSON_DEPTH_MAX}], got {self.json_depth_max}")
+        if min(self.request_body_bytes_max, self.connections_max, self.keep_alive_s) < 1:
+            raise ValueError("request_body_bytes_max, connections_max and keep_alive_s must be >= 1")
+        if min(self.request_header_timeout_s, self.request_body_timeout_s) <= 0:
+            raise ValueError("request timeouts must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcLimits:
+    """The configured limits of the gRPC server ([limits]); defaults are the constants above."""
+
+    concurrent_rpcs_max: int = GRPC_CONCURRENT_RPCS_MAX
+    message_bytes_max: int = GRPC_MESSAGE_BYTES_MAX
+
+    def __post_init__(self) -> None:
+        if min(self.concurrent_rpcs_max, self.message_bytes_max) < 1:
+            raise ValueError("concurrent_rpcs_max and message_bytes_max must be >= 1")

@@ -121,6 +121,8 @@ def month_period(month: str) -> tuple[datetime, datetime]:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
         raise InvoiceError(f"month must look like 2026-11, got {month!r:.20}") from None
+    if (start.year, start.month) == (9999, 12):  # its end, 10000-01-01, is no datetime
+        raise InvoiceError(f"month must end by 9999-12-31, got {month!r:.20}")
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return start, end
 

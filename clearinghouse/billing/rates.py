@@ -194,7 +194,10 @@ def parse_valid_at(text: str) -> datetime:
         raise ValueError(f"time {text!r} is not ISO 8601 like 2026-11-01T00:00:00Z") from None
     if moment.tzinfo is None:
         raise ValueError(f"time {text!r} has no UTC offset; write it like 2026-11-01T00:00:00Z")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise ValueError(f"time {text!r} is outside years 1..9999 once converted to UTC") from None
 
 
 def parse_rate_csv(data: bytes) -> list[RateRow]:

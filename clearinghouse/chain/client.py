@@ -10,12 +10,26 @@ Errors from web3, requests and the socket layer are translated where they enter 
 ChainUnavailable for transport and JSON-RPC failures, ContractMismatch when the chain answers
 but not as our contracts would. The original exception is not chained: its text and its
 request object quote the URL path, which can hold an API key (see redact.py).
+
+**Sanity checks**: an RPC can answer and still lie (a broken node, a proxy, another chain). A
+read outside the bounds of limits.py raises ImplausibleChainData, a ChainUnavailable whose
+message starts with "implausible chain data", so callers treat it exactly like a failed read (retried; the chain
+view goes stale and signing stops): a head block that goes back more than
+HEAD_REGRESSION_BLOCKS_MAX or forward faster than HEAD_ADVANCE_BLOCKS_PER_S_MAX (plus
+HEAD_ADVANCE_SLACK_BLOCKS) since the last plausible head, a block number above
+BLOCK_NUMBER_MAX, a wei amount above WEI_SUPPLY_MAX or a word above UINT256_MAX, logs outside
+the block range asked for. Each kind of lie is logged once at ERROR when it starts and once when
+the answers are plausible again. The first head read is judged by the absolute bounds only: a
+daemon that starts behind a lying node anchors on its lie and then refuses the truth, which is
+the safe way round (it stops signing; restart it once the node is fixed).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -27,9 +41,22 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Excep
 from web3.types import BlockIdentifier, FilterParams, LogReceipt
 
 from clearinghouse.chain.artifacts import bind
-from clearinghouse.chain.errors import ChainUnavailable, ContractMismatch
+from clearinghouse.chain.errors import ChainUnavailable, ContractMismatch, ImplausibleChainData
+from clearinghouse.chain.limits import (
+    BLOCK_NUMBER_MAX,
+    HEAD_ADVANCE_BLOCKS_PER_S_MAX,
+    HEAD_ADVANCE_SLACK_BLOCKS,
+    HEAD_REGRESSION_BLOCKS_MAX,
+    UINT256_MAX,
+    WEI_SUPPLY_MAX,
+)
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.signer.decision import ChainView
+
+logger = logging.getLogger(__name__)
+
+IMPLAUSIBLE = "implausible chain data"
+"""How every sanity-check failure's message starts (the 503's reason names it)."""
 
 TICKET_BROKER = "TicketBroker"
 ROUNDS_MANAGER = "RoundsManager"
@@ -132,9 +159,17 @@ class ChainClient:
     number) to read at that block instead of the latest.
     """
 
-    def __init__(self, rpc_url: str, controller: Address, *, timeout_s: float = RPC_REQUEST_TIMEOUT_S) -> None:
-        """No I/O here: contracts are resolved on the first read. Raises ValueError for a
-        non-positive ``timeout_s`` or a ``controller`` that is not an address."""
+    def __init__(
+        self,
+        rpc_url: str,
+        controller: Address,
+        *,
+        timeout_s: float = RPC_REQUEST_TIMEOUT_S,
+        clock_s: Callable[[], float] | None = None,
+    ) -> None:
+        """No I/O here: contracts are resolved on the first read. ``clock_s`` times the head's
+        advance (default: a clock that keeps counting while the machine sleeps). Raises
+        ValueError for a non-positive ``timeout_s`` or a ``controller`` that is not an address."""
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.redacted_url = redact_rpc_url(rpc_url)
@@ -149,6 +184,8 @@ class ChainClient:
         self.controller = checksum_address(controller)
         self._lock = threading.Lock()
         self._resolved: _Contracts | None = None
+        self._heads = HeadGuard(clock_s or boot_clock_s)
+        self._lies = LieLog(self.redacted_url)
 
     def contract_addresses(self) -> ContractAddresses:
         """The TicketBroker, RoundsManager and BondingManager the Controller lists (resolved on
@@ -168,6 +205,7 @@ class ChainClient:
         call = self._contracts().ticket_broker.functions.getSenderInfo(account)
         with self._reading("getSenderInfo"):
             (deposit, withdraw_round), (funds_remaining, claimed) = call.call(block_identifier=at)
+        self._lies.check_wei("getSenderInfo", deposit=deposit, reserve=funds_remaining, claimed=claimed)
         return SenderInfo(
             deposit_wei=deposit,
             withdraw_round=withdraw_round,
@@ -188,13 +226,13 @@ class ChainClient:
         reserve this round, in wei (0 unless it is an active transcoder)."""
         holder, claimant = checksum_address(sender), checksum_address(orchestrator)
         call = self._contracts().ticket_broker.functions.claimableReserve(holder, claimant)
-        return self._uint(call, block)
+        return self._lies.check_wei("claimableReserve", amount=self._uint(call, block))
 
     def claimed_reserve(self, sender: Address, orchestrator: Address, *, block: int | None = None) -> int:
         """claimedReserve(sender, orchestrator): what ``orchestrator`` claimed this round, in wei."""
         holder, claimant = checksum_address(sender), checksum_address(orchestrator)
         call = self._contracts().ticket_broker.functions.claimedReserve(holder, claimant)
-        return self._uint(call, block)
+        return self._lies.check_wei("claimedReserve", amount=self._uint(call, block))
 
     # ---- RoundsManager, BondingManager --------------------------------------------------------
 
@@ -217,13 +255,25 @@ class ChainClient:
         """BondingManager.getTranscoderPoolSize(): the number of active orchestrators."""
         return self._uint(self._contracts().bonding_manager.functions.getTranscoderPoolSize(), block)
 
+    def is_active_transcoder(self, address: Address) -> bool:
+        """BondingManager.isActiveTranscoder(address) at the latest block: whether it may redeem
+        tickets this round (chain/orchestrators.py caches the answers per round)."""
+        account = checksum_address(address)
+        call = self._contracts().bonding_manager.functions.isActiveTranscoder(account)
+        with self._reading("isActiveTranscoder"):
+            value: object = call.call(block_identifier="latest")
+        if not isinstance(value, bool):
+            raise ContractMismatch(f"isActiveTranscoder({account}) returned {value!r}, expected a bool")
+        return value
+
     # ---- accounts and blocks ------------------------------------------------------------------
 
     def eth_balance(self, address: Address, *, block: int | None = None) -> int:
         """The ETH balance of ``address`` in wei (the sender's gas money)."""
         account, at = checksum_address(address), _block(block)
         with self._reading("eth_getBalance"):
-            return int(self._w3.eth.get_balance(account, block_identifier=at))
+            balance = int(self._w3.eth.get_balance(account, block_identifier=at))
+        return self._lies.check_wei("eth_getBalance", balance=balance)
 
     def head(self) -> tuple[int, int]:
         """(block number, L1 block number) of the latest block, for reads pinned to it."""
@@ -270,6 +320,8 @@ class ChainClient:
             raise ChainUnavailable(f"block {label} from {self.redacted_url} has number {found!r}, hash {block_hash!r}")
         if number is not None and found != number:
             raise ChainUnavailable(f"asked {self.redacted_url} for block {number}, got block {found}")
+        if number is None:
+            self._lies.check(HEAD, self._heads.judge(found))
         return BlockRef(number=found, hash=bytes(block_hash))
 
     def logs(self, address: Address, topics: list[Topic], from_block: int, to_block: int) -> list[RawLog]:
@@ -293,6 +345,9 @@ class ChainClient:
         with self._reading(f"eth_getLogs({from_block}..{to_block})"):
             found = self._w3.eth.get_logs(query)
         logs = [self._raw_log(log) for log in found]
+        outside = [log.block_number for log in logs if not from_block <= log.block_number <= to_block]
+        self._lies.check("eth_getLogs", None if not outside else (
+            f"logs of blocks {outside[:3]} for the range {from_block}..{to_block}"))
         return sorted(logs, key=lambda log: (log.block_number, log.log_index))
 
     # ---- plumbing -----------------------------------------------------------------------------
@@ -326,6 +381,8 @@ class ChainClient:
             l1_block = int(l1_block, 16)
         if not isinstance(l1_block, int):
             raise ChainUnavailable(f"latest block {number} has l1BlockNumber {l1_block!r}, expected a number")
+        self._lies.check(L1_HEAD, _outside_block_range("l1BlockNumber", l1_block))
+        self._lies.check(HEAD, self._heads.judge(number))
         return number, l1_block
 
     def _uint(self, call: ContractFunction, block: int | None) -> int:
@@ -334,6 +391,7 @@ class ChainClient:
             value: object = call.call(block_identifier=at)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ContractMismatch(f"{function} returned {value!r}, expected a uint256")
+        self._lies.check(function, None if value <= UINT256_MAX else f"{function} returned {value}, above 2**256 - 1")
         return value
 
     def _feed(self, feed: Address) -> Contract:
@@ -376,6 +434,93 @@ class ChainClient:
     def _detail(self, exc: Exception) -> str:
         text = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
         return text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
+
+
+HEAD = "head"
+L1_HEAD = "l1 head"
+
+
+def boot_clock_s() -> float:
+    """Seconds on a clock that never goes back and keeps counting through a suspend (Linux
+    CLOCK_BOOTTIME; elsewhere the monotonic clock), so a sleeping host's first head after
+    waking is not judged too far ahead."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.monotonic() if boottime is None else time.clock_gettime(boottime)
+
+
+def _outside_block_range(what: str, number: int) -> str | None:
+    if 0 <= number <= BLOCK_NUMBER_MAX:
+        return None
+    return f"{what} {number} is outside 0..{BLOCK_NUMBER_MAX}"
+
+
+class HeadGuard:
+    """The last plausible head block and when it was read; judges each new head against it.
+
+    Thread-safe: the deposit monitor and the chain watcher share one client. A plausible head
+    becomes the new anchor (also when it went back, within a reorg's depth); an implausible one
+    leaves the anchor alone, so the truth is recognised again when the node stops lying.
+    """
+
+    def __init__(self, clock_s: Callable[[], float]) -> None:
+        self._clock_s = clock_s
+        self._lock = threading.Lock()
+        self._anchor: tuple[int, float] | None = None
+
+    def judge(self, number: int) -> str | None:
+        """None when ``number`` is a plausible head now (and then remember it), else why not."""
+        outside = _outside_block_range("head block", number)
+        if outside is not None:
+            return outside
+        with self._lock:
+            now_s = self._clock_s()
+            if self._anchor is not None:
+                last, read_at_s = self._anchor
+                elapsed_s = max(0.0, now_s - read_at_s)
+                advance_max = HEAD_ADVANCE_SLACK_BLOCKS + int(HEAD_ADVANCE_BLOCKS_PER_S_MAX * elapsed_s)
+                if number < last - HEAD_REGRESSION_BLOCKS_MAX:
+                    return (f"head block {number} is {last - number} blocks below the last head {last}, "
+                            f"expected at most {HEAD_REGRESSION_BLOCKS_MAX} (a reorg's depth)")
+                if number > last + advance_max:
+                    return (f"head block {number} is {number - last} blocks above the last head {last} "
+                            f"read {elapsed_s:.1f} s ago, expected at most {advance_max}")
+            self._anchor = (number, now_s)
+            return None
+
+
+class LieLog:
+    """Raises ImplausibleChainData (a ChainUnavailable) and logs each kind of lie once: at
+    ERROR when it starts, at WARNING when that kind of answer is plausible again."""
+
+    def __init__(self, redacted_url: str) -> None:
+        self._redacted_url = redacted_url
+        self._lock = threading.Lock()
+        self._lying: set[str] = set()
+
+    def check(self, kind: str, problem: str | None) -> None:
+        """Raise ImplausibleChainData("implausible chain data: <problem>") unless ``problem`` is None."""
+        with self._lock:
+            started = problem is not None and kind not in self._lying
+            ended = problem is None and kind in self._lying
+            if started:
+                self._lying.add(kind)
+            elif ended:
+                self._lying.discard(kind)
+        if ended:
+            logger.warning("%s from %s is plausible again", kind, self._redacted_url)
+        if problem is None:
+            return
+        message = f"{IMPLAUSIBLE} from {self._redacted_url}: {problem}"
+        if started:
+            logger.error("%s; treated as a failed read until it is plausible again", message)
+        raise ImplausibleChainData(message)
+
+    def check_wei(self, kind: str, **amounts_wei: int) -> int:
+        """Check that every amount is in 0..WEI_SUPPLY_MAX; returns the last one (for chaining)."""
+        bad = [f"{name} {value} wei" for name, value in amounts_wei.items() if not 0 <= value <= WEI_SUPPLY_MAX]
+        self.check(kind, None if not bad else (
+            f"{kind} says {', '.join(bad)}, more than the {WEI_SUPPLY_MAX // 10**18} ETH bound on all the ETH there is"))
+        return list(amounts_wei.values())[-1]
 
 
 def checksum_address(address: Address) -> ChecksumAddress:

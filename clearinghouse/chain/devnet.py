@@ -267,6 +267,9 @@ CONFIG_FILE = "clearinghouse.toml"
 KEYSTORE_FILE = "sender-keystore.json"
 PASSPHRASE_FILE = "passphrase.txt"
 PEPPER_FILE = "pepper.txt"
+ADMIN_TOKEN_FILE = "admin-token.txt"
+ADMIN_TOKEN_BYTES = 32
+"""The operator token's random bytes, at config.ADMIN_TOKEN_BYTES_MIN: 256 bits, like the pepper."""
 DATABASE_FILE = "clearinghouse.sqlite3"
 
 
@@ -284,6 +287,7 @@ class ProvisionedDevnet:
     keystore_path: Path
     passphrase_path: Path
     pepper_path: Path
+    admin_token_path: Path
     database_url: str
     sender: ChecksumAddress
     orchestrator: ChecksumAddress
@@ -312,7 +316,7 @@ def provision_devnet(
     if deposit_wei < 0 or reserve_wei < 0:
         raise DevnetError(f"deposit_wei and reserve_wei must be >= 0, got {deposit_wei} and {reserve_wei}")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name in (KEYSTORE_FILE, PASSPHRASE_FILE, PEPPER_FILE, CONFIG_FILE):
+    for name in (KEYSTORE_FILE, PASSPHRASE_FILE, PEPPER_FILE, ADMIN_TOKEN_FILE, CONFIG_FILE):
         if (directory / name).exists():  # checked early to skip the deployment; O_EXCL decides
             raise DevnetError(f"{directory / name} already exists; provision into an empty directory")
     sender = Account.create()
@@ -322,6 +326,7 @@ def provision_devnet(
     _write_new_file(directory / KEYSTORE_FILE, json.dumps(keystore))
     _write_new_file(directory / PASSPHRASE_FILE, passphrase + "\n")
     _write_new_file(directory / PEPPER_FILE, secrets.token_hex(PEPPER_BYTES) + "\n")
+    _write_new_file(directory / ADMIN_TOKEN_FILE, secrets.token_hex(ADMIN_TOKEN_BYTES) + "\n")
     devnet = deploy_devnet(anvil.rpc_url, params)
     orchestrator = fund_sender(anvil, devnet, sender, deposit_wei=deposit_wei, reserve_wei=reserve_wei)
     provisioned = ProvisionedDevnet(
@@ -331,6 +336,7 @@ def provision_devnet(
         keystore_path=directory / KEYSTORE_FILE,
         passphrase_path=directory / PASSPHRASE_FILE,
         pepper_path=directory / PEPPER_FILE,
+        admin_token_path=directory / ADMIN_TOKEN_FILE,
         database_url=f"sqlite:///{directory.resolve() / DATABASE_FILE}",
         sender=sender.address,
         orchestrator=orchestrator,
@@ -459,6 +465,10 @@ pepper_file = {_toml_string(PEPPER_FILE)}
 [http]
 host = "127.0.0.1"
 port = {http_port}
+
+# The operator token of the finance API (/admin/v1/) and the dashboard's login (/dashboard).
+[admin]
+token_file = {_toml_string(ADMIN_TOKEN_FILE)}
 
 {tomlkit.dumps({"chain": _live_chain_values(devnet)})}
 [rates]

@@ -4,7 +4,10 @@
     └── ChainError                  a chain read or transaction failed; the message never holds
         │                           RPC credentials
         ├── ChainUnavailable        the RPC did not answer usefully: connection refused or reset,
-        │                           timeout, HTTP error, JSON-RPC error, malformed reply
+        │   │                       timeout, HTTP error, JSON-RPC error, malformed reply
+        │   └── ImplausibleChainData  it answered what cannot be true (a head far behind or ahead
+        │                           of the last one, an amount beyond the ETH supply): a lying or
+        │                           broken node, treated as no answer
         ├── ContractMismatch        the Controller lists no contract under a name, or a contract
         │                           did not answer our ABI (no code at the address, a view reverted)
         └── funding.FundingRefused, FundingReverted, FundingUnconfirmed
@@ -34,3 +37,8 @@ class ChainUnavailable(ChainError):
 
 class ContractMismatch(ChainError):
     """The chain answered, but not as our contracts would: wrong Controller, chain or ABI."""
+
+
+class ImplausibleChainData(ChainUnavailable):
+    """The RPC answered something the chain cannot hold (chain/limits.py's sanity bounds): the
+    read is refused like a failed one, and nothing of it is recorded."""

@@ -206,15 +206,18 @@ def assess(
     chain_age_s: float | None,
     stale_after_s: float,
     watcher: WatcherLag | None = None,
+    refresh_error: str | None = None,
 ) -> DepositHealth:
     """Judge the deposit. ``position`` None or ``chain_age_s`` over ``stale_after_s``: stale,
-    critical. The state is the worst finding's (ok with none)."""
+    critical, with ``refresh_error`` (why the last refresh failed: the RPC down, implausible
+    chain data) in its message. The state is the worst finding's (ok with none)."""
     watcher = watcher or WatcherLag()
     findings: list[Finding] = []
     if position is None or chain_age_s is None or chain_age_s > stale_after_s:
         age = "never read" if chain_age_s is None else f"last read {chain_age_s:.1f} s ago"
+        why = f" (last error: {refresh_error})" if refresh_error else ""
         findings.append(_critical(HealthReason.CHAIN_DATA_STALE,
-                                  f"chain data stale: {age}, expected at most {stale_after_s:g} s"))
+                                  f"chain data stale: {age}, expected at most {stale_after_s:g} s{why}"))
     runway_s = _runway_s(position, burn)
     if position is not None:
         findings += _deposit_findings(position, exposure, thresholds)

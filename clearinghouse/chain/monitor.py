@@ -5,7 +5,9 @@ LiveChainView of a ``DepositSnapshot`` (our position on chain, the ledger's outs
 exposure, the running totals of EV signed and of winning-ticket payouts) refreshed in the
 background. It is what PaymentService calls as ``chain_view``: it returns the position's
 ChainView, or raises SigningRefused(SIGNER_UNSAFE, reasons) while the health is critical,
-which includes the data being stale. ``health()`` judges the latest snapshot at its current age
+which includes the data being stale — also when the RPC answers but the client found its answer
+implausible (client.py's sanity checks), since such a read fails like an outage and records no
+deposit sample. ``health()`` judges the latest snapshot at its current age
 (so a dead RPC turns critical on time, without a refresh to notice it) for /v1/health and the
 CLI.
 
@@ -282,13 +284,15 @@ class DepositMonitor:
     def health(self) -> DepositHealth:
         """The latest snapshot judged at its current age (critical when stale or missing)."""
         latest = self._live.latest()
+        error = None if self._live.last_error == "none" else self._live.last_error
         if latest is None:
             return assess(None, NO_EXPOSURE, BurnRate(None, None), self.thresholds,
                           chain_age_s=None, stale_after_s=self.stale_after_s,
-                          watcher=WatcherLag(last_error=self._live.last_error))
+                          watcher=WatcherLag(last_error=self._live.last_error), refresh_error=error)
         snapshot, age_s = latest
         return assess(snapshot.position, snapshot.exposure, self._burn_rate(snapshot), self.thresholds,
-                      chain_age_s=age_s, stale_after_s=self.stale_after_s, watcher=snapshot.watcher)
+                      chain_age_s=age_s, stale_after_s=self.stale_after_s, watcher=snapshot.watcher,
+                      refresh_error=error)
 
     def judge(self) -> DepositHealth:
         """Judge now and alert on a change (the refresher calls this after every attempt)."""

@@ -15,6 +15,9 @@ resumes where it stopped after a restart and records nothing twice.
   it walks the stored checkpoints newest first to the first one still on the chain, undoes
   every event above it (``ledger.rewind_chain_events``) and scans again from there; when none
   matches, it starts over from ``start_block``.
+- **Lies**: the client refuses implausible heads and logs outside the range asked for
+  (client.py); an event whose amount exceeds limits.WEI_SUPPLY_MAX is refused here. Either
+  fails the whole range before anything of it is recorded, like an outage.
 - **Outages**: ``start()`` runs a thread that polls every ``poll_s`` and, after a ChainError or
   a LedgerError, retries with ``view.backoff_s``; ``status()`` says how far behind it is and
   why (for the health model). Any other exception is a bug: it is logged and ends the thread,
@@ -44,18 +47,20 @@ from clearinghouse.chain.artifacts import load_artifact
 from clearinghouse.chain.client import (
     ERROR_DETAIL_CHARS_MAX,
     HASH_BYTES,
+    IMPLAUSIBLE,
     LOGS_BLOCKS_MAX,
     Address,
     ChainClient,
     RawLog,
     checksum_address,
 )
-from clearinghouse.chain.errors import ChainError, ContractMismatch
+from clearinghouse.chain.errors import ChainError, ContractMismatch, ImplausibleChainData
 from clearinghouse.chain.limits import (
     BATCH_BLOCKS_DEFAULT,
     CONFIRMATIONS_DEFAULT,
     CONFIRMATIONS_MAX,
     WATCH_POLL_S_DEFAULT,
+    WEI_SUPPLY_MAX,
 )
 from clearinghouse.chain.view import BackgroundThread, backoff_s
 
@@ -94,6 +99,10 @@ ARGUMENTS: dict[Kind, dict[str, str]] = {
     Kind.NEW_ROUND: {"round": "round_number", "blockHash": "round_block_hash"},
 }
 """Event argument → ChainEvent field; the sender topic is implied by the cursor."""
+
+WEI_FIELDS = ("amount_wei", "deposit_wei", "reserve_wei")
+"""ChainEvent fields that move ETH: none can exceed the supply (a ticket's face value can, so it
+is not checked: the contract pays at most the deposit and the reserve)."""
 
 
 class WatcherState(StrEnum):
@@ -287,6 +296,12 @@ class ChainWatcher:
                 f"{abi.kind.value} log {log.log_index} of block {log.block_number} does not decode: {exc}"
             ) from None
         fields = {field: arguments[name] for name, field in ARGUMENTS[abi.kind].items()}
+        too_large = {field: fields[field] for field in WEI_FIELDS if fields.get(field, 0) > WEI_SUPPLY_MAX}
+        if too_large:
+            raise ImplausibleChainData(
+                f"{IMPLAUSIBLE}: {abi.kind.value} log {log.log_index} of block {log.block_number} moves "
+                f"{too_large} wei, more than the {WEI_SUPPLY_MAX // 10**18} ETH bound on all the ETH there is"
+            )
         if abi.kind is Kind.WINNING_TICKET_REDEEMED:
             fields["ticket_hash"] = self._ticket_hash(fields)
         return ledger.ChainEvent(

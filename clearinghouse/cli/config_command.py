@@ -36,7 +36,13 @@ _OPTIONAL = {section.name: section.optional for section in SECTIONS}
 
 @click.group("config")
 def config_group() -> None:
-    """Inspect the configuration."""
+    """Inspect the configuration.
+
+    \b
+    Examples:
+      clearinghouse config show
+      clearinghouse config show --json
+    """
 
 
 @config_group.command("show")

@@ -24,23 +24,25 @@ from clearinghouse.cli.options import (
     settings,
     translated,
 )
-from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, GrpcSettings, Settings
+from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, Settings
 from clearinghouse.logs import configure_logging
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.signer.decision import ChainView, PaymentPolicy
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
-    from clearinghouse.chain.anvil import Anvil
     from clearinghouse.api.gateway_service import GatewayService
     from clearinghouse.api.grpc_server import GrpcServer
+    from clearinghouse.api.metrics import Metrics
     from clearinghouse.api.rate_limit import RateLimiter
+    from clearinghouse.api.rejections import RecentRejections
+    from clearinghouse.billing.ratebook import RateBook
+    from clearinghouse.chain.anvil import Anvil
+    from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.health import DepositHealth
+    from clearinghouse.chain.monitor import DepositMonitor
+    from clearinghouse.chain.watcher import ChainWatcher, WatcherStatus
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
-    from clearinghouse.billing.ratebook import RateBook
-    from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.monitor import DepositMonitor
-    from clearinghouse.chain.watcher import ChainWatcher
 
 LOG = logging.getLogger("clearinghouse.daemon")
 
@@ -99,9 +101,13 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
     (remote-signer routes, and the clearinghouse.v1 JSON routes under /v1/ whenever gateway API
     keys can be checked; the finance routes under /admin/v1/ with [admin]), and the gRPC API
     beside it when [grpc] is configured (both stop
-    together, gRPC draining its calls in progress for at most GRPC_SHUTDOWN_GRACE_S)."""
+    together, gRPC draining its calls in progress for at most GRPC_SHUTDOWN_GRACE_S). [limits]
+    reach the HTTP app and uvicorn (``HttpLimits``), the gRPC server (``GrpcLimits``) and the
+    payment signer (tickets per call, open sessions per gateway)."""
     from clearinghouse.api import RemoteSignerApp, run_server
     from clearinghouse.api.admin_http import AdminRoutes
+    from clearinghouse.api.dashboard import DashboardRoutes
+    from clearinghouse.api.rejections import RecentRejections
     from clearinghouse.api.v1_http import V1Routes
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
@@ -110,6 +116,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         pm.require_native()
         private_key = config.private_key()
         admin_token = None if config.admin is None else config.admin.token()
+        metrics_token = config.metrics.token() if config.metrics.enabled else None
         tls = config.http.tls_files()
     with ExitStack() as stack:
         db = ledger.open_database(config.database_url)
@@ -120,33 +127,61 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         chain = stack.enter_context(_chain_view(config, db, sender))
         rates = _rate_book(config, db)
         stack.callback(rates.stop)
-        service = PaymentService(db, private_key, chain.view, config.policy, rate_snapshot=rates)
-        tickets = TicketService(db, private_key, chain.view, config.policy, rate_snapshot=rates)
+        limits, policy = config.limits, _payment_policy(config, stack)
+        service = PaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
+                                 tickets_per_call_max=limits.tickets_per_call_max,
+                                 sessions_per_gateway_max=limits.sessions_per_gateway_max,
+                                 session_idle_s=limits.session_idle_s)
+        tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates)
         api_keys, webhook = _authorization(config, db)
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)
         gateway = _gateway_service(config, db, (service, tickets), chain)
-        v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter)
+        metrics = _metrics(config, chain, rates)
+        rejections = RecentRejections()
+        v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
         admin = None if admin_token is None else AdminRoutes(db, admin_token)
+        # The operator logs in to the dashboard with the admin token: one operator credential,
+        # never a gateway key.
+        dashboard = None if admin_token is None else DashboardRoutes(
+            db, admin_token, deposit_health=chain.health, rejections=rejections)
         app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=rate_limiter,
-                              deposit_health=chain.health_document, v1=v1, admin=admin)
+                              deposit_health=chain.health_document, v1=v1, admin=admin, dashboard=dashboard,
+                              metrics=metrics, metrics_token=metrics_token, rejections=rejections,
+                              limits=limits.http())
         stack.callback(app.close)
         if config.grpc is not None:
             if gateway_keys is None:
                 raise click.ClickException("[grpc] authenticates gateway API keys: set auth.pepper_file "
                                            "(or CLEARINGHOUSE_API_KEY_PEPPER) beside [webhook]")
-            stack.callback(_start_grpc(config.grpc, gateway, gateway_keys, rate_limiter).stop)
+            grpc_server = _start_grpc(config, gateway, gateway_keys, rate_limiter, metrics, rejections)
+            stack.callback(grpc_server.stop)
         LOG.info("serving sender 0x%s on %s://%s:%d, ledger %s", service.address.hex(), "https" if tls else "http",
                  config.http.host, config.http.port, db.masked_url)
         if on_ready is not None:
             on_ready()
         try:
-            run_server(app, config.http.host, config.http.port, log_level=log_level, tls=tls)
+            run_server(app, config.http.host, config.http.port, log_level=log_level, tls=tls, limits=limits.http())
         except OSError as exc:  # includes ssl.SSLError: a certificate or key uvicorn cannot load
             raise click.ClickException(f"cannot serve on {config.http.host}:{config.http.port}: {exc}") from exc
 
 
 HealthDocument = Callable[[], Mapping[str, object]]
+
+
+def _payment_policy(config: Settings, stack: ExitStack) -> PaymentPolicy:
+    """[policy], with the active-orchestrator check when ``active_orchestrators_only`` asks for
+    it: answers cached per orchestrator and round, a lookup bounded in time, fail closed."""
+    if not config.active_orchestrators_only or config.live_chain is None:
+        return config.policy
+    from clearinghouse.chain.client import ChainClient
+    from clearinghouse.chain.orchestrators import ACTIVE_CHECK_RPC_TIMEOUT_S, ActiveOrchestrators
+
+    live = config.live_chain
+    active = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
+    stack.callback(active.close)
+    LOG.info("signing only for orchestrators active on chain in the current round")
+    return replace(config.policy, recipient_check=active.verdict)
 
 
 def _rate_book(config: Settings, db: ledger.Database) -> RateBook:
@@ -172,13 +207,15 @@ def _rate_book(config: Settings, db: ledger.Database) -> RateBook:
 class ChainSources:
     """What the transports read of the chain: the signer's view, the deposit health (as the
     /v1/health document and as values), the static view when there is no live one, and the
-    TicketBroker's address (None while not known; never blocks)."""
+    TicketBroker's address (None while not known; never blocks), and the event watcher's status
+    (None without a live chain)."""
 
     view: Callable[[], ChainView]
     health_document: HealthDocument | None
     health: Callable[[], DepositHealth] | None
     static: ChainView | None
     ticket_broker: Callable[[], bytes | None]
+    watcher_status: Callable[[], WatcherStatus] | None = None
 
 
 def _webhook_mode_keys(config: Settings, db: ledger.Database) -> ApiKeyAuthenticator | None:
@@ -205,17 +242,36 @@ def _gateway_service(
                           deposit_health=chain.health, static_chain=None if chain.health else chain.static)
 
 
+def _metrics(config: Settings, chain: ChainSources, rates: RateBook) -> Metrics | None:
+    """The Prometheus metrics of [metrics] (on by default): counters the transports record
+    into, and gauges read at scrape time from memory (health, watcher, rate book)."""
+    from clearinghouse.api.metrics import Metrics
+
+    if not config.metrics.enabled:
+        return None
+    return Metrics(deposit_health=chain.health, watcher_status=chain.watcher_status,
+                   rate_snapshot=rates, rate_age_s=rates.answer_age_s)
+
+
 def _start_grpc(
-    grpc: GrpcSettings, gateway: GatewayService, api_keys: ApiKeyAuthenticator, rate_limiter: RateLimiter
+    config: Settings, gateway: GatewayService, api_keys: ApiKeyAuthenticator, rate_limiter: RateLimiter,
+    metrics: Metrics | None, rejections: RecentRejections,
 ) -> GrpcServer:
-    """Start the clearinghouse.v1 gRPC server of [grpc] (TLS when it names a certificate)."""
+    """Start the clearinghouse.v1 gRPC server of [grpc] (TLS when it names a certificate),
+    within [limits]' gRPC share."""
     from clearinghouse.api.grpc_server import GrpcServer, GrpcTls
     from clearinghouse.api.grpc_service import GrpcGateway
 
+    grpc = config.grpc
+    if grpc is None:
+        raise click.ClickException("no [grpc] section")
+
     with translated():
         tls = grpc.tls()
-    server = GrpcServer(GrpcGateway(gateway, api_keys, rate_limiter), grpc.host, grpc.port,
-                        tls=None if tls is None else GrpcTls(certificate_chain=tls[0], private_key=tls[1]))
+    servicer = GrpcGateway(gateway, api_keys, rate_limiter, metrics=metrics, rejections=rejections)
+    server = GrpcServer(servicer, grpc.host, grpc.port,
+                        tls=None if tls is None else GrpcTls(certificate_chain=tls[0], private_key=tls[1]),
+                        limits=config.limits.grpc())
     try:
         server.start()
     except OSError as exc:
@@ -274,7 +330,8 @@ def _chain_view(config: Settings, db: ledger.Database, sender: bytes) -> Iterato
 
     try:
         yield ChainSources(view=monitor, health_document=lambda: health_document(monitor.health()),
-                           health=monitor.health, static=None, ticket_broker=ticket_broker)
+                           health=monitor.health, static=None, ticket_broker=ticket_broker,
+                           watcher_status=watcher.status)
     finally:
         monitor.stop()
         watcher.stop()
@@ -285,7 +342,8 @@ def deposit_monitor(
     watcher: ChainWatcher | None = None,
 ) -> DepositMonitor:
     """The deposit monitor of ``config`` (which must have [chain] rpc_url), not yet started;
-    with ``watcher``, its lag and the unmatched redemptions count in the health."""
+    with ``watcher`` (the daemon's), its lag and the unmatched redemptions count in the health
+    and it records the deposit samples the dashboard charts (a one-off read records none)."""
     from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.errors import ChainError
     from clearinghouse.chain.monitor import DepositMonitor, HealthAlerts, LedgerAndChainSources, watcher_lag
@@ -305,6 +363,7 @@ def deposit_monitor(
         stale_after_s=live.stale_after_s,
         burn_window_s=health.burn_window_s,
         retry_on=(ChainError, ledger.LedgerError),
+        sample_db=None if watcher is None else db,
     )
 
 
@@ -458,5 +517,9 @@ def _serve_devnet(config: Settings, rpc_url: str, grpc_port: int) -> None:
         click.echo(f"gRPC API         127.0.0.1:{grpc_port} (clearinghouse.v1; reflection on)")
         click.echo(f"gateway API key  {key_text}")
         click.echo(f"go-livepeer:     -remoteSignerUrl {url} -remoteSignerHeaders 'Authorization:Bearer {key_text}'")
+        if config.admin is not None and config.admin.token_file is not None:
+            click.echo(f"dashboard        {url}/dashboard (log in with the token in {config.admin.token_file})")
+        if config.metrics.enabled:
+            click.echo(f"metrics          {url}/metrics")
 
     run_daemon(config, on_ready=announce)

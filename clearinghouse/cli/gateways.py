@@ -437,16 +437,9 @@ def gateway_set_credit(gateway_id: int, mode: str, credit_limit_wei: int, quota_
 
 def _set_limits(config_path: Path, url: str | None, gateway_id: int, changes: LimitChanges, reason: str,
                 actor_name: str | None, as_json: bool) -> None:
-    # Read, then write in a second transaction: two operators changing one gateway at the same
-    # moment may lose one change (the audit history shows both rows).
+    who = actor(actor_name)
     with opened_ledger(database_url(config_path, url)) as db, translated():
-        before = ledger.get_credit_policy(db, gateway_id)
-        wanted = changes.merged(before, actor(actor_name), reason)
-        after = ledger.set_credit_policy(
-            db, gateway_id, mode=wanted.mode, credit_limit_wei=wanted.credit_limit_wei, quota_wei=wanted.quota_wei,
-            quota_period=wanted.quota_period, subject_quota_wei=wanted.subject_quota_wei, actor=wanted.actor,
-            reason=wanted.reason,
-        )
+        before, after = ledger.update_credit_policy(db, gateway_id, lambda current: changes.merged(current, who, reason))
     emit(as_json, {"gateway_id": gateway_id, "before": _policy_document(before), "after": _policy_document(after)},
          [f"gateway {gateway_id} limits (was → now):",
           *fields([(label, f"{was} → {now}") for (label, was), (_, now)

@@ -47,6 +47,7 @@ from clearinghouse.ledger.credit import (
     default_policy,
     get_credit_policy,
     set_credit_policy,
+    update_credit_policy,
     set_subject_quota,
     spend_summary,
     subject_quotas,
@@ -61,6 +62,7 @@ from clearinghouse.ledger.deposit_samples import (
 from clearinghouse.ledger.engine import Database, mask_url, open_database
 from clearinghouse.ledger.errors import (
     ChainCursorMoved,
+    DatabaseFault,
     DatabaseUnavailable,
     DuplicateGatewayName,
     DuplicateTicket,
@@ -177,6 +179,7 @@ __all__ = [
     "CreditMode",
     "CreditPolicy",
     "Database",
+    "DatabaseFault",
     "DatabaseUnavailable",
     "DepositSample",
     "DuplicateGatewayName",
@@ -266,6 +269,7 @@ __all__ = [
     "rewind_chain_events",
     "sender_flows",
     "set_credit_policy",
+    "update_credit_policy",
     "set_gateway_status",
     "set_kill_switch",
     "set_subject_quota",

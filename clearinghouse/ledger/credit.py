@@ -33,6 +33,8 @@ the amount asked up and what is left down to whole wei, so a refusal never reads
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
@@ -132,20 +134,42 @@ def set_credit_policy(
     )
     with writing(db) as session:
         lock_gateway_accounts(session.connection(), gateway_id)
-        session.add(
-            CreditPolicyRow(
-                gateway_id=gateway_id,
-                mode=policy.mode.value,
-                credit_limit_wei=policy.credit_limit_wei,
-                quota_wei=policy.quota_wei,
-                quota_period=policy.quota_period.value,
-                subject_quota_wei=policy.subject_quota_wei,
-                actor=actor,
-                reason=reason,
-                changed_at=policy.changed_at,
-            )
-        )
+        _add_policy(session, policy)
     return policy
+
+
+def update_credit_policy(
+    db: Database, gateway_id: int, change: Callable[[CreditPolicy], CreditPolicy]
+) -> tuple[CreditPolicy, CreditPolicy]:
+    """Change a gateway's policy in force by ``change`` (current → wanted, with its own actor
+    and reason) in one transaction under the gateway's account locks: two operators changing
+    one gateway at once each build on the other's change, none is lost. Returns (before, after).
+    Raises ``NotFound`` for an unknown gateway, and whatever ``change`` or the new policy's
+    checks raise (``InvalidLedgerInput``); then nothing is written."""
+    with writing(db) as session:
+        connection = session.connection()
+        lock_gateway_accounts(connection, gateway_id)
+        _require_gateway(session, gateway_id)
+        before = _policy_in_force(connection, gateway_id)
+        after = replace(change(before), gateway_id=gateway_id, changed_at=utc_now())
+        _add_policy(session, after)
+    return before, after
+
+
+def _add_policy(session: Session, policy: CreditPolicy) -> None:
+    session.add(
+        CreditPolicyRow(
+            gateway_id=policy.gateway_id,
+            mode=policy.mode.value,
+            credit_limit_wei=policy.credit_limit_wei,
+            quota_wei=policy.quota_wei,
+            quota_period=policy.quota_period.value,
+            subject_quota_wei=policy.subject_quota_wei,
+            actor=policy.actor,
+            reason=policy.reason,
+            changed_at=policy.changed_at,
+        )
+    )
 
 
 def get_credit_policy(db: Database, gateway_id: int) -> CreditPolicy:

@@ -6,7 +6,8 @@
     └── LedgerError               any failure of the ledger
         ├── InvalidLedgerInput    (also ValueError) a value the ledger cannot store
         ├── UnsupportedDatabase   the URL names a backend or driver we do not run on
-        ├── DatabaseUnavailable   cannot connect, or the database refused (locked, gone)
+        ├── DatabaseUnavailable   cannot connect, or the database refused: ``fault`` says why
+        │                         (DatabaseFault: unreachable, full, read_only, busy)
         ├── SchemaNotCurrent      behind or unknown: run `clearinghouse db upgrade`
         ├── NotFound              a gateway, API key, session or account does not exist
         ├── LedgerConflict        a write broke a uniqueness rule
@@ -42,8 +43,25 @@ class UnsupportedDatabase(LedgerError):
     """The database URL names a backend or driver other than SQLite or PostgreSQL/psycopg."""
 
 
+class DatabaseFault(StrEnum):
+    """Why the database is unavailable; a closed set, so transports and alerts can key on it.
+
+    Every fault is transient from the ledger's side: the operation was rolled back whole, and
+    the same call succeeds once the operator fixes the cause (no restart needed).
+    """
+
+    UNREACHABLE = "unreachable"  # no connection: server down, network, connection dropped
+    FULL = "full"  # disk or quota full (SQLITE_FULL, PostgreSQL class 53)
+    READ_ONLY = "read_only"  # writes refused (SQLITE_READONLY, default_transaction_read_only, standby)
+    BUSY = "busy"  # locked too long by another writer
+
+
 class DatabaseUnavailable(LedgerError):
-    """The database could not be reached or refused the operation (e.g. locked too long)."""
+    """The database could not be reached or refused the operation; ``fault`` says why."""
+
+    def __init__(self, message: str, fault: DatabaseFault = DatabaseFault.UNREACHABLE) -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 class SchemaNotCurrent(LedgerError):

@@ -4,7 +4,8 @@ The signing service does, inside one ``locked_session`` block (one database tran
 lock the head (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` write
 lock), read the kill switch (``signing_halt``), check idempotency with ``find_record``,
 ``check_spend`` against the gateway's credit control (which locks its account rows until
-commit), sign in memory, then ``record`` the call — session head, signing record, one row per
+commit), for a new session count the gateway's open sessions (``open_sessions``, under the same
+account lock), sign in memory, then ``record`` the call — session head, signing record, one row per
 ticket and the balanced postings — and commit before it answers. A retry of an already
 recorded (StateID, SequenceNumber) or request id returns the stored record
 (``RecordResult.EXISTS``) and writes nothing; a ticket whose (recipientRandHash, nonce) or hash
@@ -88,6 +89,11 @@ _NONCE_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _LAST_NONCE = select(func.max(_TICKETS.c.sender_nonce)).where(
     _TICKETS.c.recipient_rand_hash == bindparam("recipient_rand_hash")
 )
+# Scans the gateway's sessions through the gateway_id index. An index on (gateway_id,
+# updated_at) would make it a range scan; it runs once per new session, not per call.
+_OPEN_SESSIONS = select(func.count(), func.min(_SESSIONS.c.updated_at)).where(
+    (_SESSIONS.c.gateway_id == bindparam("gateway_id")) & (_SESSIONS.c.updated_at >= bindparam("since"))
+)
 _TICKETS_OF_RECORD = (
     select(_TICKETS.c.recipient_rand_hash, _TICKETS.c.sender_nonce, _TICKETS.c.ticket_hash)
     .where(_TICKETS.c.signing_record_id == bindparam("signing_record_id"))
@@ -160,6 +166,22 @@ class SessionLock:
         self._require_not_rolled_back()
         self._accounts = check_spend(self._connection, gateway_id, usage_subject, spend_wei, now)
         self._allowed = (gateway_id, usage_subject, spend_wei)
+
+    def open_sessions(self, gateway_id: int, since: datetime) -> tuple[int, datetime | None]:
+        """How many of the gateway's sessions moved at or after ``since``, and when the least
+        recent of them last moved (None when there are none).
+
+        Locks the gateway's account rows first (the lock check_spend and record take, in the same
+        order: after the session row and the nonce lock), so two calls opening sessions for one
+        gateway count one after the other and cannot both take the last place; on SQLite the
+        write lock already serializes them. Raises ``NotFound`` for a gateway without accounts.
+        """
+        self._require_not_rolled_back()
+        lock_gateway_accounts(self._connection, gateway_id)
+        row = self._connection.execute(_OPEN_SESSIONS, {"gateway_id": gateway_id, "since": since}).one()
+        count: int = row[0]
+        least_recent: datetime | None = row[1]
+        return count, least_recent
 
     def record(self, call: SigningCall) -> RecordOutcome:
         """Write the call's head, record, tickets and postings; or return the stored record.

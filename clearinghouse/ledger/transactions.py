@@ -5,10 +5,17 @@ IMMEDIATE on SQLite, so it holds the database's write lock from its first statem
 ``writing_connection(db)`` the same write transaction on a bare Core connection. All
 commit on normal exit, roll back on any exception, and turn SQLAlchemy errors into this
 package's exceptions with the password masked.
+
+A database that cannot take the write — down, full, read-only, locked — is one failure as far
+as callers go: ``DatabaseUnavailable`` with a ``DatabaseFault`` naming the cause, whichever
+DBAPI class the driver chose (psycopg reports a read-only transaction as an InternalError,
+pysqlite a full disk as an OperationalError). The transaction was rolled back whole, so a
+caller may retry the same operation once the cause is gone.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +27,7 @@ from sqlalchemy.orm import Session
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.limits import SQLITE_BUSY_TIMEOUT_S
 from clearinghouse.ledger.errors import (
+    DatabaseFault,
     DatabaseUnavailable,
     InvalidLedgerInput,
     LedgerConflict,
@@ -70,7 +78,8 @@ def _sqlite_writer_turn(db: Database) -> Iterator[None]:
         return
     if not db.writer_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
         raise DatabaseUnavailable(
-            f"database {db.masked_url} unavailable: no write turn within {SQLITE_BUSY_TIMEOUT_S:g} s"
+            f"database {db.masked_url} unavailable: no write turn within {SQLITE_BUSY_TIMEOUT_S:g} s",
+            DatabaseFault.BUSY,
         )
     try:
         yield
@@ -92,13 +101,50 @@ def translated_errors(db: Database) -> Iterator[None]:
 
 
 def _translate(db: Database, exc: sa_exc.SQLAlchemyError) -> LedgerError:
-    detail = db.redact(str(getattr(exc, "orig", None) or exc))
+    orig = getattr(exc, "orig", None)
+    detail = db.redact(str(orig or exc))
     where = f"database {db.masked_url}"
+    fault = _fault(orig)
+    if fault is not None:
+        return DatabaseUnavailable(f"{where} unavailable ({fault.value}): {detail}", fault)
     if isinstance(exc, sa_exc.IntegrityError):
         return LedgerConflict(f"{where} refused a write: {detail}")
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
-        return DatabaseUnavailable(f"{where} unavailable: {detail}")
+        return DatabaseUnavailable(f"{where} unavailable ({DatabaseFault.UNREACHABLE.value}): {detail}")
     return LedgerError(f"{where} failed: {detail}")
+
+
+_SQLITE_FAULTS = {
+    sqlite3.SQLITE_FULL: DatabaseFault.FULL,
+    sqlite3.SQLITE_READONLY: DatabaseFault.READ_ONLY,
+    sqlite3.SQLITE_BUSY: DatabaseFault.BUSY,
+    sqlite3.SQLITE_LOCKED: DatabaseFault.BUSY,
+}
+"""Primary SQLite result codes that mean "the database cannot take this now" rather than a bug."""
+
+_POSTGRES_FAULTS = {
+    "25006": DatabaseFault.READ_ONLY,  # read_only_sql_transaction: default_transaction_read_only, a standby
+    "53100": DatabaseFault.FULL,  # disk_full
+    "53200": DatabaseFault.FULL,  # out_of_memory
+    "53300": DatabaseFault.BUSY,  # too_many_connections
+    "53400": DatabaseFault.FULL,  # configuration_limit_exceeded (e.g. temp_file_limit)
+    "55P03": DatabaseFault.BUSY,  # lock_not_available
+    "57P01": DatabaseFault.UNREACHABLE,  # admin_shutdown: the server is stopping
+    "57P02": DatabaseFault.UNREACHABLE,  # crash_shutdown
+    "57P03": DatabaseFault.UNREACHABLE,  # cannot_connect_now: starting up or shutting down
+}
+"""SQLSTATEs that name a database fault; psycopg files 25006 under InternalError, not
+OperationalError, so the DBAPI class alone would make a read-only database look like a bug."""
+
+
+def _fault(orig: object) -> DatabaseFault | None:
+    """The fault a driver exception names, or None when its code names none."""
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        # Extended result codes carry the primary one in their low byte (SQLITE_READONLY_DBMOVED…).
+        return None if not isinstance(code, int) else _SQLITE_FAULTS.get(code & 0xFF)
+    sqlstate = getattr(orig, "sqlstate", None)
+    return _POSTGRES_FAULTS.get(sqlstate) if isinstance(sqlstate, str) else None
 
 
 def utc_now() -> datetime:

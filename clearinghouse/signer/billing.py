@@ -16,6 +16,23 @@ Billing types (the request's ``type``):
 "seconds" is the time since the state's LastUpdate on our clock. Like go-livepeer, a call with
 no LastUpdate, or whose LastUpdate is not before ``now``, bills the first-call preload, and a
 call worth no whole unit (lv2v less than ~36 ns after the last one) is a bad request.
+
+**The wall clock jumping** (NTP step, VM resume, an operator's `date`) is a case spec 02 does not
+mention; we keep go-livepeer's rule (server/remote_signer.go: ``billableSecs <= 0`` bills the
+preload, and the new state's LastUpdate is ``now``), because it is the one with a bounded error:
+
+- **Backwards** (``now`` before LastUpdate): the real time since the last call is unknowable, so
+  the call bills the preload once (never a negative or zero amount), and LastUpdate becomes
+  ``now``; later calls bill the real time between them again. Over-billing is at most one
+  preload per jump. The alternatives are worse: keeping LastUpdate monotonic and billing 0 until
+  the clock catches up leaves the real time of the whole jump unbilled (and the orchestrator's
+  balance running dry meanwhile); monotonic with the preload bills a preload on every call of
+  that window.
+- **Forwards**: the jump is billed as elapsed time (indistinguishable from a long pause); a jump
+  that would need more tickets than a call may carry is refused by the ticket limits
+  (TOO_MANY_TICKETS, TOTAL_EV_EXCEEDED), never signed, and the gateway starts a new session.
+
+So units are always > 0 and every fee is positive (tests/signer/test_clock.py).
 """
 
 from __future__ import annotations
@@ -96,6 +113,8 @@ def billable_units(
 def _units(
     billing_type: BillingType, last_update_ns: int | None, now_ns: int, in_pixels: int
 ) -> int:
+    # Negative when the clock went back: billed as the preload below, like go-livepeer
+    # (module docstring, "The wall clock jumping").
     elapsed_ns = 0 if last_update_ns is None else now_ns - last_update_ns
     if billing_type is BillingType.LV2V:
         if elapsed_ns <= 0:

@@ -12,11 +12,21 @@ bad request → signer unsafe → refresh → params rejected → price exceeded
 → too many tickets → total EV exceeded → nonces exhausted. Unlike go-livepeer, which checks
 deposit and params before billing and the price only after, every input check comes first,
 and chain health comes before anything that depends on the orchestrator.
+
+Recipient sanity (issue #9): every ticket's face value is capped by the configured
+``max_face_value_wei`` and by deposit / deposit_multiplier, its EV by ``max_ticket_ev_wei`` and a
+call's total EV by ``max_total_ev_wei``. When the operator sets ``recipient_check`` (the daemon's
+"active orchestrators only"), it is asked about the ticket recipient right after chain health:
+a recipient it cannot confirm is refused as SIGNER_UNSAFE (503: fail closed, retry later), one
+it says is not active as PARAMS_REJECTED. That callable is the one thing here that may do I/O
+(chain/orchestrators.py caches per round and bounds its wait); everything else stays pure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from fractions import Fraction
 
 from clearinghouse.pm.ev import ticket_ev
@@ -36,6 +46,7 @@ from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
     AUTH_TOKEN_REFRESH_S,
     DEPOSIT_MULTIPLIER_DEFAULT,
+    MAX_FACE_VALUE_WEI_DEFAULT,
     MAX_TICKET_EV_WEI_DEFAULT,
     MAX_TOTAL_EV_WEI_DEFAULT,
     PARAMS_EXPIRY_MARGIN_BLOCKS,
@@ -76,20 +87,56 @@ class ChainView:
     last_l1_block: int
 
 
+class RecipientStatus(StrEnum):
+    """What a recipient check says about a ticket recipient in a round."""
+
+    ACTIVE = "active"
+    """An active orchestrator in that round: sign."""
+
+    INACTIVE = "inactive"
+    """The chain says it is not active in that round: refuse (PARAMS_REJECTED)."""
+
+    UNKNOWN = "unknown"
+    """The check could not get an answer in time: refuse (SIGNER_UNSAFE, fail closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientVerdict:
+    """A recipient check's answer; ``detail`` says why it is UNKNOWN (quoted to the caller)."""
+
+    status: RecipientStatus
+    detail: str = ""
+
+
+RecipientCheck = Callable[[bytes, int], RecipientVerdict]
+"""``check(recipient, round)``: whether the 20-byte ``recipient`` is an active orchestrator in
+``round`` (the chain view's current round). Must answer within a bounded time and never raise
+for a chain failure (UNKNOWN instead): it runs while the call holds its session lock."""
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentPolicy:
-    """Operator settings; defaults are go-livepeer's. ``max_price`` is wei per unit or None."""
+    """Operator settings; defaults are go-livepeer's. ``max_price`` is wei per unit or None.
+
+    ``max_face_value_wei`` caps every ticket's face value on top of deposit /
+    ``deposit_multiplier``; None (go-livepeer has no such cap) leaves only the deposit bound.
+    ``recipient_check`` is None unless the operator signs for active orchestrators only.
+    """
 
     max_ticket_ev_wei: int = MAX_TICKET_EV_WEI_DEFAULT
     max_total_ev_wei: int = MAX_TOTAL_EV_WEI_DEFAULT
     deposit_multiplier: int = DEPOSIT_MULTIPLIER_DEFAULT
     max_price: Fraction | None = None
+    max_face_value_wei: int | None = MAX_FACE_VALUE_WEI_DEFAULT
+    recipient_check: RecipientCheck | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.deposit_multiplier < 1:
             raise ValueError(f"deposit_multiplier must be >= 1, got {self.deposit_multiplier}")
         if self.max_price is not None and self.max_price <= 0:
             raise ValueError(f"max_price must be > 0 or None, got {self.max_price}")
+        if self.max_face_value_wei is not None and self.max_face_value_wei <= 0:
+            raise ValueError(f"max_face_value_wei must be > 0 or None, got {self.max_face_value_wei}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +193,10 @@ def plan_payment(
     manifest_id = _manifest_id(previous, request, new_manifest_id)
     units = billable_units(billing_type, session.last_update_ns, now_ns, request.in_pixels)
     _check_chain(chain)
+    recipient = _check_recipient(offer, chain, policy)
     _check_refresh(offer, chain, now_ns)
     ev = ticket_ev(offer.face_value_wei, offer.win_prob)
-    _check_params(offer, ev, chain, policy)
+    _check_params(offer, ev, chain, policy, recipient)
     _check_price(offer, session, policy, request_ceiling)
     fee = fee_wei(session.initial_price_per_unit, session.initial_pixels_per_unit, units)
     count = _ticket_count(session.balance, fee, ev, policy)
@@ -208,8 +256,10 @@ def plan_ticket_batch(
     The request's own input first, as every input check comes first: a count outside
     1..TICKETS_PER_CALL_MAX (BAD_REQUEST for 0, TOO_MANY_TICKETS above) and a zero face value or
     win probability (PARAMS_REJECTED: such a ticket pays nothing, so nobody needs it signed);
-    then in Refusal order: chain unsafe, params expired (REFRESH_SESSION), the params checks of
-    spec 01, the configured price ceiling, the total EV, and nonce SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the highest ever
+    then in Refusal order: chain unsafe, a recipient the policy's check cannot confirm
+    (SIGNER_UNSAFE), params expired (REFRESH_SESSION), the params checks of spec 01 with the
+    face value cap and an inactive recipient, the configured price ceiling, the total EV, and
+    nonce SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the highest ever
     signed under the recipientRandHash by anyone. Raises SigningRefused.
     """
     if ticket_count < 1:
@@ -225,6 +275,7 @@ def plan_ticket_batch(
             "ticket face value and win probability must be > 0: such a ticket never pays",
         )
     _check_chain(chain)
+    recipient = _check_recipient(offer, chain, policy)
     if offer.expiration_block - chain.last_l1_block <= PARAMS_EXPIRY_MARGIN_BLOCKS:
         raise SigningRefused(
             Refusal.REFRESH_SESSION,
@@ -232,7 +283,7 @@ def plan_ticket_batch(
             f"last seen L1 block is {chain.last_l1_block}",
         )
     ev = ticket_ev(offer.face_value_wei, offer.win_prob)
-    _check_params(offer, ev, chain, policy)
+    _check_params(offer, ev, chain, policy, recipient)
     if policy.max_price is not None:
         price = Fraction(offer.price_per_unit, offer.pixels_per_unit)
         check_price(price, [PriceCeiling("configured maximum price", policy.max_price)])
@@ -352,10 +403,47 @@ def _check_refresh(offer: OrchestratorOffer, chain: ChainView, now_ns: int) -> N
         )
 
 
+def _check_recipient(
+    offer: OrchestratorOffer, chain: ChainView, policy: PaymentPolicy
+) -> RecipientStatus | None:
+    """Ask the policy's recipient check (if any) about the ticket recipient in the current round.
+
+    UNKNOWN is refused here (SIGNER_UNSAFE: the operator asked for the check, so a recipient we
+    cannot confirm gets nothing); INACTIVE is returned and refused with the params checks.
+    """
+    if policy.recipient_check is None:
+        return None
+    verdict = policy.recipient_check(offer.recipient, chain.current_round)
+    if verdict.status is RecipientStatus.UNKNOWN:
+        raise SigningRefused(
+            Refusal.SIGNER_UNSAFE,
+            f"cannot confirm orchestrator 0x{offer.recipient.hex()} is active in round "
+            f"{chain.current_round}: {verdict.detail or 'no answer'}; retry later",
+        )
+    return verdict.status
+
+
 def _check_params(
-    offer: OrchestratorOffer, ev: Fraction, chain: ChainView, policy: PaymentPolicy
+    offer: OrchestratorOffer,
+    ev: Fraction,
+    chain: ChainView,
+    policy: PaymentPolicy,
+    recipient: RecipientStatus | None,
 ) -> None:
-    """Sender-side checks of the orchestrator's ticket params (spec 01); none for a zero EV."""
+    """Sender-side checks of the orchestrator's ticket params (spec 01) and our recipient
+    sanity rules; the spec's checks are skipped for a zero EV, ours are not."""
+    if recipient is RecipientStatus.INACTIVE:
+        raise SigningRefused(
+            Refusal.PARAMS_REJECTED,
+            f"ticket recipient 0x{offer.recipient.hex()} is not an active orchestrator in round "
+            f"{chain.current_round}; this signer signs for active orchestrators only",
+        )
+    if policy.max_face_value_wei is not None and offer.face_value_wei > policy.max_face_value_wei:
+        raise SigningRefused(
+            Refusal.PARAMS_REJECTED,
+            f"ticket faceValue {offer.face_value_wei} wei > configured max faceValue "
+            f"{policy.max_face_value_wei} wei",
+        )
     if ev == 0:
         return
     if ev >= offer.face_value_wei:

@@ -2,7 +2,8 @@
 
     ClearinghouseError                     (clearinghouse.errors)
     ├── SigningRefused(reason, message)    nothing was signed; ``reason`` is a Refusal
-    └── DeadlineExceeded                   the caller's deadline passed before signing
+    ├── DeadlineExceeded                   the caller's deadline passed before signing
+    └── SessionsExhausted                  a new session would pass the gateway's open-session cap
 
 ``Refusal`` is closed and in precedence order: the algorithm evaluates the reasons in this
 order, so when a call fails several checks the reason listed first is the one reported. No
@@ -26,13 +27,15 @@ class Refusal(StrEnum):
     """The state is not the session's stored head: replayed, older, forked or unknown (409)."""
 
     SIGNER_UNSAFE = "signer_unsafe"
-    """Our deposit or reserve is empty or about to unlock: no ticket may be signed (503)."""
+    """Our deposit or reserve is empty or about to unlock, or (with the operator's "active
+    orchestrators only") the recipient cannot be confirmed active: no ticket may be signed (503)."""
 
     REFRESH_SESSION = "refresh_session"
     """The orchestrator's auth token or ticket params are about to expire (480)."""
 
     PARAMS_REJECTED = "params_rejected"
-    """The orchestrator's ticket params break a sender-side rule of spec 01 (400)."""
+    """The orchestrator's ticket params break a sender-side rule of spec 01, exceed the configured
+    face value or EV caps, or name a recipient that is not an active orchestrator (400)."""
 
     PRICE_EXCEEDED = "price_exceeded"
     """The orchestrator's price is above the tightest price ceiling (481)."""
@@ -70,3 +73,20 @@ class DeadlineExceeded(ClearinghouseError):
     Not a Refusal: the request may be fine, the caller just stopped waiting (a gRPC deadline),
     so the answer is the transport's own "deadline exceeded".
     """
+
+
+class SessionsExhausted(ClearinghouseError):
+    """Opening a session would pass the gateway's cap of open sessions; nothing was signed.
+
+    ``retry_after_s`` (whole seconds, >= 1) is when the least recently paid open session goes
+    idle, making room, unless it is paid again first.
+    """
+
+    def __init__(self, gateway_id: int, open_sessions: int, sessions_max: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"too many open sessions: gateway {gateway_id} has {open_sessions} sessions paid within the last "
+            f"idle window, at most {sessions_max} allowed; existing sessions keep working, a new one may "
+            f"open in {retry_after_s} s"
+        )
+        self.gateway_id = gateway_id
+        self.retry_after_s = retry_after_s

@@ -47,3 +47,19 @@ MAX_TOTAL_EV_WEI_DEFAULT = 20_000_000_000_000
 
 DEPOSIT_MULTIPLIER_DEFAULT = 1
 """go-livepeer's default depositMultiplier: a face value may use the whole deposit."""
+
+MAX_FACE_VALUE_WEI_DEFAULT: int | None = None
+"""No face value cap beyond deposit / depositMultiplier, as go-livepeer: an absolute default would
+refuse orchestrators whose face values are normal for them (they scale with redemption gas) and
+break the drop-in promise. Operators who front many gateways should set one: it bounds how much
+of the deposit a single winning ticket can take (and so how often one win stops signing)."""
+
+SESSIONS_PER_GATEWAY_MAX = 10_000
+"""Open sessions one gateway may have: one per live stream and orchestrator, so 10,000 is more
+concurrent streams than any gateway runs today, while a gateway opening sessions in a loop makes
+at most this many rows per SESSION_IDLE_S instead of unbounded ones."""
+
+SESSION_IDLE_S = 600.0
+"""A session whose head has not moved for 10 minutes no longer counts as open: go-livepeer pays
+every few seconds (lv2v's first payment covers 60 s), so a live stream's session moves far more
+often; a shorter window would let a loop open sessions faster."""

@@ -6,7 +6,9 @@ Transports (HTTP, gRPC) authenticate the caller and decode the request, then cal
     decode the offer and verify the state's signature
     → lock the session's head (row lock on PostgreSQL, BEGIN IMMEDIATE on SQLite)
     → the state must be the stored head, or a retry of the call that advanced it (idempotency)
-    → plan (clearinghouse.signer.decision) → sign in memory (clearinghouse.pm)
+    → plan (clearinghouse.signer.decision), at most ``tickets_per_call_max`` tickets
+    → a new session: the gateway must have fewer than ``sessions_per_gateway_max`` open ones
+    → the gateway's credit control → sign in memory (clearinghouse.pm)
     → record head, signing record, tickets and postings → commit → answer
 
 Nothing is signed before the checks pass, and nothing leaves before the record is committed:
@@ -14,16 +16,26 @@ a refusal, a crash or a database error loses no record of a ticket that left the
 authoritative session state is the database's; a client's state blob is only a claim that must
 match it, so a replayed, older or forked state is refused (STALE_STATE) instead of re-signing
 nonces or re-spending a balance.
+
+Open sessions. A session is open while its head moved within ``session_idle_s`` (SESSION_IDLE_S):
+go-livepeer pays a live stream every few seconds, so a running stream's session is never idle
+that long, and one that is has been abandoned (the stream ended or moved to another
+orchestrator). The cap counts concurrent streams (one session per stream and orchestrator), not
+sessions ever made: a gateway running many streams for months never accumulates towards it, and
+one opening sessions in a loop is stopped at SESSIONS_PER_GATEWAY_MAX within any idle window.
+Only opening a session is refused (``SessionsExhausted``, answered 429 with Retry-After: the
+time until the least recently paid open session goes idle); calls on existing sessions carry on.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -39,8 +51,9 @@ from clearinghouse.signer.decision import (
     PaymentRequest,
     plan_payment,
 )
-from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SessionsExhausted, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
+from clearinghouse.signer.limits import SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX, TICKETS_PER_CALL_MAX
 from clearinghouse.signer.pipelines import pipeline_of
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
@@ -58,7 +71,6 @@ by guessing another session's id, and collisions are out of reach."""
 
 MANIFEST_ID_BYTES = 8
 """Random bytes in a ManifestID we make up when a first call has none (go-livepeer uses 8)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -115,9 +127,22 @@ class PaymentService(LedgerSigner):
         policy: PaymentPolicy,
         clock_ns: Callable[[], int] = time.time_ns,
         rate_snapshot: Callable[[], int | None] = lambda: None,
+        *,
+        tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
+        sessions_per_gateway_max: int = SESSIONS_PER_GATEWAY_MAX,
+        session_idle_s: float = SESSION_IDLE_S,
     ) -> None:
-        """As LedgerSigner; also signs our address once for /sign-orchestrator-info."""
+        """As LedgerSigner; also signs our address once for /sign-orchestrator-info. Raises
+        ValueError unless 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX (the protocol's and
+        the ledger's ceiling), sessions_per_gateway_max >= 1 and session_idle_s > 0."""
+        if not 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX:
+            raise ValueError(f"tickets_per_call_max must be in [1, {TICKETS_PER_CALL_MAX}], got {tickets_per_call_max}")
+        if sessions_per_gateway_max < 1 or not session_idle_s > 0:
+            raise ValueError("sessions_per_gateway_max must be >= 1 and session_idle_s > 0")
         super().__init__(db, private_key, chain_view, policy, clock_ns, rate_snapshot)
+        self._tickets_per_call_max = tickets_per_call_max
+        self._sessions_per_gateway_max = sessions_per_gateway_max
+        self._session_idle_s = session_idle_s
         checksummed = to_checksum_address(self.address)
         self._info_signature = (checksummed, pm.personal_sign(private_key, pm.keccak256(checksummed.encode())))
 
@@ -142,8 +167,9 @@ class PaymentService(LedgerSigner):
         checked under the session lock right before signing, so a call that waited past it for
         the lock signs nothing (DeadlineExceeded). A retry's stored answer is returned anyway.
 
-        Raises SigningRefused (reason in precedence order, see errors.Refusal),
-        ledger.SpendRefused when the gateway's credit control forbids the EV this call needs
+        Raises SigningRefused (reason in precedence order, see errors.Refusal; TOO_MANY_TICKETS
+        also above the configured ``tickets_per_call_max``), SessionsExhausted when a new
+        session would pass the gateway's open-session cap, ledger.SpendRefused when the gateway's credit control forbids the EV this call needs
         (checked in the same transaction as the record, so racing calls cannot overspend),
         DeadlineExceeded, and ledger.DatabaseUnavailable; any other exception is a bug and rolls
         everything back.
@@ -160,6 +186,9 @@ class PaymentService(LedgerSigner):
                 if stored is not None:
                     return _decode_response(stored.response)
                 plan = self._plan(lock, caller, call, offer, previous, state_id)
+                self._check_ticket_count(plan)
+                if previous is None:
+                    self._check_session_room(lock, caller.gateway_id)
                 lock.check_spend(
                     caller.gateway_id, caller.subject, plan.ticket_count * plan.ev_wei, datetime.now(UTC)
                 )
@@ -174,6 +203,25 @@ class PaymentService(LedgerSigner):
             # tickets never left, so refusing is safe and the client's retry gets fresh nonces.
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
         return result
+
+    def _check_ticket_count(self, plan: PaymentPlan) -> None:
+        """The configured cap, below the protocol's TICKETS_PER_CALL_MAX that planning applies."""
+        if plan.ticket_count > self._tickets_per_call_max:
+            raise SigningRefused(
+                Refusal.TOO_MANY_TICKETS,
+                f"numTickets {plan.ticket_count} exceeds maximum of {self._tickets_per_call_max}",
+            )
+
+    def _check_session_room(self, lock: ledger.SessionLock, gateway_id: int) -> None:
+        """Refuse a new session when the gateway already has its cap of open ones; counted under
+        the gateway's account lock, so racing new sessions cannot both take the last place."""
+        now = datetime.now(UTC)  # the ledger's clock: updated_at is written from it
+        since = now - timedelta(seconds=self._session_idle_s)
+        count, least_recent = lock.open_sessions(gateway_id, since)
+        if count < self._sessions_per_gateway_max:
+            return
+        frees_in_s = self._session_idle_s if least_recent is None else (least_recent - since).total_seconds()
+        raise SessionsExhausted(gateway_id, count, self._sessions_per_gateway_max, max(1, math.ceil(frees_in_s)))
 
     def _open_previous(self, call: PaymentCall) -> RemotePaymentState | None:
         if not call.state:

@@ -62,6 +62,7 @@ class GrpcStack:
     stub: clearinghouse_pb2_grpc.ClearinghouseStub
     key: str
     gateway_id: int
+    app: RemoteSignerApp
     http_auth: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +95,7 @@ def grpc_stack(db: Database, *, rate_limiter: RateLimiter | None = None, **serve
         )
         channel = stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
         stub = clearinghouse_pb2_grpc.ClearinghouseStub(channel)
-        yield GrpcStack(db, clock, chain, http_url, server, channel, stub, key, gateway_id)
+        yield GrpcStack(db, clock, chain, http_url, server, channel, stub, key, gateway_id, app)
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:

@@ -374,4 +374,4 @@ def test_a_database_outage_is_unavailable() -> None:
     finally:
         down.dispose()
     assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, Reason.UNAVAILABLE)
-    assert error.details() == "database unavailable"
+    assert error.details() == "database unavailable (unreachable); retry later"

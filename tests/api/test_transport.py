@@ -20,7 +20,7 @@ import pytest
 from clearinghouse.api import ApiKeyAuthenticator
 from clearinghouse.api.errors import REFUSAL_STATUS
 from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
-from clearinghouse.ledger import Database, DatabaseUnavailable, SpendLimit, SpendRefused
+from clearinghouse.ledger import Database, DatabaseFault, DatabaseUnavailable, SpendLimit, SpendRefused
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
 from tests.api.client import get, post, request
@@ -161,9 +161,9 @@ def test_a_credit_refusal_is_483(
 def test_database_down_is_503(
     fake_server: str, auth: dict[str, str], fake_service: FakePaymentService
 ) -> None:
-    fake_service.outcome = DatabaseUnavailable("database is locked")
+    fake_service.outcome = DatabaseUnavailable("database is locked at host db-7", DatabaseFault.BUSY)
     reply = post(fake_server, PAY, {"orchestrator": ORCHESTRATOR_B64}, auth)
-    assert reply.status == 503 and reply.message == "database unavailable"
+    assert reply.status == 503 and reply.message == "database unavailable (busy); retry later"
 
 
 def test_bad_json_and_bad_base64_are_400_and_reach_no_service(

@@ -7,7 +7,10 @@ ticket of EV 35 wei (see ``SessionDriver``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
@@ -16,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 
 from clearinghouse.ledger import (
     CreditMode,
+    CreditPolicy,
     Database,
     Gateway,
     InvalidLedgerInput,
@@ -39,6 +43,7 @@ from clearinghouse.ledger import (
     spend_summary,
     subject_quotas,
     top_up,
+    update_credit_policy,
     upgrade_to_head,
     verify_ledger,
 )
@@ -284,6 +289,40 @@ def test_policy_changes_are_audited(ledger_db: Database, gateway: Gateway) -> No
         (CreditMode.PREPAID, 0, "finance@example", "invoice 7 unpaid"),
     ]
     assert history[-1] == current
+
+
+def test_concurrent_updates_each_build_on_the_other(ledger_db: Database, gateway: Gateway) -> None:
+    """update_credit_policy reads and writes under the gateway's locks: two operators changing
+    different limits at once both land, whichever goes first (with read-then-write in two
+    transactions, the second would silently put the first one's field back)."""
+    both_read = threading.Barrier(2, timeout=10)
+
+    def change(field: str, value: int) -> Callable[[CreditPolicy], CreditPolicy]:
+        def changed(current: CreditPolicy) -> CreditPolicy:
+            try:  # on PostgreSQL the second caller waits on the lock here; on SQLite at begin
+                both_read.wait(timeout=0.5)
+            except threading.BrokenBarrierError:
+                pass
+            return replace(current, mode=CreditMode.CREDIT, actor="ops", reason=f"set {field}", **{field: value})
+        return changed
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda args: update_credit_policy(ledger_db, gateway.id, change(*args)),
+                                [("credit_limit_wei", 700), ("quota_wei", 900)]))
+
+    final = get_credit_policy(ledger_db, gateway.id)
+    assert (final.credit_limit_wei, final.quota_wei) == (700, 900)
+    assert sorted(after.reason for _, after in results) == ["set credit_limit_wei", "set quota_wei"]
+    assert len(credit_policy_history(ledger_db, gateway.id)) == 2
+
+
+def test_an_update_refused_by_the_policy_checks_writes_nothing(ledger_db: Database, gateway: Gateway) -> None:
+    with pytest.raises(InvalidLedgerInput, match="a prepaid gateway has no credit"):
+        update_credit_policy(ledger_db, gateway.id,
+                             lambda current: replace(current, credit_limit_wei=5, actor="ops", reason="x"))
+    with pytest.raises(NotFound):
+        update_credit_policy(ledger_db, 10**9, lambda current: current)
+    assert credit_policy_history(ledger_db, gateway.id) == ()
 
 
 @pytest.mark.parametrize(

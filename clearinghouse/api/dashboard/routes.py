@@ -387,7 +387,13 @@ def _same_origin(scope: Scope) -> None:
     hostile page's: the cookie attribute, not this check, is what stops those."""
     headers = RequestHeaders(scope["headers"])
     origin = headers.get("origin")
-    if origin not in (None, "null") and urlsplit(origin).netloc != (headers.get("host") or ""):
+    if origin in (None, "null"):
+        return
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[" is no URL (urlsplit raises), so not our origin either
+        netloc = None
+    if netloc != (headers.get("host") or ""):
         raise ApiError("cross-site form refused", status=403)
 
 
