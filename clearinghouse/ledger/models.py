@@ -93,10 +93,12 @@ class PaymentSessionRow(Base):
     __tablename__ = "payment_sessions"
     __table_args__ = (
         CheckConstraint("billing_type IN ('', 'lv2v', 'live', 'fixed')", name="billing_type"),
+        # Counting a gateway's open sessions (paid within the idle window) reads only those.
+        Index(None, "gateway_id", "updated_at"),
     )
 
     state_id: Mapped[str] = mapped_column(String(limits.STATE_ID_LENGTH_MAX), primary_key=True)
-    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"), index=True)
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
     orchestrator_address: Mapped[bytes] = mapped_column(Address)
     app: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
     billing_type: Mapped[str] = mapped_column(String(8))

@@ -89,8 +89,8 @@ _NONCE_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _LAST_NONCE = select(func.max(_TICKETS.c.sender_nonce)).where(
     _TICKETS.c.recipient_rand_hash == bindparam("recipient_rand_hash")
 )
-# Scans the gateway's sessions through the gateway_id index. An index on (gateway_id,
-# updated_at) would make it a range scan; it runs once per new session, not per call.
+# A range scan of the (gateway_id, updated_at) index (migration 0009): it reads the open sessions
+# only, however many the gateway ever had; it runs once per new session, not per call.
 _OPEN_SESSIONS = select(func.count(), func.min(_SESSIONS.c.updated_at)).where(
     (_SESSIONS.c.gateway_id == bindparam("gateway_id")) & (_SESSIONS.c.updated_at >= bindparam("since"))
 )
