@@ -42,3 +42,9 @@ HEAD_ADVANCE_BLOCKS_PER_S_MAX = 40
 HEAD_ADVANCE_SLACK_BLOCKS = 100_000
 """Forward blocks allowed on top of the rate: ~7 hours of Arbitrum One blocks, for clocks that
 stop (a suspended VM) and devnets that mine in bursts (anvil_mine of up to 100,000 blocks)."""
+
+BURN_WINDOW_S_DEFAULT = 3600.0
+"""An hour of samples: smooths a bursty hour of live video, still follows a change within it."""
+
+BURN_SPAN_MIN_S = 10.0
+"""A rate over less than 10 s of samples is noise; runway stays unknown until then."""

@@ -54,6 +54,7 @@ from clearinghouse.chain.health import (
     WatcherLag,
     assess,
 )
+from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
 from clearinghouse.chain.redact import redact_rpc_url
 from clearinghouse.chain.view import LiveChainView
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
@@ -62,12 +63,6 @@ from clearinghouse.signer.decision import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 
 LOG = logging.getLogger("clearinghouse.health")
-
-BURN_WINDOW_S_DEFAULT = 3600.0
-"""An hour of samples: smooths a bursty hour of live video, still follows a change within it."""
-
-BURN_SPAN_MIN_S = 10.0
-"""A rate over less than 10 s of samples is noise; runway stays unknown until then."""
 
 BURN_SAMPLES_MAX = 4096
 """One sample per refresh; at the 1 s default a window of an hour needs 3,600."""

@@ -132,7 +132,8 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
                                  tickets_per_call_max=limits.tickets_per_call_max,
                                  sessions_per_gateway_max=limits.sessions_per_gateway_max,
                                  session_idle_s=limits.session_idle_s)
-        tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates)
+        tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates,
+                                tickets_per_call_max=limits.tickets_per_call_max)
         api_keys, webhook = _authorization(config, db)
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)

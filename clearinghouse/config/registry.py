@@ -25,7 +25,7 @@ from clearinghouse.billing.limits import (
 )
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
-from clearinghouse.chain.monitor import BURN_WINDOW_S_DEFAULT
+from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.settings import (
     CHAIN_ID_DEFAULT,
@@ -222,7 +222,7 @@ SETTINGS = (
     Setting("limits.keep_alive_s", Kind.INTEGER, _LIMITS.keep_alive_s,
             "An idle HTTP connection is closed after this, 1..3600"),
     Setting("limits.tickets_per_call_max", Kind.INTEGER, _LIMITS.tickets_per_call_max,
-            "Most tickets one payment call may sign (TOO_MANY_TICKETS above: 400, /v1 422), 1..100"),
+            "Most tickets one payment call or SignTickets batch may sign (TOO_MANY_TICKETS: 400, /v1 422), 1..100"),
     Setting("limits.sessions_per_gateway_max", Kind.INTEGER, _LIMITS.sessions_per_gateway_max,
             "Open payment sessions per gateway; a new one past it gets 429, 1..10000000"),
     Setting("limits.session_idle_s", Kind.NUMBER, _LIMITS.session_idle_s,

@@ -33,7 +33,7 @@ from clearinghouse.billing.limits import (
 )
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
-from clearinghouse.chain.monitor import BURN_WINDOW_S_DEFAULT
+from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_readable_by_others
 from clearinghouse.signer.decision import ChainView, PaymentPolicy

@@ -12,7 +12,7 @@ from typing import Any
 
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
-from clearinghouse.chain.monitor import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
+from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.registry import layered, read_config_file
 from clearinghouse.config.settings import (

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from clearinghouse import ledger, pm
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 
 
 class LedgerSigner:
@@ -22,9 +24,16 @@ class LedgerSigner:
         policy: PaymentPolicy,
         clock_ns: Callable[[], int] = time.time_ns,
         rate_snapshot: Callable[[], int | None] = lambda: None,
+        *,
+        tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
     ) -> None:
         """``rate_snapshot`` names the ETH/USD rate snapshot in force for a record written now,
-        or None ("unpriced": signing never waits for a price; see billing.ratebook)."""
+        or None ("unpriced": signing never waits for a price; see billing.ratebook).
+        ``tickets_per_call_max`` is [limits]' cap on one call's tickets; ValueError unless it is in
+        1..TICKETS_PER_CALL_MAX (the protocol's and the ledger's ceiling)."""
+        if not 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX:
+            raise ValueError(f"tickets_per_call_max must be in [1, {TICKETS_PER_CALL_MAX}], got {tickets_per_call_max}")
+        self._tickets_per_call_max = tickets_per_call_max
         self._db = db
         self._key = private_key
         self._chain_view = chain_view
@@ -32,3 +41,11 @@ class LedgerSigner:
         self._clock_ns = clock_ns
         self._rate_snapshot = rate_snapshot
         self.address = pm.private_key_to_address(private_key)
+
+    def _check_ticket_count(self, ticket_count: int) -> None:
+        """The configured cap, at or below the protocol's TICKETS_PER_CALL_MAX that planning applies."""
+        if ticket_count > self._tickets_per_call_max:
+            raise SigningRefused(
+                Refusal.TOO_MANY_TICKETS,
+                f"numTickets {ticket_count} exceeds maximum of {self._tickets_per_call_max}",
+            )

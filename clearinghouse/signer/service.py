@@ -133,14 +133,11 @@ class PaymentService(LedgerSigner):
         session_idle_s: float = SESSION_IDLE_S,
     ) -> None:
         """As LedgerSigner; also signs our address once for /sign-orchestrator-info. Raises
-        ValueError unless 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX (the protocol's and
-        the ledger's ceiling), sessions_per_gateway_max >= 1 and session_idle_s > 0."""
-        if not 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX:
-            raise ValueError(f"tickets_per_call_max must be in [1, {TICKETS_PER_CALL_MAX}], got {tickets_per_call_max}")
+        ValueError as LedgerSigner, and unless sessions_per_gateway_max >= 1 and session_idle_s > 0."""
         if sessions_per_gateway_max < 1 or not session_idle_s > 0:
             raise ValueError("sessions_per_gateway_max must be >= 1 and session_idle_s > 0")
-        super().__init__(db, private_key, chain_view, policy, clock_ns, rate_snapshot)
-        self._tickets_per_call_max = tickets_per_call_max
+        super().__init__(db, private_key, chain_view, policy, clock_ns, rate_snapshot,
+                         tickets_per_call_max=tickets_per_call_max)
         self._sessions_per_gateway_max = sessions_per_gateway_max
         self._session_idle_s = session_idle_s
         checksummed = to_checksum_address(self.address)
@@ -186,7 +183,7 @@ class PaymentService(LedgerSigner):
                 if stored is not None:
                     return _decode_response(stored.response)
                 plan = self._plan(lock, caller, call, offer, previous, state_id)
-                self._check_ticket_count(plan)
+                self._check_ticket_count(plan.ticket_count)
                 if previous is None:
                     self._check_session_room(lock, caller.gateway_id)
                 lock.check_spend(
@@ -203,14 +200,6 @@ class PaymentService(LedgerSigner):
             # tickets never left, so refusing is safe and the client's retry gets fresh nonces.
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
         return result
-
-    def _check_ticket_count(self, plan: PaymentPlan) -> None:
-        """The configured cap, below the protocol's TICKETS_PER_CALL_MAX that planning applies."""
-        if plan.ticket_count > self._tickets_per_call_max:
-            raise SigningRefused(
-                Refusal.TOO_MANY_TICKETS,
-                f"numTickets {plan.ticket_count} exceeds maximum of {self._tickets_per_call_max}",
-            )
 
     def _check_session_room(self, lock: ledger.SessionLock, gateway_id: int) -> None:
         """Refuse a new session when the gateway already has its cap of open ones; counted under

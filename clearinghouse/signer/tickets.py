@@ -98,6 +98,7 @@ class TicketService(LedgerSigner):
         stored = find_request_record(self._db, caller.gateway_id, request.request_id)
         if stored is not None:
             return _stored_answer(stored, digest)
+        self._check_ticket_count(request.ticket_count)
         try:
             with ledger.locked_session(self._db, ticket_session_id(caller.gateway_id, offer)) as lock:
                 refuse_if_halted(lock, caller)

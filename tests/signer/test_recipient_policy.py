@@ -206,3 +206,17 @@ def test_a_refused_recipient_burns_no_nonce_in_a_ticket_batch(ledger_db: ledger.
     signed = service.sign_tickets(caller, request)
     assert ledger.last_issued_nonce(ledger_db, RAND_HASH_A) == 2 and not signed.replayed
     assert ledger.verify_ledger(ledger_db).ok
+
+
+def test_a_ticket_batch_keeps_to_the_configured_tickets_per_call(ledger_db: ledger.Database, chain: ChainView) -> None:
+    """[limits] tickets_per_call_max binds SignTickets too: past it nothing is signed, at it all is."""
+    service = TicketService(ledger_db, KEY, lambda: chain, PaymentPolicy(), tickets_per_call_max=3)
+    caller = funded_caller(ledger_db)
+    info = orchestrator_info()
+    params, price = info.ticket_params.SerializeToString(), info.price_info.SerializeToString()
+    refused = refusal(lambda: service.sign_tickets(caller, TicketRequest("request-1", params, None, price, 4)))
+    assert refused.reason is Refusal.TOO_MANY_TICKETS and "exceeds maximum of 3" in refused.message
+    assert ledger.last_issued_nonce(ledger_db, RAND_HASH_A) == 0
+    assert len(service.sign_tickets(caller, TicketRequest("request-2", params, None, price, 3)).tickets) == 3
+    with pytest.raises(ValueError, match="tickets_per_call_max"):
+        TicketService(ledger_db, KEY, lambda: chain, PaymentPolicy(), tickets_per_call_max=101)
