@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable
 
 from clearinghouse import ledger, pm
+from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
+from clearinghouse.signer.wire import OrchestratorOffer, build_payment
 
 
 class LedgerSigner:
@@ -49,3 +51,24 @@ class LedgerSigner:
                 Refusal.TOO_MANY_TICKETS,
                 f"numTickets {ticket_count} exceeds maximum of {self._tickets_per_call_max}",
             )
+
+    def _sign_tickets_on(
+        self, offer: OrchestratorOffer, nonces: range
+    ) -> tuple[list[tuple[bytes, bytes]], lp_rpc_pb2.Payment]:
+        """One native batch on ``offer`` for ``nonces``: the (ticket hash, signature) pairs in
+        nonce order, and the Payment carrying them."""
+        signed = pm.sign_ticket_batch(
+            self._key,
+            offer.recipient,
+            self.address,
+            offer.face_value_wei,
+            offer.win_prob,
+            offer.recipient_rand_hash,
+            offer.creation_round,
+            offer.creation_round_block_hash,
+            nonces.start,
+            len(nonces),
+        )
+        signatures = [(nonce, signature) for nonce, (_, signature) in zip(nonces, signed, strict=True)]
+        payment = build_payment(offer, self.address, signatures)
+        return signed, payment

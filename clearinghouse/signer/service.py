@@ -58,7 +58,6 @@ from clearinghouse.signer.pipelines import pipeline_of
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
     OrchestratorOffer,
-    build_payment,
     build_seg_data,
     decode_capabilities,
     decode_offer,
@@ -268,21 +267,7 @@ class PaymentService(LedgerSigner):
         self, plan: PaymentPlan, capabilities: lp_rpc_pb2.Capabilities | None
     ) -> tuple[PaymentResult, tuple[ledger.SignedTicket, ...]]:
         offer = plan.offer
-        batch = pm.sign_ticket_batch(
-            self._key,
-            offer.recipient,
-            self.address,
-            offer.face_value_wei,
-            offer.win_prob,
-            offer.recipient_rand_hash,
-            offer.creation_round,
-            offer.creation_round_block_hash,
-            plan.first_nonce,
-            plan.ticket_count,
-        )
-        payment = build_payment(
-            offer, self.address, [(nonce, sig) for nonce, (_, sig) in zip(plan.nonces, batch, strict=True)]
-        )
+        batch, payment = self._sign_tickets_on(offer, plan.nonces)
         seg_signature = pm.personal_sign(self._key, pm.keccak256(seg_creds_preimage(plan.manifest_id)))
         seg_data = build_seg_data(plan.manifest_id, offer, capabilities, seg_signature)
         state = encode_state(plan.state)

@@ -48,7 +48,7 @@ from clearinghouse.signer.decision import TicketPlan, plan_ticket_batch
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
 from clearinghouse.signer.service import Caller, refuse_if_halted, refuse_if_past, tightened
-from clearinghouse.signer.wire import OrchestratorOffer, build_payment, decode_ticket_offer
+from clearinghouse.signer.wire import OrchestratorOffer, decode_ticket_offer
 
 TICKET_SESSION_PREFIX = "tk"
 TICKET_SESSION_HASH_BYTES = 20
@@ -132,21 +132,7 @@ class TicketService(LedgerSigner):
         digest: bytes,
     ) -> tuple[TicketBatch, ledger.SigningCall]:
         offer = plan.offer
-        signed = pm.sign_ticket_batch(
-            self._key,
-            offer.recipient,
-            self.address,
-            offer.face_value_wei,
-            offer.win_prob,
-            offer.recipient_rand_hash,
-            offer.creation_round,
-            offer.creation_round_block_hash,
-            plan.first_nonce,
-            plan.ticket_count,
-        )
-        payment = build_payment(
-            offer, self.address, [(nonce, sig) for nonce, (_, sig) in zip(plan.nonces, signed, strict=True)]
-        )
+        signed, payment = self._sign_tickets_on(offer, plan.nonces)
         tickets = tuple((nonce, ticket_hash) for nonce, (ticket_hash, _) in zip(plan.nonces, signed, strict=True))
         batch = TicketBatch(payment.SerializeToString(), tickets, plan.ev_signed_wei, replayed=False)
         response = _encode(batch)
