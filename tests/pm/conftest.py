@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = Path(os.environ.get("CLEARINGHOUSE_SPEC_DIR", REPO_ROOT.parent / "shared" / "spec"))
+from tests.data import SPEC_VECTORS
 IMPLEMENTATIONS = ["reference", "native"]
 
 
@@ -42,10 +39,7 @@ def native_core() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def vectors() -> dict[str, Any]:
-    path = SPEC_DIR / "vectors.json"
-    if not path.exists():
-        pytest.fail(f"spec vectors not found at {path}; set CLEARINGHOUSE_SPEC_DIR")
-    data: dict[str, Any] = json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(SPEC_VECTORS.read_text(encoding="utf-8"))
     return data
 
 

@@ -6,16 +6,12 @@ ticket EV of exactly 35 wei (face value 105, win probability (2^256 − 1) / 3).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from clearinghouse import pm
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer import minimal_big_endian
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = Path(os.environ.get("CLEARINGHOUSE_SPEC_DIR", REPO_ROOT.parent / "shared" / "spec"))
 
 KEY = bytes([0x11]) * 32
 OUR_ADDRESS = pm.private_key_to_address(KEY)

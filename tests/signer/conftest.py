@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from clearinghouse.signer import ChainView, OrchestratorOffer, PaymentPolicy, decode_offer
-from tests.signer.builders import L1_BLOCK, SPEC_DIR, orchestrator_info
+from tests.data import SPEC_VECTORS
+from tests.signer.builders import L1_BLOCK, orchestrator_info
 
 
 @pytest.fixture
@@ -41,6 +42,5 @@ def policy() -> PaymentPolicy:
 
 @pytest.fixture(scope="session")
 def vectors() -> dict[str, Any]:
-    path = SPEC_DIR / "vectors.json"
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(SPEC_VECTORS.read_text(encoding="utf-8"))
     return loaded
