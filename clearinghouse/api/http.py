@@ -38,8 +38,10 @@ A payment call, in order — nothing is signed before every check has passed:
    body nested deeper than json_depth_max → 400) and decode it (400, payloads.py);
 4. with a webhook: ask it (its status, 503 when down, 500 on garbage; webhook.py);
    then the caller's gateway must be within its calls/s rate limit (429; rate_limit.py);
-5. ``PaymentService.generate_payment`` — blocking database and signing work — on a bounded
-   thread pool, never on the event loop; a refusal maps to its status through
+5. ``PaymentService.payment_work`` — decoding, the state's signature, planning — on a bounded
+   thread pool, never on the event loop, then the ledger committer's next batch (checks, signing
+   and the record in one transaction with the batch's other calls), awaited without holding a
+   thread; a full committer queue (``LedgerBusy``) → 503 with Retry-After; a refusal maps to its status through
    ``errors.REFUSAL_STATUS``; a credit-control refusal (``SpendRefused``) → 483;
    ``DatabaseUnavailable`` → 503; a new session over the gateway's open-session cap
    (``SessionsExhausted``) → 429 with Retry-After.
@@ -63,7 +65,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -108,11 +110,11 @@ from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.webhook import WebhookAuthorizer
-from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
+from clearinghouse.ledger import DatabaseUnavailable, LedgerBusy, SpendRefused
 from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
 from clearinghouse.signer.errors import SigningRefused
 from clearinghouse.signer.errors import SessionsExhausted
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentWork
 
 if TYPE_CHECKING:
     from clearinghouse.api.admin_http import AdminRoutes
@@ -139,7 +141,9 @@ class SigningService(Protocol):
 
     def orchestrator_info_signature(self) -> tuple[str, bytes]: ...
 
-    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult: ...
+    def payment_work(self, caller: Caller, call: PaymentCall) -> PaymentWork: ...
+
+    def commit(self, work: PaymentWork) -> Future[PaymentResult]: ...
 
     def ready(self) -> bool: ...
 
@@ -341,6 +345,10 @@ class RemoteSignerApp:
             refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS)
             refused.reason = Reason.INSUFFICIENT_BALANCE
             response = _error_response(refused, request_id)
+        except LedgerBusy as exc:  # the committer's queue is full: nothing was done, retry soon
+            busy = ServiceUnavailable(str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+            busy.reason = Reason.SIGNER_BUSY
+            response = _error_response(busy, request_id)
         except SessionsExhausted as exc:  # too many open sessions: retry when one has gone idle
             exhausted = ApiError(str(exc), status=SESSIONS_EXHAUSTED_STATUS,
                                  headers={"Retry-After": str(exc.retry_after_s)})
@@ -408,9 +416,10 @@ class RemoteSignerApp:
         if self._rate_limiter is not None:
             self._rate_limiter.admit(caller.gateway_id)
         try:
-            result = await self._signing_pool.run(
-                self._service.generate_payment, caller, request.call
-            )
+            # The part that needs no database on a signing thread; the committer's batch then
+            # answers the future, so no thread waits for the commit.
+            work = await self._signing_pool.run(self._service.payment_work, caller, request.call)
+            result = await asyncio.wrap_future(self._service.commit(work))
         except SigningRefused as refusal:
             error = refusal_error(refusal, request.state_echo)
             error.reason = REFUSAL_REASON[refusal.reason]

@@ -128,12 +128,15 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         rates = _rate_book(config, db)
         stack.callback(rates.stop)
         limits, policy = config.limits, _payment_policy(config, stack)
+        # One committer for every signing transport: their calls share batches and fsyncs.
+        committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max)
+        stack.callback(committer.close)
         service = PaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
                                  tickets_per_call_max=limits.tickets_per_call_max,
                                  sessions_per_gateway_max=limits.sessions_per_gateway_max,
-                                 session_idle_s=limits.session_idle_s)
+                                 session_idle_s=limits.session_idle_s, committer=committer)
         tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates,
-                                tickets_per_call_max=limits.tickets_per_call_max)
+                                tickets_per_call_max=limits.tickets_per_call_max, committer=committer)
         api_keys, webhook = _authorization(config, db)
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)

@@ -231,6 +231,11 @@ SETTINGS = (
             "gRPC calls running or queued; more get RESOURCE_EXHAUSTED, 1..100000"),
     Setting("limits.grpc_message_bytes_max", Kind.INTEGER, _LIMITS.grpc_message_bytes_max,
             "Largest gRPC request message, 16384..16777216"),
+    Setting("limits.signing_queue_max", Kind.INTEGER, _LIMITS.signing_queue_max,
+            "Signing calls waiting for the ledger committer; more get 503 with Retry-After "
+            "(gRPC RESOURCE_EXHAUSTED), 1..65536"),
+    Setting("limits.signing_batch_max", Kind.INTEGER, _LIMITS.signing_batch_max,
+            "Most signing calls committed in one transaction (group commit), 1..1024"),
 )
 """Every setting, in the order of the file; ``clearinghouse init`` writes them in this order."""
 

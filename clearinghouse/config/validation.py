@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from clearinghouse.ledger.limits import SIGNING_BATCH_MAX_CEILING, SIGNING_QUEUE_MAX_CEILING
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
@@ -96,6 +97,8 @@ LIMIT_BOUNDS: dict[str, tuple[int | float, int | float]] = {
     "session_idle_s": (60, 86_400),
     "grpc_concurrent_rpcs_max": (1, 100_000),
     "grpc_message_bytes_max": (16 * 1024, 16 * 1024 * 1024),
+    "signing_queue_max": (1, SIGNING_QUEUE_MAX_CEILING),
+    "signing_batch_max": (1, SIGNING_BATCH_MAX_CEILING),
 }
 """[limits]: the inclusive range of each setting. Lower bounds keep a real request possible (a
 payment body with its state blob is ~12 KiB base64, our headers < 1 KiB, a stream pays every few

@@ -88,17 +88,41 @@ def count_exposure(
 ) -> None:
     """Add one recorded call to its rollup row. The caller holds the gateway's account locks,
     so the read-then-write cannot lose an update."""
-    key = {"gateway_id": gateway_id, "recipient": recipient, "creation_round": creation_round}
-    where = {f"key_{name}": value for name, value in key.items()}
+    add_exposure(connection, (gateway_id, recipient, creation_round),
+                 ExposureSum(tickets, tickets * face_value_wei, face_value_wei, ev_signed))
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureSum:
+    """What some recorded calls add to one rollup row: tickets, their face values' sum and
+    maximum, and their EV."""
+
+    tickets: int
+    face_value_wei: int
+    max_face_value_wei: int
+    ev_signed: Fraction
+
+    def __add__(self, other: ExposureSum) -> ExposureSum:
+        return ExposureSum(self.tickets + other.tickets, self.face_value_wei + other.face_value_wei,
+                           max(self.max_face_value_wei, other.max_face_value_wei), self.ev_signed + other.ev_signed)
+
+
+def add_exposure(connection: Connection, key: tuple[int, bytes, int], added: ExposureSum) -> None:
+    """Add ``added`` to the rollup row of (gateway, recipient, creation round). The caller holds
+    the gateway's account locks, so the read-then-write cannot lose an update."""
+    gateway_id, recipient, creation_round = key
+    columns = {"gateway_id": gateway_id, "recipient": recipient, "creation_round": creation_round}
+    where = {f"key_{name}": value for name, value in columns.items()}
     stored = connection.execute(_SELECT, where).first()
     if stored is None:
-        connection.execute(_INSERT, key | _columns(tickets, tickets * face_value_wei, face_value_wei, ev_signed))
+        connection.execute(_INSERT, columns | _columns(
+            added.tickets, added.face_value_wei, added.max_face_value_wei, added.ev_signed))
         return
     connection.execute(_UPDATE, where | _columns(
-        stored.tickets + tickets,
-        int(stored.face_value_wei) + tickets * face_value_wei,
-        max(int(stored.max_face_value_wei), face_value_wei),
-        Fraction(stored.ev_signed_num, stored.ev_signed_den) + ev_signed,
+        stored.tickets + added.tickets,
+        int(stored.face_value_wei) + added.face_value_wei,
+        max(int(stored.max_face_value_wei), added.max_face_value_wei),
+        Fraction(stored.ev_signed_num, stored.ev_signed_den) + added.ev_signed,
     ))
 
 

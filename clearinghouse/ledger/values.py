@@ -185,8 +185,12 @@ class SigningCall:
     params_expiration_block: int
     rate_snapshot_id: int | None
     response: bytes
+    signed_at: datetime | None = None
+    """The call's one clock reading, stamped on its record and rows; None: the batch's."""
 
     def __post_init__(self) -> None:
+        if self.signed_at is not None and self.signed_at.tzinfo is None:
+            raise InvalidLedgerInput(f"signed_at: expected a timezone-aware datetime, got {self.signed_at!r}")
         if self.gateway_id != self.session.gateway_id:
             raise InvalidLedgerInput(
                 f"session belongs to gateway {self.session.gateway_id}, "

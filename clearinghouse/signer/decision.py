@@ -222,6 +222,18 @@ def plan_payment(
     )
 
 
+def with_ledger_nonce(plan: PaymentPlan, ledger_last_nonce: int) -> PaymentPlan:
+    """``plan`` with its nonces continued above ``ledger_last_nonce``, the highest nonce anyone
+    signed under the offer's recipientRandHash (read in the committer's transaction): a plan
+    made before the ledger was read assumed the state's own nonce was the highest. Raises
+    SigningRefused(NONCES_EXHAUSTED) as ``plan_payment`` would have."""
+    if ledger_last_nonce < plan.first_nonce:
+        return plan
+    first = _first_nonce(plan.offer, replace(plan.state, sender_nonce=plan.first_nonce - 1),
+                         ledger_last_nonce, plan.ticket_count)
+    return replace(plan, first_nonce=first, state=replace(plan.state, sender_nonce=first + plan.ticket_count - 1))
+
+
 @dataclass(frozen=True, slots=True)
 class TicketPlan:
     """What to sign for one SignTickets call: ``ticket_count`` tickets from ``first_nonce``."""
@@ -294,15 +306,22 @@ def plan_ticket_batch(
             f"total ticket EV {float_string(total_ev, 5)} wei for {ticket_count} tickets > "
             f"max total ticket EV {policy.max_total_ev_wei} wei",
         )
+    plan = TicketPlan(offer=offer, ticket_count=ticket_count, first_nonce=ledger_last_nonce + 1, ev_wei=ev)
+    return tickets_with_ledger_nonce(plan, ledger_last_nonce)
+
+
+def tickets_with_ledger_nonce(plan: TicketPlan, ledger_last_nonce: int) -> TicketPlan:
+    """``plan`` with its nonces starting above ``ledger_last_nonce`` (read in the committer's
+    transaction); SigningRefused(NONCES_EXHAUSTED) past SENDER_NONCE_MAX."""
     first_nonce = ledger_last_nonce + 1
-    last_nonce = first_nonce + ticket_count - 1
+    last_nonce = first_nonce + plan.ticket_count - 1
     if last_nonce > SENDER_NONCE_MAX:
         raise SigningRefused(
             Refusal.NONCES_EXHAUSTED,
             f"refresh session: tickets {first_nonce}..{last_nonce} would pass nonce "
-            f"{SENDER_NONCE_MAX} for recipientRandHash {offer.pm_session_id}",
+            f"{SENDER_NONCE_MAX} for recipientRandHash {plan.offer.pm_session_id}",
         )
-    return TicketPlan(offer=offer, ticket_count=ticket_count, first_nonce=first_nonce, ev_wei=ev)
+    return replace(plan, first_nonce=first_nonce)
 
 
 def _continue_session(

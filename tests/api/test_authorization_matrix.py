@@ -10,7 +10,6 @@ with its status and leave the ledger as it was: no ticket signed, no invoice, no
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -46,12 +45,12 @@ from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER, b64
 from tests.api.grpc_client import CHAIN_ID, HEALTHY_CHAIN, TICKET_BROKER, ChainHolder, failure
 from tests.api.test_sessions import Clock
-from tests.signer.builders import KEY, orchestrator_info
+from tests.signer.builders import KEY, NOW_NS, orchestrator_info
 
 ADMIN_TOKEN = "a" * 64
 METRICS_TOKEN = "m" * 64
 PAY = "/generate-live-payment"
-NOW_S = int(time.time())
+NOW_S = NOW_NS // 10**9  # the services' clock (Clock): it stamps the records
 START_S, END_S = NOW_S - 86_400, NOW_S + 86_400
 USAGE = f"/v1/usage?startUnixS={START_S}&endUnixS={END_S}"
 

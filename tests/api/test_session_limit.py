@@ -4,7 +4,7 @@ each line, on SQLite and PostgreSQL; and how each transport answers them."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -22,10 +22,11 @@ from clearinghouse.signer.service import (
     PaymentResult,
     PaymentService,
     SessionsExhausted,
+    datetime_of_ns,
 )
 from tests.api.client import post
 from tests.api.conftest import PEPPER, b64
-from tests.signer.builders import KEY, L1_BLOCK, orchestrator_info
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, orchestrator_info
 from tests.signer.test_service import Clock, funded_gateway, live_call
 
 CHAIN = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500,
@@ -80,8 +81,9 @@ def test_a_session_idle_for_the_window_no_longer_counts(ledger_db: ledger.Databa
     with pytest.raises(SessionsExhausted):
         new_session(service, caller, 2)
     sessions = table(PaymentSessionRow)
-    with ledger_db.engine.begin() as connection:  # the first session was last paid 61 s ago
-        connection.execute(update(sessions).values(updated_at=datetime.now(UTC) - timedelta(seconds=61)))
+    # The first session was last paid 61 s ago, by the service's clock (one clock for the path).
+    with ledger_db.engine.begin() as connection:
+        connection.execute(update(sessions).values(updated_at=datetime_of_ns(NOW_NS) - timedelta(seconds=61)))
     assert new_session(service, caller, 2).ticket_count == 1
 
 
