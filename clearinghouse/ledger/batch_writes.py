@@ -141,7 +141,9 @@ def _write_spends(connection: Connection, staged: Sequence[StagedCall]) -> None:
 
 
 def _write_usage(connection: Connection, staged: Sequence[StagedCall]) -> None:
-    buckets: dict[bytes, tuple[Bucket, Usage]] = {}
+    # Buckets are frozen dataclasses: equal buckets meet in this dict, and each distinct one's
+    # key (a SHA-256) is computed once, by count_usage.
+    buckets: dict[Bucket, Usage] = {}
     for s in staged:
         call = s.call
         bucket = Bucket(
@@ -150,11 +152,9 @@ def _write_usage(connection: Connection, staged: Sequence[StagedCall]) -> None:
             rate_snapshot_id=call.rate_snapshot_id,
         )
         usage = Usage(1, len(call.tickets), call.units, call.ev_signed, call.fee)
-        key = bucket.key
-        known = buckets.get(key)
-        buckets[key] = (bucket, usage if known is None else known[1] + usage)
-    for key in sorted(buckets):
-        bucket, usage = buckets[key]
+        known = buckets.get(bucket)
+        buckets[bucket] = usage if known is None else known + usage
+    for bucket, usage in sorted(buckets.items(), key=lambda item: item[0].key):
         count_usage(connection, bucket, usage)
 
 

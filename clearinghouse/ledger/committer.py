@@ -240,6 +240,7 @@ class Committer:
         self._closed = False
         self.batches = 0
         self.calls = 0
+        self.largest_batch = 0
 
     @property
     def queued(self) -> int:
@@ -279,6 +280,9 @@ class Committer:
             self._wake.notify()
         if thread is not None:
             thread.join(limits.COMMITTER_STOP_TIMEOUT_S)
+        if self.batches:
+            LOG.info("committer closed: %d calls in %d batches (%.1f calls per batch, largest %d)",
+                     self.calls, self.batches, self.calls / self.batches, self.largest_batch)
 
     def _serve(self) -> None:
         while (items := self._next_batch()) is not None:
@@ -312,6 +316,7 @@ class Committer:
             return
         self.batches += 1
         self.calls += len(items)
+        self.largest_batch = max(self.largest_batch, len(items))
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.error is not None:
                 item.future.set_exception(outcome.error)

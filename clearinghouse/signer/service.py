@@ -39,7 +39,9 @@ import base64
 import json
 import math
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -78,6 +80,10 @@ by guessing another session's id, and collisions are out of reach."""
 
 MANIFEST_ID_BYTES = 8
 """Random bytes in a ManifestID we make up when a first call has none (go-livepeer uses 8)."""
+
+SEGMENT_SIGNATURES_CACHED_MAX = 16_384
+"""Segment-credential signatures kept (least recently used dropped): one per live session, so
+more than the open sessions of a busy signer, in about 2 MiB."""
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -148,6 +154,8 @@ class PaymentService(LedgerSigner):
                          tickets_per_call_max=tickets_per_call_max, committer=committer)
         self._sessions_per_gateway_max = sessions_per_gateway_max
         self._session_idle_s = session_idle_s
+        self._segment_signatures: OrderedDict[str, bytes] = OrderedDict()
+        self._segment_signatures_lock = threading.Lock()
         checksummed = to_checksum_address(self.address)
         self._info_signature = (checksummed, pm.personal_sign(private_key, pm.keccak256(checksummed.encode())))
 
@@ -219,9 +227,24 @@ class PaymentService(LedgerSigner):
             if previous is None or refusal.reason in _REFUSED_AT_ONCE:
                 raise
             return PaymentWork(self, keys, context, plan=None, seg_data=b"", deferred=refusal)
-        seg_signature = pm.personal_sign(self._key, pm.keccak256(seg_creds_preimage(plan.manifest_id)))
-        seg_data = build_seg_data(plan.manifest_id, offer, capabilities, seg_signature).SerializeToString()
-        return PaymentWork(self, keys, context, plan=plan, seg_data=seg_data, deferred=None)
+        seg_data = build_seg_data(plan.manifest_id, offer, capabilities, self._segment_signature(plan.manifest_id))
+        return PaymentWork(self, keys, context, plan=plan, seg_data=seg_data.SerializeToString(), deferred=None)
+
+    def _segment_signature(self, manifest_id: str) -> bytes:
+        """Our signature of the segment credentials, which depend on the ManifestID alone: a
+        session sends the same one on every call, so it is signed once (signatures are
+        deterministic, RFC 6979, so a cached one is the very bytes signing again would give)."""
+        with self._segment_signatures_lock:
+            known = self._segment_signatures.get(manifest_id)
+            if known is not None:
+                self._segment_signatures.move_to_end(manifest_id)
+                return known
+        signature = pm.personal_sign(self._key, pm.keccak256(seg_creds_preimage(manifest_id)))
+        with self._segment_signatures_lock:
+            self._segment_signatures[manifest_id] = signature
+            if len(self._segment_signatures) > SEGMENT_SIGNATURES_CACHED_MAX:
+                self._segment_signatures.popitem(last=False)
+        return signature
 
     def check_session_room(self, lock: ledger.CallLedger, gateway_id: int, now: datetime) -> None:
         """Refuse a new session when the gateway already has its cap of open ones; counted in the
