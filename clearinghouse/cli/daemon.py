@@ -112,9 +112,6 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
 
-    import os, sys as _sys
-    if os.environ.get("CH_SWITCH"):
-        _sys.setswitchinterval(float(os.environ["CH_SWITCH"]))
     with translated():
         pm.require_native()
         private_key = config.private_key()
