@@ -72,7 +72,7 @@ CATEGORIES: tuple[Category, ...] = (
         ("clearinghouse/api/http.py", "*"),
         ("clearinghouse/api/api_keys.py", "*"),
         ("clearinghouse/api/metrics.py", "*"),
-        ("clearinghouse/api/headers.py", "*"),
+        ("clearinghouse/api/requests.py", "*"),
     )),
     Category("decode (request JSON, base64, offer protobuf, request digest)", (
         ("clearinghouse/api/payloads.py", "decode_payment_request"),
