@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -552,7 +553,17 @@ def arguments() -> argparse.Namespace:
     return args
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run like Ctrl-C: as SystemExit, so every ``finally`` stops the daemons,
+    the generator workers and the trivial server, and drops the scratch databases."""
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
+    _stop_on_sigterm()
     args = arguments()
     rows = list(args.rows or DEFAULT_ROWS) + (["profile"] if args.profile and "profile" not in args.rows else [])
     options = Options(Timing.of(args.quick), args.processes,
