@@ -11,13 +11,14 @@ Rows (each starts its own daemons on loopback, stops them, runs `clearinghouse l
               split evenly), each on a fresh scratch database: closed loop and ladder; the ratio
   grpc        one daemon with [grpc]: HTTP and gRPC GeneratePayment (closed loop), SignTickets x 10
               tickets per call, the native rate; gRPC / HTTP and SignTickets tickets/s / native
-  profile     (or --profile) the SQLite daemon under a per-thread cProfile (wall clock, then CPU
-              time) during a closed loop: a per-call µs budget by category (daemon_profile.py)
+  profile     (or --profile) the SQLite daemon during a closed loop under a per-thread cProfile
+              (wall clock, then CPU time), then unprofiled and sampled by py-spy if installed: a
+              per-call µs budget by category (daemon_profile.py)
 
 Usage: python benchmarks/signing_path.py [ROW ...] [--quick] [--profile] [--json FILE]
            [--processes N] [--creation-round-block-hash HEX] [--chain-static-setting 'key = value']
 Without rows: generator sqlite postgresql grpc. --quick takes ~2 minutes for those four, the full
-mode ~8. PostgreSQL: 127.0.0.1:5432, user postgres, trust auth; scratch databases are dropped.
+mode ~5-6 (longer when a faster daemon climbs more ladder steps); the profile row adds ~1.5. PostgreSQL: 127.0.0.1:5432, user postgres, trust auth; scratch databases are dropped.
 """
 
 from __future__ import annotations
@@ -545,6 +546,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--chain-static-setting", action="append", default=[],
                         help="an extra 'key = value' line for the daemons' [chain.static] (repeatable)")
     args = parser.parse_args()
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
     unknown = sorted(set(args.rows) - set(ROWS))
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
