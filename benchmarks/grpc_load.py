@@ -92,7 +92,7 @@ async def run(mode: str, target: str, api_key: str, sessions: int, seconds: floa
     errors: dict[str, int] = {}
     session = payments_session if mode == "payments" else tickets_session
     async with grpc.aio.insecure_channel(target) as channel:
-        stub = clearinghouse_pb2_grpc.ClearinghouseStub(channel)
+        stub = clearinghouse_pb2_grpc.ClearinghouseStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
         started = time.perf_counter()
         await asyncio.gather(*(session(stub, metadata, offer, n, started + seconds, samples, errors)
                                for n in range(sessions)))
