@@ -576,16 +576,17 @@ def main() -> None:
                                                    "rows": rows,
                                                    "timing": {f: getattr(options.timing, f) for f in Timing.__slots__}},
                               "rows": {}}
+    if args.profile_dir is not None:
+        Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
     for name in rows:
         print(f"== {name}", flush=True)
         started = time.monotonic()
         doc["rows"][name] = ROW_RUNNERS[name](options)
         doc["rows"][name]["row_seconds"] = round(time.monotonic() - started, 1)
-    doc["run"]["finished_utc"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    text = json.dumps(doc, indent=1)
-    if args.json:
-        Path(args.json).write_text(text)
-    print(text)
+        doc["run"]["finished_utc"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        if args.json:  # after every row: a later row's failure keeps what was measured
+            Path(args.json).write_text(json.dumps(doc, indent=1))
+    print(json.dumps(doc, indent=1))
     print("\n".join(summary_lines(doc)))
 
 
