@@ -14,7 +14,7 @@ cost nothing), ``wall`` its elapsed time (they do).
 own time (tottime) goes to the category of the nearest enclosing root function, found by walking
 the caller edges and splitting a function with several callers in proportion to the time each
 edge brought it (gprof's assumption). Time under no root is "other". Dividing by the number of
-``PaymentService.generate_payment`` calls gives µs per call. After a rewrite, adapt the roots in
+``PaymentService.payment_work`` calls gives µs per call. After a rewrite, adapt the roots in
 CATEGORIES: each names (file suffix, function name) as pstats prints them.
 """
 
@@ -42,8 +42,10 @@ SHARE_TOLERANCE = 1e-9
 
 TIMERS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
 
-CALL_COUNTER = ("signer/service.py", "generate_payment")
-"""The function called once per signing call: its call count is the budget's denominator."""
+CALL_COUNTER = ("signer/service.py", "payment_work")
+"""The function called once per signing call: its call count is the budget's denominator
+(``generate_payment`` before group commit; the HTTP route now calls ``payment_work`` and awaits
+the committer's batch)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +88,15 @@ CATEGORIES: tuple[Category, ...] = (
     )),
     Category("plan (price, EV, nonces, chain view, policy)", (
         ("clearinghouse/signer/service.py", "_plan"),
+        ("clearinghouse/signer/service.py", "_continued"),
         ("clearinghouse/signer/service.py", "tightened"),
         ("clearinghouse/signer/ledger_signer.py", "_check_ticket_count"),
     )),
     Category("sign (native: ticket batch, SegData and state signatures)", (
         ("clearinghouse/signer/ledger_signer.py", "_sign_tickets_on"),
         ("clearinghouse/signer/service.py", "_sign"),
+        ("clearinghouse/signer/service.py", "sign_payment"),
+        ("clearinghouse/signer/service.py", "_segment_signature"),
     )),
     Category("encode (Payment, SegData, state, record, stored and HTTP answers)", (
         ("clearinghouse/signer/wire.py", "build_payment"),
@@ -105,6 +110,10 @@ CATEGORIES: tuple[Category, ...] = (
     Category("database statements (ledger code, SQLAlchemy, driver)", (
         ("clearinghouse/ledger/sessions.py", "*"),
         ("clearinghouse/ledger/transactions.py", "*"),
+        ("clearinghouse/ledger/batch.py", "*"),
+        ("clearinghouse/ledger/batch_credit.py", "*"),
+        ("clearinghouse/ledger/batch_writes.py", "*"),
+        ("clearinghouse/ledger/statements.py", "*"),
         ("sqlalchemy/engine/base.py", "execute"),
     )),
     Category("commit (COMMIT: SQLite fsync / PostgreSQL round trip)", (
@@ -112,8 +121,11 @@ CATEGORIES: tuple[Category, ...] = (
         ("~", "<method 'commit' of 'sqlite3.Connection' objects>"),
         ("psycopg/connection.py", "commit"),
     )),
-    Category("service glue (generate_payment itself, clock, rate snapshot)", (
+    Category("service glue (payment_work and the committer's batch loop, clock, rate snapshot)", (
         ("clearinghouse/signer/service.py", "generate_payment"),
+        ("clearinghouse/signer/service.py", "payment_work"),
+        ("clearinghouse/signer/service.py", "__call__"),
+        ("clearinghouse/ledger/committer.py", "*"),
     )),
     Category("event loop (uvloop's C: sockets, HTTP parsing; seen by py-spy only)", (
         ("asyncio/runners.py", "run"),
@@ -123,6 +135,7 @@ CATEGORIES: tuple[Category, ...] = (
     )),
     Category("idle: worker threads waiting for work", (
         ("~", "<method 'get' of '_queue.SimpleQueue' objects>"),
+        ("threading.py", "wait"),
     )),
 )
 OTHER = "other (startup, logging, context, threads)"
