@@ -131,7 +131,8 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         service = PaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
                                  tickets_per_call_max=limits.tickets_per_call_max,
                                  sessions_per_gateway_max=limits.sessions_per_gateway_max,
-                                 session_idle_s=limits.session_idle_s)
+                                 session_idle_s=limits.session_idle_s,
+                                 first_call_retry_window_s=limits.first_call_retry_window_s)
         tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates,
                                 tickets_per_call_max=limits.tickets_per_call_max)
         api_keys, webhook = _authorization(config, db)

@@ -38,7 +38,7 @@ from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_readable_by_others
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
-from clearinghouse.signer.limits import SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
+from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S, SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
 
 HTTP_HOST_DEFAULT = "127.0.0.1"
 HTTP_PORT_DEFAULT = 8935
@@ -208,6 +208,7 @@ class LimitSettings:
     session_idle_s: float = SESSION_IDLE_S
     grpc_concurrent_rpcs_max: int = GRPC_CONCURRENT_RPCS_MAX
     grpc_message_bytes_max: int = GRPC_MESSAGE_BYTES_MAX
+    first_call_retry_window_s: float = FIRST_CALL_RETRY_WINDOW_S
 
     def http(self) -> HttpLimits:
         """The HTTP listener's share: the app, uvicorn and its protocol."""

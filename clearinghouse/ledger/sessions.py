@@ -42,6 +42,7 @@ from clearinghouse.ledger.errors import (
     StaleSession,
 )
 from clearinghouse.ledger.exposure import count_exposure
+from clearinghouse.ledger.first_calls import claim_first_call
 from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usage, hour_of
 from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
 from clearinghouse.ledger.records import (
@@ -149,6 +150,16 @@ class SessionLock:
             key = int.from_bytes(recipient_rand_hash[:8], "big", signed=True)
             self._connection.execute(_NONCE_LOCK, {"key": key})
         return _last_issued_nonce(self._connection, recipient_rand_hash)
+
+    def claim_first_call(self, gateway_id: int, request_key: bytes, window_s: float) -> SigningRecord | None:
+        """For a session's first call (no stored head): the record of the identical first call
+        this gateway made within ``window_s``, else None after claiming ``request_key`` for this
+        session, so a racing identical call waits and then gets this one's answer. See
+        ``first_calls.claim_first_call`` (its errors too); call it before planning, so the racer
+        holds no other lock yet."""
+        self._require_not_rolled_back()
+        return claim_first_call(self._connection, gateway_id=gateway_id, request_key=request_key,
+                                state_id=self._state_id, now=utc_now(), window_s=window_s)
 
     def check_spend(
         self, gateway_id: int, usage_subject: str | None, spend_wei: Fraction, now: datetime
@@ -328,6 +339,7 @@ class SessionLock:
             gateway_id=call.gateway_id,
             recipient=call.recipient,
             creation_round=call.creation_round,
+            creation_round_block_hash=call.creation_round_block_hash,
             tickets=len(call.tickets),
             face_value_wei=call.face_value,
             ev_signed=ev_signed,

@@ -5,7 +5,8 @@ Transports (HTTP, gRPC) authenticate the caller and decode the request, then cal
 
     decode the offer and verify the state's signature
     → lock the session's head (row lock on PostgreSQL, BEGIN IMMEDIATE on SQLite)
-    → the state must be the stored head, or a retry of the call that advanced it (idempotency)
+    → the state must be the stored head, or a retry of the call that advanced it (idempotency);
+      a first call (no state) repeated within first_call_retry_window_s gets the stored answer
     → plan (clearinghouse.signer.decision), at most ``tickets_per_call_max`` tickets
     → a new session: the gateway must have fewer than ``sessions_per_gateway_max`` open ones
     → the gateway's credit control → sign in memory (clearinghouse.pm)
@@ -54,6 +55,7 @@ from clearinghouse.signer.decision import (
 from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SessionsExhausted, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
 from clearinghouse.signer.limits import SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX, TICKETS_PER_CALL_MAX
+from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S
 from clearinghouse.signer.pipelines import pipeline_of
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
@@ -130,11 +132,14 @@ class PaymentService(LedgerSigner):
         tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
         sessions_per_gateway_max: int = SESSIONS_PER_GATEWAY_MAX,
         session_idle_s: float = SESSION_IDLE_S,
+        first_call_retry_window_s: float = FIRST_CALL_RETRY_WINDOW_S,
     ) -> None:
         """As LedgerSigner; also signs our address once for /sign-orchestrator-info. Raises
-        ValueError as LedgerSigner, and unless sessions_per_gateway_max >= 1 and session_idle_s > 0."""
-        if sessions_per_gateway_max < 1 or not session_idle_s > 0:
-            raise ValueError("sessions_per_gateway_max must be >= 1 and session_idle_s > 0")
+        ValueError as LedgerSigner, and unless sessions_per_gateway_max >= 1, session_idle_s > 0
+        and first_call_retry_window_s >= 0 (0: a retried first call opens a new session)."""
+        if sessions_per_gateway_max < 1 or not session_idle_s > 0 or not first_call_retry_window_s >= 0:
+            raise ValueError("sessions_per_gateway_max must be >= 1, session_idle_s > 0, first_call_retry_window_s >= 0")
+        self._first_call_retry_window_s = first_call_retry_window_s
         super().__init__(db, private_key, chain_view, policy, clock_ns, rate_snapshot,
                          tickets_per_call_max=tickets_per_call_max)
         self._sessions_per_gateway_max = sessions_per_gateway_max
@@ -179,6 +184,8 @@ class PaymentService(LedgerSigner):
             with ledger.locked_session(self._db, state_id) as lock:
                 refuse_if_halted(lock, caller)
                 stored = _check_head(lock, caller, call, previous, digest)
+                if stored is None and previous is None:
+                    stored = self._retried_first_call(lock, caller, digest)
                 if stored is not None:
                     return _decode_response(stored.response)
                 plan = self._plan(lock, caller, call, offer, previous, state_id)
@@ -199,6 +206,20 @@ class PaymentService(LedgerSigner):
             # tickets never left, so refusing is safe and the client's retry gets fresh nonces.
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
         return result
+
+    def _retried_first_call(
+        self, lock: ledger.SessionLock, caller: Caller, digest: bytes
+    ) -> ledger.SigningRecord | None:
+        """The stored record of this first call (no state) when the same gateway and subject sent
+        the byte-identical request within first_call_retry_window_s: a client that lost the answer
+        gets it again instead of a second session it would pay for (spec 02, issue #15). Claimed
+        under a unique key before planning, so two identical first calls at once sign once
+        (ledger/first_calls.py)."""
+        if self._first_call_retry_window_s <= 0:
+            return None
+        subject = (caller.subject or "").encode()
+        key = pm.keccak256(digest + len(subject).to_bytes(4, "big") + subject)
+        return lock.claim_first_call(caller.gateway_id, key, self._first_call_retry_window_s)
 
     def _check_session_room(self, lock: ledger.SessionLock, gateway_id: int) -> None:
         """Refuse a new session when the gateway already has its cap of open ones; counted under
