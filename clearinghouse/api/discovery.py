@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from google.protobuf.message import DecodeError
 
-from clearinghouse.api.errors import ServiceUnavailable
+from clearinghouse.api.errors import BadRequest, ServiceUnavailable
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.pipelines import PIPELINE_OF_CAPABILITY
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentService
@@ -175,9 +175,13 @@ class DiscoveringPaymentService(PaymentService):
 
 
 def parse_caps(query_string: bytes) -> tuple[str, ...]:
-    """The non-empty ``caps`` values of a query string (at most CAPS_QUERY_MAX are used)."""
-    values = parse_qs(query_string.decode("latin-1"), max_num_fields=CAPS_QUERY_MAX * 2).get("caps", [])
-    return tuple(value for value in values if value)[:CAPS_QUERY_MAX]
+    """The non-empty ``caps`` values of a query string. Raises BadRequest (400) for more than
+    CAPS_QUERY_MAX parameters."""
+    try:
+        fields = parse_qs(query_string.decode("latin-1"), max_num_fields=CAPS_QUERY_MAX)
+    except ValueError:  # parse_qs's "Max number of fields exceeded"
+        raise BadRequest(f"query string: at most {CAPS_QUERY_MAX} parameters") from None
+    return tuple(value for value in fields.get("caps", []) if value)
 
 
 def _seen(orchestrator_info: bytes, request_capabilities: bytes | None, now: datetime) -> SeenOrchestrator | None:

@@ -14,7 +14,9 @@ check itself is ``SessionLock.check_spend``), ``spends`` (EV signed per UTC day,
 our sender's TicketBroker events, redemptions matched to signing records, cursors),
 ``exposure`` (tickets still redeemable per open round, kept by ``record``; payouts by time),
 ``rates`` (ETH/USD rate snapshots with provenance; audited pricing of unpriced records),
-``deposit_samples`` (the deposit and reserve over time, for the dashboard's chart).
+``deposit_samples`` (the deposit and reserve over time, for the dashboard's chart),
+``first_calls`` (sessions' first calls by request, so a retried one gets its stored answer; used
+through ``SessionLock.claim_first_call``).
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
 from clearinghouse.api.discovery import ENTRIES_MAX, DiscoveringPaymentService, DiscoveryBook, parse_caps
-from clearinghouse.api.errors import ServiceUnavailable
+from clearinghouse.api.errors import BadRequest, ServiceUnavailable
 from clearinghouse.ledger import Database, create_gateway, top_up
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.decision import PaymentPolicy
@@ -94,6 +96,8 @@ def test_most_recently_seen_first_and_caps_select_any_of_them() -> None:
     assert len(book.listing(("text-to-image/sdxl", "live-video-to-video/streamdiffusion"))) == 2
     assert book.listing(("llm/none",)) == []
     assert parse_caps(b"caps=a&caps=&caps=b&other=c") == ("a", "b")
+    with pytest.raises(BadRequest, match="at most 32 parameters"):
+        parse_caps(b"&".join([b"caps=x"] * 33))
 
 
 def test_nothing_known_is_a_503_with_the_reason() -> None:
@@ -208,3 +212,19 @@ def test_activity_answers_are_never_waited_for_and_then_cached() -> None:
         assert source.reads == 2
     finally:
         check.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(query=st.binary(max_size=512), info=st.binary(max_size=512), caps=st.none() | st.binary(max_size=128))
+def test_outsider_input_is_answered_or_refused_never_crashes(query: bytes, info: bytes, caps: bytes | None) -> None:
+    """The query string and the OrchestratorInfo bytes reach here from outside."""
+    try:
+        assert all(isinstance(value, str) and value for value in parse_caps(query))
+    except BadRequest:
+        pass
+    book = DiscoveryBook()
+    book.saw(info, caps)  # never raises: unusable input is simply not listed
+    try:
+        assert all(entry.price_per_unit > 0 for entry in book.listing())
+    except ServiceUnavailable:
+        pass
