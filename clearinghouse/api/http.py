@@ -119,6 +119,7 @@ from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, Pay
 if TYPE_CHECKING:
     from clearinghouse.api.admin_http import AdminRoutes
     from clearinghouse.api.dashboard import DashboardRoutes
+    from clearinghouse.api.discovery import DiscoveryBook
     from clearinghouse.api.v1_http import V1Routes
 
 LOG = logging.getLogger(__name__)
@@ -254,6 +255,7 @@ class RemoteSignerApp:
         metrics_token: str | None = None,
         rejections: RecentRejections | None = None,
         limits: HttpLimits | None = None,
+        discovery: DiscoveryBook | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
@@ -265,11 +267,13 @@ class RemoteSignerApp:
         self._webhook = webhook
         self._rate_limiter = rate_limiter
         self._deposit_health = deposit_health
+        self._discovery = discovery
         self._signing_pool = BlockingPool("signing", signing_threads)
         self._webhook_pool = BlockingPool("webhook", webhook_threads) if webhook else None
         self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {
             "/sign-orchestrator-info": {"POST": self._sign_orchestrator_info},
             "/generate-live-payment": {"POST": self._generate_live_payment},
+            "/discover-orchestrators": {"GET": self._discover_orchestrators},
             "/healthz": {"GET": self._healthz},
             "/readyz": {"GET": self._readyz},
             "/v1/health": {"GET": self._health},
@@ -439,6 +443,14 @@ class RemoteSignerApp:
             caller = await self._signing_pool.run(api_keys.caller, headers)
         bind_gateway(caller.gateway_id)
         return caller
+
+    async def _discover_orchestrators(self, scope: Scope, receive: Receive) -> Response:
+        """Spec 02's optional discovery (api/discovery.py), authenticated like /sign-orchestrator-info."""
+        if self._api_keys is not None:
+            await self._authenticate(self._api_keys, RequestHeaders(scope["headers"]))
+        if self._discovery is None:
+            raise ServiceUnavailable("orchestrator discovery is not configured on this signer")
+        return Response(200, self._discovery.answer(scope.get("query_string", b"")))
 
     async def _openapi_document(self, scope: Scope, receive: Receive) -> Response:
         return Response(200, _SERVICE_OPENAPI)

@@ -39,7 +39,7 @@ from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_readable_by_others
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
-from clearinghouse.signer.limits import SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
+from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S, SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
 
 HTTP_HOST_DEFAULT = "127.0.0.1"
 HTTP_PORT_DEFAULT = 8935
@@ -212,6 +212,7 @@ class LimitSettings:
     grpc_message_bytes_max: int = GRPC_MESSAGE_BYTES_MAX
     signing_queue_max: int = SIGNING_QUEUE_MAX
     signing_batch_max: int = SIGNING_BATCH_MAX
+    first_call_retry_window_s: float = FIRST_CALL_RETRY_WINDOW_S
 
     def http(self) -> HttpLimits:
         """The HTTP listener's share: the app, uvicorn and its protocol."""

@@ -18,7 +18,8 @@ our sender's TicketBroker events, redemptions matched to signing records, cursor
 ``committer`` (group commit: the signing path's single writer, batches of calls in one
 transaction) with ``batch`` (one batch's reads, checks and per-call writes), ``batch_credit``
 and ``batch_writes`` (its credit control and its aggregated writes), ``statements`` (per-call
-statements on the driver's cursor).
+statements on the driver's cursor), ``first_calls`` (sessions' first calls by request, so a
+retried one gets its stored answer; used through ``CallLedger.claim_first_call``).
 """
 
 from __future__ import annotations

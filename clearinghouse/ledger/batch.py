@@ -38,6 +38,7 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, t
 from clearinghouse.ledger import statements
 from clearinghouse.ledger.control import GLOBAL_SCOPE, switch_value
 from clearinghouse.ledger.batch_credit import GatewayCredit, Spend, credit_of, load_credit
+from clearinghouse.ledger.first_calls import claim_first_call
 from clearinghouse.ledger.errors import (
     DuplicateTicket,
     IdempotencyConflict,
@@ -299,6 +300,15 @@ class CallLedger:
             ).first()
             self._batch.request_records[pair] = None if row is None else record_value(row._mapping)
         return self._batch.request_records[pair]
+
+    def claim_first_call(self, gateway_id: int, request_key: bytes, window_s: float) -> SigningRecord | None:
+        """For a session's first call (no stored head): the record of the identical first call
+        this gateway made within ``window_s`` of this call's time, else None after claiming
+        ``request_key`` for this session, in the call's savepoint (so a refusal drops the claim).
+        An identical first call earlier in the same batch is found too: its claim and record are
+        in this transaction. See ``first_calls.claim_first_call`` (its errors too)."""
+        return claim_first_call(self._batch.connection, gateway_id=gateway_id, request_key=request_key,
+                                state_id=self._keys.state_id, now=self._keys.now, window_s=window_s)
 
     def last_issued_nonce(self, recipient_rand_hash: bytes) -> int:
         """The highest nonce ever signed under this recipientRandHash by any session, or 0."""

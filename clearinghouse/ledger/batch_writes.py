@@ -28,7 +28,7 @@ from clearinghouse.ledger import statements
 from clearinghouse.ledger.batch import Batch, StagedCall
 from clearinghouse.ledger.batch_credit import GatewayCredit, load_credit, replay
 from clearinghouse.ledger.errors import InvariantViolation
-from clearinghouse.ledger.exposure import ExposureSum, add_exposure
+from clearinghouse.ledger.exposure import ExposureKey, ExposureSum, add_exposure
 from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usage, hour_of
 from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow, table
 from clearinghouse.ledger.spends import add_subject_spend, count_spend
@@ -159,10 +159,10 @@ def _write_usage(connection: Connection, staged: Sequence[StagedCall]) -> None:
 
 
 def _write_exposure(connection: Connection, staged: Sequence[StagedCall]) -> None:
-    sums: dict[tuple[int, bytes, int], ExposureSum] = {}
+    sums: dict[ExposureKey, ExposureSum] = {}
     for s in staged:
         call = s.call
-        key = (call.gateway_id, call.recipient, call.creation_round)
+        key = (call.gateway_id, call.recipient, call.creation_round, call.creation_round_block_hash)
         tickets = len(call.tickets)
         added = ExposureSum(tickets, tickets * call.face_value, call.face_value, call.ev_signed)
         known = sums.get(key)

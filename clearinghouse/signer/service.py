@@ -10,7 +10,8 @@ credentials. Then, in the ledger committer's next batch, in the call's savepoint
 (``PaymentWork``):
 
     the operator's kill switch
-    → the state must be the stored head, or a retry of the call that advanced it (idempotency)
+    → the state must be the stored head, or a retry of the call that advanced it (idempotency);
+      a first call (no state) repeated within first_call_retry_window_s gets the stored answer
     → nonces continued above the highest the ledger holds for the recipientRandHash
     → a new session: the gateway must have fewer than ``sessions_per_gateway_max`` open ones
     → the gateway's credit control (the batch's earlier calls counted) → sign in memory
@@ -63,7 +64,12 @@ from clearinghouse.signer.decision import (
 )
 from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SessionsExhausted, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
-from clearinghouse.signer.limits import SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX, TICKETS_PER_CALL_MAX
+from clearinghouse.signer.limits import (
+    FIRST_CALL_RETRY_WINDOW_S,
+    SESSION_IDLE_S,
+    SESSIONS_PER_GATEWAY_MAX,
+    TICKETS_PER_CALL_MAX,
+)
 from clearinghouse.signer.pipelines import pipeline_of
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
@@ -144,12 +150,15 @@ class PaymentService(LedgerSigner):
         tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
         sessions_per_gateway_max: int = SESSIONS_PER_GATEWAY_MAX,
         session_idle_s: float = SESSION_IDLE_S,
+        first_call_retry_window_s: float = FIRST_CALL_RETRY_WINDOW_S,
         committer: ledger.Committer | None = None,
     ) -> None:
         """As LedgerSigner; also signs our address once for /sign-orchestrator-info. Raises
-        ValueError as LedgerSigner, and unless sessions_per_gateway_max >= 1 and session_idle_s > 0."""
-        if sessions_per_gateway_max < 1 or not session_idle_s > 0:
-            raise ValueError("sessions_per_gateway_max must be >= 1 and session_idle_s > 0")
+        ValueError as LedgerSigner, and unless sessions_per_gateway_max >= 1, session_idle_s > 0
+        and first_call_retry_window_s >= 0 (0: a retried first call opens a new session)."""
+        if sessions_per_gateway_max < 1 or not session_idle_s > 0 or not first_call_retry_window_s >= 0:
+            raise ValueError("sessions_per_gateway_max must be >= 1, session_idle_s > 0, first_call_retry_window_s >= 0")
+        self._first_call_retry_window_s = first_call_retry_window_s
         super().__init__(db, private_key, chain_view, policy, clock_ns, rate_snapshot,
                          tickets_per_call_max=tickets_per_call_max, committer=committer)
         self._sessions_per_gateway_max = sessions_per_gateway_max
@@ -190,7 +199,7 @@ class PaymentService(LedgerSigner):
         DeadlineExceeded, ledger.LedgerBusy when the committer's queue is full, and
         ledger.DatabaseUnavailable; any other exception is a bug and rolls the call back.
         """
-        return self._committer.run(self.payment_work(caller, call, deadline_s=deadline_s))
+        return self.commit(self.payment_work(caller, call, deadline_s=deadline_s)).result()
 
     def commit(self, work: PaymentWork) -> Future[PaymentResult]:
         """Queue a prepared call on the committer (``LedgerBusy`` when its queue is full)."""
@@ -224,7 +233,7 @@ class PaymentService(LedgerSigner):
             plan = self._plan(caller, call, offer, previous, state_id, now_ns)
             self._check_ticket_count(plan.ticket_count)
         except SigningRefused as refusal:
-            if previous is None or refusal.reason in _REFUSED_AT_ONCE:
+            if not self._decided_after_the_head(refusal, previous):
                 raise
             return PaymentWork(self, keys, context, plan=None, seg_data=b"", deferred=refusal)
         seg_data = build_seg_data(plan.manifest_id, offer, capabilities, self._segment_signature(plan.manifest_id))
@@ -245,6 +254,31 @@ class PaymentService(LedgerSigner):
             if len(self._segment_signatures) > SEGMENT_SIGNATURES_CACHED_MAX:
                 self._segment_signatures.popitem(last=False)
         return signature
+
+    def _decided_after_the_head(self, refusal: SigningRefused, previous: RemotePaymentState | None) -> bool:
+        """Whether a refusal met before the committer waits for the head: one that could meet a
+        retry of a recorded call (which gets its stored answer instead). Never "no tickets
+        needed" (_REFUSED_AT_ONCE); for a first call, not a bad request either (the request
+        alone decides it), and nothing at all without the first-call retry window."""
+        if refusal.reason in _REFUSED_AT_ONCE:
+            return False
+        if previous is None:
+            return refusal.reason is not Refusal.BAD_REQUEST and self._first_call_retry_window_s > 0
+        return True
+
+    def retried_first_call(
+        self, lock: ledger.CallLedger, caller: Caller, digest: bytes
+    ) -> ledger.SigningRecord | None:
+        """The stored record of this first call (no state) when the same gateway and subject sent
+        the byte-identical request within first_call_retry_window_s: a client that lost the answer
+        gets it again instead of a second session it would pay for (spec 02, issue #15). Claimed
+        under a unique key before planning, so two identical first calls at once sign once
+        (ledger/first_calls.py), in one batch or in two."""
+        if self._first_call_retry_window_s <= 0:
+            return None
+        subject = (caller.subject or "").encode()
+        key = pm.keccak256(digest + len(subject).to_bytes(4, "big") + subject)
+        return lock.claim_first_call(caller.gateway_id, key, self._first_call_retry_window_s)
 
     def check_session_room(self, lock: ledger.CallLedger, gateway_id: int, now: datetime) -> None:
         """Refuse a new session when the gateway already has its cap of open ones; counted in the
@@ -368,6 +402,8 @@ class PaymentWork:
         try:
             refuse_if_halted(lock, caller)
             stored = _check_head(lock, caller, context.call, context.previous, context.digest)
+            if stored is None and context.previous is None:
+                stored = self.service.retried_first_call(lock, caller, context.digest)
             if stored is not None:
                 return _decode_response(stored.response)
             refuse_if_past(context.deadline_s)

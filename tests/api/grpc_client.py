@@ -26,13 +26,14 @@ from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService
 from tests.api.conftest import PEPPER
 from tests.api.test_sessions import Clock
-from tests.signer.builders import KEY, L1_BLOCK
+from tests.signer.builders import KEY, L1_BLOCK, OPEN_ROUNDS
 
 TIMEOUT_S = 10.0
 CHAIN_ID = 42161
 TICKET_BROKER = bytes.fromhex("5b1ce829384eebfa30286f12d1e7a695ca45f5d2")
 HEALTHY_CHAIN = ChainView(
-    deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500, last_l1_block=L1_BLOCK
+    deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500, last_l1_block=L1_BLOCK,
+    round_block_hashes=OPEN_ROUNDS,
 )
 
 

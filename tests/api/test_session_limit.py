@@ -26,11 +26,11 @@ from clearinghouse.signer.service import (
 )
 from tests.api.client import post
 from tests.api.conftest import PEPPER, b64
-from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, orchestrator_info
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, orchestrator_info
 from tests.signer.test_service import Clock, funded_gateway, live_call
 
 CHAIN = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500,
-                  last_l1_block=L1_BLOCK)
+                  last_l1_block=L1_BLOCK, round_block_hashes=OPEN_ROUNDS)
 
 
 def service_of(db: ledger.Database, **limits: int | float) -> PaymentService:
@@ -149,14 +149,15 @@ def test_http_answers_429_with_retry_after_and_existing_sessions_keep_paying(db:
     headers = {"Authorization": f"Bearer {key}"}
     app = RemoteSignerApp(service, api_keys=ApiKeyAuthenticator(db, PEPPER))
 
-    def body(state: dict[str, object] | None = None) -> dict[str, object]:
-        return {"orchestrator": b64(orchestrator_info().SerializeToString()), "ManifestID": "m", "type": "live",
-                "inPixels": 0, "state": state or {"State": None, "Sig": None}}
+    def body(state: dict[str, object] | None = None, manifest_id: str = "m") -> dict[str, object]:
+        return {"orchestrator": b64(orchestrator_info().SerializeToString()), "ManifestID": manifest_id,
+                "type": "live", "inPixels": 0, "state": state or {"State": None, "Sig": None}}
 
     with serving(app) as url:
         first = post(url, "/generate-live-payment", body(), headers)
         assert first.status == 200, first.body
-        refused = post(url, "/generate-live-payment", body(), headers)
+        # Another stream (a byte-identical first call would be a retry, answered from storage).
+        refused = post(url, "/generate-live-payment", body(manifest_id="m2"), headers)
         assert refused.status == 429
         assert int(refused.headers["retry-after"]) >= 1
         assert "too many open sessions" in refused.message

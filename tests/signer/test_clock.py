@@ -23,7 +23,7 @@ from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import LIVE_PRELOAD_S, LV2V_PIXELS_PER_S, LV2V_PRELOAD_S
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentService, datetime_of_ns
 from clearinghouse.signer.state import decode_state
-from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, orchestrator_info
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, orchestrator_info
 
 S = 1_000_000_000
 PRICE_PER_S_WEI = 3
@@ -73,7 +73,7 @@ def live_call(previous: PaymentResult | None, manifest_id: str = "clock") -> Pay
 def test_billing_across_a_jump_back_and_forward_stays_positive(ledger_db: ledger.Database) -> None:
     clock = Clock()
     chain = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500,
-                      last_l1_block=L1_BLOCK)
+                      last_l1_block=L1_BLOCK, round_block_hashes=OPEN_ROUNDS)
     service = PaymentService(ledger_db, KEY, lambda: chain, PaymentPolicy(), clock_ns=clock)
     gateway_id = ledger.create_gateway(ledger_db, "clock").id
     ledger.top_up(ledger_db, gateway_id, 10**18, actor="test", reason="prepaid funds")
