@@ -16,8 +16,8 @@ from clearinghouse.ledger import SpendRefused
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S
-from clearinghouse.signer.service import Caller, PaymentResult, PaymentService
-from tests.signer.builders import KEY, L1_BLOCK, OPEN_ROUNDS, RAND_HASH_A
+from clearinghouse.signer.service import Caller, PaymentResult, PaymentService, datetime_of_ns
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, RAND_HASH_A
 from tests.signer.test_service import Clock, funded_gateway, live_call
 
 CHAIN = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500,
@@ -86,7 +86,7 @@ def test_past_the_window_the_same_first_request_opens_a_new_session(ledger_db: l
     service = service_of(ledger_db)
     caller = Caller(gateway_id=funded_gateway(ledger_db, "acme"), api_key_id=None)
     first = service.generate_payment(caller, live_call())
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    an_hour_ago = datetime_of_ns(NOW_NS) - timedelta(hours=1)  # by the service's clock, which stamps claims
     with ledger_db.write_engine.begin() as connection:
         assert connection.execute(text("UPDATE first_calls SET created_at = :t"), {"t": an_hour_ago}).rowcount == 1
     later = service.generate_payment(caller, live_call())
