@@ -569,9 +569,13 @@ def main() -> None:
     _stop_on_sigterm()
     args = arguments()
     rows = list(args.rows or DEFAULT_ROWS) + (["profile"] if args.profile and "profile" not in args.rows else [])
+    static = list(args.chain_static_setting)
+    if not any(line.split("=")[0].strip() == "current_round_block_hash" for line in static):
+        # The signer signs only for its static round with the hash configured for it: the offers'.
+        static.append(f'current_round_block_hash = "0x{args.creation_round_block_hash}"')
     options = Options(Timing.of(args.quick), args.processes,
                       OfferShape(creation_round_block_hash_hex=args.creation_round_block_hash),
-                      tuple(args.chain_static_setting), args.profile_dir)
+                      tuple(static), args.profile_dir)
     doc: Json = {"run": run_info() | {"quick": args.quick, "processes": args.processes,
                                                    "rows": rows,
                                                    "timing": {f: getattr(options.timing, f) for f in Timing.__slots__}},
