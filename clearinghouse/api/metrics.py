@@ -22,6 +22,10 @@ never a raw request path, so a scanner cannot blow up the series count):
     clearinghouse_deposit_health_reasons         how many reasons the state is not ok
     clearinghouse_watcher_lag_blocks, clearinghouse_watcher_consecutive_failures
     clearinghouse_eth_usd_rate_age_seconds, clearinghouse_eth_usd_unpriced (1: records unpriced)
+    clearinghouse_signing_queue_calls            calls waiting for the ledger committer
+    clearinghouse_signing_batches_total, clearinghouse_signing_batched_calls_total,
+    clearinghouse_signing_failed_batches_total   group commit: their ratio is the mean batch size
+    clearinghouse_signing_largest_batch_calls
 
 A retried call that gets its stored answer back (``replayed``) signed nothing new and is not
 counted. Wei are exact ``int``/``Fraction`` everywhere else; Prometheus samples are floats, exact
@@ -41,11 +45,12 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from clearinghouse.chain.health import DepositHealth, HealthState
+from clearinghouse.ledger import CommitterStats
 from clearinghouse.pm.ev import EV_DENOMINATOR
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.service import PaymentResult
@@ -88,6 +93,7 @@ class Metrics:
         watcher_status: Callable[[], WatcherStatus] | None = None,
         rate_snapshot: Callable[[], int | None] | None = None,
         rate_age_s: Callable[[], float | None] | None = None,
+        committer_stats: Callable[[], CommitterStats] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         signed = ("transport", "gateway_id")
@@ -106,6 +112,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PositionCollector(deposit_health, watcher_status, rate_snapshot, rate_age_s))
+        if committer_stats is not None:
+            self.registry.register(_CommitterCollector(committer_stats))
 
     def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
         return Counter(f"clearinghouse_{name}", documentation, labels, registry=self.registry)
@@ -206,6 +214,25 @@ class _PositionCollector(Collector):
             age_s = self._rate_age_s()
             if age_s is not None:
                 yield _gauge("eth_usd_rate_age_seconds", "Seconds since the ETH/USD rate sources last answered.", age_s)
+
+
+class _CommitterCollector(Collector):
+    """The ledger committer's counters, read at each scrape."""
+
+    def __init__(self, stats: Callable[[], CommitterStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield _gauge("signing_queue_calls", "Signing calls waiting for the ledger committer.", stats.queued)
+        yield CounterMetricFamily("clearinghouse_signing_batches", "Batches the ledger committer committed.",
+                                  value=stats.batches)
+        yield CounterMetricFamily("clearinghouse_signing_batched_calls", "Signing calls in committed batches.",
+                                  value=stats.calls)
+        yield CounterMetricFamily("clearinghouse_signing_failed_batches",
+                                  "Batches whose transaction failed (each of their calls got the error).",
+                                  value=stats.failed_batches)
+        yield _gauge("signing_largest_batch_calls", "The most calls one committed batch held.", stats.largest_batch)
 
 
 def _health_gauges(health: DepositHealth | None) -> Iterable[Metric]:

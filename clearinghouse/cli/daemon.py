@@ -145,7 +145,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)
         gateway = _gateway_service(config, db, (service, tickets), chain)
-        metrics = _metrics(config, chain, rates)
+        metrics = _metrics(config, chain, rates, committer)
         rejections = RecentRejections()
         v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
         admin = None if admin_token is None else AdminRoutes(db, admin_token)
@@ -272,15 +272,15 @@ def _gateway_service(
                           deposit_health=chain.health, static_chain=None if chain.health else chain.static)
 
 
-def _metrics(config: Settings, chain: ChainSources, rates: RateBook) -> Metrics | None:
+def _metrics(config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer) -> Metrics | None:
     """The Prometheus metrics of [metrics] (on by default): counters the transports record
-    into, and gauges read at scrape time from memory (health, watcher, rate book)."""
+    into, and gauges read at scrape time from memory (health, watcher, rate book, committer)."""
     from clearinghouse.api.metrics import Metrics
 
     if not config.metrics.enabled:
         return None
     return Metrics(deposit_health=chain.health, watcher_status=chain.watcher_status,
-                   rate_snapshot=rates, rate_age_s=rates.answer_age_s)
+                   rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats)
 
 
 def _start_grpc(

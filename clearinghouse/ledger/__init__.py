@@ -122,7 +122,7 @@ from clearinghouse.ledger.schema import (
     upgrade_to_head,
 )
 from clearinghouse.ledger.batch import CallKeys, CallLedger
-from clearinghouse.ledger.committer import Committer, LedgerWork, Outcome, commit_calls
+from clearinghouse.ledger.committer import Committer, CommitterStats, LedgerWork, Outcome, commit_calls
 from clearinghouse.ledger.sessions import (
     find_signing_record,
     get_session_head,
@@ -176,6 +176,7 @@ __all__ = [
     "CallKeys",
     "CallLedger",
     "Committer",
+    "CommitterStats",
     "AppliedBatch",
     "AuthenticatedKey",
     "BillingType",

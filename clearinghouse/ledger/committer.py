@@ -209,6 +209,21 @@ class _InContext:
         return self.context.run(self.work, ledger)
 
 
+@dataclass(frozen=True, slots=True)
+class CommitterStats:
+    """What the committer has done since it was made: for the operator's metrics."""
+
+    queued: int
+    """Calls waiting for a batch now."""
+    batches: int
+    """Batches committed (a failed batch is not counted)."""
+    calls: int
+    """Calls in those batches (refused ones included: they were answered by a committed batch)."""
+    largest_batch: int
+    failed_batches: int
+    """Batches whose transaction failed: every call of them got the error."""
+
+
 @dataclass(slots=True)
 class _Item:
     work: LedgerWork[Any]
@@ -241,11 +256,16 @@ class Committer:
         self.batches = 0
         self.calls = 0
         self.largest_batch = 0
+        self.failed_batches = 0
 
     @property
     def queued(self) -> int:
         """Calls waiting for a batch (not counting the batch being committed)."""
         return len(self._queue)
+
+    def stats(self) -> CommitterStats:
+        """A snapshot of the counters (read from memory: for a metrics scrape)."""
+        return CommitterStats(self.queued, self.batches, self.calls, self.largest_batch, self.failed_batches)
 
     def submit(self, work: LedgerWork[T]) -> Future[T]:
         """Queue a call; its future holds the work's value or exception once its batch committed
@@ -308,6 +328,7 @@ class Committer:
         try:
             outcomes = commit_calls(self._db, [item.work for item in items])
         except BaseException as exc:
+            self.failed_batches += 1
             if not isinstance(exc, LedgerError):
                 LOG.exception("a batch of %d calls failed; none of them was committed", len(items))
             _fail(items, exc)

@@ -34,12 +34,12 @@ from clearinghouse.chain.health import (
     assess,
 )
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
-from clearinghouse.ledger import Database, create_gateway, top_up
+from clearinghouse.ledger import Committer, Database, create_gateway, top_up
 from clearinghouse.pm.ev import ticket_ev
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc, lp_rpc_pb2
 from clearinghouse.signer.decision import PaymentPolicy
-from clearinghouse.signer.service import PaymentService
+from clearinghouse.signer.service import Caller, PaymentService
 from clearinghouse.signer.tickets import TicketService
 from tests.api.client import Reply, get, post, request
 from tests.api.conftest import PEPPER
@@ -48,6 +48,8 @@ from tests.api.orchestrator import Orchestrator
 from tests.api.test_grpc_tickets import tickets_request
 from tests.api.test_sessions import Clock, live_body, offer, signing_records
 from tests.signer.builders import KEY
+from tests.signer.test_service import Clock as SignerClock
+from tests.signer.test_service import live_call
 
 PAY = "/generate-live-payment"
 METRICS_TOKEN = "scrape-token-for-tests"
@@ -344,3 +346,21 @@ def test_rate_gauges_read_a_real_rate_book(db: Database) -> None:
     samples = gauges(metrics)
     assert value(samples, "clearinghouse_eth_usd_rate_age_seconds") == 30.0
     assert value(samples, "clearinghouse_eth_usd_unpriced") == 1
+
+
+def test_the_committers_batches_are_counted(db: Database) -> None:
+    """The group-commit counters come from the committer itself: two calls, two batches."""
+    committer = Committer(db)
+    gateway_id = create_gateway(db, "acme").id
+    top_up(db, gateway_id, 10**18, actor="test", reason="prepaid funds")
+    payments = PaymentService(db, KEY, ChainHolder(), PaymentPolicy(), clock_ns=SignerClock(), committer=committer)
+    caller = Caller(gateway_id, None)
+    first = payments.generate_payment(caller, live_call())
+    payments.generate_payment(caller, live_call(first))
+    samples = gauges(Metrics(committer_stats=committer.stats))
+    committer.close()
+    assert value(samples, "clearinghouse_signing_batches_total") == 2
+    assert value(samples, "clearinghouse_signing_batched_calls_total") == 2
+    assert value(samples, "clearinghouse_signing_failed_batches_total") == 0
+    assert value(samples, "clearinghouse_signing_largest_batch_calls") == 1
+    assert value(samples, "clearinghouse_signing_queue_calls") == 0
