@@ -33,9 +33,11 @@ from enum import StrEnum
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
-from clearinghouse.api.errors import ApiError, BadRequest, PayloadTooLarge, Unauthenticated
-from clearinghouse.api.http import BlockingPool, Receive, Response, Scope, read_body
-from clearinghouse.api.payloads import check_json_depth
+from clearinghouse.api.errors import ApiError, BadRequest, Unauthenticated
+from clearinghouse.api.bodies import Receive, Scope, read_body
+from clearinghouse.api.http import Response
+from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoices import InvoiceError, LineGrouping
 from clearinghouse.billing.invoicing import (
@@ -296,13 +298,12 @@ def _grouped_usage(
 # Reading requests.
 
 async def _body(scope: Scope, receive: Receive, names: set[str]) -> dict[str, Any]:
-    """The JSON object body, at most ADMIN_BODY_BYTES_MAX bytes, with only ``names`` as keys."""
-    data = await read_body(scope, receive)
-    if len(data) > ADMIN_BODY_BYTES_MAX:
-        raise PayloadTooLarge(f"admin request body over {ADMIN_BODY_BYTES_MAX} bytes")
+    """The UTF-8 JSON object body, at most ADMIN_BODY_BYTES_MAX bytes (refused as it arrives),
+    with only ``names`` as keys."""
+    data = await read_body(scope, receive, ADMIN_BODY_BYTES_MAX)
     check_json_depth(data, "body")
     try:
-        body = json.loads(data or b"{}", parse_float=_no_float)
+        body = json.loads(data.decode("utf-8") if data else "{}", parse_float=_no_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not a JSON object: {exc}") from None
     if not isinstance(body, dict):
@@ -358,9 +359,11 @@ def _int_text(text: str, name: str, high: int) -> int:
 
 
 def _text(body: Mapping[str, Any], name: str, default: str | None) -> str:
+    """Non-empty audit text that UTF-8 can store (no lone surrogate: payloads.check_encodable)."""
     value = body.get(name, default)
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"{name} must be non-empty text, got {value!r:.40}")
+    check_encodable(name, value)
     return value
 
 

@@ -10,7 +10,8 @@
 Everything but the login form, the static files and logout needs the session cookie
 (session.py); a GET without one is redirected (303) to the login form. Only the operator token
 logs in (a gateway API key is not one), compared in constant time; failed logins are bounded
-per process (429 with Retry-After). Every answer carries SECURITY_HEADERS: the pages run no
+per client address (429 with Retry-After, session.LoginThrottle), so no one else's failures
+refuse the operator's token. Every answer carries SECURITY_HEADERS: the pages run no
 script at all and load nothing from elsewhere, so the dashboard works with no internet. Errors
 are small HTML pages. Blocking database work and rendering run on the routes' own small pool.
 """
@@ -45,7 +46,9 @@ from clearinghouse.api.dashboard.views import (
     sorted_spends,
 )
 from clearinghouse.api.errors import ApiError, BadRequest, PayloadTooLarge
-from clearinghouse.api.http import BlockingPool, Receive, Response, Scope, read_body
+from clearinghouse.api.bodies import Receive, Scope, read_body
+from clearinghouse.api.http import Response
+from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rejections import RecentRejections, Rejection
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoicing import export_invoice, month_period
@@ -223,13 +226,14 @@ class DashboardRoutes:
 
     async def _login(self, scope: Scope, receive: Receive) -> Response:
         _same_origin(scope)
-        retry_after_s = self._throttle.retry_after_s()
+        address = _client_address(scope)
+        retry_after_s = self._throttle.retry_after_s(address)
         if retry_after_s:
             raise ApiError(f"too many failed logins; try again in {retry_after_s} s", status=429,
                            headers={"Retry-After": str(retry_after_s)})
         form = await _form(scope, receive)
         if not hmac.compare_digest(form.get("token", "").strip().encode(), self._token):
-            self._throttle.failed()
+            self._throttle.failed(address)
             # 403, not 401: a form login has no WWW-Authenticate challenge to send.
             return await self._login_page(403, "That is not the operator token.")
         secure = "; Secure" if scope.get("scheme") == "https" else ""
@@ -360,14 +364,18 @@ async def _form(scope: Scope, receive: Receive) -> dict[str, str]:
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
-    data = await read_body(scope, receive)
-    if len(data) > LOGIN_BODY_BYTES_MAX:
-        raise PayloadTooLarge(f"form body over {LOGIN_BODY_BYTES_MAX} bytes")
+    data = await read_body(scope, receive, LOGIN_BODY_BYTES_MAX)
     try:
         pairs = parse_qs(data.decode("utf-8"), max_num_fields=QUERY_FIELDS_MAX)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("malformed form") from None
     return {name: values[0] for name, values in pairs.items()}
+
+
+def _client_address(scope: Scope) -> str:
+    """The peer's address (never X-Forwarded-For: proxy headers are not trusted)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _cookie(scope: Scope) -> str | None:
