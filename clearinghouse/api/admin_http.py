@@ -36,6 +36,7 @@ from urllib.parse import parse_qs
 from clearinghouse.api.errors import ApiError, BadRequest, Unauthenticated
 from clearinghouse.api.bodies import Receive, Scope, read_body
 from clearinghouse.api.http import Response
+from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX
 from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.requests import RequestHeaders
@@ -73,10 +74,6 @@ ADMIN_QUERY_FIELDS_MAX: Final = 16
 
 INVOICES_LISTED_DEFAULT: Final = 50
 """A listing without ``limit`` returns a page like `clearinghouse invoice list`."""
-
-ADMIN_INVOICES_LISTED_MAX: Final = 1_000
-"""One listing's JSON stays under ~0.5 MB (about 400 B per invoice); years of monthly invoices
-of one gateway fit, and all gateways' are read per gateway."""
 
 ADMIN_USAGE_GROUPS_MAX: Final = 10_000
 """Usage groups one answer holds (~250 B each, ~2.5 MB): a month by subject or orchestrator of a
@@ -168,7 +165,7 @@ class AdminRoutes:
             raise _unauthenticated("wrong admin token")
 
     async def _list(self, scope: Scope, receive: Receive) -> Response:
-        query = _query(scope, {"gateway_id", "limit"})
+        query = admin_query(scope, {"gateway_id", "limit"})
         gateway_id = _query_id(query, "gateway_id", required=False)
         limit = _int_text(query.get("limit", str(INVOICES_LISTED_DEFAULT)), "limit", ADMIN_INVOICES_LISTED_MAX)
         rows = await self._pool.run(_list_invoices, self._db, gateway_id, limit)
@@ -203,7 +200,7 @@ class AdminRoutes:
 
     async def _export(self, scope: Scope, receive: Receive) -> Response:
         names = {"invoice_id", "format", "issuer_name", "stripe_customer_id", "event_name", "subject"}
-        query = _query(scope, names)
+        query = admin_query(scope, names)
         invoice_id = _query_id(query, "invoice_id", required=True)
         export_format = _format(query.get("format"))
         if export_format == "stripe" and not query.get("stripe_customer_id"):
@@ -213,7 +210,7 @@ class AdminRoutes:
         return Response(200, export.data, {"Content-Type": export.content_type, "Content-Disposition": disposition})
 
     async def _usage(self, scope: Scope, receive: Receive) -> Response:
-        query = _query(scope, {"gateway_id", "month", "start", "end", "group_by"})
+        query = admin_query(scope, {"gateway_id", "month", "start", "end", "group_by"})
         gateway_id = _query_id(query, "gateway_id", required=False)
         start, end = _period(query)
         grouping = _choice(query.get("group_by", UsageGrouping.GATEWAY.value), "group_by", UsageGrouping)
@@ -298,9 +295,13 @@ def _grouped_usage(
 # Reading requests.
 
 async def _body(scope: Scope, receive: Receive, names: set[str]) -> dict[str, Any]:
-    """The UTF-8 JSON object body, at most ADMIN_BODY_BYTES_MAX bytes (refused as it arrives),
-    with only ``names`` as keys."""
-    data = await read_body(scope, receive, ADMIN_BODY_BYTES_MAX)
+    """The JSON object body, at most ADMIN_BODY_BYTES_MAX bytes (refused as it arrives)."""
+    return parse_admin_body(await read_body(scope, receive, ADMIN_BODY_BYTES_MAX), names)
+
+
+def parse_admin_body(data: bytes, names: set[str]) -> dict[str, Any]:
+    """``data`` as a UTF-8 JSON object with only ``names`` as keys and no floats; BadRequest
+    saying what is wrong. Linear in ``data`` (check_json_depth, then json.loads)."""
     check_json_depth(data, "body")
     try:
         body = json.loads(data.decode("utf-8") if data else "{}", parse_float=_no_float)
@@ -312,7 +313,7 @@ async def _body(scope: Scope, receive: Receive, names: set[str]) -> dict[str, An
     return body
 
 
-def _query(scope: Scope, names: set[str]) -> dict[str, str]:
+def admin_query(scope: Scope, names: set[str]) -> dict[str, str]:
     """The query parameters, each at most once, only ``names``."""
     try:
         text = scope.get("query_string", b"").decode("ascii")

@@ -133,6 +133,11 @@ GRPC_KEEPALIVE_TIME_S = 60
 """Server-side keepalive pings on idle connections: a dead gateway connection is noticed in
 about a minute, far less often than any proxy's idle timeout."""
 
+ADMIN_INVOICES_LISTED_MAX = 1_000
+"""One admin listing's JSON stays under ~0.5 MB (about 400 B per invoice); years of monthly
+invoices of one gateway fit, and all gateways' are read per gateway. (Here, not in admin_http.py,
+because the OpenAPI document states it too.)"""
+
 USAGE_PERIOD_S_MAX = 366 * 86_400
 """GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
 the signing records one call streams through."""
