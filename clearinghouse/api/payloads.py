@@ -118,13 +118,15 @@ def json_nested_deeper(data: bytes, depth_max: int) -> bool:
     if data.count(b"[") + data.count(b"{") <= depth_max:
         return False  # too few openings to nest that deep: the common case
     brackets = _JSON_STRING.sub(b"", data).translate(_ONE_KIND, _NOT_BRACKETS)
-    left = brackets
-    for _ in range(depth_max):
+    left, rounds = brackets, 0
+    while rounds < depth_max:
         emptied = left.replace(b"[]", b"")
         if len(emptied) == len(left):
             break
-        left = emptied
-    if not left:
+        left, rounds = emptied, rounds + 1
+    # Only unclosed openings left (truncated text): what was removed under them is at most
+    # ``rounds`` deep, so the text is at most len(left) + rounds deep.
+    if not left or (b"]" not in left and len(left) + rounds <= depth_max):
         return False
     levels = accumulate(map(_DEPTH_STEP.__getitem__, brackets))
     return next(filterfalse(range(depth_max + 1).__contains__, levels), 0) > depth_max

@@ -129,7 +129,7 @@ class V1Routes:
     async def _generate_payment(self, scope: Scope, receive: Receive) -> Message:
         caller = await self._caller(scope, signing=True)
         body = await read_body(scope, receive)
-        call = payment_call(await decoded(scope, body, partial(_parse, pb.GeneratePaymentRequest)))
+        call = payment_call(await decoded(scope, body, partial(parse_message, pb.GeneratePaymentRequest)))
         result = await self._pool.run(self._service.generate_payment, caller, call)
         if self._metrics is not None:
             self._metrics.payment_signed("http", caller.gateway_id, result)
@@ -138,7 +138,7 @@ class V1Routes:
     async def _sign_tickets(self, scope: Scope, receive: Receive) -> Message:
         caller = await self._caller(scope, signing=True)
         body = await read_body(scope, receive)
-        request = ticket_request(await decoded(scope, body, partial(_parse, pb.SignTicketsRequest)))
+        request = ticket_request(await decoded(scope, body, partial(parse_message, pb.SignTicketsRequest)))
         batch = await self._pool.run(self._service.sign_tickets, caller, request)
         if self._metrics is not None:
             self._metrics.tickets_signed("http", caller.gateway_id, batch)
@@ -150,7 +150,7 @@ class V1Routes:
 
     async def _usage(self, scope: Scope, receive: Receive) -> Message:
         caller = await self._caller(scope, signing=False)
-        period = _query(scope, pb.GetUsageRequest)
+        period = query_message(scope, pb.GetUsageRequest)
         grouping = usage_grouping(period)
         usage, groups = await self._pool.run(
             self._service.usage, caller, period.start_unix_s, period.end_unix_s, grouping
@@ -161,7 +161,7 @@ class V1Routes:
         return Response(200, self._openapi)
 
 
-def _parse(message_type: type[_Message], body: bytes) -> _Message:
+def parse_message(message_type: type[_Message], body: bytes) -> _Message:
     """The proto3 JSON ``body`` as ``message_type``; BadRequest saying what is wrong. Linear in
     the body (json_format walks the parsed JSON once); large bodies run on the decode threads."""
     check_json_depth(body, "body")
@@ -171,7 +171,7 @@ def _parse(message_type: type[_Message], body: bytes) -> _Message:
         raise BadRequest(f"body is not a {message_type.DESCRIPTOR.name} in JSON: {exc}") from None
 
 
-def _query(scope: Scope, message_type: type[_Message]) -> _Message:
+def query_message(scope: Scope, message_type: type[_Message]) -> _Message:
     """The query string's parameters (field or camelCase names) as ``message_type``."""
     try:
         pairs = parse_qsl(scope.get("query_string", b"").decode("ascii"), strict_parsing=False)

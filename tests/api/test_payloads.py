@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clearinghouse.api.errors import BadRequest
 from clearinghouse.api.limits import JSON_DEPTH_MAX, TEXT_FIELD_LENGTH_MAX
@@ -209,6 +211,32 @@ def test_depth_is_counted_outside_strings_and_unterminated_strings_end_the_count
     assert "not valid JSON" in refused(b'{"x": "' + b"[" * 50)
     assert json_nested_deeper(b'["\\\\", [[[]]]]', 3) and not json_nested_deeper(b'["\\\\", [[[]]]]', 4)
     assert not json_nested_deeper(b"[[]]]" + b"[" * 50, 2)  # a parser stops at the stray "]"
+
+
+def reference_depth_over(data: bytes, depth_max: int) -> bool:
+    """Byte by byte: brackets outside strings, stopping below zero (where a parser stops too)."""
+    depth, in_string, escaped = 0, False, False
+    for byte in data:
+        if in_string:
+            escaped, in_string = (not escaped and byte == 0x5C), in_string and (escaped or byte != 0x22)
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > depth_max:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return False
+
+
+@settings(max_examples=1000, derandomize=True, database=None, deadline=None)
+@given(data=st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b"a", b","]), max_size=40).map(b"".join),
+       depth_max=st.integers(min_value=1, max_value=JSON_DEPTH_MAX))
+def test_the_depth_scan_agrees_with_a_byte_by_byte_reference(data: bytes, depth_max: int) -> None:
+    assert json_nested_deeper(data, depth_max) == reference_depth_over(data, depth_max)
 
 
 ADVERSARIAL_JSON = {

@@ -213,14 +213,14 @@ class DashboardRoutes:
         """The handler for a request with a valid session cookie; others go to the login form."""
 
         async def answer(scope: Scope, receive: Receive) -> Response:
-            if not self._cookies.valid(_cookie(scope)):
+            if not self._cookies.valid(session_cookie(scope)):
                 return _redirect(LOGIN_PATH)
             return await handler(scope, receive)
 
         return answer
 
     async def _login_form(self, scope: Scope, receive: Receive) -> Response:
-        if self._cookies.valid(_cookie(scope)):
+        if self._cookies.valid(session_cookie(scope)):
             return _redirect(HOME_PATH)
         return await self._login_page(200, None)
 
@@ -243,7 +243,7 @@ class DashboardRoutes:
 
     async def _logout(self, scope: Scope, receive: Receive) -> Response:
         _same_origin(scope)
-        self._cookies.log_out(_cookie(scope))
+        self._cookies.log_out(session_cookie(scope))
         secure = "; Secure" if scope.get("scheme") == "https" else ""
         cookie = f"{COOKIE_NAME}=; Max-Age=0; Path={HOME_PATH}; HttpOnly; SameSite=Strict{secure}"
         return _redirect(LOGIN_PATH, {"Set-Cookie": cookie})
@@ -256,7 +256,7 @@ class DashboardRoutes:
         return Response(200, body, {"Content-Type": _HTML})
 
     async def _invoice(self, scope: Scope, receive: Receive) -> Response:
-        query = _query(scope)
+        query = query_fields(scope)
         invoice_id = _invoice_id(query.get("invoice_id"))
         export_format = query.get("format")
         if export_format not in DOWNLOAD_FORMATS:
@@ -334,12 +334,12 @@ def _window_href(window: str, query: PageQuery) -> str:
 def _page_query(scope: Scope) -> PageQuery:
     """The page's parameters; an unknown window or sort falls back to the default (a stale
     bookmark still opens the page)."""
-    query = _query(scope)
+    query = query_fields(scope)
     window = query.get("window", WINDOW_DEFAULT)
     return PageQuery(window if window in CHART_WINDOWS else WINDOW_DEFAULT, query.get("sort"), query.get("order"))
 
 
-def _query(scope: Scope) -> dict[str, str]:
+def query_fields(scope: Scope) -> dict[str, str]:
     """The query parameters, the first value of each. Raises BadRequest past QUERY_FIELDS_MAX."""
     try:
         text = scope.get("query_string", b"").decode("ascii")
@@ -364,7 +364,12 @@ async def _form(scope: Scope, receive: Receive) -> dict[str, str]:
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
-    data = await read_body(scope, receive, LOGIN_BODY_BYTES_MAX)
+    return parse_form(await read_body(scope, receive, LOGIN_BODY_BYTES_MAX))
+
+
+def parse_form(data: bytes) -> dict[str, str]:
+    """A url-encoded form's fields, the first value of each; BadRequest past QUERY_FIELDS_MAX
+    fields or for text that is not UTF-8. Linear in ``data``."""
     try:
         pairs = parse_qs(data.decode("utf-8"), max_num_fields=QUERY_FIELDS_MAX)
     except (UnicodeDecodeError, ValueError):
@@ -378,7 +383,7 @@ def _client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _cookie(scope: Scope) -> str | None:
+def session_cookie(scope: Scope) -> str | None:
     """The session cookie's value, if the request has one."""
     for header in RequestHeaders(scope["headers"]).get_all("cookie"):
         for part in header.split(";"):
