@@ -82,6 +82,7 @@ from clearinghouse.api.bodies import (
     decoded,
     read_body,
 )
+from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY
 from clearinghouse.api.errors import (
     REFUSAL_REASON,
     SESSIONS_EXHAUSTED_STATUS,
@@ -116,7 +117,6 @@ from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
-from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY
 from clearinghouse.api.webhook import WebhookAuthorizer
 from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
 from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
