@@ -294,8 +294,9 @@ class RemoteSignerApp:
                 scope[LIMITS_SCOPE_KEY] = self._limits
                 _check_header_bytes(scope, self._limits.request_header_bytes_max)
             response = await self._dispatch(scope, body)
-        except ClientGone:  # a hang-up or half-close before the body was read: nothing was done
-            LOG.info("request %s: the client closed its connection before its body was read", request_id)
+        except ClientGone:  # the connection closed before the body was read: nothing was done
+            if scope.get(CLIENT_GONE_SCOPE_KEY):  # the client's doing, not a limit's (server.py)
+                LOG.info("request %s: the client closed its connection before its body was read", request_id)
             return
         except ApiError as exc:
             response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
