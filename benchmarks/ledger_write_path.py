@@ -105,7 +105,7 @@ def _caller(db: ledger.Database) -> Callable[[], None]:
         actor="benchmark",
         reason="ledger write path benchmark",
     )
-    chain = ChainView(10**18, 10**18, 0, 3500, 100)
+    chain = ChainView(10**18, 10**18, 0, 3500, 100, round_block_hashes=((3500, b"\x41" * 32),))
     service = PaymentService(db, b"\x11" * 32, lambda: chain, PaymentPolicy())
     caller = Caller(gateway.id, None)
     info = orchestrator_info(100, int(time.time()))

@@ -67,6 +67,7 @@ deposit_wei = "1000000000000000000000"
 reserve_wei = "1000000000000000000000"
 withdraw_round = 0
 current_round = 3500
+current_round_block_hash = "0x{'41' * 32}"
 last_l1_block = {L1_BLOCK}
 """)
     return config

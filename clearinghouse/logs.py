@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import secrets
 import sys
@@ -39,6 +40,10 @@ LOG_FORMATS = ("json", "text")
 
 REQUEST_ID_BYTES = 8
 """16 hex characters: unique enough to find one request's lines among a day's."""
+
+_request_ids = random.Random(secrets.randbits(128))
+"""Request ids need to be distinct, not secret: a seeded generator makes one without the system
+call of ``secrets`` (a sixteenth of the event loop's time per signing call, py-spy 2026-12-07)."""
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """A client's X-Request-Id we accept as ours: short, and nothing that could forge a log line or
@@ -71,7 +76,7 @@ def start_request(client_request_id: str | None = None) -> str:
     if client_request_id is not None and REQUEST_ID_PATTERN.fullmatch(client_request_id):
         request_id = client_request_id
     else:
-        request_id = secrets.token_hex(REQUEST_ID_BYTES)
+        request_id = f"{_request_ids.getrandbits(REQUEST_ID_BYTES * 8):0{REQUEST_ID_BYTES * 2}x}"
     _request_id.set(request_id)
     _gateway_id.set(None)
     return request_id

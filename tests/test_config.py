@@ -31,6 +31,7 @@ deposit_wei = 1000000000000000000
 reserve_wei = 500000000000000000
 withdraw_round = 0
 current_round = 3500
+current_round_block_hash = "0x4141414141414141414141414141414141414141414141414141414141414141"
 last_l1_block = 20000000
 
 [policy]
@@ -63,6 +64,9 @@ def test_a_complete_configuration_loads(config: Path) -> None:
     assert (settings.http.host, settings.http.port) == ("127.0.0.1", 8935)
     assert settings.static_chain is not None and settings.live_chain is None
     assert settings.static_chain.deposit_wei == 10**18 and settings.static_chain.last_l1_block == 20_000_000
+    # The configured round is the static view's only open round, with the configured hash.
+    assert settings.static_chain.round_block_hashes == ((3500, b"\x41" * 32),)
+    assert settings.static_chain.ticket_validity_period_rounds == 1
     assert settings.policy.max_ticket_ev_wei == 2 * 10**12
     assert str(settings.policy.max_price) == "1/1000"
     assert settings.private_key() == KEY
@@ -97,6 +101,15 @@ def test_environment_overrides_secrets(config: Path, monkeypatch: pytest.MonkeyP
         (lambda text: text + "\n[[broken", "not valid TOML"),
         (lambda text: text.replace("[chain.static]", '[chain]\nrpc_url = "ws://x"\n[chain.static]'),
          "chain.rpc_url must be an http"),
+        (lambda text: re.sub(r"current_round_block_hash = .*\n", "", text),
+         "chain.static.current_round_block_hash is missing: the block hash the RoundsManager recorded for "
+         "current_round"),
+        (lambda text: re.sub(r'current_round_block_hash = ".*"', 'current_round_block_hash = "0x41"', text),
+         "chain.static.current_round_block_hash must be 0x and 64 hex digits, got '0x41'"),
+        (lambda text: re.sub(r'current_round_block_hash = ".*"', f'current_round_block_hash = "0x{"zz" * 32}"', text),
+         "chain.static.current_round_block_hash must be hex"),
+        (lambda text: re.sub(r'current_round_block_hash = ".*"', f'current_round_block_hash = "0x{"00" * 32}"', text),
+         "chain.static.current_round_block_hash is all zeros"),
     ],
 )
 def test_errors_name_the_setting(config: Path, edit: object, message: str) -> None:

@@ -26,6 +26,7 @@ deposit_wei = 1
 reserve_wei = 1
 withdraw_round = 0
 current_round = 1
+current_round_block_hash = "0x4141414141414141414141414141414141414141414141414141414141414141"
 last_l1_block = 1
 """
 

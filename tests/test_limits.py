@@ -33,3 +33,24 @@ def test_waits_are_bounded_and_ordered() -> None:
     assert 0 < ledger.SQLITE_BUSY_TIMEOUT_S <= 30
     assert 0 < api.WEBHOOK_TIMEOUT_S <= 10
     assert signer.AUTH_TOKEN_REFRESH_S == 180  # go-livepeer: the last 3 of an auth token's 30 min
+
+
+def test_nonce_refresh_leaves_room_for_a_whole_call() -> None:
+    # go-livepeer v0.9.2 (#4028): refresh at 500 so that a last call of 100 tickets, starting at
+    # nonce 499 at the latest, still ends below the orchestrators' 600.
+    assert signer.SENDER_NONCE_REFRESH_AT == 500
+    assert signer.SENDER_NONCE_REFRESH_AT - 1 + signer.TICKETS_PER_CALL_MAX <= signer.SENDER_NONCE_MAX
+
+
+def test_the_default_face_value_cap_and_the_retry_window_are_sane() -> None:
+    from clearinghouse.chain import limits as chain
+    from clearinghouse.chain.health import DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT
+
+    # One win at the cap leaves the deposit above the cap (never critical by itself), and the
+    # cap sits at the warn line, so signing at it raises no warning before a win.
+    assert signer.MAX_FACE_VALUE_DEPOSIT_DIVISOR >= 2
+    assert signer.MAX_FACE_VALUE_DEPOSIT_DIVISOR == DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT
+    assert 0 < signer.FIRST_CALL_RETRY_WINDOW_S <= signer.FIRST_CALL_RETRY_WINDOW_S_MAX <= 3600
+    # Every open round's hash fits the cache several times; the ledger accepts every period the chain may.
+    assert chain.ROUND_BLOCK_HASHES_CACHED_MAX >= 2 * chain.TICKET_VALIDITY_ROUNDS_MAX
+    assert chain.TICKET_VALIDITY_ROUNDS_MAX <= ledger.TICKET_VALIDITY_ROUNDS_MAX

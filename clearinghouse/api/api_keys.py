@@ -46,6 +46,9 @@ API_KEY_DISPLAY_CHARS = 12
 """``chk_`` + 8 characters: enough to tell keys apart in a list, never enough to use one."""
 PEPPER_BYTES_MIN = 32
 """The pepper is an HMAC key; shorter than the digest size would weaken it."""
+API_KEY_LOOKUP_STRIPES = 64
+"""Locks that make lookups of one key wait for each other (a key's stripe: its digest's first
+byte): bounded memory whatever the number of keys, and different keys rarely share one."""
 
 _KEY_RE = re.compile(r"chk_[A-Za-z0-9_-]{43}")
 _BEARER_RE = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+) *")
@@ -174,6 +177,7 @@ class ApiKeyAuthenticator:
         self._clock_s = clock_s
         self._recent: OrderedDict[bytes, tuple[AuthenticatedKey, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._lookups = tuple(threading.Lock() for _ in range(API_KEY_LOOKUP_STRIPES))
 
     def __repr__(self) -> str:
         return f"ApiKeyAuthenticator({self._db.masked_url!r})"  # never the pepper
@@ -197,16 +201,21 @@ class ApiKeyAuthenticator:
         The usage subject is the key's own, else the Livepeer-Usage-Subject header. Raises
         Unauthenticated, GatewayDisabled, BadRequest (bad subject header), DatabaseUnavailable.
         """
-        key_text = _bearer_key(headers.get("authorization"))
-        found = _lookup(self._db, api_key_digest(self._pepper, key_text))
-        if self._cache_ttl_s > 0:
+        digest = api_key_digest(self._pepper, _bearer_key(headers.get("authorization")))
+        # One lookup per key at a time: when a busy key's entry expires, the calls that arrive
+        # before the first lookup returns wait for it instead of each reading the database.
+        with self._lookups[digest[0] % API_KEY_LOOKUP_STRIPES]:
             with self._lock:
-                self._recent[api_key_digest(self._pepper, key_text)] = (
-                    found,
-                    self._clock_s() + self._cache_ttl_s,
-                )
-                while len(self._recent) > API_KEYS_CACHED_MAX:
-                    self._recent.popitem(last=False)
+                entry = self._recent.get(digest)
+            if entry is not None and entry[1] > self._clock_s():
+                return _caller(entry[0], headers)
+            found = _lookup(self._db, digest)
+            if self._cache_ttl_s > 0:
+                with self._lock:
+                    self._recent[digest] = (found, self._clock_s() + self._cache_ttl_s)
+                    self._recent.move_to_end(digest)
+                    while len(self._recent) > API_KEYS_CACHED_MAX:
+                        self._recent.popitem(last=False)
         return _caller(found, headers)
 
 

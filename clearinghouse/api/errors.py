@@ -42,7 +42,7 @@ from typing import Any
 import grpc
 
 from clearinghouse.errors import ClearinghouseError
-from clearinghouse.ledger import DatabaseUnavailable, IdempotencyConflict, SpendRefused
+from clearinghouse.ledger import DatabaseUnavailable, IdempotencyConflict, LedgerBusy, SpendRefused
 from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
 from clearinghouse.signer.errors import SessionsExhausted
 
@@ -98,6 +98,7 @@ class Reason(StrEnum):
     TOTAL_EV_EXCEEDED = "TOTAL_EV_EXCEEDED"
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    SIGNER_BUSY = "SIGNER_BUSY"
     UNAVAILABLE = "UNAVAILABLE"
     WEBHOOK_DENIED = "WEBHOOK_DENIED"
     INTERNAL = "INTERNAL"
@@ -125,6 +126,7 @@ REASON_STATUS: Mapping[Reason, tuple[grpc.StatusCode, int]] = {
     Reason.TOTAL_EV_EXCEEDED: (_C.OUT_OF_RANGE, 422),
     Reason.INSUFFICIENT_BALANCE: (_C.RESOURCE_EXHAUSTED, 402),
     Reason.DEADLINE_EXCEEDED: (_C.DEADLINE_EXCEEDED, 504),
+    Reason.SIGNER_BUSY: (_C.RESOURCE_EXHAUSTED, 503),
     Reason.UNAVAILABLE: (_C.UNAVAILABLE, 503),
     Reason.WEBHOOK_DENIED: (_C.PERMISSION_DENIED, 403),
     Reason.INTERNAL: (_C.INTERNAL, 500),
@@ -134,7 +136,8 @@ REASON_STATUS: Mapping[Reason, tuple[grpc.StatusCode, int]] = {
 ABORTED (409) is a state that is not the session's head: re-read it, do not blindly retry;
 FAILED_PRECONDITION (422) asks the client to change something first (fetch fresh
 OrchestratorInfo on REFRESH_SESSION, skip the cycle on NO_TICKETS_NEEDED); RESOURCE_EXHAUSTED is
-a gateway over its credit (402, "payment required") or its call rate (429); UNAVAILABLE (503) is
+a gateway over its credit (402, "payment required") or its call rate (429), or the signer's
+queue full (SIGNER_BUSY, 503 with Retry-After: retry in a second); UNAVAILABLE (503) is
 retryable elsewhere or later: our deposit is unhealthy or the database is down."""
 
 REFUSAL_REASON: Mapping[Refusal, Reason] = {
@@ -161,6 +164,7 @@ class V1Answer:
     reason: Reason
     message: str
     orchestrator_url: str | None = None
+    retry_after_s: int | None = None
 
     @property
     def grpc_code(self) -> grpc.StatusCode:
@@ -175,7 +179,7 @@ def v1_answer(error: Exception) -> V1Answer | None:
     """The clearinghouse.v1 answer to an exception from the service code; None for a bug.
 
     Translates SigningRefused (REFUSAL_REASON), SpendRefused (INSUFFICIENT_BALANCE),
-    SessionsExhausted (RATE_LIMITED),
+    SessionsExhausted (RATE_LIMITED), LedgerBusy (SIGNER_BUSY, the committer's queue is full),
     IdempotencyConflict (REQUEST_ID_REUSED: a request id reused for another request),
     DeadlineExceeded, DatabaseUnavailable (UNAVAILABLE; its message is never passed on) and
     every ApiError (its ``reason``). An InternalError or anything else is the caller's to log.
@@ -185,7 +189,9 @@ def v1_answer(error: Exception) -> V1Answer | None:
     if isinstance(error, SpendRefused):
         return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error))
     if isinstance(error, SessionsExhausted):
-        return V1Answer(Reason.RATE_LIMITED, str(error))
+        return V1Answer(Reason.RATE_LIMITED, str(error), retry_after_s=error.retry_after_s)
+    if isinstance(error, LedgerBusy):
+        return V1Answer(Reason.SIGNER_BUSY, str(error), retry_after_s=error.retry_after_s)
     if isinstance(error, IdempotencyConflict):
         return V1Answer(Reason.REQUEST_ID_REUSED, f"request id reused for a different request: {error}")
     if isinstance(error, DeadlineExceeded):

@@ -42,8 +42,10 @@ A payment call, in order — nothing is signed before every check has passed:
    decode threads when it is over INLINE_DECODE_BYTES_MAX (bodies.py);
 4. with a webhook: ask it (its status, 503 when down, 500 on garbage; webhook.py);
    then the caller's gateway must be within its calls/s rate limit (429; rate_limit.py);
-5. ``PaymentService.generate_payment`` — blocking database and signing work — on a bounded
-   thread pool, never on the event loop; a refusal maps to its status through
+5. ``PaymentService.payment_work`` — decoding, the state's signature, planning — on a bounded
+   thread pool, never on the event loop, then the ledger committer's next batch (checks, signing
+   and the record in one transaction with the batch's other calls), awaited without holding a
+   thread; a full committer queue (``LedgerBusy``) → 503 with Retry-After; a refusal maps to its status through
    ``errors.REFUSAL_STATUS``; a credit-control refusal (``SpendRefused``) → 483;
    ``DatabaseUnavailable`` → 503; a new session over the gateway's open-session cap
    (``SessionsExhausted``) → 429 with Retry-After.
@@ -67,6 +69,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -118,15 +121,16 @@ from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.webhook import WebhookAuthorizer
-from clearinghouse.ledger import DatabaseUnavailable, SpendRefused
+from clearinghouse.ledger import DatabaseUnavailable, LedgerBusy, SpendRefused
 from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
 from clearinghouse.signer.errors import SigningRefused
 from clearinghouse.signer.errors import SessionsExhausted
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentWork
 
 if TYPE_CHECKING:
     from clearinghouse.api.admin_http import AdminRoutes
     from clearinghouse.api.dashboard import DashboardRoutes
+    from clearinghouse.api.discovery import DiscoveryBook
     from clearinghouse.api.v1_http import V1Routes
 
 LOG = logging.getLogger(__name__)
@@ -140,7 +144,9 @@ class SigningService(Protocol):
 
     def orchestrator_info_signature(self) -> tuple[str, bytes]: ...
 
-    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult: ...
+    def payment_work(self, caller: Caller, call: PaymentCall) -> PaymentWork: ...
+
+    def commit(self, work: PaymentWork) -> Future[PaymentResult]: ...
 
     def ready(self) -> bool: ...
 
@@ -208,6 +214,7 @@ class RemoteSignerApp:
         metrics_token: str | None = None,
         rejections: RecentRejections | None = None,
         limits: HttpLimits | None = None,
+        discovery: DiscoveryBook | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
@@ -219,12 +226,14 @@ class RemoteSignerApp:
         self._webhook = webhook
         self._rate_limiter = rate_limiter
         self._deposit_health = deposit_health
+        self._discovery = discovery
         self._signing_pool = BlockingPool("signing", signing_threads)
         self._webhook_pool = BlockingPool("webhook", webhook_threads) if webhook else None
         self._decode_pool = BlockingPool("decode", DECODE_THREADS_MAX)  # bodies.decoded
         self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {
             "/sign-orchestrator-info": {"POST": self._sign_orchestrator_info},
             "/generate-live-payment": {"POST": self._generate_live_payment},
+            "/discover-orchestrators": {"GET": self._discover_orchestrators},
             "/healthz": {"GET": self._healthz},
             "/readyz": {"GET": self._readyz},
             "/v1/health": {"GET": self._health},
@@ -304,6 +313,10 @@ class RemoteSignerApp:
             refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS)
             refused.reason = Reason.INSUFFICIENT_BALANCE
             response = _error_response(refused, request_id)
+        except LedgerBusy as exc:  # the committer's queue is full: nothing was done, retry soon
+            busy = ServiceUnavailable(str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+            busy.reason = Reason.SIGNER_BUSY
+            response = _error_response(busy, request_id)
         except SessionsExhausted as exc:  # too many open sessions: retry when one has gone idle
             exhausted = ApiError(str(exc), status=SESSIONS_EXHAUSTED_STATUS,
                                  headers={"Retry-After": str(exc.retry_after_s)})
@@ -376,9 +389,10 @@ class RemoteSignerApp:
         if self._rate_limiter is not None:
             self._rate_limiter.admit(caller.gateway_id)
         try:
-            result = await self._signing_pool.run(
-                self._service.generate_payment, caller, request.call
-            )
+            # The part that needs no database on a signing thread; the committer's batch then
+            # answers the future, so no thread waits for the commit.
+            work = await self._signing_pool.run(self._service.payment_work, caller, request.call)
+            result = await asyncio.wrap_future(self._service.commit(work))
         except SigningRefused as refusal:
             error = refusal_error(refusal, request.state_echo)
             error.reason = REFUSAL_REASON[refusal.reason]
@@ -398,6 +412,14 @@ class RemoteSignerApp:
             caller = await self._signing_pool.run(api_keys.caller, headers)
         bind_gateway(caller.gateway_id)
         return caller
+
+    async def _discover_orchestrators(self, scope: Scope, receive: Receive) -> Response:
+        """Spec 02's optional discovery (api/discovery.py), authenticated like /sign-orchestrator-info."""
+        if self._api_keys is not None:
+            await self._authenticate(self._api_keys, RequestHeaders(scope["headers"]))
+        if self._discovery is None:
+            raise ServiceUnavailable("orchestrator discovery is not configured on this signer")
+        return Response(200, self._discovery.answer(scope.get("query_string", b"")))
 
     async def _openapi_document(self, scope: Scope, receive: Receive) -> Response:
         return Response(200, _SERVICE_OPENAPI)

@@ -108,14 +108,19 @@ WEBHOOK_DECISIONS_CACHED_MAX = 100_000
 """Sessions whose unexpired webhook decision we remember (about 200 B each, 20 MB at most);
 the oldest is forgotten first, which costs one more webhook call, never an authorization."""
 
-GRPC_THREADS_MAX = SIGNING_THREADS_MAX
-"""gRPC calls run on their own pool of this many threads: each call does its blocking database
-and signing work on its thread, so as many as the HTTP transport's signing pool."""
+GRPC_THREADS_MAX = 64
+"""gRPC calls run on their own pool of this many threads. A signing call spends most of its time
+on its thread waiting for the ledger committer's batch (group commit), so the pool must hold as
+many calls as should share one batch: 64 fills a batch under load while each thread's stack
+costs little; the committer's queue, not this pool, bounds the work in flight."""
+
+V1_THREADS_MAX = GRPC_THREADS_MAX
+"""The /v1 JSON routes' pool: the same calls as gRPC's, waiting for the committer the same way."""
 
 GRPC_CONCURRENT_RPCS_MAX = 256
 """Calls in progress or queued for a thread before the server answers RESOURCE_EXHAUSTED at
-once: a queue of ~30 calls per thread drains in well under THREAD_WAIT_S on the signing path,
-and a longer one would only make every caller wait."""
+once: four per thread, a few batches of the committer, which drain in well under THREAD_WAIT_S;
+a longer queue would only make every caller wait."""
 
 GRPC_MESSAGE_BYTES_MAX = REQUEST_BODY_BYTES_MAX
 """A request message carries what a /generate-live-payment body does, without base64: the same

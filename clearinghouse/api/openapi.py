@@ -226,7 +226,28 @@ def _remote_signer_paths() -> dict[str, Any]:
              "default": _SIGNER_ERROR},
             requestBody={"required": True, "content": {"application/json": {"schema": payment_request}}},
         )},
+        "/discover-orchestrators": {"get": _operation(
+            "DiscoverOrchestrators", "The orchestrators this signer has signed payments for, active on chain, "
+            "most recently seen first; 503 with the reason when there are none. " + _SPEC02,
+            {"200": _described("the orchestrators", {"type": "array", "items": _discovered_orchestrator()}),
+             "default": _SIGNER_ERROR},
+            parameters=[{"name": "caps", "in": "query", "required": False, "style": "form", "explode": True,
+                         "description": "keep orchestrators with any of these pipeline/model capabilities",
+                         "schema": {"type": "array", "items": _STRING}}],
+        )},
     }
+
+
+def _discovered_orchestrator() -> dict[str, Any]:
+    integer = {"type": "integer", "format": "int64"}
+    return _object(
+        address=_STRING | {"description": "the orchestrator's service URI"},
+        score={"type": "number"},
+        capabilities={"type": "array", "items": _STRING},
+        last_seen=_STRING | {"format": "date-time", "description": "when a payment on its params was last signed"},
+        eth_address=_STRING,
+        price_info=_object(pricePerUnit=integer, pixelsPerUnit=integer),
+    )
 
 
 def _operations_paths() -> dict[str, Any]:

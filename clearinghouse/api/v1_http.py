@@ -38,8 +38,8 @@ from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason,
 from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.bodies import ClientGone, Receive, Scope, decoded, read_body
 from clearinghouse.api.http import Response
+from clearinghouse.api.limits import V1_THREADS_MAX
 from clearinghouse.api.pools import BlockingPool
-from clearinghouse.api.limits import SIGNING_THREADS_MAX
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.openapi import openapi_document
 from clearinghouse.api.payloads import check_json_depth
@@ -74,7 +74,7 @@ class V1Routes:
         api_keys: ApiKeyAuthenticator,
         rate_limiter: RateLimiter | None = None,
         *,
-        threads: int = SIGNING_THREADS_MAX,
+        threads: int = V1_THREADS_MAX,
         metrics: Metrics | None = None,
     ) -> None:
         self._service = service
@@ -195,4 +195,5 @@ def _error(scope: Scope, exc: Exception) -> Response:
     if answer.orchestrator_url is not None:
         error["orchestratorUrl"] = answer.orchestrator_url
     body = json.dumps({"error": error}, separators=(",", ":")).encode()
-    return Response(answer.http_status, body, reason=answer.reason.value, message=answer.message)
+    headers = {} if answer.retry_after_s is None else {"Retry-After": str(answer.retry_after_s)}
+    return Response(answer.http_status, body, headers, reason=answer.reason.value, message=answer.message)

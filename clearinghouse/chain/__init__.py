@@ -7,6 +7,8 @@ deposit, funding it, and the local anvil devnet.
                   resumable cursor, confirmations, reorgs undone, redemptions matched to records
     health.py     the deposit-health judgement (pure): ok / warn / critical and every reason
     monitor.py    DepositMonitor: the signer's live chain view guarded by deposit health; alerts
+    rounds.py     RoundBlockHashes: the open rounds' RoundsManager block hashes, read once per round
+    orchestrators.py  ActiveOrchestrators: whether a recipient is active this round, cached
     view.py       LiveChainView: background refresh, refuses signing when the data is stale
     funding.py    fund, reserve, unlock, cancel-unlock, withdraw: planned, confirmed, sent
     limits.py     watcher defaults the configuration shares

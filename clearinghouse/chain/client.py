@@ -4,7 +4,7 @@
 through ``Controller.getContract(keccak256(name))``, as on Arbitrum One, on first use (so a
 daemon can start while the RPC is down) and then keeps the addresses. Every read is one small
 typed method; ``chain_view(sender)`` assembles the signer's ``ChainView`` from reads pinned to
-one block; ``block_ref`` and ``logs`` give the chain watcher block hashes and raw event logs.
+one block, with the open rounds' block hashes (read once per round, chain/rounds.py); ``block_ref`` and ``logs`` give the chain watcher block hashes and raw event logs.
 
 Errors from web3, requests and the socket layer are translated where they enter (``_reading``):
 ChainUnavailable for transport and JSON-RPC failures, ContractMismatch when the chain answers
@@ -47,10 +47,12 @@ from clearinghouse.chain.limits import (
     HEAD_ADVANCE_BLOCKS_PER_S_MAX,
     HEAD_ADVANCE_SLACK_BLOCKS,
     HEAD_REGRESSION_BLOCKS_MAX,
+    TICKET_VALIDITY_ROUNDS_MAX,
     UINT256_MAX,
     WEI_SUPPLY_MAX,
 )
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
+from clearinghouse.chain.rounds import RoundBlockHashes
 from clearinghouse.signer.decision import ChainView
 
 logger = logging.getLogger(__name__)
@@ -186,6 +188,7 @@ class ChainClient:
         self._resolved: _Contracts | None = None
         self._heads = HeadGuard(clock_s or boot_clock_s)
         self._lies = LieLog(self.redacted_url)
+        self._round_hashes = RoundBlockHashes(lambda round_, block: self.block_hash_for_round(round_, block=block))
 
     def contract_addresses(self) -> ContractAddresses:
         """The TicketBroker, RoundsManager and BondingManager the Controller lists (resolved on
@@ -218,8 +221,12 @@ class ChainClient:
         return self._uint(self._contracts().ticket_broker.functions.unlockPeriod(), block)
 
     def ticket_validity_period(self, *, block: int | None = None) -> int:
-        """TicketBroker.ticketValidityPeriod(), in rounds."""
-        return self._uint(self._contracts().ticket_broker.functions.ticketValidityPeriod(), block)
+        """TicketBroker.ticketValidityPeriod(), in rounds: 1..TICKET_VALIDITY_ROUNDS_MAX, else the
+        answer is implausible (ImplausibleChainData)."""
+        rounds = self._uint(self._contracts().ticket_broker.functions.ticketValidityPeriod(), block)
+        self._lies.check("ticketValidityPeriod", None if 1 <= rounds <= TICKET_VALIDITY_ROUNDS_MAX else (
+            f"ticketValidityPeriod is {rounds} rounds, expected 1..{TICKET_VALIDITY_ROUNDS_MAX}"))
+        return rounds
 
     def claimable_reserve(self, sender: Address, orchestrator: Address, *, block: int | None = None) -> int:
         """claimableReserve(sender, orchestrator): what ``orchestrator`` may still claim from our
@@ -250,6 +257,13 @@ class ChainClient:
         if not isinstance(value, bytes) or len(value) != HASH_BYTES:
             raise ContractMismatch(f"blockHashForRound({round_}) returned {value!r}, expected {HASH_BYTES} bytes")
         return value
+
+    def open_round_block_hashes(
+        self, current_round: int, validity_period_rounds: int, *, block: int | None = None
+    ) -> tuple[tuple[int, bytes], ...]:
+        """(round, block hash) of each round still open for redemption that the RoundsManager
+        initialized, oldest first: read once per round, then kept (chain/rounds.py)."""
+        return self._round_hashes.open_rounds(current_round, validity_period_rounds, block=block)
 
     def transcoder_pool_size(self, *, block: int | None = None) -> int:
         """BondingManager.getTranscoderPoolSize(): the number of active orchestrators."""
@@ -285,15 +299,20 @@ class ChainClient:
         return self._latest_block()[1]
 
     def chain_view(self, sender: Address) -> ChainView:
-        """The signer's view of ``sender``'s position, every value read at the latest block."""
+        """The signer's view of ``sender``'s position and of the rounds open for redemption, every
+        value read at the latest block."""
         number, l1_block = self._latest_block()
         info = self.sender_info(sender, block=number)
+        current_round = self.current_round(block=number)
+        validity = self.ticket_validity_period(block=number)
         return ChainView(
             deposit_wei=info.deposit_wei,
             reserve_wei=info.reserve_wei,
             withdraw_round=info.withdraw_round,
-            current_round=self.current_round(block=number),
+            current_round=current_round,
             last_l1_block=l1_block,
+            round_block_hashes=self.open_round_block_hashes(current_round, validity, block=number),
+            ticket_validity_period_rounds=validity,
         )
 
     def feed_round(self, feed: Address, *, block: int | None = None) -> FeedRound:

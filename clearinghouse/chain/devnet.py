@@ -450,6 +450,9 @@ def _config_text(provisioned: ProvisionedDevnet, http_port: int, grpc_port: int 
     [rates] the devnet's ETH/USD stand-in feed, [grpc] when a gRPC port is given."""
     devnet = provisioned.devnet
     view = ChainClient(devnet.rpc_url, devnet.controller).chain_view(provisioned.sender)
+    block_hash = view.block_hash_for_round(view.current_round)
+    if block_hash is None:
+        raise DevnetError(f"round {view.current_round} is not initialized: [chain.static] needs its block hash")
     return f"""\
 # Written by clearinghouse devnet provisioning for the anvil devnet at {devnet.rpc_url}.
 # Sender {provisioned.sender}; active orchestrator {provisioned.orchestrator}.
@@ -482,6 +485,7 @@ deposit_wei = {view.deposit_wei}
 reserve_wei = {view.reserve_wei}
 withdraw_round = {view.withdraw_round}
 current_round = {view.current_round}
+current_round_block_hash = "0x{block_hash.hex()}"
 last_l1_block = {view.last_l1_block}
 """
 

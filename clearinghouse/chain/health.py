@@ -111,6 +111,8 @@ class ChainPosition:
     transcoder_pool_size: int
     gas_balance_wei: int
     allocations: tuple[ReserveAllocation, ...] = ()
+    round_block_hashes: tuple[tuple[int, bytes], ...] = ()
+    """(round, block hash) the RoundsManager recorded for each open round it initialized."""
 
     @property
     def chain_view(self) -> ChainView:
@@ -121,6 +123,8 @@ class ChainPosition:
             withdraw_round=self.withdraw_round,
             current_round=self.current_round,
             last_l1_block=self.l1_block,
+            round_block_hashes=self.round_block_hashes,
+            ticket_validity_period_rounds=self.ticket_validity_period_rounds,
         )
 
     @property
@@ -134,8 +138,10 @@ class ChainPosition:
 
 @dataclass(frozen=True, slots=True)
 class Exposure:
-    """Tickets signed and still redeemable (creationRound + ticketValidityPeriod > current round),
-    less those already redeemed: the liability the deposit and reserve back."""
+    """Tickets signed and still redeemable (creationRound + ticketValidityPeriod > current round,
+    creationRound not after it, and the block hash the RoundsManager recorded for it), less those
+    already redeemed: the liability the deposit and reserve back. A ticket that can never be
+    redeemed is no liability, so it cannot push health to critical (issue #15)."""
 
     tickets: int
     face_value_wei: int

@@ -48,3 +48,13 @@ BURN_WINDOW_S_DEFAULT = 3600.0
 
 BURN_SPAN_MIN_S = 10.0
 """A rate over less than 10 s of samples is noise; runway stays unknown until then."""
+
+TICKET_VALIDITY_ROUNDS_MAX = 64
+"""The TicketBroker's ticketValidityPeriod is 2 rounds on Arbitrum One (spec 04); a governance
+change to two months of rounds would be news. A larger answer is treated as implausible: the
+monitor reads one block hash per open round, and a lying node must not make it read thousands."""
+
+ROUND_BLOCK_HASHES_CACHED_MAX = 4 * TICKET_VALIDITY_ROUNDS_MAX
+"""Rounds whose RoundsManager block hash is kept: a hash never changes once a round is initialized,
+and only the open rounds (ticketValidityPeriod of them) are asked for, so this holds every open
+round several times over at ~100 bytes an entry; the oldest are dropped first."""

@@ -120,13 +120,15 @@ class LedgerAndChainSources:
         self._watcher_lag = watcher_lag
 
     def snapshot(self) -> DepositSnapshot:
-        """Read the position (pinned to one block), then the ledger as of its round."""
+        """Read the position (pinned to one block) with the open rounds' block hashes, then the
+        ledger's exposure of tickets that carry one of those hashes."""
         client, sender = self._client, self._sender
         block, l1_block = client.head()
         info = client.sender_info(sender, block=block)
         current_round = client.current_round(block=block)
         validity = client.ticket_validity_period(block=block)
-        outstanding = ledger.outstanding_exposure(self._db, current_round, validity)
+        open_rounds = client.open_round_block_hashes(current_round, validity, block=block)
+        outstanding = ledger.outstanding_exposure(self._db, current_round, validity, dict(open_rounds))
         allocations = tuple(
             ReserveAllocation(
                 orchestrator=o.recipient,
@@ -147,6 +149,7 @@ class LedgerAndChainSources:
             transcoder_pool_size=client.transcoder_pool_size(block=block),
             gas_balance_wei=client.eth_balance(sender, block=block),
             allocations=allocations,
+            round_block_hashes=open_rounds,
         )
         exposure = Exposure(
             tickets=outstanding.tickets,
@@ -379,6 +382,10 @@ def health_document(health: DepositHealth) -> dict[str, object]:
             "withdraw_round": position.withdraw_round,
             "transcoder_pool_size": position.transcoder_pool_size,
             "gas_balance_wei": str(position.gas_balance_wei),
+            "ticket_validity_period_rounds": position.ticket_validity_period_rounds,
+            "open_rounds": [
+                {"round": round_, "block_hash": "0x" + block_hash.hex()} for round_, block_hash in position.round_block_hashes
+            ],
             "reserve_allocations": [
                 {"orchestrator": "0x" + a.orchestrator.hex(), "claimable_wei": str(a.claimable_wei),
                  "claimed_wei": str(a.claimed_wei)}

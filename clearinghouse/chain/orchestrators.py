@@ -123,6 +123,23 @@ class ActiveOrchestrators:
         except ChainError as exc:
             return RecipientVerdict(RecipientStatus.UNKNOWN, str(exc))
 
+    def known(self, address: bytes, round_: int) -> bool | None:
+        """Whether ``address`` is active in ``round_`` as far as the cache knows, without waiting:
+        None when not known yet, after starting a lookup (unless one runs, too many do, or the
+        chain failed a moment ago), so the next call may know. For listings (api/discovery.py)
+        that must answer at once. Raises ValueError for an address that is not 20 bytes."""
+        if len(address) != ADDRESS_BYTES:
+            raise ValueError(f"address must be {ADDRESS_BYTES} bytes, got {len(address)}")
+        key = (bytes(address), round_)
+        with self._lock:
+            known = self._known.get(key)
+            if known is not None:
+                self._known.move_to_end(key)
+                return known
+            if key not in self._pending and self._refuse_lookup() is None:
+                self._pending[key] = self._executor.submit(self._lookup, key)
+        return None
+
     def close(self) -> None:
         """Stop the lookup threads (lookups running finish; queued ones are dropped)."""
         self._executor.shutdown(wait=False, cancel_futures=True)

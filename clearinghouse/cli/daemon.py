@@ -30,6 +30,7 @@ from clearinghouse.signer.decision import ChainView, PaymentPolicy
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
+    from clearinghouse.api.discovery import DiscoveryBook
     from clearinghouse.api.gateway_service import GatewayService
     from clearinghouse.api.grpc_server import GrpcServer
     from clearinghouse.api.metrics import Metrics
@@ -107,9 +108,9 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
     from clearinghouse.api import RemoteSignerApp, run_server
     from clearinghouse.api.admin_http import AdminRoutes
     from clearinghouse.api.dashboard import DashboardRoutes
+    from clearinghouse.api.discovery import DiscoveringPaymentService
     from clearinghouse.api.rejections import RecentRejections
     from clearinghouse.api.v1_http import V1Routes
-    from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
 
     with translated():
@@ -128,12 +129,18 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         rates = _rate_book(config, db)
         stack.callback(rates.stop)
         limits, policy = config.limits, _payment_policy(config, stack)
-        service = PaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
-                                 tickets_per_call_max=limits.tickets_per_call_max,
-                                 sessions_per_gateway_max=limits.sessions_per_gateway_max,
-                                 session_idle_s=limits.session_idle_s)
+        # One committer for every signing transport: their calls share batches and fsyncs.
+        committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max)
+        stack.callback(committer.close)
+        discovery = _discovery_book(config, chain, stack)
+        service = DiscoveringPaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
+                                            tickets_per_call_max=limits.tickets_per_call_max,
+                                            sessions_per_gateway_max=limits.sessions_per_gateway_max,
+                                            session_idle_s=limits.session_idle_s,
+                                            first_call_retry_window_s=limits.first_call_retry_window_s,
+                                            committer=committer, discovery=discovery)
         tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates,
-                                tickets_per_call_max=limits.tickets_per_call_max)
+                                tickets_per_call_max=limits.tickets_per_call_max, committer=committer)
         api_keys, webhook = _authorization(config, db)
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)
@@ -149,7 +156,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=rate_limiter,
                               deposit_health=chain.health_document, v1=v1, admin=admin, dashboard=dashboard,
                               metrics=metrics, metrics_token=metrics_token, rejections=rejections,
-                              limits=limits.http())
+                              limits=limits.http(), discovery=discovery)
         stack.callback(app.close)
         if config.grpc is not None:
             if gateway_keys is None:
@@ -183,6 +190,28 @@ def _payment_policy(config: Settings, stack: ExitStack) -> PaymentPolicy:
     stack.callback(active.close)
     LOG.info("signing only for orchestrators active on chain in the current round")
     return replace(config.policy, recipient_check=active.verdict)
+
+
+def _discovery_book(config: Settings, chain: ChainSources, stack: ExitStack) -> DiscoveryBook:
+    """GET /discover-orchestrators: the orchestrators paid through this process, less those the
+    BondingManager says are not active in the current round (with a live chain; answers cached
+    per round, never waited for: api/discovery.py)."""
+    from clearinghouse.api.discovery import DiscoveryBook
+
+    live, health = config.live_chain, chain.health
+    if live is None or health is None:
+        return DiscoveryBook()
+    from clearinghouse.chain.client import ChainClient
+    from clearinghouse.chain.orchestrators import ACTIVE_CHECK_RPC_TIMEOUT_S, ActiveOrchestrators
+
+    activity = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
+    stack.callback(activity.close)
+
+    def current_round() -> int | None:
+        position = health().position
+        return None if position is None else position.current_round
+
+    return DiscoveryBook(activity=activity, current_round=current_round)
 
 
 def _rate_book(config: Settings, db: ledger.Database) -> RateBook:

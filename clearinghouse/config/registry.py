@@ -158,14 +158,17 @@ SETTINGS = (
         ("deposit_wei", Kind.WEI, "the sender's deposit"), ("reserve_wei", Kind.WEI, "the sender's reserve"),
         ("withdraw_round", Kind.INTEGER, "the round the unlock ends (0: none)"),
         ("current_round", Kind.INTEGER, "the current round"),
-        ("last_l1_block", Kind.INTEGER, "the last L1 block number"))),
+        ("last_l1_block", Kind.INTEGER, "the last L1 block number"),
+        ("current_round_block_hash", Kind.TEXT, "RoundsManager.blockHashForRound(current_round), 0x and 64 hex "
+         "digits; tickets are signed only for current_round with this hash"))),
     Setting("policy.max_ticket_ev_wei", Kind.WEI, _POLICY_DEFAULTS.max_ticket_ev_wei, "Largest EV of one ticket"),
     Setting("policy.max_total_ev_wei", Kind.WEI, _POLICY_DEFAULTS.max_total_ev_wei, "Largest EV of one payment"),
     Setting("policy.deposit_multiplier", Kind.INTEGER, _POLICY_DEFAULTS.deposit_multiplier,
             "Face value at most deposit / multiplier"),
     Setting("policy.max_price_wei_per_unit", Kind.TEXT, None, 'Price ceiling, a string like "3" or "1/1000"'),
     Setting("policy.max_face_value_wei", Kind.WEI, None,
-            "Largest face value of one ticket (unset: deposit / deposit_multiplier only, as go-livepeer)"),
+            "Largest face value of one ticket, on top of deposit / deposit_multiplier (unset: deposit / 10, so one "
+            "winning ticket leaves 90 % of the deposit)"),
     Setting("policy.active_orchestrators_only", Kind.BOOLEAN, False,
             "Sign only for ticket recipients active on chain this round; fails closed (needs [chain] rpc_url)"),
     Setting("webhook.url", Kind.TEXT, None, "Required in [webhook]: the auth webhook's URL", Secrecy.VALUE),
@@ -231,6 +234,14 @@ SETTINGS = (
             "gRPC calls running or queued; more get RESOURCE_EXHAUSTED, 1..100000"),
     Setting("limits.grpc_message_bytes_max", Kind.INTEGER, _LIMITS.grpc_message_bytes_max,
             "Largest gRPC request message, 16384..16777216"),
+    Setting("limits.signing_queue_max", Kind.INTEGER, _LIMITS.signing_queue_max,
+            "Signing calls waiting for the ledger committer; more get 503 with Retry-After "
+            "(gRPC RESOURCE_EXHAUSTED), 1..65536"),
+    Setting("limits.signing_batch_max", Kind.INTEGER, _LIMITS.signing_batch_max,
+            "Most signing calls committed in one transaction (group commit), 1..1024"),
+    Setting("limits.first_call_retry_window_s", Kind.NUMBER, _LIMITS.first_call_retry_window_s,
+            "A session's first call repeated byte for byte by the same gateway within this gets the stored "
+            "answer, not a second session; 0 turns it off, 0..3600"),
 )
 """Every setting, in the order of the file; ``clearinghouse init`` writes them in this order."""
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clearinghouse.ledger.limits import SIGNING_BATCH_MAX, SIGNING_QUEUE_MAX
 from clearinghouse.api.api_keys import PEPPER_BYTES_MIN
 from clearinghouse.api.limits import (
     CONNECTIONS_MAX,
@@ -38,7 +39,7 @@ from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_readable_by_others
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
-from clearinghouse.signer.limits import SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
+from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S, SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
 
 HTTP_HOST_DEFAULT = "127.0.0.1"
 HTTP_PORT_DEFAULT = 8935
@@ -194,7 +195,8 @@ class AdminSettings:
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
     """[limits]: what one caller may make the daemon do (defaults: the named constants of
-    api/limits.py, signer/limits.py and signer/service.py, each with its reason there)."""
+    api/limits.py, signer/limits.py, signer/service.py and ledger/limits.py, each with its
+    reason there)."""
 
     request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX
     request_header_bytes_max: int = REQUEST_HEADER_BYTES_MAX
@@ -208,6 +210,9 @@ class LimitSettings:
     session_idle_s: float = SESSION_IDLE_S
     grpc_concurrent_rpcs_max: int = GRPC_CONCURRENT_RPCS_MAX
     grpc_message_bytes_max: int = GRPC_MESSAGE_BYTES_MAX
+    signing_queue_max: int = SIGNING_QUEUE_MAX
+    signing_batch_max: int = SIGNING_BATCH_MAX
+    first_call_retry_window_s: float = FIRST_CALL_RETRY_WINDOW_S
 
     def http(self) -> HttpLimits:
         """The HTTP listener's share: the app, uvicorn and its protocol."""

@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from clearinghouse.ledger.limits import SIGNING_BATCH_MAX_CEILING, SIGNING_QUEUE_MAX_CEILING
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
@@ -37,6 +38,7 @@ from clearinghouse.config.settings import (
 )
 from clearinghouse.logs import LOG_FORMATS
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S_MAX
 
 
 def load_settings(
@@ -96,6 +98,9 @@ LIMIT_BOUNDS: dict[str, tuple[int | float, int | float]] = {
     "session_idle_s": (60, 86_400),
     "grpc_concurrent_rpcs_max": (1, 100_000),
     "grpc_message_bytes_max": (16 * 1024, 16 * 1024 * 1024),
+    "signing_queue_max": (1, SIGNING_QUEUE_MAX_CEILING),
+    "signing_batch_max": (1, SIGNING_BATCH_MAX_CEILING),
+    "first_call_retry_window_s": (0, FIRST_CALL_RETRY_WINDOW_S_MAX),
 }
 """[limits]: the inclusive range of each setting. Lower bounds keep a real request possible (a
 payment body with its state blob is ~12 KiB base64, our headers < 1 KiB, a stream pays every few
@@ -234,10 +239,33 @@ def _address_bytes(text: str, setting: str) -> bytes:
 
 
 def _static_chain(table: dict[str, Any]) -> ChainView:
-    """A fixed chain view, set by the operator, for running without an RPC endpoint."""
+    """A fixed chain view, set by the operator, for running without an RPC endpoint. Its only open
+    round is ``current_round``, with the block hash the operator read from the RoundsManager:
+    the signer checks every offer's creation round against it (signer/offer_checks.py), as it
+    does against a live chain's open rounds."""
     names = ("deposit_wei", "reserve_wei", "withdraw_round", "current_round", "last_l1_block")
     values = {name: _int(table, name, "chain.static.", 0, (1 << 256) - 1) for name in names}
-    return ChainView(**values)
+    block_hash = _block_hash(table.get("current_round_block_hash"))
+    return ChainView(**values, round_block_hashes=((values["current_round"], block_hash),),
+                     ticket_validity_period_rounds=1)
+
+
+def _block_hash(value: object) -> bytes:
+    name = "chain.static.current_round_block_hash"
+    if value is None:
+        raise ConfigError(
+            f"{name} is missing: the block hash the RoundsManager recorded for current_round "
+            "(blockHashForRound); tickets are signed only for that round with that hash"
+        )
+    if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
+        raise ConfigError(f"{name} must be 0x and 64 hex digits, got {value!r}")
+    try:
+        block_hash = bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be hex, got {value!r}") from exc
+    if not any(block_hash):
+        raise ConfigError(f"{name} is all zeros: the round is not initialized, no ticket of it can be redeemed")
+    return block_hash
 
 
 def _live_chain(table: dict[str, Any]) -> LiveChainSettings | None:

@@ -9,12 +9,17 @@ Modules: ``engine`` (URLs, SQLite PRAGMAs, BEGIN IMMEDIATE), ``schema`` (migrati
 schema check), ``gateways`` (tenants, API keys), ``sessions`` (lock a session, record a
 signing call), ``accounts`` (double entry, top-ups, adjustments, ``verify_ledger``),
 ``credit`` (credit policies, quotas per period and usage subject, spend summaries; the
-check itself is ``SessionLock.check_spend``), ``spends`` (EV signed per UTC day, kept by
+check itself is ``CallLedger.check_spend`` in a batch), ``spends`` (EV signed per UTC day, kept by
 ``record``), ``control`` (kill switch), ``chain_events`` (what the chain watcher saw:
 our sender's TicketBroker events, redemptions matched to signing records, cursors),
 ``exposure`` (tickets still redeemable per open round, kept by ``record``; payouts by time),
 ``rates`` (ETH/USD rate snapshots with provenance; audited pricing of unpriced records),
-``deposit_samples`` (the deposit and reserve over time, for the dashboard's chart).
+``deposit_samples`` (the deposit and reserve over time, for the dashboard's chart),
+``committer`` (group commit: the signing path's single writer, batches of calls in one
+transaction) with ``batch`` (one batch's reads, checks and per-call writes), ``batch_credit``
+and ``batch_writes`` (its credit control and its aggregated writes), ``statements`` (per-call
+statements on the driver's cursor), ``first_calls`` (sessions' first calls by request, so a
+retried one gets its stored answer; used through ``CallLedger.claim_first_call``).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from clearinghouse.ledger.errors import (
     IdempotencyConflict,
     InvalidLedgerInput,
     InvariantViolation,
+    LedgerBusy,
     LedgerConflict,
     LedgerError,
     NotFound,
@@ -115,12 +121,12 @@ from clearinghouse.ledger.schema import (
     head_revision,
     upgrade_to_head,
 )
+from clearinghouse.ledger.batch import CallKeys, CallLedger
+from clearinghouse.ledger.committer import Committer, LedgerWork, Outcome, commit_calls
 from clearinghouse.ledger.sessions import (
-    SessionLock,
     find_signing_record,
     get_session_head,
     last_issued_nonce,
-    locked_session,
     record_signing_call,
     signed_tickets,
 )
@@ -167,6 +173,9 @@ __all__ = [
     "Account",
     "AccountKind",
     "ApiKey",
+    "CallKeys",
+    "CallLedger",
+    "Committer",
     "AppliedBatch",
     "AuthenticatedKey",
     "BillingType",
@@ -191,13 +200,16 @@ __all__ = [
     "InvalidLedgerInput",
     "InvariantViolation",
     "KillSwitch",
+    "LedgerBusy",
     "LedgerConflict",
     "LedgerError",
     "LedgerReport",
     "LedgerTransaction",
+    "LedgerWork",
     "NewRate",
     "NotFound",
     "OrchestratorExposure",
+    "Outcome",
     "OutstandingExposure",
     "Posting",
     "QuotaPeriod",
@@ -210,7 +222,6 @@ __all__ = [
     "SchemaNotCurrent",
     "SenderFlows",
     "SessionHead",
-    "SessionLock",
     "SignedTicket",
     "SigningCall",
     "SigningRecord",
@@ -228,6 +239,7 @@ __all__ = [
     "chain_cursor",
     "check_database_current",
     "check_schema_current",
+    "commit_calls",
     "checkpoints",
     "create_api_key",
     "create_gateway",
@@ -248,7 +260,6 @@ __all__ = [
     "ledger_transactions",
     "list_api_keys",
     "list_gateways",
-    "locked_session",
     "mask_url",
     "newest_deposit_sample",
     "open_database",

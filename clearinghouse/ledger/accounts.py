@@ -119,7 +119,7 @@ def gateway_accounts(db: Database, gateway_id: int) -> dict[AccountKind, Account
     """Return a gateway's accounts with their stored balances. Raises ``NotFound``."""
     with reading(db) as session:
         rows = session.scalars(select(AccountRow).where(AccountRow.gateway_id == gateway_id))
-        found = {AccountKind(row.kind): _account_value(row) for row in rows}
+        found = {AccountKind(row.kind): account_value(row) for row in rows}
     if not found:
         raise NotFound(f"no accounts for gateway {gateway_id}")
     return found
@@ -220,7 +220,7 @@ def lock_gateway_accounts(connection: Connection, gateway_id: int) -> dict[Accou
     Raises ``NotFound`` when the gateway has no accounts.
     """
     rows = connection.execute(_LOCK_ACCOUNTS, {"gateway_id": gateway_id})
-    found = {AccountKind(row.kind): _account_value(row) for row in rows}
+    found = {AccountKind(row.kind): account_value(row) for row in rows}
     if set(found) != set(AccountKind):
         raise NotFound(
             f"gateway {gateway_id}: expected accounts {sorted(AccountKind)}, found {sorted(found)}"
@@ -312,7 +312,7 @@ def _transaction_value(session: Session, row: LedgerTransactionRow) -> LedgerTra
     )
 
 
-def _account_value(row: AccountRow | Row[Any]) -> Account:
+def account_value(row: AccountRow | Row[Any]) -> Account:
     return Account(
         id=row.id,
         code=row.code,

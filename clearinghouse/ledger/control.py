@@ -49,7 +49,7 @@ def set_kill_switch(
         row.reason = reason
         row.changed_at = utc_now()
         session.flush()
-        return _value(row)
+        return switch_value(row)
 
 
 def signing_halt(db: Database, gateway_id: int) -> KillSwitch | None:
@@ -63,21 +63,22 @@ def halt_in_force(connection: Connection, gateway_id: int) -> KillSwitch | None:
     scopes = {"global_scope": GLOBAL_SCOPE, "gateway_scope": _scope(gateway_id)}
     rows = connection.execute(_ENGAGED, scopes).all()
     ordered = sorted(rows, key=lambda row: row.scope != GLOBAL_SCOPE)
-    return _value(ordered[0]) if ordered else None
+    return switch_value(ordered[0]) if ordered else None
 
 
 def kill_switches(db: Database) -> tuple[KillSwitch, ...]:
     """Return every switch position, global first."""
     with reading(db) as session:
         rows = session.scalars(select(KillSwitchRow)).all()
-        return tuple(_value(r) for r in sorted(rows, key=lambda r: (r.gateway_id or 0, r.scope)))
+        return tuple(switch_value(r) for r in sorted(rows, key=lambda r: (r.gateway_id or 0, r.scope)))
 
 
 def _scope(gateway_id: int | None) -> str:
     return GLOBAL_SCOPE if gateway_id is None else f"gateway:{gateway_id}"
 
 
-def _value(row: KillSwitchRow | Row[Any]) -> KillSwitch:
+def switch_value(row: KillSwitchRow | Row[Any]) -> KillSwitch:
+    """A kill switch row as its value."""
     return KillSwitch(
         scope=row.scope,
         gateway_id=row.gateway_id,

@@ -6,11 +6,12 @@ per-subject overrides). Policies and overrides are append-only rows: the newest 
 the older ones are the audit trail of who changed what and why. A gateway that never had a
 policy set is prepaid without quotas (``default_policy``): it may spend only what it paid.
 
-The check runs inside the signing transaction (``SessionLock.check_spend``), after the session
-head and then the gateway's account rows are locked (the same order as ``record``), and
-``record`` adds the EV it books to the day's spend rows under that same account lock. So two
-racing calls of one gateway are serialized between check and record, and cannot both spend
-the last funds; on SQLite the database's single write lock does the same.
+The check runs in the committer's batch (batch_credit.py): every call sees what the batch's
+earlier calls spent, and the batch books the EV it allowed on the gateway's account rows and day
+spend rows before it commits, serialized on those account rows (SQLite's write lock; on
+PostgreSQL the rows are locked and the batch's spends replayed before anything is written). So
+racing calls of one gateway, in one batch, in two batches or on two daemons, cannot both spend
+the last funds.
 
 Period spend is read from one row per gateway per UTC day (and per subject per day), which
 ``record`` keeps (``spends.py``): a monthly check reads at most 31 rows through the primary
@@ -23,8 +24,8 @@ SQLite, 1.1 ms on PostgreSQL; a whole ``check_spend`` with its transaction 2 ms 
 The price is paid in ``record``: about a fifth of its throughput with a usage subject (SQLite
 216 → 177 records/s, PostgreSQL 70 → 51).
 
-A call's spend is dated by its record's ``created_at`` (the ledger's UTC clock), so the
-``now`` given to the check should come from the same clock: ``datetime.now(UTC)``.
+A call's spend is dated by its record's ``created_at``: the call's one clock reading, the
+same ``now`` its check is made at.
 
 Amounts are exact: policy limits are wei ints, spends and balances Fractions. Messages round
 the amount asked up and what is left down to whole wei, so a refusal never reads as if it fit.
@@ -53,7 +54,7 @@ from clearinghouse.ledger.models import (
     SubjectQuotaRow,
     table,
 )
-from clearinghouse.ledger.spends import gateway_spend, period_days, subject_spend
+from clearinghouse.ledger.spends import gateway_spend, period_days
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import (
     Account,
@@ -75,16 +76,7 @@ _POLICY_IN_FORCE = (
     .order_by(_POLICIES.c.id.desc())
     .limit(1)
 )
-_SUBJECT_QUOTAS = table(SubjectQuotaRow)
-_SUBJECT_QUOTA_IN_FORCE = (
-    select(_SUBJECT_QUOTAS.c.quota_wei)
-    .where(
-        _SUBJECT_QUOTAS.c.gateway_id == bindparam("gateway_id"),
-        _SUBJECT_QUOTAS.c.usage_subject == bindparam("usage_subject"),
-    )
-    .order_by(_SUBJECT_QUOTAS.c.id.desc())
-    .limit(1)
-)
+
 
 
 def default_policy(gateway_id: int) -> CreditPolicy:
@@ -187,7 +179,7 @@ def credit_policy_history(db: Database, gateway_id: int) -> tuple[CreditPolicy, 
             .where(CreditPolicyRow.gateway_id == gateway_id)
             .order_by(CreditPolicyRow.id)
         )
-        return tuple(_policy_value(row) for row in rows)
+        return tuple(policy_value(row) for row in rows)
 
 
 def set_subject_quota(
@@ -264,52 +256,7 @@ def spend_summary(db: Database, gateway_id: int, now: datetime) -> SpendSummary:
     )
 
 
-def check_spend(
-    connection: Connection,
-    gateway_id: int,
-    usage_subject: str | None,
-    spend_wei: Fraction,
-    now: datetime,
-) -> dict[AccountKind, Account]:
-    """Lock the gateway's accounts and refuse a spend that breaks a limit (``SpendRefused``).
-
-    Limits are checked in ``SpendLimit`` order and the first one broken is raised. Raises
-    ``InvalidLedgerInput`` for a negative or non-Fraction spend or a naive ``now``,
-    ``NotFound`` for an unknown gateway. Writes nothing; returns the locked accounts, so the
-    record that follows in this transaction need not read them again.
-    """
-    if not isinstance(spend_wei, Fraction) or spend_wei < 0:
-        raise InvalidLedgerInput(f"spend_wei: expected a Fraction >= 0, got {spend_wei!r}")
-    _check_now(now)
-    accounts = lock_gateway_accounts(connection, gateway_id)
-    policy = _policy_in_force(connection, gateway_id)
-    _check_funds(policy, accounts[AccountKind.RECEIVABLE].balance, spend_wei)
-    start, end = period_days(policy.quota_period, now)
-    if policy.quota_wei is not None:
-        spent = gateway_spend(connection, gateway_id, start, end)
-        _check_quota(SpendLimit.QUOTA, "", policy, policy.quota_wei, spent, spend_wei, start)
-    if usage_subject is not None:
-        _check_subject_quota(connection, policy, usage_subject, spend_wei, start, end)
-    return accounts
-
-
-def _check_subject_quota(
-    connection: Connection,
-    policy: CreditPolicy,
-    usage_subject: str,
-    spend_wei: Fraction,
-    start: date,
-    end: date,
-) -> None:
-    quota_wei = _subject_quota_in_force(connection, policy, usage_subject)
-    if quota_wei is None:
-        return
-    spent = subject_spend(connection, policy.gateway_id, usage_subject, start, end)
-    label = f"usage subject {usage_subject!r} "
-    _check_quota(SpendLimit.SUBJECT_QUOTA, label, policy, quota_wei, spent, spend_wei, start)
-
-
-def _check_funds(policy: CreditPolicy, owed: Fraction, spend: Fraction) -> None:
+def check_funds(policy: CreditPolicy, owed: Fraction, spend: Fraction) -> None:
     left = policy.credit_limit_wei - owed
     if spend <= left:
         return
@@ -327,7 +274,7 @@ def _check_funds(policy: CreditPolicy, owed: Fraction, spend: Fraction) -> None:
     )
 
 
-def _check_quota(
+def check_quota(
     limit: SpendLimit,
     label: str,
     policy: CreditPolicy,
@@ -350,18 +297,7 @@ def _check_quota(
 
 def _policy_in_force(connection: Connection, gateway_id: int) -> CreditPolicy:
     row = connection.execute(_POLICY_IN_FORCE, {"gateway_id": gateway_id}).first()
-    return default_policy(gateway_id) if row is None else _policy_value(row)
-
-
-def _subject_quota_in_force(
-    connection: Connection, policy: CreditPolicy, subject: str
-) -> int | None:
-    quota_wei = connection.execute(
-        _SUBJECT_QUOTA_IN_FORCE, {"gateway_id": policy.gateway_id, "usage_subject": subject}
-    ).first()
-    if quota_wei is None or quota_wei[0] is None:
-        return policy.subject_quota_wei
-    return int(quota_wei[0])
+    return default_policy(gateway_id) if row is None else policy_value(row)
 
 
 def _owed(session: Session, gateway_id: int) -> Fraction:
@@ -393,7 +329,7 @@ def _wei_down(amount: Fraction) -> int:
     return max(0, math.floor(amount))
 
 
-def _policy_value(row: CreditPolicyRow | Row[Any]) -> CreditPolicy:
+def policy_value(row: CreditPolicyRow | Row[Any]) -> CreditPolicy:
     return CreditPolicy(
         gateway_id=row.gateway_id,
         mode=CreditMode(row.mode),

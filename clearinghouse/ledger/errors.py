@@ -8,6 +8,7 @@
         ├── UnsupportedDatabase   the URL names a backend or driver we do not run on
         ├── DatabaseUnavailable   cannot connect, or the database refused: ``fault`` says why
         │                         (DatabaseFault: unreachable, full, read_only, busy)
+        ├── LedgerBusy            the signing queue is full: retry after ``retry_after_s``
         ├── SchemaNotCurrent      behind or unknown: run `clearinghouse db upgrade`
         ├── NotFound              a gateway, API key, session or account does not exist
         ├── LedgerConflict        a write broke a uniqueness rule
@@ -54,6 +55,19 @@ class DatabaseFault(StrEnum):
     FULL = "full"  # disk or quota full (SQLITE_FULL, PostgreSQL class 53)
     READ_ONLY = "read_only"  # writes refused (SQLITE_READONLY, default_transaction_read_only, standby)
     BUSY = "busy"  # locked too long by another writer
+
+
+class LedgerBusy(LedgerError):
+    """The committer's queue is full (or it is shutting down): nothing was done; retry after
+    ``retry_after_s`` seconds, here or on another replica."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, retry_after_s)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class DatabaseUnavailable(LedgerError):

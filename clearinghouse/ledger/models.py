@@ -10,6 +10,7 @@ what the chain watcher saw: chain_events (our sender's TicketBroker logs and New
 per log, redemptions matched to their signing record), chain_cursors (how far each watcher got)
 and chain_checkpoints (its recent block refs, to find the fork point after a reorg); exposure_rollups
 and hourly_usage (kept by ``record``: outstanding exposure, and usage per hour and line key);
+first_calls (sessions' first calls by request, so a retried first call gets its stored answer);
 rate_snapshots and rate_assignments (ETH/USD rates with provenance, audited pricing); and
 billing: billing_plans and fx_rates (append-only, the newest in force), invoices (draft → issued
 → paid | void; issued ones are immutable, enforced by triggers) and invoice_sequences; and
@@ -368,8 +369,9 @@ Index(None, ChainEventRow.observed_at)
 
 
 class ExposureRollupRow(Base):
-    """Tickets signed per (gateway, recipient, creation round): outstanding exposure reads the
-    open rounds' rows instead of the signing records (see exposure.py)."""
+    """Tickets signed per (gateway, recipient, creation round, its block hash): outstanding
+    exposure reads the rows of the open rounds whose hash the RoundsManager recorded, instead
+    of the signing records (see exposure.py); a ticket with any other hash is never redeemable."""
 
     __tablename__ = "exposure_rollups"
     __table_args__ = (
@@ -382,11 +384,30 @@ class ExposureRollupRow(Base):
     )
     recipient: Mapped[bytes] = mapped_column(Address, primary_key=True)
     creation_round: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    creation_round_block_hash: Mapped[bytes] = mapped_column(Hash32, primary_key=True)
     tickets: Mapped[int] = mapped_column(BigInteger)
     face_value_wei: Mapped[int] = mapped_column(Wei)
     max_face_value_wei: Mapped[int] = mapped_column(Wei)
     ev_signed_num: Mapped[int] = mapped_column(RationalPart)
     ev_signed_den: Mapped[int] = mapped_column(RationalPart)
+
+
+class FirstCallRow(Base):
+    """A session's first call (no state), keyed by what it asked: a byte-identical first request
+    from the same gateway and subject within the retry window gets that session's stored answer
+    instead of opening a second session (first_calls.py). The key makes two racing identical
+    first calls one: the second waits for the first and reads its answer. ``state_id`` names the
+    session without a foreign key: the claim is written before the session's row, in the same
+    transaction, so that a racer waits before it signs anything."""
+
+    __tablename__ = "first_calls"
+
+    gateway_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("gateways.id"), primary_key=True, autoincrement=False
+    )
+    request_key: Mapped[bytes] = mapped_column(Hash32, primary_key=True)
+    state_id: Mapped[str] = mapped_column(String(limits.STATE_ID_LENGTH_MAX))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class RateSnapshotRow(Base):

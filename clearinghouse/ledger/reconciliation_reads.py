@@ -171,7 +171,7 @@ def reconciliation_reads(
         connection = session.connection()
         settled, open_tickets = _ticket_sums(connection, gateway_id, start, end, last_settled)
         redeemed_settled, redeemed_open = _redeemed(connection, gateway_id, start, end, last_settled)
-        exposure = _exposure(connection, gateway_id, last_settled + 1)
+        exposure = _exposure(connection, gateway_id, last_settled + 1, current_round)
         unmatched = _unmatched(connection, start, end)
     return ReconciliationReads(
         gateway_id=gateway_id, start=start, end=end, current_round=current_round,
@@ -241,12 +241,14 @@ def _redeemed(
     return settled, still_open
 
 
-def _exposure(connection: Connection, gateway_id: int, first_open: int) -> GatewayExposure:
-    """The gateway's rollups of rounds >= first_open, less its redeemed tickets of those rounds."""
+def _exposure(connection: Connection, gateway_id: int, first_open: int, current_round: int) -> GatewayExposure:
+    """The gateway's rollups of rounds first_open..current_round, less its redeemed tickets of
+    those rounds (a ticket of a later round can never be redeemed: issue #15)."""
     first_open = max(0, first_open)
     rollups = connection.execute(
         select(_ROLLUPS.c.tickets, _ROLLUPS.c.face_value_wei, _ROLLUPS.c.ev_signed_num, _ROLLUPS.c.ev_signed_den)
-        .where(_ROLLUPS.c.gateway_id == gateway_id, _ROLLUPS.c.creation_round >= first_open)
+        .where(_ROLLUPS.c.gateway_id == gateway_id, _ROLLUPS.c.creation_round >= first_open,
+               _ROLLUPS.c.creation_round <= current_round)
     )
     tickets, face_value, ev = 0, 0, Fraction(0)
     for row in rollups:
@@ -257,7 +259,7 @@ def _exposure(connection: Connection, gateway_id: int, first_open: int) -> Gatew
         select(_EVENTS.c.face_value, _EVENTS.c.win_prob)
         .select_from(_EVENTS.join(_RECORDS, _EVENTS.c.signing_record_id == _RECORDS.c.id))
         .where(_EVENTS.c.kind == _REDEEMED, _RECORDS.c.gateway_id == gateway_id,
-               _RECORDS.c.creation_round >= first_open)
+               _RECORDS.c.creation_round >= first_open, _RECORDS.c.creation_round <= current_round)
         .execution_options(yield_per=limits.VERIFY_BATCH_ROWS_MAX)
     )
     for row in redeemed:

@@ -81,6 +81,15 @@ def count_spend(
         _add_to_day(connection, _SUBJECT_DAY, subject_key, ev_signed)
 
 
+def add_subject_spend(
+    connection: Connection, gateway_id: int, usage_subject: str, ev_signed: Fraction, day: date
+) -> None:
+    """Add EV signed to one usage subject's day row only (the gateway's row is counted apart,
+    by ``count_spend`` with no subject). The caller holds the gateway's account locks."""
+    _add_to_day(connection, _SUBJECT_DAY, {"gateway_id": gateway_id, "day": day, "usage_subject": usage_subject},
+                ev_signed)
+
+
 def period_days(period: QuotaPeriod, now: datetime) -> tuple[date, date]:
     """The UTC days [first, after last) of the calendar ``period`` that contains ``now``."""
     today = now.astimezone(UTC).date()

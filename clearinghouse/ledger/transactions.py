@@ -50,7 +50,7 @@ def writing(db: Database) -> Iterator[Session]:
     On SQLite the process's writers take turns on ``db.writer_lock`` first; waiting longer than
     SQLITE_BUSY_TIMEOUT_S raises ``DatabaseUnavailable``.
     """
-    with _sqlite_writer_turn(db), translated_errors(db):
+    with writer_turn(db), translated_errors(db):
         with Session(db.write_engine, expire_on_commit=False) as session, session.begin():
             yield session
 
@@ -65,14 +65,16 @@ def writing_connection(db: Database) -> Iterator[Connection]:
     with the first statement ("commit as you go"), so a caller may roll it back and go on
     reading in a fresh one; an exception closes the connection, which rolls back.
     """
-    with _sqlite_writer_turn(db), translated_errors(db):
+    with writer_turn(db), translated_errors(db):
         with db.write_engine.connect() as connection:
             yield connection
             connection.commit()
 
 
 @contextmanager
-def _sqlite_writer_turn(db: Database) -> Iterator[None]:
+def writer_turn(db: Database) -> Iterator[None]:
+    """On SQLite, this process's turn to write (``db.writer_lock``, in arrival order); raises
+    ``DatabaseUnavailable`` after SQLITE_BUSY_TIMEOUT_S. PostgreSQL writers need no turn."""
     if db.writer_lock is None:
         yield
         return
@@ -89,7 +91,8 @@ def _sqlite_writer_turn(db: Database) -> Iterator[None]:
 
 @contextmanager
 def translated_errors(db: Database) -> Iterator[None]:
-    """Re-raise SQLAlchemy errors as ledger errors (``raise … from exc``), password masked."""
+    """Re-raise SQLAlchemy errors as ledger errors (``raise … from exc``), password masked;
+    also the driver's own errors, from statements run on its cursor (statements.py)."""
     try:
         yield
     except sa_exc.StatementError as exc:
@@ -98,6 +101,9 @@ def translated_errors(db: Database) -> Iterator[None]:
         raise _translate(db, exc) from exc
     except sa_exc.SQLAlchemyError as exc:
         raise _translate(db, exc) from exc
+    except db.engine.dialect.loaded_dbapi.Error as exc:
+        wrapped = sa_exc.DBAPIError.instance(None, None, exc, db.engine.dialect.loaded_dbapi.Error)
+        raise _translate(db, wrapped) from exc
 
 
 def _translate(db: Database, exc: sa_exc.SQLAlchemyError) -> LedgerError:

@@ -9,7 +9,7 @@ billed amounts cannot disagree with the tickets. Inputs are checked when constru
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import StrEnum
 from fractions import Fraction
@@ -185,8 +185,13 @@ class SigningCall:
     params_expiration_block: int
     rate_snapshot_id: int | None
     response: bytes
+    signed_at: datetime | None = None
+    """The call's one clock reading, stamped on its record and rows; None: the batch's."""
+    _ev_signed: Fraction = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.signed_at is not None and self.signed_at.tzinfo is None:
+            raise InvalidLedgerInput(f"signed_at: expected a timezone-aware datetime, got {self.signed_at!r}")
         if self.gateway_id != self.session.gateway_id:
             raise InvalidLedgerInput(
                 f"session belongs to gateway {self.session.gateway_id}, "
@@ -207,6 +212,8 @@ class SigningCall:
                 f"got {len(self.response)}"
             )
         _check_tickets(self.tickets, self.session)
+        # Computed once: the committer reads it several times per call (checks, rows, sums).
+        object.__setattr__(self, "_ev_signed", len(self.tickets) * ticket_ev(self.face_value, self.win_prob))
 
     @property
     def fee(self) -> Fraction:
@@ -216,7 +223,7 @@ class SigningCall:
     @property
     def ev_signed(self) -> Fraction:
         """Number of tickets × faceValue × winProb / (2**256 − 1), exact wei."""
-        return len(self.tickets) * ticket_ev(self.face_value, self.win_prob)
+        return self._ev_signed
 
 
 @dataclass(frozen=True, slots=True)

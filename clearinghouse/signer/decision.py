@@ -13,20 +13,25 @@ bad request → signer unsafe → refresh → params rejected → price exceeded
 deposit and params before billing and the price only after, every input check comes first,
 and chain health comes before anything that depends on the orchestrator.
 
-Recipient sanity (issue #9): every ticket's face value is capped by the configured
-``max_face_value_wei`` and by deposit / deposit_multiplier, its EV by ``max_ticket_ev_wei`` and a
+The checks of the orchestrator's offer against our chain view and policy live in
+offer_checks.py (the creation round and its block hash against the RoundsManager, face value and
+EV caps, the recipient): every ticket's face value is capped by ``max_face_value_wei`` (by default
+a tenth of the deposit) and by deposit / deposit_multiplier, its EV by ``max_ticket_ev_wei`` and a
 call's total EV by ``max_total_ev_wei``. When the operator sets ``recipient_check`` (the daemon's
 "active orchestrators only"), it is asked about the ticket recipient right after chain health:
 a recipient it cannot confirm is refused as SIGNER_UNSAFE (503: fail closed, retry later), one
 it says is not active as PARAMS_REJECTED. That callable is the one thing here that may do I/O
 (chain/orchestrators.py caches per round and bounds its wait); everything else stays pure.
+
+Nonces (go-livepeer v0.9.2, #4028): a remote-signer call whose next nonce under the offer's
+recipientRandHash would reach SENDER_NONCE_REFRESH_AT (500) is asked to refresh (480), so the
+gateway fetches fresh params before the orchestrators' cap of SENDER_NONCE_MAX (600), which no
+ticket ever passes on any path (NONCES_EXHAUSTED).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from clearinghouse.pm.ev import ticket_ev
@@ -45,16 +50,40 @@ from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
     AUTH_TOKEN_REFRESH_S,
-    DEPOSIT_MULTIPLIER_DEFAULT,
-    MAX_FACE_VALUE_WEI_DEFAULT,
-    MAX_TICKET_EV_WEI_DEFAULT,
-    MAX_TOTAL_EV_WEI_DEFAULT,
     PARAMS_EXPIRY_MARGIN_BLOCKS,
     SENDER_NONCE_MAX,
+    SENDER_NONCE_REFRESH_AT,
     TICKETS_PER_CALL_MAX,
+)
+from clearinghouse.signer.offer_checks import (
+    ChainView,
+    PaymentPolicy,
+    RecipientCheck,
+    RecipientStatus,
+    RecipientVerdict,
+    check_chain,
+    check_params,
+    check_recipient,
+    check_round_open,
 )
 from clearinghouse.signer.state import RemotePaymentState
 from clearinghouse.signer.wire import OrchestratorOffer
+
+
+__all__ = [
+    "ChainView",
+    "PaymentPlan",
+    "PaymentPolicy",
+    "PaymentRequest",
+    "RecipientCheck",
+    "RecipientStatus",
+    "RecipientVerdict",
+    "TicketPlan",
+    "plan_payment",
+    "plan_ticket_batch",
+]
+"""ChainView, PaymentPolicy and the recipient check types are offer_checks.py's, named here too:
+callers build them for this module's functions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,74 +98,6 @@ class PaymentRequest:
     app: str = ""
     manifest_id: str = ""
     max_price: MaxPrice | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ChainView:
-    """Our TicketBroker position and the chain clock, as last observed.
-
-    ``withdraw_round`` is 0 when no unlock is pending; ``current_round`` is the last
-    initialized round; ``last_l1_block`` is the last L1 block seen (ticket params expire in L1
-    blocks).
-    """
-
-    deposit_wei: int
-    reserve_wei: int
-    withdraw_round: int
-    current_round: int
-    last_l1_block: int
-
-
-class RecipientStatus(StrEnum):
-    """What a recipient check says about a ticket recipient in a round."""
-
-    ACTIVE = "active"
-    """An active orchestrator in that round: sign."""
-
-    INACTIVE = "inactive"
-    """The chain says it is not active in that round: refuse (PARAMS_REJECTED)."""
-
-    UNKNOWN = "unknown"
-    """The check could not get an answer in time: refuse (SIGNER_UNSAFE, fail closed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientVerdict:
-    """A recipient check's answer; ``detail`` says why it is UNKNOWN (quoted to the caller)."""
-
-    status: RecipientStatus
-    detail: str = ""
-
-
-RecipientCheck = Callable[[bytes, int], RecipientVerdict]
-"""``check(recipient, round)``: whether the 20-byte ``recipient`` is an active orchestrator in
-``round`` (the chain view's current round). Must answer within a bounded time and never raise
-for a chain failure (UNKNOWN instead): it runs while the call holds its session lock."""
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentPolicy:
-    """Operator settings; defaults are go-livepeer's. ``max_price`` is wei per unit or None.
-
-    ``max_face_value_wei`` caps every ticket's face value on top of deposit /
-    ``deposit_multiplier``; None (go-livepeer has no such cap) leaves only the deposit bound.
-    ``recipient_check`` is None unless the operator signs for active orchestrators only.
-    """
-
-    max_ticket_ev_wei: int = MAX_TICKET_EV_WEI_DEFAULT
-    max_total_ev_wei: int = MAX_TOTAL_EV_WEI_DEFAULT
-    deposit_multiplier: int = DEPOSIT_MULTIPLIER_DEFAULT
-    max_price: Fraction | None = None
-    max_face_value_wei: int | None = MAX_FACE_VALUE_WEI_DEFAULT
-    recipient_check: RecipientCheck | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.deposit_multiplier < 1:
-            raise ValueError(f"deposit_multiplier must be >= 1, got {self.deposit_multiplier}")
-        if self.max_price is not None and self.max_price <= 0:
-            raise ValueError(f"max_price must be > 0 or None, got {self.max_price}")
-        if self.max_face_value_wei is not None and self.max_face_value_wei <= 0:
-            raise ValueError(f"max_face_value_wei must be > 0 or None, got {self.max_face_value_wei}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,15 +153,18 @@ def plan_payment(
     session = _continue_session(offer, previous, request, billing_type, new_state_id)
     manifest_id = _manifest_id(previous, request, new_manifest_id)
     units = billable_units(billing_type, session.last_update_ns, now_ns, request.in_pixels)
-    _check_chain(chain)
-    recipient = _check_recipient(offer, chain, policy)
+    check_chain(chain)
+    recipient = check_recipient(offer, chain, policy)
     _check_refresh(offer, chain, now_ns)
+    check_round_open(offer, chain)
+    next_nonce = _next_nonce(offer, session, ledger_last_nonce)
+    _check_nonce_refresh(offer, next_nonce)
     ev = ticket_ev(offer.face_value_wei, offer.win_prob)
-    _check_params(offer, ev, chain, policy, recipient)
+    check_params(offer, ev, chain, policy, recipient)
     _check_price(offer, session, policy, request_ceiling)
     fee = fee_wei(session.initial_price_per_unit, session.initial_pixels_per_unit, units)
     count = _ticket_count(session.balance, fee, ev, policy)
-    first_nonce = _first_nonce(offer, session, ledger_last_nonce, count)
+    first_nonce = _first_nonce(offer, next_nonce, count)
     state = replace(
         session,
         pm_session_id=offer.pm_session_id,
@@ -220,6 +184,20 @@ def plan_payment(
         previous_balance_wei=session.balance,
         state=state,
     )
+
+
+def with_ledger_nonce(plan: PaymentPlan, ledger_last_nonce: int) -> PaymentPlan:
+    """``plan`` with its nonces continued above ``ledger_last_nonce``, the highest nonce anyone
+    signed under the offer's recipientRandHash (read in the committer's transaction): a plan
+    made before the ledger was read assumed the state's own nonce was the highest. Raises
+    SigningRefused as ``plan_payment`` would have: REFRESH_SESSION once the next nonce would reach
+    SENDER_NONCE_REFRESH_AT, NONCES_EXHAUSTED past SENDER_NONCE_MAX."""
+    if ledger_last_nonce < plan.first_nonce:
+        return plan
+    next_nonce = ledger_last_nonce + 1
+    _check_nonce_refresh(plan.offer, next_nonce)
+    first = _first_nonce(plan.offer, next_nonce, plan.ticket_count)
+    return replace(plan, first_nonce=first, state=replace(plan.state, sender_nonce=first + plan.ticket_count - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +235,13 @@ def plan_ticket_batch(
     1..TICKETS_PER_CALL_MAX (BAD_REQUEST for 0, TOO_MANY_TICKETS above) and a zero face value or
     win probability (PARAMS_REJECTED: such a ticket pays nothing, so nobody needs it signed);
     then in Refusal order: chain unsafe, a recipient the policy's check cannot confirm
-    (SIGNER_UNSAFE), params expired (REFRESH_SESSION), the params checks of spec 01 with the
-    face value cap and an inactive recipient, the configured price ceiling, the total EV, and
-    nonce SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the highest ever
-    signed under the recipientRandHash by anyone. Raises SigningRefused.
+    (SIGNER_UNSAFE), params or their creation round expired (REFRESH_SESSION), the creation
+    round and its block hash against the RoundsManager, the params checks of spec 01 with the
+    face value cap and an inactive recipient (PARAMS_REJECTED), the configured price ceiling,
+    the total EV, and nonce SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the
+    highest ever signed under the recipientRandHash by anyone; unlike the remote-signer path
+    there is no refresh at SENDER_NONCE_REFRESH_AT: the batch's own last nonce is checked
+    against SENDER_NONCE_MAX exactly, so no headroom is needed. Raises SigningRefused.
     """
     if ticket_count < 1:
         raise SigningRefused(Refusal.BAD_REQUEST, f"ticket_count must be >= 1, got {ticket_count}")
@@ -274,16 +255,17 @@ def plan_ticket_batch(
             Refusal.PARAMS_REJECTED,
             "ticket face value and win probability must be > 0: such a ticket never pays",
         )
-    _check_chain(chain)
-    recipient = _check_recipient(offer, chain, policy)
+    check_chain(chain)
+    recipient = check_recipient(offer, chain, policy)
     if offer.expiration_block - chain.last_l1_block <= PARAMS_EXPIRY_MARGIN_BLOCKS:
         raise SigningRefused(
             Refusal.REFRESH_SESSION,
             f"refresh session: ticket params expire at L1 block {offer.expiration_block}, "
             f"last seen L1 block is {chain.last_l1_block}",
         )
+    check_round_open(offer, chain)
     ev = ticket_ev(offer.face_value_wei, offer.win_prob)
-    _check_params(offer, ev, chain, policy, recipient)
+    check_params(offer, ev, chain, policy, recipient)
     if policy.max_price is not None:
         price = Fraction(offer.price_per_unit, offer.pixels_per_unit)
         check_price(price, [PriceCeiling("configured maximum price", policy.max_price)])
@@ -294,15 +276,22 @@ def plan_ticket_batch(
             f"total ticket EV {float_string(total_ev, 5)} wei for {ticket_count} tickets > "
             f"max total ticket EV {policy.max_total_ev_wei} wei",
         )
+    plan = TicketPlan(offer=offer, ticket_count=ticket_count, first_nonce=ledger_last_nonce + 1, ev_wei=ev)
+    return tickets_with_ledger_nonce(plan, ledger_last_nonce)
+
+
+def tickets_with_ledger_nonce(plan: TicketPlan, ledger_last_nonce: int) -> TicketPlan:
+    """``plan`` with its nonces starting above ``ledger_last_nonce`` (read in the committer's
+    transaction); SigningRefused(NONCES_EXHAUSTED) past SENDER_NONCE_MAX."""
     first_nonce = ledger_last_nonce + 1
-    last_nonce = first_nonce + ticket_count - 1
+    last_nonce = first_nonce + plan.ticket_count - 1
     if last_nonce > SENDER_NONCE_MAX:
         raise SigningRefused(
             Refusal.NONCES_EXHAUSTED,
             f"refresh session: tickets {first_nonce}..{last_nonce} would pass nonce "
-            f"{SENDER_NONCE_MAX} for recipientRandHash {offer.pm_session_id}",
+            f"{SENDER_NONCE_MAX} for recipientRandHash {plan.offer.pm_session_id}",
         )
-    return TicketPlan(offer=offer, ticket_count=ticket_count, first_nonce=first_nonce, ev_wei=ev)
+    return replace(plan, first_nonce=first_nonce)
 
 
 def _continue_session(
@@ -368,24 +357,6 @@ def _manifest_id(
     return new_manifest_id
 
 
-def _check_chain(chain: ChainView) -> None:
-    """Refuse to sign while our deposit or reserve is empty or about to unlock (spec 01)."""
-    if chain.withdraw_round != 0 and chain.withdraw_round <= chain.current_round + 1:
-        raise SigningRefused(
-            Refusal.SIGNER_UNSAFE,
-            f"deposit and reserve unlock at round {chain.withdraw_round}, "
-            f"within one round of the current round {chain.current_round}",
-        )
-    if chain.reserve_wei <= 0:
-        raise SigningRefused(
-            Refusal.SIGNER_UNSAFE, f"no sender reserve: reserve is {chain.reserve_wei} wei"
-        )
-    if chain.deposit_wei <= 0:
-        raise SigningRefused(
-            Refusal.SIGNER_UNSAFE, f"no sender deposit: deposit is {chain.deposit_wei} wei"
-        )
-
-
 def _check_refresh(offer: OrchestratorOffer, chain: ChainView, now_ns: int) -> None:
     """Ask for fresh OrchestratorInfo when its auth token or ticket params are about to lapse."""
     refresh_at_s = offer.auth_token_expiration_s - AUTH_TOKEN_REFRESH_S
@@ -400,69 +371,6 @@ def _check_refresh(offer: OrchestratorOffer, chain: ChainView, now_ns: int) -> N
             Refusal.REFRESH_SESSION,
             f"refresh session: ticket params expire at L1 block {offer.expiration_block}, "
             f"last seen L1 block is {chain.last_l1_block}",
-        )
-
-
-def _check_recipient(
-    offer: OrchestratorOffer, chain: ChainView, policy: PaymentPolicy
-) -> RecipientStatus | None:
-    """Ask the policy's recipient check (if any) about the ticket recipient in the current round.
-
-    UNKNOWN is refused here (SIGNER_UNSAFE: the operator asked for the check, so a recipient we
-    cannot confirm gets nothing); INACTIVE is returned and refused with the params checks.
-    """
-    if policy.recipient_check is None:
-        return None
-    verdict = policy.recipient_check(offer.recipient, chain.current_round)
-    if verdict.status is RecipientStatus.UNKNOWN:
-        raise SigningRefused(
-            Refusal.SIGNER_UNSAFE,
-            f"cannot confirm orchestrator 0x{offer.recipient.hex()} is active in round "
-            f"{chain.current_round}: {verdict.detail or 'no answer'}; retry later",
-        )
-    return verdict.status
-
-
-def _check_params(
-    offer: OrchestratorOffer,
-    ev: Fraction,
-    chain: ChainView,
-    policy: PaymentPolicy,
-    recipient: RecipientStatus | None,
-) -> None:
-    """Sender-side checks of the orchestrator's ticket params (spec 01) and our recipient
-    sanity rules; the spec's checks are skipped for a zero EV, ours are not."""
-    if recipient is RecipientStatus.INACTIVE:
-        raise SigningRefused(
-            Refusal.PARAMS_REJECTED,
-            f"ticket recipient 0x{offer.recipient.hex()} is not an active orchestrator in round "
-            f"{chain.current_round}; this signer signs for active orchestrators only",
-        )
-    if policy.max_face_value_wei is not None and offer.face_value_wei > policy.max_face_value_wei:
-        raise SigningRefused(
-            Refusal.PARAMS_REJECTED,
-            f"ticket faceValue {offer.face_value_wei} wei > configured max faceValue "
-            f"{policy.max_face_value_wei} wei",
-        )
-    if ev == 0:
-        return
-    if ev >= offer.face_value_wei:
-        raise SigningRefused(
-            Refusal.PARAMS_REJECTED,
-            f"ticket faceValue too low: faceValue {offer.face_value_wei} wei "
-            f"<= EV {float_string(ev, 5)} wei",
-        )
-    if ev > policy.max_ticket_ev_wei:
-        raise SigningRefused(
-            Refusal.PARAMS_REJECTED,
-            f"ticket EV {float_string(ev, 5)} wei > max ticket EV {policy.max_ticket_ev_wei} wei",
-        )
-    max_face_value = chain.deposit_wei // policy.deposit_multiplier
-    if offer.face_value_wei > max_face_value:
-        raise SigningRefused(
-            Refusal.PARAMS_REJECTED,
-            f"ticket faceValue {offer.face_value_wei} wei > max faceValue {max_face_value} wei "
-            f"(deposit {chain.deposit_wei} / multiplier {policy.deposit_multiplier})",
         )
 
 
@@ -510,12 +418,26 @@ def _ticket_count(balance: Fraction, fee: Fraction, ev: Fraction, policy: Paymen
     return count
 
 
-def _first_nonce(
-    offer: OrchestratorOffer, session: RemotePaymentState, ledger_last_nonce: int, count: int
-) -> int:
-    """Continue the state's nonces under one recipientRandHash; restart at 1 under a new one."""
+def _next_nonce(offer: OrchestratorOffer, session: RemotePaymentState, ledger_last_nonce: int) -> int:
+    """Continue the state's nonces under one recipientRandHash; restart at 1 under a new one;
+    never at or below a nonce anyone signed under it (``ledger_last_nonce``)."""
     state_nonce = session.sender_nonce if session.pm_session_id == offer.pm_session_id else 0
-    first = max(state_nonce, ledger_last_nonce) + 1
+    return max(state_nonce, ledger_last_nonce) + 1
+
+
+def _check_nonce_refresh(offer: OrchestratorOffer, next_nonce: int) -> None:
+    """go-livepeer v0.9.2's refresh before orchestrators run out of nonces (limits.py)."""
+    if next_nonce >= SENDER_NONCE_REFRESH_AT:
+        raise SigningRefused(
+            Refusal.REFRESH_SESSION,
+            f"refresh session: the next nonce for recipientRandHash {offer.pm_session_id} would be "
+            f"{next_nonce}, expected below {SENDER_NONCE_REFRESH_AT} (orchestrators accept at most "
+            f"{SENDER_NONCE_MAX} per recipientRandHash): fetch fresh ticket params",
+        )
+
+
+def _first_nonce(offer: OrchestratorOffer, first: int, count: int) -> int:
+    """``first`` when the batch stays within SENDER_NONCE_MAX."""
     last = first + count - 1
     if last > SENDER_NONCE_MAX:
         raise SigningRefused(

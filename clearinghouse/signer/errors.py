@@ -31,11 +31,15 @@ class Refusal(StrEnum):
     orchestrators only") the recipient cannot be confirmed active: no ticket may be signed (503)."""
 
     REFRESH_SESSION = "refresh_session"
-    """The orchestrator's auth token or ticket params are about to expire (480)."""
+    """Fresh OrchestratorInfo would help (480): the auth token or ticket params are about to
+    expire, the creation round is past the ticket validity window, or the next nonce under the
+    recipientRandHash would reach SENDER_NONCE_REFRESH_AT (go-livepeer v0.9.2)."""
 
     PARAMS_REJECTED = "params_rejected"
-    """The orchestrator's ticket params break a sender-side rule of spec 01, exceed the configured
-    face value or EV caps, or name a recipient that is not an active orchestrator (400)."""
+    """The orchestrator's ticket params could never be redeemed (a creation round after the
+    current round, or a block hash the RoundsManager did not record for it), break a sender-side
+    rule of spec 01, exceed the face value or EV caps, or name a recipient that is not an
+    active orchestrator (400)."""
 
     PRICE_EXCEEDED = "price_exceeded"
     """The orchestrator's price is above the tightest price ceiling (481)."""
@@ -50,7 +54,8 @@ class Refusal(StrEnum):
     """The batch's total EV is above the configured maximum total EV (spec 01)."""
 
     NONCES_EXHAUSTED = "nonces_exhausted"
-    """The batch would pass nonce 600 for this recipientRandHash: refresh the params (480)."""
+    """The batch would pass nonce 600 (SENDER_NONCE_MAX, the orchestrators' cap) for this
+    recipientRandHash: refresh the params (480)."""
 
 
 class SigningRefused(ClearinghouseError):

@@ -128,6 +128,9 @@ _GO_SHORT_ESCAPES = {
     "\t": "\\t",
 }
 _GO_HEX_ESCAPED = frozenset("<>&\u2028\u2029")
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
+"""Any character go_json_string escapes or refuses: one linear scan (a single character class)
+decides that most strings are written as they are, instead of a loop over every character."""
 
 
 def go_json_string(value: str) -> str:
@@ -137,6 +140,8 @@ def go_json_string(value: str) -> str:
     with short escapes where JSON has them and \\u00XX otherwise, and writes everything else
     as UTF-8. Raises ValueError for a lone surrogate (not valid UTF-8).
     """
+    if _NEEDS_ESCAPE.search(value) is None:  # the common case: nothing to escape or refuse
+        return f'"{value}"'
     parts = ['"']
     for char in value:
         if char in _GO_SHORT_ESCAPES:

@@ -28,11 +28,14 @@ class LedgerSigner:
         rate_snapshot: Callable[[], int | None] = lambda: None,
         *,
         tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
+        committer: ledger.Committer | None = None,
     ) -> None:
         """``rate_snapshot`` names the ETH/USD rate snapshot in force for a record written now,
         or None ("unpriced": signing never waits for a price; see billing.ratebook).
         ``tickets_per_call_max`` is [limits]' cap on one call's tickets; ValueError unless it is in
-        1..TICKETS_PER_CALL_MAX (the protocol's and the ledger's ceiling)."""
+        1..TICKETS_PER_CALL_MAX (the protocol's and the ledger's ceiling). ``committer`` is the
+        ledger committer the calls are recorded through: the daemon gives every service the same
+        one, so all signing calls share batches; without one the service makes its own."""
         if not 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX:
             raise ValueError(f"tickets_per_call_max must be in [1, {TICKETS_PER_CALL_MAX}], got {tickets_per_call_max}")
         self._tickets_per_call_max = tickets_per_call_max
@@ -42,7 +45,17 @@ class LedgerSigner:
         self._policy = policy
         self._clock_ns = clock_ns
         self._rate_snapshot = rate_snapshot
+        self._committer = committer if committer is not None else ledger.Committer(db)
         self.address = pm.private_key_to_address(private_key)
+
+    @property
+    def committer(self) -> ledger.Committer:
+        """The ledger committer this service records through."""
+        return self._committer
+
+    def rate_snapshot_id(self) -> int | None:
+        """The ETH/USD rate snapshot in force for a record written now (None: unpriced)."""
+        return self._rate_snapshot()
 
     def _check_ticket_count(self, ticket_count: int) -> None:
         """The configured cap, at or below the protocol's TICKETS_PER_CALL_MAX that planning applies."""

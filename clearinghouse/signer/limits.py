@@ -12,8 +12,14 @@ TICKETS_PER_CALL_MAX = 100
 bounds the deposit one call can expose and the signing work it can demand."""
 
 SENDER_NONCE_MAX = 600
-"""An orchestrator accepts at most 600 nonces per recipientRandHash (spec 01); past it we ask
-for fresh params instead of signing tickets that would be refused yet still be liabilities."""
+"""The orchestrator's cap: it accepts at most 600 nonces per recipientRandHash (spec 01), and the
+contract does not enforce it, so a ticket past it would be refused yet still be a liability. No
+ticket is ever signed past it, on any path (NONCES_EXHAUSTED)."""
+
+SENDER_NONCE_REFRESH_AT = 500
+"""go-livepeer v0.9.2 (#4028): a remote-signer call whose next nonce under the current
+recipientRandHash would be 500 or more is answered 480 instead, so the gateway fetches fresh
+params with room for one more call of TICKETS_PER_CALL_MAX tickets before SENDER_NONCE_MAX."""
 
 STATE_JSON_BYTES_MAX = 8192
 """Our state blobs are ~400 bytes; 8 KiB bounds the parsing a client can make us do while
@@ -58,10 +64,19 @@ DEPOSIT_MULTIPLIER_DEFAULT = 1
 """go-livepeer's default depositMultiplier: a face value may use the whole deposit."""
 
 MAX_FACE_VALUE_WEI_DEFAULT: int | None = None
-"""No face value cap beyond deposit / depositMultiplier, as go-livepeer: an absolute default would
-refuse orchestrators whose face values are normal for them (they scale with redemption gas) and
-break the drop-in promise. Operators who front many gateways should set one: it bounds how much
-of the deposit a single winning ticket can take (and so how often one win stops signing)."""
+"""Unset: the cap is derived from the deposit at signing time (MAX_FACE_VALUE_DEPOSIT_DIVISOR).
+An absolute default would refuse orchestrators whose face values are normal for them (they scale
+with redemption gas), so the default follows the deposit instead; an operator's value replaces it."""
+
+MAX_FACE_VALUE_DEPOSIT_DIVISOR = 10
+"""Without [policy] max_face_value_wei, a ticket's face value may be at most deposit / 10. Health
+turns critical when the deposit falls below the largest face value in flight, and that one number
+is chosen by whichever orchestrator a gateway talks to: at deposit / 1 (go-livepeer's only bound)
+a single winning ticket, or one unredeemable ticket, stops signing for every gateway. At
+deposit / 10 one win leaves 90 % of the deposit, above every face value signed against it: health
+warns ([health] deposit_face_value_multiple_warn is 10 too) and the operator tops up; it takes ten
+wins in a row without a top-up to reach critical. Real face values are far below it (an
+orchestrator sizes them to redemption gas, ~0.001 ETH on Arbitrum One)."""
 
 SESSIONS_PER_GATEWAY_MAX = 10_000
 """Open sessions one gateway may have: one per live stream and orchestrator, so 10,000 is more
@@ -72,3 +87,13 @@ SESSION_IDLE_S = 600.0
 """A session whose head has not moved for 10 minutes no longer counts as open: go-livepeer pays
 every few seconds (lv2v's first payment covers 60 s), so a live stream's session moves far more
 often; a shorter window would let a loop open sessions faster."""
+
+FIRST_CALL_RETRY_WINDOW_S = 60.0
+"""A session's first call (no state) repeated byte for byte by the same gateway within a minute
+gets the stored answer instead of opening a second session: a client that lost the answer
+retries within its payment interval (go-livepeer pays every 5 s, the SDK every 3-5 s with a 5 s
+timeout), so a minute covers several retries, while two streams that send byte-identical first
+requests (same OrchestratorInfo and ManifestID) a minute apart are not one stream."""
+
+FIRST_CALL_RETRY_WINDOW_S_MAX = 3600.0
+"""An hour: past it an "identical first request" is a new stream reusing old params, not a retry."""

@@ -11,43 +11,42 @@ Design — the remote-signer session store and ledger, not a parallel one:
   ``payment_sessions`` / ``signing_records`` tables like a GeneratePayment call, under a
   session whose StateID is derived (``ticket_session_id``: ``tk`` + 40 hex digits of
   keccak256(gateway id ‖ recipient ‖ recipientRandHash ‖ price)), so random 32-hex StateIDs
-  never collide with it and two gateways on the same params never share one. The session's
-  row lock serializes that gateway's calls on those params; its head moves by one sequence
+  never collide with it and two gateways on the same params never share one. The committer
+  runs that gateway's calls on those params one after another (and on PostgreSQL the session's
+  row is locked for its batch, so replicas take turns); its head moves by one sequence
   number per call, its PMSessionID is the recipientRandHash, its SenderNonce the last nonce
   issued, and its type ``fixed`` with one billable unit per call (so the recorded fee is the
   orchestrator's price for one unit; the gateway is billed the EV signed, spec 05).
 - **Server-assigned nonces.** Nonces continue above the highest ever signed under the
-  recipientRandHash by any session (``SessionLock.last_issued_nonce``, which on PostgreSQL
-  also takes the hash's advisory lock), so SignTickets and GeneratePayment calls on the same
+  recipientRandHash by any session (``CallLedger.last_issued_nonce``; on PostgreSQL the batch
+  holds the hash's advisory lock), so SignTickets and GeneratePayment calls on the same
   params never reuse a (recipientRandHash, nonce); the ``signed_tickets`` unique constraint
   backs it.
 - **Idempotent on the request id.** The record carries the client's request id and a digest
   of the request. A retry is looked up before anything else and gets the stored answer; the
   same id with a different request is refused (``ledger.IdempotencyConflict``). Two racing
-  calls with one id: the lock serializes them when their params agree, and otherwise
-  UNIQUE(gateway_id, request_id) refuses the second record, which ``SessionLock.record``
-  answers with the first one's (or an IdempotencyConflict); tickets signed in memory for the
-  loser never leave the process.
+  calls with one id in one process meet in the committer, where the second finds the first's
+  record; on two replicas UNIQUE(gateway_id, request_id) refuses the second record, which
+  ``CallLedger.record`` answers with the first one's (or an IdempotencyConflict); tickets signed
+  in memory for the loser never leave the process.
 
-The signing order is PaymentService's: validate → (authenticated caller) → lock → kill switch
-→ plan (chain health, params, price, total EV, nonces) → credit check → deadline → sign in
-memory → record and commit → answer.
+The signing order is PaymentService's: validate → (authenticated caller) → plan without the
+database (params, price, total EV) → in the committer: a retry's stored answer → kill switch →
+nonces → credit check → deadline → sign in memory → record → the batch's commit → answer.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from clearinghouse import ledger, pm
-from clearinghouse.ledger.usage import find_request_record
-from clearinghouse.signer.decision import TicketPlan, plan_ticket_batch
+from clearinghouse.signer.decision import TicketPlan, plan_ticket_batch, tickets_with_ledger_nonce
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
-from clearinghouse.signer.service import Caller, refuse_if_halted, refuse_if_past, tightened
+from clearinghouse.signer.service import Caller, datetime_of_ns, refuse_if_halted, refuse_if_past, tightened
 from clearinghouse.signer.wire import OrchestratorOffer, decode_ticket_offer
 
 TICKET_SESSION_PREFIX = "tk"
@@ -88,50 +87,46 @@ class TicketService(LedgerSigner):
     ) -> TicketBatch:
         """Sign and record ``request.ticket_count`` tickets, or refuse having signed nothing.
 
-        Raises SigningRefused (the reasons of ``plan_ticket_batch``, STALE_STATE when another
-        replica signed on the same params at the same moment: retry), ledger.IdempotencyConflict
-        (request id reused for another request), ledger.SpendRefused, DeadlineExceeded (checked
-        right before signing, as in PaymentService), ledger.DatabaseUnavailable.
+        ``ticket_work`` (no database) in the calling thread, the rest in the committer's next
+        batch. Raises SigningRefused (the reasons of ``plan_ticket_batch``, STALE_STATE when
+        another replica signed on the same params at the same moment: retry),
+        ledger.IdempotencyConflict (request id reused for another request), ledger.SpendRefused,
+        DeadlineExceeded (a call still queued at its deadline, or reaching signing past it),
+        ledger.LedgerBusy (the committer's queue is full), ledger.DatabaseUnavailable.
         """
-        offer = decode_ticket_offer(request.ticket_params, request.expiration_params, request.price_info)
-        digest = _request_digest(request)
-        stored = find_request_record(self._db, caller.gateway_id, request.request_id)
-        if stored is not None:
-            return _stored_answer(stored, digest)
-        self._check_ticket_count(request.ticket_count)
-        try:
-            with ledger.locked_session(self._db, ticket_session_id(caller.gateway_id, offer)) as lock:
-                refuse_if_halted(lock, caller)
-                plan = plan_ticket_batch(
-                    offer,
-                    request.ticket_count,
-                    self._chain_view(),
-                    tightened(self._policy, caller.max_price),
-                    ledger_last_nonce=lock.last_issued_nonce(offer.recipient_rand_hash),
-                )
-                lock.check_spend(caller.gateway_id, caller.subject, plan.ev_signed_wei, datetime.now(UTC))
-                refuse_if_past(deadline_s)
-                batch, call = self._sign(caller, request, plan, lock.head, digest)
-                outcome = lock.record(call)
-        except ledger.StaleSession as exc:
-            raise SigningRefused(Refusal.STALE_STATE, f"stale state: {exc}; retry") from exc
-        except ledger.DuplicateTicket as exc:
-            raise SigningRefused(
-                Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry"
-            ) from exc
-        if outcome.result is ledger.RecordResult.EXISTS:  # a racing retry recorded first
-            return _stored_answer(outcome.record, digest)
-        return batch
+        return self._committer.run(self.ticket_work(caller, request, deadline_s=deadline_s))
 
-    def _sign(
-        self,
-        caller: Caller,
-        request: TicketRequest,
-        plan: TicketPlan,
-        head: ledger.SessionHead | None,
-        digest: bytes,
+    def ticket_work(
+        self, caller: Caller, request: TicketRequest, *, deadline_s: float | None = None
+    ) -> TicketWork:
+        """Decode and plan without the database (the clock read once for the call); a refusal
+        that depends on the moment is decided in the committer, after a retry's stored answer."""
+        now_ns = self._clock_ns()
+        now = datetime_of_ns(now_ns)
+        offer = decode_ticket_offer(request.ticket_params, request.expiration_params, request.price_info)
+        self._check_ticket_count(request.ticket_count)
+        keys = ledger.CallKeys(
+            state_id=ticket_session_id(caller.gateway_id, offer), gateway_id=caller.gateway_id,
+            usage_subject=caller.subject, recipient_rand_hash=offer.recipient_rand_hash, now=now,
+            request_id=request.request_id,
+        )
+        work = TicketWork(self, keys, now_ns, caller, request, _request_digest(request), deadline_s, None, None)
+        try:
+            plan = plan_ticket_batch(
+                offer, request.ticket_count, self._chain_view(), tightened(self._policy, caller.max_price),
+                ledger_last_nonce=0,
+            )
+        except SigningRefused as refusal:
+            if refusal.reason in (Refusal.BAD_REQUEST, Refusal.TOO_MANY_TICKETS):
+                raise
+            return replace(work, deferred=refusal)
+        return replace(work, plan=plan)
+
+    def sign_batch(
+        self, work: TicketWork, plan: TicketPlan, head: ledger.SessionHead | None
     ) -> tuple[TicketBatch, ledger.SigningCall]:
-        offer = plan.offer
+        """Sign the plan's tickets (in the committer, once every check passed) and the record."""
+        caller, request, offer = work.caller, work.request, plan.offer
         signed, payment = self._sign_tickets_on(offer, plan.nonces)
         tickets = tuple((nonce, ticket_hash) for nonce, (ticket_hash, _) in zip(plan.nonces, signed, strict=True))
         batch = TicketBatch(payment.SerializeToString(), tickets, plan.ev_signed_wei, replayed=False)
@@ -141,8 +136,8 @@ class TicketService(LedgerSigner):
             api_key_id=caller.api_key_id,
             usage_subject=caller.subject,
             request_id=request.request_id,
-            request_digest=digest,
-            session=self._next_head(caller, plan, head, pm.keccak256(response)),
+            request_digest=work.digest,
+            session=self._next_head(work, plan, head, pm.keccak256(response)),
             recipient=offer.recipient,
             pipeline=None,
             model_id=None,
@@ -156,21 +151,22 @@ class TicketService(LedgerSigner):
             creation_round=offer.creation_round,
             creation_round_block_hash=offer.creation_round_block_hash,
             params_expiration_block=offer.expiration_block,
-            rate_snapshot_id=self._rate_snapshot(),
+            rate_snapshot_id=self.rate_snapshot_id(),
             response=response,
+            signed_at=work.keys.now,
         )
         return batch, call
 
     def _next_head(
-        self, caller: Caller, plan: TicketPlan, head: ledger.SessionHead | None, digest: bytes
+        self, work: TicketWork, plan: TicketPlan, head: ledger.SessionHead | None, digest: bytes
     ) -> ledger.SessionHead:
         """The ticket session's head after this call (module docstring)."""
         offer = plan.offer
         fee = Fraction(offer.price_per_unit, offer.pixels_per_unit) * BILLED_UNITS_PER_CALL
         balance = (Fraction(0) if head is None else head.balance) + plan.ev_signed_wei - fee
         return ledger.SessionHead(
-            state_id=ticket_session_id(caller.gateway_id, offer),
-            gateway_id=caller.gateway_id,
+            state_id=work.keys.state_id,
+            gateway_id=work.caller.gateway_id,
             orchestrator_address=offer.recipient,
             app="",
             billing_type=ledger.BillingType.FIXED,
@@ -181,11 +177,51 @@ class TicketService(LedgerSigner):
             balance=balance,
             initial_price_per_unit=offer.price_per_unit,
             initial_pixels_per_unit=offer.pixels_per_unit,
-            last_update_ns=self._clock_ns(),
+            last_update_ns=work.now_ns,
             auth_expiry=0,
             auth_id="",
             state_digest=digest,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketWork:
+    """A SignTickets call's database part, run by the committer in the call's savepoint:
+    a retry's stored answer → kill switch → a refusal decided before → nonces above the
+    ledger's → credit → deadline → sign → record."""
+
+    service: TicketService
+    keys: ledger.CallKeys
+    now_ns: int
+    caller: Caller
+    request: TicketRequest
+    digest: bytes
+    deadline_s: float | None
+    plan: TicketPlan | None
+    deferred: SigningRefused | None
+
+    def __call__(self, lock: ledger.CallLedger) -> TicketBatch:
+        caller = self.caller
+        stored = lock.find_request_record(caller.gateway_id, self.request.request_id)
+        if stored is not None:
+            return _stored_answer(stored, self.digest)
+        refuse_if_past(self.deadline_s)
+        try:
+            refuse_if_halted(lock, caller)
+            if self.deferred is not None or self.plan is None:
+                raise self.deferred or ledger.InvariantViolation("a ticket work without a plan")
+            plan = tickets_with_ledger_nonce(self.plan, lock.last_issued_nonce(self.plan.offer.recipient_rand_hash))
+            lock.check_spend(caller.gateway_id, caller.subject, plan.ev_signed_wei, self.keys.now)
+            refuse_if_past(self.deadline_s)
+            batch, call = self.service.sign_batch(self, plan, lock.head)
+            outcome = lock.record(call)
+        except ledger.StaleSession as exc:
+            raise SigningRefused(Refusal.STALE_STATE, f"stale state: {exc}; retry") from exc
+        except ledger.DuplicateTicket as exc:
+            raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
+        if outcome.result is ledger.RecordResult.EXISTS:  # a racing retry on another replica recorded first
+            return _stored_answer(outcome.record, self.digest)
+        return batch
 
 
 def ticket_session_id(gateway_id: int, offer: OrchestratorOffer) -> str:

@@ -6,6 +6,7 @@ only records what the transport handed it and answers or raises what the test sa
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
@@ -33,11 +34,20 @@ class FakePaymentService:
     def orchestrator_info_signature(self) -> tuple[str, bytes]:
         return FAKE_ADDRESS, FAKE_INFO_SIGNATURE
 
-    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult:
+    def generate_payment(self, caller: Caller, call: PaymentCall, *, deadline_s: float | None = None) -> PaymentResult:
+        return self.commit(self.payment_work(caller, call)).result()
+
+    def payment_work(self, caller: Caller, call: PaymentCall) -> tuple[Caller, PaymentCall]:
         self.calls.append((caller, call))
+        return caller, call
+
+    def commit(self, work: object) -> Future[PaymentResult]:
+        answer: Future[PaymentResult] = Future()
         if isinstance(self.outcome, BaseException):
-            raise self.outcome
-        return self.outcome
+            answer.set_exception(self.outcome)
+        else:
+            answer.set_result(self.outcome)
+        return answer
 
     def ready(self) -> bool:
         return self.is_ready

@@ -19,20 +19,21 @@ from clearinghouse.api.grpc_server import GrpcServer, grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.v1_http import V1Routes
-from clearinghouse.ledger import Database, create_gateway, top_up
+from clearinghouse.ledger import Committer, Database, create_gateway, top_up
 from clearinghouse.proto import clearinghouse_pb2_grpc
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService
 from tests.api.conftest import PEPPER
 from tests.api.test_sessions import Clock
-from tests.signer.builders import KEY, L1_BLOCK
+from tests.signer.builders import KEY, L1_BLOCK, OPEN_ROUNDS
 
 TIMEOUT_S = 10.0
 CHAIN_ID = 42161
 TICKET_BROKER = bytes.fromhex("5b1ce829384eebfa30286f12d1e7a695ca45f5d2")
 HEALTHY_CHAIN = ChainView(
-    deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500, last_l1_block=L1_BLOCK
+    deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500, last_l1_block=L1_BLOCK,
+    round_block_hashes=OPEN_ROUNDS,
 )
 
 
@@ -63,6 +64,7 @@ class GrpcStack:
     key: str
     gateway_id: int
     app: RemoteSignerApp
+    committer: Committer
     http_auth: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,15 +76,19 @@ class GrpcStack:
 
 
 @contextmanager
-def grpc_stack(db: Database, *, rate_limiter: RateLimiter | None = None, **server_options: Any) -> Iterator[GrpcStack]:
-    """Start the stack on loopback ports; everything stops when the block ends."""
+def grpc_stack(
+    db: Database, *, rate_limiter: RateLimiter | None = None, committer: Committer | None = None, **server_options: Any
+) -> Iterator[GrpcStack]:
+    """Start the stack on loopback ports; everything stops when the block ends. Both services
+    record through one committer, as in the daemon."""
     clock, chain = Clock(), ChainHolder()
-    service = PaymentService(db, KEY, chain, PaymentPolicy(), clock_ns=clock)
+    committer = committer or Committer(db)
+    service = PaymentService(db, KEY, chain, PaymentPolicy(), clock_ns=clock, committer=committer)
     gateway_id = create_gateway(db, "acme").id
     top_up(db, gateway_id, 10**18, actor="test", reason="prepaid funds")
     key, _ = issue_api_key(db, gateway_id, PEPPER)
     api_keys = ApiKeyAuthenticator(db, PEPPER)
-    tickets = TicketService(db, KEY, chain, PaymentPolicy(), clock_ns=clock)
+    tickets = TicketService(db, KEY, chain, PaymentPolicy(), clock_ns=clock, committer=committer)
     gateway = GatewayService(
         service, tickets, db, chain_id=CHAIN_ID, ticket_broker=lambda: TICKET_BROKER, static_chain=HEALTHY_CHAIN
     )
@@ -95,7 +101,8 @@ def grpc_stack(db: Database, *, rate_limiter: RateLimiter | None = None, **serve
         )
         channel = stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
         stub = clearinghouse_pb2_grpc.ClearinghouseStub(channel)
-        yield GrpcStack(db, clock, chain, http_url, server, channel, stub, key, gateway_id, app)
+        stack.callback(committer.close)
+        yield GrpcStack(db, clock, chain, http_url, server, channel, stub, key, gateway_id, app, committer)
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:

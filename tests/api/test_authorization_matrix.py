@@ -10,7 +10,6 @@ with its status and leave the ledger as it was: no ticket signed, no invoice, no
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from google.protobuf import json_format
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
 from clearinghouse.api.admin_http import AdminRoutes
 from clearinghouse.api.dashboard import DashboardRoutes
+from clearinghouse.api.discovery import DiscoveryBook
 from clearinghouse.api.errors import Reason
 from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
@@ -46,12 +46,12 @@ from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER, b64
 from tests.api.grpc_client import CHAIN_ID, HEALTHY_CHAIN, TICKET_BROKER, ChainHolder, failure
 from tests.api.test_sessions import Clock
-from tests.signer.builders import KEY, orchestrator_info
+from tests.signer.builders import KEY, NOW_NS, orchestrator_info
 
 ADMIN_TOKEN = "a" * 64
 METRICS_TOKEN = "m" * 64
 PAY = "/generate-live-payment"
-NOW_S = int(time.time())
+NOW_S = NOW_NS // 10**9  # the services' clock (Clock): it stamps the records
 START_S, END_S = NOW_S - 86_400, NOW_S + 86_400
 USAGE = f"/v1/usage?startUnixS={START_S}&endUnixS={END_S}"
 
@@ -65,6 +65,7 @@ OPEN = "open"
 ROUTES: dict[tuple[str, str], str] = {
     ("/sign-orchestrator-info", "POST"): GATEWAY,
     (PAY, "POST"): GATEWAY,
+    ("/discover-orchestrators", "GET"): GATEWAY,
     ("/v1/health", "GET"): GATEWAY,
     ("/v1/signer-info", "GET"): GATEWAY,
     ("/v1/generate-payment", "POST"): GATEWAY,
@@ -144,6 +145,7 @@ def daemon(db: Database) -> Iterator[Daemon]:
         app = RemoteSignerApp(
             service, api_keys=api_keys, v1=v1, admin=AdminRoutes(db, ADMIN_TOKEN),
             dashboard=DashboardRoutes(db, ADMIN_TOKEN), metrics=Metrics(), metrics_token=METRICS_TOKEN,
+            discovery=DiscoveryBook(),
         )
         stack.callback(app.close)
         url = stack.enter_context(serving(app))
@@ -235,6 +237,8 @@ def test_the_right_credential_gets_through(daemon: Daemon) -> None:
     for path in ("/v1/health", "/v1/signer-info", "/v1/deposit", USAGE):
         assert request(daemon.url, "GET", path, None, gateway).status == 200, path
     assert request(daemon.url, "POST", "/sign-orchestrator-info", None, gateway).status == 200
+    discovered = request(daemon.url, "GET", "/discover-orchestrators", None, gateway)
+    assert discovered.status == 503 and "no orchestrators known yet" in discovered.message  # past the key check
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     assert request(daemon.url, "GET", "/admin/v1/invoices", None, admin).status == 200
     assert request(daemon.url, "GET", "/metrics", None, {"Authorization": f"Bearer {METRICS_TOKEN}"}).status == 200

@@ -4,7 +4,6 @@ and a gateway's own usage."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -143,7 +142,7 @@ def usage(stack: GrpcStack, start: int, end: int, key: str | None = None) -> pb.
 def test_usage_is_the_callers_own_and_exact(stack: GrpcStack) -> None:
     orchestrator = Orchestrator(price_per_unit=3)
     info = offer(orchestrator, stack.clock)
-    started = int(time.time()) - 1
+    started = stack.clock.now_ns // 10**9 - 1  # the service's one clock stamps the records
     paid = pay(stack, pay_request(info))
     batch = sign(stack, tickets_request(info, "b-1", count=4), **{"livepeer-usage-subject": "alice"})
     other = create_gateway(stack.db, "other")
@@ -176,7 +175,7 @@ def test_a_bad_usage_period_is_refused(stack: GrpcStack, start: int, end: int) -
 def test_usage_groups_come_from_the_hourly_rows(stack: GrpcStack) -> None:
     orchestrator = Orchestrator(price_per_unit=3)
     info = offer(orchestrator, stack.clock)
-    hour = int(time.time()) // 3600 * 3600
+    hour = stack.clock.now_ns // 10**9 // 3600 * 3600  # the service's clock stamps the records
     sign(stack, tickets_request(info, "g-1", count=4), **{"livepeer-usage-subject": "alice"})
     sign(stack, tickets_request(info, "g-2", count=2))
     request = pb.GetUsageRequest(start_unix_s=hour - 3600, end_unix_s=hour + 3600,

@@ -21,7 +21,7 @@ from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.limits import PARSE_SLICE_BYTES, PIPELINED_REQUESTS_MAX, REQUEST_LINE_BYTES_MAX, HttpLimits
 from clearinghouse.ledger import Database
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.service import Caller, PaymentCall
 from tests.api.client import get
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER
 from tests.api.fakes import FakePaymentService
@@ -38,9 +38,9 @@ class SlowService(FakePaymentService):
 
     delay_s = 0.3
 
-    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult:
-        time.sleep(self.delay_s)
-        return super().generate_payment(caller, call)
+    def payment_work(self, caller: Caller, call: PaymentCall) -> tuple[Caller, PaymentCall]:
+        time.sleep(self.delay_s)  # on a signing thread, as the real service's work is
+        return super().payment_work(caller, call)
 
 
 @dataclass

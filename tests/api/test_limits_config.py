@@ -70,6 +70,7 @@ def test_every_limit_is_registered_bounded_and_defaults_to_its_constant(config: 
     assert limits.tickets_per_call_max == signer_limits.TICKETS_PER_CALL_MAX
     assert (limits.sessions_per_gateway_max, limits.session_idle_s) == (
         signer_limits.SESSIONS_PER_GATEWAY_MAX, signer_limits.SESSION_IDLE_S)
+    assert limits.first_call_retry_window_s == signer_limits.FIRST_CALL_RETRY_WINDOW_S
     for setting in LIMIT_SETTINGS:
         low, high = LIMIT_BOUNDS[setting.key]
         assert setting.default == getattr(LimitSettings(), setting.key)

@@ -22,7 +22,7 @@ from clearinghouse.ledger import Database, Gateway
 from clearinghouse.logs import configure_logging
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.service import Caller, PaymentCall
 from tests.api.client import get, post
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER
 from tests.api.fakes import FakePaymentService
@@ -39,12 +39,12 @@ class LoggingService(FakePaymentService):
     threads: list[str] = field(default_factory=list)
     fail: Exception | None = None
 
-    def generate_payment(self, caller: Caller, call: PaymentCall, *, deadline_s: float | None = None) -> PaymentResult:
+    def payment_work(self, caller: Caller, call: PaymentCall) -> tuple[Caller, PaymentCall]:
         self.threads.append(threading.current_thread().name)
         LOG.info("signing for gateway %d", caller.gateway_id)
         if self.fail is not None:
             raise self.fail
-        return super().generate_payment(caller, call)
+        return super().payment_work(caller, call)
 
     def ready(self) -> bool:
         self.threads.append(threading.current_thread().name)

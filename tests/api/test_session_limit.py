@@ -4,7 +4,7 @@ each line, on SQLite and PostgreSQL; and how each transport answers them."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -22,14 +22,15 @@ from clearinghouse.signer.service import (
     PaymentResult,
     PaymentService,
     SessionsExhausted,
+    datetime_of_ns,
 )
 from tests.api.client import post
 from tests.api.conftest import PEPPER, b64
-from tests.signer.builders import KEY, L1_BLOCK, orchestrator_info
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, orchestrator_info
 from tests.signer.test_service import Clock, funded_gateway, live_call
 
 CHAIN = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500,
-                  last_l1_block=L1_BLOCK)
+                  last_l1_block=L1_BLOCK, round_block_hashes=OPEN_ROUNDS)
 
 
 def service_of(db: ledger.Database, **limits: int | float) -> PaymentService:
@@ -80,8 +81,9 @@ def test_a_session_idle_for_the_window_no_longer_counts(ledger_db: ledger.Databa
     with pytest.raises(SessionsExhausted):
         new_session(service, caller, 2)
     sessions = table(PaymentSessionRow)
-    with ledger_db.engine.begin() as connection:  # the first session was last paid 61 s ago
-        connection.execute(update(sessions).values(updated_at=datetime.now(UTC) - timedelta(seconds=61)))
+    # The first session was last paid 61 s ago, by the service's clock (one clock for the path).
+    with ledger_db.engine.begin() as connection:
+        connection.execute(update(sessions).values(updated_at=datetime_of_ns(NOW_NS) - timedelta(seconds=61)))
     assert new_session(service, caller, 2).ticket_count == 1
 
 
@@ -147,14 +149,15 @@ def test_http_answers_429_with_retry_after_and_existing_sessions_keep_paying(db:
     headers = {"Authorization": f"Bearer {key}"}
     app = RemoteSignerApp(service, api_keys=ApiKeyAuthenticator(db, PEPPER))
 
-    def body(state: dict[str, object] | None = None) -> dict[str, object]:
-        return {"orchestrator": b64(orchestrator_info().SerializeToString()), "ManifestID": "m", "type": "live",
-                "inPixels": 0, "state": state or {"State": None, "Sig": None}}
+    def body(state: dict[str, object] | None = None, manifest_id: str = "m") -> dict[str, object]:
+        return {"orchestrator": b64(orchestrator_info().SerializeToString()), "ManifestID": manifest_id,
+                "type": "live", "inPixels": 0, "state": state or {"State": None, "Sig": None}}
 
     with serving(app) as url:
         first = post(url, "/generate-live-payment", body(), headers)
         assert first.status == 200, first.body
-        refused = post(url, "/generate-live-payment", body(), headers)
+        # Another stream (a byte-identical first call would be a retry, answered from storage).
+        refused = post(url, "/generate-live-payment", body(manifest_id="m2"), headers)
         assert refused.status == 429
         assert int(refused.headers["retry-after"]) >= 1
         assert "too many open sessions" in refused.message

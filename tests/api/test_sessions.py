@@ -30,7 +30,7 @@ from clearinghouse.signer.service import PaymentService
 from tests.api.client import Reply, get, post
 from tests.api.conftest import PEPPER, b64
 from tests.api.orchestrator import UINT256_MAX, Orchestrator, keccak256, recover
-from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OUR_ADDRESS
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, OUR_ADDRESS
 
 S = 1_000_000_000
 PAY = "/generate-live-payment"
@@ -87,6 +87,7 @@ def signer(
         withdraw_round=0,
         current_round=3500,
         last_l1_block=L1_BLOCK,
+        round_block_hashes=OPEN_ROUNDS,
     )
     service = PaymentService(signer_db, KEY, lambda: chain, PaymentPolicy(), clock_ns=clock)
     gateway_id = create_gateway(signer_db, "acme").id

@@ -22,7 +22,7 @@ from clearinghouse.api.errors import REFUSAL_STATUS
 from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
 from clearinghouse.ledger import Database, DatabaseFault, DatabaseUnavailable, SpendLimit, SpendRefused
 from clearinghouse.signer.errors import Refusal, SigningRefused
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.service import Caller, PaymentCall
 from tests.api.client import get, post, request
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER, b64
 from tests.api.fakes import FAKE_ADDRESS, FAKE_INFO_SIGNATURE, FakePaymentService
@@ -249,13 +249,13 @@ def test_head_and_case_of_the_error_envelope(fake_server: str) -> None:
 
 
 class SlowService(FakePaymentService):
-    """A fake whose payment call blocks its thread, as a database commit does."""
+    """A fake whose payment call blocks its signing thread (decoding, the state check, planning)."""
 
     delay_s: float = 0.5
 
-    def generate_payment(self, caller: Caller, call: PaymentCall) -> PaymentResult:
+    def payment_work(self, caller: Caller, call: PaymentCall) -> tuple[Caller, PaymentCall]:
         time.sleep(self.delay_s)
-        return super().generate_payment(caller, call)
+        return super().payment_work(caller, call)
 
 
 def test_blocking_calls_leave_the_event_loop_free(

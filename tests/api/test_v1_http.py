@@ -4,7 +4,6 @@ with the same reason strings and the HTTP statuses of errors.REASON_STATUS."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,7 +98,7 @@ def test_a_session_over_json_continues_over_grpc(stack: GrpcStack) -> None:
 
 def test_sign_tickets_and_usage_over_json(stack: GrpcStack) -> None:
     info = offer(Orchestrator(price_per_unit=3), stack.clock)
-    started = int(time.time()) - 1
+    started = stack.clock.now_ns // 10**9 - 1  # the service's one clock stamps the records
     first = call(stack, "POST", "/v1/sign-tickets", body(tickets_request(info, "json-1", count=3)))
     assert first.status == 200, first.body
     assert [t["senderNonce"] for t in first.json()["tickets"]] == [1, 2, 3]

@@ -53,6 +53,8 @@ def test_reads_match_what_was_provisioned(client: ChainClient, provisioned: Prov
         withdraw_round=0,
         current_round=1,
         last_l1_block=w3.eth.block_number,
+        round_block_hashes=((1, client.block_hash_for_round(1)),),
+        ticket_validity_period_rounds=2,
     )
 
 

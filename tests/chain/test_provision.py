@@ -44,6 +44,9 @@ def test_config_loads_and_keystore_decrypts_to_the_sender(provisioned: Provision
         withdraw_round=0,
         current_round=1,
         last_l1_block=settings.static_chain.last_l1_block,
+        round_block_hashes=((1, ChainClient(provisioned.devnet.rpc_url, provisioned.devnet.controller)
+                             .block_hash_for_round(1)),),
+        ticket_validity_period_rounds=1,  # a static view's only open round is the configured one
     )
     assert settings.static_chain.last_l1_block > 0
     assert settings.live_chain is not None

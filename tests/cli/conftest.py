@@ -56,6 +56,7 @@ deposit_wei = "1000000000000000000"
 reserve_wei = "1000000000000000000"
 withdraw_round = 0
 current_round = 3500
+current_round_block_hash = "0x4141414141414141414141414141414141414141414141414141414141414141"
 last_l1_block = 20000000
 """)
     return config

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from clearinghouse.api.admin_http import admin_query, parse_admin_body
 from clearinghouse.api.dashboard.routes import parse_form, query_fields, session_cookie
 from clearinghouse.api.dashboard.session import SessionCookies
+from clearinghouse.api.discovery import DiscoveryBook
 from clearinghouse.api.errors import ApiError
 from clearinghouse.api.payloads import decode_payment_request, json_nested_deeper
 from clearinghouse.api.requests import RequestHeaders, usage_subject_header
@@ -120,6 +121,10 @@ def _cookie(data: bytes) -> None:
     SessionCookies().valid(value)
 
 
+DISCOVERY = DiscoveryBook()
+DISCOVERY.saw(orchestrator_info().SerializeToString())
+
+
 def _max_price(data: bytes) -> None:
     parse_max_price(MaxPrice(price=text_of(data), currency="wei", unit="seconds"), BillingType.LIVE)
 
@@ -148,6 +153,7 @@ TARGET_DECODERS: dict[str, tuple[Decoder, list[bytes], list[bytes]]] = {
     "admin_query": (lambda data: admin_query(scope_with(data), ADMIN_NAMES), TEXT_TOKENS, [b"month="]),
     "v1_query": (lambda data: query_message(scope_with(data), pb.GetUsageRequest), TEXT_TOKENS, [b"startUnixS="]),
     "dashboard_form": (parse_form, TEXT_TOKENS, [b"token="]),
+    "discovery_query": (DISCOVERY.answer, TEXT_TOKENS, [b"caps=", b"caps=live-video-to-video/"]),
     "dashboard_query": (lambda data: query_fields(scope_with(data)), TEXT_TOKENS, [b"window="]),
     "dashboard_cookie": (_cookie, TEXT_TOKENS, [b"ch_dashboard="]),
     "headers": (_headers, TEXT_TOKENS, [b"Bearer chk_"]),

@@ -66,6 +66,7 @@ TICKET_EV_WEI = ticket_ev(FACE_VALUE_WEI, WIN_PROB_THIRD)
 ORCHESTRATOR_ADDRESS = b"\x73" * 20
 # Must match the static chain view of tests.cli.conftest.write_daemon_config.
 CREATION_ROUND = 3500
+CREATION_ROUND_BLOCK_HASH = b"\x41" * 32
 LAST_L1_BLOCK = 20_000_000
 
 
@@ -220,7 +221,7 @@ def offer(rng: random.Random) -> bytes:
     params.seed = rng.randbytes(32)
     params.expiration_block = minimal_big_endian(LAST_L1_BLOCK + 10**9)
     params.expiration_params.creation_round = CREATION_ROUND
-    params.expiration_params.creation_round_block_hash = b"\x41" * 32
+    params.expiration_params.creation_round_block_hash = CREATION_ROUND_BLOCK_HASH
     info.auth_token.token = b"token"
     info.auth_token.session_id = "integration"
     info.auth_token.expiration = int(time.time()) + 10**8

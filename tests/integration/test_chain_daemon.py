@@ -102,13 +102,14 @@ class SignedTicket:
 
 
 def config_for_tests(path: Path) -> None:
-    """Fast refresh, polling and staleness, and EV limits that allow ETH-sized tickets (the
-    devnet configuration already waits for no confirmations)."""
+    """Fast refresh, polling and staleness, and EV and face value limits that allow ETH-sized
+    tickets (the devnet configuration already waits for no confirmations)."""
     text = path.read_text()
     for setting, value in (("refresh_s", "0.2"), ("watch_poll_s", "0.2"), ("stale_after_s", "2.0")):
         text, count = re.subn(rf"^{setting} = .*$", f"{setting} = {value}", text, flags=re.MULTILINE)
         assert count == 1, f"devnet config has no single {setting}"
-    text += '\n[policy]\nmax_ticket_ev_wei = "10000000000000000000"\nmax_total_ev_wei = "10000000000000000000"\n'
+    text += ('\n[policy]\nmax_ticket_ev_wei = "10000000000000000000"\nmax_total_ev_wei = "10000000000000000000"\n'
+             f'max_face_value_wei = "{DEPOSIT_WEI}"\n')
     path.write_text(text)
 
 

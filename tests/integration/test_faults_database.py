@@ -46,6 +46,7 @@ from clearinghouse.signer.service import PaymentService
 from tests.cli.conftest import PEPPER_HEX, SENDER_KEY, write_daemon_config
 from tests.integration.conftest import (
     CREATION_ROUND,
+    CREATION_ROUND_BLOCK_HASH,
     LAST_L1_BLOCK,
     Daemons,
     KeepAliveClient,
@@ -75,7 +76,7 @@ RUN_TIMEOUT_S = 60.0
 RECOVERY_TIMEOUT_S = 30.0
 """The first signature after the database is back: pool_pre_ping reconnects at the next call."""
 STATIC_CHAIN = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=CREATION_ROUND,
-                         last_l1_block=LAST_L1_BLOCK)
+                         last_l1_block=LAST_L1_BLOCK, round_block_hashes=((CREATION_ROUND, CREATION_ROUND_BLOCK_HASH),))
 """The same position tests.cli.conftest.write_daemon_config gives a daemon."""
 
 requires_postgres_binaries = pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason="no PostgreSQL binaries")

@@ -12,19 +12,25 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
 from clearinghouse.ledger import (
     WIN_PROB_DENOMINATOR,
     BillingType,
+    CallKeys,
+    CallLedger,
     Database,
     Gateway,
+    Outcome,
     SessionHead,
     SignedTicket,
     SigningCall,
+    commit_calls,
     create_gateway,
 )
 from clearinghouse.ledger.limits import TICKETS_PER_RECORD_MAX
@@ -32,6 +38,51 @@ from clearinghouse.ledger.limits import TICKETS_PER_RECORD_MAX
 ORCHESTRATOR = bytes.fromhex("11" * 20)
 RECIPIENT = bytes.fromhex("22" * 20)
 BLOCK_HASH = bytes.fromhex("33" * 32)
+
+
+def keys_of(call: SigningCall, now: datetime | None = None) -> CallKeys:
+    """The committer keys of a call, as a signing service announces them."""
+    return CallKeys(
+        state_id=call.session.state_id, gateway_id=call.gateway_id, usage_subject=call.usage_subject,
+        recipient_rand_hash=call.tickets[0].recipient_rand_hash, now=now or datetime.now(UTC),
+        request_id=call.request_id,
+    )
+
+
+@dataclass(frozen=True)
+class LedgerStep:
+    """A test's LedgerWork: ``run`` on the call's ledger view, announced with ``keys``."""
+
+    keys: CallKeys
+    run: Callable[[CallLedger], Any]
+
+    def __call__(self, ledger: CallLedger, /) -> Any:
+        return self.run(ledger)
+
+
+@dataclass(frozen=True)
+class CheckAndRecord:
+    """What a signing service does with a call in the committer: check its spend, (sign,) record.
+    ``signing`` runs between the two, where the service signs."""
+
+    call: SigningCall
+    keys: CallKeys
+    signing: Callable[[], None] = field(default=lambda: None)
+
+    def __call__(self, ledger: CallLedger, /) -> Any:
+        ledger.check_spend(self.call.gateway_id, self.call.usage_subject, self.call.ev_signed, self.keys.now)
+        self.signing()
+        return ledger.record(self.call)
+
+
+def in_batch(db: Database, keys: CallKeys, run: Callable[[CallLedger], Any]) -> Any:
+    """``run`` as the only call of a batch of its own, committed; its value or its exception."""
+    return commit_calls(db, [LedgerStep(keys, run)])[0].result()
+
+
+def check_and_record(db: Database, *calls: SigningCall) -> list[Outcome[Any]]:
+    """The calls checked and recorded in one batch, in order (their outcomes)."""
+    return commit_calls(db, [CheckAndRecord(call, keys_of(call)) for call in calls])
 
 
 def ticket_hash(recipient_rand_hash: bytes, nonce: int) -> bytes:

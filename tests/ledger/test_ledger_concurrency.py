@@ -1,7 +1,7 @@
-"""Session locks under concurrency: a second call on a session waits for the first to commit.
+"""Sessions under concurrency: a second batch touching a session waits for the first to commit.
 
-Real threads on real connections. Every wait is bounded (``WAIT_S``) so a broken lock fails
-the test instead of hanging it.
+Real threads on real connections, each committing batches of its own (as separate daemons do).
+Every wait is bounded (``WAIT_S``) so a broken lock fails the test instead of hanging it.
 """
 
 from __future__ import annotations
@@ -10,20 +10,24 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from clearinghouse.ledger import (
+    CallKeys,
+    CallLedger,
     Database,
     Gateway,
     RecordOutcome,
     RecordResult,
+    commit_calls,
     ledger_transactions,
-    locked_session,
     record_signing_call,
     verify_ledger,
 )
+from tests.ledger.conftest import LedgerStep, keys_of
 
 if TYPE_CHECKING:
     from tests.ledger.conftest import SessionDriver
@@ -32,12 +36,23 @@ WAIT_S = 5.0  # upper bound of any wait in these tests
 BLOCKED_S = 0.3  # how long the second caller must stay blocked to count as waiting
 
 
+def _in_batch(db: Database, keys: CallKeys, run: Callable[[CallLedger], Any]) -> Any:
+    """``run`` as the only call of a batch of its own; its value (or its exception)."""
+    return commit_calls(db, [LedgerStep(keys, run)])[0].result()
+
+
+def _session_keys(state_id: str, gateway_id: int) -> CallKeys:
+    return CallKeys(state_id, gateway_id, None, None, datetime.now(UTC))
+
+
 def _hold_lock(
-    db: Database, state_id: str, locked: threading.Event, release: threading.Event
+    db: Database, keys: CallKeys, locked: threading.Event, release: threading.Event
 ) -> None:
-    with locked_session(db, state_id):
+    def hold(ledger: CallLedger) -> None:
         locked.set()
         release.wait(WAIT_S)
+
+    _in_batch(db, keys, hold)
 
 
 def test_second_locker_waits_for_the_first(
@@ -48,15 +63,19 @@ def test_second_locker_waits_for_the_first(
     record_signing_call(ledger_db, first)
     driver.advance(first)
     locked, release, acquired = threading.Event(), threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_lock, args=(ledger_db, driver.state_id, locked, release))
+    keys = _session_keys(driver.state_id, gateway.id)
+    holder = threading.Thread(target=_hold_lock, args=(ledger_db, keys, locked, release))
     holder.start()
     assert locked.wait(WAIT_S)
     outcomes: list[object] = []
+    call = driver.next_call()
+
+    def record(ledger: CallLedger) -> None:
+        acquired.set()
+        outcomes.append(ledger.record(call).result)
 
     def second_call() -> None:
-        with locked_session(ledger_db, driver.state_id) as lock:
-            acquired.set()
-            outcomes.append(lock.record(driver.next_call()).result)
+        _in_batch(ledger_db, keys_of(call), record)
 
     waiter = threading.Thread(target=second_call)
     waiter.start()
@@ -105,13 +124,14 @@ def test_other_sessions_are_not_blocked_on_postgresql(
     for driver in (busy, free):
         record_signing_call(ledger_db, driver.next_call())
     locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_hold_lock, args=(ledger_db, busy.state_id, locked, release))
+    holder = threading.Thread(target=_hold_lock, args=(ledger_db, _session_keys(busy.state_id, gateway.id),
+                                                       locked, release))
     holder.start()
     try:
         assert locked.wait(WAIT_S)
         started = time.monotonic()
-        with locked_session(ledger_db, free.state_id) as lock:
-            assert lock.head is not None
+        head = _in_batch(ledger_db, _session_keys(free.state_id, gateway.id), lambda ledger: ledger.head)
+        assert head is not None
         assert time.monotonic() - started < BLOCKED_S
     finally:
         release.set()
@@ -122,17 +142,19 @@ def test_racing_first_calls_of_a_new_session_record_once(
     ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
 ) -> None:
     # No head row to lock yet: on PostgreSQL the second insert waits on the first's primary
-    # key, fails when it commits, and the whole transaction is rolled back and re-read.
+    # key, fails when it commits, and that call's savepoint is rolled back and re-read.
     driver = new_session(gateway.id)
     call = driver.next_call(request_digest=b"\x01" * 32)
     recorded, release = threading.Event(), threading.Event()
     created: list[RecordOutcome] = []
 
+    def record_and_wait(ledger: CallLedger) -> None:
+        created.append(ledger.record(call))
+        recorded.set()
+        release.wait(WAIT_S)
+
     def first() -> None:
-        with locked_session(ledger_db, driver.state_id) as lock:
-            created.append(lock.record(call))
-            recorded.set()
-            release.wait(WAIT_S)
+        _in_batch(ledger_db, keys_of(call), record_and_wait)
 
     holder = threading.Thread(target=first)
     holder.start()

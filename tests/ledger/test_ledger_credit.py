@@ -1,6 +1,6 @@
 """Credit control: balance, credit limit, quotas per period and usage subject, policy audit.
 
-Every call here goes the way the signing service goes: ``locked_session`` → ``check_spend``
+Every call here goes the way the signing service goes: in a batch, ``check_spend``
 with the EV the call will sign → ``record``. Each default session's first call signs one
 ticket of EV 35 wei (see ``SessionDriver``).
 """
@@ -22,6 +22,7 @@ from clearinghouse.ledger import (
     CreditPolicy,
     Database,
     Gateway,
+    CallLedger,
     InvalidLedgerInput,
     InvariantViolation,
     NotFound,
@@ -35,7 +36,6 @@ from clearinghouse.ledger import (
     default_policy,
     get_credit_policy,
     head_revision,
-    locked_session,
     open_database,
     record_signing_call,
     set_credit_policy,
@@ -47,7 +47,6 @@ from clearinghouse.ledger import (
     upgrade_to_head,
     verify_ledger,
 )
-from clearinghouse.ledger import sessions as ledger_sessions
 from clearinghouse.ledger.models import (
     GatewayDailySpendRow,
     PostingRow,
@@ -55,7 +54,7 @@ from clearinghouse.ledger.models import (
     SubjectDailySpendRow,
 )
 from clearinghouse.ledger.schema import downgrade_to
-from tests.ledger.conftest import SessionDriver
+from tests.ledger.conftest import SessionDriver, in_batch, keys_of
 
 EV = 35  # wei signed by the first call of a default session
 NOW = datetime(2026, 11, 22, 20, 30, tzinfo=UTC)
@@ -71,9 +70,14 @@ def sign(ledger_db: Database, new_session: Callable[..., SessionDriver]) -> Sign
         gateway_id: int, subject: str | None = None, now: datetime | None = None
     ) -> RecordOutcome:
         signing = new_session(gateway_id).next_call(usage_subject=subject)
-        with locked_session(ledger_db, signing.session.state_id) as lock:
+
+        def check_and_record(lock: CallLedger) -> RecordOutcome:
             lock.check_spend(gateway_id, subject, signing.ev_signed, now or datetime.now(UTC))
             return lock.record(signing)
+
+        # One clock for the call: its check and its record both at ``now``.
+        result: RecordOutcome = in_batch(ledger_db, keys_of(signing, now), check_and_record)
+        return result
 
     return call
 
@@ -196,7 +200,7 @@ def test_precedence_funds_then_quota_then_subject_quota(
 
 
 def test_period_rollover_starts_from_zero(
-    ledger_db: Database, gateway: Gateway, sign: Sign, monkeypatch: pytest.MonkeyPatch
+    ledger_db: Database, gateway: Gateway, sign: Sign
 ) -> None:
     _credit(ledger_db, gateway.id, quota_wei=EV, quota_period=QuotaPeriod.DAY)
     sign(gateway.id)
@@ -204,9 +208,6 @@ def test_period_rollover_starts_from_zero(
     tomorrow = datetime.combine(
         datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC
     )
-    # Records are dated by the ledger's clock: move it to tomorrow too.
-    monkeypatch.setattr(ledger_sessions, "utc_now", lambda: tomorrow)
-
     sign(gateway.id, now=tomorrow)
 
     message = _refused(ledger_db, sign, gateway.id, SpendLimit.QUOTA, now=tomorrow)
@@ -220,13 +221,12 @@ def test_period_rollover_starts_from_zero(
 
 
 def test_monthly_quota_counts_every_day_of_the_month_and_only_those(
-    ledger_db: Database, gateway: Gateway, sign: Sign, monkeypatch: pytest.MonkeyPatch
+    ledger_db: Database, gateway: Gateway, sign: Sign
 ) -> None:
     _credit(ledger_db, gateway.id, quota_wei=2 * EV)
     days = [datetime(2026, 10, 31, 23, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]
     days.append(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
     for day in days:
-        monkeypatch.setattr(ledger_sessions, "utc_now", lambda day=day: day)
         sign(gateway.id, now=day)
 
     _refused(ledger_db, sign, gateway.id, SpendLimit.QUOTA, now=days[-1])
@@ -355,7 +355,7 @@ def test_unknown_gateway_is_not_found(ledger_db: Database) -> None:
 def test_check_refuses_bad_input(
     ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
 ) -> None:
-    with locked_session(ledger_db, new_session(gateway.id).state_id) as lock:
+    def checks(lock: CallLedger) -> None:
         with pytest.raises(InvalidLedgerInput, match="spend_wei: expected a Fraction >= 0"):
             lock.check_spend(gateway.id, None, 35, NOW)  # type: ignore[arg-type]
         with pytest.raises(InvalidLedgerInput, match="spend_wei"):
@@ -364,6 +364,9 @@ def test_check_refuses_bad_input(
             lock.check_spend(gateway.id, None, Fraction(1), datetime(2026, 1, 1))
         with pytest.raises(NotFound):
             lock.check_spend(999, None, Fraction(1), NOW)
+
+    call = new_session(gateway.id).next_call()
+    in_batch(ledger_db, keys_of(call), checks)
 
 
 @pytest.mark.parametrize("change", ["more", "subject", "gateway"])
@@ -384,12 +387,12 @@ def test_record_must_book_what_was_checked(
     top_up(ledger_db, other.id, 100, actor="finance", reason="wire")
     before = _rows(ledger_db)
 
-    with (
-        pytest.raises(InvariantViolation, match="checked gateway"),
-        locked_session(ledger_db, call.session.state_id) as lock,
-    ):
+    def check_and_record(lock: CallLedger) -> None:
         lock.check_spend(*checked, NOW)
         lock.record(call)
+
+    with pytest.raises(InvariantViolation, match="checked gateway"):
+        in_batch(ledger_db, keys_of(call), check_and_record)
     assert _rows(ledger_db) == before
 
 
@@ -418,15 +421,17 @@ def test_fractional_spends_are_exact_and_rounded_honestly_in_messages(
     call = driver.next_call(units=1)
     _credit(ledger_db, gateway.id, credit_limit_wei=3)
 
-    with (
-        locked_session(ledger_db, call.session.state_id) as lock,
-        pytest.raises(SpendRefused, match="needs 4 wei, 3 wei left of 3 wei"),
-    ):
+    def check(lock: CallLedger) -> None:
         lock.check_spend(gateway.id, None, call.ev_signed, NOW)
-    _credit(ledger_db, gateway.id, credit_limit_wei=4)
-    with locked_session(ledger_db, call.session.state_id) as lock:
+
+    def check_and_record(lock: CallLedger) -> None:
         lock.check_spend(gateway.id, None, call.ev_signed, NOW)
         lock.record(call)
+
+    with pytest.raises(SpendRefused, match="needs 4 wei, 3 wei left of 3 wei"):
+        in_batch(ledger_db, keys_of(call), check)
+    _credit(ledger_db, gateway.id, credit_limit_wei=4)
+    in_batch(ledger_db, keys_of(call), check_and_record)
 
     assert spend_summary(ledger_db, gateway.id, NOW).owed == call.ev_signed
     assert spend_summary(ledger_db, gateway.id, datetime.now(UTC)).period_spend == call.ev_signed
@@ -441,15 +446,14 @@ def _daily_spends(db: Database) -> list[tuple[object, ...]]:
 
 
 def test_upgrade_from_0001_counts_the_calls_recorded_before(
-    migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+    migrated_database_url: str,
 ) -> None:
     db = open_database(migrated_database_url)
     try:
         gateway = create_gateway(db, "gateway-a")
         _credit(db, gateway.id, subject_quota_wei=10 * EV)
         for moment, subject in [(NOW, "alice"), (NOW, None), (NOW + timedelta(days=1), "alice")]:
-            monkeypatch.setattr(ledger_sessions, "utc_now", lambda moment=moment: moment)
-            call = SessionDriver(gateway.id).next_call(usage_subject=subject)
+            call = SessionDriver(gateway.id).next_call(usage_subject=subject, signed_at=moment)
             record_signing_call(db, call)
         counted = _daily_spends(db)
     finally:

@@ -1,9 +1,12 @@
 """Credit control under racing calls, and the property that funds + credit are never exceeded.
 
-The race: N threads, each with a session of its own on one gateway whose credit covers only
-k calls, check and record at the same moment through ``locked_session``. Exactly k may sign.
-Each thread sleeps between check and record (where the service signs), so a check that did
-not hold the gateway's lock until the record would let more than k through.
+The races: a gateway whose credit covers only k calls, and N > k calls of their own sessions.
+Exactly k may sign, whether the calls meet in one batch (each sees the earlier ones' pending
+spend), in separate batches of one committer, or in batches committed at the same moment by
+separate transactions (what two daemons on one database do: on PostgreSQL each batch checks on
+an unlocked read and replays its spends under the account locks before it writes; on SQLite the
+write lock serializes them). Each call waits between check and record (where the service signs),
+so a check that did not hold until the record would let more than k through.
 """
 
 from __future__ import annotations
@@ -22,20 +25,23 @@ from hypothesis import strategies as st
 from clearinghouse.ledger import (
     WIN_PROB_DENOMINATOR,
     AccountKind,
+    Committer,
     CreditMode,
     Database,
     Gateway,
+    Outcome,
     SpendLimit,
     SpendRefused,
     adjust,
+    commit_calls,
     create_gateway,
     gateway_accounts,
-    locked_session,
     set_credit_policy,
     spend_summary,
     top_up,
     verify_ledger,
 )
+from tests.ledger.conftest import CheckAndRecord, check_and_record, keys_of
 
 if TYPE_CHECKING:
     from tests.ledger.conftest import SessionDriver
@@ -47,32 +53,76 @@ CALLS_COVERED = 3
 EV = 35  # wei signed by the first call of a default session
 
 
-def test_racing_calls_never_overspend_the_credit(
+def _limit_to_k_calls(db: Database, gateway: Gateway) -> None:
+    set_credit_policy(
+        db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=CALLS_COVERED * EV + EV - 1,  # k fit, k + 1 not
+        actor="ops", reason="race test",
+    )
+
+
+def _outcome_names(outcomes: list[Outcome[object]]) -> list[str]:
+    names = []
+    for outcome in outcomes:
+        if outcome.error is None:
+            names.append("signed")
+        else:
+            assert isinstance(outcome.error, SpendRefused), outcome.error
+            names.append(outcome.error.limit.value)
+    return sorted(names)
+
+
+def _assert_exactly_k_signed(db: Database, gateway: Gateway, names: list[str]) -> None:
+    assert names == ["credit_limit"] * (CALLERS - CALLS_COVERED) + ["signed"] * CALLS_COVERED
+    assert gateway_accounts(db, gateway.id)[AccountKind.RECEIVABLE].balance == CALLS_COVERED * EV
+    assert verify_ledger(db).ok
+
+
+def test_calls_in_one_batch_never_overspend_the_credit(
     ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
 ) -> None:
-    set_credit_policy(
-        ledger_db,
-        gateway.id,
-        mode=CreditMode.CREDIT,
-        credit_limit_wei=CALLS_COVERED * EV + EV - 1,  # k calls fit, k + 1 do not
-        actor="ops",
-        reason="race test",
-    )
+    _limit_to_k_calls(ledger_db, gateway)
+    calls = [new_session(gateway.id).next_call() for _ in range(CALLERS)]
+
+    outcomes = check_and_record(ledger_db, *calls)
+
+    assert [o.error is None for o in outcomes] == [True] * CALLS_COVERED + [False] * (CALLERS - CALLS_COVERED)
+    _assert_exactly_k_signed(ledger_db, gateway, _outcome_names(outcomes))
+
+
+def test_racing_calls_on_one_committer_never_overspend_the_credit(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    _limit_to_k_calls(ledger_db, gateway)
+    committer = Committer(ledger_db, batch_max=2)  # several batches, each with several calls
+    calls = [new_session(gateway.id).next_call() for _ in range(CALLERS)]
+    futures = [
+        committer.submit(CheckAndRecord(call, keys_of(call), signing=lambda: time.sleep(SIGNING_S)))
+        for call in calls
+    ]
+    outcomes: list[Outcome[object]] = []
+    for future in futures:
+        error = future.exception(WAIT_S)
+        outcomes.append(Outcome(error=error) if error is not None else Outcome(value=future.result()))
+    committer.close()
+
+    assert committer.batches >= CALLERS // 2
+    _assert_exactly_k_signed(ledger_db, gateway, _outcome_names(outcomes))
+
+
+def test_batches_committing_at_once_never_overspend_the_credit(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    """Each thread commits a batch of its own in its own transaction, as separate daemons do."""
+    _limit_to_k_calls(ledger_db, gateway)
     calls = [new_session(gateway.id).next_call() for _ in range(CALLERS)]
     start = threading.Barrier(CALLERS, timeout=WAIT_S)
-    outcomes: list[str] = []
+    outcomes: list[Outcome[object]] = []
 
     def race(index: int) -> None:
         call = calls[index]
         start.wait()
-        try:
-            with locked_session(ledger_db, call.session.state_id) as lock:
-                lock.check_spend(gateway.id, None, call.ev_signed, datetime.now(UTC))
-                time.sleep(SIGNING_S)
-                lock.record(call)
-            outcomes.append("signed")
-        except SpendRefused as refused:
-            outcomes.append(refused.limit.value)
+        work = CheckAndRecord(call, keys_of(call), signing=lambda: time.sleep(SIGNING_S))
+        outcomes.extend(commit_calls(ledger_db, [work]))
 
     threads = [threading.Thread(target=race, args=(i,)) for i in range(CALLERS)]
     for thread in threads:
@@ -80,14 +130,7 @@ def test_racing_calls_never_overspend_the_credit(
     for thread in threads:
         thread.join(WAIT_S)
 
-    assert (
-        sorted(outcomes)
-        == ["credit_limit"] * (CALLERS - CALLS_COVERED) + ["signed"] * CALLS_COVERED
-    )
-    assert gateway_accounts(ledger_db, gateway.id)[AccountKind.RECEIVABLE].balance == (
-        CALLS_COVERED * EV
-    )
-    assert verify_ledger(ledger_db).ok
+    _assert_exactly_k_signed(ledger_db, gateway, _outcome_names(outcomes))
 
 
 _gateway_numbers = itertools.count()
@@ -177,9 +220,7 @@ def test_spends_never_exceed_funds_and_credit(
                 else None
             )
             try:
-                with locked_session(ledger_db, call.session.state_id) as lock:
-                    lock.check_spend(gateway.id, subject, spend, datetime.now(UTC))
-                    lock.record(call)
+                check_and_record(ledger_db, call)[0].result()
             except SpendRefused as refused:
                 assert refused.limit is expected
                 continue

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from clearinghouse.ledger import (
     AccountKind,
+    CallLedger,
     Database,
     DuplicateTicket,
     Gateway,
@@ -27,12 +28,14 @@ from clearinghouse.ledger import (
     get_session_head,
     last_issued_nonce,
     ledger_transactions,
-    locked_session,
+    commit_calls,
     record_signing_call,
     signed_tickets,
     verify_ledger,
 )
 from clearinghouse.ledger.models import PostingRow, SignedTicketRow, SigningRecordRow
+
+from tests.ledger.conftest import LedgerStep, in_batch, keys_of
 
 if TYPE_CHECKING:
     from tests.ledger.conftest import SessionDriver
@@ -196,9 +199,14 @@ def test_exception_inside_lock_rolls_everything_back(
 ) -> None:
     driver = new_session(gateway.id)
 
-    with pytest.raises(RuntimeError), locked_session(ledger_db, driver.state_id) as lock:
-        lock.record(driver.next_call())
+    call = driver.next_call()
+
+    def record_then_crash(lock: CallLedger) -> None:
+        lock.record(call)
         raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        in_batch(ledger_db, keys_of(call), record_then_crash)
 
     assert _counts(ledger_db) == (0, 0, 0)
     assert ledger_transactions(ledger_db, gateway_id=gateway.id) == ()
@@ -211,12 +219,14 @@ def test_lock_offers_head_and_idempotency_lookup(
     call = driver.next_call()
     record_signing_call(ledger_db, call)
 
-    with locked_session(ledger_db, driver.state_id) as lock:
+    def look(lock: CallLedger) -> None:
         assert lock.head == call.session
         found = lock.find_record(0)
         assert found is not None and found.response == call.response
         assert lock.find_record(1) is None
         assert lock.last_issued_nonce(driver.recipient_rand_hash) == call.tickets[-1].sender_nonce
+
+    in_batch(ledger_db, keys_of(call), look)
 
 
 def test_retry_by_another_gateway_gets_nothing(
@@ -232,23 +242,19 @@ def test_retry_by_another_gateway_gets_nothing(
         record_signing_call(ledger_db, foreign)
 
 
-def test_lock_writes_nothing_more_after_a_conflict(
+def test_a_conflict_rolls_back_only_its_call(
     ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
 ) -> None:
     first = new_session(gateway.id)
     record_signing_call(ledger_db, first.next_call())
     before = _counts(ledger_db)
     clash = new_session(gateway.id, recipient_rand_hash=first.recipient_rand_hash)
-    call = clash.next_call()
+    clashing, fine = clash.next_call(), new_session(gateway.id).next_call()
 
-    # The conflict rolled the transaction back: a second attempt in it must not look valid.
-    with locked_session(ledger_db, clash.state_id) as lock:
-        with pytest.raises(DuplicateTicket):
-            lock.record(call)
-        with pytest.raises(InvariantViolation, match="rolled back after a conflict"):
-            lock.record(call)
-        with pytest.raises(InvariantViolation, match="rolled back after a conflict"):
-            lock.check_spend(gateway.id, None, Fraction(0), datetime.now(UTC))
+    outcomes = commit_calls(ledger_db, [LedgerStep(keys_of(c), lambda lock, c=c: lock.record(c)) for c in (clashing, fine)])
 
-    assert _counts(ledger_db) == before
+    assert isinstance(outcomes[0].error, DuplicateTicket)
+    assert outcomes[1].result().result is RecordResult.CREATED
+    assert _counts(ledger_db) == (before[0] + 1, before[1] + len(fine.tickets), before[2] + 2)
+    assert get_session_head(ledger_db, clash.state_id) is None
     assert verify_ledger(ledger_db).ok

@@ -24,6 +24,9 @@ NOW_NS = NOW_S * 1_000_000_000
 L1_BLOCK = 20_000_000
 WIN_PROB_THIRD = (2**256 - 1) // 3
 EV_35_FACE_VALUE = 105
+CREATION_ROUND = 3500
+OPEN_ROUNDS = ((CREATION_ROUND, BLOCK_HASH),)
+"""What test chain views say the RoundsManager recorded: the round and block hash the offers carry."""
 
 
 def orchestrator_info(**overrides: Any) -> lp_rpc_pb2.OrchestratorInfo:
@@ -39,7 +42,7 @@ def orchestrator_info(**overrides: Any) -> lp_rpc_pb2.OrchestratorInfo:
         "recipient_rand_hash": RAND_HASH_A,
         "seed": b"\x5e" * 32,
         "expiration_block": L1_BLOCK + 40,
-        "creation_round": 3500,
+        "creation_round": CREATION_ROUND,
         "creation_round_block_hash": BLOCK_HASH,
         "auth_expiration": NOW_S + 1800,
     }

@@ -10,7 +10,7 @@ import pytest
 
 from clearinghouse.signer import ChainView, OrchestratorOffer, PaymentPolicy, decode_offer
 from tests.data import SPEC_VECTORS
-from tests.signer.builders import L1_BLOCK, orchestrator_info
+from tests.signer.builders import L1_BLOCK, OPEN_ROUNDS, orchestrator_info
 
 
 @pytest.fixture
@@ -25,13 +25,15 @@ def make_offer() -> Callable[..., OrchestratorOffer]:
 
 @pytest.fixture
 def chain() -> ChainView:
-    """A healthy position: 1 ETH deposit and reserve, no unlock, params valid for 40 blocks."""
+    """A healthy position: 1 ETH deposit and reserve, no unlock, params valid for 40 blocks, the
+    offers' creation round open with their block hash."""
     return ChainView(
         deposit_wei=10**18,
         reserve_wei=10**18,
         withdraw_round=0,
         current_round=3500,
         last_l1_block=L1_BLOCK,
+        round_block_hashes=OPEN_ROUNDS,
     )
 
 

@@ -8,7 +8,7 @@ ledger verifies.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 
 import pytest
@@ -21,9 +21,9 @@ from clearinghouse.signer.billing import BillingType, billable_units
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import LIVE_PRELOAD_S, LV2V_PIXELS_PER_S, LV2V_PRELOAD_S
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentService
+from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentService, datetime_of_ns
 from clearinghouse.signer.state import decode_state
-from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, orchestrator_info
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, orchestrator_info
 
 S = 1_000_000_000
 PRICE_PER_S_WEI = 3
@@ -73,7 +73,7 @@ def live_call(previous: PaymentResult | None, manifest_id: str = "clock") -> Pay
 def test_billing_across_a_jump_back_and_forward_stays_positive(ledger_db: ledger.Database) -> None:
     clock = Clock()
     chain = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500,
-                      last_l1_block=L1_BLOCK)
+                      last_l1_block=L1_BLOCK, round_block_hashes=OPEN_ROUNDS)
     service = PaymentService(ledger_db, KEY, lambda: chain, PaymentPolicy(), clock_ns=clock)
     gateway_id = ledger.create_gateway(ledger_db, "clock").id
     ledger.top_up(ledger_db, gateway_id, 10**18, actor="test", reason="prepaid funds")
@@ -113,13 +113,15 @@ def test_billing_across_a_jump_back_and_forward_stays_positive(ledger_db: ledger
 
     rows = _records(ledger_db)
     assert rows and all(units > 0 and fee > 0 and ev > 0 for units, fee, ev in rows), rows
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    usage_rows = hourly_usage(ledger_db, gateway_id, hour - timedelta(hours=1), hour + timedelta(hours=1))
+    # One clock for the whole call: the rows are stamped with the service's clock readings.
+    first_hour = datetime_of_ns(start_ns).replace(minute=0, second=0, microsecond=0)
+    last_hour = datetime_of_ns(clock.now_ns).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    usage_rows = hourly_usage(ledger_db, gateway_id, first_hour, last_hour)
     assert usage_rows
     for row in usage_rows:
         counted = row.usage
         assert min(counted.calls, counted.tickets, counted.units) > 0 and counted.ev_wei > 0 and counted.fee_wei > 0
-    totals = gateway_usage(ledger_db, gateway_id, hour - timedelta(hours=1), hour + timedelta(hours=1)).total
+    totals = gateway_usage(ledger_db, gateway_id, first_hour, last_hour).total
     assert totals.calls == len(rows) and totals.ev_signed > 0 and totals.fee > 0
     assert ledger.verify_ledger(ledger_db).ok
 

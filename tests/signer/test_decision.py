@@ -24,10 +24,12 @@ from clearinghouse.signer import (
     decode_offer,
     plan_payment,
 )
+from clearinghouse.signer.limits import SENDER_NONCE_MAX, SENDER_NONCE_REFRESH_AT, TICKETS_PER_CALL_MAX
 from tests.signer.builders import (
     L1_BLOCK,
     NOW_NS,
     NOW_S,
+    OPEN_ROUNDS,
     ORCH_ADDRESS,
     RAND_HASH_A,
     RAND_HASH_B,
@@ -44,6 +46,7 @@ HEALTHY = ChainView(
     withdraw_round=0,
     current_round=3500,
     last_l1_block=L1_BLOCK,
+    round_block_hashes=OPEN_ROUNDS,
 )
 
 OfferFactory = Callable[..., OrchestratorOffer]
@@ -301,21 +304,33 @@ def test_ledger_nonce_prevents_reuse_after_a_state_replay(make_offer: OfferFacto
 
 
 @pytest.mark.parametrize(
-    ("state_nonce", "price", "allowed"), [(599, 3, True), (599, 36, False), (600, 3, False)]
+    ("state_nonce", "ledger_nonce", "allowed"),
+    [(498, 0, True), (499, 0, False), (600, 0, False), (0, 499, False), (498, 12, True)],
 )
-def test_never_past_nonce_600(
-    make_offer: OfferFactory, state_nonce: int, price: int, allowed: bool
+def test_refresh_once_the_next_nonce_would_reach_500(
+    make_offer: OfferFactory, state_nonce: int, ledger_nonce: int, allowed: bool
 ) -> None:
+    """go-livepeer v0.9.2 (#4028): 480 with the orchestrator's URL to refetch from, at 500, so
+    even a call of 100 tickets stays below the orchestrators' 600."""
     state = replace(plan(make_offer()).state, sender_nonce=state_nonce, balance=Fraction(0))
     request = PaymentRequest("fixed", manifest_id="m")
-    offer = make_offer(price_per_unit=price)
-    state = replace(state, type="fixed", initial_price_per_unit=price)
+    offer = make_offer(price_per_unit=36)  # 36 wei at 35 wei a ticket: two tickets
+    state = replace(state, type="fixed", initial_price_per_unit=36)
     if allowed:
-        assert plan(offer, state, request).state.sender_nonce == 600
+        planned = plan(offer, state, request, ledger_last_nonce=ledger_nonce)
+        assert (planned.first_nonce, planned.state.sender_nonce) == (499, 500)
     else:
-        refused = refusal(lambda: plan(offer, state, request))
-        assert refused.reason is Refusal.NONCES_EXHAUSTED
-        assert "would pass nonce 600" in refused.message
+        refused = refusal(lambda: plan(offer, state, request, ledger_last_nonce=ledger_nonce))
+        assert refused.reason is Refusal.REFRESH_SESSION
+        next_nonce = max(state_nonce, ledger_nonce) + 1
+        assert f"the next nonce for recipientRandHash {offer.pm_session_id} would be {next_nonce}" in refused.message
+        assert "expected below 500" in refused.message
+
+
+def test_a_refreshed_recipient_rand_hash_starts_again_at_nonce_1(make_offer: OfferFactory) -> None:
+    state = replace(plan(make_offer()).state, sender_nonce=590)
+    fresh = plan(make_offer(recipient_rand_hash=RAND_HASH_B), state)
+    assert fresh.first_nonce == 1
 
 
 @pytest.mark.parametrize(
@@ -357,14 +372,21 @@ def test_unlock_two_rounds_away_is_still_safe(make_offer: OfferFactory) -> None:
         (
             {},
             replace(HEALTHY, deposit_wei=104),
-            PaymentPolicy(),
-            "ticket faceValue 105 wei > max faceValue 104 wei",
+            PaymentPolicy(max_face_value_wei=10**30),  # spec 01's own rule, past our default cap
+            "ticket faceValue 105 wei > max faceValue 104 wei (deposit 104 / multiplier 1)",
         ),
         (
             {},
             replace(HEALTHY, deposit_wei=210),
-            PaymentPolicy(deposit_multiplier=3),
+            PaymentPolicy(deposit_multiplier=3, max_face_value_wei=10**30),
             "max faceValue 70 wei",
+        ),
+        (
+            {},
+            replace(HEALTHY, deposit_wei=1049),
+            PaymentPolicy(),
+            "ticket faceValue 105 wei > max faceValue 104 wei: deposit 1049 wei / 10, the default while "
+            "[policy] max_face_value_wei is unset",
         ),
     ],
 )
@@ -438,14 +460,32 @@ PRECEDENCE_CASES: list[tuple[Refusal, dict[str, Any]]] = [
         {"offer": {"price_per_unit": 3501}, "request": PaymentRequest("fixed", manifest_id="m")},
     ),
     (Refusal.TOTAL_EV_EXCEEDED, {"policy": PaymentPolicy(max_total_ev_wei=34)}),
-    (Refusal.NONCES_EXHAUSTED, {"ledger_last_nonce": 600}),
 ]
 
 
 def test_precedence_cases_cover_every_refusal_in_enum_order() -> None:
     # STALE_STATE is the service's: it compares the state with the stored head, before planning.
-    decided_here = [reason for reason in Refusal if reason is not Refusal.STALE_STATE]
+    # NONCES_EXHAUSTED cannot happen here: the refresh at nonce 500 (REFRESH_SESSION) comes
+    # first and a call signs at most 100 tickets (next test); plan_ticket_batch reaches it.
+    decided_here = [reason for reason in Refusal if reason not in (Refusal.STALE_STATE, Refusal.NONCES_EXHAUSTED)]
     assert [reason for reason, _ in PRECEDENCE_CASES] == decided_here
+
+
+@pytest.mark.parametrize("nonce", [0, 1, 400, 498, 499, 500, 599, 600])
+def test_a_payment_never_signs_past_nonce_600(make_offer: OfferFactory, nonce: int) -> None:
+    """The most tickets a call may sign, from the last nonce the refresh allows, stay within
+    the orchestrators' 600: the refresh at 500 leaves room for a whole call."""
+    assert SENDER_NONCE_REFRESH_AT - 1 + TICKETS_PER_CALL_MAX <= SENDER_NONCE_MAX
+    offer = make_offer(price_per_unit=35 * TICKETS_PER_CALL_MAX)
+    state = replace(plan(make_offer()).state, type="fixed", sender_nonce=nonce, balance=Fraction(0),
+                    initial_price_per_unit=offer.price_per_unit)
+    try:
+        planned = plan(offer, state, PaymentRequest("fixed", manifest_id="m"))
+    except SigningRefused as refused:
+        assert refused.reason is Refusal.REFRESH_SESSION and nonce + 1 >= SENDER_NONCE_REFRESH_AT
+        return
+    assert planned.ticket_count == TICKETS_PER_CALL_MAX
+    assert planned.state.sender_nonce == nonce + TICKETS_PER_CALL_MAX <= SENDER_NONCE_MAX
 
 
 @pytest.mark.parametrize("index", range(len(PRECEDENCE_CASES)))

@@ -64,7 +64,8 @@ BOTH_SIDES = [pytest.param(payment, id="plan_payment"), pytest.param(batch, id="
 
 # ---- caps -----------------------------------------------------------------------------------
 
-def test_no_face_value_cap_by_default_beyond_the_deposit() -> None:
+def test_the_face_value_cap_is_unset_by_default_so_it_follows_the_deposit() -> None:
+    """Unset means derived from the deposit at signing time (test_offer_checks.py)."""
     assert MAX_FACE_VALUE_WEI_DEFAULT is None and PaymentPolicy().max_face_value_wei is None
 
 

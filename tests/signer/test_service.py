@@ -14,7 +14,7 @@ from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentService
 from clearinghouse.signer.state import decode_state, encode_state
-from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, RAND_HASH_A, orchestrator_info
+from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, RAND_HASH_A, orchestrator_info
 
 S = 1_000_000_000
 
@@ -37,7 +37,7 @@ def clock() -> Clock:
 @pytest.fixture
 def service(ledger_db: ledger.Database, clock: Clock) -> PaymentService:
     chain = ChainView(deposit_wei=10**18, reserve_wei=10**18, withdraw_round=0, current_round=3500,
-                      last_l1_block=L1_BLOCK)
+                      last_l1_block=L1_BLOCK, round_block_hashes=OPEN_ROUNDS)
     return PaymentService(ledger_db, KEY, lambda: chain, PaymentPolicy(), clock_ns=clock)
 
 
