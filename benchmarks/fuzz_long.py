@@ -1,6 +1,8 @@
-"""The long fuzz run (issue #9): the properties of tests/fuzz/ for a time budget instead of the
+"""The long fuzz run (issues #9, #18): the properties of tests/fuzz/ for a time budget instead of the
 suite's fixed example counts, on one fresh stack (real HTTP and gRPC servers on loopback over a
-migrated SQLite ledger, see tests/fuzz/conftest.py).
+migrated SQLite ledger, see tests/fuzz/conftest.py). The ``cost_*`` targets (test_decoder_cost.py)
+time every decoder an outsider reaches on inputs built to be slow and fail on a cost per byte
+that grows with the input; given longer, their search climbs further toward each worst case.
 
     python benchmarks/fuzz_long.py --minutes 5 [--targets payment_json,state_blob] [--seed 1]
 
@@ -27,13 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.fuzz import test_admin, test_dashboard, test_grpc, test_remote_signer, test_v1_json  # noqa: E402
+from tests.fuzz import (  # noqa: E402
+    test_admin,
+    test_dashboard,
+    test_decoder_cost,
+    test_grpc,
+    test_remote_signer,
+    test_v1_json,
+)
 from tests.fuzz.conftest import FuzzStack, fuzz_stack  # noqa: E402
 
 Target = tuple[Callable[[FuzzStack], st.SearchStrategy[Any]], Callable[[FuzzStack, Any], None]]
 TARGETS: dict[str, Target] = {
     **test_remote_signer.TARGETS, **test_grpc.TARGETS, **test_v1_json.TARGETS, **test_admin.TARGETS,
-    **test_dashboard.TARGETS,
+    **test_dashboard.TARGETS, **test_decoder_cost.TARGETS,
 }
 
 

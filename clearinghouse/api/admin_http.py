@@ -33,9 +33,12 @@ from enum import StrEnum
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
-from clearinghouse.api.errors import ApiError, BadRequest, PayloadTooLarge, Unauthenticated
-from clearinghouse.api.http import BlockingPool, Receive, Response, Scope, read_body
-from clearinghouse.api.payloads import check_json_depth
+from clearinghouse.api.errors import ApiError, BadRequest, Unauthenticated
+from clearinghouse.api.bodies import Receive, Scope, read_body
+from clearinghouse.api.http import Response
+from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX
+from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoices import InvoiceError, LineGrouping
 from clearinghouse.billing.invoicing import (
@@ -71,10 +74,6 @@ ADMIN_QUERY_FIELDS_MAX: Final = 16
 
 INVOICES_LISTED_DEFAULT: Final = 50
 """A listing without ``limit`` returns a page like `clearinghouse invoice list`."""
-
-ADMIN_INVOICES_LISTED_MAX: Final = 1_000
-"""One listing's JSON stays under ~0.5 MB (about 400 B per invoice); years of monthly invoices
-of one gateway fit, and all gateways' are read per gateway."""
 
 ADMIN_USAGE_GROUPS_MAX: Final = 10_000
 """Usage groups one answer holds (~250 B each, ~2.5 MB): a month by subject or orchestrator of a
@@ -166,7 +165,7 @@ class AdminRoutes:
             raise _unauthenticated("wrong admin token")
 
     async def _list(self, scope: Scope, receive: Receive) -> Response:
-        query = _query(scope, {"gateway_id", "limit"})
+        query = admin_query(scope, {"gateway_id", "limit"})
         gateway_id = _query_id(query, "gateway_id", required=False)
         limit = _int_text(query.get("limit", str(INVOICES_LISTED_DEFAULT)), "limit", ADMIN_INVOICES_LISTED_MAX)
         rows = await self._pool.run(_list_invoices, self._db, gateway_id, limit)
@@ -201,7 +200,7 @@ class AdminRoutes:
 
     async def _export(self, scope: Scope, receive: Receive) -> Response:
         names = {"invoice_id", "format", "issuer_name", "stripe_customer_id", "event_name", "subject"}
-        query = _query(scope, names)
+        query = admin_query(scope, names)
         invoice_id = _query_id(query, "invoice_id", required=True)
         export_format = _format(query.get("format"))
         if export_format == "stripe" and not query.get("stripe_customer_id"):
@@ -211,7 +210,7 @@ class AdminRoutes:
         return Response(200, export.data, {"Content-Type": export.content_type, "Content-Disposition": disposition})
 
     async def _usage(self, scope: Scope, receive: Receive) -> Response:
-        query = _query(scope, {"gateway_id", "month", "start", "end", "group_by"})
+        query = admin_query(scope, {"gateway_id", "month", "start", "end", "group_by"})
         gateway_id = _query_id(query, "gateway_id", required=False)
         start, end = _period(query)
         grouping = _choice(query.get("group_by", UsageGrouping.GATEWAY.value), "group_by", UsageGrouping)
@@ -296,13 +295,16 @@ def _grouped_usage(
 # Reading requests.
 
 async def _body(scope: Scope, receive: Receive, names: set[str]) -> dict[str, Any]:
-    """The JSON object body, at most ADMIN_BODY_BYTES_MAX bytes, with only ``names`` as keys."""
-    data = await read_body(scope, receive)
-    if len(data) > ADMIN_BODY_BYTES_MAX:
-        raise PayloadTooLarge(f"admin request body over {ADMIN_BODY_BYTES_MAX} bytes")
+    """The JSON object body, at most ADMIN_BODY_BYTES_MAX bytes (refused as it arrives)."""
+    return parse_admin_body(await read_body(scope, receive, ADMIN_BODY_BYTES_MAX), names)
+
+
+def parse_admin_body(data: bytes, names: set[str]) -> dict[str, Any]:
+    """``data`` as a UTF-8 JSON object with only ``names`` as keys and no floats; BadRequest
+    saying what is wrong. Linear in ``data`` (check_json_depth, then json.loads)."""
     check_json_depth(data, "body")
     try:
-        body = json.loads(data or b"{}", parse_float=_no_float)
+        body = json.loads(data.decode("utf-8") if data else "{}", parse_float=_no_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not a JSON object: {exc}") from None
     if not isinstance(body, dict):
@@ -311,7 +313,7 @@ async def _body(scope: Scope, receive: Receive, names: set[str]) -> dict[str, An
     return body
 
 
-def _query(scope: Scope, names: set[str]) -> dict[str, str]:
+def admin_query(scope: Scope, names: set[str]) -> dict[str, str]:
     """The query parameters, each at most once, only ``names``."""
     try:
         text = scope.get("query_string", b"").decode("ascii")
@@ -358,9 +360,11 @@ def _int_text(text: str, name: str, high: int) -> int:
 
 
 def _text(body: Mapping[str, Any], name: str, default: str | None) -> str:
+    """Non-empty audit text that UTF-8 can store (no lone surrogate: payloads.check_encodable)."""
     value = body.get(name, default)
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"{name} must be non-empty text, got {value!r:.40}")
+    check_encodable(name, value)
     return value
 
 

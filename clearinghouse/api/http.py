@@ -27,15 +27,19 @@ framework; it can be mounted beside this app.
 
 A payment call, in order — nothing is signed before every check has passed:
 
-0. the connection itself (server.py): headers must end within REQUEST_HEADER_TIMEOUT_S of the
-   request's first byte (else 408 and the connection is closed) and within
-   request_header_bytes_max + REQUEST_LINE_BYTES_MAX raw bytes (else 431, closed), so a slow or
-   endless header stream holds no more than one connection slot for a bounded time;
+0. the connection itself (server.py): headers must end within request_header_timeout_s and the
+   whole request (body and trailers too) within ``HttpLimits.request_timeout_s`` of its first
+   byte (else 408, closed); request line, headers, chunk framing and trailers together within
+   request_header_bytes_max + REQUEST_LINE_BYTES_MAX raw bytes (else 431, closed); a transfer
+   coding other than plain chunked → 501; at most PIPELINED_REQUESTS_MAX requests queued behind
+   the one being answered. So a slow, endless or pipelining client holds no more than one
+   connection slot and bounded memory, for a bounded time;
 1. headers over the configured request_header_bytes_max (at most REQUEST_HEADER_BYTES_MAX) → 431;
 2. with API keys: authenticate (401/403) before the body is even read — on the event loop
    when the key was looked up within API_KEY_CACHE_TTL_S, else one read on a worker thread;
 3. read the body (413 over request_body_bytes_max, 408 after request_body_timeout_s; a JSON
-   body nested deeper than json_depth_max → 400) and decode it (400, payloads.py);
+   body nested deeper than json_depth_max → 400) and decode it (400, payloads.py), on the
+   decode threads when it is over INLINE_DECODE_BYTES_MAX (bodies.py);
 4. with a webhook: ask it (its status, 503 when down, 500 on garbage; webhook.py);
    then the caller's gateway must be within its calls/s rate limit (429; rate_limit.py);
 5. ``PaymentService.payment_work`` — decoding, the state's signature, planning — on a bounded
@@ -46,9 +50,11 @@ A payment call, in order — nothing is signed before every check has passed:
    ``DatabaseUnavailable`` → 503; a new session over the gateway's open-session cap
    (``SessionsExhausted``) → 429 with Retry-After.
 
-The limits come from ``limits.HttpLimits`` (the [limits] settings); the app puts them in each
-request's scope, so ``read_body`` applies the configured size, time and depth to every route
-that reads a body (v1_http.py, admin_http.py and the dashboard's too).
+The limits come from ``limits.HttpLimits`` (the [limits] settings); the app puts them and its
+decode pool in each request's scope, so ``bodies.read_body`` and ``bodies.decoded`` apply the
+configured size, time and depth to every route that reads a body (v1_http.py, admin_http.py and
+the dashboard's too). An answer the client closed its connection before (server.py marks the
+scope) is one INFO line, not an error.
 
 Errors are ``{"error": {"message": …}}``. An unexpected exception is logged with the request id
 (also sent as ``X-Request-Id``), never with the body or headers, and answered 500
@@ -58,30 +64,37 @@ Errors are ``{"error": {"message": …}}``. An unexpected exception is logged wi
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hmac
 import json
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
+from clearinghouse.api.bodies import (
+    DECODE_POOL_SCOPE_KEY,
+    LIMITS_SCOPE_KEY,
+    ClientGone,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    decoded,
+    read_body,
+)
+from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY
 from clearinghouse.api.errors import (
     REFUSAL_REASON,
     SESSIONS_EXHAUSTED_STATUS,
     SPEND_REFUSED_STATUS,
     ApiError,
-    BadRequest,
     HeadersTooLarge,
     InternalError,
     MethodNotAllowed,
-    PayloadTooLarge,
     Reason,
-    RequestTimeout,
     RouteNotFound,
     ServiceUnavailable,
     Unauthenticated,
@@ -89,12 +102,9 @@ from clearinghouse.api.errors import (
     refusal_error,
 )
 from clearinghouse.api.limits import (
-    JSON_DEPTH_MAX,
-    REQUEST_BODY_BYTES_MAX,
-    REQUEST_BODY_TIMEOUT_S,
+    DECODE_THREADS_MAX,
     REQUEST_HEADER_BYTES_MAX,
     SIGNING_THREADS_MAX,
-    THREAD_WAIT_S,
     WEBHOOK_THREADS_MAX,
     HttpLimits,
 )
@@ -106,6 +116,7 @@ from clearinghouse.api.payloads import (
     payment_body,
 )
 from clearinghouse.api.metrics import EXPOSITION_CONTENT_TYPE, UNMATCHED_ROUTE, Metrics, http_status_class
+from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
@@ -126,15 +137,6 @@ LOG = logging.getLogger(__name__)
 
 _SERVICE_OPENAPI = json.dumps(service_document(), separators=(",", ":")).encode()
 """GET /openapi.json: every route this server may answer (no key needed: it holds no data)."""
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-_T = TypeVar("_T")
-
-LIMITS_SCOPE_KEY = "clearinghouse.limits"
-"""Where RemoteSignerApp puts its HttpLimits in each request's ASGI scope (for ``read_body``)."""
 
 
 class SigningService(Protocol):
@@ -187,49 +189,6 @@ class _BodyReceipt:
         return message
 
 
-class ClientGone(Exception):
-    """The client disconnected before its body arrived: there is no one to answer."""
-
-
-class BlockingPool:
-    """Runs blocking calls on at most ``threads_max`` threads; never queues more than that.
-
-    A call waits up to THREAD_WAIT_S for a free thread, then ServiceUnavailable: work that
-    cannot start soon is refused before it starts, so no refused request is half done. A
-    thread stays counted until its call returns, even if the awaiting request is cancelled.
-    """
-
-    def __init__(self, name: str, threads_max: int) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=threads_max, thread_name_prefix=name)
-        self._slots = asyncio.Semaphore(threads_max)
-        self._name = name
-
-    async def run(self, function: Callable[..., _T], *args: Any) -> _T:
-        try:
-            async with asyncio.timeout(THREAD_WAIT_S):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise ServiceUnavailable(
-                f"server busy: no {self._name} thread free within {THREAD_WAIT_S:g} s; retry"
-            ) from None
-        loop = asyncio.get_running_loop()
-        # Executor threads do not inherit context variables: run in a copy of the request's, so
-        # the thread's log lines carry its request and gateway ids.
-        context = contextvars.copy_context()
-        try:
-            work = self._executor.submit(context.run, function, *args)
-        except BaseException:
-            self._slots.release()
-            raise
-        # Released when the thread is done, not when the awaiting request is: a cancelled
-        # request must not let more calls run than there are threads.
-        work.add_done_callback(lambda _: loop.call_soon_threadsafe(self._slots.release))
-        return await asyncio.wrap_future(work)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-
 class RemoteSignerApp:
     """The ASGI application. Exactly one of ``api_keys`` and ``webhook`` authorizes payments.
 
@@ -270,6 +229,7 @@ class RemoteSignerApp:
         self._discovery = discovery
         self._signing_pool = BlockingPool("signing", signing_threads)
         self._webhook_pool = BlockingPool("webhook", webhook_threads) if webhook else None
+        self._decode_pool = BlockingPool("decode", DECODE_THREADS_MAX)  # bodies.decoded
         self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {
             "/sign-orchestrator-info": {"POST": self._sign_orchestrator_info},
             "/generate-live-payment": {"POST": self._generate_live_payment},
@@ -310,6 +270,7 @@ class RemoteSignerApp:
     def close(self) -> None:
         """Stop the worker threads (waits for running calls to finish)."""
         self._signing_pool.close()
+        self._decode_pool.close()
         if self._webhook_pool is not None:
             self._webhook_pool.close()
         if self._metrics_pool is not None:
@@ -336,12 +297,15 @@ class RemoteSignerApp:
         request_id = start_request(_client_request_id(scope))
         route = scope["path"] if scope["path"] in self._routes else UNMATCHED_ROUTE
         body = _BodyReceipt(scope, receive)
+        scope[DECODE_POOL_SCOPE_KEY] = self._decode_pool
         try:
             if self._limits is not None:
                 scope[LIMITS_SCOPE_KEY] = self._limits
                 _check_header_bytes(scope, self._limits.request_header_bytes_max)
             response = await self._dispatch(scope, body)
-        except ClientGone:
+        except ClientGone:  # the connection closed before the body was read: nothing was done
+            if scope.get(CLIENT_GONE_SCOPE_KEY):  # the client's doing, not a limit's (server.py)
+                LOG.info("request %s: the client closed its connection before its body was read", request_id)
             return
         except ApiError as exc:
             response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
@@ -369,6 +333,11 @@ class RemoteSignerApp:
         if not body.complete:  # see _BodyReceipt
             response = replace(response, headers={**response.headers, "Connection": "close"})
         await _send(send, response, request_id)
+        if scope.get(CLIENT_GONE_SCOPE_KEY):  # set by server.py when the connection closed first
+            # Not an error of ours: a client that half-closes after its request (uvicorn closes on
+            # EOF) or hangs up waiting. What was signed is recorded; a retry gets the stored answer.
+            LOG.info("request %s: the client closed its connection before the %d answer was sent",
+                     request_id, response.status)
         if self._metrics is not None:
             self._metrics.observe("http", route, http_status_class(response.status), time.perf_counter() - started_s)
 
@@ -411,7 +380,7 @@ class RemoteSignerApp:
         caller: Caller | None = None
         if self._api_keys is not None:
             caller = await self._authenticate(self._api_keys, headers)
-        request = decode_payment_request(await read_body(scope, receive))
+        request = await decoded(scope, await read_body(scope, receive), decode_payment_request)
         if self._webhook is not None and self._webhook_pool is not None:
             caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
             bind_gateway(caller.gateway_id)
@@ -484,69 +453,6 @@ class RemoteSignerApp:
         raise ServiceUnavailable("not ready: database unreachable or schema not current")
 
 
-async def read_body(scope: Scope, receive: Receive) -> bytes:
-    """The whole body, at most ``request_body_bytes_max`` bytes within ``request_body_timeout_s``
-    and, unless it is a form, JSON nested at most ``json_depth_max`` deep: the limits the app put
-    in the scope (LIMITS_SCOPE_KEY), else the constants (read at call time). Raises
-    PayloadTooLarge (413), RequestTimeout (408), BadRequest (400), ClientGone."""
-    limits: HttpLimits | None = scope.get(LIMITS_SCOPE_KEY)
-    size_max = REQUEST_BODY_BYTES_MAX if limits is None else limits.request_body_bytes_max
-    timeout_s = REQUEST_BODY_TIMEOUT_S if limits is None else limits.request_body_timeout_s
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > size_max:
-            raise _too_large(size_max)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > size_max:
-                    raise _too_large(size_max)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
-        raise RequestTimeout(
-            f"request body not received within {timeout_s:g} s"
-        ) from None
-    body = b"".join(chunks)
-    if limits is not None and limits.json_depth_max < JSON_DEPTH_MAX and not _is_form(scope):
-        _check_json_depth(body, limits.json_depth_max)
-    return body
-
-
-# A JSON string (escapes included) or one bracket: strings are skipped, brackets counted.
-_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-
-
-def _check_json_depth(data: bytes, depth_max: int) -> None:
-    """Refuse a body nested deeper than a configured ``depth_max`` below JSON_DEPTH_MAX (the
-    decoders' own ceiling, payloads.check_json_depth, stays in force above it)."""
-    if data.count(b"[") + data.count(b"{") <= depth_max:
-        return
-    depth = 0
-    for match in _STRING_OR_BRACKET.finditer(data):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > depth_max:
-                raise BadRequest(f"request body: JSON nested deeper than {depth_max} levels")
-        elif token in (b"]", b"}"):
-            depth -= 1
-
-
-def _is_form(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return bool(value.lower().startswith((b"application/x-www-form-urlencoded", b"multipart/")))
-    return False
-
-
 def _check_header_bytes(scope: Scope, size_max: int) -> None:
     """HeadersTooLarge when a configured ``size_max`` below REQUEST_HEADER_BYTES_MAX is passed
     (RequestHeaders enforces the ceiling itself on the routes that read headers)."""
@@ -572,10 +478,6 @@ def _check_bearer(headers: RequestHeaders, token: bytes) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode("latin-1"), token):
         raise Unauthenticated("/metrics needs Authorization: Bearer <metrics token>",
                               headers={"WWW-Authenticate": "Bearer"})
-
-
-def _too_large(size_max: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"request body over {size_max} bytes")
 
 
 def _error_response(error: ApiError, request_id: str, *, v1: bool = False) -> Response:

@@ -43,6 +43,25 @@ REQUEST_BODY_TIMEOUT_S = 10.0
 """A body of at most 64 KiB on a live connection arrives in milliseconds; a client that takes
 10 s is stalled or hostile and holds a connection slot."""
 
+PIPELINED_REQUESTS_MAX = 8
+"""Requests queued on one connection behind the one being answered (HTTP/1.1 pipelining). No
+gateway pipelines; without a bound uvicorn parses every request a client sends ahead and keeps
+each (~1.5 KiB), so one connection could grow the process without limit. Past it the server
+stops reading that connection until its queue drains."""
+
+PARSE_SLICE_BYTES = 1024
+"""Received bytes are parsed in slices of this size, so the pipeline bound is checked between
+slices: a slice holds at most ~55 of the smallest requests, which bounds the overshoot."""
+
+INLINE_DECODE_BYTES_MAX = 16 * 1024
+"""Bodies up to 16 KiB (a go-livepeer call is ~2 KiB) are decoded on the event loop: even their
+worst case costs ~1 ms there (benchmarks/decoders.py). Larger ones go to the decode threads, so a
+large body cannot hold up every other connection while it is parsed."""
+
+DECODE_THREADS_MAX = 2
+"""Threads decoding large bodies. Decoding holds the GIL, so more threads would not decode
+faster; they would only hold more bodies in memory at once."""
+
 SIGNING_THREADS_MAX = 8
 """Blocking work (API-key lookup, signing call, readiness check) runs on this many threads:
 enough to overlap database commits on 2-4 cores; more only adds lock contention on SQLite."""
@@ -119,6 +138,11 @@ GRPC_KEEPALIVE_TIME_S = 60
 """Server-side keepalive pings on idle connections: a dead gateway connection is noticed in
 about a minute, far less often than any proxy's idle timeout."""
 
+ADMIN_INVOICES_LISTED_MAX = 1_000
+"""One admin listing's JSON stays under ~0.5 MB (about 400 B per invoice); years of monthly
+invoices of one gateway fit, and all gateways' are read per gateway. (Here, not in admin_http.py,
+because the OpenAPI document states it too.)"""
+
 USAGE_PERIOD_S_MAX = 366 * 86_400
 """GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
 the signing records one call streams through."""
@@ -135,6 +159,13 @@ class HttpLimits:
     json_depth_max: int = JSON_DEPTH_MAX
     connections_max: int = CONNECTIONS_MAX
     keep_alive_s: int = KEEP_ALIVE_S
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The whole request — line, headers, body and trailers — must arrive within this of its
+        first byte (server.py): the larger of the two timeouts, so a slow client holds a
+        connection slot at most that long (10 s by default), not the two of them in a row."""
+        return max(self.request_header_timeout_s, self.request_body_timeout_s)
 
     def __post_init__(self) -> None:
         if not 0 < self.request_header_bytes_max <= REQUEST_HEADER_BYTES_MAX:

@@ -17,6 +17,9 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 
 from clearinghouse.api.errors import Reason
+from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX, TEXT_FIELD_LENGTH_MAX
+from clearinghouse.billing.invoices import LineGrouping
+from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.proto import clearinghouse_pb2 as pb
 
 Descriptor = Any
@@ -25,7 +28,7 @@ Field = Any
 """A field descriptor, likewise."""
 
 _SCALARS: dict[int, dict[str, Any]] = {
-    FieldDescriptor.TYPE_BYTES: {"type": "string", "format": "byte"},
+    FieldDescriptor.TYPE_BYTES: {"type": "string", "format": "byte", "pattern": "^[A-Za-z0-9+/_-]*={0,2}$"},
     FieldDescriptor.TYPE_STRING: {"type": "string"},
     FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
     FieldDescriptor.TYPE_DOUBLE: {"type": "number", "format": "double"},
@@ -35,11 +38,11 @@ _SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
     FieldDescriptor.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
     FieldDescriptor.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
-    FieldDescriptor.TYPE_INT64: {"type": "string", "format": "int64"},
-    FieldDescriptor.TYPE_SINT64: {"type": "string", "format": "int64"},
-    FieldDescriptor.TYPE_SFIXED64: {"type": "string", "format": "int64"},
-    FieldDescriptor.TYPE_UINT64: {"type": "string", "format": "uint64"},
-    FieldDescriptor.TYPE_FIXED64: {"type": "string", "format": "uint64"},
+    FieldDescriptor.TYPE_INT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]{1,19}$"},
+    FieldDescriptor.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]{1,19}$"},
+    FieldDescriptor.TYPE_SFIXED64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]{1,19}$"},
+    FieldDescriptor.TYPE_UINT64: {"type": "string", "format": "uint64", "pattern": "^[0-9]{1,20}$"},
+    FieldDescriptor.TYPE_FIXED64: {"type": "string", "format": "uint64", "pattern": "^[0-9]{1,20}$"},
 }
 
 _ROUTES: tuple[tuple[str, str, str, Descriptor | None, Descriptor], ...] = (
@@ -99,13 +102,16 @@ _SPEC02 = "See spec 02 (the go-livepeer remote-signer protocol) and README's sta
 
 
 def service_document() -> dict[str, Any]:
-    """Every route the HTTP server may answer (those behind a config section say which). The
-    operator dashboard under /dashboard is a browser interface, not an API, and is left out."""
+    """Every route the HTTP server may answer (those behind a config section say which), the
+    operator dashboard's HTML pages included. Request schemas say what the server accepts —
+    required fields, formats, lengths, enums, no unknown admin fields — so a schema-driven client
+    or test tool sends requests the server takes (tests/fuzz/test_openapi_schema.py runs one)."""
     document = openapi_document()
     paths = dict(_remote_signer_paths())
     paths.update(document["paths"])
     paths.update(_operations_paths())
     paths.update(_admin_paths())
+    paths.update(_dashboard_paths())
     schemas = dict(document["components"]["schemas"])
     schemas["RemoteSignerError"] = {
         "type": "object",
@@ -120,8 +126,9 @@ def service_document() -> dict[str, Any]:
             "title": "clearinghouse HTTP API",
             "version": "1",
             "description": "The remote-signer routes (drop-in for go-livepeer's signer), health probes, "
-            "Prometheus metrics, the clearinghouse.v1 JSON routes (the gRPC API's twin) and the finance "
-            "admin routes. Wei amounts are decimal strings; exact rationals are 'a' or 'a/b'.",
+            "Prometheus metrics, the clearinghouse.v1 JSON routes (the gRPC API's twin), the finance "
+            "admin routes and the operator dashboard's pages. Wei amounts are decimal strings; exact "
+            "rationals are 'a' or 'a/b'.",
         },
         "security": [{"bearer": []}],
         "paths": paths,
@@ -132,6 +139,8 @@ def service_document() -> dict[str, Any]:
                           "description": "the operator token of [admin] token_file (never a gateway key)"},
                 "metrics": {"type": "http", "scheme": "bearer",
                             "description": "the token of [metrics] token_file, when one is configured"},
+                "dashboardSession": {"type": "apiKey", "in": "cookie", "name": DASHBOARD_COOKIE,
+                                     "description": "the session cookie POST /dashboard/login sets"},
             },
             "schemas": schemas,
         },
@@ -154,15 +163,36 @@ def _object(**properties: dict[str, Any]) -> dict[str, Any]:
 
 
 _STRING: dict[str, Any] = {"type": "string"}
-_BASE64: dict[str, Any] = {"type": "string", "format": "byte", "description": "standard base64 with padding"}
-_SIGNER_ERROR = _described("an error (spec 02 status codes 400, 401, 403, 408, 413, 429, 431, 480–483, 503)",
-                           {"$ref": "#/components/schemas/RemoteSignerError"})
-_ADMIN_ERROR = _described("an error: 400 malformed, 401 token, 404 unknown, 409 lifecycle",
+_BASE64: dict[str, Any] = {"type": "string", "format": "byte", "description": "standard base64 with padding",
+                           "pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}
+_TEXT: dict[str, Any] = {"type": "string", "maxLength": TEXT_FIELD_LENGTH_MAX,
+                         "description": f"at most {TEXT_FIELD_LENGTH_MAX} characters, no control characters"}
+_INT64: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1}
+_ROW_ID: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+_MONTH: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", "examples": ["2026-11"]}
+_MOMENT: dict[str, Any] = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"}
+_HTML = "text/html"
+_SIGNER_ERROR = _described("an error (spec 02 status codes 400, 401, 403, 408, 409, 413, 429, 431, 480–483, 501, "
+                           "503)", {"$ref": "#/components/schemas/RemoteSignerError"})
+_ADMIN_ERROR = _described("an error: 400 malformed, 401 token, 404 unknown, 409 lifecycle, 413 too large",
                           {"$ref": "#/components/schemas/AdminError"})
 
 
+def _required(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    """An object of ``properties`` that needs ``required`` and refuses any other key (as the
+    admin routes do)."""
+    return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
+
+
 def _remote_signer_paths() -> dict[str, Any]:
-    state = _object(State=_BASE64, Sig=_BASE64)
+    nullable_base64 = {"anyOf": [_BASE64, {"type": "null"}]}
+    state = _object(State=nullable_base64, Sig=nullable_base64)
+    max_price = {"type": "object", "required": ["price", "currency", "unit"], "properties": {
+        "price": {"type": "string", "maxLength": 128, "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?$",
+                  "description": "wei per unit, a positive decimal"},
+        "currency": {"type": "string", "enum": ["wei"]},
+        "unit": {"type": "string", "enum": ["seconds", "720p-pixel-seconds", "fixed"]},
+    }}
     payment_request = {
         "type": "object",
         "required": ["orchestrator"],
@@ -170,20 +200,25 @@ def _remote_signer_paths() -> dict[str, Any]:
         "properties": {
             "orchestrator": _BASE64 | {"description": "protobuf OrchestratorInfo"},
             "state": state,
-            "ManifestID": _STRING,
+            "ManifestID": _TEXT,
             "type": {"type": "string", "enum": ["", "lv2v", "live", "fixed"]},
-            "inPixels": {"type": "integer", "format": "int64"},
-            "app": _STRING,
-            "maxPrice": _object(price=_STRING, currency=_STRING, unit=_STRING),
+            "inPixels": _INT64,
+            "app": _TEXT,
+            "maxPrice": max_price,
             "capabilities": _BASE64 | {"description": "protobuf Capabilities"},
         },
     }
-    payment_answer = _object(payment=_BASE64, segCreds=_BASE64, state=state)
+    payment_answer = {"type": "object", "required": ["payment", "segCreds", "state"],
+                      "properties": {"payment": _BASE64, "segCreds": _BASE64,
+                                     "state": {"type": "object", "required": ["State", "Sig"],
+                                               "properties": {"State": _BASE64, "Sig": _BASE64}}}}
+    signed_info = {"type": "object", "required": ["address", "signature"], "properties": {
+        "address": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
+        "signature": {"type": "string", "pattern": "^0x[0-9a-f]{130}$"}}}
     return {
         "/sign-orchestrator-info": {"post": _operation(
             "SignOrchestratorInfo", "The sender address and its signature for OrchestratorRequest. " + _SPEC02,
-            {"200": _described("address and signature", _object(address=_STRING, signature=_STRING)),
-             "default": _SIGNER_ERROR},
+            {"200": _described("address and signature", signed_info), "default": _SIGNER_ERROR},
         )},
         "/generate-live-payment": {"post": _operation(
             "GenerateLivePayment", "Tickets for one payment cycle of a live session. " + _SPEC02,
@@ -216,7 +251,7 @@ def _discovered_orchestrator() -> dict[str, Any]:
 
 
 def _operations_paths() -> dict[str, Any]:
-    status = _object(status=_STRING)
+    status = {"type": "object", "required": ["status"], "properties": {"status": _STRING}}
     return {
         "/healthz": {"get": _operation("Healthz", "The process answers.",
                                        {"200": _described("ok", status)}, security=[])},
@@ -224,11 +259,12 @@ def _operations_paths() -> dict[str, Any]:
                                       {"200": _described("ready", status), "503": _SIGNER_ERROR}, security=[])},
         "/v1/health": {"get": _operation(
             "DepositHealth", "Deposit health from memory: state, reasons, deposit, reserve, exposure, runway.",
-            {"200": _described("the health document", {"type": "object"}), "default": _SIGNER_ERROR},
+            {"200": _described("the health document", {"type": "object", "required": ["state"]}),
+             "default": _SIGNER_ERROR},
         )},
         "/metrics": {"get": _operation(
             "Metrics", "Prometheus metrics (text exposition format); with [metrics] token_file it needs that token.",
-            {"200": _described("the metrics", _STRING, "text/plain"), "401": _described("no or a wrong token")},
+            {"200": _described("the metrics", _STRING, "text/plain"), "401": _SIGNER_ERROR},
             security=[{}, {"metrics": []}],
         )},
         "/openapi.json": {"get": _operation(
@@ -238,49 +274,114 @@ def _operations_paths() -> dict[str, Any]:
     }
 
 
-def _admin_paths() -> dict[str, Any]:
-    invoice = {"type": "object", "description": "an invoice or credit note; amounts are strings"}
-    admin_only = {"security": [{"admin": []}], "description": "Only with the [admin] config section."}
+def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
 
-    def post(operation_id: str, summary: str, body: dict[str, Any]) -> dict[str, Any]:
+
+def _admin_paths() -> dict[str, Any]:
+    invoice = {"type": "object", "required": ["id", "gateway_id", "status", "total_minor"],
+               "description": "an invoice or credit note; amounts are strings"}
+    admin_only = {"security": [{"admin": []}], "description": "Only with the [admin] config section."}
+    line_groups = {"type": "string", "enum": [grouping.value for grouping in LineGrouping]}
+    usage_groups = {"type": "string", "enum": [grouping.value for grouping in UsageGrouping]}
+
+    def post(operation_id: str, summary: str, body: dict[str, Any], answer: dict[str, Any] = invoice) -> dict[str, Any]:
         return {"post": _operation(operation_id, summary,
-                                   {"200": _described("the invoice", invoice), "default": _ADMIN_ERROR},
+                                   {"200": _described("the invoice", answer), "default": _ADMIN_ERROR},
                                    requestBody={"required": True, "content": {"application/json": {"schema": body}}},
                                    **admin_only)}
 
-    def query(name: str, required: bool = False) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": required, "schema": _STRING}
-
-    integer = {"type": "integer", "format": "int64"}
+    period = {"month": _MONTH, "start": _MOMENT, "end": _MOMENT}
     return {
         "/admin/v1/invoices": {"get": _operation(
             "AdminListInvoices", "Invoices and credit notes, newest period first.",
             {"200": _described("the invoices", _object(invoices={"type": "array", "items": invoice})),
              "default": _ADMIN_ERROR},
-            parameters=[query("gateway_id"), query("limit")], **admin_only,
+            parameters=[_query("gateway_id", _ROW_ID), _query("limit", {"type": "integer", "minimum": 1,
+                                                                       "maximum": ADMIN_INVOICES_LISTED_MAX})],
+            **admin_only,
         )},
         "/admin/v1/invoices/draft": post(
-            "AdminDraftInvoice", "Store the period's draft (recomputable until issued).",
-            _object(gateway_id=integer, month=_STRING, start=_STRING, end=_STRING, group_by=_STRING)),
+            "AdminDraftInvoice", "Store the period's draft (recomputable until issued): month, or start and end.",
+            _required(["gateway_id"], gateway_id=_ROW_ID, group_by=line_groups, **period)),
         "/admin/v1/invoices/issue": post("AdminIssueInvoice", "Number the invoice and freeze it.",
-                                         _object(invoice_id=integer, reason=_STRING)),
+                                         _required(["invoice_id"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT)),
         "/admin/v1/invoices/paid": post("AdminMarkInvoicePaid", "Record the invoice's payment.",
-                                        _object(invoice_id=integer, paid_at=_STRING, reason=_STRING)),
+                                        _required(["invoice_id"], invoice_id=_ROW_ID, paid_at=_MOMENT,
+                                                  reason=_AUDIT_TEXT)),
         "/admin/v1/invoices/void": post("AdminVoidInvoice", "Void the invoice with a credit note.",
-                                        _object(invoice_id=integer, reason=_STRING)),
+                                        _required(["invoice_id", "reason"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT),
+                                        _object(voided=invoice, credit_note=invoice)),
         "/admin/v1/invoices/export": {"get": _operation(
             "AdminExportInvoice", "The stored invoice as csv, json, pdf, stripe or openmeter.",
-            {"200": _described("the export (Content-Type by format)"), "default": _ADMIN_ERROR},
-            parameters=[query("invoice_id", True), query("format", True), query("issuer_name"),
-                        query("stripe_customer_id"), query("event_name"), query("subject")],
+            {"200": {"description": "the export (Content-Type by format)",
+                     "content": {media.split(";")[0]: {"schema": _STRING} for media in EXPORT_MEDIA_TYPES}},
+             "default": _ADMIN_ERROR},
+            parameters=[_query("invoice_id", _ROW_ID, True),
+                        _query("format", {"type": "string", "enum": ["csv", "json", "pdf", "stripe", "openmeter"]},
+                               True),
+                        _query("issuer_name", _TEXT), _query("stripe_customer_id", _TEXT),
+                        _query("event_name", _TEXT), _query("subject", _TEXT)],
             **admin_only,
         )},
         "/admin/v1/usage": {"get": _operation(
             "AdminUsage", "Usage of every gateway (or one) over a month or [start, end), grouped.",
-            {"200": _described("usage groups", {"type": "object"}), "default": _ADMIN_ERROR},
-            parameters=[query("month"), query("start"), query("end"), query("group_by"), query("gateway_id")],
+            {"200": _described("usage groups", {"type": "object", "required": ["groups"]}), "default": _ADMIN_ERROR},
+            parameters=[_query("month", _MONTH), _query("start", _MOMENT), _query("end", _MOMENT),
+                        _query("group_by", usage_groups), _query("gateway_id", _ROW_ID)],
             **admin_only,
         )},
+    }
+
+
+_AUDIT_TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": r"\S",
+                               "description": "audit text (not blank)"}
+DASHBOARD_COOKIE = "ch_dashboard"
+"""The dashboard's session cookie (dashboard/routes.py COOKIE_NAME; a test keeps them equal)."""
+EXPORT_MEDIA_TYPES = ("text/csv", "application/json", "application/pdf", "application/x-ndjson")
+
+
+def _page(description: str, *statuses: str) -> dict[str, Any]:
+    """Dashboard answers: HTML pages (errors too), 303 redirects to the login form or the page."""
+    responses = {status: {"description": description, "content": {_HTML: {"schema": _STRING}}} for status in statuses}
+    responses["303"] = {"description": "redirect (to the login form without a session, or after a form)",
+                        "headers": {"Location": {"schema": _STRING}}}
+    responses["default"] = {"description": "an HTML error page", "content": {_HTML: {"schema": _STRING}}}
+    return responses
+
+
+def _dashboard_paths() -> dict[str, Any]:
+    session: dict[str, Any] = {"security": [{"dashboardSession": []}]}
+    form = {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["token"], "properties": {"token": {"type": "string", "maxLength": 512}}}}}
+    download = {"200": {"description": "the invoice as an attachment",
+                        "content": {media: {"schema": _STRING} for media in ("application/pdf", "text/csv",
+                                                                             "application/json")}}}
+    static = {name: {"get": _operation(f"DashboardStatic{name.split('.')[0].title()}", f"The dashboard's {name}.",
+                                       {"200": {"description": name, "content": {media: {"schema": _STRING}}}},
+                                       security=[])}
+              for name, media in (("dashboard.css", "text/css"), ("favicon.svg", "image/svg+xml"))}
+    return {
+        "/dashboard": {"get": _operation(
+            "Dashboard", "The operator page: health, deposit chart, spend per gateway, rejections, invoices.",
+            _page("the page", "200"), **session,
+            parameters=[_query("window", {"type": "string", "enum": ["24h", "7d", "30d"]}),
+                        _query("sort", _STRING), _query("order", {"type": "string", "enum": ["asc", "desc"]})],
+        )},
+        "/dashboard/login": {
+            "get": _operation("DashboardLoginForm", "The login form.", _page("the form", "200"), security=[]),
+            "post": _operation("DashboardLogin", "Log in with the operator token; sets the session cookie.",
+                               _page("the form again, saying why", "403", "429"), security=[],
+                               requestBody={"required": True, "content": form}),
+        },
+        "/dashboard/logout": {"post": _operation("DashboardLogout", "End the session.", _page("unused"),
+                                                 security=[])},
+        "/dashboard/invoice": {"get": _operation(
+            "DashboardInvoice", "Download an invoice.", download | _page("an HTML error page"), **session,
+            parameters=[_query("invoice_id", _ROW_ID, True),
+                        _query("format", {"type": "string", "enum": ["pdf", "csv", "json"]}, True)],
+        )},
+        **{f"/dashboard/static/{name}": operation for name, operation in static.items()},
     }
 
 

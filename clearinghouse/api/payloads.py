@@ -6,12 +6,13 @@ leniency could only hide a client bug or a parser-differential attack:
 - keys match case-insensitively (``ManifestID`` = ``manifestId``) at every level: the body,
   ``state.State``/``state.Sig`` and ``maxPrice.price``/``currency``/``unit``; unknown keys are
   ignored; two keys that fold to the same known field are refused (Go silently keeps the last);
-- ``null`` means absent; bytes are standard base64 **with padding** (Go's StdEncoding): URL-safe
-  or unpadded text is refused with 400 naming the field;
+- ``null`` means absent; bytes are standard base64 **with padding** (Go's StdEncoding): URL-safe,
+  unpadded or over-padded text (``QUJD=``) is refused with 400 naming the field;
 - integers must be JSON integers in int64 range (no ``1.0``, ``1e3`` or ``true``); ``NaN`` and
   ``Infinity`` are not JSON; the body must be UTF-8 without a BOM, nested at most
   JSON_DEPTH_MAX deep;
-- ManifestID and app are at most TEXT_FIELD_LENGTH_MAX characters without control characters.
+- ManifestID, app and type are at most TEXT_FIELD_LENGTH_MAX characters without control
+  characters or lone UTF-16 surrogates (``"\\ud800"``, which Go would replace with U+FFFD).
 
 Every failure raises ``BadRequest`` whose message names the field and what was wrong. Answers
 use exactly the spec's key spellings: ``payment``, ``segCreds``, ``state.State``,
@@ -25,6 +26,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
+from itertools import accumulate, filterfalse
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,28 +95,50 @@ def parse_json_object(body: bytes, what: str = "body") -> _FoldedObject:
     return parsed
 
 
-# A JSON string (escapes included) or one bracket: strings are skipped, brackets counted.
-_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+# A JSON string from its opening quote, escapes skipped. Possessive, and the closing quote is
+# optional: a string that never closes ends the match at the end of the input instead of being
+# retried from every later quote, which made the old pre-scan quadratic (issue #18).
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
+_DEPTH_STEP = tuple(1 if byte == ord("[") else -1 if byte == ord("]") else 0 for byte in range(256))
 
 
-def check_json_depth(data: bytes, what: str) -> None:
-    """Refuse JSON nested deeper than JSON_DEPTH_MAX, before any parser sees it.
+def json_nested_deeper(data: bytes, depth_max: int) -> bool:
+    """True when the JSON text ``data`` nests arrays and objects deeper than ``depth_max``.
 
-    CPython's C JSON scanner recurses on the C stack per level and can crash the process
-    (not raise) on deeply nested input when the stack is already deep, so nesting is counted
-    on the raw bytes first. Cost is linear in the number of strings and brackets.
+    Linear in ``len(data)`` and run at C speed, so it may run on the event loop: strings are cut
+    out by one possessive regex pass, the brackets left are kept by ``bytes.translate``, and
+    ``depth_max`` rounds of removing empty pairs empty any well-formed text that is not too deep
+    (``[[],[]]`` → ``[]`` → ``""``). Only text that is left over — too deep, or unbalanced and so
+    no JSON — is walked bracket by bracket (~50 ns each), stopping at the first level past
+    ``depth_max`` or below zero: a parser stops at a stray closing bracket too, so what lies
+    beyond it is never nested into.
     """
-    if data.count(b"[") + data.count(b"{") <= JSON_DEPTH_MAX:
-        return  # too few openings to nest that deep: the common case, at C speed
-    depth = 0
-    for match in _STRING_OR_BRACKET.finditer(data):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > JSON_DEPTH_MAX:
-                raise BadRequest(f"{what}: JSON nested deeper than {JSON_DEPTH_MAX} levels")
-        elif token in (b"]", b"}"):
-            depth -= 1
+    if data.count(b"[") + data.count(b"{") <= depth_max:
+        return False  # too few openings to nest that deep: the common case
+    brackets = _JSON_STRING.sub(b"", data).translate(_ONE_KIND, _NOT_BRACKETS)
+    left, rounds = brackets, 0
+    while rounds < depth_max:
+        emptied = left.replace(b"[]", b"")
+        if len(emptied) == len(left):
+            break
+        left, rounds = emptied, rounds + 1
+    # Only unclosed openings left (truncated text): what was removed under them is at most
+    # ``rounds`` deep, so the text is at most len(left) + rounds deep.
+    if not left or (b"]" not in left and len(left) + rounds <= depth_max):
+        return False
+    levels = accumulate(map(_DEPTH_STEP.__getitem__, brackets))
+    return next(filterfalse(range(depth_max + 1).__contains__, levels), 0) > depth_max
+
+
+def check_json_depth(data: bytes, what: str, depth_max: int = JSON_DEPTH_MAX) -> None:
+    """Refuse JSON nested deeper than ``depth_max`` (BadRequest naming ``what``), before any
+    parser sees it: CPython's C JSON scanner recurses on the C stack per level, and past
+    Python's recursion limit it raises RecursionError, which no decoder here expects. Linear in
+    the input (json_nested_deeper)."""
+    if json_nested_deeper(data, depth_max):
+        raise BadRequest(f"{what}: JSON nested deeper than {depth_max} levels")
 
 
 def field(obj: Mapping[str, Any], name: str, where: str = "") -> Any:
@@ -178,11 +202,18 @@ def _base64_field(obj: Mapping[str, Any], name: str) -> bytes:
 
 
 def _decode_base64(text: str, name: str) -> bytes:
+    """Go's base64.StdEncoding.DecodeString: padded to whole quanta, "=" only as the last one or
+    two characters. Python's decoder also takes "=" after a complete quantum ("QUJD=", even in
+    strict mode), which Go refuses. Stricter than Go in one way: Go skips CR and LF anywhere,
+    we refuse them (no client sends them; accepting them only widens the input)."""
+    data = text.rstrip("=")
     try:
+        if len(text) % 4 or len(text) - len(data) > 2 or "=" in data:
+            raise ValueError("padding")
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest(
-            f'"{name}" is not standard base64 with padding (URL-safe, unpadded and '
+            f'"{name}" is not standard base64 with padding (URL-safe, unpadded, over-padded and '
             "whitespace-broken text are refused)"
         ) from None
 
@@ -192,15 +223,28 @@ def _text_field(obj: Mapping[str, Any], name: str) -> str:
 
 
 def check_text_field(name: str, text: str) -> str:
-    """``text`` if it is at most TEXT_FIELD_LENGTH_MAX characters without a control character
-    (ManifestID, app, type, request id: stored in short columns); else BadRequest naming it."""
+    """``text`` if it is at most TEXT_FIELD_LENGTH_MAX characters of UTF-8-encodable text without
+    a control character (ManifestID, app, type, request id: stored in short columns and hashed
+    as UTF-8); else BadRequest naming it."""
     if len(text) > TEXT_FIELD_LENGTH_MAX:
         raise BadRequest(
             f'"{name}" is {len(text)} characters long, at most {TEXT_FIELD_LENGTH_MAX} allowed'
         )
     if any(char < " " or char == "\x7f" for char in text):
         raise BadRequest(f'"{name}" contains a control character')
+    check_encodable(name, text)
     return text
+
+
+def check_encodable(name: str, text: str) -> None:
+    """BadRequest naming ``name`` when ``text`` holds a lone UTF-16 surrogate: JSON's
+    ``"\\ud800"`` escape decodes to one, and it has no UTF-8 form to store, hash or sign. (Go's
+    decoder replaces it with U+FFFD; we refuse rather than change what the client sent.)"""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f'"{name}" contains a lone UTF-16 surrogate (\\ud800-\\udfff)') from None
 
 
 def _int64_field(obj: Mapping[str, Any], name: str) -> int:

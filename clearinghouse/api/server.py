@@ -8,15 +8,16 @@ is a dependency), which is how benchmarks/README.md measured it. Proxy headers a
 
 What bounds a slow or hostile client (``HttpLimits``, the [limits] settings):
 
-- headers: uvicorn with httptools has no header timeout and no header size limit (its
+- the connection (connection.py): uvicorn with httptools has no header timeout, no bound on
+  header, chunk-framing or trailer bytes and no bound on pipelined requests (its
   ``timeout_keep_alive`` runs only between requests, ``h11_max_incomplete_event_size`` only on
-  h11), so a client trickling header bytes held its connection forever and could make the
-  process buffer without bound. ``GuardedHttpToolsProtocol`` closes a connection whose request
-  headers do not end within ``request_header_timeout_s`` of the request's first byte (or of the
-  connection's opening) with 408, and one that sends more than ``request_header_bytes_max`` +
-  REQUEST_LINE_BYTES_MAX bytes of request line and headers with 431. An ASGI guard would be too
-  late: the app is called only once the headers are complete.
-- bodies: ``read_body`` (http.py) answers 408 after ``request_body_timeout_s`` and 413 past
+  h11). ``GuardedHttpToolsProtocol`` answers 408 and closes when a request's headers do not end
+  within ``request_header_timeout_s`` or the whole request within ``request_timeout_s`` of its
+  first byte, 431 past ``request_header_bytes_max`` + REQUEST_LINE_BYTES_MAX bytes of request
+  line, headers, chunk framing and trailers, 501 for a transfer coding other than chunked, and
+  stops reading a connection with PIPELINED_REQUESTS_MAX requests queued. An ASGI guard would be
+  too late: the app is called only once the headers are complete.
+- bodies: ``read_body`` (bodies.py) answers 408 after ``request_body_timeout_s`` and 413 past
   ``request_body_bytes_max``; no worker thread is taken before the body is in.
 - idle connections: ``keep_alive_s`` between requests.
 - connections: at most ``connections_max`` (uvicorn's ``limit_concurrency``); past it every new
@@ -28,7 +29,6 @@ What bounds a slow or hostile client (``HttpLimits``, the [limits] settings):
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import threading
@@ -40,9 +40,11 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from clearinghouse.api.limits import REQUEST_LINE_BYTES_MAX, HttpLimits
+from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY, GuardedHttpToolsProtocol, guarded_protocol
+from clearinghouse.api.limits import HttpLimits
+
+__all__ = ["CLIENT_GONE_SCOPE_KEY", "GuardedHttpToolsProtocol", "guarded_protocol", "run_server", "serving"]
 
 SERVER_START_TIMEOUT_S = 10.0
 """A loopback server that has not started within 10 s never will; the test should fail."""
@@ -52,85 +54,6 @@ SERVER_STOP_TIMEOUT_S = 10.0
 
 TlsFiles = tuple[Path, Path]
 """(PEM certificate chain, PEM private key) of an HTTPS listener."""
-
-
-def _closing_answer(status_line: str, message: str) -> bytes:
-    """A complete plain-text answer that closes the connection (the app never saw the request)."""
-    body = message.encode("ascii")
-    head = (f"HTTP/1.1 {status_line}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
-    return head.encode("ascii") + body
-
-
-_TIMEOUT_408 = _closing_answer("408 Request Timeout", "request headers not received in time")
-_TOO_LARGE_431 = _closing_answer("431 Request Header Fields Too Large", "request headers too large")
-
-
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline and a size bound on each request's headers.
-
-    The deadline runs from the connection's opening (for its first request) or from the first
-    byte of each later request (``on_message_begin``) to ``on_headers_complete``; the bytes
-    counted are those received while a request's headers are incomplete. Subclassed per
-    configuration by ``guarded_protocol``; ``header_bytes_max`` counts request line and framing.
-    """
-
-    header_timeout_s: float = HttpLimits().request_header_timeout_s
-    header_bytes_max: int = HttpLimits().request_header_bytes_max + REQUEST_LINE_BYTES_MAX
-
-    _header_timer: asyncio.TimerHandle | None = None
-    _awaiting_headers = True
-    _header_bytes = 0
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self._awaiting_headers:
-            self._header_bytes += len(data)
-        super().data_received(data)
-        # Checked after parsing: a chunk that completes the headers may carry body bytes too.
-        if self._awaiting_headers and self._header_bytes > self.header_bytes_max:
-            self._refuse(_TOO_LARGE_431)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if not self._awaiting_headers:  # a later request on a kept-alive connection
-            self._awaiting_headers, self._header_bytes = True, 0
-            self._arm_header_timer()
-
-    def on_headers_complete(self) -> None:
-        self._awaiting_headers = False
-        self._cancel_header_timer()
-        super().on_headers_complete()
-
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._refuse, _TIMEOUT_408)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _refuse(self, answer: bytes) -> None:
-        self._cancel_header_timer()
-        if not self.transport.is_closing():
-            self.transport.write(answer)
-            self.transport.close()
-
-
-def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
-    """The protocol class uvicorn instantiates per connection, with ``limits``' header bounds."""
-    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {
-        "header_timeout_s": limits.request_header_timeout_s,
-        "header_bytes_max": limits.request_header_bytes_max + REQUEST_LINE_BYTES_MAX,
-    })
 
 
 def _config(

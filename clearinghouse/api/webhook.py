@@ -138,7 +138,7 @@ class WebhookAuthorizer:
         Raises WebhookDenied (the webhook's status), ServiceUnavailable (webhook down or slow),
         InternalError (webhook answered garbage), BadRequest (state or header unreadable).
         """
-        state = _state_object(request.call.state)
+        state = state_object(request.call.state)
         state_id = state.get("StateID") if state is not None else None
         decision = self._cached(state_id) if isinstance(state_id, str) else None
         if decision is None:
@@ -157,7 +157,7 @@ class WebhookAuthorizer:
 
     def remember(self, state_blob: bytes, caller: Caller) -> None:
         """Cache the decision behind ``caller`` for the session of a newly signed state."""
-        state = _state_object(state_blob)
+        state = state_object(state_blob)
         state_id = state.get("StateID") if state is not None else None
         if isinstance(state_id, str):
             self._remember(
@@ -236,14 +236,16 @@ class WebhookAuthorizer:
         raise WebhookDenied(reason[:WEBHOOK_REASON_LENGTH_MAX], status=status)
 
 
-def _state_object(blob: bytes | None) -> dict[str, Any] | None:
-    """The state blob as a JSON object (for the webhook and the StateID), or None."""
+def state_object(blob: bytes | None) -> dict[str, Any] | None:
+    """The state blob as a JSON object (for the webhook and the StateID), or None. It is read
+    before any credential is checked, so it is decoded strictly (UTF-8 only, as the signed blob
+    is) and in linear time (check_json_depth, then json.loads); BadRequest when it is no object."""
     if not blob:
         return None
     check_json_depth(blob, "invalid state: state.State")
     try:
-        state = json.loads(blob)
-    except ValueError:
+        state = json.loads(blob.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
         raise BadRequest("invalid state: state.State is not JSON") from None
     if not isinstance(state, dict):
         raise BadRequest("invalid state: state.State is not a JSON object")

@@ -49,6 +49,7 @@ from clearinghouse.signer.limits import (
     LV2V_PIXELS_PER_S,
     LV2V_PRELOAD_S,
     MAX_PRICE_EXPONENT_DIGITS_MAX,
+    MAX_PRICE_TEXT_LENGTH_MAX,
 )
 
 INT64_MAX = 2**63 - 1
@@ -132,11 +133,17 @@ def _units(
 def parse_max_price(max_price: MaxPrice, billing_type: BillingType) -> Fraction:
     """The request's price ceiling in wei per unit.
 
-    ``price`` is a positive JSON-style decimal ("3", "0.25", "1e-3"); ``currency`` must be
-    "wei" and ``unit`` must match the billing type (MAX_PRICE_UNITS), both case-insensitive
-    and trimmed as in go-livepeer. Raises SigningRefused(BAD_REQUEST) saying which is wrong.
+    ``price`` is a positive JSON-style decimal ("3", "0.25", "1e-3") of at most
+    MAX_PRICE_TEXT_LENGTH_MAX characters; ``currency`` must be "wei" and ``unit`` must match the
+    billing type (MAX_PRICE_UNITS), both case-insensitive and trimmed as in go-livepeer. Raises
+    SigningRefused(BAD_REQUEST) saying which is wrong.
     """
     text = max_price.price.strip()
+    if len(text) > MAX_PRICE_TEXT_LENGTH_MAX:
+        raise SigningRefused(
+            Refusal.BAD_REQUEST,
+            f"maxPrice.price is {len(text)} characters long, at most {MAX_PRICE_TEXT_LENGTH_MAX} allowed",
+        )
     if not _DECIMAL_RE.fullmatch(text) or _exponent_too_long(text):
         raise SigningRefused(
             Refusal.BAD_REQUEST,

@@ -29,6 +29,15 @@ MAX_PRICE_EXPONENT_DIGITS_MAX = 4
 """A maxPrice like 1e99999 would make us build a 100,000-digit integer; no real price needs an
 exponent of more than 4 digits."""
 
+MAX_PRICE_TEXT_LENGTH_MAX = 128
+"""A maxPrice in wei per unit needs at most 78 digits (a uint256) and a point, sign and short
+exponent; longer text is refused before any big-number arithmetic (Python's int() refuses more
+than 4,300 digits, and its cost grows with the square of the length)."""
+
+EXPIRATION_BLOCK_MAX = 2**63 - 1
+"""The ledger stores an offer's expiration block as a signed 64-bit integer; L1 blocks are near
+2^25, so a larger expiration is no real orchestrator's and is refused as malformed."""
+
 AUTH_TOKEN_REFRESH_S = 180
 """go-livepeer refreshes an orchestrator auth token in the last 10 % of its 30-minute life."""
 

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError, Message
 
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.limits import EXPIRATION_BLOCK_MAX
 
 ADDRESS_BYTES = 20
 HASH_BYTES = 32
@@ -79,8 +80,9 @@ def decode_offer(orchestrator_info: bytes) -> OrchestratorOffer:
 
     Requires: price_info with pricePerUnit > 0 and pixelsPerUnit > 0; ticket_params with a
     20-byte recipient, face value and win probability < 2^256, a 32-byte recipientRandHash,
-    a non-zero expiration block, and expiration_params with a round > 0 and a 32-byte block
-    hash; a 20-byte address; an auth_token. Raises SigningRefused(BAD_REQUEST) otherwise.
+    a non-zero expiration block below 2^63 (EXPIRATION_BLOCK_MAX), and expiration_params with a
+    round > 0 and a 32-byte block hash; a 20-byte address; an auth_token. Raises
+    SigningRefused(BAD_REQUEST) otherwise.
     """
     if not orchestrator_info:
         raise _refuse("missing orchestrator")
@@ -154,7 +156,7 @@ def _offer(
         recipient_rand_hash=_fixed_bytes(
             "ticket_params.recipient_rand_hash", params.recipient_rand_hash, HASH_BYTES
         ),
-        expiration_block=_uint256("ticket_params.expiration_block", params.expiration_block),
+        expiration_block=_block_number("ticket_params.expiration_block", params.expiration_block),
         creation_round=expiration.creation_round,
         creation_round_block_hash=expiration.creation_round_block_hash,
         auth_token_expiration_s=auth_token.expiration,
@@ -192,6 +194,14 @@ def _uint256(name: str, value: bytes) -> int:
     number = int.from_bytes(value, "big")
     if number > UINT256_MAX:
         raise _refuse(f"{name} must be below 2^256, got a {len(value)}-byte integer")
+    return number
+
+
+def _block_number(name: str, value: bytes) -> int:
+    # go-livepeer takes any big.Int here; the ledger keeps block numbers as signed 64-bit.
+    number = int.from_bytes(value, "big")
+    if number > EXPIRATION_BLOCK_MAX:
+        raise _refuse(f"{name} must be below 2^63, got a {len(value)}-byte integer")
     return number
 
 

@@ -8,6 +8,7 @@ ledger seeded through the ledger's own API (``seed_ledger``, shared with the bro
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import re
 import secrets
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -275,6 +276,42 @@ def test_failed_logins_are_bounded_per_minute(dashboard: Dashboard) -> None:
     assert login(dashboard.url).headers["retry-after"] == "30"
     dashboard.throttle_clock.now_s += 30
     assert login(dashboard.url).status == 303
+
+
+def login_from(url: str, source: str, token: str) -> int:
+    """A login on a connection from the loopback address ``source`` (127.0.0.0/8 is all ours)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10, source_address=(source, 0))
+    try:
+        connection.request("POST", "/dashboard/login", urlencode({"token": token}), FORM)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_failed_logins_elsewhere_never_refuse_the_operator(dashboard: Dashboard) -> None:
+    """The throttle was process-wide and checked first: ten wrong logins a minute from anywhere
+    locked the operator out (#18). It counts per client address now."""
+    for _ in range(FAILED_LOGINS_PER_MINUTE_MAX + 2):
+        assert login_from(dashboard.url, "127.0.0.2", "wrong") in (403, 429)
+    assert login_from(dashboard.url, "127.0.0.2", TOKEN) == 429  # that address must wait
+    assert login_from(dashboard.url, "127.0.0.1", TOKEN) == 303  # the operator's does not
+    assert login_from(dashboard.url, "127.0.0.3", "wrong") == 403
+
+
+def test_the_throttle_remembers_a_bounded_number_of_addresses() -> None:
+    clock = Clock(1_000.0)
+    throttle = LoginThrottle(failures_max=2, clock_s=clock, addresses_max=100)
+    for host in range(1_000):
+        throttle.failed(f"10.0.{host // 256}.{host % 256}")
+    assert throttle.addresses() == 100
+    throttle.failed("10.0.3.231")  # the newest are kept
+    assert throttle.retry_after_s("10.0.3.231") == 60 and throttle.retry_after_s("10.0.0.0") == 0
+    for suffix in ("1", "2:3", "ffff:1"):  # one IPv6 /64 counts as one address
+        throttle.failed(f"2001:db8:0:1::{suffix}")
+    assert throttle.retry_after_s("2001:db8:0:1::9") == 60
+    clock.now_s += 60
+    assert throttle.retry_after_s("10.0.3.231") == 0
 
 
 def test_the_login_form_is_bounded_and_same_origin(dashboard: Dashboard) -> None:

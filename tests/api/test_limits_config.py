@@ -221,3 +221,15 @@ def test_grpc_message_just_under_is_read_and_just_over_is_refused(db: Database) 
                 with pytest.raises(grpc.RpcError) as error:
                     stub.GeneratePayment(request, timeout=10)
                 assert error.value.code() == code, size
+
+
+def test_the_hostile_client_limits_keep_their_relations() -> None:
+    """#18's bounds: a slice fits in the head bound it is checked against, inline decoding stays
+    below the body a route reads, and the whole request never outlives either of its parts'
+    timeouts nor is shorter than them."""
+    assert api_limits.PARSE_SLICE_BYTES <= api_limits.REQUEST_LINE_BYTES_MAX
+    assert api_limits.INLINE_DECODE_BYTES_MAX <= api_limits.REQUEST_BODY_BYTES_MAX
+    assert api_limits.PIPELINED_REQUESTS_MAX >= 1 and api_limits.DECODE_THREADS_MAX >= 1
+    for limits in (HttpLimits(), HttpLimits(request_header_timeout_s=2.0, request_body_timeout_s=30.0)):
+        assert limits.request_timeout_s == max(limits.request_header_timeout_s, limits.request_body_timeout_s)
+    assert HttpLimits().request_timeout_s == 10.0  # the README's promise to a slow client

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clearinghouse.api.errors import BadRequest
 from clearinghouse.api.limits import JSON_DEPTH_MAX, TEXT_FIELD_LENGTH_MAX
-from clearinghouse.api.payloads import decode_payment_request, error_body, payment_body
+from clearinghouse.api.payloads import decode_payment_request, error_body, json_nested_deeper, payment_body
 from clearinghouse.signer.billing import MaxPrice
 from tests.api.conftest import ORCHESTRATOR_B64, b64
 from tests.api.fakes import FAKE_RESULT
@@ -102,6 +106,11 @@ def test_a_number_max_price_keeps_its_exact_text() -> None:
             "state.Sig",
         ),
         ({"orchestrator": ORCHESTRATOR_B64, "capabilities": "YWJj\n"}, "capabilities"),
+        # Go's StdEncoding refuses "=" after a complete quantum; Python's decoder took it (#18).
+        ({"orchestrator": "QUJD="}, "orchestrator"),
+        ({"orchestrator": ORCHESTRATOR_B64 + "===="}, "orchestrator"),
+        ({"orchestrator": ORCHESTRATOR_B64, "state": {"State": "e30AAA==" + "=", "Sig": b64(b"s")}}, "state.State"),
+        ({"orchestrator": ORCHESTRATOR_B64, "state": {"State": "e30A", "Sig": "QUJD="}}, "state.Sig"),
     ],
 )
 def test_bad_base64_is_refused_naming_the_field(body: dict[str, Any], field_name: str) -> None:
@@ -152,6 +161,13 @@ def test_url_safe_alphabet_is_refused_even_when_padded() -> None:
             "at most 128",
         ),
         ({"orchestrator": ORCHESTRATOR_B64, "app": "a\x00b"}, '"app" contains a control character'),
+        # Lone UTF-16 surrogates have no UTF-8 form: they made the request digest raise (#18).
+        (b'{"orchestrator": "' + ORCHESTRATOR_B64.encode() + b'", "ManifestID": "\\ud800"}',
+         '"ManifestID" contains a lone UTF-16 surrogate'),
+        (b'{"orchestrator": "' + ORCHESTRATOR_B64.encode() + b'", "app": "a\\udfffb"}',
+         '"app" contains a lone UTF-16 surrogate'),
+        (b'{"orchestrator": "' + ORCHESTRATOR_B64.encode() + b'", "type": "\\ud83d"}',
+         '"type" contains a lone UTF-16 surrogate'),
         ({"orchestrator": ORCHESTRATOR_B64, "maxPrice": "3"}, '"maxPrice" must be an object'),
         (
             {"orchestrator": ORCHESTRATOR_B64, "maxPrice": {"price": [1]}},
@@ -177,6 +193,71 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
     assert decode(nested(JSON_DEPTH_MAX)).call.orchestrator_info
     assert "nested deeper than 8" in refused(nested(JSON_DEPTH_MAX + 1))
     assert "nested deeper than 8" in refused(b"[" * 100_000)
+
+
+def test_a_surrogate_pair_is_text_and_passes() -> None:
+    body = b'{"orchestrator": "' + ORCHESTRATOR_B64.encode() + b'", "app": "\\ud83d\\ude00"}'
+    assert decode(body).call.app == "\U0001f600"
+
+
+def test_padding_at_the_end_of_the_last_quantum_only_is_accepted() -> None:
+    for data in (b"A", b"AB", b"ABC", b"ABCD"):
+        assert decode({"orchestrator": ORCHESTRATOR_B64, "capabilities": b64(data)}).call.capabilities == data
+
+
+def test_depth_is_counted_outside_strings_and_unterminated_strings_end_the_count() -> None:
+    inside = b'{"orchestrator": "' + ORCHESTRATOR_B64.encode() + b'", "x": "' + b"[" * 50 + b'"}'
+    assert decode(inside).call.orchestrator_info
+    assert "not valid JSON" in refused(b'{"x": "' + b"[" * 50)
+    assert json_nested_deeper(b'["\\\\", [[[]]]]', 3) and not json_nested_deeper(b'["\\\\", [[[]]]]', 4)
+    assert not json_nested_deeper(b"[[]]]" + b"[" * 50, 2)  # a parser stops at the stray "]"
+
+
+def reference_depth_over(data: bytes, depth_max: int) -> bool:
+    """Byte by byte: brackets outside strings, stopping below zero (where a parser stops too)."""
+    depth, in_string, escaped = 0, False, False
+    for byte in data:
+        if in_string:
+            escaped, in_string = (not escaped and byte == 0x5C), in_string and (escaped or byte != 0x22)
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > depth_max:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return False
+
+
+@settings(max_examples=1000, derandomize=True, database=None, deadline=None)
+@given(data=st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b"a", b","]), max_size=40).map(b"".join),
+       depth_max=st.integers(min_value=1, max_value=JSON_DEPTH_MAX))
+def test_the_depth_scan_agrees_with_a_byte_by_byte_reference(data: bytes, depth_max: int) -> None:
+    assert json_nested_deeper(data, depth_max) == reference_depth_over(data, depth_max)
+
+
+ADVERSARIAL_JSON = {
+    "unterminated escaped quotes (#18)": lambda n: b"[]" * 9 + b'"\\' * (n // 2),
+    "empty pairs": lambda n: b"[]" * (n // 2),
+    "empty pairs, one left open": lambda n: b"[]" * (n // 2 - 1) + b"[",
+    "openings": lambda n: b"[" * n,
+    "closing first": lambda n: b"][" * (n // 2),
+    "short strings": lambda n: b'["' + b'a","' * (n // 4) + b'"]',
+}
+
+
+@pytest.mark.parametrize("make", ADVERSARIAL_JSON.values(), ids=list(ADVERSARIAL_JSON))
+def test_the_depth_scan_is_linear_on_adversarial_input(make: Callable[[int], bytes]) -> None:
+    """The old pre-scan took ~30 s on 64 KiB of unterminated escaped quotes, on the event loop;
+    the bound here is ~100x what the linear scan takes (benchmarks/decoders.py)."""
+    data = make(64 * 1024)
+    started = time.perf_counter()
+    for depth_max in (2, JSON_DEPTH_MAX):
+        json_nested_deeper(data, depth_max)
+    assert time.perf_counter() - started < 0.5
 
 
 def test_answers_use_the_spec_spellings() -> None:

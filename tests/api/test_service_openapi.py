@@ -8,6 +8,8 @@ import urllib.request
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.api.admin_http import AdminRoutes
+from clearinghouse.api.dashboard import DashboardRoutes
+from clearinghouse.api.dashboard.routes import COOKIE_NAME
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.openapi import service_document
 from clearinghouse.ledger import Database
@@ -25,12 +27,14 @@ def documented(document: dict[str, object]) -> dict[str, set[str]]:
 
 
 def served(app: RemoteSignerApp) -> dict[str, set[str]]:
-    return {path: set(methods) for path, methods in app.routes().items() if not path.startswith("/dashboard")}
+    return {path: set(methods) for path, methods in app.routes().items()}
 
 
 def test_every_route_of_a_fully_configured_server_is_documented_and_nothing_else(db: Database) -> None:
+    """The dashboard's pages too: the README says the document lists every route (#18)."""
     app = RemoteSignerApp(FakePaymentService(), api_keys=ApiKeyAuthenticator(db, PEPPER),
-                          admin=AdminRoutes(db, ADMIN_TOKEN), metrics=Metrics())
+                          admin=AdminRoutes(db, ADMIN_TOKEN), metrics=Metrics(),
+                          dashboard=DashboardRoutes(db, ADMIN_TOKEN))
     try:
         routes = served(app)
     finally:
@@ -52,9 +56,30 @@ def test_the_document_is_served_without_a_key_and_names_its_security_schemes(db:
             document = json.loads(answer.read())
     app.close()
     assert document["openapi"].startswith("3.1")
-    assert set(document["components"]["securitySchemes"]) == {"bearer", "admin", "metrics"}
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "admin", "metrics", "dashboardSession"}
+    assert document["components"]["securitySchemes"]["dashboardSession"]["name"] == COOKIE_NAME
     for path in ("/healthz", "/readyz", "/openapi.json"):
         assert document["paths"][path]["get"]["security"] == []
     for path, operations in document["paths"].items():
         if path.startswith("/admin/v1/"):
             assert all(operation["security"] == [{"admin": []}] for operation in operations.values())
+
+
+def test_request_schemas_declare_what_the_server_requires() -> None:
+    """Required fields, formats and closed admin bodies, so schema-driven clients send requests
+    the server takes (#18)."""
+    paths = service_document()["paths"]
+
+    def body(path: str, media: str = "application/json") -> dict[str, object]:
+        schema: dict[str, object] = paths[path]["post"]["requestBody"]["content"][media]["schema"]
+        return schema
+
+    payment = body("/generate-live-payment")
+    assert payment["required"] == ["orchestrator"]
+    assert payment["properties"]["orchestrator"]["format"] == "byte"  # type: ignore[index]
+    assert payment["properties"]["ManifestID"]["maxLength"] == 128  # type: ignore[index]
+    assert body("/admin/v1/invoices/void")["required"] == ["invoice_id", "reason"]
+    assert body("/admin/v1/invoices/draft")["additionalProperties"] is False
+    assert body("/dashboard/login", "application/x-www-form-urlencoded")["required"] == ["token"]
+    export = {parameter["name"]: parameter for parameter in paths["/admin/v1/invoices/export"]["get"]["parameters"]}
+    assert export["invoice_id"]["required"] and export["invoice_id"]["schema"]["minimum"] == 1

@@ -216,7 +216,7 @@ def test_headers_over_the_limit_are_431(
 def test_a_stalled_body_times_out_with_408(
     fake_server: str, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("clearinghouse.api.http.REQUEST_BODY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("clearinghouse.api.bodies.REQUEST_BODY_TIMEOUT_S", 0.2)
     parts = urlsplit(fake_server)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
         head = raw_head(auth, "Content-Length: 100") + "{"
@@ -279,7 +279,7 @@ def test_a_full_pool_answers_503_before_starting_work(
     auth: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("clearinghouse.api.http.THREAD_WAIT_S", 0.1)
+    monkeypatch.setattr("clearinghouse.api.pools.THREAD_WAIT_S", 0.1)
     service = SlowService()
     with serve(service, api_keys=ApiKeyAuthenticator(db, PEPPER), signing_threads=1) as url:
         slow = threading.Thread(

@@ -147,7 +147,7 @@ def test_transport_errors_under_v1_name_their_reason(stack: GrpcStack, monkeypat
     assert reason(too_big) == (413, "PAYLOAD_TOO_LARGE")
     big_header = call(stack, "GET", "/v1/deposit", **{"X-Big": "b" * REQUEST_HEADER_BYTES_MAX})
     assert reason(big_header) == (431, "HEADERS_TOO_LARGE")
-    monkeypatch.setattr("clearinghouse.api.http.REQUEST_BODY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("clearinghouse.api.bodies.REQUEST_BODY_TIMEOUT_S", 0.2)
     parts = urlsplit(stack.http_url)
     auth = "".join(f"{name}: {value}\r\n" for name, value in stack.http_auth.items())
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:

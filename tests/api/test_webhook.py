@@ -283,3 +283,20 @@ def test_an_unreadable_state_is_400_before_the_webhook(
         reply = post(webhook_server, PAY, body, CLIENT_HEADERS)
         assert reply.status == 400 and message in reply.message, reply.body
     assert webhook[0].received == []
+
+
+def test_a_state_blob_built_to_make_the_depth_scan_quadratic_is_refused_at_once(
+    webhook: tuple[Webhook, str], webhook_server: str, fake_service: FakePaymentService
+) -> None:
+    """With the webhook authorizing, the body and its state are decoded before any credential is
+    checked: 16 KiB of unterminated escaped quotes in state.State took the old pre-scan ~3 s
+    (64 KiB: 30-77 s) with the GIL held (#18)."""
+    hook, _ = webhook
+    blob = b'{"StateID":"s",' + b"[]" * 9 + b'"\\' * 8_000
+    state = {"State": b64(blob), "Sig": b64(b"\x1b" * 65)}
+    started = time.monotonic()
+    reply = post(webhook_server, PAY, {"orchestrator": ORCHESTRATOR_B64, "state": state, "ManifestID": "m"},
+                 CLIENT_HEADERS)
+    assert time.monotonic() - started < 1.0
+    assert reply.status == 400 and "invalid state: state.State is not JSON" in reply.message
+    assert hook.received == [] and fake_service.calls == []

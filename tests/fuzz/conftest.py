@@ -37,6 +37,7 @@ from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_ke
 from clearinghouse.api.admin_http import AdminRoutes
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
+from clearinghouse.api.discovery import DiscoveryBook
 from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
@@ -253,7 +254,10 @@ def fuzz_stack(directory: Path) -> Iterator[FuzzStack]:
                                 throttle=LoginThrottle(clock_s=SteppingClock()))
     try:
         with ExitStack() as stack:
-            app = RemoteSignerApp(service, api_keys=api_keys, v1=V1Routes(gateway, api_keys),
+            # Discovery lists the orchestrator of the seed payment (a static chain: every one seen).
+            discovery = DiscoveryBook()
+            discovery.saw(orchestrator_info().SerializeToString())
+            app = RemoteSignerApp(service, api_keys=api_keys, v1=V1Routes(gateway, api_keys), discovery=discovery,
                                   admin=AdminRoutes(db, admin_token), dashboard=dashboard, rejections=rejections)
             http_url = stack.enter_context(serving(app))
             server = stack.enter_context(grpc_serving(GrpcGateway(gateway, api_keys, rejections=rejections)))

@@ -10,7 +10,8 @@
 Everything but the login form, the static files and logout needs the session cookie
 (session.py); a GET without one is redirected (303) to the login form. Only the operator token
 logs in (a gateway API key is not one), compared in constant time; failed logins are bounded
-per process (429 with Retry-After). Every answer carries SECURITY_HEADERS: the pages run no
+per client address (429 with Retry-After, session.LoginThrottle), so no one else's failures
+refuse the operator's token. Every answer carries SECURITY_HEADERS: the pages run no
 script at all and load nothing from elsewhere, so the dashboard works with no internet. Errors
 are small HTML pages. Blocking database work and rendering run on the routes' own small pool.
 """
@@ -45,7 +46,9 @@ from clearinghouse.api.dashboard.views import (
     sorted_spends,
 )
 from clearinghouse.api.errors import ApiError, BadRequest, PayloadTooLarge
-from clearinghouse.api.http import BlockingPool, Receive, Response, Scope, read_body
+from clearinghouse.api.bodies import Receive, Scope, read_body
+from clearinghouse.api.http import Response
+from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rejections import RecentRejections, Rejection
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoicing import export_invoice, month_period
@@ -210,26 +213,27 @@ class DashboardRoutes:
         """The handler for a request with a valid session cookie; others go to the login form."""
 
         async def answer(scope: Scope, receive: Receive) -> Response:
-            if not self._cookies.valid(_cookie(scope)):
+            if not self._cookies.valid(session_cookie(scope)):
                 return _redirect(LOGIN_PATH)
             return await handler(scope, receive)
 
         return answer
 
     async def _login_form(self, scope: Scope, receive: Receive) -> Response:
-        if self._cookies.valid(_cookie(scope)):
+        if self._cookies.valid(session_cookie(scope)):
             return _redirect(HOME_PATH)
         return await self._login_page(200, None)
 
     async def _login(self, scope: Scope, receive: Receive) -> Response:
         _same_origin(scope)
-        retry_after_s = self._throttle.retry_after_s()
+        address = _client_address(scope)
+        retry_after_s = self._throttle.retry_after_s(address)
         if retry_after_s:
             raise ApiError(f"too many failed logins; try again in {retry_after_s} s", status=429,
                            headers={"Retry-After": str(retry_after_s)})
         form = await _form(scope, receive)
         if not hmac.compare_digest(form.get("token", "").strip().encode(), self._token):
-            self._throttle.failed()
+            self._throttle.failed(address)
             # 403, not 401: a form login has no WWW-Authenticate challenge to send.
             return await self._login_page(403, "That is not the operator token.")
         secure = "; Secure" if scope.get("scheme") == "https" else ""
@@ -239,7 +243,7 @@ class DashboardRoutes:
 
     async def _logout(self, scope: Scope, receive: Receive) -> Response:
         _same_origin(scope)
-        self._cookies.log_out(_cookie(scope))
+        self._cookies.log_out(session_cookie(scope))
         secure = "; Secure" if scope.get("scheme") == "https" else ""
         cookie = f"{COOKIE_NAME}=; Max-Age=0; Path={HOME_PATH}; HttpOnly; SameSite=Strict{secure}"
         return _redirect(LOGIN_PATH, {"Set-Cookie": cookie})
@@ -252,7 +256,7 @@ class DashboardRoutes:
         return Response(200, body, {"Content-Type": _HTML})
 
     async def _invoice(self, scope: Scope, receive: Receive) -> Response:
-        query = _query(scope)
+        query = query_fields(scope)
         invoice_id = _invoice_id(query.get("invoice_id"))
         export_format = query.get("format")
         if export_format not in DOWNLOAD_FORMATS:
@@ -330,12 +334,12 @@ def _window_href(window: str, query: PageQuery) -> str:
 def _page_query(scope: Scope) -> PageQuery:
     """The page's parameters; an unknown window or sort falls back to the default (a stale
     bookmark still opens the page)."""
-    query = _query(scope)
+    query = query_fields(scope)
     window = query.get("window", WINDOW_DEFAULT)
     return PageQuery(window if window in CHART_WINDOWS else WINDOW_DEFAULT, query.get("sort"), query.get("order"))
 
 
-def _query(scope: Scope) -> dict[str, str]:
+def query_fields(scope: Scope) -> dict[str, str]:
     """The query parameters, the first value of each. Raises BadRequest past QUERY_FIELDS_MAX."""
     try:
         text = scope.get("query_string", b"").decode("ascii")
@@ -360,9 +364,12 @@ async def _form(scope: Scope, receive: Receive) -> dict[str, str]:
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
-    data = await read_body(scope, receive)
-    if len(data) > LOGIN_BODY_BYTES_MAX:
-        raise PayloadTooLarge(f"form body over {LOGIN_BODY_BYTES_MAX} bytes")
+    return parse_form(await read_body(scope, receive, LOGIN_BODY_BYTES_MAX))
+
+
+def parse_form(data: bytes) -> dict[str, str]:
+    """A url-encoded form's fields, the first value of each; BadRequest past QUERY_FIELDS_MAX
+    fields or for text that is not UTF-8. Linear in ``data``."""
     try:
         pairs = parse_qs(data.decode("utf-8"), max_num_fields=QUERY_FIELDS_MAX)
     except (UnicodeDecodeError, ValueError):
@@ -370,7 +377,13 @@ async def _form(scope: Scope, receive: Receive) -> dict[str, str]:
     return {name: values[0] for name, values in pairs.items()}
 
 
-def _cookie(scope: Scope) -> str | None:
+def _client_address(scope: Scope) -> str:
+    """The peer's address (never X-Forwarded-For: proxy headers are not trusted)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def session_cookie(scope: Scope) -> str | None:
     """The session cookie's value, if the request has one."""
     for header in RequestHeaders(scope["headers"]).get_all("cookie"):
         for part in header.split(";"):

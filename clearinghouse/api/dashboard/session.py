@@ -1,4 +1,4 @@
-"""The dashboard's login: signed session cookies, logout, and the bound on failed logins.
+"""The dashboard's login: signed session cookies, logout, and the per-address bound on failed logins.
 
 A session cookie is ``<expiry unix s>.<random id>.<HMAC-SHA256 of both>``, keyed with 32 random
 bytes made when the process starts: nothing is stored per session, a restart logs everyone out,
@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Final
 
@@ -27,10 +28,14 @@ LOGOUTS_REMEMBERED_MAX: Final = 1_024
 past this the signing key is replaced instead, which logs every session out (safe, bounded)."""
 
 FAILED_LOGINS_PER_MINUTE_MAX: Final = 10
-"""Failed logins the process accepts per minute before answering 429: a person mistyping is
-far below it, and guessing a 256-bit token at 10 a minute is hopeless."""
+"""Failed logins one client address may make per minute before it gets 429: a person mistyping
+is far below it, and guessing a 256-bit token at 10 a minute is hopeless."""
 
 FAILED_LOGIN_WINDOW_S: Final = 60.0
+
+FAILED_LOGIN_ADDRESSES_MAX: Final = 10_000
+"""Client addresses whose recent failures are remembered (each ~300 B, ~3 MB at most): far more
+than ever try the login form, while one flood from many addresses cannot grow the process."""
 
 _ID_BYTES: Final = 16
 """128 random bits per session: unguessable, and short enough for a cookie."""
@@ -93,36 +98,70 @@ class SessionCookies:
 
 
 class LoginThrottle:
-    """Counts failed logins over the last FAILED_LOGIN_WINDOW_S for the whole process (not per
-    client address: behind a proxy every client has the proxy's); thread-safe."""
+    """Counts failed logins over the last ``window_s`` per client address; thread-safe.
+
+    Per address, so failures from elsewhere never refuse the operator's correct token: only the
+    address that failed too often gets 429 (IPv6 addresses count per /64, the block one host is
+    usually given, so hopping addresses inside it does not reset the count). At most
+    ``addresses_max`` addresses are remembered; past it the one whose newest failure is oldest is
+    forgotten, which may let it try again sooner but never refuses anyone. Behind a proxy every
+    client has the proxy's address: rate-limit logins per client in the proxy.
+    """
 
     def __init__(
         self, *, failures_max: int = FAILED_LOGINS_PER_MINUTE_MAX, window_s: float = FAILED_LOGIN_WINDOW_S,
-        clock_s: Callable[[], float] = time.monotonic,
+        clock_s: Callable[[], float] = time.monotonic, addresses_max: int = FAILED_LOGIN_ADDRESSES_MAX,
     ) -> None:
         self.failures_max = failures_max
         self.window_s = window_s
+        self.addresses_max = addresses_max
         self._clock_s = clock_s
-        self._failures: deque[float] = deque()
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def retry_after_s(self) -> int:
-        """0 while logins are accepted; else whole seconds until the oldest failure ages out."""
-        now = self._clock_s()
+    def retry_after_s(self, address: str) -> int:
+        """0 while ``address`` may log in; else whole seconds until its oldest failure ages out."""
+        now, key = self._clock_s(), throttle_key(address)
         with self._lock:
-            self._forget(now)
-            if len(self._failures) < self.failures_max:
+            failures = self._recent(key, now)
+            if len(failures) < self.failures_max:
                 return 0
-            return max(1, int(self._failures[0] + self.window_s - now + 0.999))
+            return max(1, int(failures[0] + self.window_s - now + 0.999))
 
-    def failed(self) -> None:
-        """Count one failed login."""
-        now = self._clock_s()
+    def failed(self, address: str) -> None:
+        """Count one failed login from ``address``."""
+        now, key = self._clock_s(), throttle_key(address)
         with self._lock:
-            self._forget(now)
-            if len(self._failures) < self.failures_max:  # more would not change the answer
-                self._failures.append(now)
+            failures = self._recent(key, now)
+            if len(failures) < self.failures_max:  # more would not change the answer
+                failures.append(now)
+            self._failures[key] = failures
+            self._failures.move_to_end(key)
+            while len(self._failures) > self.addresses_max:
+                self._failures.popitem(last=False)
 
-    def _forget(self, now: float) -> None:
-        while self._failures and self._failures[0] <= now - self.window_s:
-            self._failures.popleft()
+    def addresses(self) -> int:
+        """How many addresses' failures are remembered (at most ``addresses_max``)."""
+        with self._lock:
+            return len(self._failures)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures.get(key, deque())
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)
+        return failures
+
+
+def throttle_key(address: str) -> str:
+    """What failures count against: the address, or its /64 for IPv6."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
