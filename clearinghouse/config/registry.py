@@ -215,9 +215,11 @@ SETTINGS = (
     Setting("limits.request_header_bytes_max", Kind.INTEGER, _LIMITS.request_header_bytes_max,
             "Largest request header names and values (431 above), 1024..16384"),
     Setting("limits.request_header_timeout_s", Kind.NUMBER, _LIMITS.request_header_timeout_s,
-            "A request's headers must arrive within this (408, connection closed), 0.1..300"),
+            "A request's headers must arrive within this of its first byte (408, connection closed); "
+            "the whole request within the larger of the two timeouts, 0.1..300"),
     Setting("limits.request_body_timeout_s", Kind.NUMBER, _LIMITS.request_body_timeout_s,
-            "A request's body must arrive within this (408), 0.1..300"),
+            "A request's body must arrive within this (408); the whole request within the larger of the "
+            "two timeouts, 0.1..300"),
     Setting("limits.json_depth_max", Kind.INTEGER, _LIMITS.json_depth_max,
             "Deepest JSON request body (400 deeper), 2..8"),
     Setting("limits.connections_max", Kind.INTEGER, _LIMITS.connections_max,
