@@ -201,6 +201,13 @@ class PaymentService(LedgerSigner):
         """
         return self.commit(self.payment_work(caller, call, deadline_s=deadline_s)).result()
 
+    @property
+    def work_may_wait(self) -> bool:
+        """Whether ``payment_work`` may wait on the chain: with the operator's recipient check
+        (active orchestrators only), which waits for an answer up to its bound. Otherwise it
+        reads memory only, and a transport may run it where it likes."""
+        return self._policy.recipient_check is not None
+
     def commit(self, work: PaymentWork) -> Future[PaymentResult]:
         """Queue a prepared call on the committer (``LedgerBusy`` when its queue is full)."""
         return self._committer.submit(work)

@@ -37,6 +37,8 @@ class FakePaymentService:
     def generate_payment(self, caller: Caller, call: PaymentCall, *, deadline_s: float | None = None) -> PaymentResult:
         return self.commit(self.payment_work(caller, call)).result()
 
+    work_may_wait: bool = False
+
     def payment_work(self, caller: Caller, call: PaymentCall) -> tuple[Caller, PaymentCall]:
         self.calls.append((caller, call))
         return caller, call

@@ -38,6 +38,7 @@ class LoggingService(FakePaymentService):
 
     threads: list[str] = field(default_factory=list)
     fail: Exception | None = None
+    work_may_wait: bool = True  # so the work runs on a signing thread, whose lines are checked
 
     def payment_work(self, caller: Caller, call: PaymentCall) -> tuple[Caller, PaymentCall]:
         self.threads.append(threading.current_thread().name)

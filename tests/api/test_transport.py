@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
@@ -248,10 +249,13 @@ def test_head_and_case_of_the_error_envelope(fake_server: str) -> None:
     assert reply.status == 405 and set(reply.json()) == {"error"}
 
 
+@dataclass
 class SlowService(FakePaymentService):
-    """A fake whose payment call blocks its signing thread (decoding, the state check, planning)."""
+    """A fake whose payment call blocks its signing thread, as planning waiting on the chain does
+    (the recipient check): such work never runs on the event loop."""
 
     delay_s: float = 0.5
+    work_may_wait: bool = True
 
     def payment_work(self, caller: Caller, call: PaymentCall) -> tuple[Caller, PaymentCall]:
         time.sleep(self.delay_s)
