@@ -46,7 +46,8 @@ from load_generator import orchestrator_info  # noqa: E402
 
 from clearinghouse import ledger  # noqa: E402
 from clearinghouse.signer.decision import ChainView, PaymentPolicy  # noqa: E402
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentService  # noqa: E402
+from clearinghouse.signer.calls import Caller, PaymentCall
+from clearinghouse.signer.service import PaymentService  # noqa: E402
 
 WARMUP_CALLS = 20
 """Calls before timing: pools connect, statement caches fill, the session row exists."""

@@ -3,7 +3,7 @@
 import json
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from fastapi import FastAPI, Request as FRequest
 

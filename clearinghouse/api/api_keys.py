@@ -37,7 +37,7 @@ from clearinghouse.ledger import (
     list_api_keys,
 )
 from clearinghouse.ledger.gateways import replace_api_keys
-from clearinghouse.signer.service import Caller
+from clearinghouse.signer.calls import Caller
 
 API_KEY_PREFIX = "chk_"
 API_KEY_RANDOM_BYTES = 32

@@ -41,7 +41,9 @@ from google.protobuf.message import DecodeError
 from clearinghouse.api.errors import BadRequest, ServiceUnavailable
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.pipelines import PIPELINE_OF_CAPABILITY
-from clearinghouse.signer.service import PaymentCall, PaymentResult, PaymentService, PaymentWork
+from clearinghouse.signer.calls import PaymentCall, PaymentResult
+from clearinghouse.signer.payment_work import PaymentWork
+from clearinghouse.signer.service import PaymentService
 
 ENTRIES_MAX = 1024
 """Orchestrators listed at most: Livepeer's active set is 100, and a gateway may pay a few outside

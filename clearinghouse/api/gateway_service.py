@@ -26,7 +26,7 @@ from clearinghouse.ledger import Database
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.ledger.usage import GatewayUsage, gateway_usage
 from clearinghouse.signer.decision import ChainView
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.tickets import TicketBatch, TicketRequest
 
 UsageGroups = tuple[tuple[tuple[str, ...], Usage], ...]

@@ -63,7 +63,7 @@ from clearinghouse.errors import InvariantViolation
 from clearinghouse.logs import bind_gateway, current_gateway_id, current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.errors import DeadlineExceeded
-from clearinghouse.signer.service import Caller
+from clearinghouse.signer.calls import Caller
 
 LOG = logging.getLogger(__name__)
 

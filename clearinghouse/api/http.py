@@ -128,7 +128,8 @@ from clearinghouse.ledger import DatabaseUnavailable, LedgerBusy, SpendRefused
 from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
 from clearinghouse.signer.errors import SigningRefused
 from clearinghouse.signer.errors import SessionsExhausted
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentWork
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.payment_work import PaymentWork
 
 if TYPE_CHECKING:
     from clearinghouse.api.admin_http import AdminRoutes

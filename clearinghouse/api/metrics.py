@@ -53,7 +53,7 @@ from clearinghouse.chain.health import DepositHealth, HealthState
 from clearinghouse.ledger import CommitterStats
 from clearinghouse.pm.ev import EV_DENOMINATOR
 from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.service import PaymentResult
+from clearinghouse.signer.calls import PaymentResult
 from clearinghouse.signer.tickets import TicketBatch
 
 if TYPE_CHECKING:  # the watcher module pulls in web3; only its status type is needed here

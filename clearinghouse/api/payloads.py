@@ -33,7 +33,7 @@ from typing import Any
 from clearinghouse.api.errors import BadRequest
 from clearinghouse.api.limits import JSON_DEPTH_MAX, TEXT_FIELD_LENGTH_MAX
 from clearinghouse.signer.billing import MaxPrice
-from clearinghouse.signer.service import PaymentCall, PaymentResult
+from clearinghouse.signer.calls import PaymentCall, PaymentResult
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -57,7 +57,7 @@ from clearinghouse.api.v1_messages import (
 )
 from clearinghouse.logs import bind_gateway, current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
-from clearinghouse.signer.service import Caller
+from clearinghouse.signer.calls import Caller
 
 LOG = logging.getLogger(__name__)
 

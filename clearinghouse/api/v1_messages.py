@@ -20,7 +20,7 @@ from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.ledger.usage import GatewayUsage
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.billing import MaxPrice
-from clearinghouse.signer.service import PaymentCall, PaymentResult
+from clearinghouse.signer.calls import PaymentCall, PaymentResult
 from clearinghouse.signer.tickets import TicketBatch, TicketRequest
 
 INT64_MAX = 2**63 - 1

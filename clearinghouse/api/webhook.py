@@ -75,7 +75,7 @@ from clearinghouse.api.requests import (
 )
 from clearinghouse.signer.billing import parse_billing_type, parse_max_price
 from clearinghouse.signer.errors import SigningRefused
-from clearinghouse.signer.service import Caller
+from clearinghouse.signer.calls import Caller
 
 LOG = logging.getLogger(__name__)
 

@@ -57,7 +57,6 @@ from clearinghouse.ledger.models import (
 from clearinghouse.ledger.spends import gateway_spend, period_days
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import (
-    Account,
     AccountKind,
     CreditMode,
     CreditPolicy,

@@ -8,8 +8,13 @@ win probability is winProb / 2**256; the difference is below one part in 10**76.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 EV_DENOMINATOR = (1 << 256) - 1
+
+EVS_CACHED_MAX = 4096
+"""Distinct (face value, win probability) pairs whose EV is kept: one per orchestrator's ticket
+params in use, far more than a signer meets at once; a few hundred KiB."""
 
 
 def ticket_ev(face_value: int, win_prob: int) -> Fraction:
@@ -19,4 +24,11 @@ def ticket_ev(face_value: int, win_prob: int) -> Fraction:
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
         if not 0 <= value <= EV_DENOMINATOR:
             raise ValueError(f"{name} must be in [0, 2**256-1], got {value}")
+    return _ev(face_value, win_prob)
+
+
+@lru_cache(maxsize=EVS_CACHED_MAX)
+def _ev(face_value: int, win_prob: int) -> Fraction:
+    # Reducing a 512-bit product over 2**256 - 1 is the costly part (a gcd of big integers), and
+    # a session signs ticket after ticket on one orchestrator's (face value, win probability).
     return Fraction(face_value * win_prob, EV_DENOMINATOR)

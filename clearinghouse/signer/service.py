@@ -7,7 +7,7 @@ STYLE.md in two parts. First, in the caller's thread, everything that needs no d
 state's signature, plan (clearinghouse.signer.decision: chain and deposit guard, params, price,
 fee, ticket count) with at most ``tickets_per_call_max`` tickets, and sign the segment
 credentials. Then, in the ledger committer's next batch, in the call's savepoint
-(``PaymentWork``):
+(``PaymentWork``, payment_work.py):
 
     the operator's kill switch
     → the state must be the stored head, or a retry of the call that advanced it (idempotency);
@@ -36,8 +36,6 @@ time until the least recently paid open session goes idle); calls on existing se
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import secrets
 import threading
@@ -45,24 +43,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 from eth_utils.address import to_checksum_address
 
 from clearinghouse import ledger, pm
-from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.billing import MaxPrice
 from clearinghouse.signer.decision import (
     ChainView,
     PaymentPlan,
     PaymentPolicy,
     PaymentRequest,
     plan_payment,
-    with_ledger_nonce,
 )
-from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SessionsExhausted, SigningRefused
+from clearinghouse.signer.errors import Refusal, SessionsExhausted, SigningRefused
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.issued_states import IssuedStates
 from clearinghouse.signer.ledger_signer import LedgerSigner
 from clearinghouse.signer.limits import (
     FIRST_CALL_RETRY_WINDOW_S,
@@ -70,7 +67,7 @@ from clearinghouse.signer.limits import (
     SESSIONS_PER_GATEWAY_MAX,
     TICKETS_PER_CALL_MAX,
 )
-from clearinghouse.signer.pipelines import pipeline_of
+from clearinghouse.signer.payment_work import CallContext, PaymentWork, point_to_orchestrator
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
     OrchestratorOffer,
@@ -90,50 +87,6 @@ MANIFEST_ID_BYTES = 8
 SEGMENT_SIGNATURES_CACHED_MAX = 16_384
 """Segment-credential signatures kept (least recently used dropped): one per live session, so
 more than the open sessions of a busy signer, in about 2 MiB."""
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling, as the transport authenticated it."""
-
-    gateway_id: int
-    api_key_id: int | None
-    usage_subject: str | None = None
-    auth_id: str = ""
-    auth_expiry: int = 0
-    max_price: Fraction | None = None
-
-    @property
-    def subject(self) -> str | None:
-        """The end user a call is attributed to: the key's or header's subject, else the webhook's."""
-        return self.usage_subject or self.auth_id or None
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentCall:
-    """A /generate-live-payment request as the transport decoded it (bytes are base64-decoded)."""
-
-    orchestrator_info: bytes
-    state: bytes | None
-    state_signature: bytes | None
-    manifest_id: str
-    billing_type: str
-    in_pixels: int
-    app: str
-    max_price: MaxPrice | None
-    capabilities: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentResult:
-    """The answer: serialized Payment and SegData, the new state and our signature over it."""
-
-    payment: bytes
-    seg_creds: bytes
-    state: bytes
-    state_signature: bytes
-    ticket_count: int
-    replayed: bool
-
 
 class PaymentService(LedgerSigner):
     """Signs and records payments for authenticated gateways; safe to call from many threads."""
@@ -163,6 +116,7 @@ class PaymentService(LedgerSigner):
                          tickets_per_call_max=tickets_per_call_max, committer=committer)
         self._sessions_per_gateway_max = sessions_per_gateway_max
         self._session_idle_s = session_idle_s
+        self._issued_states = IssuedStates()
         self._segment_signatures: OrderedDict[str, bytes] = OrderedDict()
         self._segment_signatures_lock = threading.Lock()
         checksummed = to_checksum_address(self.address)
@@ -235,7 +189,7 @@ class PaymentService(LedgerSigner):
             recipient_rand_hash=offer.recipient_rand_hash, now=at,
             opens_session_since=None if previous is not None else at - timedelta(seconds=self._session_idle_s),
         )
-        context = _CallContext(caller, call, previous, _request_digest(call), deadline_s, capabilities)
+        context = CallContext(caller, call, previous, _request_digest(call), deadline_s, capabilities)
         try:
             plan = self._plan(caller, call, offer, previous, state_id, now_ns)
             self._check_ticket_count(plan.ticket_count)
@@ -302,6 +256,9 @@ class PaymentService(LedgerSigner):
             return None
         if call.state_signature is None:
             raise SigningRefused(Refusal.BAD_REQUEST, "state has no Sig")
+        issued = self._issued_states.recall(call.state, call.state_signature)
+        if issued is not None:
+            return issued
         try:
             return open_state(call.state, call.state_signature, self.address)
         except ValueError as exc:  # the blob decodes wrongly; a bad signature is refused inside
@@ -343,7 +300,7 @@ class PaymentService(LedgerSigner):
                 new_manifest_id=secrets.token_hex(MANIFEST_ID_BYTES),
             )
         except SigningRefused as refusal:
-            _point_to_orchestrator(refusal, offer)
+            point_to_orchestrator(refusal, offer)
             raise
         return replace(
             plan, state=replace(plan.state, auth_id=caller.auth_id, auth_expiry=caller.auth_expiry)
@@ -362,6 +319,8 @@ class PaymentService(LedgerSigner):
             ticket_count=plan.ticket_count,
             replayed=False,
         )
+        # Should its batch fail, the state never leaves and nobody can send it back.
+        self._issued_states.remember(state, result.state_signature, plan.state)
         tickets = tuple(
             ledger.SignedTicket(offer.recipient_rand_hash, nonce, ticket_hash)
             for nonce, (ticket_hash, _) in zip(plan.nonces, batch, strict=True)
@@ -379,91 +338,9 @@ Every other refusal of a call with a state is decided after the head (payment_wo
 or forked state is 409 first and a retry gets its stored answer, as before group commit."""
 
 
-@dataclass(frozen=True, slots=True)
-class _CallContext:
-    """What a payment call brought, as payment_work decoded it."""
-
-    caller: Caller
-    call: PaymentCall
-    previous: RemotePaymentState | None
-    digest: bytes
-    deadline_s: float | None
-    capabilities: lp_rpc_pb2.Capabilities | None
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentWork:
-    """A payment call's database part, run by the committer in the call's savepoint:
-    kill switch → head (stale, fork, retry) → a refusal decided before → nonces above the
-    ledger's → open-session cap → credit → deadline → sign → record."""
-
-    service: PaymentService
-    keys: ledger.CallKeys
-    context: _CallContext
-    plan: PaymentPlan | None
-    seg_data: bytes
-    deferred: SigningRefused | None
-
-    def __call__(self, lock: ledger.CallLedger) -> PaymentResult:
-        context, caller = self.context, self.context.caller
-        try:
-            refuse_if_halted(lock, caller)
-            stored = _check_head(lock, caller, context.call, context.previous, context.digest)
-            if stored is None and context.previous is None:
-                stored = self.service.retried_first_call(lock, caller, context.digest)
-            if stored is not None:
-                return _decode_response(stored.response)
-            refuse_if_past(context.deadline_s)
-            if self.deferred is not None or self.plan is None:
-                raise self.deferred or ledger.InvariantViolation("a payment work without a plan")
-            plan = self._continued(lock, self.plan)
-            if context.previous is None:
-                self.service.check_session_room(lock, caller.gateway_id, self.keys.now)
-            lock.check_spend(caller.gateway_id, caller.subject, plan.ticket_count * plan.ev_wei, self.keys.now)
-            refuse_if_past(context.deadline_s)
-            result, tickets = self.service.sign_payment(plan, self.seg_data)
-            lock.record(_signing_call(self, plan, tickets, result))
-        except (ledger.StaleSession, ledger.IdempotencyConflict) as exc:
-            raise SigningRefused(Refusal.STALE_STATE, f"stale state: {exc}") from exc
-        except ledger.DuplicateTicket as exc:
-            # Another replica signed under the same recipientRandHash at the same moment; our
-            # tickets never left, so refusing is safe and the client's retry gets fresh nonces.
-            raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
-        return result
-
-    def _continued(self, lock: ledger.CallLedger, plan: PaymentPlan) -> PaymentPlan:
-        try:
-            return with_ledger_nonce(plan, lock.last_issued_nonce(plan.offer.recipient_rand_hash))
-        except SigningRefused as refusal:
-            _point_to_orchestrator(refusal, plan.offer)
-            raise
-
-
 def datetime_of_ns(now_ns: int) -> datetime:
     """A clock reading in ns since the epoch as a UTC datetime (microseconds, exact)."""
     return datetime.fromtimestamp(now_ns // 10**9, UTC) + timedelta(microseconds=now_ns % 10**9 // 1000)
-
-
-def _point_to_orchestrator(refusal: SigningRefused, offer: OrchestratorOffer) -> None:
-    """A refresh or nonce refusal tells the client where to fetch fresh OrchestratorInfo."""
-    if refusal.reason in (Refusal.REFRESH_SESSION, Refusal.NONCES_EXHAUSTED):
-        refusal.orchestrator_url = offer.transcoder
-
-
-def refuse_if_halted(lock: ledger.CallLedger, caller: Caller) -> None:
-    """The operator's kill switch (global or this gateway's) stops signing first thing in the
-    batch, before a retry's stored answer; read once per batch, in its transaction."""
-    halt = lock.signing_halt(caller.gateway_id)
-    if halt is not None:
-        raise SigningRefused(
-            Refusal.SIGNER_UNSAFE, f"signing halted by the operator ({halt.scope}): {halt.reason}"
-        )
-
-
-def refuse_if_past(deadline_s: float | None) -> None:
-    """Raise DeadlineExceeded when ``deadline_s`` (``time.monotonic()``) has passed."""
-    if deadline_s is not None and time.monotonic() >= deadline_s:
-        raise DeadlineExceeded("the call's deadline passed before signing; nothing was signed")
 
 
 def tightened(policy: PaymentPolicy, ceiling: Fraction | None) -> PaymentPolicy:
@@ -471,38 +348,6 @@ def tightened(policy: PaymentPolicy, ceiling: Fraction | None) -> PaymentPolicy:
     if ceiling is None or (policy.max_price is not None and policy.max_price <= ceiling):
         return policy
     return replace(policy, max_price=ceiling)
-
-
-def _check_head(
-    lock: ledger.CallLedger,
-    caller: Caller,
-    call: PaymentCall,
-    previous: RemotePaymentState | None,
-    digest: bytes,
-) -> ledger.SigningRecord | None:
-    """Refuse a state that is not the stored head; return the record a retried call made."""
-    head = lock.head
-    if previous is None:
-        if head is not None:
-            raise ledger.InvariantViolation(f"a new random StateID {head.state_id!r} already exists")
-        return None
-    if head is None or head.gateway_id != caller.gateway_id:
-        raise SigningRefused(Refusal.STALE_STATE, "stale state: no such session for this gateway")
-    if call.state is None:
-        raise ledger.InvariantViolation("a previous state was opened without state bytes")
-    if head.sequence_number == previous.sequence_number and head.state_digest == pm.keccak256(call.state):
-        return None
-    # A retry is the same request again while its answer is still the head (the client lost the
-    # response). Once the session moved on, the client has used that answer: it is a replay.
-    if head.sequence_number == previous.sequence_number + 1:
-        retried = lock.find_record(head.sequence_number)
-        if retried is not None and retried.request_digest == digest:
-            return retried
-    raise SigningRefused(
-        Refusal.STALE_STATE,
-        f"stale state: sequence {previous.sequence_number} is not the session's latest "
-        f"({head.sequence_number}); use the state returned by the last call",
-    )
 
 
 def _request_digest(call: PaymentCall) -> bytes:
@@ -519,81 +364,3 @@ def _request_digest(call: PaymentCall) -> bytes:
         call.capabilities or b"",
     ]
     return pm.keccak256(b"".join(len(f).to_bytes(4, "big") + f for f in fields))
-
-
-def _signing_call(
-    work: PaymentWork, plan: PaymentPlan, tickets: tuple[ledger.SignedTicket, ...], result: PaymentResult
-) -> ledger.SigningCall:
-    """The ledger's record of this call (spec 05), with the head it leads to."""
-    caller, offer = work.context.caller, plan.offer
-    capability, model_id = _capability_and_model(work.context.capabilities)
-    return ledger.SigningCall(
-        gateway_id=caller.gateway_id,
-        api_key_id=caller.api_key_id,
-        usage_subject=caller.subject,
-        request_id=None,
-        request_digest=work.context.digest,
-        session=_head(caller, plan, result.state),
-        recipient=offer.recipient,
-        pipeline=pipeline_of(plan.state.type, capability),
-        model_id=model_id,
-        capability=capability,
-        units=plan.units,
-        price_per_unit=offer.price_per_unit,
-        pixels_per_unit=offer.pixels_per_unit,
-        face_value=offer.face_value_wei,
-        win_prob=offer.win_prob,
-        tickets=tickets,
-        creation_round=offer.creation_round,
-        creation_round_block_hash=offer.creation_round_block_hash,
-        params_expiration_block=offer.expiration_block,
-        rate_snapshot_id=work.service.rate_snapshot_id(),
-        response=_encode_response(result),
-        signed_at=work.keys.now,
-    )
-
-
-def _head(caller: Caller, plan: PaymentPlan, state_bytes: bytes) -> ledger.SessionHead:
-    state = plan.state
-    return ledger.SessionHead(
-        state_id=state.state_id,
-        gateway_id=caller.gateway_id,
-        orchestrator_address=state.orchestrator_address,
-        app=state.app,
-        billing_type=ledger.BillingType(state.type),
-        manifest_id=plan.manifest_id,
-        sequence_number=state.sequence_number,
-        sender_nonce=state.sender_nonce,
-        pm_session_id=bytes.fromhex(state.pm_session_id[2:]) if state.pm_session_id else None,
-        balance=state.balance,
-        initial_price_per_unit=state.initial_price_per_unit,
-        initial_pixels_per_unit=state.initial_pixels_per_unit,
-        last_update_ns=state.last_update_ns,
-        auth_expiry=state.auth_expiry,
-        auth_id=state.auth_id,
-        state_digest=pm.keccak256(state_bytes),
-    )
-
-
-def _capability_and_model(capabilities: lp_rpc_pb2.Capabilities | None) -> tuple[str | None, str | None]:
-    """The capability id and model a call is for, when its Capabilities name exactly one of each."""
-    if capabilities is None or len(capabilities.constraints.PerCapability) != 1:
-        return None, None
-    ((capability_id, constraints),) = capabilities.constraints.PerCapability.items()
-    models = list(constraints.models)
-    return str(capability_id), (models[0] if len(models) == 1 else None)
-
-
-_RESPONSE_KEYS = ("payment", "seg_creds", "state", "state_signature")
-
-
-def _encode_response(result: PaymentResult) -> bytes:
-    """The stored answer, returned again verbatim to a retried call."""
-    fields = {key: base64.b64encode(getattr(result, key)).decode() for key in _RESPONSE_KEYS}
-    return json.dumps(fields | {"ticket_count": result.ticket_count}, sort_keys=True).encode()
-
-
-def _decode_response(stored: bytes) -> PaymentResult:
-    fields = json.loads(stored)
-    decoded = {key: base64.b64decode(fields[key], validate=True) for key in _RESPONSE_KEYS}
-    return PaymentResult(**decoded, ticket_count=int(fields["ticket_count"]), replayed=True)

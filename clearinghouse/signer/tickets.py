@@ -46,7 +46,9 @@ from clearinghouse import ledger, pm
 from clearinghouse.signer.decision import TicketPlan, plan_ticket_batch, tickets_with_ledger_nonce
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
-from clearinghouse.signer.service import Caller, datetime_of_ns, refuse_if_halted, refuse_if_past, tightened
+from clearinghouse.signer.calls import Caller
+from clearinghouse.signer.payment_work import refuse_if_halted, refuse_if_past
+from clearinghouse.signer.service import datetime_of_ns, tightened
 from clearinghouse.signer.wire import OrchestratorOffer, decode_ticket_offer
 
 TICKET_SESSION_PREFIX = "tk"

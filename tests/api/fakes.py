@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 
 FAKE_ADDRESS = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
 FAKE_INFO_SIGNATURE = bytes(range(65))

@@ -28,7 +28,7 @@ from clearinghouse.ledger import (
 )
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc, lp_rpc_pb2
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from tests.api.client import post
 from tests.api.conftest import PEPPER, b64
 from tests.api.grpc_client import (

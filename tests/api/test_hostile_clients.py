@@ -21,7 +21,7 @@ from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.limits import PARSE_SLICE_BYTES, PIPELINED_REQUESTS_MAX, REQUEST_LINE_BYTES_MAX, HttpLimits
 from clearinghouse.ledger import Database
-from clearinghouse.signer.service import Caller, PaymentCall
+from clearinghouse.signer.calls import Caller, PaymentCall
 from tests.api.client import get
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER
 from tests.api.fakes import FakePaymentService

@@ -27,7 +27,6 @@ from clearinghouse.ledger import Database
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc
 from clearinghouse.signer import limits as signer_limits
-from clearinghouse.signer import limits as signer_limits
 from clearinghouse.signer.decision import PaymentPolicy
 from clearinghouse.signer.service import PaymentService
 from tests.api.client import post

@@ -39,7 +39,8 @@ from clearinghouse.pm.ev import ticket_ev
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc, lp_rpc_pb2
 from clearinghouse.signer.decision import PaymentPolicy
-from clearinghouse.signer.service import Caller, PaymentService
+from clearinghouse.signer.calls import Caller
+from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService
 from tests.api.client import Reply, get, post, request
 from tests.api.conftest import PEPPER

@@ -22,7 +22,7 @@ from clearinghouse.ledger import Database, Gateway
 from clearinghouse.logs import configure_logging
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc
-from clearinghouse.signer.service import Caller, PaymentCall
+from clearinghouse.signer.calls import Caller, PaymentCall
 from tests.api.client import get, post
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER
 from tests.api.fakes import FakePaymentService

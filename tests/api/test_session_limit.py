@@ -16,10 +16,9 @@ from clearinghouse.api.errors import Reason, v1_answer
 from clearinghouse.ledger.models import PaymentSessionRow, table
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.signer.calls import Caller, PaymentResult
 from clearinghouse.signer.service import (
     SESSION_IDLE_S,
-    Caller,
-    PaymentResult,
     PaymentService,
     SessionsExhausted,
     datetime_of_ns,

@@ -23,7 +23,7 @@ from clearinghouse.api.errors import REFUSAL_STATUS
 from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
 from clearinghouse.ledger import Database, DatabaseFault, DatabaseUnavailable, SpendLimit, SpendRefused
 from clearinghouse.signer.errors import Refusal, SigningRefused
-from clearinghouse.signer.service import Caller, PaymentCall
+from clearinghouse.signer.calls import Caller, PaymentCall
 from tests.api.client import get, post, request
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER, b64
 from tests.api.fakes import FAKE_ADDRESS, FAKE_INFO_SIGNATURE, FakePaymentService

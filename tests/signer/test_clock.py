@@ -21,7 +21,8 @@ from clearinghouse.signer.billing import BillingType, billable_units
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import LIVE_PRELOAD_S, LV2V_PIXELS_PER_S, LV2V_PRELOAD_S
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentService, datetime_of_ns
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.service import PaymentService, datetime_of_ns
 from clearinghouse.signer.state import decode_state
 from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, orchestrator_info
 

@@ -22,7 +22,8 @@ from clearinghouse.signer.decision import (
     plan_ticket_batch,
 )
 from clearinghouse.signer.limits import MAX_FACE_VALUE_WEI_DEFAULT
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentService, tightened
+from clearinghouse.signer.calls import Caller, PaymentCall
+from clearinghouse.signer.service import PaymentService, tightened
 from clearinghouse.signer.tickets import TicketRequest, TicketService
 from tests.signer.builders import EV_35_FACE_VALUE, KEY, L1_BLOCK, NOW_NS, ORCH_ADDRESS, RAND_HASH_A, orchestrator_info
 

@@ -12,7 +12,8 @@ from clearinghouse import ledger, pm
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.errors import Refusal, SigningRefused
-from clearinghouse.signer.service import Caller, PaymentCall, PaymentResult, PaymentService
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.state import decode_state, encode_state
 from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, RAND_HASH_A, orchestrator_info
 
