@@ -76,11 +76,12 @@ class Gateway:
 
 @dataclass(slots=True)
 class DaemonSpec:
-    """What one `serve` process listens on, and the extra [chain.static] settings it gets."""
+    """What one `serve` process listens on, and the extra [chain.static] and [limits] settings it gets."""
 
     http_port: int
     grpc_port: int | None = None
     chain_static_extra: Sequence[str] = field(default_factory=tuple)
+    limits_extra: Sequence[str] = field(default_factory=tuple)
 
 
 def write_key_files(directory: Path) -> None:
@@ -100,6 +101,8 @@ def write_config(directory: Path, database_url: str, spec: DaemonSpec) -> Path:
     config = directory / f"daemon-{spec.http_port}.toml"
     grpc = "" if spec.grpc_port is None else f'[grpc]\nhost = "127.0.0.1"\nport = {spec.grpc_port}\n'
     extra = "".join(f"{line}\n" for line in spec.chain_static_extra)
+    if spec.limits_extra:
+        extra += "[limits]\n" + "".join(f"{line}\n" for line in spec.limits_extra)
     config.write_text(f"""database_url = "{database_url}"
 [signer]
 keystore = "sender.json"

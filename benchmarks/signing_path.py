@@ -118,6 +118,7 @@ class Options:
     offer: OfferShape
     chain_static_extra: tuple[str, ...]
     profile_dir: str | None = None
+    limits_extra: tuple[str, ...] = ()
 
 
 def load_average() -> list[float]:
@@ -229,7 +230,7 @@ def run_daemons(options: Options, database_url: str, daemon_count: int, gateways
         directory = Path(tmp)
         if database_url == "sqlite":
             database_url = f"sqlite:///{directory / 'ledger.sqlite3'}"
-        specs = [DaemonSpec(free_port(), free_port() if grpc else None, options.chain_static_extra)
+        specs = [DaemonSpec(free_port(), free_port() if grpc else None, options.chain_static_extra, options.limits_extra)
                  for _ in range(daemon_count)]
         with bench_daemon.daemons(directory, database_url, specs, gateways, profile_out,
                                   profile_timer) as (running, made):
@@ -543,6 +544,8 @@ def arguments() -> argparse.Namespace:
                         help="load generator processes (one reaches 2x the target on this VM; see the generator row)")
     parser.add_argument("--creation-round-block-hash", default=CREATION_ROUND_BLOCK_HASH.hex(),
                         help="hex of the offers' creation-round block hash (32 bytes)")
+    parser.add_argument("--limits-setting", action="append", default=[],
+                        help="an extra 'key = value' line for the daemons' [limits] (repeatable)")
     parser.add_argument("--chain-static-setting", action="append", default=[],
                         help="an extra 'key = value' line for the daemons' [chain.static] (repeatable)")
     args = parser.parse_args()
@@ -575,7 +578,7 @@ def main() -> None:
         static.append(f'current_round_block_hash = "0x{args.creation_round_block_hash}"')
     options = Options(Timing.of(args.quick), args.processes,
                       OfferShape(creation_round_block_hash_hex=args.creation_round_block_hash),
-                      tuple(static), args.profile_dir)
+                      tuple(static), args.profile_dir, tuple(args.limits_setting))
     doc: Json = {"run": run_info() | {"quick": args.quick, "processes": args.processes,
                                                    "rows": rows,
                                                    "timing": {f: getattr(options.timing, f) for f in Timing.__slots__}},

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Connection, bindparam, func, or_, select, text, tuple_
 
 from clearinghouse.ledger import statements
+from clearinghouse.ledger.call_writes import write_call
 from clearinghouse.ledger.control import GLOBAL_SCOPE, switch_value
 from clearinghouse.ledger.batch_credit import GatewayCredit, Spend, credit_of, load_credit
 from clearinghouse.ledger.first_calls import claim_first_call
@@ -48,8 +49,8 @@ from clearinghouse.ledger.errors import (
     StaleSession,
 )
 from clearinghouse.ledger.models import KillSwitchRow, PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
-from clearinghouse.ledger.records import head_moves, new_head_columns, record_columns, record_value, session_value
-from clearinghouse.ledger.values import BillingType, KillSwitch, RecordOutcome, RecordResult, SessionHead, SignedTicket, SigningCall, SigningRecord
+from clearinghouse.ledger.records import record_columns, record_value, session_value
+from clearinghouse.ledger.values import KillSwitch, RecordOutcome, RecordResult, SessionHead, SignedTicket, SigningCall, SigningRecord
 
 _SESSIONS = table(PaymentSessionRow)
 _RECORDS = table(SigningRecordRow)
@@ -377,7 +378,7 @@ class CallLedger:
         self._credit(call.gateway_id, call.usage_subject, at)
         columns = record_columns(call, at)
         try:
-            record_id = _write(self._batch.connection, head.value, call, columns, at)
+            record_id = write_call(self._batch.connection, head.value, call, columns, at)
         except Exception as exc:
             if not _is_integrity_error(self._batch.connection, exc):
                 raise
@@ -477,85 +478,6 @@ def check_transition(old: SessionHead | None, call: SigningCall) -> None:
         raise InvariantViolation(
             f"session {new.state_id!r}: expected balance {expected_balance} (old + EV signed - fee), got {new.balance}"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Writes:
-    """The per-call statements of one dialect, compiled once."""
-
-    insert_head: statements.DriverStatement
-    move_head: statements.DriverStatement
-    insert_record: statements.DriverStatement
-    insert_tickets: statements.DriverStatement
-    returning: bool
-
-
-_WRITES: dict[str, _Writes] = {}
-
-
-def _writes(connection: Connection) -> _Writes:
-    dialect = connection.dialect
-    known = _WRITES.get(dialect.name)
-    if known is not None:
-        return known
-    sample_head = _sample_head()
-    now = datetime.now(UTC)
-    move = update(_SESSIONS).where(_SESSIONS.c.state_id == bindparam("key_state_id"))
-    returning = dialect.name == "postgresql"
-    record = insert(_RECORDS).returning(_RECORDS.c.id) if returning else insert(_RECORDS)
-    written = _Writes(
-        insert_head=statements.compile_for(insert(_SESSIONS), dialect, new_head_columns(sample_head, now)),
-        move_head=statements.compile_for(move, dialect, head_moves(sample_head, now)),
-        insert_record=statements.compile_for(record, dialect, _RECORD_COLUMNS),
-        insert_tickets=statements.compile_for(
-            insert(_TICKETS), dialect, ("signing_record_id", "recipient_rand_hash", "sender_nonce", "ticket_hash")
-        ),
-        returning=returning,
-    )
-    _WRITES[dialect.name] = written
-    return written
-
-
-_RECORD_COLUMNS = tuple(column.name for column in _RECORDS.columns if column.name != "id")
-
-
-def _write(connection: Connection, old: SessionHead | None, call: SigningCall, columns: dict[str, Any], at: datetime) -> int:
-    """Write the head, the record and its tickets on the driver's cursor; the record's id.
-    Every write is checked to have landed (``InvariantViolation`` otherwise)."""
-    writes = _writes(connection)
-    if old is None:
-        cursor = statements.execute(connection, writes.insert_head, new_head_columns(call.session, at))
-    else:
-        cursor = statements.execute(
-            connection, writes.move_head, head_moves(call.session, at) | {"key_state_id": call.session.state_id}
-        )
-    if cursor.rowcount != 1:
-        raise InvariantViolation(f"session {call.session.state_id!r}: head write changed {cursor.rowcount} rows, not 1")
-    cursor = statements.execute(connection, writes.insert_record, columns)
-    record_id = cursor.fetchone()[0] if writes.returning else cursor.lastrowid
-    if not isinstance(record_id, int) or record_id <= 0:
-        raise InvariantViolation(f"session {call.session.state_id!r}: the signing record got no id ({record_id!r})")
-    tickets = [
-        {"signing_record_id": record_id, "recipient_rand_hash": t.recipient_rand_hash,
-         "sender_nonce": t.sender_nonce, "ticket_hash": t.ticket_hash}
-        for t in call.tickets
-    ]
-    written = statements.execute_many(connection, writes.insert_tickets, tickets)
-    if written != len(tickets):
-        raise InvariantViolation(
-            f"session {call.session.state_id!r}: {written} of {len(tickets)} ticket rows written"
-        )
-    return record_id
-
-
-def _sample_head() -> SessionHead:
-    """A head of the right shape, to name the columns the statements bind (values unused)."""
-    return SessionHead(
-        state_id="x", gateway_id=1, orchestrator_address=bytes(20), app="", billing_type=BillingType.FIXED,
-        manifest_id="", sequence_number=0, sender_nonce=0, pm_session_id=None, balance=Fraction(0),
-        initial_price_per_unit=1, initial_pixels_per_unit=1, last_update_ns=None, auth_expiry=0, auth_id="",
-        state_digest=bytes(32),
-    )
 
 
 def _is_integrity_error(connection: Connection, exc: Exception) -> bool:

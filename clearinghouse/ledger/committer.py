@@ -137,7 +137,10 @@ def _commit_once(
     with writer_turn(db), translated_errors(db):
         try:
             batch = Batch.open(connection, [work.keys for work in works], lock_accounts=lock_accounts)
-            outcomes = [_run_call(connection, batch, work, number) for number, work in enumerate(works)]
+            outcomes, unreleased = [], None
+            for number, work in enumerate(works):
+                outcome, unreleased = _run_call(connection, batch, work, number, unreleased)
+                outcomes.append(outcome)
             if not write_batch(connection, batch, verify_credit=not lock_accounts):
                 raise _CreditMoved
             connection.commit()
@@ -149,11 +152,17 @@ def _commit_once(
     return outcomes
 
 
-def _run_call(connection: Connection, batch: Batch, work: LedgerWork[Any], number: int) -> Outcome[Any]:
-    """One call in its savepoint: released and applied to the batch when the work returns,
-    rolled back (the call alone) when it raises anything but a database failure."""
+def _run_call(
+    connection: Connection, batch: Batch, work: LedgerWork[Any], number: int, unreleased: str | None
+) -> tuple[Outcome[Any], str | None]:
+    """One call in its savepoint: applied to the batch when the work returns, rolled back (the
+    call alone) when it raises anything but a database failure. Returns the outcome and, on
+    PostgreSQL, the savepoint left to release: it is released in the same round trip as the next
+    call's SAVEPOINT (the COMMIT releases the last), since each statement there is a round trip."""
     savepoint = f"call_{number}"
-    statements.execute_sql(connection, f"SAVEPOINT {savepoint}")
+    defer = connection.dialect.name == "postgresql"
+    opening = f"SAVEPOINT {savepoint}" if unreleased is None else f"RELEASE SAVEPOINT {unreleased}; SAVEPOINT {savepoint}"
+    statements.execute_sql(connection, opening)
     ledger = batch.ledger_for(work.keys, savepoint)
     try:
         value = work(ledger)
@@ -161,13 +170,15 @@ def _run_call(connection: Connection, batch: Batch, work: LedgerWork[Any], numbe
         if _batch_failure(connection, exc):
             raise
         statements.execute_sql(connection, f"ROLLBACK TO SAVEPOINT {savepoint}")
-        statements.execute_sql(connection, f"RELEASE SAVEPOINT {savepoint}")
+        if not defer:
+            statements.execute_sql(connection, f"RELEASE SAVEPOINT {savepoint}")
         if isinstance(exc, InvariantViolation):
             LOG.error("session %s: invariant broken, call refused and rolled back: %s", work.keys.state_id, exc)
-        return Outcome(error=exc)
-    statements.execute_sql(connection, f"RELEASE SAVEPOINT {savepoint}")
+        return Outcome(error=exc), savepoint if defer else None
+    if not defer:
+        statements.execute_sql(connection, f"RELEASE SAVEPOINT {savepoint}")
     batch.accept(ledger)
-    return Outcome(value=value)
+    return Outcome(value=value), savepoint if defer else None
 
 
 def _batch_failure(connection: Connection, exc: Exception) -> bool:

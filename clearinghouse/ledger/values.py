@@ -456,6 +456,8 @@ def _check_tickets(tickets: tuple[SignedTicket, ...], head: SessionHead) -> None
             f"tickets: expected the last nonce to equal the session's sender nonce "
             f"{head.sender_nonce}, got {nonces[-1]}"
         )
+    if any(not isinstance(t.ticket_hash, bytes) or len(t.ticket_hash) != 32 for t in tickets):
+        raise InvalidLedgerInput("tickets: expected every ticket hash to be 32 bytes")
     hashes = {t.recipient_rand_hash for t in tickets}
     if hashes != {head.pm_session_id}:
         raise InvalidLedgerInput(
