@@ -49,9 +49,11 @@ gateway pipelines; without a bound uvicorn parses every request a client sends a
 each (~1.5 KiB), so one connection could grow the process without limit. Past it the server
 stops reading that connection until its queue drains."""
 
-PARSE_SLICE_BYTES = 1024
+PARSE_SLICE_BYTES = 4096
 """Received bytes are parsed in slices of this size, so the pipeline bound is checked between
-slices: a slice holds at most ~55 of the smallest requests, which bounds the overshoot."""
+slices: a slice holds at most ~220 of the smallest requests, which bounds the overshoot. 4 KiB
+holds a whole go-livepeer payment call (~2.5 KiB with its state), parsed in one piece: with 1 KiB
+slices each call paid for three."""
 
 INLINE_DECODE_BYTES_MAX = 16 * 1024
 """Bodies up to 16 KiB (a go-livepeer call is ~2 KiB) are decoded on the event loop: even their
