@@ -316,10 +316,19 @@ class Committer:
                      self.calls, self.batches, self.calls / self.batches, self.largest_batch)
 
     def _serve(self) -> None:
-        while (items := self._next_batch()) is not None:
-            live = [item for item in items if item.future.set_running_or_notify_cancel()]
-            if live:
-                self._commit(live)
+        try:
+            while (items := self._next_batch()) is not None:
+                live = [item for item in items if item.future.set_running_or_notify_cancel()]
+                if live:
+                    self._commit(live)
+        except BaseException as exc:
+            # The thread is dying (an interrupt): no queued call may wait for it forever, and
+            # the next submit must start a new thread.
+            with self._wake:
+                orphans, self._queue = list(self._queue), deque()
+                self._thread = None
+            _fail([item for item in orphans if item.future.set_running_or_notify_cancel()], exc)
+            raise
 
     def _next_batch(self) -> list[_Item] | None:
         """The next batch, waiting for a call; None when the thread should end (idle or closed)."""

@@ -208,3 +208,28 @@ def test_limits_are_checked(ledger_db: Database) -> None:
         Committer(ledger_db, batch_max=0)
     with pytest.raises(InvalidLedgerInput, match="queue_max"):
         Committer(ledger_db, queue_max=10**9)
+
+
+def test_a_dying_committer_thread_fails_its_queued_calls_and_the_next_call_starts_another(
+    ledger_db: Database, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt kills the thread: the calls it held are answered with it, none waits forever."""
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the thread's death is expected
+    committer = Committer(ledger_db)
+    keys = CallKeys("hold", gateway.id, None, None, datetime.now(UTC))
+    entered, release = threading.Event(), threading.Event()
+
+    def interrupted(ledger: CallLedger) -> None:
+        entered.set()
+        assert release.wait(WAIT_S)
+        raise SystemExit(3)
+
+    dying = committer.submit(LedgerStep(keys, interrupted))
+    assert entered.wait(WAIT_S)
+    queued = committer.submit(LedgerStep(keys, lambda ledger: "queued"))
+    release.set()
+
+    assert isinstance(dying.exception(WAIT_S), SystemExit)
+    assert isinstance(queued.exception(WAIT_S), SystemExit)
+    assert committer.submit(LedgerStep(keys, lambda ledger: "next")).result(WAIT_S) == "next"
+    committer.close()
