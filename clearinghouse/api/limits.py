@@ -65,8 +65,9 @@ DECODE_THREADS_MAX = 2
 faster; they would only hold more bodies in memory at once."""
 
 SIGNING_THREADS_MAX = 8
-"""Blocking work (API-key lookup, signing call, readiness check) runs on this many threads:
-enough to overlap database commits on 2-4 cores; more only adds lock contention on SQLite."""
+"""Blocking work of the HTTP app (API-key lookups, a payment's planning when it may wait on the
+chain, the readiness check) runs on this many threads. A payment no longer holds one while its
+batch commits (the committer answers a future), so they only overlap short reads."""
 
 WEBHOOK_THREADS_MAX = 32
 """Webhook calls mostly wait on the network (up to WEBHOOK_TIMEOUT_S each), so they get their

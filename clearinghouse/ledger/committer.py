@@ -1,4 +1,4 @@
-"""Group commit: one thread owns the signing path's write connection and commits calls in batches.
+"""Group commit: one thread is the signing path's writer and commits calls in batches.
 
 Signing calls (HTTP remote-signer and /v1, gRPC GeneratePayment and SignTickets) do everything
 that needs no database first, in their own threads, then hand the committer a ``LedgerWork``:
@@ -8,7 +8,8 @@ queued call, up to ``batch_max``, and runs them in one write transaction (``comm
 
     BEGIN (IMMEDIATE on SQLite) → read for the whole batch (batch.py)
     → per call: SAVEPOINT → the work (kill switch, head, nonces, credit, sign, record) →
-      RELEASE, or ROLLBACK TO the savepoint when the call is refused or conflicts
+      RELEASE, or ROLLBACK TO the savepoint when the call is refused or conflicts (on
+      PostgreSQL the RELEASE rides with the next call's SAVEPOINT: one round trip for both)
     → write the batch's sums (batch_writes.py) → COMMIT (one fsync for the batch)
     → answer every call
 
@@ -27,7 +28,8 @@ rolled back and run again with the accounts locked from the start; a deadlock or
 failure is retried the same way, at most BATCH_ATTEMPTS_MAX times in all.
 
 The thread starts with the first call and ends after COMMITTER_IDLE_EXIT_S without work (the next
-call starts it again).
+call starts it again). Each batch takes a connection from the pool and returns it, so a
+connection the pool replaced (the database restarted, ``Database.dispose``) is never reused.
 """
 
 from __future__ import annotations
