@@ -33,7 +33,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, text, tuple_
+from sqlalchemy import Connection, bindparam, func, or_, select, text
 
 from clearinghouse.ledger import statements
 from clearinghouse.ledger.call_writes import write_call
@@ -86,8 +86,11 @@ _BY_SEQUENCE = (_RECORDS.c.state_id == bindparam("state_id")) & (_RECORDS.c.sequ
 _BY_REQUEST = (_RECORDS.c.gateway_id == bindparam("gateway_id")) & (_RECORDS.c.request_id == bindparam("request_id"))
 _RECORD_BY_SEQUENCE = select(_RECORDS).where(_BY_SEQUENCE).limit(1)
 _RECORD_BY_SEQUENCE_OR_REQUEST = select(_RECORDS).where(or_(_BY_SEQUENCE, _BY_REQUEST)).limit(1)
+# Per gateway, so both backends use the (gateway_id, request_id) unique index: a row-value IN
+# over pairs made SQLite scan every signing record (a fifth of the committer's time under SignTickets).
 _RECORDS_BY_REQUEST = select(_RECORDS).where(
-    tuple_(_RECORDS.c.gateway_id, _RECORDS.c.request_id).in_(bindparam("pairs", expanding=True))
+    _RECORDS.c.gateway_id == bindparam("gateway_id"),
+    _RECORDS.c.request_id.in_(bindparam("request_ids", expanding=True)),
 )
 _HEAD_BY_ID = select(_SESSIONS).where(_SESSIONS.c.state_id == bindparam("key_state_id"))
 
@@ -245,10 +248,14 @@ class Batch:
         pairs = sorted({(k.gateway_id, k.request_id) for k in keys if k.request_id is not None})
         if not pairs:
             return
-        for pair in pairs:
-            self.request_records[pair] = None
-        for row in self.connection.execute(_RECORDS_BY_REQUEST, {"pairs": pairs}):
-            self.request_records[(row.gateway_id, row.request_id)] = record_value(row._mapping)
+        by_gateway: dict[int, list[str]] = {}
+        for gateway_id, request_id in pairs:
+            self.request_records[(gateway_id, request_id)] = None
+            by_gateway.setdefault(gateway_id, []).append(request_id)
+        for gateway_id, request_ids in by_gateway.items():
+            key = {"gateway_id": gateway_id, "request_ids": request_ids}
+            for row in self.connection.execute(_RECORDS_BY_REQUEST, key):
+                self.request_records[(row.gateway_id, row.request_id)] = record_value(row._mapping)
 
 
 class CallLedger:
