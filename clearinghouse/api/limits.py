@@ -81,6 +81,9 @@ more than gateways use, few enough that queued requests stay within memory."""
 KEEP_ALIVE_S = 75
 """Idle keep-alive time; go-livepeer pays every ~5 s and reuses the connection."""
 
+PEPPER_BYTES_MIN = 32
+"""The pepper is an HMAC key; shorter than the digest size would weaken it."""
+
 API_KEY_CACHE_TTL_S = 2.0
 """How long a successful key lookup is reused: one database read per key per 2 s instead of
 per call, and a revoked key or disabled gateway is refused at most 2 s later."""

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearinghouse.ledger.limits import SIGNING_BATCH_MAX, SIGNING_QUEUE_MAX
-from clearinghouse.api.api_keys import PEPPER_BYTES_MIN
 from clearinghouse.api.limits import (
+    PEPPER_BYTES_MIN,
     CONNECTIONS_MAX,
     GRPC_CONCURRENT_RPCS_MAX,
     GRPC_MESSAGE_BYTES_MAX,
