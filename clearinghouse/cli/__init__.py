@@ -67,11 +67,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "Fiat invoices per gateway and period: draft, issue, paid, void, list, show, export.",
     ),
     "plan": LazyCommand(
-        "clearinghouse.cli.invoices:plan",
+        "clearinghouse.cli.plans:plan",
         "A gateway's billing plan: append-only, the newest in force at a period's start applies.",
     ),
     "fx": LazyCommand(
-        "clearinghouse.cli.invoices:fx",
+        "clearinghouse.cli.plans:fx",
         "FX rates from USD to invoice currencies, recorded on the invoices that use them.",
     ),
     "reconcile": LazyCommand(

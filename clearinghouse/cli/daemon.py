@@ -148,7 +148,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         metrics = _metrics(config, chain, rates, committer)
         rejections = RecentRejections()
         v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
-        admin = None if admin_token is None else AdminRoutes(db, admin_token)
+        admin = None if admin_token is None else AdminRoutes(db, admin_token, invoicing=config.invoicing)
         # The operator logs in to the dashboard with the admin token: one operator credential,
         # never a gateway key.
         dashboard = None if admin_token is None else DashboardRoutes(

@@ -26,6 +26,7 @@ from clearinghouse.cli.options import (
     settings,
     translated,
 )
+from clearinghouse.cli.billing_profiles import set_billing_profile, show_billing_profile
 from clearinghouse.cli.output import Column, fields, table
 
 reason_option = click.option("--reason", required=True, help="Why, for the audit trail.")
@@ -589,3 +590,8 @@ def _kill_switch(config_path: Path, url: str | None, gateway_id: int | None, eng
 def _pepper(config_path: Path) -> bytes:
     with translated():
         return settings(config_path).api_key_pepper()
+
+
+# The billing profile's commands live in their own module (this one is at its size limit).
+gateway.add_command(set_billing_profile)
+gateway.add_command(show_billing_profile)

@@ -32,6 +32,7 @@ from clearinghouse.billing.limits import (
     RATE_REFRESH_S_DEFAULT,
     SEQUENCER_GRACE_S_DEFAULT,
 )
+from clearinghouse.billing.invoice_terms import InvoicingSettings
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
@@ -281,6 +282,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     active_orchestrators_only: bool = False
     """Refuse tickets for recipients the BondingManager does not list as active this round
     (signer.decision's ``recipient_check``, chain/orchestrators.py)."""
