@@ -98,6 +98,10 @@ USAGE_SUBJECT_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
 TEXT_FIELD_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
 """ManifestID and app are stored in 128-character columns; longer is refused, not truncated."""
 
+REQUEST_ID_CHARS_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+"""A SignTickets request id is stored in a 128-character column (protos/clearinghouse.proto
+states the rule a client reads)."""
+
 WEBHOOK_TIMEOUT_S = 5.0
 """go-livepeer's webhook client timeout; an authorization slower than this fails closed."""
 
