@@ -79,14 +79,12 @@ def _print(verdict: DepositHealth) -> None:
                "[health] burn_window_s ago, and winning-ticket payouts in that window; as GET /v1/health)")
 
 
-RUNWAY_SHOWN_MAX_S = 365 * 86_400
-"""Beyond a year a runway is "> 1 year": its digits would only say that little is signed."""
-
-
 def runway_text(runway_s: float | None) -> str:
     """A runway as a person reads it: hours under two days, days under a year, else "> 1 year"."""
     if runway_s is None:
         return "unknown: nothing signed or paid out within the burn window"
+    from clearinghouse.chain.health import RUNWAY_SHOWN_MAX_S  # the dashboard's rule too
+
     if runway_s > RUNWAY_SHOWN_MAX_S:
         return "> 1 year"
     return f"{runway_s / 3600:.1f} h" if runway_s < 2 * 86_400 else f"{runway_s / 86_400:.1f} d"
