@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,8 +53,9 @@ def plan() -> None:
 @click.argument("gateway_id", type=click.IntRange(1))
 @click.option("--kind", type=click.Choice([k.value for k in stored.PlanKind]), required=True)
 @click.option("--currency", default="USD", show_default=True, help="The invoice currency (ISO 4217).")
-@click.option("--effective-at", callback=utc_time, required=True,
-              help="From when (ISO 8601 with offset); a period uses the plan in force at its start.")
+@click.option("--effective-at", callback=utc_time, default=None,
+              help="From when (ISO 8601 with offset; default: the start of the current UTC month, so this "
+                   "month's invoice uses it); a period uses the plan in force at its start.")
 @click.option("--markup-bps", type=click.IntRange(0, stored.MARKUP_BPS_MAX), default=0, show_default=True,
               help="Markup on usage (subscription: on usage beyond the included amount).")
 @click.option("--fee", callback=_amount, default=None, help="subscription: the fee per period.")
@@ -65,7 +66,7 @@ def plan() -> None:
 @config_option
 @database_url_option
 @json_option
-def plan_set(gateway_id: int, kind: str, currency: str, effective_at: datetime, markup_bps: int,
+def plan_set(gateway_id: int, kind: str, currency: str, effective_at: datetime | None, markup_bps: int,
              fee: Fraction | None, included: Fraction | None, fixed_fee: Fraction | None, reason: str,
              actor_name: str | None, config_path: Path, database_url_value: str | None, as_json: bool) -> None:
     """Set a gateway's billing plan from a time on; earlier periods keep theirs. A second plan
@@ -78,6 +79,8 @@ def plan_set(gateway_id: int, kind: str, currency: str, effective_at: datetime, 
       clearinghouse plan set 3 --kind subscription --currency EUR --fee 500 --included 400 \\
         --effective-at 2026-12-01T00:00:00Z --reason "EUR subscription"
     """
+    if effective_at is None:
+        effective_at = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         row = stored.set_billing_plan(
             db, gateway_id, kind=stored.PlanKind(kind), currency=currency, effective_at=effective_at,
