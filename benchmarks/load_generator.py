@@ -8,7 +8,12 @@ EV (35 wei), so every call signs exactly one ticket; a session takes fresh ticke
 recipientRandHash) every PARAMS_CALLS_MAX calls, well before the 600-nonce cap.
 
 Usage: python benchmarks/load_generator.py --url http://127.0.0.1:PORT --api-key KEY
-           [--connections 32] [--seconds 10] [--l1-block N]
+           [--connections 32] [--seconds 10] [--l1-block N] [--config clearinghouse.toml]
+
+The offers carry creation round 3500 with block hash 0x41…41 (the tests' static chain view);
+the signer refuses any other round (issue 15), so against a live chain, such as a devnet, give
+``--config`` with the daemon's configuration: the current round, its block hash and the L1
+block are then read from its chain.
 Prints one JSON line: calls, errors by status, calls/s, p50/p90/p99/max latency in ms.
 """
 
@@ -39,7 +44,11 @@ def minimal_big_endian(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
-def orchestrator_info(l1_block: int, now_s: int) -> bytes:
+STATIC_ROUND = (3500, b"\x41" * 32)
+"""(creation round, its block hash) of the tests' and benchmarks' static chain view."""
+
+
+def orchestrator_info(l1_block: int, now_s: int, offer_round: tuple[int, bytes] = STATIC_ROUND) -> bytes:
     """An offer with fresh random ticket params: price 35 wei per fixed unit, ticket EV 35 wei."""
     info = lp_rpc_pb2.OrchestratorInfo(transcoder="https://orchestrator.invalid:8935", address=b"\x73" * 20)
     info.price_info.pricePerUnit = 35
@@ -51,8 +60,8 @@ def orchestrator_info(l1_block: int, now_s: int) -> bytes:
     params.recipient_rand_hash = os.urandom(32)
     params.seed = os.urandom(32)
     params.expiration_block = minimal_big_endian(l1_block + 10**9)
-    params.expiration_params.creation_round = 3500
-    params.expiration_params.creation_round_block_hash = b"\x41" * 32
+    params.expiration_params.creation_round = offer_round[0]
+    params.expiration_params.creation_round_block_hash = offer_round[1]
     info.auth_token.token = b"token"
     info.auth_token.session_id = "bench"
     info.auth_token.expiration = now_s + 10**8
@@ -92,14 +101,14 @@ class Connection:
 
 
 async def drive(connection: Connection, l1_block: int, deadline: float, samples: list[float],
-                errors: dict[int, int]) -> None:
+                errors: dict[int, int], offer_round: tuple[int, bytes] = STATIC_ROUND) -> None:
     """Run sessions on one connection until the deadline."""
     state: dict[str, str] | None = None
     calls_on_params = PARAMS_CALLS_MAX
     info = b""
     while time.perf_counter() < deadline:
         if calls_on_params >= PARAMS_CALLS_MAX:
-            info, calls_on_params = orchestrator_info(l1_block, int(time.time())), 0
+            info, calls_on_params = orchestrator_info(l1_block, int(time.time()), offer_round), 0
         body = {"orchestrator": base64.b64encode(info).decode(), "type": "fixed", "ManifestID": "bench"}
         if state is not None:
             body["state"] = state  # type: ignore[assignment]
@@ -114,7 +123,8 @@ async def drive(connection: Connection, l1_block: int, deadline: float, samples:
             state = None
 
 
-async def run(url: str, api_key: str, connections: int, seconds: float, l1_block: int) -> dict[str, object]:
+async def run(url: str, api_key: str, connections: int, seconds: float, l1_block: int,
+              offer_round: tuple[int, bytes] = STATIC_ROUND) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     samples: list[float] = []
@@ -122,7 +132,8 @@ async def run(url: str, api_key: str, connections: int, seconds: float, l1_block
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
     await asyncio.gather(*(
-        drive(Connection(host, port, api_key), l1_block, deadline, samples, errors) for _ in range(connections)
+        drive(Connection(host, port, api_key), l1_block, deadline, samples, errors, offer_round)
+        for _ in range(connections)
     ))
     elapsed = time.perf_counter() - started
     ordered = sorted(samples)
@@ -151,8 +162,32 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--l1-block", type=int, default=20_000_000)
+    parser.add_argument("--config", default=None, help="the daemon's configuration: offer its chain's current round")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.url, args.api_key, args.connections, args.seconds, args.l1_block))))
+    l1_block, offer_round = args.l1_block, STATIC_ROUND
+    if args.config is not None:
+        l1_block, offer_round = chain_round(args.config)
+    print(json.dumps(asyncio.run(run(args.url, args.api_key, args.connections, args.seconds, l1_block, offer_round))))
+
+
+def chain_round(config_path: str) -> tuple[int, tuple[int, bytes]]:
+    """(L1 block, (current round, its block hash)) of the configuration's chain: read through its
+    RPC URL and Controller, or its [chain.static] view."""
+    from pathlib import Path
+
+    from clearinghouse.chain.client import ChainClient
+    from clearinghouse.config import load_settings
+
+    settings = load_settings(Path(config_path))
+    if settings.live_chain is None:
+        view = settings.static_chain
+        assert view is not None  # a configuration has a live or a static chain view
+        return view.last_l1_block, (view.current_round, dict(view.round_block_hashes)[view.current_round])
+    client = ChainClient(settings.live_chain.rpc_url, settings.live_chain.controller)
+    block, l1_block = client.head()
+    current = client.current_round(block=block)
+    hashes = dict(client.open_round_block_hashes(current, 1, block=block))
+    return l1_block, (current, hashes[current])
 
 
 if __name__ == "__main__":

@@ -50,9 +50,11 @@ REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 smuggle markup into the dashboard."""
 
 LIBRARY_LOGGERS_FLOOR = {"web3": logging.INFO, "urllib3": logging.INFO, "asyncio": logging.INFO,
-                         "hpack": logging.INFO, "multipart": logging.INFO}
+                         "hpack": logging.INFO, "multipart": logging.INFO, "alembic": logging.WARNING}
 """Libraries whose debug lines drown ours (web3 logs every RPC request and response, ~2,000
-lines in 25 s of a devnet): at ``debug`` the handler writes theirs from info up only."""
+lines in 25 s of a devnet): at ``debug`` the handler writes theirs from info up only. Alembic's
+info lines (a plugin list and one line per migration, a screenful on a new ledger) are not the
+operator's business: its warnings and errors still show, and `db upgrade` prints the revision."""
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 """uvicorn's loggers; their records propagate to our root handler instead of uvicorn's own, at
@@ -174,8 +176,9 @@ class TextFormatter(logging.Formatter):
 
 
 class LibraryNoiseFilter(logging.Filter):
-    """Drops the debug lines of LIBRARY_LOGGERS_FLOOR's libraries at the handler, so `debug` shows
-    the daemon's own; the loggers' levels stay as they are (tests and callers may lower them)."""
+    """Drops the lines of LIBRARY_LOGGERS_FLOOR's libraries under their floor at the handler, so
+    `debug` shows the daemon's own; the loggers' levels stay as they are (tests and callers may
+    lower them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         name = record.name

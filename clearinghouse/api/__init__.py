@@ -14,25 +14,30 @@ into, served at /metrics), ``rejections`` (the newest refused calls, for the das
 
 from __future__ import annotations
 
-from clearinghouse.api.api_keys import (
-    ApiKeyAuthenticator,
-    api_key_digest,
-    authenticate,
-    issue_api_key,
-)
-from clearinghouse.api.errors import (
-    REFUSAL_STATUS,
-    ApiError,
-    GatewayDisabled,
-    Reason,
-    Unauthenticated,
-)
-from clearinghouse.api.gateway_service import GatewayService
-from clearinghouse.api.grpc_server import GrpcServer, GrpcTls, grpc_serving
-from clearinghouse.api.grpc_service import GrpcGateway
-from clearinghouse.api.http import RemoteSignerApp, SigningService
-from clearinghouse.api.server import run_server, serving
-from clearinghouse.api.webhook import WebhookAuthorizer, WebhookConfig
+from typing import TYPE_CHECKING
+
+from clearinghouse.facades import Facade
+
+if TYPE_CHECKING:
+    from clearinghouse.api.api_keys import (
+        ApiKeyAuthenticator,
+        api_key_digest,
+        authenticate,
+        issue_api_key,
+    )
+    from clearinghouse.api.errors import (
+        REFUSAL_STATUS,
+        ApiError,
+        GatewayDisabled,
+        Reason,
+        Unauthenticated,
+    )
+    from clearinghouse.api.gateway_service import GatewayService
+    from clearinghouse.api.grpc_server import GrpcServer, GrpcTls, grpc_serving
+    from clearinghouse.api.grpc_service import GrpcGateway
+    from clearinghouse.api.http import RemoteSignerApp, SigningService
+    from clearinghouse.api.server import run_server, serving
+    from clearinghouse.api.webhook import WebhookAuthorizer, WebhookConfig
 
 __all__ = [
     "REFUSAL_STATUS",
@@ -56,3 +61,10 @@ __all__ = [
     "run_server",
     "serving",
 ]
+
+_EXPORTS = Facade(__name__, __file__)
+
+
+def __getattr__(name: str) -> object:
+    """Each name is imported from its module on first use (clearinghouse.facades)."""
+    return _EXPORTS.load(name)

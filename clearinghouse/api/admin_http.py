@@ -41,8 +41,8 @@ from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoices import InvoiceError, LineGrouping
+from clearinghouse.billing.invoice_terms import InvoicingSettings
 from clearinghouse.billing.invoicing import (
-    DEFAULT_ISSUER_NAME,
     DEFAULT_STRIPE_EVENT_NAME,
     draft_for_period,
     export_invoice,
@@ -116,10 +116,12 @@ class Export:
 class AdminRoutes:
     """The /admin/v1/ routes over one ledger; ``routes()`` is merged into the ASGI app."""
 
-    def __init__(self, db: Database, token: str, *, threads: int = ADMIN_THREADS_MAX) -> None:
+    def __init__(self, db: Database, token: str, *, threads: int = ADMIN_THREADS_MAX,
+                 invoicing: InvoicingSettings = InvoicingSettings()) -> None:
         if not token:
             raise ValueError("the admin token must not be empty")
         self._db = db
+        self._invoicing = invoicing
         self._token = token.encode("ascii")
         self._pool = BlockingPool("admin", threads)
 
@@ -176,13 +178,17 @@ class AdminRoutes:
         gateway_id = _id(body.get("gateway_id"), "gateway_id")
         start, end = _period(body)
         grouping = _choice(body.get("group_by", LineGrouping.PIPELINE_MODEL.value), "group_by", LineGrouping)
-        row, lines = await self._pool.run(_draft_for_period, self._db, gateway_id, start, end, grouping)
+        row, lines = await self._pool.run(_draft_for_period, self._db, gateway_id, start, end, grouping,
+                                          self._invoicing)
         return _json_response(invoice_document(row) | {"lines": lines})
 
     async def _issue(self, scope: Scope, receive: Receive) -> Response:
-        body = await _body(scope, receive, {"invoice_id", "reason"})
+        body = await _body(scope, receive, {"invoice_id", "reason", "allow_open_period"})
         invoice_id, reason = _id(body.get("invoice_id"), "invoice_id"), _text(body, "reason", "issued")
-        row = await self._pool.run(_issue_invoice, self._db, invoice_id, reason)
+        allow_open_period = body.get("allow_open_period", False)
+        if not isinstance(allow_open_period, bool):
+            raise BadRequest(f"allow_open_period must be true or false, got {allow_open_period!r:.40}")
+        row = await self._pool.run(_issue_invoice, self._db, invoice_id, reason, self._invoicing, allow_open_period)
         return _json_response(invoice_document(row))
 
     async def _paid(self, scope: Scope, receive: Receive) -> Response:
@@ -248,14 +254,18 @@ def _list_invoices(db: Database, gateway_id: int | None, limit: int) -> list[sto
 
 
 def _draft_for_period(
-    db: Database, gateway_id: int, start: datetime, end: datetime, grouping: LineGrouping
+    db: Database, gateway_id: int, start: datetime, end: datetime, grouping: LineGrouping,
+    invoicing: InvoicingSettings,
 ) -> tuple[stored.Invoice, int]:
-    row, draft = draft_for_period(db, gateway_id, start, end, grouping, actor=ACTOR)
+    row, draft = draft_for_period(db, gateway_id, start, end, grouping, actor=ACTOR, settings=invoicing)
     return row, len(draft.lines)
 
 
-def _issue_invoice(db: Database, invoice_id: int, reason: str) -> stored.Invoice:
-    return stored.issue_invoice(db, invoice_id, actor=ACTOR, reason=reason)
+def _issue_invoice(db: Database, invoice_id: int, reason: str, invoicing: InvoicingSettings,
+                   allow_open_period: bool) -> stored.Invoice:
+    from clearinghouse.billing.issuing import issue
+
+    return issue(db, invoice_id, invoicing, allow_open_period=allow_open_period, actor=ACTOR, reason=reason)
 
 
 def _mark_paid(db: Database, invoice_id: int, paid_at: datetime, reason: str) -> stored.Invoice:
@@ -271,7 +281,7 @@ def _exported(db: Database, invoice_id: int, export_format: str, query: Query) -
     billing.invoicing.export_invoice for what it refuses)."""
     row, data = export_invoice(
         db, invoice_id, export_format,
-        issuer_name=query.get("issuer_name") or DEFAULT_ISSUER_NAME,
+        issuer_name=query.get("issuer_name"),
         stripe_customer_id=query.get("stripe_customer_id"),
         event_name=query.get("event_name") or DEFAULT_STRIPE_EVENT_NAME,
         subject=query.get("subject"),

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from clearinghouse.api.errors import GatewayDisabled, Unauthenticated
-from clearinghouse.api.limits import API_KEY_CACHE_TTL_S, API_KEYS_CACHED_MAX
+from clearinghouse.api.limits import API_KEY_CACHE_TTL_S, API_KEYS_CACHED_MAX, PEPPER_BYTES_MIN
 from clearinghouse.api.requests import RequestHeaders, usage_subject_header
 from clearinghouse.ledger import (
     ApiKey,
@@ -44,8 +44,6 @@ API_KEY_RANDOM_BYTES = 32
 """256 bits: guessing a key is out of reach whatever the request rate."""
 API_KEY_DISPLAY_CHARS = 12
 """``chk_`` + 8 characters: enough to tell keys apart in a list, never enough to use one."""
-PEPPER_BYTES_MIN = 32
-"""The pepper is an HMAC key; shorter than the digest size would weaken it."""
 API_KEY_LOOKUP_STRIPES = 64
 """Locks that make lookups of one key wait for each other (a key's stripe: its digest's first
 byte): bounded memory whatever the number of keys, and different keys rarely share one."""

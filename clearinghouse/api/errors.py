@@ -140,6 +140,13 @@ a gateway over its credit (402, "payment required") or its call rate (429), or t
 queue full (SIGNER_BUSY, 503 with Retry-After: retry in a second); UNAVAILABLE (503) is
 retryable elsewhere or later: our deposit is unhealthy or the database is down."""
 
+NORMAL_FLOW: frozenset[Reason] = frozenset({
+    Reason.NO_TICKETS_NEEDED, Reason.REFRESH_SESSION, Reason.PRICE_EXCEEDED, Reason.PARAMS_REJECTED,
+    Reason.STALE_STATE, Reason.RATE_LIMITED, Reason.SIGNER_BUSY,
+})
+"""Reasons a well-behaved client meets in normal operation and acts on (skip the cycle, refresh,
+pick another orchestrator, back off) rather than failures; the proto's header lists them apart."""
+
 REFUSAL_REASON: Mapping[Refusal, Reason] = {
     Refusal.BAD_REQUEST: Reason.BAD_REQUEST,
     Refusal.STALE_STATE: Reason.STALE_STATE,

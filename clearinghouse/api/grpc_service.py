@@ -167,7 +167,7 @@ class GrpcGateway:
         result = self._service.generate_payment(caller, call, deadline_s=deadline_s(context))
         if self._metrics is not None:
             self._metrics.payment_signed("grpc", caller.gateway_id, result)
-        return payment_message(result)
+        return payment_message(result, call)
 
     def _sign_tickets(
         self, caller: Caller, request: bytes, context: grpc.ServicerContext

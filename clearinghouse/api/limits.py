@@ -84,6 +84,9 @@ more than gateways use, few enough that queued requests stay within memory."""
 KEEP_ALIVE_S = 75
 """Idle keep-alive time; go-livepeer pays every ~5 s and reuses the connection."""
 
+PEPPER_BYTES_MIN = 32
+"""The pepper is an HMAC key; shorter than the digest size would weaken it."""
+
 API_KEY_CACHE_TTL_S = 2.0
 """How long a successful key lookup is reused: one database read per key per 2 s instead of
 per call, and a revoked key or disabled gateway is refused at most 2 s later."""
@@ -97,6 +100,10 @@ USAGE_SUBJECT_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
 
 TEXT_FIELD_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
 """ManifestID and app are stored in 128-character columns; longer is refused, not truncated."""
+
+REQUEST_ID_CHARS_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+"""A SignTickets request id is stored in a 128-character column (protos/clearinghouse.proto
+states the rule a client reads)."""
 
 WEBHOOK_TIMEOUT_S = 5.0
 """go-livepeer's webhook client timeout; an authorization slower than this fails closed."""

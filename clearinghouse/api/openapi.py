@@ -304,8 +304,10 @@ def _admin_paths() -> dict[str, Any]:
         "/admin/v1/invoices/draft": post(
             "AdminDraftInvoice", "Store the period's draft (recomputable until issued): month, or start and end.",
             _required(["gateway_id"], gateway_id=_ROW_ID, group_by=line_groups, **period)),
-        "/admin/v1/invoices/issue": post("AdminIssueInvoice", "Number the invoice and freeze it.",
-                                         _required(["invoice_id"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT)),
+        "/admin/v1/invoices/issue": post("AdminIssueInvoice", "Number the invoice and freeze it with its parties and "
+                                         "due date; a period not yet over needs allow_open_period (it says partial).",
+                                         _required(["invoice_id"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT,
+                                                   allow_open_period={"type": "boolean"})),
         "/admin/v1/invoices/paid": post("AdminMarkInvoicePaid", "Record the invoice's payment.",
                                         _required(["invoice_id"], invoice_id=_ROW_ID, paid_at=_MOMENT,
                                                   reason=_AUDIT_TEXT)),

@@ -133,7 +133,7 @@ class V1Routes:
         result = await self._pool.run(self._service.generate_payment, caller, call)
         if self._metrics is not None:
             self._metrics.payment_signed("http", caller.gateway_id, result)
-        return payment_message(result)
+        return payment_message(result, call)
 
     async def _sign_tickets(self, scope: Scope, receive: Receive) -> Message:
         caller = await self._caller(scope, signing=True)

@@ -9,11 +9,13 @@ the field.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from clearinghouse.api.errors import BadRequest
+from clearinghouse.api.limits import REQUEST_ID_CHARS_MAX
 from clearinghouse.api.gateway_service import DepositInfo, SignerInfo, UsageGroups
 from clearinghouse.api.payloads import check_text_field
 from clearinghouse.ledger.hourly_usage import UsageGrouping
@@ -39,14 +41,31 @@ def signer_info_message(info: SignerInfo) -> pb.GetSignerInfoResponse:
     )
 
 
-def payment_message(result: PaymentResult) -> pb.GeneratePaymentResponse:
-    """A PaymentResult as GeneratePaymentResponse."""
+def payment_message(result: PaymentResult, call: PaymentCall) -> pb.GeneratePaymentResponse:
+    """A PaymentResult as GeneratePaymentResponse, with the call's EV, fee and the session's
+    balance worked out from what the answer carries (issue 19): EV from the signed Payment's
+    face value, win probability and ticket count; the balance from the new state; the fee from
+    the state balance rule of spec 02, new balance = previous + EV - fee (a new session starts
+    at 0). A replayed answer gives the same figures as the call it repeats."""
+    from clearinghouse.pm.ev import ticket_ev
+    from clearinghouse.proto import lp_rpc_pb2
+    from clearinghouse.signer.state import decode_state
+
+    payment = lp_rpc_pb2.Payment.FromString(result.payment)
+    params = payment.ticket_params
+    ev = ticket_ev(int.from_bytes(params.face_value, "big"), int.from_bytes(params.win_prob, "big"))
+    ev_signed = ev * len(payment.ticket_sender_params)
+    balance = decode_state(result.state).balance
+    previous = Fraction(0) if call.state is None else decode_state(call.state).balance
     return pb.GeneratePaymentResponse(
         payment=result.payment,
         seg_creds=result.seg_creds,
         state=pb.PaymentState(state=result.state, signature=result.state_signature),
         ticket_count=result.ticket_count,
         replayed=result.replayed,
+        ev_signed_wei=str(ev_signed),
+        fee_wei=str(previous + ev_signed - balance),
+        balance_wei=str(balance),
     )
 
 
@@ -97,11 +116,8 @@ def payment_call(request: pb.GeneratePaymentRequest) -> PaymentCall:
 
 def ticket_request(request: pb.SignTicketsRequest) -> TicketRequest:
     """The TicketRequest of a SignTicketsRequest; BadRequest for a missing part or a request id
-    that is not 1..TEXT_FIELD_LENGTH_MAX printable ASCII characters."""
-    request_id = request.request_id
-    if not request_id or not all(" " < char <= "~" for char in request_id):
-        raise BadRequest("request_id must be 1 or more printable ASCII characters without spaces")
-    check_text_field("request_id", request_id)
+    that breaks the rule the proto states (``check_request_id``)."""
+    request_id = check_request_id(request.request_id)
     if not request.HasField("ticket_params") or not request.HasField("price_info"):
         raise BadRequest("ticket_params and price_info are required")
     return TicketRequest(
@@ -113,6 +129,16 @@ def ticket_request(request: pb.SignTicketsRequest) -> TicketRequest:
         price_info=request.price_info.SerializeToString(),
         ticket_count=request.ticket_count,
     )
+
+
+def check_request_id(request_id: str) -> str:
+    """``request_id`` if it is 1..REQUEST_ID_CHARS_MAX characters, each printable ASCII other
+    than space ('!' 0x21 to '~' 0x7E), as SignTicketsRequest.request_id's comment states; else
+    BadRequest stating that rule."""
+    if not 1 <= len(request_id) <= REQUEST_ID_CHARS_MAX or not all("!" <= char <= "~" for char in request_id):
+        raise BadRequest(f"request_id must be 1 to {REQUEST_ID_CHARS_MAX} characters, each printable ASCII "
+                         f"other than space ('!' to '~'), got {request_id!r:.40}")
+    return request_id
 
 
 GROUPINGS = {

@@ -2,24 +2,32 @@
 OpenMeter CloudEvents; pure, each returns bytes.
 
 **JSON** (``invoice_json``) is the draft's one serialization: UTF-8, keys sorted, no spaces,
-``"format": "clearinghouse.invoice/1"``. Exact rationals are strings as ``Fraction`` writes
+``"format": "clearinghouse.invoice/2"``. Exact rationals are strings as ``Fraction`` writes
 them ("617/50", "7"); integers that can outgrow a double (counts, wei, minor units) are
 strings; ids are numbers; times are ISO 8601 UTC with a Z; addresses lowercase 0x-hex.
 ``content_hash`` is SHA-256 of exactly these bytes, so a stored hash verifies an export.
+Format /2 (issue 19) adds ``terms`` (issuer, customer, payment terms, tax, partial; number,
+issue and due dates once issued) and, beside each exact amount, the same as a decimal string
+(``amount_decimal``, ``ev_wei_decimal``, ``fee_wei_decimal``, ``total_decimal``: exact where
+the decimal ends within ``DECIMAL_PLACES`` places, else rounded there half to even), so a
+reader need not divide 80-digit fractions. A draft without terms is written in format /1, as
+documents stored before /2 were, so they still read back byte for byte.
 
 **CSV** (``invoice_csv``): RFC 4180 (CRLF, minimal quoting), UTF-8 without BOM, one row per
 line in the draft's order, under this header, which only ever grows at the end::
 
     invoice_number,gateway_id,period_start,period_end,currency,line,kind,description,
     pipeline,model_id,app,orchestrator,reference,calls,tickets,units,ev_wei,fee_wei,
-    amount,amount_minor,amount_exact
+    amount,amount_minor,amount_exact,amount_decimal,ev_wei_exact,fee_wei_exact
 
 (one line in the file). ``line`` counts from 1; ``kind`` is a ``LineKind``; unknown key parts
 and a draft's invoice number are empty. ``ev_wei`` and ``fee_wei`` are rounded down to whole
 wei, for reading (the exact rationals are in the JSON). ``amount`` is the amount shown, as a
 decimal in major units ("12.34"), ``amount_minor`` the same in minor units ("1234"), and
 ``amount_exact`` the exact amount in major units as a fraction ("12341/1000"; 0 on the
-rounding line); quantities are 0 on lines that are not usage. The ``amount`` column adds up
+rounding line), ``amount_decimal`` the exact amount as a decimal (as in the JSON), and
+``ev_wei_exact``/``fee_wei_exact`` the exact wei fractions; quantities are 0 on lines that are
+not usage. The ``amount`` column adds up
 to the invoice total. Text that a spreadsheet would run as a formula (starting with = + - @,
 tab or CR) gets a leading ``'``.
 
@@ -54,16 +62,26 @@ from clearinghouse.billing.invoices import (
     LineKind,
     Plan,
     SubscriptionPlan,
+    decimal_text,
     minor_units_text,
 )
+from clearinghouse.billing.invoice_terms import InvoiceTerms, Party
 
-FORMAT: Final = "clearinghouse.invoice/1"
+FORMAT: Final = "clearinghouse.invoice/2"
 """Names the canonical JSON layout; a change to the layout changes it (and so every hash)."""
+
+FORMAT_V1: Final = "clearinghouse.invoice/1"
+"""The layout before parties, terms and decimal strings: drafts without terms keep it."""
+
+DECIMAL_PLACES: Final = 18
+"""Places of the decimal strings beside exact fractions: whole attowei of a wei amount, and far
+below any currency's minor unit."""
 
 CSV_HEADER: Final = (
     "invoice_number", "gateway_id", "period_start", "period_end", "currency", "line", "kind",
     "description", "pipeline", "model_id", "app", "orchestrator", "reference", "calls", "tickets",
-    "units", "ev_wei", "fee_wei", "amount", "amount_minor", "amount_exact",
+    "units", "ev_wei", "fee_wei", "amount", "amount_minor", "amount_exact", "amount_decimal", "ev_wei_exact",
+    "fee_wei_exact",
 )
 """The CSV columns, in order (see the module docstring); stable: new columns go at the end."""
 
@@ -88,8 +106,9 @@ def utc_text(moment: datetime) -> str:
 
 def invoice_json(draft: InvoiceDraft) -> bytes:
     """The draft's canonical JSON (see the module docstring); the same draft, the same bytes."""
-    document = {
-        "format": FORMAT,
+    terms = draft.terms
+    document: dict[str, object] = {
+        "format": FORMAT_V1 if terms is None else FORMAT,
         "gateway_id": draft.gateway_id,
         "period_start": utc_text(draft.period_start),
         "period_end": utc_text(draft.period_end),
@@ -97,13 +116,44 @@ def invoice_json(draft: InvoiceDraft) -> bytes:
         "minor_unit_exponent": draft.minor_unit_exponent,
         "grouping": draft.grouping.value,
         "plan": _plan_document(draft.plan),
-        "lines": [_line_document(line) for line in draft.lines],
+        "lines": [_line_document(line, decimals=terms is not None) for line in draft.lines],
         "total": str(draft.total),
         "total_minor": str(draft.total_minor),
         "rates": [_rate_document(rate) for rate in draft.rates],
         "fx": None if draft.fx is None else _fx_document(draft.fx),
     }
+    if terms is not None:
+        document["terms"] = terms_document(terms)
+        document["total_decimal"] = decimal_string(draft.total)
     return _json_bytes(document)
+
+
+def decimal_string(value: Fraction) -> str:
+    """``value`` as a decimal: exact when it ends within DECIMAL_PLACES places, else rounded
+    there half to even (the exact fraction is always written beside it)."""
+    value = Fraction(value)
+    scale: int = 10**DECIMAL_PLACES
+    return decimal_text(value if (value * scale).denominator == 1 else Fraction(round(value * scale), scale))
+
+
+def party_document(party: Party) -> dict[str, object]:
+    return {"name": party.name, "address_lines": list(party.address_lines), "tax_id": party.tax_id,
+            "email": party.email}
+
+
+def terms_document(terms: InvoiceTerms) -> dict[str, object]:
+    """The ``terms`` object of a /2 document."""
+    return {
+        "issuer": party_document(terms.issuer),
+        "customer": party_document(terms.customer),
+        "payment_terms_days": terms.payment_terms_days,
+        "tax_rate_bps": terms.tax_rate_bps,
+        "tax_note": terms.tax_note,
+        "partial": terms.partial,
+        "number": terms.number,
+        "issued_at": None if terms.issued_at is None else utc_text(terms.issued_at),
+        "due_at": None if terms.due_at is None else utc_text(terms.due_at),
+    }
 
 
 def content_hash(draft: InvoiceDraft) -> bytes:
@@ -134,8 +184,8 @@ def _plan_document(plan: Plan) -> dict[str, object]:
     }
 
 
-def _line_document(line: InvoiceLine) -> dict[str, object]:
-    return {
+def _line_document(line: InvoiceLine, *, decimals: bool) -> dict[str, object]:
+    document: dict[str, object] = {
         "kind": line.kind.value,
         "description": line.description,
         "pipeline": line.pipeline,
@@ -151,6 +201,10 @@ def _line_document(line: InvoiceLine) -> dict[str, object]:
         "amount": str(line.amount),
         "amount_minor": str(line.amount_minor),
     }
+    if decimals:
+        document |= {"amount_decimal": decimal_string(line.amount), "ev_wei_decimal": decimal_string(line.ev_wei),
+                     "fee_wei_decimal": decimal_string(line.fee_wei)}
+    return document
 
 
 def _rate_document(rate: InvoiceRate) -> dict[str, object]:
@@ -206,6 +260,9 @@ def invoice_csv(draft: InvoiceDraft, invoice_number: str | None = None) -> bytes
                 minor_units_text(line.amount_minor, draft.minor_unit_exponent),
                 line.amount_minor,
                 str(line.amount),
+                decimal_string(line.amount),
+                str(Fraction(line.ev_wei)),
+                str(Fraction(line.fee_wei)),
             )
         )
     return out.getvalue().encode("utf-8")

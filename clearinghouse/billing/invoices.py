@@ -40,6 +40,8 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Final
 
+from clearinghouse.billing.invoice_terms import InvoiceTerms
+from clearinghouse.billing.invoice_terms import Party as Party  # the parties' home since #19
 from clearinghouse.errors import ClearinghouseError, InvariantViolation
 
 MINOR_UNIT_EXPONENTS: Final[Mapping[str, int]] = MappingProxyType(
@@ -93,6 +95,7 @@ class LineKind(StrEnum):
     MARKUP = "markup"
     FIXED_FEE = "fixed_fee"
     ADJUSTMENT = "adjustment"
+    TAX = "tax"
     ROUNDING = "rounding"
 
 
@@ -273,21 +276,6 @@ Plan = FreePlan | SubscriptionPlan | UsageBasedPlan
 
 
 @dataclass(frozen=True, slots=True)
-class Party:
-    """The issuer or the customer of an invoice, as printed on it."""
-
-    name: str
-    address_lines: tuple[str, ...] = ()
-    tax_id: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_text("name", self.name, none_ok=False)
-        for line in self.address_lines:
-            _check_text("address line", line, none_ok=False)
-        _check_text("tax_id", self.tax_id, none_ok=True)
-
-
-@dataclass(frozen=True, slots=True)
 class InvoiceLine:
     """One line: exact ``amount`` in the invoice currency's major units and the amount shown,
     ``amount_minor``. Usage lines carry their key and quantities; other lines have None parts
@@ -329,6 +317,8 @@ class InvoiceDraft:
     total_minor: int
     rates: tuple[InvoiceRate, ...]
     fx: FxRate | None
+    terms: InvoiceTerms | None = None
+    """Parties, payment terms, tax and completeness (format /2); None in a /1 document."""
 
     def __post_init__(self) -> None:
         exact = sum((line.amount for line in self.lines), Fraction(0))
@@ -359,6 +349,7 @@ def draft_invoice(
     fx: FxRate | None = None,
     grouping: LineGrouping = LineGrouping.PIPELINE_MODEL,
     adjustments: Sequence[Adjustment] = (),
+    terms: InvoiceTerms | None = None,
 ) -> InvoiceDraft:
     """The invoice of ``gateway_id`` for [period_start, period_end) (see the module docstring).
 
@@ -367,6 +358,8 @@ def draft_invoice(
     currency other than USD, or one given for USD); a bucket without a rate or with a rate
     snapshot missing from ``rates``; two different rates with one snapshot id; and more than
     ``INVOICE_LINES_MAX`` lines. A free plan ignores ``buckets``, which then need no rate.
+    With ``terms`` at a tax rate above 0, a tax line of the exact subtotal times the rate
+    follows the adjustments.
     """
     _check_count("gateway_id", gateway_id)
     if grouping not in tuple(LineGrouping):
@@ -387,6 +380,7 @@ def draft_invoice(
     usage_total = sum((line.amount for line in usage), Fraction(0))
     head, tail = _plan_lines(plan, usage_total, exponent)
     charged = (*head, *usage, *tail, *(_adjustment_line(a, exponent) for a in adjustments))
+    charged = (*charged, *_tax_line(terms, sum((line.amount for line in charged), Fraction(0)), exponent))
     if len(charged) >= INVOICE_LINES_MAX:  # >= leaves room for the rounding line
         raise InvoiceError(f"invoice would have {len(charged)} lines, more than {INVOICE_LINES_MAX - 1}")
     total = sum((line.amount for line in charged), Fraction(0))
@@ -406,6 +400,7 @@ def draft_invoice(
         total_minor=total_minor,
         rates=used,
         fx=fx,
+        terms=terms,
     )
 
 
@@ -497,7 +492,11 @@ def _key_order(key: _Key) -> tuple[tuple[bool, str], ...]:
 
 def _usage_description(key: _Key, grouping: LineGrouping) -> str:
     pipeline, model_id, app, orchestrator = key
-    text = f"{pipeline or 'unknown pipeline'} / {model_id or 'unknown model'}"
+    # Name what the records know: "live-video-to-video" when only the call type told the pipeline.
+    if pipeline is None and model_id is None:
+        text = "Usage (pipeline and model not reported)"
+    else:
+        text = " / ".join(part for part in (pipeline, model_id) if part is not None)
     if grouping is LineGrouping.APP:
         text += f", app {app or 'unknown'}"
     elif grouping is LineGrouping.ORCHESTRATOR:
@@ -543,6 +542,14 @@ def _plan_line(kind: LineKind, description: str, amount: Fraction, exponent: int
         return ()
     amount_minor = to_minor_units(amount, exponent)
     return (InvoiceLine(kind=kind, description=description, amount=amount, amount_minor=amount_minor),)
+
+
+def _tax_line(terms: InvoiceTerms | None, subtotal: Fraction, exponent: int) -> tuple[InvoiceLine, ...]:
+    if terms is None or terms.tax_rate_bps == 0:
+        return ()
+    shown = minor_units_text(to_minor_units(subtotal, exponent), exponent)  # for reading; the amount is exact
+    description = f"Tax (VAT) {_percent_text(terms.tax_rate_bps)} of the subtotal {shown}"
+    return _plan_line(LineKind.TAX, description, subtotal * Fraction(terms.tax_rate_bps, BPS_PER_UNIT), exponent)
 
 
 def _adjustment_line(adjustment: Adjustment, exponent: int) -> InvoiceLine:

@@ -44,13 +44,19 @@ from clearinghouse.billing.invoices import (
     InvoiceRate,
     LineGrouping,
     LineKind,
-    Party,
     Plan,
     SubscriptionPlan,
     UsageBasedPlan,
     UsageBucket,
     draft_invoice,
 )
+from clearinghouse.billing.invoice_terms import (
+    DEFAULT_ISSUER_NAME,
+    InvoiceTerms,
+    InvoicingSettings,
+    Party,
+)
+from clearinghouse.billing.issuing import credit_note_terms, current_terms
 from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import LedgerConflict
@@ -63,9 +69,6 @@ billing.invoices.TEXT_CHARS_MAX; its ledger transaction id, in the line's refere
 the whole text."""
 
 
-DEFAULT_ISSUER_NAME: Final = "clearinghouse operator"
-"""Who issues a PDF when no issuer name is given."""
-
 DEFAULT_STRIPE_EVENT_NAME: Final = "livepeer_usage"
 """The Stripe meter's event name when none is given: one meter for every gateway's usage."""
 
@@ -77,26 +80,31 @@ def export_invoice(
     invoice_id: int,
     export_format: str,
     *,
-    issuer_name: str = DEFAULT_ISSUER_NAME,
+    issuer_name: str | None = None,
     stripe_customer_id: str | None = None,
     event_name: str = DEFAULT_STRIPE_EVENT_NAME,
     subject: str | None = None,
 ) -> tuple[stored.Invoice, bytes]:
     """The stored invoice in ``export_format`` (one of EXPORT_FORMATS), made from its stored
-    document. A credit note prints as one, naming the invoice it voids.
+    document. A credit note prints as one, naming the invoice it voids. The JSON export is the
+    document with its identity beside it (``issuing.export_document``). The PDF names the parties
+    frozen into the document; ``issuer_name`` only names the issuer of a document made before
+    parties were (format /1).
 
     Raises NotFound, LedgerConflict for a PDF of a draft (a printed invoice has a number), and
     InvoiceError for an unknown format or Stripe events without a customer id.
     """
+    from clearinghouse.billing.issuing import export_document
     from clearinghouse.billing.pdf import invoice_pdf
     from clearinghouse.ledger.gateways import get_gateway
 
     if export_format not in EXPORT_FORMATS:
         raise InvoiceError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}")
-    row, draft = stored_draft(db, invoice_id)
+    document = stored.invoice_document(db, invoice_id)
+    row, draft = document.invoice, draft_from_json(document.content)
     customer = get_gateway(db, row.gateway_id).name
     if export_format == "json":
-        return row, invoice_json(draft)
+        return row, export_document(row, draft, document.content)
     if export_format == "csv":
         return row, invoice_csv(draft, row.number)
     if export_format == "stripe":
@@ -108,8 +116,9 @@ def export_invoice(
     if row.number is None or row.issued_at is None:
         raise LedgerConflict(f"invoice {invoice_id} is a draft; issue it before printing it")
     voided = None if row.credit_note_of is None else stored.get_invoice(db, row.credit_note_of).number
-    return row, invoice_pdf(draft, Party(issuer_name), Party(customer), row.number, row.issued_at,
-                            credit_note_for=voided)
+    issuer = Party(issuer_name or DEFAULT_ISSUER_NAME) if draft.terms is None else draft.terms.issuer
+    billed = Party(customer) if draft.terms is None else draft.terms.customer
+    return row, invoice_pdf(draft, issuer, billed, row.number, row.issued_at, credit_note_for=voided)
 
 
 def month_period(month: str) -> tuple[datetime, datetime]:
@@ -135,9 +144,13 @@ def draft_for_period(
     grouping: LineGrouping = LineGrouping.PIPELINE_MODEL,
     *,
     actor: str,
+    settings: InvoicingSettings = InvoicingSettings(),
+    now: datetime | None = None,
 ) -> tuple[stored.Invoice, InvoiceDraft]:
     """Compute the draft of ``gateway_id`` for [start, end) and store it, replacing the
     period's previous draft (see the module docstring); returns the stored row and the draft.
+    The draft carries its terms (billing.issuing.current_terms): the issuer of ``settings``,
+    the gateway's billing profile and tax, and ``partial`` when ``end`` is after ``now``.
 
     Raises InvoiceError when the gateway has no plan in force, the period has unpriced usage
     under a paid plan, an FX or ETH/USD rate it needs is missing, or ``draft_invoice`` refuses
@@ -157,16 +170,19 @@ def draft_for_period(
     if not isinstance(plan, FreePlan):
         _refuse_unpriced(rows, gateway_id, start, end)
     buckets = [_bucket(row) for row in rows]
+    partial = end > (now or datetime.now(UTC))
+    terms = current_terms(db, gateway_id, settings, partial=partial)
     snapshot_ids = sorted({b.rate_snapshot_id for b in buckets if b.rate_snapshot_id is not None})
     draft = draft_invoice(
         gateway_id=gateway_id, period_start=start, period_end=end, currency=currency, plan=plan,
         buckets=buckets, rates=[_invoice_rate(rate_snapshot(db, i)) for i in snapshot_ids], fx=fx,
         grouping=grouping, adjustments=_adjustments(db, gateway_id, start, end, currency, fiat_per_usd),
+        terms=terms,
     )
     invoice = stored.save_draft(
         db, gateway_id=gateway_id, period_start=draft.period_start, period_end=draft.period_end,
         currency=currency, content=invoice_json(draft), total_minor=draft.total_minor, actor=actor,
-        reason=f"draft, lines grouped by {draft.grouping}",
+        reason=f"draft, lines grouped by {draft.grouping}" + (" (period still open: partial)" if partial else ""),
     )
     return invoice, draft
 
@@ -191,8 +207,12 @@ def void_with_credit_note(
     """
     invoice, draft = stored_draft(db, invoice_id)
     credit = credit_note(draft)
+
+    def numbered(number: str, issued_at: datetime) -> bytes:
+        return invoice_json(replace(credit, terms=credit_note_terms(credit.terms, number, issued_at)))
+
     return stored.void_invoice(
-        db, invoice_id, original_hash=invoice.content_hash, credit_note_content=invoice_json(credit),
+        db, invoice_id, original_hash=invoice.content_hash, credit_note_content=numbered,
         credit_note_total_minor=credit.total_minor, actor=actor, reason=reason,
     )
 
@@ -226,6 +246,7 @@ def draft_from_json(content: bytes) -> InvoiceDraft:
             total_minor=int(document["total_minor"]),
             rates=tuple(_rate(rate) for rate in document["rates"]),
             fx=None if document["fx"] is None else _fx_from(document["fx"]),
+            terms=_terms_from(document["terms"]) if "terms" in document else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise InvoiceError(f"stored invoice document cannot be read: {exc!r:.200}") from exc
@@ -329,3 +350,19 @@ def _rate(document: Mapping[str, Any]) -> InvoiceRate:
 
 def _fx_from(document: Mapping[str, Any]) -> FxRate:
     return FxRate(document["currency"], Fraction(document["per_usd"]), document["source"], _time(document["as_of"]))
+
+
+def _party_from(document: Mapping[str, Any]) -> Party:
+    return Party(document["name"], tuple(document["address_lines"]), document["tax_id"], document["email"])
+
+
+def _terms_from(document: Mapping[str, Any]) -> InvoiceTerms:
+    def moment(name: str) -> datetime | None:
+        return None if document[name] is None else _time(document[name])
+
+    return InvoiceTerms(
+        issuer=_party_from(document["issuer"]), customer=_party_from(document["customer"]),
+        payment_terms_days=document["payment_terms_days"], tax_rate_bps=document["tax_rate_bps"],
+        tax_note=document["tax_note"], partial=document["partial"], number=document["number"],
+        issued_at=moment("issued_at"), due_at=moment("due_at"),
+    )

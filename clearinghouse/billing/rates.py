@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from clearinghouse.billing.limits import HEARTBEAT_S_DEFAULT, SEQUENCER_GRACE_S_DEFAULT
-from clearinghouse.chain.client import ChainClient, FeedRound, checksum_address
 from clearinghouse.errors import ClearinghouseError
+
+if TYPE_CHECKING:
+    from clearinghouse.chain.client import ChainClient, FeedRound
 
 CLOCK_SKEW_S = 300
 """How far in the future an updatedAt may lie before it is a broken feed, not clock drift."""
@@ -138,6 +141,8 @@ class ChainlinkRateSource:
         clock_s: Callable[[], float] = time.time,
     ) -> None:
         """No I/O. Raises ValueError for an address that is not one."""
+        from clearinghouse.chain.client import checksum_address  # web3: only where a feed is read
+
         self._client = client
         self.aggregator = checksum_address(aggregator)
         self.sequencer_uptime_feed = None if sequencer_uptime_feed is None else checksum_address(sequencer_uptime_feed)

@@ -312,6 +312,10 @@ def _watcher_findings(watcher: WatcherLag, thresholds: HealthThresholds) -> list
     return findings
 
 
+RUNWAY_SHOWN_MAX_S = 365 * 86_400
+"""Beyond a year a runway reads "> 1 year" (dashboard, CLI): more digits only say little is signed."""
+
+
 def _runway_s(position: ChainPosition | None, burn: BurnRate) -> float | None:
     """Seconds until the deposit is gone at the burn rate; None when unknown or nothing burns.
     A float because it is a duration shown to people, computed from exact wei."""

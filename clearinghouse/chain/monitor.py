@@ -15,10 +15,13 @@ After every refresh attempt the monitor re-judges health; when the state or the 
 changes, ``HealthAlerts`` logs one line (WARNING for warn, ERROR for critical, INFO on recovery)
 and, when configured, POSTs the same as JSON to an alert webhook.
 
-The burn rate has two measures. EV signed: the change of the ledger's running total over the
-monitor's own samples of the last ``burn_window_s`` (at least BURN_SPAN_MIN_S of them), divided
-by the time they span. Payouts: what winning tickets redeemed within the last ``burn_window_s``
-paid (from the watcher's chain events), divided by the window.
+The burn rate has two measures, both read from the ledger, so that a daemon's /v1/health and a
+one-shot ``clearinghouse health`` give one runway (issue 19). EV signed: the EV the ledger's
+hourly usage rows hold from the start of the hour ``burn_window_s`` ago until now, divided by
+the time since that hour began (at least BURN_SPAN_MIN_S). Payouts: what winning tickets
+redeemed within the last ``burn_window_s`` paid (from the watcher's chain events), divided by
+the window. Sources that give no ledger measure (test doubles) fall back to the change of the
+running total over the monitor's own samples of the window.
 
 With ``sample_db``, every successful read also records the deposit and reserve in the ledger's
 deposit samples (the dashboard's chart; the ledger decides whether one is due). The chart is
@@ -58,6 +61,7 @@ from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
 from clearinghouse.chain.redact import redact_rpc_url
 from clearinghouse.chain.view import LiveChainView
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
+from clearinghouse.ledger.hourly_usage import ev_signed_since
 from clearinghouse.ledger import Database
 from clearinghouse.signer.decision import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
@@ -85,6 +89,8 @@ class DepositSnapshot:
     ev_signed_total_wei: Fraction
     paid_in_window_wei: int
     watcher: WatcherLag
+    ev_signed_in_window: tuple[datetime, datetime, Fraction] | None = None
+    """(from, read at, EV signed in between) from the ledger's hourly usage; None: not read."""
 
 
 class DepositSources(Protocol):
@@ -157,14 +163,15 @@ class LedgerAndChainSources:
             ev_wei=outstanding.ev_wei,
             max_face_value_wei=outstanding.max_face_value_wei,
         )
+        now = datetime.now(UTC)
+        since, ev_signed = ev_signed_since(self._db, now - timedelta(seconds=self.burn_window_s))
         return DepositSnapshot(
             position=position,
             exposure=exposure,
             ev_signed_total_wei=ledger.ev_signed_total(self._db),
-            paid_in_window_wei=ledger.paid_since(
-                self._db, datetime.now(UTC) - timedelta(seconds=self.burn_window_s)
-            ),
+            paid_in_window_wei=ledger.paid_since(self._db, now - timedelta(seconds=self.burn_window_s)),
             watcher=self._watcher_lag() if self._watcher_lag is not None else WatcherLag(),
+            ev_signed_in_window=(since, now, ev_signed),
         )
 
 
@@ -329,6 +336,11 @@ class DepositMonitor:
 
     def _burn_rate(self, snapshot: DepositSnapshot) -> BurnRate:
         paid = Fraction(snapshot.paid_in_window_wei) / Fraction(self.burn_window_s)
+        if snapshot.ev_signed_in_window is not None:
+            since, read_at, ev_signed = snapshot.ev_signed_in_window
+            span_s = (read_at - since).total_seconds()
+            ev_rate = None if span_s < BURN_SPAN_MIN_S else ev_signed / Fraction(span_s)
+            return BurnRate(ev_signed_wei_per_s=ev_rate, paid_wei_per_s=paid)
         with self._samples_lock:
             if not self._samples:
                 return BurnRate(ev_signed_wei_per_s=None, paid_wei_per_s=paid)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from clearinghouse import ledger
 from clearinghouse.chain.redact import MASK, redact_rpc_url
 from clearinghouse.cli.options import config_option, daemon_flags, emit, flags_of, json_option, translated
 from clearinghouse.config import (
@@ -30,6 +29,7 @@ from clearinghouse.config import (
     read_config_file,
     settings_from,
 )
+from clearinghouse.ledger.url_text import mask_url_text
 
 _OPTIONAL = {section.name: section.optional for section in SECTIONS}
 
@@ -112,7 +112,7 @@ def _masked(setting: Setting, value: object) -> object:
         return {name: MASK for name in value} if isinstance(value, dict) else MASK
     text = str(value)
     if setting.name == "database_url":
-        return ledger.mask_url(text)
+        return mask_url_text(text)
     if setting.name == "health.alert_webhook_url":
         return _origin_only(text)  # chat webhooks carry their token in short path segments
     return redact_rpc_url(text)

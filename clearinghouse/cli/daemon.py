@@ -148,7 +148,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         metrics = _metrics(config, chain, rates, committer)
         rejections = RecentRejections()
         v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
-        admin = None if admin_token is None else AdminRoutes(db, admin_token)
+        admin = None if admin_token is None else AdminRoutes(db, admin_token, invoicing=config.invoicing)
         # The operator logs in to the dashboard with the admin token: one operator credential,
         # never a gateway key.
         dashboard = None if admin_token is None else DashboardRoutes(
@@ -525,6 +525,10 @@ def _hold_chain(rpc_url: str, config_path: Path) -> None:
     click.echo("stopping the devnet chain")
 
 
+DEVNET_API_KEY_FILE = "gateway-api-key.txt"
+"""The devnet gateway's key of this run, beside the devnet's admin token (mode 0600)."""
+
+
 def _serve_devnet(config: Settings, rpc_url: str, grpc_port: int) -> None:
     """Add (or reuse) the devnet gateway, issue it an API key, print how to connect, serve."""
     from clearinghouse.api.api_keys import issue_api_key
@@ -537,6 +541,10 @@ def _serve_devnet(config: Settings, rpc_url: str, grpc_port: int) -> None:
                                  credit_limit_wei=DEVNET_CREDIT_LIMIT_WEI, actor="devnet", reason="devnet gateway")
     key_text, _ = issue_api_key(db, gateway.id, config.api_key_pepper())
     db.dispose()
+    key_file = config.path.parent / DEVNET_API_KEY_FILE  # so the quickstart's commands need no copying
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key_text + "\n")
     http = config.http
     url = f"{'https' if http.cert_file else 'http'}://{http.host}:{http.port}"
 
@@ -545,7 +553,7 @@ def _serve_devnet(config: Settings, rpc_url: str, grpc_port: int) -> None:
         click.echo(f"config           {config.path}")
         click.echo(f"remote signer    {url}")
         click.echo(f"gRPC API         127.0.0.1:{grpc_port} (clearinghouse.v1; reflection on)")
-        click.echo(f"gateway API key  {key_text}")
+        click.echo(f"gateway API key  {key_text} (also in {key_file})")
         click.echo(f"go-livepeer:     -remoteSignerUrl {url} -remoteSignerHeaders 'Authorization:Bearer {key_text}'")
         if config.admin is not None and config.admin.token_file is not None:
             click.echo(f"dashboard        {url}/dashboard (log in with the token in {config.admin.token_file})")

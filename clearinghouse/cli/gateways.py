@@ -14,7 +14,6 @@ from pathlib import Path
 import click
 
 from clearinghouse import ledger
-from clearinghouse.api.api_keys import issue_api_key, rotate_api_key
 from clearinghouse.cli.options import (
     actor,
     actor_option,
@@ -27,6 +26,7 @@ from clearinghouse.cli.options import (
     settings,
     translated,
 )
+from clearinghouse.cli.billing_profiles import set_billing_profile, show_billing_profile
 from clearinghouse.cli.output import Column, fields, table
 
 reason_option = click.option("--reason", required=True, help="Why, for the audit trail.")
@@ -66,6 +66,8 @@ def gateway_add(name: str, subject: str | None, config_path: Path, database_url_
       clearinghouse gateway add acme-video
       clearinghouse gateway add acme-video --json | jq -r .api_key
     """
+    from clearinghouse.api.api_keys import issue_api_key  # loads gRPC's status codes: not for `gateway list`
+
     pepper = _pepper(config_path)
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         created = ledger.create_gateway(db, name)
@@ -91,6 +93,8 @@ def gateway_add_key(gateway_id: int, subject: str | None, config_path: Path, dat
       clearinghouse gateway add-key 3
       clearinghouse gateway add-key 3 --subject user-42
     """
+    from clearinghouse.api.api_keys import issue_api_key  # loads gRPC's status codes: not for `gateway list`
+
     pepper = _pepper(config_path)
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         key_text, key = issue_api_key(db, gateway_id, pepper, usage_subject=subject)
@@ -141,6 +145,8 @@ def gateway_rotate_key(gateway_id: int, key_id: int | None, subject: str | None,
       clearinghouse gateway rotate-key 3 --key-id 7
       clearinghouse gateway rotate-key 3 --json | jq -r .api_key
     """
+    from clearinghouse.api.api_keys import rotate_api_key  # loads gRPC's status codes: not for `gateway list`
+
     pepper = _pepper(config_path)
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         key_text, new, revoked = rotate_api_key(db, gateway_id, pepper, key_id=key_id, usage_subject=subject)
@@ -584,3 +590,8 @@ def _kill_switch(config_path: Path, url: str | None, gateway_id: int | None, eng
 def _pepper(config_path: Path) -> bytes:
     with translated():
         return settings(config_path).api_key_pepper()
+
+
+# The billing profile's commands live in their own module (this one is at its size limit).
+gateway.add_command(set_billing_profile)
+gateway.add_command(show_billing_profile)

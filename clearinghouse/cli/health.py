@@ -74,8 +74,20 @@ def _print(verdict: DepositHealth) -> None:
     exposure = verdict.exposure
     click.echo(f"exposure         {exposure.tickets} tickets, face value {_eth(exposure.face_value_wei)}, "
                f"EV {_eth(int(exposure.ev_wei))}, largest face value {_eth(exposure.max_face_value_wei)}")
-    runway = "unknown (no burn measured)" if verdict.runway_s is None else f"{verdict.runway_s / 3600:.1f} h"
-    click.echo(f"runway           {runway}")
+    click.echo(f"runway           {runway_text(verdict.runway_s)}")
+    click.echo("                 (deposit / the faster of EV signed in the ledger's hourly usage since the hour "
+               "[health] burn_window_s ago, and winning-ticket payouts in that window; as GET /v1/health)")
+
+
+def runway_text(runway_s: float | None) -> str:
+    """A runway as a person reads it: hours under two days, days under a year, else "> 1 year"."""
+    if runway_s is None:
+        return "unknown: nothing signed or paid out within the burn window"
+    from clearinghouse.chain.health import RUNWAY_SHOWN_MAX_S  # the dashboard's rule too
+
+    if runway_s > RUNWAY_SHOWN_MAX_S:
+        return "> 1 year"
+    return f"{runway_s / 3600:.1f} h" if runway_s < 2 * 86_400 else f"{runway_s / 86_400:.1f} d"
 
 
 def _eth(wei: int) -> str:

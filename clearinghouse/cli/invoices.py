@@ -1,18 +1,16 @@
-"""``clearinghouse invoice``, ``plan`` and ``fx``: draft, issue, pay, void and export a gateway's
-fiat invoices; set its billing plan; enter FX rates (spec 05)."""
+"""``clearinghouse invoice``: draft, issue, pay, void and export a gateway's fiat invoices
+(spec 05); plans and FX rates are ``cli/plans.py``'s."""
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from clearinghouse.billing.invoicing import DEFAULT_ISSUER_NAME, DEFAULT_STRIPE_EVENT_NAME
+from clearinghouse.billing.invoicing import DEFAULT_STRIPE_EVENT_NAME
 from clearinghouse.cli.options import (
     actor,
     actor_option,
@@ -22,6 +20,7 @@ from clearinghouse.cli.options import (
     emit,
     json_option,
     opened_ledger,
+    settings,
     translated,
     utc_time,
 )
@@ -30,23 +29,12 @@ from clearinghouse.errors import ClearinghouseError
 from clearinghouse.ledger import invoices as stored
 
 if TYPE_CHECKING:
+    from clearinghouse.billing.invoice_terms import InvoicingSettings
     from clearinghouse.billing.invoices import LineGrouping
     from clearinghouse.ledger import Database
 
 EXPORT_FORMATS = ("csv", "json", "pdf", "stripe", "openmeter")
 """The Stripe meter's event name when none is given: one meter for every gateway's usage."""
-
-_AMOUNT = re.compile(r"\d{1,30}(\.\d{1,18})?")
-
-
-def _amount(_: click.Context, parameter: click.Parameter, text: str | None) -> Fraction | None:
-    """A plain decimal >= 0 ("12.50") as an exact Fraction: money is never a float."""
-    if text is None:
-        return None
-    if not _AMOUNT.fullmatch(text.strip()):
-        raise click.BadParameter(f"{text!r:.40} is not a plain decimal like 12.50")
-    return Fraction(text.strip())
-
 
 @click.group("invoice")
 def invoice() -> None:
@@ -63,7 +51,7 @@ def invoice() -> None:
 @click.argument("gateway_id", type=click.IntRange(1), required=False)
 @click.option("--all", "all_gateways", is_flag=True,
               help="Every gateway with a billing plan in force at the period's start, disabled ones too.")
-@click.option("--month", default=None, help="Calendar month YYYY-MM (default: the previous month, UTC).")
+@click.option("--month", default=None, help="Calendar month YYYY-MM (default: the current month so far, UTC).")
 @click.option("--start", callback=utc_time, default=None, help="Period start, a whole UTC hour (with --end).")
 @click.option("--end", callback=utc_time, default=None, help="Period end, exclusive, a whole UTC hour.")
 @click.option("--group-by", "grouping", type=click.Choice(["pipeline_model", "app", "orchestrator"]),
@@ -77,7 +65,8 @@ def invoice_draft(gateway_id: int | None, all_gateways: bool, month: str | None,
                   database_url_value: str | None, as_json: bool) -> None:
     """Compute a gateway's invoice for a period and store it as the period's draft.
 
-    A redraft replaces the draft. Usage without an ETH/USD rate is refused until priced. With
+    A redraft replaces the draft. A period that has not ended (the current month, the default)
+    is drafted as it stands and marked partial. Usage without an ETH/USD rate is refused until priced. With
     --all, every gateway with a billing plan is drafted (a progress bar on a terminal): one
     that fails is reported and the others still drafted, and the exit code is 1; gateways
     without a plan are skipped and listed.
@@ -94,18 +83,29 @@ def invoice_draft(gateway_id: int | None, all_gateways: bool, month: str | None,
     if (gateway_id is None) == (not all_gateways):
         raise click.UsageError("give a GATEWAY_ID or --all (not both)")
     period_start, period_end = _period(month, start, end)
+    terms = _invoicing(config_path)
     with opened_ledger(database_url(config_path, database_url_value)) as db:
         if gateway_id is None:
-            _draft_all(db, period_start, period_end, LineGrouping(grouping), actor(actor_name), as_json)
+            _draft_all(db, period_start, period_end, LineGrouping(grouping), actor(actor_name), terms, as_json)
             return
         with translated():
             row, draft = invoicing.draft_for_period(db, gateway_id, period_start, period_end,
-                                                    LineGrouping(grouping), actor=actor(actor_name))
-    emit(as_json, _document(row) | {"lines": len(draft.lines)}, [f"{_line(row)}, {len(draft.lines)} lines"])
+                                                    LineGrouping(grouping), actor=actor(actor_name), settings=terms)
+    partial = draft.terms is not None and draft.terms.partial
+    emit(as_json, _document(row) | {"lines": len(draft.lines), "partial": partial},
+         [f"{_line(row)}, {len(draft.lines)} lines" + (" (partial: the period has not ended)" if partial else "")])
+
+
+def _invoicing(config_path: Path) -> InvoicingSettings:
+    """The configuration's [invoice] (issuer, payment terms); its defaults without a file, as
+    when only --database-url is given."""
+    from clearinghouse.billing.invoice_terms import InvoicingSettings
+
+    return settings(config_path).invoicing if config_path.exists() else InvoicingSettings()
 
 
 def _draft_all(db: Database, start: datetime, end: datetime, grouping: LineGrouping, who: str,
-               as_json: bool) -> None:
+               terms: InvoicingSettings, as_json: bool) -> None:
     """Draft every planned gateway's invoice; exit 1 after the others when any failed."""
     from clearinghouse.billing import invoicing
     from clearinghouse.ledger import list_gateways
@@ -122,7 +122,7 @@ def _draft_all(db: Database, start: datetime, end: datetime, grouping: LineGroup
                 if stored.billing_plan_in_force(db, item.id, start) is None:
                     skipped.append(item.id)
                     continue
-                row, draft = invoicing.draft_for_period(db, item.id, start, end, grouping, actor=who)
+                row, draft = invoicing.draft_for_period(db, item.id, start, end, grouping, actor=who, settings=terms)
             except ClearinghouseError as exc:
                 failed.append({"gateway_id": item.id, "error": str(exc)})
                 continue
@@ -147,8 +147,7 @@ def _period(month: str | None, start: datetime | None, end: datetime | None) -> 
     if start is not None and end is not None:
         return start, end
     if month is None:
-        now = datetime.now(UTC)
-        month = f"{now.year - 1}-12" if now.month == 1 else f"{now.year}-{now.month - 1:02d}"
+        month = datetime.now(UTC).strftime("%Y-%m")
     with translated():
         return month_period(month)
 
@@ -157,20 +156,30 @@ def _period(month: str | None, start: datetime | None, end: datetime | None) -> 
 @click.argument("invoice_id", type=click.IntRange(1))
 @click.option("--series", default=stored.DEFAULT_SERIES, show_default=True, help="The numbering series.")
 @click.option("--reason", default="issued", show_default=True, help="For the audit trail.")
+@click.option("--allow-open-period", is_flag=True,
+              help="Issue although the period has not ended; the invoice then says it is partial.")
 @actor_option
 @config_option
 @database_url_option
 @json_option
-def invoice_issue(invoice_id: int, series: str, reason: str, actor_name: str | None, config_path: Path,
-                  database_url_value: str | None, as_json: bool) -> None:
-    """Issue a draft: give it the next number (CH-2026-000042) and freeze its document.
+def invoice_issue(invoice_id: int, series: str, reason: str, allow_open_period: bool, actor_name: str | None,
+                  config_path: Path, database_url_value: str | None, as_json: bool) -> None:
+    """Issue a draft: give it the next number (CH-2026-000042), a due date, the issuer of
+    [invoice] and the gateway's billing profile, and freeze its document.
+
+    A period that has not ended is refused unless --allow-open-period is given.
 
     \b
     Examples:
       clearinghouse invoice issue 17
+      clearinghouse invoice issue 18 --allow-open-period --reason "mid-month termination"
     """
+    from clearinghouse.billing.issuing import issue
+
+    terms = _invoicing(config_path)
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row = stored.issue_invoice(db, invoice_id, actor=actor(actor_name), reason=reason, series=series)
+        row = issue(db, invoice_id, terms, allow_open_period=allow_open_period, actor=actor(actor_name),
+                    reason=reason, series=series)
     emit(as_json, _document(row), [_line(row)])
 
 
@@ -271,22 +280,24 @@ def invoice_show(invoice_id: int, config_path: Path, database_url_value: str | N
 @click.argument("invoice_id", type=click.IntRange(1))
 @click.option("--format", "export_format", type=click.Choice(EXPORT_FORMATS), required=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
-@click.option("--issuer-name", default=DEFAULT_ISSUER_NAME, show_default=True, help="PDF: who issues it.")
+@click.option("--issuer-name", default=None,
+              help="PDF of an invoice made before parties were frozen into it: who issued it.")
 @click.option("--stripe-customer-id", default=None, help="stripe: the gateway's Stripe customer (required).")
 @click.option("--event-name", default=DEFAULT_STRIPE_EVENT_NAME, show_default=True, help="stripe: the meter.")
 @click.option("--subject", default=None, help="openmeter: the customer key (default: the gateway's name).")
 @config_option
 @database_url_option
-def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_name: str,
+def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_name: str | None,
                    stripe_customer_id: str | None, event_name: str, subject: str | None, config_path: Path,
                    database_url_value: str | None) -> None:
     """Write an invoice as CSV, its canonical JSON, a PDF, Stripe meter events or OpenMeter events.
 
-    JSON is the stored document byte for byte; a PDF needs an issued invoice.
+    JSON is the stored document with its number, status, dates, period, parties and SHA-256
+    beside it; a PDF needs an issued invoice and names the parties frozen into it.
 
     \b
     Examples:
-      clearinghouse invoice export 17 --format pdf --output CH-2026-000042.pdf --issuer-name "Acme Video GmbH"
+      clearinghouse invoice export 17 --format pdf --output CH-2026-000042.pdf
       clearinghouse invoice export 17 --format stripe --stripe-customer-id cus_Q1 --output meter.jsonl
     """
     from clearinghouse.billing.invoicing import export_invoice
@@ -298,94 +309,6 @@ def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_nam
                                  stripe_customer_id=stripe_customer_id, event_name=event_name, subject=subject)
     output.write_bytes(data)
     click.echo(f"wrote {len(data)} bytes of {export_format} to {output}")
-
-
-@click.group("plan")
-def plan() -> None:
-    """A gateway's billing plan: append-only, the newest in force at a period's start applies.
-
-    \b
-    Examples:
-      clearinghouse plan set 3 --kind usage_based --markup-bps 1500 --effective-at 2026-12-01T00:00:00Z \\
-        --reason "contract 2026-14"
-    """
-
-
-@plan.command("set")
-@click.argument("gateway_id", type=click.IntRange(1))
-@click.option("--kind", type=click.Choice([k.value for k in stored.PlanKind]), required=True)
-@click.option("--currency", default="USD", show_default=True, help="The invoice currency (ISO 4217).")
-@click.option("--effective-at", callback=utc_time, required=True,
-              help="From when (ISO 8601 with offset); a period uses the plan in force at its start.")
-@click.option("--markup-bps", type=click.IntRange(0, stored.MARKUP_BPS_MAX), default=0, show_default=True,
-              help="Markup on usage (subscription: on usage beyond the included amount).")
-@click.option("--fee", callback=_amount, default=None, help="subscription: the fee per period.")
-@click.option("--included", callback=_amount, default=None, help="subscription: usage included, in money.")
-@click.option("--fixed-fee", callback=_amount, default=None, help="usage_based: a fixed fee per period.")
-@click.option("--reason", required=True, help="Why, for the audit trail (e.g. the contract).")
-@actor_option
-@config_option
-@database_url_option
-@json_option
-def plan_set(gateway_id: int, kind: str, currency: str, effective_at: datetime, markup_bps: int,
-             fee: Fraction | None, included: Fraction | None, fixed_fee: Fraction | None, reason: str,
-             actor_name: str | None, config_path: Path, database_url_value: str | None, as_json: bool) -> None:
-    """Set a gateway's billing plan from a time on; earlier periods keep theirs.
-
-    \b
-    Examples:
-      clearinghouse plan set 3 --kind usage_based --markup-bps 1500 --fixed-fee 49 \\
-        --effective-at 2026-12-01T00:00:00Z --reason "contract 2026-14"
-      clearinghouse plan set 3 --kind subscription --currency EUR --fee 500 --included 400 \\
-        --effective-at 2026-12-01T00:00:00Z --reason "EUR subscription"
-    """
-    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row = stored.set_billing_plan(
-            db, gateway_id, kind=stored.PlanKind(kind), currency=currency, effective_at=effective_at,
-            actor=actor(actor_name), reason=reason, markup_bps=markup_bps, fee=fee or Fraction(0),
-            included_usage=included or Fraction(0), fixed_fee=fixed_fee or Fraction(0),
-        )
-    document = {"id": row.id, "gateway_id": row.gateway_id, "kind": row.kind.value, "currency": row.currency,
-                "markup_bps": row.markup_bps, "fee": str(row.fee), "included_usage": str(row.included_usage),
-                "fixed_fee": str(row.fixed_fee), "effective_at": row.effective_at.isoformat()}
-    emit(as_json, document, [f"plan {row.id}: gateway {gateway_id} {row.kind} in {row.currency} "
-                             f"from {row.effective_at.isoformat()}"])
-
-
-@click.group("fx")
-def fx() -> None:
-    """FX rates from USD to invoice currencies, recorded on the invoices that use them.
-
-    \b
-    Examples:
-      clearinghouse fx add EUR 0.92 --as-of 2026-11-30T00:00:00Z --source "ECB reference rate"
-    """
-
-
-@fx.command("add")
-@click.argument("currency")
-@click.argument("per_usd", callback=_amount)
-@click.option("--as-of", callback=utc_time, required=True, help="From when (ISO 8601 with offset).")
-@click.option("--source", default="manual", show_default=True, help="Where the rate comes from.")
-@click.option("--reason", default="manual entry", show_default=True, help="For the audit trail.")
-@actor_option
-@config_option
-@database_url_option
-@json_option
-def fx_add(currency: str, per_usd: Fraction, as_of: datetime, source: str, reason: str, actor_name: str | None,
-           config_path: Path, database_url_value: str | None, as_json: bool) -> None:
-    """Enter how many units of CURRENCY one USD buys, exactly (a plain decimal).
-
-    \b
-    Examples:
-      clearinghouse fx add EUR 0.92 --as-of 2026-11-30T00:00:00Z --source "ECB reference rate"
-    """
-    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row = stored.add_fx_rate(db, currency, per_usd, source=source, as_of=as_of, actor=actor(actor_name),
-                                 reason=reason)
-    emit(as_json, {"id": row.id, "currency": row.currency, "per_usd": str(row.per_usd), "source": row.source,
-                   "as_of": row.as_of.isoformat()},
-         [f"fx {row.id}: 1 USD = {row.per_usd} {row.currency} from {row.as_of.isoformat()}"])
 
 
 def _invoice_table(documents: list[dict[str, object]]) -> list[str]:

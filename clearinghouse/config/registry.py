@@ -23,6 +23,7 @@ from clearinghouse.billing.limits import (
     RATE_REFRESH_S_DEFAULT,
     SEQUENCER_GRACE_S_DEFAULT,
 )
+from clearinghouse.billing.invoice_terms import DEFAULT_ISSUER_NAME, PAYMENT_TERMS_DAYS_DEFAULT
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
@@ -123,6 +124,7 @@ SECTIONS = (
     Section("grpc", "The clearinghouse.v1 gRPC API (absent: no gRPC server).", True),
     Section("rates", "ETH/USD rates: Chainlink on Arbitrum, else the manual table."),
     Section("admin", "The finance admin API under /admin/v1/ (absent: off).", True),
+    Section("invoice", "Who issues invoices and when they are due: frozen into each invoice as it is issued."),
     Section("log", "Daemon log lines."),
     Section("metrics", "Prometheus /metrics on the HTTP listener."),
     Section("limits", "What one caller may make the daemon do: sizes, times, connections, tickets, sessions."),
@@ -195,6 +197,13 @@ SETTINGS = (
     Setting("grpc.key_file", Kind.PATH, None, "PEM private key of cert_file (mode 0600)", Secrecy.FILE),
     Setting("grpc.chain_id", Kind.INTEGER, CHAIN_ID_DEFAULT, "Chain id GetSignerInfo reports"),
     Setting("grpc.ticket_broker", Kind.TEXT, None, f"TicketBroker GetSignerInfo reports without [chain], {_ADDRESS}"),
+    Setting("invoice.issuer_name", Kind.TEXT, DEFAULT_ISSUER_NAME, "The issuer's legal name on every invoice"),
+    Setting("invoice.issuer_address", Kind.TEXT, None, "The issuer's postal address, one line per line "
+            "(a TOML multi-line string)"),
+    Setting("invoice.issuer_tax_id", Kind.TEXT, None, "The issuer's VAT or tax id"),
+    Setting("invoice.issuer_email", Kind.TEXT, None, "Where customers write about invoices"),
+    Setting("invoice.payment_terms_days", Kind.INTEGER, PAYMENT_TERMS_DAYS_DEFAULT,
+            "Days from issue to due date, unless the gateway's billing profile says otherwise"),
     Setting("rates.aggregator", Kind.TEXT, None, f"Chainlink ETH/USD aggregator, {_ADDRESS} (needs [chain])"),
     Setting("rates.sequencer_uptime_feed", Kind.TEXT, None, f"Chainlink L2 sequencer uptime feed, {_ADDRESS}"),
     Setting("rates.heartbeat_s", Kind.INTEGER, HEARTBEAT_S_DEFAULT, "A Chainlink answer older than this is stale"),

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearinghouse.ledger.limits import SIGNING_BATCH_MAX, SIGNING_QUEUE_MAX
-from clearinghouse.api.api_keys import PEPPER_BYTES_MIN
 from clearinghouse.api.limits import (
+    PEPPER_BYTES_MIN,
     CONNECTIONS_MAX,
     GRPC_CONCURRENT_RPCS_MAX,
     GRPC_MESSAGE_BYTES_MAX,
@@ -32,6 +32,7 @@ from clearinghouse.billing.limits import (
     RATE_REFRESH_S_DEFAULT,
     SEQUENCER_GRACE_S_DEFAULT,
 )
+from clearinghouse.billing.invoice_terms import InvoicingSettings
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
@@ -281,6 +282,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     active_orchestrators_only: bool = False
     """Refuse tickets for recipients the BondingManager does not list as active this round
     (signer.decision's ``recipient_check``, chain/orchestrators.py)."""

@@ -11,6 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from clearinghouse.ledger.limits import SIGNING_BATCH_MAX_CEILING, SIGNING_QUEUE_MAX_CEILING
+from clearinghouse.billing.invoice_terms import (
+    DEFAULT_ISSUER_NAME,
+    PAYMENT_TERMS_DAYS_DEFAULT,
+    PAYMENT_TERMS_DAYS_MAX,
+    InvoicingSettings,
+    Party,
+    TermsError,
+    address_lines,
+)
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
@@ -82,7 +91,23 @@ def settings_from(path: Path, raw: dict[str, Any]) -> Settings:
         log=_log(_table(raw, "log", required=False)),
         metrics=_metrics(_table(raw, "metrics", required=False), base),
         limits=_limits(_table(raw, "limits", required=False)),
+        invoicing=_invoicing(_table(raw, "invoice", required=False)),
     )
+
+
+def _invoicing(table: dict[str, Any]) -> InvoicingSettings:
+    """[invoice]: the issuer frozen into every invoice issued, and the default payment terms."""
+    optional = {name: table.get(name) for name in ("issuer_address", "issuer_tax_id", "issuer_email")}
+    for name, value in optional.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"invoice.{name} must be a string, got {value!r}")
+    try:
+        issuer = Party(_text(table, "issuer_name", "invoice.", DEFAULT_ISSUER_NAME),
+                       address_lines(optional["issuer_address"]), optional["issuer_tax_id"], optional["issuer_email"])
+    except TermsError as exc:
+        raise ConfigError(f"invoice: {exc}") from exc
+    return InvoicingSettings(issuer, _int(table, "payment_terms_days", "invoice.", 0, PAYMENT_TERMS_DAYS_MAX,
+                                          PAYMENT_TERMS_DAYS_DEFAULT))
 
 
 LIMIT_BOUNDS: dict[str, tuple[int | float, int | float]] = {

@@ -24,147 +24,152 @@ retried one gets its stored answer; used through ``CallLedger.claim_first_call``
 
 from __future__ import annotations
 
-from clearinghouse.ledger.accounts import (
-    account_balance,
-    adjust,
-    gateway_accounts,
-    ledger_transactions,
-    top_up,
-    verify_ledger,
-)
-from clearinghouse.ledger.chain_events import (
-    ChainWriterLock,
-    apply_chain_events,
-    chain_cursor,
-    checkpoints,
-    gateway_payouts,
-    recorded_chain_events,
-    redeemed_ticket_hashes,
-    redemptions,
-    rewind_chain_events,
-    sender_flows,
-    unmatched_redemption_count,
-    unmatched_redemptions,
-)
-from clearinghouse.ledger.control import kill_switches, set_kill_switch, signing_halt
-from clearinghouse.ledger.credit import (
-    credit_policy_history,
-    default_policy,
-    get_credit_policy,
-    set_credit_policy,
-    update_credit_policy,
-    set_subject_quota,
-    spend_summary,
-    subject_quotas,
-)
-from clearinghouse.ledger.deposit_samples import (
-    DEPOSIT_SAMPLE_INTERVAL_S,
-    DepositSample,
-    deposit_samples_since,
-    newest_deposit_sample,
-    record_deposit_sample,
-)
-from clearinghouse.ledger.engine import Database, mask_url, open_database
-from clearinghouse.ledger.errors import (
-    ChainCursorMoved,
-    DatabaseFault,
-    DatabaseUnavailable,
-    DuplicateGatewayName,
-    DuplicateTicket,
-    IdempotencyConflict,
-    InvalidLedgerInput,
-    InvariantViolation,
-    LedgerBusy,
-    LedgerConflict,
-    LedgerError,
-    NotFound,
-    SchemaNotCurrent,
-    SpendLimit,
-    SpendRefused,
-    StaleSession,
-    UnsupportedDatabase,
-)
-from clearinghouse.ledger.exposure import (
-    OrchestratorExposure,
-    OutstandingExposure,
-    ev_signed_total,
-    outstanding_exposure,
-    paid_since,
-)
-from clearinghouse.ledger.gateways import (
-    authenticate_api_key,
-    create_api_key,
-    create_gateway,
-    get_gateway,
-    list_api_keys,
-    list_gateways,
-    revoke_api_key,
-    set_gateway_status,
-)
-from clearinghouse.ledger.rates import (
-    NewRate,
-    RateAssignment,
-    RateSnapshot,
-    price_unpriced_records,
-    rate_in_force,
-    rate_snapshot,
-    rate_snapshots,
-    record_rate_snapshot,
-    record_rate_snapshots,
-    unpriced_record_count,
-)
-from clearinghouse.ledger.schema import (
-    UPGRADE_COMMAND,
-    check_database_current,
-    check_schema_current,
-    current_revision,
-    head_revision,
-    upgrade_to_head,
-)
-from clearinghouse.ledger.batch import CallKeys, CallLedger
-from clearinghouse.ledger.committer import Committer, CommitterStats, LedgerWork, Outcome, commit_calls
-from clearinghouse.ledger.sessions import (
-    find_signing_record,
-    get_session_head,
-    last_issued_nonce,
-    record_signing_call,
-    signed_tickets,
-)
-from clearinghouse.ledger.values import (
-    WIN_PROB_DENOMINATOR,
-    Account,
-    AccountKind,
-    ApiKey,
-    AppliedBatch,
-    AuthenticatedKey,
-    BillingType,
-    BlockRef,
-    ChainCursor,
-    ChainEvent,
-    ChainEventKind,
-    CreditMode,
-    CreditPolicy,
-    Gateway,
-    GatewayPayout,
-    GatewayStatus,
-    KillSwitch,
-    LedgerReport,
-    LedgerTransaction,
-    Posting,
-    QuotaPeriod,
-    RecordedChainEvent,
-    RecordOutcome,
-    RecordResult,
-    Redemption,
-    SenderFlows,
-    SessionHead,
-    SignedTicket,
-    SigningCall,
-    SigningRecord,
-    SpendSummary,
-    SubjectQuota,
-    TransactionKind,
-)
+from typing import TYPE_CHECKING
+
+from clearinghouse.facades import Facade
+
+if TYPE_CHECKING:
+    from clearinghouse.ledger.accounts import (
+        account_balance,
+        adjust,
+        gateway_accounts,
+        ledger_transactions,
+        top_up,
+        verify_ledger,
+    )
+    from clearinghouse.ledger.chain_events import (
+        ChainWriterLock,
+        apply_chain_events,
+        chain_cursor,
+        checkpoints,
+        gateway_payouts,
+        recorded_chain_events,
+        redeemed_ticket_hashes,
+        redemptions,
+        rewind_chain_events,
+        sender_flows,
+        unmatched_redemption_count,
+        unmatched_redemptions,
+    )
+    from clearinghouse.ledger.control import kill_switches, set_kill_switch, signing_halt
+    from clearinghouse.ledger.credit import (
+        credit_policy_history,
+        default_policy,
+        get_credit_policy,
+        set_credit_policy,
+        update_credit_policy,
+        set_subject_quota,
+        spend_summary,
+        subject_quotas,
+    )
+    from clearinghouse.ledger.deposit_samples import (
+        DEPOSIT_SAMPLE_INTERVAL_S,
+        DepositSample,
+        deposit_samples_since,
+        newest_deposit_sample,
+        record_deposit_sample,
+    )
+    from clearinghouse.ledger.engine import Database, mask_url, open_database
+    from clearinghouse.ledger.errors import (
+        ChainCursorMoved,
+        DatabaseFault,
+        DatabaseUnavailable,
+        DuplicateGatewayName,
+        DuplicateTicket,
+        IdempotencyConflict,
+        InvalidLedgerInput,
+        InvariantViolation,
+        LedgerBusy,
+        LedgerConflict,
+        LedgerError,
+        NotFound,
+        SchemaNotCurrent,
+        SpendLimit,
+        SpendRefused,
+        StaleSession,
+        UnsupportedDatabase,
+    )
+    from clearinghouse.ledger.exposure import (
+        OrchestratorExposure,
+        OutstandingExposure,
+        ev_signed_total,
+        outstanding_exposure,
+        paid_since,
+    )
+    from clearinghouse.ledger.gateways import (
+        authenticate_api_key,
+        create_api_key,
+        create_gateway,
+        get_gateway,
+        list_api_keys,
+        list_gateways,
+        revoke_api_key,
+        set_gateway_status,
+    )
+    from clearinghouse.ledger.rates import (
+        NewRate,
+        RateAssignment,
+        RateSnapshot,
+        price_unpriced_records,
+        rate_in_force,
+        rate_snapshot,
+        rate_snapshots,
+        record_rate_snapshot,
+        record_rate_snapshots,
+        unpriced_record_count,
+    )
+    from clearinghouse.ledger.schema import (
+        UPGRADE_COMMAND,
+        check_database_current,
+        check_schema_current,
+        current_revision,
+        head_revision,
+        upgrade_to_head,
+    )
+    from clearinghouse.ledger.batch import CallKeys, CallLedger
+    from clearinghouse.ledger.committer import Committer, CommitterStats, LedgerWork, Outcome, commit_calls
+    from clearinghouse.ledger.sessions import (
+        find_signing_record,
+        get_session_head,
+        last_issued_nonce,
+        record_signing_call,
+        signed_tickets,
+    )
+    from clearinghouse.ledger.values import (
+        WIN_PROB_DENOMINATOR,
+        Account,
+        AccountKind,
+        ApiKey,
+        AppliedBatch,
+        AuthenticatedKey,
+        BillingType,
+        BlockRef,
+        ChainCursor,
+        ChainEvent,
+        ChainEventKind,
+        CreditMode,
+        CreditPolicy,
+        Gateway,
+        GatewayPayout,
+        GatewayStatus,
+        KillSwitch,
+        LedgerReport,
+        LedgerTransaction,
+        Posting,
+        QuotaPeriod,
+        RecordedChainEvent,
+        RecordOutcome,
+        RecordResult,
+        Redemption,
+        SenderFlows,
+        SessionHead,
+        SignedTicket,
+        SigningCall,
+        SigningRecord,
+        SpendSummary,
+        SubjectQuota,
+        TransactionKind,
+    )
 
 __all__ = [
     "DEPOSIT_SAMPLE_INTERVAL_S",
@@ -296,3 +301,10 @@ __all__ = [
     "upgrade_to_head",
     "verify_ledger",
 ]
+
+_EXPORTS = Facade(__name__, __file__)
+
+
+def __getattr__(name: str) -> object:
+    """Each name is imported from its module on first use (clearinghouse.facades)."""
+    return _EXPORTS.load(name)

@@ -13,7 +13,6 @@ read, so a read-then-write never fails half-way with "database is locked".
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +24,12 @@ from sqlalchemy.exc import ArgumentError
 
 from clearinghouse.ledger.errors import InvalidLedgerInput, UnsupportedDatabase
 from clearinghouse.ledger.limits import POSTGRES_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S
+from clearinghouse.ledger.url_text import mask_url_text
 
 Backend = Literal["sqlite", "postgresql"]
 
 # Execution option that marks an engine's transactions as writes (BEGIN IMMEDIATE on SQLite).
 _WRITE_OPTION = "clearinghouse_ledger_write"
-_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@]*:)[^@]*(?P<tail>@)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +60,7 @@ def mask_url(url: str | URL) -> str:
     """Return ``url`` as text with any password replaced by ``***``; safe to log."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
+    return mask_url_text(url)
 
 
 def open_database(url: str) -> Database:

@@ -103,6 +103,17 @@ def count_usage(connection: Connection, bucket: Bucket, usage: Usage) -> None:
     connection.execute(_UPDATE, {"key_id": stored.id} | _usage_columns(total))
 
 
+def ev_signed_since(db: Database, since: datetime) -> tuple[datetime, Fraction]:
+    """EV signed for every gateway from the start of ``since``'s hour on, and that start: the
+    burn rate's EV measure for the deposit monitor and ``clearinghouse health`` alike (one
+    source, so both give one runway). Reads the hourly rows of the span, a handful per hour."""
+    start = hour_of(since)
+    statement = select(_ROWS.c.ev_signed_num, _ROWS.c.ev_signed_den).where(_ROWS.c.hour >= start)
+    with reading(db) as session:
+        rows = session.connection().execute(statement).all()
+    return start, sum((Fraction(int(row.ev_signed_num), int(row.ev_signed_den)) for row in rows), Fraction(0))
+
+
 def hourly_usage(
     db: Database, gateway_id: int | None, start: datetime, end: datetime, *, limit: int = limits.USAGE_ROWS_MAX
 ) -> list[UsageRow]:

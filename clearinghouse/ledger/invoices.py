@@ -1,7 +1,8 @@
 """Billing plans, FX rates and invoices as stored (spec 05): the repository; it never computes
 an invoice (``clearinghouse.billing`` does) and never reads the documents it stores.
 
-**Plans and FX rates are append-only.** ``set_billing_plan`` adds a row effective from a time;
+**Plans and FX rates are append-only.** ``set_billing_plan`` adds a row effective from a time
+(a second plan at the same time is refused: it would silently win);
 the plan of a period is the newest row effective at or before the period's *start*, so a
 change made in the middle of a month applies from the next period on, and a redraft of an old
 period still finds the plan it was billed under. ``fx_rate_in_force`` is the same for FX rates.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -176,7 +178,8 @@ def set_billing_plan(
     Raises InvalidLedgerInput for an unknown kind or currency code, a markup outside
     0..MARKUP_BPS_MAX, an amount that is negative or not exact, an amount the kind does not
     use (a free plan's fee, a subscription's fixed fee…), a naive time or an empty actor or
-    reason; NotFound for an unknown gateway.
+    reason; NotFound for an unknown gateway; LedgerConflict when the gateway already has a plan
+    effective at exactly ``effective_at`` (which one wins would be an accident of ids).
     """
     plan = BillingPlan(
         id=0, gateway_id=gateway_id, kind=PlanKind(kind), currency=currency, markup_bps=markup_bps,
@@ -190,7 +193,14 @@ def set_billing_plan(
         "effective_at": effective_at, "actor": actor, "reason": reason, "changed_at": plan.changed_at,
     }
     with writing_connection(db) as connection:
-        _check_gateway(connection, gateway_id)
+        _check_gateway(connection, gateway_id, lock=True)  # two plans set at once see each other
+        same = connection.execute(select(_PLANS.c.id, _PLANS.c.kind).where(
+            _PLANS.c.gateway_id == gateway_id, _PLANS.c.effective_at == effective_at)).first()
+        if same is not None:
+            raise LedgerConflict(
+                f"gateway {gateway_id} already has plan {same.id} ({same.kind}) effective at "
+                f"{effective_at.isoformat()}; choose another effective time (see `clearinghouse plan list`)"
+            )
         plan_id: int = connection.execute(insert(_PLANS).values(values).returning(_PLANS.c.id)).scalar_one()
     return _plan(values | {"id": plan_id})
 
@@ -206,6 +216,23 @@ def billing_plan_in_force(db: Database, gateway_id: int, at: datetime) -> Billin
     with reading(db) as session:
         row = session.connection().execute(statement).first()
     return None if row is None else _plan(row._mapping)
+
+
+def list_billing_plans(db: Database, gateway_id: int) -> list[BillingPlan]:
+    """Every plan of ``gateway_id``, newest effective time first: its billing history."""
+    statement = (select(_PLANS).where(_PLANS.c.gateway_id == gateway_id)
+                 .order_by(_PLANS.c.effective_at.desc(), _PLANS.c.id.desc()))
+    with reading(db) as session:
+        return [_plan(row._mapping) for row in session.connection().execute(statement)]
+
+
+def get_billing_plan(db: Database, plan_id: int) -> BillingPlan:
+    """The plan ``plan_id``; NotFound when there is none."""
+    with reading(db) as session:
+        row = session.connection().execute(select(_PLANS).where(_PLANS.c.id == plan_id)).first()
+    if row is None:
+        raise NotFound(f"no billing plan with id {plan_id}")
+    return _plan(row._mapping)
 
 
 def add_fx_rate(
@@ -316,11 +343,19 @@ def save_draft(
         return _invoice(_locked(connection, draft))
 
 
+Finalize = Callable[[bytes, str, datetime], tuple[bytes, int]]
+"""(the draft's document, the number, the issue time) -> (the issued document, its total in
+minor units): how the billing layer writes the number, dates and parties into the document."""
+
+
 def issue_invoice(
-    db: Database, invoice_id: int, *, actor: str, reason: str, series: str = DEFAULT_SERIES
+    db: Database, invoice_id: int, *, actor: str, reason: str, series: str = DEFAULT_SERIES,
+    finalize: Finalize | None = None,
 ) -> Invoice:
     """Issue the draft ``invoice_id``: give it the next number of ``series`` and the current
-    year, and freeze its document; one transaction, so a failure leaves no gap.
+    year, and freeze its document; one transaction, so a failure leaves no gap. ``finalize``,
+    when given, makes the issued document from the draft's, with the number and issue time
+    this transaction assigns; it is stored with its hash in the same update.
 
     Raises NotFound for an unknown invoice; LedgerConflict when it is not a draft (an invoice
     is issued once); InvalidLedgerInput for a bad series or an empty actor or reason;
@@ -338,8 +373,15 @@ def issue_invoice(
             raise InvariantViolation(f"invoice {invoice_id}: stored content does not match its stored hash")
         issued_at = utc_now()
         number = _next_number(connection, series, issued_at.year)
+        document: dict[str, object] = {}
+        if finalize is not None:
+            content, total_minor = finalize(bytes(row.content), number, issued_at)
+            _check_document(content, total_minor)
+            document = {"content": content, "content_hash": hashlib.sha256(content).digest(),
+                        "total_minor": total_minor}
         connection.execute(update(_INVOICES).where(_INVOICES.c.id == invoice_id).values(
-            status=InvoiceStatus.ISSUED.value, number=number, issued_at=issued_at, actor=actor, reason=reason))
+            status=InvoiceStatus.ISSUED.value, number=number, issued_at=issued_at, actor=actor, reason=reason,
+            **document))
         return _invoice(_locked(connection, invoice_id))
 
 
@@ -365,7 +407,7 @@ def void_invoice(
     invoice_id: int,
     *,
     original_hash: bytes,
-    credit_note_content: bytes,
+    credit_note_content: bytes | Callable[[str, datetime], bytes],
     credit_note_total_minor: int,
     actor: str,
     reason: str,
@@ -373,14 +415,16 @@ def void_invoice(
 ) -> tuple[Invoice, Invoice]:
     """Void the issued invoice ``invoice_id`` and issue its credit note in one transaction;
     returns (the voided invoice, the credit note). ``credit_note_content`` is the credit note's
-    canonical JSON, derived by the caller from the invoice whose hash is ``original_hash``.
+    canonical JSON, derived by the caller from the invoice whose hash is ``original_hash``, or
+    a function of the credit note's number and issue time that makes it.
 
     Raises NotFound for an unknown invoice; LedgerConflict unless it is an issued invoice (not
     a draft, paid, void or a credit note itself) whose stored hash is ``original_hash``;
     InvalidLedgerInput for bad values.
     """
     _check_series(series)
-    _check_document(credit_note_content, credit_note_total_minor)
+    if isinstance(credit_note_content, bytes):
+        _check_document(credit_note_content, credit_note_total_minor)
     _check_audit(actor, reason)
     with writing_connection(db) as connection:
         row = _locked(connection, invoice_id)
@@ -390,11 +434,14 @@ def void_invoice(
         if row.content_hash != original_hash:
             raise LedgerConflict(f"invoice {invoice_id}: the credit note was derived from another document")
         now = utc_now()
+        number = _next_number(connection, series, now.year)
+        content = credit_note_content if isinstance(credit_note_content, bytes) else credit_note_content(number, now)
+        _check_document(content, credit_note_total_minor)
         credit_note = {
             "gateway_id": row.gateway_id, "period_start": row.period_start, "period_end": row.period_end,
             "currency": row.currency, "status": InvoiceStatus.ISSUED.value,
-            "number": _next_number(connection, series, now.year), "content": credit_note_content,
-            "content_hash": hashlib.sha256(credit_note_content).digest(), "total_minor": credit_note_total_minor,
+            "number": number, "content": content,
+            "content_hash": hashlib.sha256(content).digest(), "total_minor": credit_note_total_minor,
             "credit_note_of": invoice_id, "created_at": now, "issued_at": now, "actor": actor, "reason": reason,
         }
         credit_id: int = connection.execute(insert(_INVOICES).values(credit_note).returning(_INVOICES.c.id)).scalar_one()
@@ -451,8 +498,9 @@ def _locked(connection: Connection, invoice_id: int) -> Any:
     return row
 
 
-def _check_gateway(connection: Connection, gateway_id: int) -> None:
-    if connection.execute(select(_GATEWAYS.c.id).where(_GATEWAYS.c.id == gateway_id)).first() is None:
+def _check_gateway(connection: Connection, gateway_id: int, *, lock: bool = False) -> None:
+    statement = select(_GATEWAYS.c.id).where(_GATEWAYS.c.id == gateway_id)
+    if connection.execute(statement.with_for_update() if lock else statement).first() is None:
         raise NotFound(f"no gateway with id {gateway_id}")
 
 

@@ -528,6 +528,29 @@ class FxRateRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class BillingProfileRow(Base):
+    """Who a gateway's invoices are addressed to, its tax rate and payment terms (migration
+    0012); one row per gateway, replaced by ``set_billing_profile`` with actor and reason."""
+
+    __tablename__ = "billing_profiles"
+    __table_args__ = (
+        CheckConstraint("tax_rate_bps >= 0 AND tax_rate_bps <= 10000", name="tax_rate_bps"),
+        CheckConstraint("payment_terms_days >= 0 AND payment_terms_days <= 365", name="payment_terms_days"),
+    )
+
+    gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(256))
+    address: Mapped[str | None] = mapped_column(String(2048))
+    tax_id: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(256))
+    tax_rate_bps: Mapped[int] = mapped_column(Integer)
+    tax_note: Mapped[str | None] = mapped_column(String(256))
+    payment_terms_days: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class InvoiceRow(Base):
     """One invoice or credit note: its canonical JSON, hash and lifecycle (invoices.py). A
     trigger (migration 0007) refuses changing the document of, or deleting, a non-draft."""

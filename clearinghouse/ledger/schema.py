@@ -8,26 +8,31 @@ the previous revision intact.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 
 from clearinghouse.ledger.engine import Database, open_database
 from clearinghouse.ledger.errors import LedgerError, SchemaNotCurrent
 from clearinghouse.ledger.transactions import translated_errors
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 UPGRADE_COMMAND = "clearinghouse db upgrade"
 _SCRIPT_LOCATION = "clearinghouse.ledger:migrations"
+_VERSIONS = Path(__file__).parent / "migrations" / "versions"
+_REVISION_LINE = re.compile(r'^(down_revision|revision) = (?:"([^"]+)"|None)$', re.MULTILINE)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """The Alembic configuration of the ledger, optionally bound to an open connection."""
+    from alembic.config import Config  # Alembic is for migrations: a command's schema check reads one row
+
     config = Config()
     config.set_main_option("script_location", _SCRIPT_LOCATION)
     if connection is not None:
@@ -36,11 +41,23 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest revision this code knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:
-        raise LedgerError("the ledger has no migrations (broken installation)")
-    return head
+    """The newest revision this code knows: the one no migration names as its down_revision.
+
+    Read from the migration files' ``revision = "…"`` lines rather than through Alembic, whose
+    import costs every command a tenth of a second (tests/ledger/test_migrations.py checks it
+    is Alembic's head). Raises LedgerError when the migrations are not one line of revisions.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in _VERSIONS.glob("[0-9]*.py"):
+        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            if value:
+                (revisions if name == "revision" else parents).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise LedgerError(f"the ledger's migrations have {len(heads)} heads {sorted(heads)}, expected one "
+                          "(broken installation)")
+    return heads.pop()
 
 
 def upgrade_to_head(url: str) -> str:
@@ -49,6 +66,9 @@ def upgrade_to_head(url: str) -> str:
     Creates the schema in an empty database. Raises ``DatabaseUnavailable`` when the database
     cannot be reached, ``SchemaNotCurrent`` when it carries a revision this code does not know.
     """
+    from alembic import command
+    from alembic.util import CommandError
+
     with _opened(url) as db:
         _refuse_unknown(db)
         with translated_errors(db), db.write_engine.connect() as connection:
@@ -59,13 +79,19 @@ def upgrade_to_head(url: str) -> str:
                     message = db.redact(str(exc))
                     raise LedgerError(f"upgrading {db.masked_url} failed: {message}") from exc
                 _check_foreign_keys(db, connection)
-        return head_revision()
+        reached = _current(db)
+    if reached is None:
+        raise LedgerError("upgrading left no revision in the database (broken installation)")
+    return reached
 
 
 def downgrade_to(url: str, revision: str) -> None:
     """Undo migrations down to ``revision`` ("base": everything), with the same foreign-key
     handling as ``upgrade_to_head``: for rolling a release back, and for the migration tests.
     Raises ``DatabaseUnavailable`` or ``LedgerError`` naming the failure."""
+    from alembic import command
+    from alembic.util import CommandError
+
     with _opened(url) as db, translated_errors(db), db.write_engine.connect() as connection:
         with _sqlite_foreign_keys_off(db, connection), connection.begin():
             try:
@@ -108,6 +134,9 @@ def _check(db: Database) -> None:
 
 
 def _refuse_unknown(db: Database, current: str | None = None) -> None:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     current = _current(db) if current is None else current
     if current is None:
         return
@@ -153,8 +182,15 @@ def _check_foreign_keys(db: Database, connection: Connection) -> None:
 
 
 def _current(db: Database) -> str | None:
+    """The revision in Alembic's version table (None: no table, an empty schema), read
+    without importing Alembic."""
     with translated_errors(db), db.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        versions: list[str] = list(connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+    if len(versions) > 1:
+        raise SchemaNotCurrent(f"database {db.masked_url} is at several revisions {sorted(versions)}, expected one")
+    return versions[0] if versions else None
 
 
 @contextmanager

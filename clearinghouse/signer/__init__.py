@@ -21,25 +21,30 @@ Refusals raise ``SigningRefused`` whose ``reason`` (a ``Refusal``) the transport
 
 from __future__ import annotations
 
-from clearinghouse.signer.billing import BillingType, MaxPrice, fee_wei
-from clearinghouse.signer.decision import (
-    ChainView,
-    PaymentPlan,
-    PaymentPolicy,
-    PaymentRequest,
-    plan_payment,
-)
-from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
-from clearinghouse.signer.state import RemotePaymentState, decode_state, encode_state, open_state
-from clearinghouse.signer.wire import (
-    OrchestratorOffer,
-    build_payment,
-    build_seg_data,
-    decode_capabilities,
-    decode_offer,
-    minimal_big_endian,
-    seg_creds_preimage,
-)
+from typing import TYPE_CHECKING
+
+from clearinghouse.facades import Facade
+
+if TYPE_CHECKING:
+    from clearinghouse.signer.billing import BillingType, MaxPrice, fee_wei
+    from clearinghouse.signer.decision import (
+        ChainView,
+        PaymentPlan,
+        PaymentPolicy,
+        PaymentRequest,
+        plan_payment,
+    )
+    from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+    from clearinghouse.signer.state import RemotePaymentState, decode_state, encode_state, open_state
+    from clearinghouse.signer.wire import (
+        OrchestratorOffer,
+        build_payment,
+        build_seg_data,
+        decode_capabilities,
+        decode_offer,
+        minimal_big_endian,
+        seg_creds_preimage,
+    )
 
 __all__ = [
     "BillingType",
@@ -65,3 +70,10 @@ __all__ = [
     "plan_payment",
     "seg_creds_preimage",
 ]
+
+_EXPORTS = Facade(__name__, __file__)
+
+
+def __getattr__(name: str) -> object:
+    """Each name is imported from its module on first use (clearinghouse.facades)."""
+    return _EXPORTS.load(name)

@@ -8,15 +8,30 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from fractions import Fraction
 
+from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.state import RemotePaymentState, encode_state
 
 FAKE_ADDRESS = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
 FAKE_INFO_SIGNATURE = bytes(range(65))
+FAKE_PAYMENT = lp_rpc_pb2.Payment(
+    ticket_params=lp_rpc_pb2.TicketParams(face_value=(105).to_bytes(1, "big"), win_prob=((2**256 - 1) // 3).to_bytes(32, "big")),
+    ticket_sender_params=[lp_rpc_pb2.TicketSenderParams(sender_nonce=1, sig=b"\x1b" * 65)],
+).SerializeToString()
+"""One ticket of EV 35 wei: what the gRPC answer's EV, fee and balance are worked out from."""
+
+FAKE_STATE = encode_state(RemotePaymentState(
+    state_id="fake-state", pm_session_id="", last_update_ns=None, orchestrator_address=bytes(20), app="",
+    auth_expiry=0, sender_nonce=1, balance=Fraction(5), initial_price_per_unit=3, initial_pixels_per_unit=1,
+    type="", sequence_number=0, auth_id="",
+))
+
 FAKE_RESULT = PaymentResult(
-    payment=b"payment-bytes",
+    payment=FAKE_PAYMENT,
     seg_creds=b"seg-creds-bytes",
-    state=b'{"StateID":"fake-state"}',
+    state=FAKE_STATE,
     state_signature=b"\x1b" * 65,
     ticket_count=1,
     replayed=False,

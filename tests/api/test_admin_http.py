@@ -168,7 +168,7 @@ def test_usage_of_all_gateways_grouped_by_gateway(admin_url: str, billed: int) -
     ("POST", "/admin/v1/invoices/draft", {"gateway_id": 99, "month": "2026-11"}, 400,
      "gateway 99 has no billing plan in force at 2026-11-01T00:00:00+00:00; set one with `clearinghouse plan set`"),
     ("POST", "/admin/v1/invoices/issue", {"invoiceId": 1}, 400,
-     "unknown body field 'invoiceId'; expected some of invoice_id, reason"),
+     "unknown body field 'invoiceId'; expected some of allow_open_period, invoice_id, reason"),
     ("POST", "/admin/v1/invoices/issue", b'{"invoice_id": 1.0}', 400,
      "number 1.0 is not an integer: amounts and ids are never floats"),
     ("POST", "/admin/v1/invoices/issue", {"invoice_id": 999}, 404, "no invoice with id 999"),

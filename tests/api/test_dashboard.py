@@ -455,6 +455,8 @@ def test_without_a_monitor_the_health_is_unmonitored_with_the_last_sample(
     assert "12.000000000000000001 ETH" in page and "0.5 ETH" in page and "block 4,242" in page
     assert "This process keeps no rejections." in page and "No invoices yet." in page
     assert 'data-samples="1"' in page
+    # One sample, five minutes old: the chart spans the data that exists, not 24 empty hours (#19).
+    assert "the oldest sample in the last 24h" in page
 
 
 def test_eth_text_is_exact_from_wei() -> None:
@@ -476,3 +478,18 @@ def test_a_long_window_is_thinned_without_losing_a_dip() -> None:
     one_eth_y = next(tick.at_px for tick in chart.y_ticks if tick.label == "1 ETH")
     assert max(ys) == pytest.approx(one_eth_y, abs=0.1)  # the dip is drawn (y grows downwards)
     assert [tick.label for tick in chart.y_ticks] == ["0 ETH", "1 ETH", "2 ETH", "3 ETH", "4 ETH", "5 ETH"]
+
+
+def test_amounts_read_in_an_automatic_unit_with_the_exact_value_kept() -> None:
+    """Issue 19: 40,705 wei is not "0.000000000000040705 ETH" on a card."""
+    from clearinghouse.api.dashboard.views import auto_unit_text, duration_text
+
+    assert auto_unit_text(40_705) == "40,705 wei"
+    assert auto_unit_text(40_705_000_000) == "40.705 gwei"
+    assert auto_unit_text(7_250_000_000_000_000_000) == "7.25 ETH"
+    assert auto_unit_text(12 * ETH + 1) == "≈ 12 ETH"
+    assert auto_unit_text(ETH // 3) == "≈ 0.333333 ETH"
+    assert auto_unit_text(0) == "0 ETH" and auto_unit_text(-ETH // 4) == "-0.25 ETH"
+    amount = Amount.of(Fraction(81_410, 2))
+    assert (amount.shown, amount.exact) == ("40,705 wei", "40705")
+    assert duration_text(18_966_453_687 * 86_400.0) == "> 1 year" and duration_text(3 * 86_400 + 5 * 3600) == "3 d 5 h"

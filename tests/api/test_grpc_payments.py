@@ -167,6 +167,8 @@ def test_a_session_moves_between_http_and_grpc(stack: GrpcStack) -> None:
         for blob in (http_state.state, second.state.state, base64.b64decode(third.json()["state"]["State"]))
     ]
     assert balances == ["5", "4", "3"]  # go-livepeer's numbers: 1 ticket of EV 35 per 12 s at 3 wei/s
+    # The answer says what the call cost (issue 19): balance 5 + EV 35 - fee 12 s x 3 wei/s = 4.
+    assert (second.ticket_count, second.ev_signed_wei, second.fee_wei, second.balance_wei) == (1, "35", "36", "4")
     assert orchestrator.tickets_accepted == 3 and signing_records(stack.db) == 3
     # The HTTP call, retried over gRPC (its answer was lost), gets the stored answer.
     retried = pay(stack, pay_request(info, second.state))
@@ -186,6 +188,9 @@ def test_a_retried_grpc_call_gets_the_stored_answer(stack: GrpcStack) -> None:
     second = pay(stack, pay_request(info, first.state))
     again = pay(stack, pay_request(info, first.state))
     assert (again.replayed, again.payment, again.state) == (True, second.payment, second.state)
+    figures = ("ticket_count", "ev_signed_wei", "fee_wei", "balance_wei")
+    assert [getattr(again, name) for name in figures] == [getattr(second, name) for name in figures]
+    assert second.ev_signed_wei and second.fee_wei and second.balance_wei
     assert signing_records(stack.db) == 2
 
 

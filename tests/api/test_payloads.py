@@ -16,7 +16,7 @@ from clearinghouse.api.limits import JSON_DEPTH_MAX, TEXT_FIELD_LENGTH_MAX
 from clearinghouse.api.payloads import decode_payment_request, error_body, json_nested_deeper, payment_body
 from clearinghouse.signer.billing import MaxPrice
 from tests.api.conftest import ORCHESTRATOR_B64, b64
-from tests.api.fakes import FAKE_RESULT
+from tests.api.fakes import FAKE_PAYMENT, FAKE_RESULT
 
 
 def decode(body: dict[str, Any] | bytes) -> Any:
@@ -264,5 +264,5 @@ def test_answers_use_the_spec_spellings() -> None:
     body = json.loads(payment_body(FAKE_RESULT))
     assert list(body) == ["payment", "segCreds", "state"]
     assert list(body["state"]) == ["State", "Sig"]
-    assert body["payment"] == b64(b"payment-bytes")
+    assert body["payment"] == b64(FAKE_PAYMENT)
     assert json.loads(error_body("no", {})) == {"error": {"message": "no"}}

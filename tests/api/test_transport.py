@@ -26,7 +26,7 @@ from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.calls import Caller, PaymentCall
 from tests.api.client import get, post, request
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER, b64
-from tests.api.fakes import FAKE_ADDRESS, FAKE_INFO_SIGNATURE, FakePaymentService
+from tests.api.fakes import FAKE_ADDRESS, FAKE_INFO_SIGNATURE, FAKE_PAYMENT, FAKE_STATE, FakePaymentService
 
 PAY = "/generate-live-payment"
 STATE = {"State": b64(b'{"StateID":"s1"}'), "Sig": b64(b"\x1c" * 65)}
@@ -39,9 +39,9 @@ def test_a_payment_answer_encodes_the_result(
     assert reply.status == 200, reply.body
     assert reply.headers["content-type"] == "application/json"
     assert reply.json() == {
-        "payment": b64(b"payment-bytes"),
+        "payment": b64(FAKE_PAYMENT),
         "segCreds": b64(b"seg-creds-bytes"),
-        "state": {"State": b64(b'{"StateID":"fake-state"}'), "Sig": b64(b"\x1b" * 65)},
+        "state": {"State": b64(FAKE_STATE), "Sig": b64(b"\x1b" * 65)},
     }
     ((caller, call),) = fake_service.calls
     assert call.billing_type == "lv2v" and call.state is None

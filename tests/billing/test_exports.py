@@ -27,19 +27,23 @@ from tests.billing.test_invoices import FX_EUR, RATES, START, A, golden_draft
 
 GOLDEN_CSV = (
     "invoice_number,gateway_id,period_start,period_end,currency,line,kind,description,pipeline,model_id,app,"
-    "orchestrator,reference,calls,tickets,units,ev_wei,fee_wei,amount,amount_minor,amount_exact\r\n"
+    "orchestrator,reference,calls,tickets,units,ev_wei,fee_wei,amount,amount_minor,amount_exact,amount_decimal,"
+    "ev_wei_exact,fee_wei_exact\r\n"
     "CH-2026-000001,7,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,USD,1,usage,live-video-to-video / streamdiffusion,"
-    "live-video-to-video,streamdiffusion,,,,15,26,1500,3000000000000000,3100000000000000,8.00,800,8\r\n"
+    "live-video-to-video,streamdiffusion,,,,15,26,1500,3000000000000000,3100000000000000,8.00,800,8,8,"
+    "3000000000000000,3100000000000000\r\n"
     "CH-2026-000001,7,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,USD,2,usage,text-to-image / sdxl,"
-    "text-to-image,sdxl,,,,1,1,1,335000000000000,400000000000000,1.00,100,201/200\r\n"
-    "CH-2026-000001,7,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,USD,3,usage,unknown pipeline / unknown model,"
-    ",,,,,2,2,0,333333333333333,333333333333333,0.83,83,5/6\r\n"
+    "text-to-image,sdxl,,,,1,1,1,335000000000000,400000000000000,1.00,100,201/200,1.005,335000000000000,"
+    "400000000000000\r\n"
+    "CH-2026-000001,7,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,USD,3,usage,Usage (pipeline and model not reported),"
+    ",,,,,2,2,0,333333333333333,333333333333333,0.83,83,5/6,0.833333333333333333,1000000000000000/3,"
+    "1000000000000000/3\r\n"
     "CH-2026-000001,7,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,USD,4,markup,Markup 2.5 % on usage,"
-    ",,,,,0,0,0,0,0,0.25,25,5903/24000\r\n"
+    ",,,,,0,0,0,0,0,0.25,25,5903/24000,0.245958333333333333,0,0\r\n"
     "CH-2026-000001,7,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,USD,5,fixed_fee,Fixed fee for the period,"
-    ",,,,,0,0,0,0,0,10.00,1000,10\r\n"
+    ",,,,,0,0,0,0,0,10.00,1000,10,10,0,0\r\n"
     'CH-2026-000001,7,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,USD,6,adjustment,"Service credit, May outage",'
-    ",,,,CN-1,0,0,0,0,0,-1.50,-150,-3/2\r\n"
+    ",,,,CN-1,0,0,0,0,0,-1.50,-150,-3/2,-1.5,0,0\r\n"
 ).encode()
 
 LAST_SECOND_OF_MAY_2026 = 1_780_271_999
@@ -93,7 +97,7 @@ def test_json_is_canonical_and_hashed() -> None:
     assert (document["total"], document["total_minor"]) == ("446023/24000", "1858")
     assert document["plan"] == {"kind": "usage_based", "currency": "USD", "markup_bps": 250, "fixed_fee": "10"}
     assert document["lines"][2] == {
-        "kind": "usage", "description": "unknown pipeline / unknown model", "pipeline": None, "model_id": None,
+        "kind": "usage", "description": "Usage (pipeline and model not reported)", "pipeline": None, "model_id": None,
         "app": None, "orchestrator": None, "reference": None, "calls": "2", "tickets": "2", "units": "0",
         "ev_wei": "1000000000000000/3", "fee_wei": "1000000000000000/3", "amount": "5/6", "amount_minor": "83",
     }
@@ -105,7 +109,8 @@ def test_json_is_canonical_and_hashed() -> None:
     assert euro["fx"] == {"currency": "EUR", "per_usd": "9/10", "source": "ECB", "as_of": "2026-05-29T00:00:00Z"}
 
 
-GOLDEN_HASH = "064ef1ea256585855b4ef6e854a9c094297b5998c87979383de77ada5c77480c"
+GOLDEN_HASH = "affeee6f647e459100845883eb703a1a636411c2203740e91bd3fa973fee2d9a"
+"""Format /1 (a draft without terms). Changed in #19 only by the unknown usage line's description."""
 
 
 def test_content_hash_is_pinned() -> None:

@@ -83,7 +83,7 @@ def test_golden_usage_based_invoice() -> None:
     assert shown(draft) == [
         (LineKind.USAGE, "live-video-to-video / streamdiffusion", 800),
         (LineKind.USAGE, "text-to-image / sdxl", 100),  # 100.5 cents, half to even: 100
-        (LineKind.USAGE, "unknown pipeline / unknown model", 83),
+        (LineKind.USAGE, "Usage (pipeline and model not reported)", 83),
         (LineKind.MARKUP, "Markup 2.5 % on usage", 25),
         (LineKind.FIXED_FEE, "Fixed fee for the period", 1000),
         (LineKind.ADJUSTMENT, "Service credit, May outage", -150),
@@ -110,7 +110,7 @@ def test_golden_subscription_in_euros_with_overage() -> None:
         (LineKind.SUBSCRIPTION, "Subscription fee for the period", 10000),
         (LineKind.USAGE, "live-video-to-video / streamdiffusion", 720),
         (LineKind.USAGE, "text-to-image / sdxl", 90),  # 90.45 cents
-        (LineKind.USAGE, "unknown pipeline / unknown model", 75),
+        (LineKind.USAGE, "Usage (pipeline and model not reported)", 75),
         (LineKind.ALLOWANCE, "Usage included in the subscription (up to EUR 5.00)", -500),
         (LineKind.MARKUP, "Markup 10 % on usage beyond the included amount", 39),  # 38.545 cents
     ]
@@ -180,7 +180,7 @@ def test_grouping_by_app_and_by_orchestrator() -> None:
         "live-video-to-video / streamdiffusion, app app-a",
         "live-video-to-video / streamdiffusion, app app-b",
         "text-to-image / sdxl, app app-a",
-        "unknown pipeline / unknown model, app unknown",
+        "Usage (pipeline and model not reported), app unknown",
     ]
     assert [line.app for line in by_app.lines[:4]] == ["app-a", "app-b", "app-a", None]
     by_orchestrator = golden_draft(grouping=LineGrouping.ORCHESTRATOR, adjustments=())

@@ -3,7 +3,7 @@ exact lines and total; unpriced usage, a missing plan or FX rate are refused by 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 import pytest
@@ -14,7 +14,8 @@ from clearinghouse.billing.invoicing import draft_for_period, month_period
 from clearinghouse.ledger import Database, NewRate, adjust, create_gateway, record_rate_snapshot, record_signing_call
 from clearinghouse.ledger import accounts as ledger_accounts
 from clearinghouse.ledger import sessions as ledger_sessions
-from clearinghouse.ledger.invoices import PlanKind, add_fx_rate, set_billing_plan
+from clearinghouse.ledger.errors import LedgerConflict
+from clearinghouse.ledger.invoices import PlanKind, add_fx_rate, list_billing_plans, set_billing_plan
 from tests.ledger.conftest import RECIPIENT, SessionDriver
 
 NOVEMBER = month_period("2026-11")
@@ -77,13 +78,27 @@ def test_unpriced_usage_and_a_missing_plan_are_refused(ledger_db: Database, monk
     gateway_id = signed_month(ledger_db, monkeypatch, priced=False)
     with pytest.raises(InvoiceError, match="no billing plan in force.*clearinghouse plan set"):
         draft_for_period(ledger_db, gateway_id, *NOVEMBER, actor="test")
+    set_billing_plan(ledger_db, gateway_id, kind=PlanKind.FREE, currency="USD",
+                     effective_at=NOVEMBER[0] - timedelta(days=1), **WHO)
+    _, free = draft_for_period(ledger_db, gateway_id, *NOVEMBER, actor="test")
+    assert (free.lines, free.total_minor) == ((), 0)
     set_billing_plan(ledger_db, gateway_id, kind=PlanKind.USAGE_BASED, currency="USD", effective_at=NOVEMBER[0],
                      **WHO)
     with pytest.raises(InvoiceError, match="has 2 unpriced signing calls.*clearinghouse rate price-unpriced"):
         draft_for_period(ledger_db, gateway_id, *NOVEMBER, actor="test")
-    set_billing_plan(ledger_db, gateway_id, kind=PlanKind.FREE, currency="USD", effective_at=NOVEMBER[0], **WHO)
-    _, free = draft_for_period(ledger_db, gateway_id, *NOVEMBER, actor="test")
-    assert (free.lines, free.total_minor) == ((), 0)
+
+
+def test_a_second_plan_at_the_same_effective_time_is_refused(ledger_db: Database) -> None:
+    """Which of two plans effective at one instant applied would be an accident of row ids (#19)."""
+    gateway_id = create_gateway(ledger_db, "plans").id
+    set_billing_plan(ledger_db, gateway_id, kind=PlanKind.USAGE_BASED, currency="USD", effective_at=NOVEMBER[0],
+                     **WHO)
+    with pytest.raises(LedgerConflict, match=r"already has plan \d+ \(usage_based\) effective at 2026-11-01"):
+        set_billing_plan(ledger_db, gateway_id, kind=PlanKind.FREE, currency="USD", effective_at=NOVEMBER[0], **WHO)
+    set_billing_plan(ledger_db, gateway_id, kind=PlanKind.FREE, currency="USD", effective_at=NOVEMBER[1], **WHO)
+    history = list_billing_plans(ledger_db, gateway_id)
+    assert [(plan.kind, plan.effective_at) for plan in history] == [
+        (PlanKind.FREE, NOVEMBER[1]), (PlanKind.USAGE_BASED, NOVEMBER[0])]
 
 
 def test_month_period() -> None:

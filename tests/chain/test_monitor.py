@@ -191,7 +191,9 @@ class ScriptedSources:
 def test_runway_comes_from_the_ev_signing_rate_over_the_window(sources: LedgerAndChainSources) -> None:
     base = sources.snapshot()
     position = replace(base.position, deposit_wei=3_600_000)
-    scripted = ScriptedSources(replace(base, position=position, ev_signed_total_wei=Fraction(0)))
+    # No ledger measure: the monitor's own samples of the running total (the fallback).
+    scripted = ScriptedSources(replace(base, position=position, ev_signed_total_wei=Fraction(0),
+                                       ev_signed_in_window=None))
     clock = Clock()
     monitor = monitor_of(scripted, clock=clock)
     monitor.refresh()
@@ -213,6 +215,29 @@ def test_runway_comes_from_the_ev_signing_rate_over_the_window(sources: LedgerAn
     scripted.snapshot_now = replace(scripted.snapshot_now, paid_in_window_wei=int(BURN_WINDOW_S) * 2_000)
     monitor.refresh()
     assert monitor.health().runway_s == 1_800.0  # payouts burn faster: they decide
+
+
+def test_a_one_shot_reading_and_a_running_daemon_give_one_runway(
+    sources: LedgerAndChainSources, db: ledger.Database
+) -> None:
+    """`clearinghouse health` reads once; the daemon's /v1/health has read for a while. Both take
+    the EV burn from the ledger's hourly usage, so they agree (issue 19)."""
+    from tests.ledger.conftest import SessionDriver
+
+    gateway = ledger.create_gateway(db, "burner")
+    for _ in range(3):  # three sessions' first calls, a ticket of EV 0.01 ETH each
+        ledger.record_signing_call(db, SessionDriver(gateway.id, face_value=10**16).next_call(10))
+    one_shot = monitor_of(sources)
+    one_shot.refresh()
+    clock = Clock()
+    daemon = monitor_of(sources, clock=clock)
+    for _ in range(3):
+        daemon.refresh()
+        clock.now_s += 5.0
+    once, running = one_shot.health(), daemon.health()
+    assert once.runway_s is not None and running.runway_s is not None
+    assert once.runway_s == pytest.approx(running.runway_s, rel=1e-3)
+    assert once.burn.ev_signed_wei_per_s is not None and once.burn.ev_signed_wei_per_s > 0
 
 
 def test_the_health_document_is_exact_json(sources: LedgerAndChainSources) -> None:

@@ -8,6 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from clearinghouse.cli import COMMANDS as LAZY_COMMANDS
 from clearinghouse.cli import main
 
 TOP_LEVEL = {"init", "config", "serve", "devnet", "db", "ledger", "gateway", "deposit", "chain", "health",
@@ -16,8 +17,12 @@ TOP_LEVEL = {"init", "config", "serve", "devnet", "db", "ledger", "gateway", "de
 
 
 def walk(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    """Every visible command below ``group`` with its path of names, groups included."""
-    for name, command in sorted(group.commands.items()):
+    """Every visible command below ``group`` with its path of names, groups included (the top
+    level's commands are loaded from their modules here, as running them does)."""
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         if command.hidden:
             continue
         yield (*path, name), command
@@ -47,6 +52,21 @@ def test_every_command_has_help_with_examples(path: tuple[str, ...], command: cl
     first = examples.splitlines()[0]
     assert first.startswith("  ") and "clearinghouse " in first, first
     assert f"clearinghouse {path[0]}" in examples
+
+
+@pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
+def test_each_summary_is_its_commands_own(name: str) -> None:
+    """``--help`` lists the registry's summaries without importing the commands: they must say
+    what the commands' docstrings say."""
+    command = LAZY_COMMANDS[name].load()
+    assert LAZY_COMMANDS[name].summary == command.get_short_help_str(limit=10_000)
+
+
+def test_the_top_level_help_lists_as_click_would_with_every_command_loaded() -> None:
+    """The listing drawn from the registry equals click's own listing of the loaded commands."""
+    loaded = click.Group(commands={name: row.load() for name, row in LAZY_COMMANDS.items()})
+    listing = CliRunner().invoke(main, ["--help"]).output.split("Commands:\n", 1)[1]
+    assert listing == CliRunner().invoke(loaded, ["--help"]).output.split("Commands:\n", 1)[1]
 
 
 def test_hidden_commands_stay_out_of_the_help() -> None:

@@ -162,3 +162,9 @@ def test_batch_migration_rebuilds_a_referenced_table_with_data(
                 connection.execute(text("DELETE FROM gateways"))
     finally:
         db.dispose()
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    """Commands check the schema without importing Alembic (issue 19): the head they compute
+    from the files must be the one Alembic computes."""
+    assert head_revision() == ScriptDirectory.from_config(schema.alembic_config()).get_current_head()

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jinja2
 
 from clearinghouse.api.admin_http import EXPORT_FORMATS, ROW_ID_MAX
-from clearinghouse.api.dashboard.charts import Series, StepChart, step_chart
+from clearinghouse.api.dashboard.charts import Series, step_chart
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
 from clearinghouse.api.dashboard.views import (
     GatewaySpend,
@@ -284,7 +284,7 @@ class DashboardRoutes:
         context = {
             "now": moment_text(now),
             "health": health_view(health, newest),
-            "chart": _chart(self._db, start, now),
+            **_chart(self._db, start, now, query.window),
             "window": query.window,
             "windows": [(name, _window_href(name, query)) for name in CHART_WINDOWS],
             "month": period_text(*month_period(month)),
@@ -317,13 +317,24 @@ def _month_spends(db: Database, gateways: tuple[Gateway, ...], month: str) -> tu
     return gateway_spends(gateways, usage), None
 
 
-def _chart(db: Database, start: datetime, end: datetime) -> StepChart:
+CHART_SPAN_MIN: Final = timedelta(minutes=10)
+"""The narrowest chart: a devnet's first sample is drawn across ten minutes, not as one dot."""
+
+
+def _chart(db: Database, start: datetime, end: datetime, window: str) -> dict[str, object]:
+    """The chart and its title's span. The window starts at the oldest sample when the samples
+    cover less than it (a new deployment), so the data fills the chart (issue 19)."""
     samples = deposit_samples_since(db, start)
-    return step_chart(
+    span = f"over the last {window}"
+    if samples and samples[0].observed_at > start:
+        start = min(samples[0].observed_at, end - CHART_SPAN_MIN)
+        span = f"since {moment_text(start)}, the oldest sample in the last {window}"
+    chart = step_chart(
         [Series("Deposit", "deposit", [(s.observed_at, s.deposit_wei) for s in samples]),
          Series("Reserve", "reserve", [(s.observed_at, s.reserve_wei) for s in samples])],
         start, end, eth_label,
     )
+    return {"chart": chart, "chart_span": span}
 
 
 def _window_href(window: str, query: PageQuery) -> str:

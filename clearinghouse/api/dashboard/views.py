@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from clearinghouse.api.rejections import Rejection
 from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
-from clearinghouse.chain.health import DepositHealth
+from clearinghouse.chain.health import RUNWAY_SHOWN_MAX_S, DepositHealth
 from clearinghouse.ledger import DepositSample, Gateway
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.invoices import Invoice, InvoiceStatus
@@ -42,15 +42,45 @@ def eth_label(wei: int) -> str:
     return f"{eth_text(wei)} ETH"
 
 
+SHOWN_DECIMALS: Final = 6
+"""Decimals of the automatic unit: a card shows "≈ 1.234567 ETH", the tooltip the exact value."""
+
+_UNITS: Final = ((10**15, 10**18, "ETH"), (10**6, 10**9, "gwei"))
+"""(smallest amount shown in the unit, wei per unit, unit): ETH from 0.001 ETH, gwei from
+0.001 gwei, wei below; so no amount needs more than a handful of digits to read."""
+
+
+def auto_unit_text(wei: int) -> str:
+    """Wei in the unit that reads best (ETH, gwei or wei), rounded toward zero to
+    SHOWN_DECIMALS decimals and marked "≈" when that dropped digits: 40,705 wei stays
+    "40,705 wei" instead of "0.000000000000040705 ETH"."""
+    size = abs(wei)
+    if size == 0:
+        return "0 ETH"
+    for smallest, scale, unit in _UNITS:
+        if size >= smallest:
+            break
+    else:
+        return f"{wei:,} wei"
+    shown = size * 10**SHOWN_DECIMALS // scale
+    whole, fraction = divmod(shown, 10**SHOWN_DECIMALS)
+    text = f"{whole:,}" + (f".{fraction:0{SHOWN_DECIMALS}d}".rstrip("0") if fraction else "")
+    approximate = "≈ " if shown * scale != size * 10**SHOWN_DECIMALS else ""
+    return f"{approximate}{'-' if wei < 0 else ''}{text} {unit}"
+
+
 def exact_wei_text(value: Fraction) -> str:
     """A rational amount of wei exactly: "12" or "37/3 wei" as "37/3"."""
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
 def duration_text(seconds: float | None) -> str:
-    """A duration for people: "3 d 4 h", "5 h 12 min", "45 min"; "unknown" for None."""
+    """A duration for people: "3 d 4 h", "5 h 12 min", "45 min"; "> 1 year" beyond a year
+    (RUNWAY_SHOWN_MAX_S); "unknown" for None."""
     if seconds is None:
         return "unknown"
+    if seconds > RUNWAY_SHOWN_MAX_S:
+        return "> 1 year"
     minutes = int(seconds // 60)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
@@ -71,13 +101,15 @@ class Amount:
     eth: str
     wei: str
     exact: str
+    shown: str = ""
+    """The amount in its automatic unit (``auto_unit_text``), for cards and cells."""
 
     @classmethod
     def of(cls, wei: int | Fraction) -> Amount:
         """The display of ``wei`` (an int, or an exact rational rounded down for the text)."""
         value = Fraction(wei)
         floor = math.floor(value)
-        return cls(eth_text(floor), str(floor), exact_wei_text(value))
+        return cls(eth_text(floor), str(floor), exact_wei_text(value), auto_unit_text(floor))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +160,8 @@ def health_view(health: DepositHealth | None, newest: DepositSample | None) -> H
         exposure_tickets=health.exposure.tickets,
         exposure_face=Amount.of(health.exposure.face_value_wei),
         exposure_ev=Amount.of(health.exposure.ev_wei),
-        runway=duration_text(health.runway_s) if health.runway_s is not None else "unknown (no burn measured)",
+        runway=duration_text(health.runway_s) if health.runway_s is not None
+        else "unknown: nothing signed or paid out within the burn window",
     )
 
 
