@@ -209,20 +209,21 @@ def gateway_list(config_path: Path, database_url_value: str | None, as_json: boo
       clearinghouse gateway list
       clearinghouse gateway list --json
     """
-    now = datetime.now(UTC)
+    from clearinghouse.ledger.overview import gateway_overviews  # no SQLAlchemy on SQLite: fast start
+
     rows: list[dict[str, object]] = []
     cells: list[tuple[object, ...]] = []
-    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        for item in ledger.list_gateways(db):
-            prefixes = [k.prefix + "…" for k in ledger.list_api_keys(db, item.id) if k.revoked_at is None]
-            summary = ledger.spend_summary(db, item.id, now)
-            rows.append({
-                "id": item.id, "name": item.name, "status": item.status.value, "keys": prefixes,
-                "mode": summary.policy.mode.value, "available_wei": _wei_text(summary.available),
-                "period_spend_wei": _wei_text(summary.period_spend),
-            })
-            cells.append((item.id, item.name, item.status.value, summary.policy.mode.value,
-                          _floor(summary.available), ", ".join(prefixes) or None))
+    with translated():
+        overviews = gateway_overviews(database_url(config_path, database_url_value), datetime.now(UTC))
+    for item in overviews:
+        prefixes = [prefix + "…" for prefix in item.key_prefixes]
+        rows.append({
+            "id": item.id, "name": item.name, "status": item.status.value, "keys": prefixes,
+            "mode": item.mode.value, "available_wei": _wei_text(item.available),
+            "period_spend_wei": _wei_text(item.period_spend),
+        })
+        cells.append((item.id, item.name, item.status.value, item.mode.value, _floor(item.available),
+                      ", ".join(prefixes) or None))
     columns = (Column("id", numeric=True), Column("name"), Column("status"), Column("mode"),
                Column("available wei", numeric=True), Column("keys"))
     emit(as_json, rows, table(columns, cells) if cells else ["no gateways yet"])

@@ -19,7 +19,8 @@ our sender's TicketBroker events, redemptions matched to signing records, cursor
 transaction) with ``batch`` (one batch's reads, checks and per-call writes), ``batch_credit``
 and ``batch_writes`` (its credit control and its aggregated writes), ``statements`` (per-call
 statements on the driver's cursor), ``first_calls`` (sessions' first calls by request, so a
-retried one gets its stored answer; used through ``CallLedger.claim_first_call``).
+retried one gets its stored answer; used through ``CallLedger.claim_first_call``), ``overview``
+(every gateway at a glance for ``gateway list``, read on ``sqlite3`` alone for a fast start).
 """
 
 from __future__ import annotations
@@ -118,12 +119,11 @@ if TYPE_CHECKING:
         record_rate_snapshots,
         unpriced_record_count,
     )
+    from clearinghouse.ledger.migrations import UPGRADE_COMMAND, head_revision
     from clearinghouse.ledger.schema import (
-        UPGRADE_COMMAND,
         check_database_current,
         check_schema_current,
         current_revision,
-        head_revision,
         upgrade_to_head,
     )
     from clearinghouse.ledger.batch import CallKeys, CallLedger

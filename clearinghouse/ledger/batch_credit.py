@@ -41,7 +41,7 @@ from clearinghouse.ledger.models import (
     SubjectQuotaRow,
     table,
 )
-from clearinghouse.ledger.spends import period_days
+from clearinghouse.ledger.values import period_days
 from clearinghouse.ledger.values import Account, AccountKind, CreditPolicy, QuotaPeriod
 
 _ACCOUNTS = table(AccountRow)

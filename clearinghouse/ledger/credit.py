@@ -54,7 +54,8 @@ from clearinghouse.ledger.models import (
     SubjectQuotaRow,
     table,
 )
-from clearinghouse.ledger.spends import gateway_spend, period_days
+from clearinghouse.ledger.spends import gateway_spend
+from clearinghouse.ledger.values import period_days
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import (
     AccountKind,

@@ -8,25 +8,21 @@ the previous revision intact.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect
 
 from clearinghouse.ledger.engine import Database, open_database
 from clearinghouse.ledger.errors import LedgerError, SchemaNotCurrent
+from clearinghouse.ledger.migrations import UPGRADE_COMMAND, head_revision
 from clearinghouse.ledger.transactions import translated_errors
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-UPGRADE_COMMAND = "clearinghouse db upgrade"
 _SCRIPT_LOCATION = "clearinghouse.ledger:migrations"
-_VERSIONS = Path(__file__).parent / "migrations" / "versions"
-_REVISION_LINE = re.compile(r'^(down_revision|revision) = (?:"([^"]+)"|None)$', re.MULTILINE)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -38,26 +34,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
     if connection is not None:
         config.attributes["connection"] = connection
     return config
-
-
-def head_revision() -> str:
-    """The newest revision this code knows: the one no migration names as its down_revision.
-
-    Read from the migration files' ``revision = "…"`` lines rather than through Alembic, whose
-    import costs every command a tenth of a second (tests/ledger/test_migrations.py checks it
-    is Alembic's head). Raises LedgerError when the migrations are not one line of revisions.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in _VERSIONS.glob("[0-9]*.py"):
-        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
-            if value:
-                (revisions if name == "revision" else parents).add(value)
-    heads = revisions - parents
-    if len(heads) != 1:
-        raise LedgerError(f"the ledger's migrations have {len(heads)} heads {sorted(heads)}, expected one "
-                          "(broken installation)")
-    return heads.pop()
 
 
 def upgrade_to_head(url: str) -> str:

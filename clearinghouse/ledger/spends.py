@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from fractions import Fraction
 from typing import Any
 
@@ -28,7 +28,6 @@ from clearinghouse.ledger.models import (
     SubjectDailySpendRow,
     table,
 )
-from clearinghouse.ledger.values import QuotaPeriod
 
 SpendRow = GatewayDailySpendRow | SubjectDailySpendRow
 
@@ -88,16 +87,6 @@ def add_subject_spend(
     by ``count_spend`` with no subject). The caller holds the gateway's account locks."""
     _add_to_day(connection, _SUBJECT_DAY, {"gateway_id": gateway_id, "day": day, "usage_subject": usage_subject},
                 ev_signed)
-
-
-def period_days(period: QuotaPeriod, now: datetime) -> tuple[date, date]:
-    """The UTC days [first, after last) of the calendar ``period`` that contains ``now``."""
-    today = now.astimezone(UTC).date()
-    if period is QuotaPeriod.DAY:
-        return today, date.fromordinal(today.toordinal() + 1)
-    first = today.replace(day=1)
-    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return first, after
 
 
 def gateway_spend(connection: Connection, gateway_id: int, first: date, after: date) -> Fraction:

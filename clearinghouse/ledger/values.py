@@ -10,7 +10,7 @@ billed amounts cannot disagree with the tickets. Inputs are checked when constru
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from fractions import Fraction
 
@@ -65,6 +65,16 @@ class QuotaPeriod(StrEnum):
 
     MONTH = "month"
     DAY = "day"
+
+
+def period_days(period: QuotaPeriod, now: datetime) -> tuple[date, date]:
+    """The UTC days [first, after last) of the calendar ``period`` that contains ``now``."""
+    today = now.astimezone(UTC).date()
+    if period is QuotaPeriod.DAY:
+        return today, date.fromordinal(today.toordinal() + 1)
+    first = today.replace(day=1)
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, after
 
 
 class RecordResult(StrEnum):
