@@ -122,6 +122,7 @@ class SpendLimit(StrEnum):
     CREDIT_LIMIT = "credit_limit"  # what a credit gateway may owe
     QUOTA = "quota"  # the gateway's EV signed per period
     SUBJECT_QUOTA = "subject_quota"  # one usage subject's EV signed per period
+    OVERDUE_INVOICE = "overdue_invoice"  # an invoice past due under a stop-signing policy (billing/overdue.py)
 
 
 class SpendRefused(LedgerError):
