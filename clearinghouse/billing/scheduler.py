@@ -33,6 +33,7 @@ from clearinghouse.billing.cycles import Cycle, due_periods
 from clearinghouse.billing.delivery import DELIVERY_ATTEMPTS_MAX, DELIVERY_TIMEOUT_S, delivery_body, post_invoice, retry_delay_s
 from clearinghouse.billing.invoice_terms import InvoicingSettings, TermsError
 from clearinghouse.billing.invoices import InvoiceError
+from clearinghouse.billing.limits import BILLING_TICK_S_DEFAULT, CLAIM_STALE_S_DEFAULT
 from clearinghouse.billing.invoicing import draft_for_period, export_invoice
 from clearinghouse.billing.issuing import issue
 from clearinghouse.billing.overdue import Alert, OverdueBook
@@ -46,13 +47,6 @@ LOG = logging.getLogger("clearinghouse.billing.scheduler")
 
 ACTOR: Final = "billing-scheduler"
 """The actor of every invoice the scheduler drafts and issues."""
-
-TICK_S_DEFAULT: Final = 60.0
-"""A minute: cycles close on whole hours, so an invoice is out within a minute of its grace."""
-
-CLAIM_STALE_S_DEFAULT: Final = 900.0
-"""A claim not finished in 15 minutes belongs to a replica that died: drafting and issuing
-take seconds, so a live owner is long done."""
 
 HELD_RETRY_S: Final = 900
 """A held period is tried again every 15 minutes: soon after the operator prices the usage."""
@@ -88,7 +82,7 @@ class BillingScheduler:
         overdue: OverdueBook | None = None,
         alert: Alert | None = None,
         replica: str | None = None,
-        tick_s: float = TICK_S_DEFAULT,
+        tick_s: float = BILLING_TICK_S_DEFAULT,
         claim_stale_s: float = CLAIM_STALE_S_DEFAULT,
         export_base_url: str | None = None,
     ) -> None:

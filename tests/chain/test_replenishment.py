@@ -21,7 +21,8 @@ from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.devnet import ProvisionedDevnet, transact
 from clearinghouse.chain.funding import FundingClient
 from clearinghouse.chain.monitor import LedgerAndChainSources
-from clearinghouse.chain.replenishment import ReplenishMode, ReplenishPolicy, Replenisher
+from clearinghouse.chain.replenish_policy import ReplenishMode, ReplenishPolicy
+from clearinghouse.chain.replenishment import Replenisher
 from clearinghouse.ledger.funding_actions import FundingMode, FundingStatus, funding_history
 from tests.chain.conftest import DEPOSIT_WEI
 from tests.chain.test_monitor import Clock, monitor_of, set_unlock
