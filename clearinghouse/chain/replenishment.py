@@ -27,6 +27,7 @@ acts at most once per action, whatever the number of replicas (ledger/funding_ac
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,7 @@ from clearinghouse.chain.funding import (
 from clearinghouse.chain.health import DepositHealth, HealthReason, HealthState
 from clearinghouse.chain.replenish_policy import ReplenishMode, ReplenishPolicy, deposit_target_wei
 from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.errors import LedgerError
 from clearinghouse.ledger.funding_actions import (
     FundingMode,
     FundingRecord,
@@ -54,6 +56,9 @@ from clearinghouse.ledger.funding_actions import (
 )
 
 LOG = logging.getLogger("clearinghouse.chain.replenishment")
+
+STOP_JOIN_S: Final = 150.0
+"""Stopping waits for a check in progress: a funding transaction waits up to its receipt timeout."""
 
 UNFIXABLE: Final = frozenset({HealthReason.UNLOCK_IN_PROGRESS, HealthReason.CHAIN_DATA_STALE})
 """Critical reasons funding cannot fix: while one holds, nothing is funded."""
@@ -117,6 +122,26 @@ class Replenisher:
     ) -> None:
         self._db, self._funding, self._sender, self._key = db, funding, sender, private_key
         self.policy, self._health, self._clock, self._alert = policy, health, clock, alert
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Check every ``policy.check_s`` on a daemon thread until ``stop`` (first check after one
+        interval: the monitor has read the chain by then)."""
+        self._thread = threading.Thread(target=self._run, name="replenisher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(STOP_JOIN_S)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.policy.check_s):
+            try:
+                self.tick()
+            except (ChainError, LedgerError) as exc:  # the RPC or the database down: next check
+                LOG.warning("replenishment check failed: %s", exc)
 
     def tick(self) -> FundingRecord | None:
         """Decide and act once; the record of what was done, or None when nothing was."""
