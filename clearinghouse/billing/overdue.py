@@ -107,7 +107,7 @@ class OverdueBook:
             invoice, due_at = document.invoice, _due_at(document.content)
             total = totals.setdefault((invoice.gateway_id, invoice.currency), [0, 0, 0])
             total[0] += invoice.total_minor
-            if due_at is None or due_at > now:
+            if due_at is None or now <= due_at:  # due today is not late yet
                 continue
             total[1] += invoice.total_minor
             total[2] += 1
