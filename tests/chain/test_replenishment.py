@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def test_observe_mode_only_logs_and_records_what_it_would_do(
     provisioned: ProvisionedDevnet, db: ledger.Database, w3: Web3, sender_key: bytes,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    it = world(provisioned, db, w3, sender_key, ReplenishPolicy(**{**_fields(POLICY), "mode": ReplenishMode.OBSERVE}))
+    it = world(provisioned, db, w3, sender_key, replace(POLICY, mode=ReplenishMode.OBSERVE))
     it.burn(ETH // 2)
     nonce = w3.eth.get_transaction_count(provisioned.sender)
     with caplog.at_level(logging.WARNING, logger="clearinghouse.chain.replenishment"):
@@ -169,6 +170,3 @@ def test_an_unlock_in_progress_or_stale_chain_data_stops_it(
     it.monitor.refresh()  # fresh again: now it funds
     assert it.replenisher.tick() is not None
 
-
-def _fields(policy: ReplenishPolicy) -> dict[str, object]:
-    return {name: getattr(policy, name) for name in ReplenishPolicy.__slots__}
