@@ -176,10 +176,12 @@ class BillingScheduler:
             if not held_before:
                 self._tell(f"gateway {run.gateway_id}'s invoice for {period} is held back: {exc}")
             return
-        except LedgerConflict:
+        except LedgerConflict as exc:  # issued meanwhile, by hand or by a replica that took a stale claim
             invoice_id = self._issued_already(run)
             if invoice_id is None:
-                raise
+                runs.finish_run(self._db, run.id, status=RunStatus.HELD, now=now, detail=str(exc))
+                report.held += 1
+                return
             runs.finish_run(self._db, run.id, status=RunStatus.ISSUED, now=now, invoice_id=invoice_id,
                             detail="the period was already invoiced")
             return

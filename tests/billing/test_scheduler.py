@@ -136,3 +136,20 @@ def test_unpriced_usage_is_held_back_and_alerted_then_issued_once_priced(
     clock.now += timedelta(seconds=HELD_RETRY_S)
     assert scheduler.tick().issued == 1
     assert issued(ledger_db, gateway_id) == [(WEEK_ANCHOR, WEEK_ANCHOR + timedelta(days=7))]
+
+
+def test_a_period_invoiced_by_hand_is_recorded_not_billed_again(ledger_db: Database) -> None:
+    from clearinghouse.billing.invoicing import draft_for_period
+    from clearinghouse.billing.issuing import issue
+
+    gateway_id = billed_gateway(ledger_db, "by-hand", CycleKind.WEEKLY, WEEK_ANCHOR, grace_s=0)
+    close = WEEK_ANCHOR + timedelta(days=7)
+    draft, _ = draft_for_period(ledger_db, gateway_id, WEEK_ANCHOR, close, actor="finance", now=close)
+    by_hand = issue(ledger_db, draft.id, InvoicingSettings(), allow_open_period=False, actor="finance",
+                    reason="early", now=close)
+
+    assert BillingScheduler(ledger_db, InvoicingSettings(), clock=Clock(close)).tick().issued == 0
+
+    assert [row.id for row in list_invoices(ledger_db, gateway_id=gateway_id)] == [by_hand.id]
+    (run,) = billing_runs(ledger_db, gateway_id=gateway_id)
+    assert (run.status, run.invoice_id, run.detail) == (RunStatus.ISSUED, by_hand.id, "the period was already invoiced")
