@@ -21,7 +21,8 @@ is exactly what funding fixes, so those do not stop it.
 **Modes.** ``off``; ``observe`` (the default): decide, record the decision as ``observed``, log
 and alert what would be sent, send nothing; ``auto``: also plan and send through the funding
 path (chain/funding.py) and record the hash and outcome. Each funding window of ``check_s``
-acts at most once per action, whatever the number of replicas (ledger/funding_actions.py).
+(observing: of an hour at least, OBSERVE_WINDOW_S) acts at most once per action, whatever the
+number of replicas (ledger/funding_actions.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final
 
 from clearinghouse.chain.errors import ChainError
@@ -59,6 +60,10 @@ LOG = logging.getLogger("clearinghouse.chain.replenishment")
 
 STOP_JOIN_S: Final = 150.0
 """Stopping waits for a check in progress: a funding transaction waits up to its receipt timeout."""
+
+OBSERVE_WINDOW_S: Final = 3600
+"""Observing, a decision is recorded and alerted at most once an hour per action: the operator
+needs to know what the policy would do, not to be told every check."""
 
 UNFIXABLE: Final = frozenset({HealthReason.UNLOCK_IN_PROGRESS, HealthReason.CHAIN_DATA_STALE})
 """Critical reasons funding cannot fix: while one holds, nothing is funded."""
@@ -161,9 +166,9 @@ class Replenisher:
         return self._act(decision.action, decision, position, now)
 
     def _act(self, action: FundingAction, decision: Decision, position: Position, now: datetime) -> FundingRecord | None:
-        check = timedelta(seconds=self.policy.check_s)
-        window = datetime.fromtimestamp(now.timestamp() // check.total_seconds() * check.total_seconds(), UTC)
         mode = FundingMode.AUTO if self.policy.mode is ReplenishMode.AUTO else FundingMode.OBSERVE
+        window_s = self.policy.check_s if mode is FundingMode.AUTO else max(self.policy.check_s, OBSERVE_WINDOW_S)
+        window = datetime.fromtimestamp(now.timestamp() // window_s * window_s, UTC)
         record = claim_funding_action(self._db, NewFunding(
             window_start=window, action=action.value, mode=mode, amount_wei=decision.amount_wei,
             reason=decision.reason, deposit_wei=position.deposit_wei, reserve_wei=position.reserve_wei,
