@@ -199,7 +199,7 @@ class Replenisher:
             finish_funding_action(self._db, record.id, FundingStatus.CONFIRMED, now=now, tx_hash=result.tx_hash,
                                   detail=f"block {result.block_number}, deposit now "
                                          f"{format_eth(result.after.deposit_wei)} ETH")
-            LOG.warning("replenishment sent: %s in %s", decision.reason, result.tx_hash)
+            self._tell(f"replenishment sent: {decision.reason} in {result.tx_hash}")
         return record
 
     def _tell(self, message: str) -> None:

@@ -196,6 +196,9 @@ def invoice_paid(invoice_id: int, paid_at: datetime | None, reason: str, actor_n
                  config_path: Path, database_url_value: str | None, as_json: bool) -> None:
     """Record that an issued invoice was paid.
 
+    A gateway stopped over this invoice (overdue policy stop_signing) is served again by a running
+    daemon at its next billing pass, within [billing] tick_s.
+
     \b
     Examples:
       clearinghouse invoice paid 17 --paid-at 2026-12-10T00:00:00Z --reason "SEPA ref 8812"
