@@ -112,3 +112,19 @@ def test_a_receiver_failing_twice_then_succeeding_gets_exactly_one_delivery(
     assert document["invoice"]["total_minor"] == "1000"
     assert document["links"]["pdf"] == f"https://ch.example/admin/v1/invoices/export?invoice_id={invoice.id}&format=pdf"
     assert SECRET not in body.decode()
+
+
+def test_the_retry_schedule_and_the_limits_fit_together() -> None:
+    from clearinghouse.billing.delivery import (
+        DELIVERY_ATTEMPTS_MAX,
+        DELIVERY_RETRY_BASE_S,
+        DELIVERY_RETRY_MAX_S,
+        DELIVERY_TIMEOUT_S,
+    )
+    from clearinghouse.billing.limits import BILLING_TICK_S_DEFAULT, CLAIM_STALE_S_DEFAULT
+
+    delays = [retry_delay_s(attempt) for attempt in range(1, DELIVERY_ATTEMPTS_MAX)]
+    assert delays[0] == DELIVERY_RETRY_BASE_S and delays == sorted(delays) and max(delays) <= DELIVERY_RETRY_MAX_S
+    assert sum(delays) < 86_400  # a failed delivery is given up, and alerted, within a day
+    assert 2 * DELIVERY_TIMEOUT_S < DELIVERY_RETRY_BASE_S  # an attempt in flight is never repeated under it
+    assert BILLING_TICK_S_DEFAULT < CLAIM_STALE_S_DEFAULT  # a live owner finishes long before a takeover
