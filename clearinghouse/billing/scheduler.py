@@ -127,6 +127,8 @@ class BillingScheduler:
                              report.delivered)
             except LedgerError as exc:  # the database down: the next tick tries again
                 LOG.warning("billing tick failed: %s", exc)
+            except (InvoiceError, TermsError) as exc:  # a stored document this code cannot read: a person must
+                LOG.error("billing tick failed: %s", exc)
             if self._stop.wait(self._tick_s):
                 return
 
@@ -228,7 +230,13 @@ class BillingScheduler:
         attempt_id = runs.claim_delivery_attempt(self._db, invoice_id, number, url, now=now)
         if attempt_id is None:
             return
-        _, export = export_invoice(self._db, invoice_id, "json")
+        try:
+            _, export = export_invoice(self._db, invoice_id, "json")
+        except InvoiceError as exc:  # a document this code cannot read: recorded, retried, then alerted
+            runs.finish_delivery_attempt(self._db, attempt_id, DeliveryOutcome.FAILED, http_status=None,
+                                         detail=str(exc))
+            report.failed_attempts += 1
+            return
         result = post_invoice(url, secret, delivery_body(export, invoice_id, self._export_base_url),
                               delivery_id=f"{invoice_id}-{number}", now=now)
         outcome = DeliveryOutcome.DELIVERED if result.delivered else DeliveryOutcome.FAILED
