@@ -42,6 +42,7 @@ from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoices import InvoiceError, LineGrouping
 from clearinghouse.billing.invoice_terms import InvoicingSettings
+from clearinghouse.billing.overdue import OverdueBook, record_payment
 from clearinghouse.billing.invoicing import (
     DEFAULT_STRIPE_EVENT_NAME,
     draft_for_period,
@@ -117,11 +118,14 @@ class AdminRoutes:
     """The /admin/v1/ routes over one ledger; ``routes()`` is merged into the ASGI app."""
 
     def __init__(self, db: Database, token: str, *, threads: int = ADMIN_THREADS_MAX,
-                 invoicing: InvoicingSettings = InvoicingSettings()) -> None:
+                 invoicing: InvoicingSettings = InvoicingSettings(), overdue: OverdueBook | None = None) -> None:
+        """``overdue`` is the daemon's overdue book: marking an invoice paid here lifts its
+        gateway's stop at once (billing/overdue.py)."""
         if not token:
             raise ValueError("the admin token must not be empty")
         self._db = db
         self._invoicing = invoicing
+        self._overdue = overdue
         self._token = token.encode("ascii")
         self._pool = BlockingPool("admin", threads)
 
@@ -195,7 +199,7 @@ class AdminRoutes:
         body = await _body(scope, receive, {"invoice_id", "paid_at", "reason"})
         invoice_id, reason = _id(body.get("invoice_id"), "invoice_id"), _text(body, "reason", "payment received")
         paid_at = datetime.now(UTC) if body.get("paid_at") is None else _moment(body["paid_at"], "paid_at")
-        row = await self._pool.run(_mark_paid, self._db, invoice_id, paid_at, reason)
+        row = await self._pool.run(_mark_paid, self._db, invoice_id, paid_at, reason, self._overdue)
         return _json_response(invoice_document(row))
 
     async def _void(self, scope: Scope, receive: Receive) -> Response:
@@ -268,8 +272,10 @@ def _issue_invoice(db: Database, invoice_id: int, reason: str, invoicing: Invoic
     return issue(db, invoice_id, invoicing, allow_open_period=allow_open_period, actor=ACTOR, reason=reason)
 
 
-def _mark_paid(db: Database, invoice_id: int, paid_at: datetime, reason: str) -> stored.Invoice:
-    return stored.mark_paid(db, invoice_id, paid_at=paid_at, actor=ACTOR, reason=reason)
+def _mark_paid(
+    db: Database, invoice_id: int, paid_at: datetime, reason: str, overdue: OverdueBook | None
+) -> stored.Invoice:
+    return record_payment(db, invoice_id, paid_at=paid_at, actor=ACTOR, reason=reason, book=overdue)
 
 
 def _void_with_credit_note(db: Database, invoice_id: int, reason: str) -> tuple[stored.Invoice, stored.Invoice]:

@@ -26,6 +26,10 @@ never a raw request path, so a scanner cannot blow up the series count):
     clearinghouse_signing_batches_total, clearinghouse_signing_batched_calls_total,
     clearinghouse_signing_failed_batches_total   group commit: their ratio is the mean batch size
     clearinghouse_signing_largest_batch_calls
+    clearinghouse_receivable_minor{gateway_id,currency}  unpaid issued invoices, in minor units (cents)
+    clearinghouse_overdue_minor{gateway_id,currency}     the part of it past its due date
+    clearinghouse_overdue_invoices{gateway_id}           invoices past their due date
+    clearinghouse_signing_stopped_overdue{gateway_id}    1 while the overdue policy stops the gateway
 
 A retried call that gets its stored answer back (``replayed``) signed nothing new and is not
 counted. Wei are exact ``int``/``Fraction`` everywhere else; Prometheus samples are floats, exact
@@ -49,6 +53,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from clearinghouse.billing.overdue import OverdueBook
 from clearinghouse.chain.health import DepositHealth, HealthState
 from clearinghouse.ledger import CommitterStats
 from clearinghouse.pm.ev import EV_DENOMINATOR
@@ -94,6 +99,7 @@ class Metrics:
         rate_snapshot: Callable[[], int | None] | None = None,
         rate_age_s: Callable[[], float | None] | None = None,
         committer_stats: Callable[[], CommitterStats] | None = None,
+        overdue: OverdueBook | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         signed = ("transport", "gateway_id")
@@ -114,6 +120,8 @@ class Metrics:
         self.registry.register(_PositionCollector(deposit_health, watcher_status, rate_snapshot, rate_age_s))
         if committer_stats is not None:
             self.registry.register(_CommitterCollector(committer_stats))
+        if overdue is not None:
+            self.registry.register(_ReceivablesCollector(overdue))
 
     def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
         return Counter(f"clearinghouse_{name}", documentation, labels, registry=self.registry)
@@ -233,6 +241,34 @@ class _CommitterCollector(Collector):
                                   "Batches whose transaction failed (each of their calls got the error).",
                                   value=stats.failed_batches)
         yield _gauge("signing_largest_batch_calls", "The most calls one committed batch held.", stats.largest_batch)
+
+
+class _ReceivablesCollector(Collector):
+    """Receivables and overdue amounts per gateway, as of the billing scheduler's last refresh."""
+
+    def __init__(self, book: OverdueBook) -> None:
+        self._book = book
+
+    def collect(self) -> Iterator[Metric]:
+        money = ("gateway_id", "currency")
+        receivable = GaugeMetricFamily("clearinghouse_receivable_minor",
+                                       "Unpaid issued invoices, in minor units of their currency.", labels=money)
+        overdue = GaugeMetricFamily("clearinghouse_overdue_minor",
+                                    "Unpaid invoices past their due date, in minor units.", labels=money)
+        count = GaugeMetricFamily("clearinghouse_overdue_invoices", "Invoices past their due date.",
+                                  labels=("gateway_id",))
+        stopped = GaugeMetricFamily("clearinghouse_signing_stopped_overdue",
+                                    "1 while the overdue policy stops signing for the gateway.", labels=("gateway_id",))
+        invoices: dict[int, int] = {}
+        for row in self._book.receivables():
+            labels = [str(row.gateway_id), row.currency]
+            receivable.add_metric(labels, row.open_minor)
+            overdue.add_metric(labels, row.overdue_minor)
+            invoices[row.gateway_id] = invoices.get(row.gateway_id, 0) + row.overdue_invoices
+        for gateway_id, overdue_invoices in sorted(invoices.items()):
+            count.add_metric([str(gateway_id)], overdue_invoices)
+            stopped.add_metric([str(gateway_id)], 0 if self._book.stop_of(gateway_id) is None else 1)
+        yield from (receivable, overdue, count, stopped)
 
 
 def _health_gauges(health: DepositHealth | None) -> Iterable[Metric]:

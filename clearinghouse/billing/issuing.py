@@ -59,8 +59,9 @@ def issue(
     actor: str,
     reason: str,
     series: str = stored.DEFAULT_SERIES,
+    now: datetime | None = None,
 ) -> stored.Invoice:
-    """Issue the draft ``invoice_id`` (module docstring).
+    """Issue the draft ``invoice_id`` (module docstring), at ``now`` (default: the clock's now).
 
     Raises InvoiceError for a period still open without ``allow_open_period`` (nothing is
     issued, no number used) or a tax rate changed since the draft; the ledger's NotFound and
@@ -72,7 +73,7 @@ def issue(
     draft = draft_from_json(document.content)
     drafted = draft.terms
     if drafted is None:  # a draft stored before format /2: issued as it was computed
-        return stored.issue_invoice(db, invoice_id, actor=actor, reason=reason, series=series)
+        return stored.issue_invoice(db, invoice_id, actor=actor, reason=reason, series=series, issued_at=now)
     now_terms = current_terms(db, draft.gateway_id, settings, partial=drafted.partial)
     if (now_terms.tax_rate_bps, now_terms.tax_note) != (drafted.tax_rate_bps, drafted.tax_note):
         raise InvoiceError(
@@ -94,7 +95,8 @@ def issue(
         issued = replace(draft, terms=terms)
         return invoice_json(issued), issued.total_minor
 
-    return stored.issue_invoice(db, invoice_id, actor=actor, reason=reason, series=series, finalize=finalize)
+    return stored.issue_invoice(db, invoice_id, actor=actor, reason=reason, series=series, finalize=finalize,
+                                issued_at=now)
 
 
 def credit_note_terms(terms: InvoiceTerms | None, number: str, issued_at: datetime) -> InvoiceTerms | None:

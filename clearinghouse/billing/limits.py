@@ -16,3 +16,11 @@ RATE_STALE_AFTER_S_DEFAULT = 600.0
 
 MANUAL_MAX_AGE_S_DEFAULT = 2 * 86_400.0
 """A manual table kept daily may lag a weekend day; older than two days it is not current."""
+
+BILLING_TICK_S_DEFAULT = 60.0
+"""The billing scheduler's pass: cycles close on whole hours, so an invoice is out within a
+minute of its grace, and an overdue stop or its lifting by another process within a minute."""
+
+CLAIM_STALE_S_DEFAULT = 900.0
+"""A billing run claimed and not finished in 15 minutes belongs to a replica that died: drafting
+and issuing take seconds, so a live owner is long done."""

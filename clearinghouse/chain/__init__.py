@@ -11,6 +11,8 @@ deposit, funding it, and the local anvil devnet.
     orchestrators.py  ActiveOrchestrators: whether a recipient is active this round, cached
     view.py       LiveChainView: background refresh, refuses signing when the data is stale
     funding.py    fund, reserve, unlock, cancel-unlock, withdraw: planned, confirmed, sent
+    replenishment.py  the deposit replenishment policy applied: decide, record, observe or send
+    replenish_policy.py  its settings and targets (import-free, for the configuration)
     limits.py     watcher defaults the configuration shares
     errors.py     ChainError, ChainUnavailable, ContractMismatch (funding's errors derive from it)
     redact.py     RPC URL redaction for messages and library log lines

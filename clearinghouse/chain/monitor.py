@@ -222,8 +222,17 @@ class HealthAlerts:
         reasons = "; ".join(f"{f.state.value}: {f.message}" for f in health.findings)
         LOG.log(level, "deposit health %s: %s", health.state.value, reasons)
 
+    def message(self, kind: str, text: str) -> None:
+        """POST one operator message, ``{"kind": kind, "message": text}``, to the webhook when set
+        (billing and replenishment alerts; the caller has logged it)."""
+        if self.webhook_url is not None:
+            self._post_body(self.webhook_url, json.dumps({"kind": kind, "message": text}).encode())
+            self.sent += 1
+
     def _post(self, url: str, health: DepositHealth) -> None:
-        body = json.dumps(health_document(health), separators=(",", ":")).encode()
+        self._post_body(url, json.dumps(health_document(health), separators=(",", ":")).encode())
+
+    def _post_body(self, url: str, body: bytes) -> None:
         if len(body) > ALERT_WEBHOOK_BODY_BYTES_MAX:
             LOG.error("alert body of %d bytes over %d; not sent", len(body), ALERT_WEBHOOK_BODY_BYTES_MAX)
             return

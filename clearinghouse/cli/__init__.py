@@ -47,7 +47,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "deposit": LazyCommand(
         "clearinghouse.cli.deposit:deposit",
-        "The sender's TicketBroker deposit and reserve: show, fund, unlock, withdraw.",
+        "The sender's TicketBroker deposit and reserve: show, fund, unlock, withdraw, history.",
     ),
     "chain": LazyCommand("clearinghouse.cli.chain_commands:chain", "The chain event watcher, run by hand."),
     "health": LazyCommand(
@@ -64,7 +64,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "invoice": LazyCommand(
         "clearinghouse.cli.invoices:invoice",
-        "Fiat invoices per gateway and period: draft, issue, paid, void, list, show, export.",
+        "Fiat invoices per gateway and period: draft, issue, paid, void, list, show, export, deliveries.",
+    ),
+    "billing-cycle": LazyCommand(
+        "clearinghouse.cli.billing_cycles:billing_cycle",
+        "A gateway's billing cycle: the daemon drafts, issues and delivers its invoices.",
     ),
     "plan": LazyCommand(
         "clearinghouse.cli.plans:plan",

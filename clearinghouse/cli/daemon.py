@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from clearinghouse import ledger, pm
+from clearinghouse.cli.autopilot import start_autopilot
 from clearinghouse.cli.options import (
     config_option,
     daemon_flags,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from clearinghouse.api.metrics import Metrics
     from clearinghouse.api.rate_limit import RateLimiter
     from clearinghouse.api.rejections import RecentRejections
+    from clearinghouse.billing.overdue import OverdueBook
     from clearinghouse.billing.ratebook import RateBook
     from clearinghouse.chain.anvil import Anvil
     from clearinghouse.chain.client import ChainClient
@@ -129,6 +131,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         rates = _rate_book(config, db)
         stack.callback(rates.stop)
         limits, policy = config.limits, _payment_policy(config, stack)
+        overdue = start_autopilot(config, db, private_key, chain.health, stack)
         # One committer for every signing transport: their calls share batches and fsyncs.
         committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max)
         stack.callback(committer.close)
@@ -138,21 +141,23 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
                                             sessions_per_gateway_max=limits.sessions_per_gateway_max,
                                             session_idle_s=limits.session_idle_s,
                                             first_call_retry_window_s=limits.first_call_retry_window_s,
-                                            committer=committer, discovery=discovery)
+                                            committer=committer, discovery=discovery, overdue_guard=overdue.check)
         tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates,
-                                tickets_per_call_max=limits.tickets_per_call_max, committer=committer)
+                                tickets_per_call_max=limits.tickets_per_call_max, committer=committer,
+                                overdue_guard=overdue.check)
         api_keys, webhook = _authorization(config, db)
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)
         gateway = _gateway_service(config, db, (service, tickets), chain)
-        metrics = _metrics(config, chain, rates, committer)
+        metrics = _metrics(config, chain, rates, committer, overdue)
         rejections = RecentRejections()
         v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
-        admin = None if admin_token is None else AdminRoutes(db, admin_token, invoicing=config.invoicing)
+        admin = None if admin_token is None else AdminRoutes(db, admin_token, invoicing=config.invoicing,
+                                                             overdue=overdue)
         # The operator logs in to the dashboard with the admin token: one operator credential,
         # never a gateway key.
         dashboard = None if admin_token is None else DashboardRoutes(
-            db, admin_token, deposit_health=chain.health, rejections=rejections)
+            db, admin_token, deposit_health=chain.health, rejections=rejections, overdue=overdue)
         app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=rate_limiter,
                               deposit_health=chain.health_document, v1=v1, admin=admin, dashboard=dashboard,
                               metrics=metrics, metrics_token=metrics_token, rejections=rejections,
@@ -272,15 +277,19 @@ def _gateway_service(
                           deposit_health=chain.health, static_chain=None if chain.health else chain.static)
 
 
-def _metrics(config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer) -> Metrics | None:
+def _metrics(
+    config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer, overdue: OverdueBook
+) -> Metrics | None:
     """The Prometheus metrics of [metrics] (on by default): counters the transports record
-    into, and gauges read at scrape time from memory (health, watcher, rate book, committer)."""
+    into, and gauges read at scrape time from memory (health, watcher, rate book, committer,
+    receivables)."""
     from clearinghouse.api.metrics import Metrics
 
     if not config.metrics.enabled:
         return None
     return Metrics(deposit_health=chain.health, watcher_status=chain.watcher_status,
-                   rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats)
+                   rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats,
+                   overdue=overdue)
 
 
 def _start_grpc(

@@ -53,7 +53,7 @@ def _sending_options(command: _F) -> _F:
 
 @click.group()
 def deposit() -> None:
-    """The sender's TicketBroker deposit and reserve: show, fund, unlock, withdraw.
+    """The sender's TicketBroker deposit and reserve: show, fund, unlock, withdraw, history.
 
     \b
     Examples:
@@ -97,6 +97,35 @@ def _position_document(position: Position, redacted_url: str) -> dict[str, objec
         "unlock_period_rounds": position.unlock_period_rounds, "eth_balance_wei": str(position.eth_balance_wei),
         "unlock": _unlock_state(position),
     }
+
+
+@deposit.command("history")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@config_option
+@json_option
+def deposit_history(limit: int, config_path: Path, as_json: bool) -> None:
+    """What the replenishment policy funded, or observed it would fund, newest first: the amount,
+    the reason, the position it started from, the transaction and how it ended.
+
+    \b
+    Examples:
+      clearinghouse deposit history
+      clearinghouse deposit history --json | jq '.[] | select(.mode == "auto")'
+    """
+    from clearinghouse.chain.funding import format_eth
+    from clearinghouse.cli.options import opened_ledger
+    from clearinghouse.ledger.funding_actions import funding_history
+
+    config = settings(config_path)
+    with opened_ledger(config.database_url) as db, translated():
+        records = funding_history(db, limit=limit)
+    documents = [{"at": r.created_at.isoformat(), "action": r.action, "mode": r.mode.value, "status": r.status.value,
+                  "amount_wei": str(r.amount_wei), "reason": r.reason, "deposit_wei": str(r.deposit_wei),
+                  "reserve_wei": str(r.reserve_wei), "eth_balance_wei": str(r.eth_balance_wei), "tx_hash": r.tx_hash,
+                  "detail": r.detail} for r in records]
+    lines = [f"{r.created_at:%Y-%m-%d %H:%M}  {r.mode.value:<7}  {r.status.value:<11}  {r.action}  "
+             f"{format_eth(r.amount_wei)} ETH  {r.tx_hash or '-'}\n    {r.reason}" for r in records]
+    emit(as_json, documents, lines or ["no automatic funding yet"])
 
 
 @deposit.command("fund")

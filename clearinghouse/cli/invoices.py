@@ -38,7 +38,8 @@ EXPORT_FORMATS = ("csv", "json", "pdf", "stripe", "openmeter")
 
 @click.group("invoice")
 def invoice() -> None:
-    """Fiat invoices per gateway and period: draft, issue, paid, void, list, show, export.
+    """Fiat invoices per gateway and period: draft, issue, paid, void, list, show, export,
+    deliveries.
 
     \b
     Examples:
@@ -195,6 +196,9 @@ def invoice_paid(invoice_id: int, paid_at: datetime | None, reason: str, actor_n
                  config_path: Path, database_url_value: str | None, as_json: bool) -> None:
     """Record that an issued invoice was paid.
 
+    A gateway stopped over this invoice (overdue policy stop_signing) is served again by a running
+    daemon at its next billing pass, within [billing] tick_s.
+
     \b
     Examples:
       clearinghouse invoice paid 17 --paid-at 2026-12-10T00:00:00Z --reason "SEPA ref 8812"
@@ -274,6 +278,37 @@ def invoice_show(invoice_id: int, config_path: Path, database_url_value: str | N
                    for line in content["lines"]])
     emit(as_json, _document(row) | {"document": content},
          [*fields([(key, value) for key, value in _document(row).items()]), "", *lines])
+
+
+@invoice.command("deliveries")
+@click.option("--gateway-id", type=click.IntRange(1), default=None, help="Only this gateway's invoices.")
+@click.option("--invoice-id", type=click.IntRange(1), default=None, help="Only this invoice.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@config_option
+@database_url_option
+@json_option
+def invoice_deliveries(gateway_id: int | None, invoice_id: int | None, limit: int, config_path: Path,
+                       database_url_value: str | None, as_json: bool) -> None:
+    """Webhook deliveries of issued invoices: every attempt, where it went, when, and how it ended.
+
+    \b
+    Examples:
+      clearinghouse invoice deliveries --gateway-id 3
+      clearinghouse invoice deliveries --invoice-id 17 --json
+    """
+    from clearinghouse.ledger.billing_cycles import delivery_attempts
+    from clearinghouse.chain.redact import redact_rpc_url
+
+    with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
+        attempts = delivery_attempts(db, invoice_id=invoice_id, gateway_id=gateway_id, limit=limit)
+    documents = [{"invoice_id": a.invoice_id, "number": a.number, "gateway_id": a.gateway_id, "attempt": a.attempt,
+                  "url": redact_rpc_url(a.url), "attempted_at": a.attempted_at.isoformat(), "outcome": a.outcome.value,
+                  "http_status": a.http_status, "detail": a.detail} for a in attempts]
+    rows = [(d["number"], d["gateway_id"], d["attempt"], _short(str(d["attempted_at"])), d["outcome"],
+             d["http_status"], d["url"]) for d in documents]
+    emit(as_json, documents, table((Column("invoice"), Column("gateway", numeric=True), Column("attempt", numeric=True),
+                                    Column("at"), Column("outcome"), Column("status", numeric=True), Column("url")),
+                                   rows) if rows else ["no deliveries yet"])
 
 
 @invoice.command("export")

@@ -25,6 +25,7 @@ from clearinghouse.billing.limits import (
 )
 from clearinghouse.billing.invoice_terms import DEFAULT_ISSUER_NAME, PAYMENT_TERMS_DAYS_DEFAULT
 from clearinghouse.chain.health import HealthThresholds
+from clearinghouse.chain.replenish_policy import ReplenishMode, ReplenishPolicy
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
 from clearinghouse.config.errors import ConfigError
@@ -35,6 +36,7 @@ from clearinghouse.config.settings import (
     HTTP_HOST_DEFAULT,
     HTTP_PORT_DEFAULT,
     LOG_LEVELS,
+    BillingSettings,
     LimitSettings,
     LogSettings,
     MetricsSettings,
@@ -45,6 +47,8 @@ from clearinghouse.signer.decision import PaymentPolicy
 _HEALTH_DEFAULTS = HealthThresholds()
 _POLICY_DEFAULTS = PaymentPolicy()
 _LIMITS = LimitSettings()
+_BILLING = BillingSettings()
+_REPLENISH = ReplenishPolicy()
 
 CONFIG_BYTES_MAX = 1 << 20
 """A configuration file is a few KiB; anything near a MiB is not one."""
@@ -125,6 +129,8 @@ SECTIONS = (
     Section("rates", "ETH/USD rates: Chainlink on Arbitrum, else the manual table."),
     Section("admin", "The finance admin API under /admin/v1/ (absent: off).", True),
     Section("invoice", "Who issues invoices and when they are due: frozen into each invoice as it is issued."),
+    Section("billing", "The billing scheduler: issues, delivers and watches invoices of gateways with a billing cycle."),
+    Section("replenish", "The deposit replenishment policy: observe only by default, automatic when enabled."),
     Section("log", "Daemon log lines."),
     Section("metrics", "Prometheus /metrics on the HTTP listener."),
     Section("limits", "What one caller may make the daemon do: sizes, times, connections, tickets, sessions."),
@@ -204,6 +210,32 @@ SETTINGS = (
     Setting("invoice.issuer_email", Kind.TEXT, None, "Where customers write about invoices"),
     Setting("invoice.payment_terms_days", Kind.INTEGER, PAYMENT_TERMS_DAYS_DEFAULT,
             "Days from issue to due date, unless the gateway's billing profile says otherwise"),
+    Setting("billing.enabled", Kind.BOOLEAN, _BILLING.enabled,
+            "Run the billing scheduler in the daemon (it acts only for gateways with a billing cycle)"),
+    Setting("billing.tick_s", Kind.NUMBER, _BILLING.tick_s, "Seconds between scheduler passes: the longest "
+            "an invoice waits past its grace, and how soon a payment recorded by another process lifts a stop"),
+    Setting("billing.claim_stale_s", Kind.NUMBER, _BILLING.claim_stale_s,
+            "A period claimed this long ago and not finished is taken over (its replica died)"),
+    Setting("billing.export_base_url", Kind.TEXT, None, "Base of the PDF/CSV/JSON links in delivered invoices "
+            "(the admin API's public URL); unset: the links are paths"),
+    Setting("replenish.mode", Kind.TEXT, _REPLENISH.mode.value,
+            "One of " + ", ".join(m.value for m in ReplenishMode) + "; auto sends transactions (needs [chain])"),
+    Setting("replenish.runway_target_s", Kind.INTEGER, _REPLENISH.runway_target_s,
+            "Deposit target = burn rate x this, within the floor and the cap"),
+    Setting("replenish.low_water_percent", Kind.INTEGER, _REPLENISH.low_water_percent,
+            "Fund when the deposit is below this share of its target, 1..100"),
+    Setting("replenish.deposit_floor_wei", Kind.WEI, _REPLENISH.deposit_floor_wei,
+            "The deposit target never goes below this (the target while nothing burns)"),
+    Setting("replenish.deposit_cap_wei", Kind.WEI, _REPLENISH.deposit_cap_wei, "The deposit target never exceeds this"),
+    Setting("replenish.reserve_target_wei", Kind.WEI, _REPLENISH.reserve_target_wei,
+            "Fund the reserve up to this (0: the reserve is not managed)"),
+    Setting("replenish.per_tx_max_wei", Kind.WEI, _REPLENISH.per_tx_max_wei, "Most one funding transaction sends"),
+    Setting("replenish.per_day_max_wei", Kind.WEI, _REPLENISH.per_day_max_wei,
+            "Most all automatic funding sends per UTC day (unconfirmed transactions count)"),
+    Setting("replenish.gas_reserve_wei", Kind.WEI, _REPLENISH.gas_reserve_wei,
+            "ETH the sender always keeps after a funding transaction's value and gas"),
+    Setting("replenish.check_s", Kind.INTEGER, _REPLENISH.check_s,
+            "Seconds between policy checks; each window funds at most once per action across replicas"),
     Setting("rates.aggregator", Kind.TEXT, None, f"Chainlink ETH/USD aggregator, {_ADDRESS} (needs [chain])"),
     Setting("rates.sequencer_uptime_feed", Kind.TEXT, None, f"Chainlink L2 sequencer uptime feed, {_ADDRESS}"),
     Setting("rates.heartbeat_s", Kind.INTEGER, HEARTBEAT_S_DEFAULT, "A Chainlink answer older than this is stale"),

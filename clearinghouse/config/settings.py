@@ -33,6 +33,8 @@ from clearinghouse.billing.limits import (
     SEQUENCER_GRACE_S_DEFAULT,
 )
 from clearinghouse.billing.invoice_terms import InvoicingSettings
+from clearinghouse.billing.limits import BILLING_TICK_S_DEFAULT, CLAIM_STALE_S_DEFAULT
+from clearinghouse.chain.replenish_policy import ReplenishPolicy
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
@@ -162,6 +164,16 @@ class HealthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BillingSettings:
+    """[billing]: the daemon's billing scheduler (billing/scheduler.py)."""
+
+    enabled: bool = True
+    tick_s: float = BILLING_TICK_S_DEFAULT
+    claim_stale_s: float = CLAIM_STALE_S_DEFAULT
+    export_base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookSettings:
     """go-livepeer-compatible auth webhook; its callers are billed to ``gateway_id``."""
 
@@ -283,6 +295,8 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
+    replenish: ReplenishPolicy = field(default_factory=ReplenishPolicy)
     active_orchestrators_only: bool = False
     """Refuse tickets for recipients the BondingManager does not list as active this round
     (signer.decision's ``recipient_check``, chain/orchestrators.py)."""

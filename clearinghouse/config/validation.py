@@ -23,6 +23,7 @@ from clearinghouse.billing.invoice_terms import (
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
+from clearinghouse.chain.replenish_policy import ReplenishMode, ReplenishPolicy
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.registry import layered, read_config_file
 from clearinghouse.config.settings import (
@@ -33,6 +34,7 @@ from clearinghouse.config.settings import (
     HTTP_PORT_DEFAULT,
     LOG_LEVELS,
     AdminSettings,
+    BillingSettings,
     GrpcSettings,
     HealthSettings,
     HttpSettings,
@@ -92,7 +94,46 @@ def settings_from(path: Path, raw: dict[str, Any]) -> Settings:
         metrics=_metrics(_table(raw, "metrics", required=False), base),
         limits=_limits(_table(raw, "limits", required=False)),
         invoicing=_invoicing(_table(raw, "invoice", required=False)),
+        billing=_billing(_table(raw, "billing", required=False)),
+        replenish=_replenish(_table(raw, "replenish", required=False), live_chain),
     )
+
+
+def _billing(table: dict[str, Any]) -> BillingSettings:
+    """[billing]: whether the daemon runs the billing scheduler, how often, and link base URL."""
+    defaults = BillingSettings()
+    enabled = table.get("enabled", defaults.enabled)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"billing.enabled must be true or false, got {enabled!r}")
+    url = table.get("export_base_url")
+    if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        raise ConfigError("billing.export_base_url must be an http(s) URL")
+    return BillingSettings(enabled, _seconds(table, "tick_s", defaults.tick_s, "billing."),
+                           _seconds(table, "claim_stale_s", defaults.claim_stale_s, "billing."), url)
+
+
+_WEI_MAX = (1 << 256) - 1
+
+
+def _replenish(table: dict[str, Any], live_chain: LiveChainSettings | None) -> ReplenishPolicy:
+    """[replenish]: the deposit replenishment policy (chain/replenishment.py); auto needs [chain]."""
+    defaults = ReplenishPolicy()
+    mode = table.get("mode", defaults.mode.value)
+    if mode not in [m.value for m in ReplenishMode]:
+        raise ConfigError(f"replenish.mode must be one of {', '.join(m.value for m in ReplenishMode)}, got {mode!r}")
+    if mode == ReplenishMode.AUTO and live_chain is None:
+        raise ConfigError("replenish.mode = \"auto\" funds through the live chain: set chain.rpc_url")
+    wei = {name: _int(table, name, "replenish.", 0, _WEI_MAX, getattr(defaults, name)) for name in (
+        "deposit_floor_wei", "deposit_cap_wei", "reserve_target_wei", "per_tx_max_wei", "per_day_max_wei",
+        "gas_reserve_wei")}
+    try:
+        return ReplenishPolicy(
+            mode=ReplenishMode(mode),
+            runway_target_s=_int(table, "runway_target_s", "replenish.", 3600, 365 * 86_400, defaults.runway_target_s),
+            low_water_percent=_int(table, "low_water_percent", "replenish.", 1, 100, defaults.low_water_percent),
+            check_s=_int(table, "check_s", "replenish.", 10, 86_400, defaults.check_s), **wei)
+    except ValueError as exc:
+        raise ConfigError(f"replenish: {exc}") from exc
 
 
 def _invoicing(table: dict[str, Any]) -> InvoicingSettings:

@@ -21,6 +21,10 @@ and ``batch_writes`` (its credit control and its aggregated writes), ``statement
 statements on the driver's cursor), ``first_calls`` (sessions' first calls by request, so a
 retried one gets its stored answer; used through ``CallLedger.claim_first_call``), ``overview``
 (every gateway at a glance for ``gateway list``, read on ``sqlite3`` alone for a fast start).
+Settlement on autopilot (issue #21, tables in ``settlement_models``): ``billing_cycles``
+(gateways' cycles, the billing runs claimed once per (gateway, period), delivery attempts),
+``receivables`` (unpaid issued invoices), ``funding_actions`` (what the replenishment policy
+did or would have done).
 """
 
 from __future__ import annotations

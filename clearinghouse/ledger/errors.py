@@ -118,6 +118,8 @@ class ChainCursorMoved(LedgerConflict):
 class SpendLimit(StrEnum):
     """The credit-control limit a call would break, in precedence order (the first one wins)."""
 
+    OVERDUE_INVOICE = "overdue_invoice"  # an invoice past due under a stop-signing policy: checked first,
+    # before the committer, from memory (billing/overdue.py)
     BALANCE = "balance"  # a prepaid gateway's funds (top-ups − EV signed ± adjustments)
     CREDIT_LIMIT = "credit_limit"  # what a credit gateway may owe
     QUOTA = "quota"  # the gateway's EV signed per period

@@ -340,7 +340,7 @@ def save_draft(
             draft = connection.execute(insert(_INVOICES).values(values).returning(_INVOICES.c.id)).scalar_one()
         else:
             connection.execute(update(_INVOICES).where(_INVOICES.c.id == draft).values(values))
-        return _invoice(_locked(connection, draft))
+        return invoice_of_row(_locked(connection, draft))
 
 
 Finalize = Callable[[bytes, str, datetime], tuple[bytes, int]]
@@ -350,10 +350,11 @@ minor units): how the billing layer writes the number, dates and parties into th
 
 def issue_invoice(
     db: Database, invoice_id: int, *, actor: str, reason: str, series: str = DEFAULT_SERIES,
-    finalize: Finalize | None = None,
+    finalize: Finalize | None = None, issued_at: datetime | None = None,
 ) -> Invoice:
     """Issue the draft ``invoice_id``: give it the next number of ``series`` and the current
-    year, and freeze its document; one transaction, so a failure leaves no gap. ``finalize``,
+    year, and freeze its document; one transaction, so a failure leaves no gap. ``issued_at``
+    is now unless given (the billing scheduler passes its own clock's time). ``finalize``,
     when given, makes the issued document from the draft's, with the number and issue time
     this transaction assigns; it is stored with its hash in the same update.
 
@@ -371,7 +372,9 @@ def issue_invoice(
             )
         if hashlib.sha256(row.content).digest() != row.content_hash:
             raise InvariantViolation(f"invoice {invoice_id}: stored content does not match its stored hash")
-        issued_at = utc_now()
+        if issued_at is None:
+            issued_at = utc_now()
+        _check_aware("issued_at", issued_at)
         number = _next_number(connection, series, issued_at.year)
         document: dict[str, object] = {}
         if finalize is not None:
@@ -382,7 +385,7 @@ def issue_invoice(
         connection.execute(update(_INVOICES).where(_INVOICES.c.id == invoice_id).values(
             status=InvoiceStatus.ISSUED.value, number=number, issued_at=issued_at, actor=actor, reason=reason,
             **document))
-        return _invoice(_locked(connection, invoice_id))
+        return invoice_of_row(_locked(connection, invoice_id))
 
 
 def mark_paid(db: Database, invoice_id: int, *, paid_at: datetime, actor: str, reason: str) -> Invoice:
@@ -399,7 +402,7 @@ def mark_paid(db: Database, invoice_id: int, *, paid_at: datetime, actor: str, r
             raise LedgerConflict(f"invoice {invoice_id} is {row.status}; only an issued invoice can be paid")
         connection.execute(update(_INVOICES).where(_INVOICES.c.id == invoice_id).values(
             status=InvoiceStatus.PAID.value, paid_at=paid_at, actor=actor, reason=reason))
-        return _invoice(_locked(connection, invoice_id))
+        return invoice_of_row(_locked(connection, invoice_id))
 
 
 def void_invoice(
@@ -447,7 +450,7 @@ def void_invoice(
         credit_id: int = connection.execute(insert(_INVOICES).values(credit_note).returning(_INVOICES.c.id)).scalar_one()
         connection.execute(update(_INVOICES).where(_INVOICES.c.id == invoice_id).values(
             status=InvoiceStatus.VOID.value, voided_at=now, actor=actor, reason=reason))
-        return _invoice(_locked(connection, invoice_id)), _invoice(_locked(connection, credit_id))
+        return invoice_of_row(_locked(connection, invoice_id)), invoice_of_row(_locked(connection, credit_id))
 
 
 def get_invoice(db: Database, invoice_id: int) -> Invoice:
@@ -461,7 +464,7 @@ def invoice_document(db: Database, invoice_id: int) -> InvoiceDocument:
         row = session.connection().execute(select(_INVOICES).where(_INVOICES.c.id == invoice_id)).first()
     if row is None:
         raise NotFound(f"no invoice with id {invoice_id}")
-    return InvoiceDocument(_invoice(row), bytes(row.content))
+    return InvoiceDocument(invoice_of_row(row), bytes(row.content))
 
 
 def list_invoices(
@@ -475,7 +478,7 @@ def list_invoices(
     if gateway_id is not None:
         statement = statement.where(_INVOICES.c.gateway_id == gateway_id)
     with reading(db) as session:
-        return [_invoice(row) for row in session.connection().execute(statement)]
+        return [invoice_of_row(row) for row in session.connection().execute(statement)]
 
 
 def _next_number(connection: Connection, series: str, year: int) -> str:
@@ -594,7 +597,8 @@ def _fx(row: Any) -> FxRate:
     )
 
 
-def _invoice(row: Any) -> Invoice:
+def invoice_of_row(row: Any) -> Invoice:
+    """The stored invoice of an ``invoices`` row (any mapping-like result row with its columns)."""
     return Invoice(
         id=row.id, gateway_id=row.gateway_id, period_start=row.period_start, period_end=row.period_end,
         currency=row.currency, status=InvoiceStatus(row.status), number=row.number,

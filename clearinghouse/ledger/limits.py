@@ -142,3 +142,13 @@ COMMITTER_IDLE_EXIT_S = 30.0
 
 COMMITTER_STOP_TIMEOUT_S = 30.0
 """How long closing the committer waits for the queued calls to be committed."""
+
+URL_LENGTH_MAX = 2048
+"""A webhook URL: long enough for a path with a query token, short enough to log (redacted)."""
+
+WEBHOOK_SECRET_LENGTH_MAX = 128
+"""A delivery secret is 32 random bytes as 64 hex digits; twice that leaves room, never more."""
+
+SETTLEMENT_ROWS_LISTED_MAX = 10_000
+"""Billing runs, deliveries or funding actions one listing returns: a screenful per gateway
+and years of daily actions, without reading a whole table into memory."""

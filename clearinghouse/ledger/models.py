@@ -618,3 +618,8 @@ class DepositSampleRow(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     deposit_wei: Mapped[int] = mapped_column(Wei)
     reserve_wei: Mapped[int] = mapped_column(Wei)
+
+
+# Registers the settlement tables (migration 0015) on Base.metadata with the rest; they live in
+# their own module for size, and every reader of the metadata imports this one.
+from clearinghouse.ledger import settlement_models  # noqa: E402,F401  (imports Base from here)

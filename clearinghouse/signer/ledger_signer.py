@@ -29,13 +29,16 @@ class LedgerSigner:
         *,
         tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
         committer: ledger.Committer | None = None,
+        overdue_guard: Callable[[int], None] | None = None,
     ) -> None:
         """``rate_snapshot`` names the ETH/USD rate snapshot in force for a record written now,
         or None ("unpriced": signing never waits for a price; see billing.ratebook).
         ``tickets_per_call_max`` is [limits]' cap on one call's tickets; ValueError unless it is in
         1..TICKETS_PER_CALL_MAX (the protocol's and the ledger's ceiling). ``committer`` is the
         ledger committer the calls are recorded through: the daemon gives every service the same
-        one, so all signing calls share batches; without one the service makes its own."""
+        one, so all signing calls share batches; without one the service makes its own.
+        ``overdue_guard`` raises ledger.SpendRefused for a gateway stopped over an overdue
+        invoice (billing.overdue.OverdueBook.check: a dict lookup, no database)."""
         if not 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX:
             raise ValueError(f"tickets_per_call_max must be in [1, {TICKETS_PER_CALL_MAX}], got {tickets_per_call_max}")
         self._tickets_per_call_max = tickets_per_call_max
@@ -46,6 +49,7 @@ class LedgerSigner:
         self._clock_ns = clock_ns
         self._rate_snapshot = rate_snapshot
         self._committer = committer if committer is not None else ledger.Committer(db)
+        self._overdue_guard = overdue_guard
         self.address = pm.private_key_to_address(private_key)
 
     @property
@@ -56,6 +60,11 @@ class LedgerSigner:
     def rate_snapshot_id(self) -> int | None:
         """The ETH/USD rate snapshot in force for a record written now (None: unpriced)."""
         return self._rate_snapshot()
+
+    def _check_overdue(self, gateway_id: int) -> None:
+        """Refuse a gateway stopped over an overdue invoice, before anything else is done for it."""
+        if self._overdue_guard is not None:
+            self._overdue_guard(gateway_id)
 
     def _check_ticket_count(self, ticket_count: int) -> None:
         """The configured cap, at or below the protocol's TICKETS_PER_CALL_MAX that planning applies."""

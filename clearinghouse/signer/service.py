@@ -105,6 +105,7 @@ class PaymentService(LedgerSigner):
         session_idle_s: float = SESSION_IDLE_S,
         first_call_retry_window_s: float = FIRST_CALL_RETRY_WINDOW_S,
         committer: ledger.Committer | None = None,
+        overdue_guard: Callable[[int], None] | None = None,
     ) -> None:
         """As LedgerSigner; also signs our address once for /sign-orchestrator-info. Raises
         ValueError as LedgerSigner, and unless sessions_per_gateway_max >= 1, session_idle_s > 0
@@ -113,7 +114,8 @@ class PaymentService(LedgerSigner):
             raise ValueError("sessions_per_gateway_max must be >= 1, session_idle_s > 0, first_call_retry_window_s >= 0")
         self._first_call_retry_window_s = first_call_retry_window_s
         super().__init__(db, private_key, chain_view, policy, clock_ns, rate_snapshot,
-                         tickets_per_call_max=tickets_per_call_max, committer=committer)
+                         tickets_per_call_max=tickets_per_call_max, committer=committer,
+                         overdue_guard=overdue_guard)
         self._sessions_per_gateway_max = sessions_per_gateway_max
         self._session_idle_s = session_idle_s
         self._issued_states = IssuedStates()
@@ -178,6 +180,7 @@ class PaymentService(LedgerSigner):
         committer instead, after the head: a retry of a call already recorded gets its stored
         answer, as it always did.
         """
+        self._check_overdue(caller.gateway_id)
         now_ns = self._clock_ns()
         offer = decode_offer(call.orchestrator_info)
         previous = self._open_previous(call)

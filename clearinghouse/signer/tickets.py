@@ -103,6 +103,7 @@ class TicketService(LedgerSigner):
     ) -> TicketWork:
         """Decode and plan without the database (the clock read once for the call); a refusal
         that depends on the moment is decided in the committer, after a retry's stored answer."""
+        self._check_overdue(caller.gateway_id)
         now_ns = self._clock_ns()
         now = datetime_of_ns(now_ns)
         offer = decode_ticket_offer(request.ticket_params, request.expiration_params, request.price_info)

@@ -4,7 +4,7 @@ decoding of error details."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -77,18 +77,21 @@ class GrpcStack:
 
 @contextmanager
 def grpc_stack(
-    db: Database, *, rate_limiter: RateLimiter | None = None, committer: Committer | None = None, **server_options: Any
+    db: Database, *, rate_limiter: RateLimiter | None = None, committer: Committer | None = None,
+    overdue_guard: Callable[[int], None] | None = None, **server_options: Any
 ) -> Iterator[GrpcStack]:
     """Start the stack on loopback ports; everything stops when the block ends. Both services
     record through one committer, as in the daemon."""
     clock, chain = Clock(), ChainHolder()
     committer = committer or Committer(db)
-    service = PaymentService(db, KEY, chain, PaymentPolicy(), clock_ns=clock, committer=committer)
+    service = PaymentService(db, KEY, chain, PaymentPolicy(), clock_ns=clock, committer=committer,
+                             overdue_guard=overdue_guard)
     gateway_id = create_gateway(db, "acme").id
     top_up(db, gateway_id, 10**18, actor="test", reason="prepaid funds")
     key, _ = issue_api_key(db, gateway_id, PEPPER)
     api_keys = ApiKeyAuthenticator(db, PEPPER)
-    tickets = TicketService(db, KEY, chain, PaymentPolicy(), clock_ns=clock, committer=committer)
+    tickets = TicketService(db, KEY, chain, PaymentPolicy(), clock_ns=clock, committer=committer,
+                            overdue_guard=overdue_guard)
     gateway = GatewayService(
         service, tickets, db, chain_id=CHAIN_ID, ticket_broker=lambda: TICKET_BROKER, static_chain=HEALTHY_CHAIN
     )

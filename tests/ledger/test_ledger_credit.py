@@ -187,6 +187,7 @@ def test_precedence_funds_then_quota_then_subject_quota(
     _credit(ledger_db, gateway.id, mode=mode, quota_wei=EV, subject_quota_wei=EV, **limit)
 
     assert list(SpendLimit) == [
+        SpendLimit.OVERDUE_INVOICE,  # decided before the batch (billing/overdue.py); the rest in it
         SpendLimit.BALANCE,
         SpendLimit.CREDIT_LIMIT,
         SpendLimit.QUOTA,

@@ -32,6 +32,7 @@ import jinja2
 from clearinghouse.api.admin_http import EXPORT_FORMATS, ROW_ID_MAX
 from clearinghouse.api.dashboard.charts import Series, step_chart
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
+from clearinghouse.api.dashboard.settlement_views import funding_views, receivable_views
 from clearinghouse.api.dashboard.views import (
     GatewaySpend,
     eth_label,
@@ -52,6 +53,7 @@ from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rejections import RecentRejections, Rejection
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoicing import export_invoice, month_period
+from clearinghouse.billing.overdue import OverdueBook
 from clearinghouse.chain.health import DepositHealth
 from clearinghouse.ledger import (
     Database,
@@ -66,6 +68,7 @@ from clearinghouse.ledger import (
     newest_deposit_sample,
 )
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
+from clearinghouse.ledger.funding_actions import funding_history
 from clearinghouse.ledger.invoices import list_invoices
 
 DASHBOARD_THREADS_MAX: Final = 2
@@ -79,6 +82,9 @@ QUERY_FIELDS_MAX: Final = 8
 
 INVOICES_SHOWN_MAX: Final = 50
 """The newest invoices on the page; finance lists more with `clearinghouse invoice list`."""
+
+FUNDING_ACTIONS_SHOWN_MAX: Final = 20
+"""The newest replenishments: weeks of them at the default caps; `deposit history` has the rest."""
 
 REJECTIONS_SHOWN_MAX: Final = 50
 """The newest rejections on the page (the process keeps RECENT_REJECTIONS_MAX)."""
@@ -156,14 +162,17 @@ class DashboardRoutes:
         threads: int = DASHBOARD_THREADS_MAX,
         cookies: SessionCookies | None = None,
         throttle: LoginThrottle | None = None,
+        overdue: OverdueBook | None = None,
     ) -> None:
-        """Raises ValueError for an empty operator token."""
+        """``overdue``: the billing scheduler's book (None: no receivables section). Raises
+        ValueError for an empty operator token."""
         if not operator_token:
             raise ValueError("the operator token must not be empty")
         self._db = db
         self._token = operator_token.encode()
         self._deposit_health = deposit_health
         self._rejections = rejections
+        self._overdue = overdue
         self._cookies = cookies or SessionCookies()
         self._throttle = throttle or LoginThrottle()
         self._pool = BlockingPool("dashboard", threads)
@@ -293,6 +302,8 @@ class DashboardRoutes:
             "headers": sort_headers(column, descending, query.window),
             "rejections": None if rejections is None else [rejection_view(r, names) for r in rejections],
             "invoices": [invoice_view(row, names) for row in list_invoices(self._db, limit=INVOICES_SHOWN_MAX)],
+            "receivables": None if self._overdue is None else receivable_views(self._overdue, names),
+            "fundings": funding_views(funding_history(self._db, limit=FUNDING_ACTIONS_SHOWN_MAX)),
         }
         return self._templates.get_template("dashboard.html").render(context).encode()
 
