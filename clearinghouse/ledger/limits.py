@@ -142,3 +142,22 @@ COMMITTER_IDLE_EXIT_S = 30.0
 
 COMMITTER_STOP_TIMEOUT_S = 30.0
 """How long closing the committer waits for the queued calls to be committed."""
+
+APP_NAME_LENGTH_MAX = 64
+"""An app's operator-chosen name, like a gateway's."""
+
+CLIENT_ID_LENGTH_MAX = 32
+"""``app_`` + 22 base64url characters (128 random bits)."""
+
+EXTERNAL_ID_LENGTH_MAX = 96
+"""The app's own id of an end user (a UUID, an e-mail, a database key): short enough that
+``<client_id>:<external_id>``, the user's usage subject, fits TEXT_ID_LENGTH_MAX."""
+
+EMAIL_LENGTH_MAX = 254
+"""RFC 5321's longest forward path."""
+
+JTI_LENGTH_MAX = 64
+"""A token id: 128 random bits in base64url are 22 characters; room to spare."""
+
+END_USERS_LISTED_MAX = 500
+"""One page of an app's users: the Builder API's ``limit`` is at most this."""

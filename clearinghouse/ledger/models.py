@@ -618,3 +618,8 @@ class DepositSampleRow(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     deposit_wei: Mapped[int] = mapped_column(Wei)
     reserve_wei: Mapped[int] = mapped_column(Wei)
+
+
+# The identity tables live in their own module; importing it here puts them on Base.metadata
+# wherever the models are (migrations, the schema check, ``table``).
+from clearinghouse.ledger import identity_rows as _identity_rows  # noqa: E402,F401
