@@ -30,7 +30,7 @@ from clearinghouse.api.http import Response
 from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.identity.errors import IdentityError, InvalidClient, InvalidRequest, InvalidToken, UnsupportedGrant
-from clearinghouse.identity.keys import ALGORITHM, SigningKeys
+from clearinghouse.identity.keys import ALGORITHM
 from clearinghouse.identity.limits import FORM_BYTES_MAX, FORM_FIELDS_MAX
 from clearinghouse.identity.service import IdentityService
 from clearinghouse.identity.tokens import Scope as TokenScope
@@ -66,9 +66,8 @@ IDENTITY_STATUS: Final[Mapping[str, int]] = {
 class OidcRoutes:
     """The provider's routes over one IdentityService; ``routes()`` is merged into the ASGI app."""
 
-    def __init__(self, identity: IdentityService, keys: SigningKeys, *, threads: int = IDENTITY_THREADS_MAX) -> None:
+    def __init__(self, identity: IdentityService, *, threads: int = IDENTITY_THREADS_MAX) -> None:
         self._identity = identity
-        self._keys = keys
         self._pool = BlockingPool("identity", threads)
 
     def routes(self) -> dict[str, dict[str, Handler]]:
@@ -106,7 +105,7 @@ class OidcRoutes:
         return _json(self.discovery_document(), {"Cache-Control": "public, max-age=300"})
 
     async def _jwks(self, scope: Scope, receive: Receive) -> Response:
-        jwks = await self._pool.run(self._keys.jwks)
+        jwks = await self._pool.run(self._identity.jwks)
         # Short: a rotation must reach verifiers within minutes; the previous key stays listed anyway.
         return _json(jwks, {"Cache-Control": "public, max-age=300"})
 
@@ -218,12 +217,12 @@ def _client_credentials(scope: Scope, form: dict[str, str]) -> tuple[str, str]:
         if scheme.lower() != "basic":
             raise InvalidClient("client authentication must be HTTP Basic or client_secret_post")
         try:
-            client_id, colon, secret = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+            basic_id, colon, basic_secret = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise InvalidClient("malformed Basic credentials") from None
         if not colon:
             raise InvalidClient("malformed Basic credentials")
-        return unquote(client_id), unquote(secret)
+        return unquote(basic_id), unquote(basic_secret)
     client_id, secret = form.get("client_id"), form.get("client_secret")
     if not client_id or not secret:
         raise InvalidClient("client authentication required: HTTP Basic or client_id and client_secret")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import ECKey, Key, KeySet
 
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import refuse_readable_by_others
@@ -109,10 +109,11 @@ class SigningKeys:
 
     def _reload(self) -> None:
         keys = _read(self._path)
-        imported = [ECKey.import_key(k) for k in keys]
+        imported: list[Key] = [ECKey.import_key(k) for k in keys]
         with self._lock:
             self._mtime_ns = self._path.stat().st_mtime_ns
-            self._current = imported[-1]
+            current = imported[-1]
+            self._current = current if isinstance(current, ECKey) else None
             self._key_set = KeySet(imported)
             self._jwks = {"keys": [k.as_dict(private=False) for k in imported]}
 

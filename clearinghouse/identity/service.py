@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from clearinghouse.identity.errors import (
@@ -28,11 +29,10 @@ from clearinghouse.identity.errors import (
     InvalidToken,
     UnknownUser,
 )
+from clearinghouse.identity.keys import SigningKeys
 from clearinghouse.identity.limits import (
-    APP_TOKEN_LIFETIME_S_MAX,
     CLIENT_ID_RANDOM_BYTES,
     SECRET_RANDOM_BYTES,
-    USER_TOKEN_LIFETIME_S_MAX,
 )
 from clearinghouse.identity.tokens import (
     APP_SCOPE_DEFAULT,
@@ -96,26 +96,18 @@ class IdentityService:
         self._pepper = pepper
         self._codec = codec
         self.settings = settings
-        self._api_key_gateway = api_key_gateway
+        self.api_key_gateway = api_key_gateway
+        """Set by the daemon once its API-key authenticator exists (it takes ``verified``)."""
         self.verified = verified or VerifiedTokens(db, codec)
 
     def __repr__(self) -> str:
         return f"IdentityService(issuer={self.settings.issuer!r})"  # never the pepper
 
-    # Apps (CLI) -------------------------------------------------------------------------
+    def jwks(self) -> dict[str, Any]:
+        """The public keys tokens are verified with (current and previous)."""
+        return self._codec.jwks()
 
-    def register_app(self, gateway_id: int, name: str) -> tuple[App, str]:
-        """A new app of the gateway and its secret (shown once, never stored)."""
-        client_id = CLIENT_ID_PREFIX + _random_text(CLIENT_ID_RANDOM_BYTES)
-        secret = SECRET_PREFIX + _random_text(SECRET_RANDOM_BYTES)
-        app = stored.create_app(self._db, gateway_id, name=name, client_id=client_id,
-                                secret_digest=self._digest(secret))
-        return app, secret
-
-    def rotate_secret(self, client_id: str) -> tuple[App, str]:
-        """A new secret for the app (the old one stops working; issued tokens live on)."""
-        secret = SECRET_PREFIX + _random_text(SECRET_RANDOM_BYTES)
-        return stored.replace_app_secret(self._db, client_id, self._digest(secret)), secret
+    # Apps ---------------------------------------------------------------------------------
 
     def set_app_active(self, client_id: str, active: bool) -> App:
         """Enable or disable an app; a disabled app's tokens (and its users') stop working."""
@@ -225,10 +217,10 @@ class IdentityService:
             raise InvalidGrant(f"subject_token: {exc.message}") from None
 
     def _api_key_app(self, api_key: str, client_id: str | None) -> App:
-        if self._api_key_gateway is None:
+        if self.api_key_gateway is None:
             raise InvalidGrant("this server does not exchange API keys")
         try:
-            gateway_id = self._api_key_gateway(api_key)
+            gateway_id = self.api_key_gateway(api_key)
         except Exception as exc:  # Unauthenticated, GatewayDisabled: never echo the key
             raise InvalidGrant(f"subject_token: {type(exc).__name__}: unknown, revoked or disabled API key") from None
         apps = [app for app in stored.list_apps(self._db, gateway_id) if app.active]
@@ -254,15 +246,28 @@ class IdentityService:
         return lifetime_s
 
     def _digest(self, secret: str) -> bytes:
-        return hmac.new(self._pepper, secret.encode("utf-8"), hashlib.sha256).digest()
+        return secret_digest(self._pepper, secret)
 
 
-def check_lifetimes(user_token_lifetime_s: int, app_token_lifetime_s: int) -> None:
-    """ValueError unless both lifetimes are within their caps."""
-    if not 0 < user_token_lifetime_s <= USER_TOKEN_LIFETIME_S_MAX:
-        raise ValueError(f"user token lifetime must be 1..{USER_TOKEN_LIFETIME_S_MAX} s")
-    if not 0 < app_token_lifetime_s <= APP_TOKEN_LIFETIME_S_MAX:
-        raise ValueError(f"app token lifetime must be 1..{APP_TOKEN_LIFETIME_S_MAX} s")
+def register_app(db: Database, pepper: bytes, gateway_id: int, name: str) -> tuple[App, str]:
+    """A new app of the gateway and its secret (shown once, never stored). Raises NotFound for
+    an unknown gateway, InvalidLedgerInput for a bad name."""
+    client_id = CLIENT_ID_PREFIX + _random_text(CLIENT_ID_RANDOM_BYTES)
+    secret = SECRET_PREFIX + _random_text(SECRET_RANDOM_BYTES)
+    app = stored.create_app(db, gateway_id, name=name, client_id=client_id, secret_digest=secret_digest(pepper, secret))
+    return app, secret
+
+
+def rotate_secret(db: Database, pepper: bytes, client_id: str) -> tuple[App, str]:
+    """A new secret for the app (the old one stops working at once; issued tokens live on until
+    they expire). Raises NotFound."""
+    secret = SECRET_PREFIX + _random_text(SECRET_RANDOM_BYTES)
+    return stored.replace_app_secret(db, client_id, secret_digest(pepper, secret)), secret
+
+
+def secret_digest(pepper: bytes, secret: str) -> bytes:
+    """HMAC-SHA256(pepper, secret): what the ledger stores of an app's secret."""
+    return hmac.new(pepper, secret.encode("utf-8"), hashlib.sha256).digest()
 
 
 def _require(claims: TokenClaims, scope: Scope) -> None:
@@ -276,3 +281,11 @@ def _scope_text(scopes: frozenset[Scope]) -> str:
 
 def _random_text(size: int) -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(size)).rstrip(b"=").decode("ascii")
+
+
+def identity_service(db: Database, pepper: bytes, keys_file: Path, settings: IdentitySettings) -> IdentityService:
+    """The provider of one process: its key file's keys, a codec and the verified-token cache.
+    Raises ConfigError for a missing, unsafe or malformed key file."""
+    keys = SigningKeys(keys_file)
+    codec = TokenCodec(keys, issuer=settings.issuer, audience=settings.audience, clock_skew_s=settings.clock_skew_s)
+    return IdentityService(db, pepper, codec, settings)

@@ -103,6 +103,9 @@ class TokenCodec:
     def __repr__(self) -> str:
         return f"TokenCodec(issuer={self.issuer!r}, audience={self.audience!r})"
 
+    def jwks(self) -> dict[str, Any]:
+        return self._keys.jwks()
+
     def issue(self, use: TokenUse, subject: str, client_id: str, scopes: frozenset[Scope],
               lifetime_s: int) -> tuple[str, TokenClaims]:
         """A new signed token and its claims."""
