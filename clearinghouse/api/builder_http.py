@@ -30,6 +30,7 @@ from clearinghouse.api.admin_http import admin_query
 from clearinghouse.api.bodies import Receive, Scope, read_body
 from clearinghouse.api.errors import ApiError, BadRequest
 from clearinghouse.api.http import Response
+from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, USER, USER_TOKEN, USERS
 from clearinghouse.api.oidc_http import bearer_token, identity_api_error
 from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.pools import BlockingPool
@@ -60,12 +61,6 @@ Handler = Callable[[Scope, Receive], Awaitable[Response]]
 _LEDGER_STATUS: Final = ((NotFound, 404), (LedgerConflict, 409), (InvalidLedgerInput, 400))
 """The Builder transport's table of ledger errors → status; identity errors: oidc_http.IDENTITY_STATUS."""
 
-USERS = "/api/v1/apps/{clientId}/users"
-USER = USERS + "/{externalUserId}"
-USER_TOKEN = USER + "/token"
-ALLOWANCES = USER + "/allowances"
-APP_USAGE = "/api/v1/builder/apps/{clientId}/usage"
-OWN_USAGE = "/api/v1/user/usage"
 
 
 class BuilderRoutes:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote
 from clearinghouse.api.bodies import Receive, Scope, read_body
 from clearinghouse.api.errors import ApiError
 from clearinghouse.api.http import Response
+from clearinghouse.api.identity_routes import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
 from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.identity.errors import IdentityError, InvalidClient, InvalidRequest, InvalidToken, UnsupportedGrant
@@ -39,11 +40,6 @@ IDENTITY_THREADS_MAX: Final = 2
 """Token grants are a database read and a signature (~1 ms): two threads serve hundreds a second
 without taking the signing pool's threads."""
 
-DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
-JWKS_PATH: Final = "/api/v1/oidc/jwks"
-TOKEN_PATH: Final = "/api/v1/oidc/token"
-INTROSPECT_PATH: Final = "/api/v1/oidc/introspect"
-REVOKE_PATH: Final = "/api/v1/oidc/revoke"
 CLIENT_CREDENTIALS: Final = "client_credentials"
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}

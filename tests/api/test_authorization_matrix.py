@@ -24,7 +24,8 @@ from google.protobuf import json_format
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
 from clearinghouse.api.admin_http import AdminRoutes
-from clearinghouse.api.builder_http import ALLOWANCES, APP_USAGE, OWN_USAGE, USER, USER_TOKEN, USERS, BuilderRoutes
+from clearinghouse.api.builder_http import BuilderRoutes
+from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, USER, USER_TOKEN, USERS
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.discovery import DiscoveryBook
 from clearinghouse.api.errors import Reason
@@ -32,7 +33,8 @@ from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.metrics import Metrics
-from clearinghouse.api.oidc_http import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH, OidcRoutes
+from clearinghouse.api.identity_routes import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
+from clearinghouse.api.oidc_http import OidcRoutes
 from clearinghouse.api.server import bound_socket
 from clearinghouse.api.v1_http import V1Routes
 from clearinghouse.identity.keys import create_key_file
