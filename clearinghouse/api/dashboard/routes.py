@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jinja2
 
 from clearinghouse.api.admin_http import EXPORT_FORMATS, ROW_ID_MAX
+from clearinghouse.api.dashboard.apps_view import app_views
 from clearinghouse.api.dashboard.charts import Series, step_chart
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
 from clearinghouse.api.dashboard.views import (
@@ -293,6 +294,7 @@ class DashboardRoutes:
             "headers": sort_headers(column, descending, query.window),
             "rejections": None if rejections is None else [rejection_view(r, names) for r in rejections],
             "invoices": [invoice_view(row, names) for row in list_invoices(self._db, limit=INVOICES_SHOWN_MAX)],
+            "apps": app_views(self._db, names, *month_period(month)),
         }
         return self._templates.get_template("dashboard.html").render(context).encode()
 
