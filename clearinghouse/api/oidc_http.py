@@ -151,9 +151,9 @@ class OidcRoutes:
         return Response(200, b"", _NO_STORE)
 
     async def _client(self, scope: Scope, form: dict[str, str]) -> str:
-        """The authenticated client's id (its credentials are checked by a token grant's path)."""
+        """The authenticated client's id."""
         client_id, secret = _client_credentials(scope, form)
-        await self._pool.run(self._identity.client_credentials, client_id, secret, None)
+        await self._pool.run(self._identity.authenticate_client, client_id, secret)
         return client_id
 
 

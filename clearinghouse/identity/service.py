@@ -117,11 +117,16 @@ class IdentityService:
 
     # Grants -----------------------------------------------------------------------------
 
-    def client_credentials(self, client_id: str, secret: str, scope: str | None) -> IssuedToken:
-        """RFC 6749 §4.4. Raises InvalidClient, InvalidScope."""
+    def authenticate_client(self, client_id: str, secret: str) -> App:
+        """The active app with these credentials. Raises InvalidClient (never naming the secret)."""
         app = stored.authenticate_app(self._db, client_id, self._digest(secret)) if secret else None
         if app is None:
             raise InvalidClient("unknown client, wrong secret, or the app or its gateway is disabled")
+        return app
+
+    def client_credentials(self, client_id: str, secret: str, scope: str | None) -> IssuedToken:
+        """RFC 6749 §4.4. Raises InvalidClient, InvalidScope."""
+        app = self.authenticate_client(client_id, secret)
         scopes = parse_scopes(scope, APP_SCOPES, APP_SCOPE_DEFAULT)
         lifetime_s = self.settings.app_token_lifetime_s
         token, _ = self._codec.issue(TokenUse.APP, app.client_id, app.client_id, scopes, lifetime_s)
