@@ -112,6 +112,7 @@ class SigningKeys:
         imported: list[Key] = [ECKey.import_key(k) for k in keys]
         with self._lock:
             self._mtime_ns = self._path.stat().st_mtime_ns
+            self._checked_s = self._clock_s()
             current = imported[-1]
             self._current = current if isinstance(current, ECKey) else None
             self._key_set = KeySet(imported)
