@@ -222,7 +222,7 @@ SETTINGS = (
     Setting("oidc.audience", Kind.TEXT, "clearinghouse", "The aud of every token, checked on every use"),
     Setting("oidc.user_token_lifetime_s", Kind.INTEGER, 300, "User token lifetime (at most 3600)"),
     Setting("oidc.app_token_lifetime_s", Kind.INTEGER, 3600, "App (client credentials) token lifetime (at most 86400)"),
-    Setting("oidc.clock_skew_s", Kind.INTEGER, 30, "Leeway on exp/nbf/iat (at most 300)"),
+    Setting("oidc.clock_skew_s", Kind.INTEGER, 30, "Leeway on exp/nbf/iat (at most 120)"),
     Setting("oidc.user_token_scope", Kind.TEXT, "sign:job", "Default scope of user tokens: sign:job, usage:read"),
     Setting("log.level", Kind.TEXT, LogSettings().level, "One of " + ", ".join(LOG_LEVELS)),
     Setting("log.format", Kind.TEXT, LogSettings().format, "One of " + ", ".join(LOG_FORMATS)),

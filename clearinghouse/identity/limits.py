@@ -14,8 +14,9 @@ APP_TOKEN_LIFETIME_S_MAX: Final = 86_400
 """A day: beyond that a leaked app token outlives any reasonable incident response."""
 CLOCK_SKEW_S_DEFAULT: Final = 30
 """Leeway on exp/nbf/iat for clocks that drift between the issuer and another replica."""
-CLOCK_SKEW_S_MAX: Final = 300
-"""Five minutes: more would let an expired user token live again as long as its lifetime."""
+CLOCK_SKEW_S_MAX: Final = 120
+"""Two minutes: well below a user token's lifetime, so the leeway never doubles it; clocks kept
+by NTP drift by far less."""
 TOKEN_CHARS_MAX: Final = 4096
 """Our tokens are ~600 characters; anything near 4 KiB is not one, refused before parsing."""
 VERIFIED_TOKENS_CACHED_MAX: Final = 100_000
