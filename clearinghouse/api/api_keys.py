@@ -272,8 +272,9 @@ def _token_caller(verified: Verified, headers: RequestHeaders) -> Caller:
     if Scope.SIGN not in claims.scopes:
         raise InsufficientScope(f"the access token lacks scope {Scope.SIGN.value!r}",
                                 headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
-    subject = claims.subject if claims.use is TokenUse.USER else usage_subject_header(headers)
-    return Caller(gateway_id=verified.gateway_id, api_key_id=None, usage_subject=subject)
+    user = claims.use is TokenUse.USER
+    subject = claims.subject if user else usage_subject_header(headers)
+    return Caller(gateway_id=verified.gateway_id, api_key_id=None, usage_subject=subject, end_user=user)
 
 
 def _caller(found: AuthenticatedKey, headers: RequestHeaders) -> Caller:

@@ -24,6 +24,7 @@ from clearinghouse.identity.keys import SigningKeys
 from clearinghouse.identity.tokens import Scope, TokenCodec, TokenUse
 from clearinghouse.ledger import Database
 from clearinghouse.ledger.identity import get_app, provision_user, set_app_active
+from clearinghouse.proto import clearinghouse_pb2 as pb
 from tests.api.client import request
 from tests.api.grpc_client import failure
 from tests.api.identity_stack import AUDIENCE, IdentityStack, identity_stack
@@ -149,3 +150,17 @@ def test_a_rotated_key_keeps_verifying_until_the_next_rotation(stack: IdentitySt
     with pytest.raises(Exception, match="signature"):
         newest.verify(old)  # its key left the file with the second rotation
     assert newest.verify(new).subject.endswith(":mallory")
+
+
+def test_a_user_token_does_not_read_its_gateways_usage(stack: IdentityStack) -> None:
+    """Its own usage is at /api/v1/user/usage; the gateway's, on /v1 and gRPC, is the gateway's."""
+    token = user_token(stack, codec(stack), frozenset({Scope.SIGN, Scope.USAGE_READ}))
+    start = int(time.time()) // 3600 * 3600
+    reply = request(stack.url, "GET", f"/v1/usage?startUnixS={start}&endUnixS={start + 3600}", None,
+                    {"Authorization": f"Bearer {token}"})
+    assert (reply.status, reply.json()["error"]["reason"]) == (403, "INSUFFICIENT_SCOPE"), reply.body
+    code, reason, _ = failure(stack.stub.GetUsage, pb.GetUsageRequest(start_unix_s=start, end_unix_s=start + 3600),
+                              metadata=(("authorization", f"Bearer {token}"),))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, Reason.INSUFFICIENT_SCOPE)
+    key = {"Authorization": f"Bearer {stack.apps[0].api_key}"}  # the control: the gateway's key reads it
+    assert request(stack.url, "GET", f"/v1/usage?startUnixS={start}&endUnixS={start + 3600}", None, key).status == 200
