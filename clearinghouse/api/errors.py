@@ -175,6 +175,9 @@ class V1Answer:
     message: str
     orchestrator_url: str | None = None
     retry_after_s: int | None = None
+    limit: str | None = None
+    """Which credit-control limit refused the call (``SpendLimit``: the gateway's balance, credit
+    limit or quotas, or an end user's allowance), for INSUFFICIENT_BALANCE."""
 
     @property
     def grpc_code(self) -> grpc.StatusCode:
@@ -197,7 +200,7 @@ def v1_answer(error: Exception) -> V1Answer | None:
     if isinstance(error, SigningRefused):
         return V1Answer(REFUSAL_REASON[error.reason], error.message, error.orchestrator_url)
     if isinstance(error, SpendRefused):
-        return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error))
+        return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error), limit=error.limit.value)
     if isinstance(error, SessionsExhausted):
         return V1Answer(Reason.RATE_LIMITED, str(error), retry_after_s=error.retry_after_s)
     if isinstance(error, LedgerBusy):

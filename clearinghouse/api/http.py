@@ -337,7 +337,8 @@ class RemoteSignerApp:
         except ApiError as exc:
             response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
         except SpendRefused as exc:  # the gateway's credit control: spec 02's 483
-            refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS)
+            # "limit" names it for machines too: the gateway's credit or an end user's allowance.
+            refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS, body_fields={"limit": exc.limit.value})
             refused.reason = Reason.INSUFFICIENT_BALANCE
             response = _error_response(refused, request_id)
         except LedgerBusy as exc:  # the committer's queue is full: nothing was done, retry soon

@@ -21,6 +21,7 @@ from clearinghouse.api.identity_openapi import SECURITY_SCHEMES as IDENTITY_SECU
 from clearinghouse.api.identity_openapi import identity_paths
 from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX, TEXT_FIELD_LENGTH_MAX
 from clearinghouse.billing.invoices import LineGrouping
+from clearinghouse.ledger.errors import SpendLimit
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.proto import clearinghouse_pb2 as pb
 
@@ -445,6 +446,8 @@ def _error_schema() -> dict[str, Any]:
                     "message": {"type": "string"},
                     "reason": {"type": "string", "enum": [reason.value for reason in Reason]},
                     "orchestratorUrl": {"type": "string", "description": "where to re-fetch OrchestratorInfo"},
+                    "limit": {"type": "string", "enum": [limit.value for limit in SpendLimit],
+                              "description": "with INSUFFICIENT_BALANCE: the limit that refused the call"},
                 },
             }
         },

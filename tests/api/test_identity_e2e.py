@@ -16,6 +16,7 @@ import grpc
 import httpx
 import jwt
 import pytest
+from google.protobuf import json_format
 from authlib.integrations.httpx_client import OAuth2Client
 
 from clearinghouse.api.errors import Reason
@@ -23,7 +24,7 @@ from clearinghouse.ledger import Database
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from tests.api.client import Reply, request
 from tests.api.conftest import b64
-from tests.api.grpc_client import failure
+from tests.api.grpc_client import error_info, failure
 from tests.api.identity_stack import AUDIENCE, IdentityStack, identity_stack
 from tests.signer.builders import NOW_NS, orchestrator_info
 
@@ -153,9 +154,13 @@ def test_app_to_users_to_signed_payments_on_both_transports(stack: IdentityStack
     before = counts(stack.db)
     code, reason, error = failure(stack.stub.GeneratePayment, grpc_payment(), metadata=(("authorization", f"Bearer {bob}"),))
     assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, Reason.INSUFFICIENT_BALANCE)
-    assert "allowance" in (error.details() or "")
+    assert "allowance" in (error.details() or "") and error_info(error).metadata["limit"] == "user_allowance"
     refused_http = request(stack.url, "POST", PAY, pay_body(), bearer(bob))
     assert refused_http.status == 483 and "allowance" in refused_http.message
+    assert refused_http.json()["limit"] == "user_allowance"
+    refused_v1 = request(stack.url, "POST", "/v1/generate-payment", json_format.MessageToDict(grpc_payment("v1")),
+                         bearer(bob))
+    assert (refused_v1.status, refused_v1.json()["error"]["limit"]) == (402, "user_allowance")
     assert counts(stack.db) == before  # refused before signing: nothing recorded
 
     # Exactly one more call's worth: one signs, the next is refused.
@@ -296,3 +301,23 @@ def test_tokens_and_secrets_never_reach_the_logs(stack: IdentityStack, caplog: p
     for secret in (token, frank, frank[:-3] + "abc", stack.apps[0].secret):
         assert secret not in text
         assert secret.split(".")[-1] not in text  # not even a token's signature part
+
+
+def test_the_refusal_names_the_gateways_limit_when_the_gateway_is_out(stack: IdentityStack) -> None:
+    """A user with allowance to spare on a gateway out of credit: refused, naming the gateway's
+    limit, not the user's allowance; nothing signed."""
+    from clearinghouse.ledger import CreditMode, set_credit_policy
+
+    token = app_token(stack)
+    provision(stack, token, "gina")
+    grant(stack, token, "gina", 10**18)
+    gina = exchange(stack, token, "gina").json()["access_token"]
+    set_credit_policy(stack.db, stack.apps[0].gateway_id, mode=CreditMode.PREPAID, quota_wei=1,
+                      actor="test", reason="a quota of one wei")
+    before = counts(stack.db)
+    refused = request(stack.url, "POST", PAY, pay_body(), bearer(gina))
+    assert refused.status == 483 and refused.json()["limit"] == "quota" and "allowance" not in refused.message
+    code, reason, error = failure(stack.stub.GeneratePayment, grpc_payment(), metadata=(("authorization", f"Bearer {gina}"),))
+    assert (reason, error_info(error).metadata["limit"]) == (Reason.INSUFFICIENT_BALANCE, "quota")
+    assert counts(stack.db) == before
+    assert Fraction(allowance(stack, token, "gina")["spent_wei"]) == 0
