@@ -20,10 +20,11 @@ from google.protobuf import json_format
 from authlib.integrations.httpx_client import OAuth2Client
 
 from clearinghouse.api.errors import Reason
+from clearinghouse.identity.service import register_app
 from clearinghouse.ledger import Database
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from tests.api.client import Reply, request
-from tests.api.conftest import b64
+from tests.api.conftest import PEPPER, b64
 from tests.api.grpc_client import error_info, failure
 from tests.api.identity_stack import AUDIENCE, IdentityStack, identity_stack
 from tests.signer.builders import NOW_NS, orchestrator_info
@@ -212,6 +213,13 @@ def test_an_api_key_exchanges_for_a_user_token(stack: IdentityStack) -> None:
     assert signed.status == 200, signed.body
     # Another gateway's key cannot mint a token for this app's user.
     assert exchange(stack, stack.apps[1].api_key, "carol").status_code == 400
+    # A gateway may have several apps: then the key's exchange names the app.
+    second, _ = register_app(stack.db, PEPPER, stack.apps[0].gateway_id, "second-app")
+    ambiguous = exchange(stack, stack.apps[0].api_key, "carol")
+    assert ambiguous.status_code == 400 and "client_id" in ambiguous.json()["error_description"]
+    named = exchange(stack, stack.apps[0].api_key, "carol", client_id=stack.apps[0].client_id)
+    assert named.status_code == 200, named.text
+    assert exchange(stack, stack.apps[0].api_key, "carol", client_id=second.client_id).status_code == 400  # not its user
 
 
 def test_introspection_and_revocation(stack: IdentityStack) -> None:
