@@ -21,8 +21,11 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     │   └── chain.anvil.AnvilError, chain.artifacts.ArtifactError, chain.devnet.DevnetError
     ├── billing.rates.RateRefused                       a price feed answered, but not with a usable rate
     ├── billing.invoices.InvoiceError (also ValueError) an invoice cannot be drafted from these inputs
+    ├── identity.errors.IdentityError(code)             an OAuth error: InvalidRequest, InvalidClient,
+    │                                                   InvalidGrant, UnsupportedGrant, InvalidScope,
+    │                                                   InvalidToken, InsufficientScope, UnknownUser
     └── api.errors.ApiError(status, reason)             what the HTTP and gRPC transports answer
-        └── BadRequest 400, Unauthenticated 401, GatewayDisabled 403, RouteNotFound 404,
+        └── BadRequest 400, Unauthenticated 401, GatewayDisabled 403, InsufficientScope 403, RouteNotFound 404,
             MethodNotAllowed 405, RequestTimeout 408, PayloadTooLarge 413, RateLimited 429,
             HeadersTooLarge 431, WebhookDenied (webhook's status), InternalError 500,
             ServiceUnavailable 503

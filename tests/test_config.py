@@ -279,3 +279,27 @@ def test_recipient_sanity_settings(config: Path) -> None:
     config.write_text(CONFIG + 'active_orchestrators_only = "yes"\n')
     with pytest.raises(ConfigError, match="policy.active_orchestrators_only must be true or false"):
         load_settings(config)
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ('issuer = "https://signer.example/"\nsigning_keys_file = "k.json"', "oidc.issuer must be an http"),
+    ('issuer = "signer.example"\nsigning_keys_file = "k.json"', "oidc.issuer must be an http"),
+    ('issuer = "https://signer.example"', "oidc.signing_keys_file must be a non-empty string"),
+    ('issuer = "https://s"\nsigning_keys_file = "k.json"\nuser_token_lifetime_s = 3601', "oidc.user_token_lifetime_s"),
+    ('issuer = "https://s"\nsigning_keys_file = "k.json"\napp_token_lifetime_s = 0', "oidc.app_token_lifetime_s"),
+    ('issuer = "https://s"\nsigning_keys_file = "k.json"\nclock_skew_s = 121', "oidc.clock_skew_s"),
+    ('issuer = "https://s"\nsigning_keys_file = "k.json"\nuser_token_scope = "users:write"', "oidc.user_token_scope"),
+])
+def test_oidc_settings_are_checked_naming_the_setting(config: Path, section: str, message: str) -> None:
+    config.write_text(CONFIG + f"\n[oidc]\n{section}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config)
+
+
+def test_oidc_settings_load_with_their_defaults(config: Path) -> None:
+    assert load_settings(config).oidc is None  # no section: no provider
+    config.write_text(CONFIG + '\n[oidc]\nissuer = "https://signer.example"\nsigning_keys_file = "k.json"\n')
+    oidc = load_settings(config).oidc
+    assert oidc is not None and oidc.signing_keys_file == config.parent / "k.json"
+    assert (oidc.audience, oidc.user_token_lifetime_s, oidc.app_token_lifetime_s, oidc.clock_skew_s,
+            oidc.user_token_scope) == ("clearinghouse", 300, 3600, 30, "sign:job")

@@ -54,3 +54,22 @@ def test_the_default_face_value_cap_and_the_retry_window_are_sane() -> None:
     # Every open round's hash fits the cache several times; the ledger accepts every period the chain may.
     assert chain.ROUND_BLOCK_HASHES_CACHED_MAX >= 2 * chain.TICKET_VALIDITY_ROUNDS_MAX
     assert chain.TICKET_VALIDITY_ROUNDS_MAX <= ledger.TICKET_VALIDITY_ROUNDS_MAX
+
+
+def test_identity_limits_nest() -> None:
+    """Issue 16: a user's subject fits the records' column; tokens fit a form and a header; the
+    cross-process revocation window is shorter than a user token lives; lifetimes are ordered."""
+    from clearinghouse.api.builder_http import BUILDER_BODY_BYTES_MAX
+    from clearinghouse.identity import limits as identity
+
+    client_id_chars = len("app_") + (identity.CLIENT_ID_RANDOM_BYTES * 4 + 2) // 3
+    assert client_id_chars <= ledger.CLIENT_ID_LENGTH_MAX
+    assert client_id_chars + 1 + ledger.EXTERNAL_ID_LENGTH_MAX <= ledger.TEXT_ID_LENGTH_MAX  # <client>:<user>
+    assert 2 * identity.TOKEN_CHARS_MAX + 1024 <= identity.FORM_BYTES_MAX  # subject token and actor room
+    assert identity.TOKEN_CHARS_MAX + len("Bearer ") <= api.REQUEST_HEADER_BYTES_MAX
+    assert 0 < identity.STANDING_RECHECK_S < identity.USER_TOKEN_LIFETIME_S_DEFAULT
+    assert identity.KEY_FILE_CHECK_S <= identity.STANDING_RECHECK_S
+    assert identity.USER_TOKEN_LIFETIME_S_DEFAULT <= identity.USER_TOKEN_LIFETIME_S_MAX <= identity.APP_TOKEN_LIFETIME_S_MAX
+    assert identity.APP_TOKEN_LIFETIME_S_DEFAULT <= identity.APP_TOKEN_LIFETIME_S_MAX
+    assert 0 < identity.CLOCK_SKEW_S_DEFAULT <= identity.CLOCK_SKEW_S_MAX < identity.USER_TOKEN_LIFETIME_S_DEFAULT
+    assert ledger.EMAIL_LENGTH_MAX + ledger.EXTERNAL_ID_LENGTH_MAX < BUILDER_BODY_BYTES_MAX

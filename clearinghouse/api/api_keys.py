@@ -10,6 +10,14 @@ leaks nothing usable about other keys).
 
 Errors: ``Unauthenticated`` (401) for a missing, malformed, unknown or revoked key — its
 message never contains the key — and ``GatewayDisabled`` (403).
+
+With ``tokens`` (the identity provider's ``VerifiedTokens``), the same header may carry an access
+token instead (a JWT: three dot-separated parts, never ``chk_``): a user token bills its calls to
+the user (usage subject ``<client_id>:<external_id>``, whose allowance the signing batch checks),
+an app token to the header's usage subject like a key. Either needs scope ``sign:job`` (else
+``InsufficientScope``, 403); a bad, expired, revoked token or a deactivated user is
+``Unauthenticated``. A verified token is answered from memory until its expiry (verified.py), so
+the cached path costs about what a cached key does.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from clearinghouse.api.errors import GatewayDisabled, Unauthenticated
+from clearinghouse.api.errors import GatewayDisabled, InsufficientScope, Unauthenticated
 from clearinghouse.api.limits import API_KEY_CACHE_TTL_S, API_KEYS_CACHED_MAX, PEPPER_BYTES_MIN
 from clearinghouse.api.requests import RequestHeaders, usage_subject_header
 from clearinghouse.ledger import (
@@ -37,6 +45,9 @@ from clearinghouse.ledger import (
     list_api_keys,
 )
 from clearinghouse.ledger.gateways import replace_api_keys
+from clearinghouse.identity.errors import InvalidToken
+from clearinghouse.identity.tokens import Scope, TokenUse
+from clearinghouse.identity.verified import Verified, VerifiedTokens
 from clearinghouse.signer.calls import Caller
 
 API_KEY_PREFIX = "chk_"
@@ -136,6 +147,20 @@ def _lookup(db: Database, digest: bytes) -> AuthenticatedKey:
     return found
 
 
+def _bearer_text(authorization_header: str | None) -> str:
+    if not authorization_header:
+        raise Unauthenticated("missing Authorization header: expected 'Bearer <API key or access token>'")
+    match = _BEARER_RE.fullmatch(authorization_header)
+    if match is None:
+        raise Unauthenticated("Authorization header is not 'Bearer <API key or access token>'")
+    return match.group(1)
+
+
+def _is_token(text: str) -> bool:
+    """A JWT (header.payload.signature), not one of our keys."""
+    return not text.startswith(API_KEY_PREFIX) and text.count(".") == 2
+
+
 def _bearer_key(authorization_header: str | None) -> str:
     if not authorization_header:
         raise Unauthenticated("missing Authorization header: expected 'Bearer <API key>'")
@@ -166,6 +191,7 @@ class ApiKeyAuthenticator:
         *,
         cache_ttl_s: float = API_KEY_CACHE_TTL_S,
         clock_s: Callable[[], float] = time.monotonic,
+        tokens: VerifiedTokens | None = None,
     ) -> None:
         if len(pepper) < PEPPER_BYTES_MIN:
             raise ValueError(f"pepper must be at least {PEPPER_BYTES_MIN} bytes, got {len(pepper)}")
@@ -176,6 +202,7 @@ class ApiKeyAuthenticator:
         self._recent: OrderedDict[bytes, tuple[AuthenticatedKey, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._lookups = tuple(threading.Lock() for _ in range(API_KEY_LOOKUP_STRIPES))
+        self._tokens = tokens
 
     def __repr__(self) -> str:
         return f"ApiKeyAuthenticator({self._db.masked_url!r})"  # never the pepper
@@ -186,20 +213,43 @@ class ApiKeyAuthenticator:
         Raises Unauthenticated for a missing or malformed key, BadRequest for a bad
         Livepeer-Usage-Subject header.
         """
-        digest = api_key_digest(self._pepper, _bearer_key(headers.get("authorization")))
+        header = headers.get("authorization")
+        if self._tokens is not None and header is not None:
+            text = _bearer_text(header)
+            if _is_token(text):
+                verified = self._tokens.cached(text)
+                return None if verified is None else _token_caller(verified, headers)
+        digest = api_key_digest(self._pepper, _bearer_key(header))
         with self._lock:
             entry = self._recent.get(digest)
         if entry is None or entry[1] <= self._clock_s():
             return None
         return _caller(entry[0], headers)
 
+    def gateway_of_key(self, key_text: str) -> int:
+        """The gateway of a live API key, never a token (the token exchange's API-key subject
+        token; BLOCKING). Raises Unauthenticated, GatewayDisabled."""
+        if not _KEY_RE.fullmatch(key_text):
+            raise Unauthenticated("malformed API key: expected chk_ followed by 43 base64url characters")
+        return _lookup(self._db, api_key_digest(self._pepper, key_text)).gateway.id
+
     def caller(self, headers: RequestHeaders) -> Caller:
         """The authenticated caller (BLOCKING: one database read), remembered for the TTL.
 
         The usage subject is the key's own, else the Livepeer-Usage-Subject header. Raises
-        Unauthenticated, GatewayDisabled, BadRequest (bad subject header), DatabaseUnavailable.
+        Unauthenticated, GatewayDisabled, BadRequest (bad subject header), DatabaseUnavailable;
+        for a token, InsufficientScope too.
         """
-        digest = api_key_digest(self._pepper, _bearer_key(headers.get("authorization")))
+        header = headers.get("authorization")
+        if self._tokens is not None and header is not None:
+            text = _bearer_text(header)
+            if _is_token(text):
+                try:
+                    verified = self._tokens.cached(text) or self._tokens.verify(text)
+                except InvalidToken as exc:
+                    raise Unauthenticated(exc.message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+                return _token_caller(verified, headers)
+        digest = api_key_digest(self._pepper, _bearer_key(header))
         # One lookup per key at a time: when a busy key's entry expires, the calls that arrive
         # before the first lookup returns wait for it instead of each reading the database.
         with self._lookups[digest[0] % API_KEY_LOOKUP_STRIPES]:
@@ -215,6 +265,16 @@ class ApiKeyAuthenticator:
                     while len(self._recent) > API_KEYS_CACHED_MAX:
                         self._recent.popitem(last=False)
         return _caller(found, headers)
+
+
+def _token_caller(verified: Verified, headers: RequestHeaders) -> Caller:
+    claims = verified.claims
+    if Scope.SIGN not in claims.scopes:
+        raise InsufficientScope(f"the access token lacks scope {Scope.SIGN.value!r}",
+                                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+    user = claims.use is TokenUse.USER
+    subject = claims.subject if user else usage_subject_header(headers)
+    return Caller(gateway_id=verified.gateway_id, api_key_id=None, usage_subject=subject, end_user=user)
 
 
 def _caller(found: AuthenticatedKey, headers: RequestHeaders) -> Caller:

@@ -7,6 +7,7 @@
         ├── BadRequest                400  malformed JSON, base64, field type or length
         ├── Unauthenticated           401  missing, malformed, unknown or revoked API key
         ├── GatewayDisabled           403  the key's gateway is disabled
+        ├── InsufficientScope         403  a bearer token without scope sign:job
         ├── RouteNotFound             404
         ├── MethodNotAllowed          405
         ├── RequestTimeout            408  the body did not arrive in time
@@ -81,6 +82,7 @@ class Reason(StrEnum):
     BAD_REQUEST = "BAD_REQUEST"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     GATEWAY_DISABLED = "GATEWAY_DISABLED"
+    INSUFFICIENT_SCOPE = "INSUFFICIENT_SCOPE"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
@@ -109,6 +111,7 @@ REASON_STATUS: Mapping[Reason, tuple[grpc.StatusCode, int]] = {
     Reason.BAD_REQUEST: (_C.INVALID_ARGUMENT, 400),
     Reason.UNAUTHENTICATED: (_C.UNAUTHENTICATED, 401),
     Reason.GATEWAY_DISABLED: (_C.PERMISSION_DENIED, 403),
+    Reason.INSUFFICIENT_SCOPE: (_C.PERMISSION_DENIED, 403),
     Reason.NOT_FOUND: (_C.NOT_FOUND, 404),
     Reason.METHOD_NOT_ALLOWED: (_C.UNIMPLEMENTED, 405),
     Reason.REQUEST_TIMEOUT: (_C.DEADLINE_EXCEEDED, 408),
@@ -172,6 +175,9 @@ class V1Answer:
     message: str
     orchestrator_url: str | None = None
     retry_after_s: int | None = None
+    limit: str | None = None
+    """Which credit-control limit refused the call (``SpendLimit``: the gateway's balance, credit
+    limit or quotas, or an end user's allowance), for INSUFFICIENT_BALANCE."""
 
     @property
     def grpc_code(self) -> grpc.StatusCode:
@@ -194,7 +200,7 @@ def v1_answer(error: Exception) -> V1Answer | None:
     if isinstance(error, SigningRefused):
         return V1Answer(REFUSAL_REASON[error.reason], error.message, error.orchestrator_url)
     if isinstance(error, SpendRefused):
-        return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error))
+        return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error), limit=error.limit.value)
     if isinstance(error, SessionsExhausted):
         return V1Answer(Reason.RATE_LIMITED, str(error), retry_after_s=error.retry_after_s)
     if isinstance(error, LedgerBusy):
@@ -252,6 +258,11 @@ class Unauthenticated(ApiError):
 class GatewayDisabled(ApiError):
     status = 403
     reason = Reason.GATEWAY_DISABLED
+
+
+class InsufficientScope(ApiError):
+    status = 403
+    reason = Reason.INSUFFICIENT_SCOPE
 
 
 class RouteNotFound(ApiError):

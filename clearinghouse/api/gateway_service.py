@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Protocol
 
-from clearinghouse.api.errors import BadRequest
+from clearinghouse.api.errors import BadRequest, InsufficientScope
 from clearinghouse.api.limits import USAGE_PERIOD_S_MAX
 from clearinghouse.chain.health import DepositHealth
 from clearinghouse.ledger import Database
@@ -172,9 +172,12 @@ class GatewayService:
         """The caller's own gateway's usage over [start, end) (unix seconds), and with
         ``group_by`` its usage per group (from the hourly rows: the period must be whole hours).
 
-        Raises BadRequest unless 0 <= start < end, the period is at most USAGE_PERIOD_S_MAX and,
+        Raises InsufficientScope for an end user's token (its gateway's usage is not the user's to
+        read); BadRequest unless 0 <= start < end, the period is at most USAGE_PERIOD_S_MAX and,
         with group_by, both ends are whole UTC hours; DatabaseUnavailable.
         """
+        if caller.end_user:
+            raise InsufficientScope("a user token reads its own usage at /api/v1/user/usage, not its gateway's")
         if not 0 <= start_unix_s < end_unix_s:
             raise BadRequest(f"need 0 <= start < end, got start {start_unix_s} and end {end_unix_s}")
         if end_unix_s - start_unix_s > USAGE_PERIOD_S_MAX:

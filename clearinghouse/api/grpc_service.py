@@ -226,6 +226,8 @@ def _answer(method: str, error: Exception) -> V1Answer:
 def _abort(context: grpc.ServicerContext, answer: V1Answer) -> NoReturn:
     """End the call with ``answer``'s status code, message and ErrorInfo (raises)."""
     metadata = {} if answer.orchestrator_url is None else {"orchestrator_url": answer.orchestrator_url}
+    if answer.limit is not None:
+        metadata["limit"] = answer.limit
     info = error_details_pb2.ErrorInfo(
         reason=answer.reason.value, domain=ERROR_DOMAIN, metadata=metadata
     )

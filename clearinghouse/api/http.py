@@ -88,6 +88,7 @@ from clearinghouse.api.bodies import (
     read_body,
 )
 from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY
+from clearinghouse.api.templates import compile_template, match
 from clearinghouse.api.errors import (
     REFUSAL_REASON,
     SESSIONS_EXHAUSTED_STATUS,
@@ -133,6 +134,8 @@ from clearinghouse.signer.payment_work import PaymentWork
 
 if TYPE_CHECKING:
     from clearinghouse.api.admin_http import AdminRoutes
+    from clearinghouse.api.builder_http import BuilderRoutes
+    from clearinghouse.api.oidc_http import OidcRoutes
     from clearinghouse.api.dashboard import DashboardRoutes
     from clearinghouse.api.discovery import DiscoveryBook
     from clearinghouse.api.v1_http import V1Routes
@@ -222,6 +225,8 @@ class RemoteSignerApp:
         rejections: RecentRejections | None = None,
         limits: HttpLimits | None = None,
         discovery: DiscoveryBook | None = None,
+        oidc: OidcRoutes | None = None,
+        builder: BuilderRoutes | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
@@ -255,6 +260,15 @@ class RemoteSignerApp:
         self._dashboard = dashboard
         if dashboard is not None:  # the operator dashboard under /dashboard (dashboard/)
             self._routes.update(dashboard.routes())
+        self._oidc = oidc
+        if oidc is not None:  # the OAuth 2.0 / OIDC provider (oidc_http.py)
+            self._routes.update(oidc.routes())
+        self._builder = builder
+        self._templates: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {}
+        if builder is not None:  # the Builder API (builder_http.py): paths with {parameters}
+            self._routes.update(builder.routes())
+            self._templates = builder.templates()
+        self._patterns = {template: compile_template(template) for template in self._templates}
         self._metrics = metrics
         self._metrics_token = None if metrics_token is None else metrics_token.encode()
         # One thread of its own: a busy signing pool cannot starve a scrape, and concurrent
@@ -266,7 +280,7 @@ class RemoteSignerApp:
 
     def routes(self) -> dict[str, tuple[str, ...]]:
         """Every path this app answers and its methods (what /openapi.json must describe)."""
-        return {path: tuple(methods) for path, methods in self._routes.items()}
+        return {path: tuple(methods) for path, methods in (self._routes | self._templates).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -288,6 +302,10 @@ class RemoteSignerApp:
             self._admin.close()
         if self._dashboard is not None:
             self._dashboard.close()
+        if self._oidc is not None:
+            self._oidc.close()
+        if self._builder is not None:
+            self._builder.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -303,6 +321,8 @@ class RemoteSignerApp:
         started_s = time.perf_counter()
         request_id = start_request(_client_request_id(scope))
         route = scope["path"] if scope["path"] in self._routes else UNMATCHED_ROUTE
+        if route == UNMATCHED_ROUTE and self._patterns:  # a Builder path: its template labels it
+            route = match(self._patterns, scope) or UNMATCHED_ROUTE
         body = _BodyReceipt(scope, receive)
         scope[DECODE_POOL_SCOPE_KEY] = self._decode_pool
         try:
@@ -317,7 +337,8 @@ class RemoteSignerApp:
         except ApiError as exc:
             response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
         except SpendRefused as exc:  # the gateway's credit control: spec 02's 483
-            refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS)
+            # "limit" names it for machines too: the gateway's credit or an end user's allowance.
+            refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS, body_fields={"limit": exc.limit.value})
             refused.reason = Reason.INSUFFICIENT_BALANCE
             response = _error_response(refused, request_id)
         except LedgerBusy as exc:  # the committer's queue is full: nothing was done, retry soon
@@ -364,6 +385,9 @@ class RemoteSignerApp:
 
     async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
         methods = self._routes.get(scope["path"])
+        if methods is None and self._patterns:
+            template = match(self._patterns, scope)
+            methods = None if template is None else self._templates[template]
         if methods is None:
             raise RouteNotFound(f"no route {scope['method']} {scope['path']}")
         handler = methods.get(scope["method"])

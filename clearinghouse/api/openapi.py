@@ -17,8 +17,11 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 
 from clearinghouse.api.errors import Reason
+from clearinghouse.api.identity_openapi import SECURITY_SCHEMES as IDENTITY_SECURITY_SCHEMES
+from clearinghouse.api.identity_openapi import identity_paths
 from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX, TEXT_FIELD_LENGTH_MAX
 from clearinghouse.billing.invoices import LineGrouping
+from clearinghouse.ledger.errors import SpendLimit
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.proto import clearinghouse_pb2 as pb
 
@@ -112,6 +115,7 @@ def service_document() -> dict[str, Any]:
     paths.update(_operations_paths())
     paths.update(_admin_paths())
     paths.update(_dashboard_paths())
+    paths.update(identity_paths())
     schemas = dict(document["components"]["schemas"])
     schemas["RemoteSignerError"] = {
         "type": "object",
@@ -127,7 +131,8 @@ def service_document() -> dict[str, Any]:
             "version": "1",
             "description": "The remote-signer routes (drop-in for go-livepeer's signer), health probes, "
             "Prometheus metrics, the clearinghouse.v1 JSON routes (the gRPC API's twin), the finance "
-            "admin routes and the operator dashboard's pages. Wei amounts are decimal strings; exact "
+            "admin routes, the operator dashboard's pages, and with [oidc] the OAuth 2.0 / OIDC provider and the "
+            "Builder API. Wei amounts are decimal strings; exact "
             "rationals are 'a' or 'a/b'.",
         },
         "security": [{"bearer": []}],
@@ -141,6 +146,7 @@ def service_document() -> dict[str, Any]:
                             "description": "the token of [metrics] token_file, when one is configured"},
                 "dashboardSession": {"type": "apiKey", "in": "cookie", "name": DASHBOARD_COOKIE,
                                      "description": "the session cookie POST /dashboard/login sets"},
+                **IDENTITY_SECURITY_SCHEMES,
             },
             "schemas": schemas,
         },
@@ -440,6 +446,8 @@ def _error_schema() -> dict[str, Any]:
                     "message": {"type": "string"},
                     "reason": {"type": "string", "enum": [reason.value for reason in Reason]},
                     "orchestratorUrl": {"type": "string", "description": "where to re-fetch OrchestratorInfo"},
+                    "limit": {"type": "string", "enum": [limit.value for limit in SpendLimit],
+                              "description": "with INSUFFICIENT_BALANCE: the limit that refused the call"},
                 },
             }
         },

@@ -111,17 +111,17 @@ def _stopped_already(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def serving(
     app: Any, *, host: str = "127.0.0.1", tls: TlsFiles | None = None, limits: HttpLimits | None = None,
+    sock: socket.socket | None = None,
 ) -> Iterator[str]:
     """Run ``app`` on a free port of ``host`` in a background thread; yields its base URL
-    (``https://`` with ``tls``).
+    (``https://`` with ``tls``). ``sock``: a socket already bound (by ``bound_socket``), for an
+    app that must know its own URL before it serves (the identity provider's issuer).
 
     The socket is bound before the thread starts, so the port is ours; on exit the server
     stops (in-flight requests finish) and the thread is joined. Raises RuntimeError when the
     server does not start within SERVER_START_TIMEOUT_S or stop within SERVER_STOP_TIMEOUT_S.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock = sock or bound_socket(host)
     port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, host, port, tls, limits, log_config=None, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -137,6 +137,14 @@ def serving(
             raise RuntimeError(
                 f"server on port {port} did not stop within {SERVER_STOP_TIMEOUT_S:g} s"
             )
+
+
+def bound_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A TCP socket bound to a free port of ``host`` (not yet listening), for ``serving``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
 
 
 def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:

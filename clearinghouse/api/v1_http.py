@@ -192,6 +192,8 @@ def _error(scope: Scope, exc: Exception) -> Response:
         LOG.error("request %s: %s %s failed", request_id, scope["method"], scope["path"], exc_info=exc)
         answer = V1Answer(Reason.INTERNAL, f"{INTERNAL_ERROR_MESSAGE} (request {request_id})")
     error: dict[str, Any] = {"message": answer.message, "reason": answer.reason.value}
+    if answer.limit is not None:
+        error["limit"] = answer.limit
     if answer.orchestrator_url is not None:
         error["orchestratorUrl"] = answer.orchestrator_url
     body = json.dumps({"error": error}, separators=(",", ":")).encode()

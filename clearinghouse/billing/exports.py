@@ -198,6 +198,8 @@ def _line_document(line: InvoiceLine, *, decimals: bool) -> dict[str, object]:
         "units": str(line.units),
         "ev_wei": str(Fraction(line.ev_wei)),
         "fee_wei": str(Fraction(line.fee_wei)),
+        # Only on invoices grouped by end user, so the documents (and hashes) of others are unchanged.
+        **({"end_user": line.end_user} if line.end_user is not None else {}),
         "amount": str(line.amount),
         "amount_minor": str(line.amount_minor),
     }

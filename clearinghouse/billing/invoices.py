@@ -84,6 +84,7 @@ class LineGrouping(StrEnum):
     PIPELINE_MODEL = "pipeline_model"
     APP = "app"
     ORCHESTRATOR = "orchestrator"
+    END_USER = "end_user"  # the usage subject: an app's end user is ``<client_id>:<external_id>``
 
 
 class LineKind(StrEnum):
@@ -157,9 +158,11 @@ class UsageBucket:
     units: int
     ev_wei: Fraction
     fee_wei: Fraction
+    end_user: str | None = None
+    """The usage subject (an app's end user, or a key's or header's subject)."""
 
     def __post_init__(self) -> None:
-        for name in ("pipeline", "model_id", "app"):
+        for name in ("pipeline", "model_id", "app", "end_user"):
             _check_text(name, getattr(self, name), none_ok=True)
         if self.orchestrator is not None and (
             not isinstance(self.orchestrator, bytes) or len(self.orchestrator) != ORCHESTRATOR_BYTES
@@ -295,6 +298,8 @@ class InvoiceLine:
     units: int = 0
     ev_wei: Fraction = Fraction(0)
     fee_wei: Fraction = Fraction(0)
+    end_user: str | None = None
+    """A usage line's end user (usage subject) when the invoice is grouped by end user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +454,7 @@ def _bucket_name(bucket: UsageBucket) -> str:
     return f"pipeline {bucket.pipeline!r}, model {bucket.model_id!r}, app {bucket.app!r}"
 
 
-_Key = tuple[str | None, str | None, str | None, bytes | None]
+_Key = tuple[str | None, str | None, str | None, bytes | None, str | None]
 
 
 def _usage_lines(
@@ -459,7 +464,8 @@ def _usage_lines(
     for bucket, amount in priced:
         app = bucket.app if grouping is LineGrouping.APP else None
         orchestrator = bucket.orchestrator if grouping is LineGrouping.ORCHESTRATOR else None
-        groups[(bucket.pipeline, bucket.model_id, app, orchestrator)].append((bucket, amount))
+        end_user = bucket.end_user if grouping is LineGrouping.END_USER else None
+        groups[(bucket.pipeline, bucket.model_id, app, orchestrator, end_user)].append((bucket, amount))
     lines = []
     for key in sorted(groups, key=_key_order):
         members = [bucket for bucket, _ in groups[key]]
@@ -479,6 +485,7 @@ def _usage_lines(
                 units=sum(b.units for b in members),
                 ev_wei=sum((Fraction(b.ev_wei) for b in members), Fraction(0)),
                 fee_wei=sum((Fraction(b.fee_wei) for b in members), Fraction(0)),
+                end_user=key[4],
             )
         )
     return tuple(lines)
@@ -486,12 +493,12 @@ def _usage_lines(
 
 def _key_order(key: _Key) -> tuple[tuple[bool, str], ...]:
     """Known parts in code-point order, unknown (None) after them; addresses compare as hex."""
-    parts = (*key[:3], None if key[3] is None else key[3].hex())
+    parts = (*key[:3], None if key[3] is None else key[3].hex(), key[4])
     return tuple((part is None, part or "") for part in parts)
 
 
 def _usage_description(key: _Key, grouping: LineGrouping) -> str:
-    pipeline, model_id, app, orchestrator = key
+    pipeline, model_id, app, orchestrator, end_user = key
     # Name what the records know: "live-video-to-video" when only the call type told the pipeline.
     if pipeline is None and model_id is None:
         text = "Usage (pipeline and model not reported)"
@@ -501,6 +508,8 @@ def _usage_description(key: _Key, grouping: LineGrouping) -> str:
         text += f", app {app or 'unknown'}"
     elif grouping is LineGrouping.ORCHESTRATOR:
         text += f", orchestrator {'unknown' if orchestrator is None else '0x' + orchestrator.hex()}"
+    elif grouping is LineGrouping.END_USER:
+        text += f", end user {end_user or 'not attributed'}"
     return text
 
 

@@ -289,6 +289,7 @@ def _bucket(row: UsageRow) -> UsageBucket:
         pipeline=bucket.pipeline or None, model_id=bucket.model_id or None, app=bucket.app or None,
         orchestrator=bucket.recipient, rate_snapshot_id=bucket.rate_snapshot_id, calls=usage.calls,
         tickets=usage.tickets, units=usage.units, ev_wei=usage.ev_wei, fee_wei=usage.fee_wei,
+        end_user=bucket.usage_subject or None,
     )
 
 
@@ -340,6 +341,7 @@ def _line(document: Mapping[str, Any]) -> InvoiceLine:
         app=document["app"], orchestrator=None if orchestrator is None else bytes.fromhex(orchestrator[2:]),
         reference=document["reference"], calls=int(document["calls"]), tickets=int(document["tickets"]),
         units=int(document["units"]), ev_wei=Fraction(document["ev_wei"]), fee_wei=Fraction(document["fee_wei"]),
+        end_user=document.get("end_user"),
     )
 
 

@@ -42,6 +42,13 @@ COMMANDS: dict[str, LazyCommand] = {
     "gateway": LazyCommand(
         "clearinghouse.cli.gateways:gateway", "Gateway operators: tenants, their API keys, credit and limits."
     ),
+    "app": LazyCommand(
+        "clearinghouse.cli.apps:app", "Apps: a gateway's OAuth clients (client id + secret), several per gateway."
+    ),
+    "user": LazyCommand("clearinghouse.cli.apps:user", "An app's end users and their allowances (exact wei)."),
+    "oidc": LazyCommand(
+        "clearinghouse.cli.apps:oidc", "The ES256 keys tokens are signed with ([oidc] signing_keys_file, mode 0600)."
+    ),
     "signing": LazyCommand(
         "clearinghouse.cli.gateways:signing", "The global kill switch: stop or resume all signing."
     ),

@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from clearinghouse.chain.health import DepositHealth
     from clearinghouse.chain.monitor import DepositMonitor
     from clearinghouse.chain.watcher import ChainWatcher, WatcherStatus
+    from clearinghouse.identity.service import IdentityService
+    from clearinghouse.identity.verified import VerifiedTokens
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
 
@@ -145,9 +147,13 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         tickets = TicketService(db, private_key, chain.view, policy, rate_snapshot=rates,
                                 tickets_per_call_max=limits.tickets_per_call_max, committer=committer,
                                 overdue_guard=overdue.check)
-        api_keys, webhook = _authorization(config, db)
+        identity = _identity(config, db)
+        tokens = None if identity is None else identity.verified
+        api_keys, webhook = _authorization(config, db, tokens)
         rate_limiter = _rate_limiter(config)
-        gateway_keys = api_keys or _webhook_mode_keys(config, db)
+        gateway_keys = api_keys or _webhook_mode_keys(config, db, tokens)
+        if identity is not None and gateway_keys is not None:  # the SDK's API-key token exchange
+            identity.api_key_gateway = gateway_keys.gateway_of_key
         gateway = _gateway_service(config, db, (service, tickets), chain)
         metrics = _metrics(config, chain, rates, committer, overdue)
         rejections = RecentRejections()
@@ -161,7 +167,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=rate_limiter,
                               deposit_health=chain.health_document, v1=v1, admin=admin, dashboard=dashboard,
                               metrics=metrics, metrics_token=metrics_token, rejections=rejections,
-                              limits=limits.http(), discovery=discovery)
+                              limits=limits.http(), discovery=discovery, **_identity_routes(config, db, identity))
         stack.callback(app.close)
         if config.grpc is not None:
             if gateway_keys is None:
@@ -253,7 +259,33 @@ class ChainSources:
     watcher_status: Callable[[], WatcherStatus] | None = None
 
 
-def _webhook_mode_keys(config: Settings, db: ledger.Database) -> ApiKeyAuthenticator | None:
+def _identity(config: Settings, db: ledger.Database) -> IdentityService | None:
+    """[oidc]: the identity provider (its key file is read now, so a bad one stops the start)."""
+    if config.oidc is None:
+        return None
+    from clearinghouse.identity.service import IdentitySettings, identity_service
+    from clearinghouse.identity.tokens import USER_SCOPES, parse_scopes
+
+    oidc = config.oidc
+    settings = IdentitySettings(oidc.issuer, oidc.audience, oidc.user_token_lifetime_s, oidc.app_token_lifetime_s,
+                                oidc.clock_skew_s, parse_scopes(oidc.user_token_scope, USER_SCOPES, frozenset()))
+    with translated():
+        return identity_service(db, config.api_key_pepper(), oidc.signing_keys_file, settings)
+
+
+def _identity_routes(config: Settings, db: ledger.Database, identity: IdentityService | None) -> dict[str, Any]:
+    """The OIDC provider's and the Builder API's routes, when [oidc] is configured."""
+    if identity is None or config.oidc is None:
+        return {}
+    from clearinghouse.api.builder_http import BuilderRoutes
+    from clearinghouse.api.oidc_http import OidcRoutes
+
+    return {"oidc": OidcRoutes(identity),
+            "builder": BuilderRoutes(db, identity)}
+
+
+def _webhook_mode_keys(config: Settings, db: ledger.Database, tokens: VerifiedTokens | None
+                       ) -> ApiKeyAuthenticator | None:
     """With [webhook], gateway API keys still authenticate the clearinghouse.v1 APIs when a
     pepper is configured; None when it is not (those APIs are then off)."""
     from clearinghouse.api import ApiKeyAuthenticator
@@ -263,7 +295,7 @@ def _webhook_mode_keys(config: Settings, db: ledger.Database) -> ApiKeyAuthentic
     except ConfigError:
         LOG.info("no API-key pepper beside [webhook]: the /v1/ gateway routes are off")
         return None
-    return ApiKeyAuthenticator(db, pepper)
+    return ApiKeyAuthenticator(db, pepper, tokens=tokens)
 
 
 def _gateway_service(
@@ -417,14 +449,14 @@ def _rate_limiter(config: Settings) -> RateLimiter:
 
 
 def _authorization(
-    config: Settings, db: ledger.Database
+    config: Settings, db: ledger.Database, tokens: VerifiedTokens | None
 ) -> tuple[ApiKeyAuthenticator | None, WebhookAuthorizer | None]:
     """API keys by default; the go-livepeer-compatible webhook when [webhook] is configured."""
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer, WebhookConfig
 
     if config.webhook is None:
         with translated():
-            return ApiKeyAuthenticator(db, config.api_key_pepper()), None
+            return ApiKeyAuthenticator(db, config.api_key_pepper(), tokens=tokens), None
     with translated():
         gateway = ledger.get_gateway(db, config.webhook.gateway_id)
     if gateway.status is not ledger.GatewayStatus.ACTIVE:

@@ -55,7 +55,7 @@ def invoice() -> None:
 @click.option("--month", default=None, help="Calendar month YYYY-MM (default: the current month so far, UTC).")
 @click.option("--start", callback=utc_time, default=None, help="Period start, a whole UTC hour (with --end).")
 @click.option("--end", callback=utc_time, default=None, help="Period end, exclusive, a whole UTC hour.")
-@click.option("--group-by", "grouping", type=click.Choice(["pipeline_model", "app", "orchestrator"]),
+@click.option("--group-by", "grouping", type=click.Choice(["pipeline_model", "app", "orchestrator", "end_user"]),
               default="pipeline_model", show_default=True, help="How usage is split into lines.")
 @actor_option
 @config_option

@@ -128,6 +128,8 @@ SECTIONS = (
     Section("grpc", "The clearinghouse.v1 gRPC API (absent: no gRPC server).", True),
     Section("rates", "ETH/USD rates: Chainlink on Arbitrum, else the manual table."),
     Section("admin", "The finance admin API under /admin/v1/ (absent: off).", True),
+    Section("oidc", "The OAuth 2.0 / OpenID Connect provider and the Builder API for apps' end users (absent: off).",
+            True),
     Section("invoice", "Who issues invoices and when they are due: frozen into each invoice as it is issued."),
     Section("billing", "The billing scheduler: issues, delivers and watches invoices of gateways with a billing cycle."),
     Section("replenish", "The deposit replenishment policy: observe only by default, automatic when enabled."),
@@ -246,6 +248,14 @@ SETTINGS = (
             "The manual table prices while its newest entry is at most this old"),
     Setting("admin.token_file", Kind.PATH, None, "Admin bearer token, at least 32 random bytes (mode 0600); "
             "else CLEARINGHOUSE_ADMIN_TOKEN", Secrecy.FILE),
+    Setting("oidc.issuer", Kind.TEXT, None, "Required in [oidc]: the URL clients reach this server at (no trailing /)"),
+    Setting("oidc.signing_keys_file", Kind.PATH, None, "Required in [oidc]: the ES256 token keys, a JWKS (mode 0600; "
+            "`clearinghouse oidc init-keys`)", Secrecy.FILE),
+    Setting("oidc.audience", Kind.TEXT, "clearinghouse", "The aud of every token, checked on every use"),
+    Setting("oidc.user_token_lifetime_s", Kind.INTEGER, 300, "User token lifetime (at most 3600)"),
+    Setting("oidc.app_token_lifetime_s", Kind.INTEGER, 3600, "App (client credentials) token lifetime (at most 86400)"),
+    Setting("oidc.clock_skew_s", Kind.INTEGER, 30, "Leeway on exp/nbf/iat (at most 120)"),
+    Setting("oidc.user_token_scope", Kind.TEXT, "sign:job", "Default scope of user tokens: sign:job, usage:read"),
     Setting("log.level", Kind.TEXT, LogSettings().level, "One of " + ", ".join(LOG_LEVELS)),
     Setting("log.format", Kind.TEXT, LogSettings().format, "One of " + ", ".join(LOG_FORMATS)),
     Setting("metrics.enabled", Kind.BOOLEAN, MetricsSettings().enabled, "Serve Prometheus metrics at /metrics"),

@@ -206,6 +206,21 @@ class AdminSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """[oidc]: the OAuth 2.0 / OpenID Connect provider and the Builder API (identity/), served
+    only with this section. ``issuer`` is the URL clients reach this server at; tokens are signed
+    with the keys of ``signing_keys_file`` (mode 0600; ``clearinghouse oidc init-keys``)."""
+
+    issuer: str
+    signing_keys_file: Path
+    audience: str = "clearinghouse"
+    user_token_lifetime_s: int = 300
+    app_token_lifetime_s: int = 3600
+    clock_skew_s: int = 30
+    user_token_scope: str = "sign:job"
+
+
+@dataclass(frozen=True, slots=True)
 class LimitSettings:
     """[limits]: what one caller may make the daemon do (defaults: the named constants of
     api/limits.py, signer/limits.py, signer/service.py and ledger/limits.py, each with its
@@ -291,6 +306,7 @@ class Settings:
     grpc: GrpcSettings | None = None
     rates: RateSettings = field(default_factory=lambda: RateSettings())
     admin: AdminSettings | None = None
+    oidc: OidcSettings | None = None
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)

@@ -35,6 +35,7 @@ from clearinghouse.config.settings import (
     LOG_LEVELS,
     AdminSettings,
     BillingSettings,
+    OidcSettings,
     GrpcSettings,
     HealthSettings,
     HttpSettings,
@@ -90,6 +91,7 @@ def settings_from(path: Path, raw: dict[str, Any]) -> Settings:
         grpc=_grpc(_table(raw, "grpc", required=False), base, http),
         rates=_rates(_table(raw, "rates", required=False), live_chain),
         admin=_admin(raw, base),
+        oidc=_oidc(raw, base),
         log=_log(_table(raw, "log", required=False)),
         metrics=_metrics(_table(raw, "metrics", required=False), base),
         limits=_limits(_table(raw, "limits", required=False)),
@@ -216,6 +218,36 @@ def _admin(raw: dict[str, Any], base: Path) -> AdminSettings | None:
     if token_file is not None and (not isinstance(token_file, str) or not token_file):
         raise ConfigError(f"admin.token_file must be a non-empty string, got {token_file!r}")
     return AdminSettings(_optional_path(base, table, "token_file"))
+
+
+def _oidc(raw: dict[str, Any], base: Path) -> OidcSettings | None:
+    """[oidc]: absent means no identity provider and no Builder API (their routes answer 404)."""
+    if "oidc" not in raw:
+        return None
+    from clearinghouse.identity import limits as caps
+    from clearinghouse.identity.tokens import USER_SCOPES, parse_scopes
+    from clearinghouse.identity.errors import InvalidScope
+
+    table, defaults = _table(raw, "oidc"), OidcSettings("", Path())
+    issuer = _text(table, "issuer", "oidc.")
+    if not issuer.startswith(("https://", "http://")) or issuer.endswith("/"):
+        raise ConfigError(f"oidc.issuer must be an http(s) URL without a trailing slash, got {issuer!r}")
+    scope = _text(table, "user_token_scope", "oidc.", defaults.user_token_scope)
+    try:
+        parse_scopes(scope, USER_SCOPES, frozenset())
+    except InvalidScope as exc:
+        raise ConfigError(f"oidc.user_token_scope: {exc.message}") from None
+    return OidcSettings(
+        issuer=issuer,
+        signing_keys_file=base / _text(table, "signing_keys_file", "oidc."),
+        audience=_text(table, "audience", "oidc.", defaults.audience),
+        user_token_lifetime_s=_int(table, "user_token_lifetime_s", "oidc.", 1, caps.USER_TOKEN_LIFETIME_S_MAX,
+                                   defaults.user_token_lifetime_s),
+        app_token_lifetime_s=_int(table, "app_token_lifetime_s", "oidc.", 1, caps.APP_TOKEN_LIFETIME_S_MAX,
+                                  defaults.app_token_lifetime_s),
+        clock_skew_s=_int(table, "clock_skew_s", "oidc.", 0, caps.CLOCK_SKEW_S_MAX, defaults.clock_skew_s),
+        user_token_scope=scope,
+    )
 
 
 def _http(table: dict[str, Any], base: Path) -> HttpSettings:

@@ -15,6 +15,8 @@ our sender's TicketBroker events, redemptions matched to signing records, cursor
 ``exposure`` (tickets still redeemable per open round, kept by ``record``; payouts by time),
 ``rates`` (ETH/USD rate snapshots with provenance; audited pricing of unpriced records),
 ``deposit_samples`` (the deposit and reserve over time, for the dashboard's chart),
+``identity`` (apps, their end users with exact allowances, revoked token ids; tables in
+``identity_rows``),
 ``committer`` (group commit: the signing path's single writer, batches of calls in one
 transaction) with ``batch`` (one batch's reads, checks and per-call writes), ``batch_credit``
 and ``batch_writes`` (its credit control and its aggregated writes), ``statements`` (per-call

@@ -360,6 +360,7 @@ class CallLedger:
                 known.subjects.add(usage_subject)
                 known.subject_quotas.update(fresh[gateway_id].subject_quotas)
                 known.subject_day_spends.update(fresh[gateway_id].subject_day_spends)
+                known.allowances.update(fresh[gateway_id].allowances)
         return credit_of(batch.credits, gateway_id)
 
     def record(self, call: SigningCall) -> RecordOutcome:

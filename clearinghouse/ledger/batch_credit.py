@@ -17,6 +17,11 @@ again with the rows locked from the start. A gateway's rows are thus locked for 
 batch and its COMMIT only, so one gateway's calls on two daemons run in parallel, and never
 overspend.
 
+An app's end user (identity.py) is a usage subject with a row of its own: the batch reads those
+rows with the subjects' quotas (locked with the accounts on replay) and refuses a call over the
+user's allowance (grant less spent, less what the batch's earlier calls of the user spent) or of a
+deactivated user, after the gateway's own limits; batch_writes.py adds the batch's spends to them.
+
 Amounts are exact: limits are wei ints, balances and spends Fractions.
 """
 
@@ -32,7 +37,8 @@ from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from clearinghouse.ledger.accounts import account_value
 from clearinghouse.ledger.credit import check_funds, check_quota, default_policy, policy_value
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit
+from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit, SpendRefused
+from clearinghouse.ledger.identity_rows import EndUserRow
 from clearinghouse.ledger.models import (
     AccountRow,
     CreditPolicyRow,
@@ -49,6 +55,7 @@ _POLICIES = table(CreditPolicyRow)
 _QUOTAS = table(SubjectQuotaRow)
 _GATEWAY_DAYS = table(GatewayDailySpendRow)
 _SUBJECT_DAYS = table(SubjectDailySpendRow)
+_END_USERS = table(EndUserRow)
 
 _GATEWAYS: BindParameter[int] = bindparam("gateway_ids", expanding=True)
 _SUBJECTS: BindParameter[str] = bindparam("subjects", expanding=True)
@@ -72,6 +79,20 @@ _SUBJECT_DAYS_OF = select(_SUBJECT_DAYS).where(
     _SUBJECT_DAYS.c.day >= bindparam("first"),
     _SUBJECT_DAYS.c.day < bindparam("after"),
 )
+_END_USERS_OF = select(
+    _END_USERS.c.id, _END_USERS.c.gateway_id, _END_USERS.c.usage_subject, _END_USERS.c.active,
+    _END_USERS.c.grant_wei, _END_USERS.c.spent_num, _END_USERS.c.spent_den,
+).where(_END_USERS.c.gateway_id.in_(_GATEWAYS), _END_USERS.c.usage_subject.in_(_SUBJECTS)).order_by(_END_USERS.c.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """An end user's allowance as read: ``grant_wei`` None is no allowance (no limit)."""
+
+    user_id: int
+    active: bool
+    grant_wei: int | None
+    spent: Fraction
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +120,9 @@ class GatewayCredit:
     subject_day_spends: dict[tuple[str, date], Fraction]
     subjects: set[str] = field(default_factory=set)
     """The usage subjects whose quotas and day rows were read."""
+    allowances: dict[str, Allowance] = field(default_factory=dict)
+    """The end users among those subjects (identity.py), by subject."""
+    pending_users: dict[str, Fraction] = field(default_factory=lambda: defaultdict(Fraction))
     pending: Fraction = Fraction(0)
     pending_days: dict[date, Fraction] = field(default_factory=lambda: defaultdict(Fraction))
     pending_subject_days: dict[tuple[str, date], Fraction] = field(default_factory=lambda: defaultdict(Fraction))
@@ -124,12 +148,28 @@ class GatewayCredit:
         if usage_subject is None:
             return
         quota_wei = self.subject_quotas.get(usage_subject, policy.subject_quota_wei)
-        if quota_wei is None:
+        if quota_wei is not None:
+            spent = _subject_in_period(self.subject_day_spends, usage_subject, start, after)
+            spent += _subject_in_period(self.pending_subject_days, usage_subject, start, after)
+            label = f"usage subject {usage_subject!r} "
+            check_quota(SpendLimit.SUBJECT_QUOTA, label, policy, quota_wei, spent, spend, start)
+        self._check_allowance(usage_subject, spend)
+
+    def _check_allowance(self, usage_subject: str, spend: Fraction) -> None:
+        allowance = self.allowances.get(usage_subject)
+        if allowance is None:
             return
-        spent = _subject_in_period(self.subject_day_spends, usage_subject, start, after)
-        spent += _subject_in_period(self.pending_subject_days, usage_subject, start, after)
-        label = f"usage subject {usage_subject!r} "
-        check_quota(SpendLimit.SUBJECT_QUOTA, label, policy, quota_wei, spent, spend, start)
+        if not allowance.active:
+            raise SpendRefused(SpendLimit.USER_ALLOWANCE, f"end user {usage_subject!r} is deactivated")
+        if allowance.grant_wei is None:
+            return
+        left = allowance.grant_wei - allowance.spent - self.pending_users[usage_subject]
+        if spend > left:
+            raise SpendRefused(
+                SpendLimit.USER_ALLOWANCE,
+                f"end user {usage_subject!r} allowance exhausted: this call needs {_ceil(spend)} wei, "
+                f"{max(left.numerator // left.denominator, 0)} wei left of {allowance.grant_wei} wei granted",
+            )
 
     def add(self, usage_subject: str | None, spend: Fraction, day: date) -> None:
         """Count a spend the batch books, so later calls of the batch see it."""
@@ -137,6 +177,8 @@ class GatewayCredit:
         self.pending_days[day] += spend
         if usage_subject is not None:
             self.pending_subject_days[(usage_subject, day)] += spend
+            if usage_subject in self.allowances:
+                self.pending_users[usage_subject] += spend
 
 
 def load_credit(
@@ -165,6 +207,7 @@ def load_credit(
     for row in connection.execute(_GATEWAY_DAYS_OF, ids | {"first": first, "after": after}):
         days[row.gateway_id][row.day] = Fraction(row.ev_signed_num, row.ev_signed_den)
     quotas, subject_days = _subject_positions(connection, gateway_ids, subjects, first, after)
+    allowances = _allowances(connection, gateway_ids, subjects, lock)
     return {
         gateway_id: GatewayCredit(
             gateway_id=gateway_id,
@@ -174,6 +217,7 @@ def load_credit(
             subject_quotas=quotas[gateway_id],
             subject_day_spends=subject_days[gateway_id],
             subjects=set(subjects),
+            allowances=allowances[gateway_id],
         )
         for gateway_id in gateway_ids
         if set(accounts[gateway_id]) == set(AccountKind)
@@ -225,6 +269,25 @@ def _subject_positions(
         amount = Fraction(row.ev_signed_num, row.ev_signed_den)
         subject_days[row.gateway_id][(row.usage_subject, row.day)] = amount
     return quotas, subject_days
+
+
+def _allowances(
+    connection: Connection, gateway_ids: list[int], subjects: list[str], lock: bool
+) -> dict[int, dict[str, Allowance]]:
+    """The end users among ``subjects``, locked (after the accounts, in id order) with ``lock``."""
+    found: dict[int, dict[str, Allowance]] = defaultdict(dict)
+    if not subjects:
+        return found
+    statement = _END_USERS_OF.with_for_update() if lock else _END_USERS_OF
+    for row in connection.execute(statement, {"gateway_ids": gateway_ids, "subjects": subjects}):
+        grant_wei = None if row.grant_wei is None else int(row.grant_wei)
+        spent = Fraction(int(row.spent_num), int(row.spent_den))
+        found[row.gateway_id][row.usage_subject] = Allowance(row.id, bool(row.active), grant_wei, spent)
+    return found
+
+
+def _ceil(amount: Fraction) -> int:
+    return -(-amount.numerator // amount.denominator)
 
 
 def _window(moments: Sequence[datetime]) -> tuple[date, date]:

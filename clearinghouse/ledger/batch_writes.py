@@ -30,6 +30,7 @@ from clearinghouse.ledger.batch_credit import GatewayCredit, load_credit, replay
 from clearinghouse.ledger.errors import InvariantViolation
 from clearinghouse.ledger.exposure import ExposureKey, ExposureSum, add_exposure
 from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usage, hour_of
+from clearinghouse.ledger.identity_rows import EndUserRow
 from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow, table
 from clearinghouse.ledger.spends import add_subject_spend, count_spend
 from clearinghouse.ledger.values import AccountKind, TransactionKind
@@ -43,6 +44,8 @@ _TRANSACTION_IDS = select(_TRANSACTIONS.c.id, _TRANSACTIONS.c.signing_record_id)
 _TRANSACTION_COLUMNS = ("kind", "actor", "reason", "signing_record_id", "created_at")
 _POSTING_COLUMNS = ("transaction_id", "account_id", "amount_num", "amount_den")
 _SET_BALANCE = update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("key_id"))
+_END_USERS = table(EndUserRow)
+_SET_SPENT = update(_END_USERS).where(_END_USERS.c.id == bindparam("key_id"))
 
 
 def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool) -> bool:
@@ -60,6 +63,7 @@ def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool) ->
     _write_postings(connection, staged, credits)
     _write_balances(connection, {call.call.gateway_id for call in staged}, credits)
     _write_spends(connection, staged)
+    _write_allowances(connection, credits)
     _write_usage(connection, staged)
     _write_exposure(connection, staged)
     return True
@@ -138,6 +142,22 @@ def _write_spends(connection: Connection, staged: Sequence[StagedCall]) -> None:
         count_spend(connection, gateway_id, None, amount, day)
     for (gateway_id, subject, day), amount in sorted(subject_days.items()):
         add_subject_spend(connection, gateway_id, subject, amount, day)
+
+
+def _write_allowances(connection: Connection, credits: dict[int, GatewayCredit]) -> None:
+    """Add what the batch spent for each end user to its row (read, and on PostgreSQL locked, by
+    the credit check): one UPDATE per user the batch touched."""
+    rows = []
+    for gateway_id in sorted(credits):
+        credit = credits[gateway_id]
+        for subject, amount in sorted(credit.pending_users.items()):
+            if amount:
+                allowance = credit.allowances[subject]
+                spent = allowance.spent + amount
+                rows.append({"key_id": allowance.user_id, "spent_num": spent.numerator,
+                             "spent_den": spent.denominator})
+    if rows:
+        connection.execute(_SET_SPENT, rows)
 
 
 def _write_usage(connection: Connection, staged: Sequence[StagedCall]) -> None:

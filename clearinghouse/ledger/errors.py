@@ -124,6 +124,7 @@ class SpendLimit(StrEnum):
     CREDIT_LIMIT = "credit_limit"  # what a credit gateway may owe
     QUOTA = "quota"  # the gateway's EV signed per period
     SUBJECT_QUOTA = "subject_quota"  # one usage subject's EV signed per period
+    USER_ALLOWANCE = "user_allowance"  # an app's end user: its grant less its spend (identity.py)
 
 
 class SpendRefused(LedgerError):

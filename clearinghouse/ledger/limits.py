@@ -152,3 +152,22 @@ WEBHOOK_SECRET_LENGTH_MAX = 128
 SETTLEMENT_ROWS_LISTED_MAX = 10_000
 """Billing runs, deliveries or funding actions one listing returns: a screenful per gateway
 and years of daily actions, without reading a whole table into memory."""
+
+APP_NAME_LENGTH_MAX = 64
+"""An app's operator-chosen name, like a gateway's."""
+
+CLIENT_ID_LENGTH_MAX = 32
+"""``app_`` + 22 base64url characters (128 random bits)."""
+
+EXTERNAL_ID_LENGTH_MAX = 96
+"""The app's own id of an end user (a UUID, an e-mail, a database key): short enough that
+``<client_id>:<external_id>``, the user's usage subject, fits TEXT_ID_LENGTH_MAX."""
+
+EMAIL_LENGTH_MAX = 254
+"""RFC 5321's longest forward path."""
+
+JTI_LENGTH_MAX = 64
+"""A token id: 128 random bits in base64url are 22 characters; room to spare."""
+
+END_USERS_LISTED_MAX = 500
+"""One page of an app's users: the Builder API's ``limit`` is at most this."""

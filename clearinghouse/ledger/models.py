@@ -623,3 +623,6 @@ class DepositSampleRow(Base):
 # Registers the settlement tables (migration 0015) on Base.metadata with the rest; they live in
 # their own module for size, and every reader of the metadata imports this one.
 from clearinghouse.ledger import settlement_models  # noqa: E402,F401  (imports Base from here)
+# The identity tables live in their own module; importing it here puts them on Base.metadata
+# wherever the models are (migrations, the schema check, ``table``).
+from clearinghouse.ledger import identity_rows as _identity_rows  # noqa: E402,F401

@@ -20,6 +20,9 @@ class Caller:
     auth_id: str = ""
     auth_expiry: int = 0
     max_price: Fraction | None = None
+    end_user: bool = False
+    """Authenticated by an app's end-user token: it signs for itself, and reads only its own usage
+    (at /api/v1/user/usage), never its gateway's."""
 
     @property
     def subject(self) -> str | None:

@@ -3,8 +3,10 @@
 The route list comes from the app itself (``RemoteSignerApp.routes()``) and the method list from
 the proto descriptor, so a route or method added later without a row here fails the first tests.
 Each wrong credential (none, malformed, unknown, revoked, a disabled gateway's key, the admin
-token, the metrics token, a gateway key where an operator credential belongs) must be refused
-with its status and leave the ledger as it was: no ticket signed, no invoice, no posting.
+token, the metrics token, a gateway key where an operator credential belongs; and of the identity
+provider's: an expired or revoked token, a deactivated user's, one without the route's scope,
+another app's, a user token where an app token belongs and the reverse) must be refused with its
+status and leave the ledger as it was: no ticket signed, no invoice, no posting, no user.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,6 +24,8 @@ from google.protobuf import json_format
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
 from clearinghouse.api.admin_http import AdminRoutes
+from clearinghouse.api.builder_http import BuilderRoutes
+from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, USER, USER_TOKEN, USERS
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.discovery import DiscoveryBook
 from clearinghouse.api.errors import Reason
@@ -28,7 +33,15 @@ from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.metrics import Metrics
+from clearinghouse.api.identity_routes import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
+from clearinghouse.api.oidc_http import OidcRoutes
+from clearinghouse.api.server import bound_socket
 from clearinghouse.api.v1_http import V1Routes
+from clearinghouse.identity.keys import create_key_file
+from clearinghouse.identity.service import identity_service, register_app
+from clearinghouse.identity.tokens import Scope, TokenCodec, TokenUse
+from clearinghouse.identity.keys import SigningKeys
+from clearinghouse.ledger.identity import get_app, provision_user, update_user
 from clearinghouse.ledger import (
     Database,
     GatewayStatus,
@@ -45,6 +58,7 @@ from clearinghouse.signer.tickets import TicketService
 from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER, b64
 from tests.api.grpc_client import CHAIN_ID, HEALTHY_CHAIN, TICKET_BROKER, ChainHolder, failure
+from tests.api.identity_stack import settings_for
 from tests.api.test_sessions import Clock
 from tests.signer.builders import KEY, NOW_NS, orchestrator_info
 
@@ -60,6 +74,9 @@ ADMIN = "admin token"
 METRICS = "metrics token"
 DASHBOARD_PAGE = "dashboard session cookie"
 DASHBOARD_LOGIN = "dashboard login form"
+CLIENT = "app client credentials"
+APP_TOKEN = "app token"
+USER_TOKEN_CREDENTIAL = "user token"
 OPEN = "open"
 
 ROUTES: dict[tuple[str, str], str] = {
@@ -80,6 +97,19 @@ ROUTES: dict[tuple[str, str], str] = {
     ("/admin/v1/invoices/export", "GET"): ADMIN,
     ("/admin/v1/usage", "GET"): ADMIN,
     ("/metrics", "GET"): METRICS,
+    (TOKEN_PATH, "POST"): CLIENT,
+    (INTROSPECT_PATH, "POST"): CLIENT,
+    (REVOKE_PATH, "POST"): CLIENT,
+    (USERS, "GET"): APP_TOKEN,
+    (USERS, "POST"): APP_TOKEN,
+    (USER, "GET"): APP_TOKEN,
+    (USER, "PUT"): APP_TOKEN,
+    (USER, "DELETE"): APP_TOKEN,
+    (USER_TOKEN, "POST"): APP_TOKEN,
+    (ALLOWANCES, "GET"): APP_TOKEN,
+    (ALLOWANCES, "POST"): APP_TOKEN,
+    (APP_USAGE, "GET"): APP_TOKEN,
+    (OWN_USAGE, "GET"): USER_TOKEN_CREDENTIAL,
     ("/dashboard", "GET"): DASHBOARD_PAGE,
     ("/dashboard/invoice", "GET"): DASHBOARD_PAGE,
     ("/dashboard/login", "POST"): DASHBOARD_LOGIN,
@@ -87,6 +117,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("/healthz", "GET"): OPEN,
     ("/readyz", "GET"): OPEN,
     ("/openapi.json", "GET"): OPEN,
+    (DISCOVERY_PATH, "GET"): OPEN,  # the provider's public metadata and keys
+    (JWKS_PATH, "GET"): OPEN,
     ("/v1/openapi.json", "GET"): OPEN,
     ("/dashboard/login", "GET"): OPEN,  # the form itself
     ("/dashboard/logout", "POST"): OPEN,  # forgets the cookie it is sent, if any
@@ -111,10 +143,46 @@ class Daemon:
     gateway_b: int
     credentials: dict[str, str]
     """Name → Authorization header value of each wrong gateway credential."""
+    client_id: str
+
+
+def identity_credentials(db: Database, tmp_path: Path, issuer: str, gateway_ids: list[int]) -> tuple[str, dict[str, str]]:
+    """An app of gateway A with users alice and (deactivated) zed, one of gateway B; the identity
+    provider's wrong credentials as Authorization values, and the right app and user tokens."""
+    keys_file = tmp_path / "oidc-keys.json"
+    create_key_file(keys_file)
+    app_a, _ = register_app(db, PEPPER, gateway_ids[0], "app-a")
+    app_b, _ = register_app(db, PEPPER, gateway_ids[1], "app-b")
+    for user in ("alice", "zed"):
+        provision_user(db, app_a, user, None)
+    codec = TokenCodec(SigningKeys(keys_file), issuer=issuer, audience="clearinghouse", clock_skew_s=30)
+    stale = TokenCodec(SigningKeys(keys_file), issuer=issuer, audience="clearinghouse", clock_skew_s=30,
+                       clock_s=lambda: NOW_S - 3600)
+
+    def token(use: TokenUse, subject: str, client_id: str, scopes: set[Scope], issuer_codec: TokenCodec = codec) -> str:
+        return issuer_codec.issue(use, subject, client_id, frozenset(scopes), 300)[0]
+
+    everything = set(Scope)
+    a, b = app_a.client_id, app_b.client_id
+    revoked = token(TokenUse.USER, f"{a}:alice", a, everything)
+    credentials = {
+        "expired token": token(TokenUse.USER, f"{a}:alice", a, everything, stale),
+        "revoked token": revoked,
+        "deactivated user's token": token(TokenUse.USER, f"{a}:zed", a, everything),
+        "token without the scope": token(TokenUse.USER, f"{a}:alice", a, set()),
+        "app token without the scope": token(TokenUse.APP, a, a, set()),
+        "another app's token": token(TokenUse.APP, b, b, everything),
+        USER_TOKEN_CREDENTIAL: token(TokenUse.USER, f"{a}:alice", a, everything),
+        APP_TOKEN: token(TokenUse.APP, a, a, everything),
+    }
+    identity = identity_service(db, PEPPER, keys_file, settings_for(issuer))
+    identity.revoke(revoked)
+    update_user(db, get_app(db, a), "zed", active=False)
+    return a, {name: f"Bearer {value}" for name, value in credentials.items()}
 
 
 @pytest.fixture
-def daemon(db: Database) -> Iterator[Daemon]:
+def daemon(db: Database, tmp_path: Path) -> Iterator[Daemon]:
     clock, chain = Clock(), ChainHolder()
     service = PaymentService(db, KEY, chain, PaymentPolicy(), clock_ns=clock)
     tickets = TicketService(db, KEY, chain, PaymentPolicy(), clock_ns=clock)
@@ -129,7 +197,12 @@ def daemon(db: Database) -> Iterator[Daemon]:
     revoke_api_key(db, revoked_key.id)
     disabled, _ = issue_api_key(db, ids[2], PEPPER)
     set_gateway_status(db, ids[2], GatewayStatus.DISABLED)
-    api_keys = ApiKeyAuthenticator(db, PEPPER)
+    sock = bound_socket()
+    issuer = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    client_id, token_credentials = identity_credentials(db, tmp_path, issuer, ids)
+    identity = identity_service(db, PEPPER, tmp_path / "oidc-keys.json", settings_for(issuer))
+    api_keys = ApiKeyAuthenticator(db, PEPPER, tokens=identity.verified)
+    identity.api_key_gateway = api_keys.gateway_of_key
     credentials = {
         "none": "",
         "malformed": "Bearer",
@@ -139,20 +212,21 @@ def daemon(db: Database) -> Iterator[Daemon]:
         "disabled gateway's key": f"Bearer {disabled}",
         ADMIN: f"Bearer {ADMIN_TOKEN}",
         METRICS: f"Bearer {METRICS_TOKEN}",
+        **token_credentials,
     }
     with ExitStack() as stack:
         v1 = V1Routes(gateway, api_keys)
         app = RemoteSignerApp(
             service, api_keys=api_keys, v1=v1, admin=AdminRoutes(db, ADMIN_TOKEN),
             dashboard=DashboardRoutes(db, ADMIN_TOKEN), metrics=Metrics(), metrics_token=METRICS_TOKEN,
-            discovery=DiscoveryBook(),
+            discovery=DiscoveryBook(), oidc=OidcRoutes(identity), builder=BuilderRoutes(db, identity),
         )
         stack.callback(app.close)
-        url = stack.enter_context(serving(app))
+        url = stack.enter_context(serving(app, sock=sock))
         server = stack.enter_context(grpc_serving(GrpcGateway(gateway, api_keys, None)))
         channel = stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
         stub = clearinghouse_pb2_grpc.ClearinghouseStub(channel)  # type: ignore[no-untyped-call]
-        yield Daemon(db, url, stub, app, key_a, key_b, ids[0], ids[1], credentials)
+        yield Daemon(db, url, stub, app, key_a, key_b, ids[0], ids[1], credentials, client_id)
 
 
 def ledger_counts(db: Database) -> dict[str, int]:
@@ -160,7 +234,7 @@ def ledger_counts(db: Database) -> dict[str, int]:
     counts: dict[str, int] = {}
     with db.engine.connect() as connection:
         for name in ("signed_tickets", "signing_records", "payment_sessions", "invoices", "ledger_transactions",
-                     "api_keys", "gateways"):
+                     "api_keys", "gateways", "apps", "end_users", "revoked_tokens"):
             counts[name] = connection.exec_driver_sql(f"SELECT count(*) FROM {name}").scalar_one()
     return counts
 
@@ -168,9 +242,13 @@ def ledger_counts(db: Database) -> dict[str, int]:
 def call(daemon: Daemon, path: str, method: str, authorization: str, **extra: str) -> Reply:
     headers = {"Authorization": authorization} if authorization else {}
     headers.update(extra)
+    path = path.replace("{clientId}", daemon.client_id).replace("{externalUserId}", "alice")
     body: bytes | None = None
-    if method == "POST":
-        if path == "/dashboard/login":
+    if method in ("POST", "PUT"):
+        if path in (TOKEN_PATH, INTROSPECT_PATH, REVOKE_PATH):
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = b"grant_type=client_credentials&token=x.y.z"
+        elif path == "/dashboard/login":
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             body = f"token={authorization.partition(' ')[2]}".encode()
         else:
@@ -197,20 +275,38 @@ def test_the_matrix_covers_every_grpc_method() -> None:
 def expected_refusal(needs: str, credential: str) -> set[int]:
     """The statuses a route needing ``needs`` may answer ``credential`` (a wrong one)."""
     if needs == GATEWAY:
-        return {403} if credential == "disabled gateway's key" else {401}
+        scope = credential in ("token without the scope", "app token without the scope")
+        return {403} if credential == "disabled gateway's key" or scope else {401}
     if needs in (ADMIN, METRICS):
         return {401}
     if needs == DASHBOARD_PAGE:
         return {303}  # to the login form: a bearer header is no session
     if needs == DASHBOARD_LOGIN:
         return {403, 429}  # not the operator token (429 once the failed-login throttle engages)
+    if needs == CLIENT:
+        return {401}  # invalid_client
+    if needs in (APP_TOKEN, USER_TOKEN_CREDENTIAL):
+        # A valid token of the wrong kind, app or scope is forbidden; anything else unauthenticated.
+        return {403} if credential in FORBIDDEN_TOKENS else {401}
     raise AssertionError(needs)
 
 
+FORBIDDEN_TOKENS = {"token without the scope", "app token without the scope", "another app's token", APP_TOKEN,
+                    USER_TOKEN_CREDENTIAL}
+"""Live tokens that authenticate but may not do what a route asks: 403."""
+BAD_TOKENS = ["expired token", "revoked token", "deactivated user's token"]
+OPERATOR_WRONG = ["none", "malformed", "basic", "unknown key", "revoked key", "disabled gateway's key"]
+
+
 WRONG_FOR = {
-    GATEWAY: ["none", "malformed", "basic", "unknown key", "revoked key", "disabled gateway's key", ADMIN, METRICS],
-    ADMIN: ["none", "malformed", "basic", "unknown key", "revoked key", "disabled gateway's key", METRICS, GATEWAY],
-    METRICS: ["none", "malformed", "basic", "unknown key", "revoked key", "disabled gateway's key", ADMIN, GATEWAY],
+    GATEWAY: [*OPERATOR_WRONG, ADMIN, METRICS, *BAD_TOKENS, "token without the scope", "app token without the scope"],
+    ADMIN: [*OPERATOR_WRONG, METRICS, GATEWAY, USER_TOKEN_CREDENTIAL, APP_TOKEN],
+    METRICS: [*OPERATOR_WRONG, ADMIN, GATEWAY, USER_TOKEN_CREDENTIAL, APP_TOKEN],
+    CLIENT: [*OPERATOR_WRONG, ADMIN, METRICS, GATEWAY, USER_TOKEN_CREDENTIAL, APP_TOKEN],
+    APP_TOKEN: [*OPERATOR_WRONG, ADMIN, METRICS, GATEWAY, *BAD_TOKENS, "app token without the scope",
+                "another app's token", USER_TOKEN_CREDENTIAL],
+    USER_TOKEN_CREDENTIAL: [*OPERATOR_WRONG, ADMIN, METRICS, GATEWAY, *BAD_TOKENS, "token without the scope",
+                            APP_TOKEN],
     DASHBOARD_PAGE: ["none", "unknown key", "revoked key", ADMIN, METRICS, GATEWAY],
     DASHBOARD_LOGIN: ["none", "unknown key", "revoked key", METRICS, GATEWAY],
 }
@@ -242,6 +338,11 @@ def test_the_right_credential_gets_through(daemon: Daemon) -> None:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     assert request(daemon.url, "GET", "/admin/v1/invoices", None, admin).status == 200
     assert request(daemon.url, "GET", "/metrics", None, {"Authorization": f"Bearer {METRICS_TOKEN}"}).status == 200
+    app = {"Authorization": daemon.credentials[APP_TOKEN]}
+    for path in (USERS, USER, ALLOWANCES, APP_USAGE):
+        assert call(daemon, path, "GET", app["Authorization"]).status == 200, path
+    assert call(daemon, OWN_USAGE, "GET", daemon.credentials[USER_TOKEN_CREDENTIAL]).status == 200
+    assert request(daemon.url, "POST", PAY, pay_body(), {"Authorization": daemon.credentials[USER_TOKEN_CREDENTIAL]}).status == 200
 
 
 def test_open_routes_answer_without_a_credential(daemon: Daemon) -> None:
@@ -262,6 +363,8 @@ def test_every_grpc_method_refuses_every_wrong_credential(daemon: Daemon, method
         code, reason, _ = failure(rpc, message, metadata=metadata)
         if name == "disabled gateway's key":
             assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, Reason.GATEWAY_DISABLED), name
+        elif "without the scope" in name:
+            assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, Reason.INSUFFICIENT_SCOPE), name
         else:
             assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, Reason.UNAUTHENTICATED), name
     assert ledger_counts(daemon.db) == before

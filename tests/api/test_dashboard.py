@@ -493,3 +493,28 @@ def test_amounts_read_in_an_automatic_unit_with_the_exact_value_kept() -> None:
     amount = Amount.of(Fraction(81_410, 2))
     assert (amount.shown, amount.exact) == ("40,705 wei", "40705")
     assert duration_text(18_966_453_687 * 86_400.0) == "> 1 year" and duration_text(3 * 86_400 + 5 * 3600) == "3 d 5 h"
+
+
+def test_the_page_shows_apps_their_users_allowances_and_usage(dashboard: Dashboard, db: Database) -> None:
+    """Issue 16: each app with its end users, their allowance (granted, spent, remaining, exact)
+    and this month's calls and EV signed; a deactivated user says so; text is escaped."""
+    from clearinghouse.ledger.identity import create_app, grant_allowance, provision_user, update_user
+
+    app = create_app(db, dashboard.seeded.acme, name="<b>saas</b>", client_id="app_dash", secret_digest=b"\x02" * 32)
+    alice = provision_user(db, app, "alice", None)
+    provision_user(db, app, "zed", None)
+    update_user(db, app, "zed", active=False)
+    rate = record_rate_snapshot(db, NewRate(USD_PER_ETH, "manual", datetime.now(UTC), datetime.now(UTC), "t", "s"))
+    driver = SessionDriver(dashboard.seeded.acme, face_value=FACE_VALUE_WEI, price_per_unit=6 * 10**14)
+    call = driver.next_call(10, rate_snapshot_id=rate.id, usage_subject=alice.usage_subject)
+    record_signing_call(db, call)
+    grant_allowance(db, app, "alice", ETH)
+    page = get(dashboard.url, "/dashboard", session_cookie(login(dashboard.url))).body.decode()
+    section = page.split('id="apps"', 1)[1].split("</section>", 1)[0]
+    assert "app_dash" in section and "&lt;b&gt;saas&lt;/b&gt;" in section and "<b>saas" not in section
+    alice_row = section.split('data-external-id="alice"', 1)[1].split("</tr>", 1)[0]
+    assert re.search(r'class="num">1<', alice_row)  # one call this month
+    assert "1 ETH" in alice_row  # granted
+    assert "0.01 ETH" in alice_row  # EV signed: one ticket of 0.01 ETH
+    zed_row = section.split('data-external-id="zed"', 1)[1].split("</tr>", 1)[0]
+    assert "deactivated" in zed_row and "no allowance" in zed_row

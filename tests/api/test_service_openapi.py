@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.api.admin_http import AdminRoutes
+from clearinghouse.api.builder_http import BuilderRoutes
+from clearinghouse.api.oidc_http import OidcRoutes
+from clearinghouse.identity.keys import create_key_file
+from clearinghouse.identity.service import identity_service
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.dashboard.routes import COOKIE_NAME
 from clearinghouse.api.metrics import Metrics
@@ -16,6 +21,7 @@ from clearinghouse.ledger import Database
 from tests.api.conftest import PEPPER
 from tests.api.fakes import FakePaymentService
 from tests.api.grpc_client import grpc_stack
+from tests.api.identity_stack import settings_for
 
 ADMIN_TOKEN = "a" * 64
 
@@ -30,11 +36,15 @@ def served(app: RemoteSignerApp) -> dict[str, set[str]]:
     return {path: set(methods) for path, methods in app.routes().items()}
 
 
-def test_every_route_of_a_fully_configured_server_is_documented_and_nothing_else(db: Database) -> None:
-    """The dashboard's pages too: the README says the document lists every route (#18)."""
+def test_every_route_of_a_fully_configured_server_is_documented_and_nothing_else(db: Database, tmp_path: Path) -> None:
+    """The dashboard's pages too: the README says the document lists every route (#18); and with
+    [oidc] the identity provider's and the Builder API's (#16)."""
+    create_key_file(tmp_path / "keys.json")
+    identity = identity_service(db, PEPPER, tmp_path / "keys.json", settings_for("http://127.0.0.1:1"))
     app = RemoteSignerApp(FakePaymentService(), api_keys=ApiKeyAuthenticator(db, PEPPER),
                           admin=AdminRoutes(db, ADMIN_TOKEN), metrics=Metrics(),
-                          dashboard=DashboardRoutes(db, ADMIN_TOKEN))
+                          dashboard=DashboardRoutes(db, ADMIN_TOKEN), oidc=OidcRoutes(identity),
+                          builder=BuilderRoutes(db, identity))
     try:
         routes = served(app)
     finally:
@@ -56,7 +66,8 @@ def test_the_document_is_served_without_a_key_and_names_its_security_schemes(db:
             document = json.loads(answer.read())
     app.close()
     assert document["openapi"].startswith("3.1")
-    assert set(document["components"]["securitySchemes"]) == {"bearer", "admin", "metrics", "dashboardSession"}
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "admin", "metrics", "dashboardSession",
+                                                              "appClient", "appToken", "userToken"}
     assert document["components"]["securitySchemes"]["dashboardSession"]["name"] == COOKIE_NAME
     for path in ("/healthz", "/readyz", "/openapi.json"):
         assert document["paths"][path]["get"]["security"] == []

@@ -191,6 +191,25 @@ def test_grouping_by_app_and_by_orchestrator() -> None:
     assert by_orchestrator.total == golden_draft(adjustments=()).total
 
 
+def test_grouping_by_end_user() -> None:
+    """An app's end users bill under their usage subjects (issue 16): one line per user and
+    pipeline/model; the total is the ungrouped invoice's; the JSON round trip keeps the user."""
+    from clearinghouse.billing.exports import invoice_json
+    from clearinghouse.billing.invoicing import draft_from_json
+
+    users = ("app_x:alice", "app_x:bob", None, "app_x:alice")
+    buckets = tuple(replace(bucket, end_user=users[index % 4]) for index, bucket in enumerate(BUCKETS))
+    by_user = golden_draft(grouping=LineGrouping.END_USER, buckets=buckets, adjustments=())
+    usage = [line for line in by_user.lines if line.kind is LineKind.USAGE]
+    assert {line.end_user for line in usage} == {user for user in users[:len(BUCKETS)]}
+    assert all(line.description.endswith(f", end user {line.end_user or 'not attributed'}") for line in usage)
+    assert by_user.total == golden_draft(buckets=buckets, adjustments=()).total
+    assert draft_from_json(invoice_json(by_user)) == by_user
+    plain = golden_draft(buckets=buckets, adjustments=())
+    assert all(line.end_user is None for line in plain.lines)
+    assert b"end_user" not in invoice_json(plain)  # other groupings' documents are as before
+
+
 def test_line_order_does_not_depend_on_bucket_order() -> None:
     shuffled = list(BUCKETS)
     random.Random(6).shuffle(shuffled)

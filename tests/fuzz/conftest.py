@@ -43,6 +43,12 @@ from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.v1_http import V1Routes
+from clearinghouse.api.builder_http import BuilderRoutes
+from clearinghouse.api.oidc_http import OidcRoutes
+from clearinghouse.api.server import bound_socket
+from clearinghouse.identity.keys import create_key_file
+from clearinghouse.identity.service import IdentityService, identity_service, register_app
+from clearinghouse.ledger.identity import provision_user
 from clearinghouse.billing.invoicing import month_period
 from clearinghouse.ledger import (
     Database,
@@ -61,6 +67,7 @@ from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService
 from tests.api.conftest import PEPPER, b64
 from tests.api.grpc_client import CHAIN_ID, TICKET_BROKER, ChainHolder, HEALTHY_CHAIN
+from tests.api.identity_stack import settings_for
 from tests.api.test_sessions import Clock
 from tests.ledger.conftest import SessionDriver
 from tests.signer.builders import KEY, orchestrator_info
@@ -96,6 +103,12 @@ class FuzzStack:
     state: dict[str, str]
     """A valid signed state blob from a real first call (``{"State", "Sig"}``)."""
     manifest_id: str
+    app_basic: str = ""
+    """``Basic …`` of the fuzz gateway's app: the OIDC routes' client credentials."""
+    app_token: str = ""
+    """The app's access token with every scope: the Builder API's credential."""
+    user_token: str = ""
+    """A token of the app's user ``fuzz-user`` with sign:job and usage:read."""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -231,6 +244,19 @@ def _login(http_url: str, token: str) -> str:
     return answer.headers["set-cookie"].split(";")[0]
 
 
+def _identity(db: Database, directory: Path, issuer: str, gateway_id: int) -> tuple[IdentityService, tuple[str, str, str]]:
+    """The identity provider over the fuzz ledger: an app of the gateway with one user, and the
+    app's Basic credentials, an app token and a user token."""
+    create_key_file(directory / "oidc-keys.json")
+    identity = identity_service(db, PEPPER, directory / "oidc-keys.json", settings_for(issuer))
+    app, secret = register_app(db, PEPPER, gateway_id, "fuzz-app")
+    provision_user(db, app, "fuzz-user", None)
+    app_token = identity.client_credentials(app.client_id, secret, None).access_token
+    user_token = identity.mint_user_token(app, "fuzz-user", "sign:job usage:read", None).access_token
+    basic = "Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()
+    return identity, (basic, app_token, user_token)
+
+
 @contextmanager
 def fuzz_stack(directory: Path) -> Iterator[FuzzStack]:
     """Migrate a ledger in ``directory``, start both servers on loopback; all stop at the end."""
@@ -243,11 +269,7 @@ def fuzz_stack(directory: Path) -> Iterator[FuzzStack]:
     top_up(db, gateway_id, 10**18, actor="fuzz", reason="prepaid funds")
     _seed_billing(db, gateway_id)
     api_key, _ = issue_api_key(db, gateway_id, PEPPER)
-    api_keys = ApiKeyAuthenticator(db, PEPPER)
     tickets = TicketService(db, KEY, chain, PaymentPolicy(), clock_ns=clock)
-    gateway = GatewayService(
-        service, tickets, db, chain_id=CHAIN_ID, ticket_broker=lambda: TICKET_BROKER, static_chain=HEALTHY_CHAIN
-    )
     admin_token = secrets.token_hex(32)
     rejections = RecentRejections()
     dashboard = DashboardRoutes(db, admin_token, rejections=rejections, cookies=SessionCookies(),
@@ -257,16 +279,22 @@ def fuzz_stack(directory: Path) -> Iterator[FuzzStack]:
             # Discovery lists the orchestrator of the seed payment (a static chain: every one seen).
             discovery = DiscoveryBook()
             discovery.saw(orchestrator_info().SerializeToString())
+            sock = bound_socket()
+            identity, app_credentials = _identity(db, directory, f"http://127.0.0.1:{sock.getsockname()[1]}", gateway_id)
+            api_keys = ApiKeyAuthenticator(db, PEPPER, tokens=identity.verified)
+            gateway = GatewayService(service, tickets, db, chain_id=CHAIN_ID, ticket_broker=lambda: TICKET_BROKER,
+                                     static_chain=HEALTHY_CHAIN)
             app = RemoteSignerApp(service, api_keys=api_keys, v1=V1Routes(gateway, api_keys), discovery=discovery,
-                                  admin=AdminRoutes(db, admin_token), dashboard=dashboard, rejections=rejections)
-            http_url = stack.enter_context(serving(app))
+                                  admin=AdminRoutes(db, admin_token), dashboard=dashboard, rejections=rejections,
+                                  oidc=OidcRoutes(identity), builder=BuilderRoutes(db, identity))
+            http_url = stack.enter_context(serving(app, sock=sock))
             server = stack.enter_context(grpc_serving(GrpcGateway(gateway, api_keys, rejections=rejections)))
             channel = stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{server.port}"))
             orchestrator_b64 = b64(orchestrator_info().SerializeToString())
             auth = {"Authorization": f"Bearer {api_key}"}
             state = _first_payment(http_url, auth, orchestrator_b64, "fuzz-manifest")
             yield FuzzStack(db, http_url, channel, api_key, admin_token, gateway_id, _login(http_url, admin_token),
-                            orchestrator_b64, state, "fuzz-manifest")
+                            orchestrator_b64, state, "fuzz-manifest", *app_credentials)
     finally:
         db.dispose()
 

@@ -48,6 +48,12 @@ def operation_labels() -> list[str]:
 
 
 def credentials(stack: FuzzStack, path: str, cookie: str) -> dict[str, str]:
+    if path.startswith("/api/v1/oidc/"):
+        return {"Authorization": stack.app_basic}
+    if path == "/api/v1/user/usage":
+        return {"Authorization": f"Bearer {stack.user_token}"}
+    if path.startswith("/api/v1/"):
+        return {"Authorization": f"Bearer {stack.app_token}"}
     if path.startswith("/admin/"):
         return stack.admin_auth
     if path.startswith("/dashboard"):

@@ -192,6 +192,7 @@ def test_precedence_funds_then_quota_then_subject_quota(
         SpendLimit.CREDIT_LIMIT,
         SpendLimit.QUOTA,
         SpendLimit.SUBJECT_QUOTA,
+        SpendLimit.USER_ALLOWANCE,  # an app's end user's allowance, checked last (issue 16)
     ]
     _refused(ledger_db, sign, gateway.id, expected, subject="alice")
     top_up(ledger_db, gateway.id, 10 * EV, actor="finance", reason="wire")

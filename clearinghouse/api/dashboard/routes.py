@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jinja2
 
 from clearinghouse.api.admin_http import EXPORT_FORMATS, ROW_ID_MAX
+from clearinghouse.api.dashboard.apps_view import app_views
 from clearinghouse.api.dashboard.charts import Series, step_chart
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
 from clearinghouse.api.dashboard.settlement_views import funding_views, receivable_views
@@ -304,6 +305,7 @@ class DashboardRoutes:
             "invoices": [invoice_view(row, names) for row in list_invoices(self._db, limit=INVOICES_SHOWN_MAX)],
             "receivables": None if self._overdue is None else receivable_views(self._overdue, names),
             "fundings": funding_views(funding_history(self._db, limit=FUNDING_ACTIONS_SHOWN_MAX)),
+            "apps": app_views(self._db, names, *month_period(month)),
         }
         return self._templates.get_template("dashboard.html").render(context).encode()
 

@@ -1,14 +1,13 @@
 """Settlement on autopilot: billing cycles, billing runs, invoice deliveries, funding actions.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 
 Issue 21. Four new tables, empty: a gateway without a billing cycle is invoiced by hand as
 before; the scheduler claims each (gateway, period) with an insert into ``billing_runs``, whose
 UNIQUE (gateway_id, period_start) makes issuing exactly-once across restarts and replicas;
 ``invoice_deliveries`` holds every webhook attempt; ``funding_actions`` every replenishment the
-policy decided (observed or sent). Numbered 0015 because other work takes 0013 and 0014:
-whichever lands later re-points its ``down_revision``. Must run on SQLite and PostgreSQL.
+policy decided (observed or sent). Must run on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
