@@ -8,9 +8,11 @@ Nothing here copies a command: change the README and this runs what it says.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +27,12 @@ DEVNET_READY_S = 120.0
 
 STEPS_TIMEOUT_S = 180.0
 """Every step after the devnet, the five seconds of load included."""
+
+DEVNET_PORTS = (8935, 8936)
+"""The devnet daemon's HTTP and gRPC ports, which the README's steps call as written."""
+
+PORTS_FREE_S = 180.0
+"""Another checkout's suite on the same machine may be running its quickstart on these ports."""
 
 
 def quickstart_blocks() -> list[str]:
@@ -45,6 +53,7 @@ def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARINGHOUSE_")}
     output = tmp_path / "devnet.out"
+    _wait_for_free_ports(DEVNET_PORTS)
     with output.open("w") as out:
         chain = subprocess.Popen(["bash", "-c", f"exec {devnet}"], cwd=tmp_path, env=env, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True)
@@ -60,12 +69,34 @@ def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
         assert "(partial: the period has not ended)" in result.stdout
         assert "ledger ok" in result.stdout
     finally:
-        os.killpg(chain.pid, signal.SIGINT)  # Ctrl-C, as the quickstart says; the devnet stops anvil
+        with contextlib.suppress(ProcessLookupError):  # a devnet that failed has already exited
+            os.killpg(chain.pid, signal.SIGINT)  # Ctrl-C, as the quickstart says; the devnet stops anvil
         try:
             chain.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(chain.pid, signal.SIGKILL)
             chain.wait()
+
+
+def _wait_for_free_ports(ports: tuple[int, ...]) -> None:
+    deadline = time.monotonic() + PORTS_FREE_S
+    while True:
+        busy = [port for port in ports if not _bindable(port)]
+        if not busy:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"ports {busy} stayed in use for {PORTS_FREE_S:g} s: the quickstart needs them")
+        time.sleep(0.5)  # polling for the condition (the other devnet's exit), not waiting a fixed time
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait_for_line(process: subprocess.Popen[bytes], output: Path, prefix: str) -> None:
