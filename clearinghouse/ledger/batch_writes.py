@@ -6,7 +6,8 @@ its own (accounts.py); the rows of all calls go in with one ``executemany`` per 
 account balances, the day spends of credit control (spends.py), the hourly usage buckets
 (hourly_usage.py) and the exposure rollups (exposure.py) are summed over the batch and written
 once per row they touch: a batch of 64 calls of one gateway moves each of those rows once,
-where calls recorded one by one moved them 64 times.
+where calls recorded one by one moved them 64 times. With the outbox on, each call's event row
+(outbox.py) goes in with one more ``executemany``: committed with its record or not at all.
 
 On PostgreSQL the batch's credit decisions were taken on an unlocked read (batch_credit.py):
 here the gateways' account rows are locked and the batch's spends replayed against what is
@@ -30,6 +31,7 @@ from clearinghouse.ledger.batch_credit import GatewayCredit, load_credit, replay
 from clearinghouse.ledger.errors import InvariantViolation
 from clearinghouse.ledger.exposure import ExposureKey, ExposureSum, add_exposure
 from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usage, hour_of
+from clearinghouse.ledger.outbox import write_signing_events
 from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow, table
 from clearinghouse.ledger.spends import add_subject_spend, count_spend
 from clearinghouse.ledger.values import AccountKind, TransactionKind
@@ -45,9 +47,10 @@ _POSTING_COLUMNS = ("transaction_id", "account_id", "amount_num", "amount_den")
 _SET_BALANCE = update(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("key_id"))
 
 
-def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool) -> bool:
-    """Write the sums of the batch's recorded calls; False (nothing written) when
-    ``verify_credit`` finds that a spend no longer fits the stored credit position."""
+def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool, outbox: bool = True) -> bool:
+    """Write the sums of the batch's recorded calls (and, with ``outbox``, their event rows);
+    False (nothing written) when ``verify_credit`` finds that a spend no longer fits the stored
+    credit position."""
     staged = batch.staged
     if not staged:
         return True
@@ -62,6 +65,8 @@ def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool) ->
     _write_spends(connection, staged)
     _write_usage(connection, staged)
     _write_exposure(connection, staged)
+    if outbox:
+        write_signing_events(connection, [(s.call.gateway_id, s.record_id, s.at) for s in staged])
     return True
 
 

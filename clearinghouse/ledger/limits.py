@@ -142,3 +142,8 @@ COMMITTER_IDLE_EXIT_S = 30.0
 
 COMMITTER_STOP_TIMEOUT_S = 30.0
 """How long closing the committer waits for the queued calls to be committed."""
+
+EVENT_DATA_CHARS_MAX = 4096
+"""A refusal event's JSON data: a few ids, a reason and a message of at most 300 characters."""
+EVENT_SINK_NAME_MAX = 64
+"""An event sink's name, chosen by the operator in [events]."""
