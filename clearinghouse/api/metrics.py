@@ -26,6 +26,10 @@ never a raw request path, so a scanner cannot blow up the series count):
     clearinghouse_signing_batches_total, clearinghouse_signing_batched_calls_total,
     clearinghouse_signing_failed_batches_total   group commit: their ratio is the mean batch size
     clearinghouse_signing_largest_batch_calls
+    clearinghouse_events_unsent{sink}, clearinghouse_events_oldest_unsent_age_seconds{sink}
+                                                 the event outbox's lag per sink (events/relay.py)
+    clearinghouse_events_sent_total{sink}, clearinghouse_events_publish_failures_total{sink}
+    clearinghouse_events_lag_alert               1 while the outbox-lag alert fires
 
 A retried call that gets its stored answer back (``replayed``) signed nothing new and is not
 counted. Wei are exact ``int``/``Fraction`` everywhere else; Prometheus samples are floats, exact
@@ -40,6 +44,7 @@ answer), so a scrape never waits for the RPC or the database.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -58,6 +63,7 @@ from clearinghouse.signer.tickets import TicketBatch
 
 if TYPE_CHECKING:  # the watcher module pulls in web3; only its status type is needed here
     from clearinghouse.chain.watcher import WatcherStatus
+    from clearinghouse.events.relay import Relay
 
 LOG = logging.getLogger(__name__)
 
@@ -94,6 +100,7 @@ class Metrics:
         rate_snapshot: Callable[[], int | None] | None = None,
         rate_age_s: Callable[[], float | None] | None = None,
         committer_stats: Callable[[], CommitterStats] | None = None,
+        events: Relay | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         signed = ("transport", "gateway_id")
@@ -114,6 +121,8 @@ class Metrics:
         self.registry.register(_PositionCollector(deposit_health, watcher_status, rate_snapshot, rate_age_s))
         if committer_stats is not None:
             self.registry.register(_CommitterCollector(committer_stats))
+        if events is not None:
+            self.registry.register(_EventsCollector(events))
 
     def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
         return Counter(f"clearinghouse_{name}", documentation, labels, registry=self.registry)
@@ -233,6 +242,33 @@ class _CommitterCollector(Collector):
                                   "Batches whose transaction failed (each of their calls got the error).",
                                   value=stats.failed_batches)
         yield _gauge("signing_largest_batch_calls", "The most calls one committed batch held.", stats.largest_batch)
+
+
+class _EventsCollector(Collector):
+    """The event relay's sinks, read from its memory at each scrape."""
+
+    def __init__(self, relay: Relay) -> None:
+        self._relay = relay
+
+    def collect(self) -> Iterator[Metric]:
+        now = datetime.now(UTC)
+        statuses = self._relay.statuses()
+        unsent = GaugeMetricFamily("clearinghouse_events_unsent", "Events in the outbox a sink has not sent.",
+                                   labels=("sink",))
+        age = GaugeMetricFamily("clearinghouse_events_oldest_unsent_age_seconds",
+                                "Age of the oldest event a sink has not sent (0: none).", labels=("sink",))
+        sent = CounterMetricFamily("clearinghouse_events_sent", "Events a sink published since start.",
+                                   labels=("sink",))
+        failures = CounterMetricFamily("clearinghouse_events_publish_failures",
+                                       "Batches a sink failed to publish (each retried).", labels=("sink",))
+        for status in statuses:
+            unsent.add_metric((status.name,), status.unsent)
+            age.add_metric((status.name,), status.oldest_unsent_age_s(now))
+            sent.add_metric((status.name,), status.sent_since_start)
+            failures.add_metric((status.name,), status.failures)
+        yield from (unsent, age, sent, failures)
+        yield _gauge("events_lag_alert", "1 while a sink's oldest unsent event is older than events.lag_alert_s.",
+                     1 if self._relay.alerting else 0)
 
 
 def _health_gauges(health: DepositHealth | None) -> Iterable[Metric]:

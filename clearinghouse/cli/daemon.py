@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from clearinghouse.chain.health import DepositHealth
     from clearinghouse.chain.monitor import DepositMonitor
     from clearinghouse.chain.watcher import ChainWatcher, WatcherStatus
+    from clearinghouse.events.refusals import RefusalSampler
+    from clearinghouse.events.relay import Relay
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
 
@@ -129,9 +131,13 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         rates = _rate_book(config, db)
         stack.callback(rates.stop)
         limits, policy = config.limits, _payment_policy(config, stack)
+        relay, refusals = _event_relay(config, db, sender)
+        stack.callback(relay.stop)  # after the committer closed: its last batches' events are in
         # One committer for every signing transport: their calls share batches and fsyncs.
-        committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max)
+        committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max,
+                                     outbox=config.events.enabled, admission=relay.admit, committed=relay.wake)
         stack.callback(committer.close)
+        relay.start()
         discovery = _discovery_book(config, chain, stack)
         service = DiscoveringPaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
                                             tickets_per_call_max=limits.tickets_per_call_max,
@@ -145,8 +151,8 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         rate_limiter = _rate_limiter(config)
         gateway_keys = api_keys or _webhook_mode_keys(config, db)
         gateway = _gateway_service(config, db, (service, tickets), chain)
-        metrics = _metrics(config, chain, rates, committer)
-        rejections = RecentRejections()
+        metrics = _metrics(config, chain, rates, committer, relay)
+        rejections = RecentRejections(refusals=refusals)
         v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
         admin = None if admin_token is None else AdminRoutes(db, admin_token, invoicing=config.invoicing)
         # The operator logs in to the dashboard with the admin token: one operator credential,
@@ -272,15 +278,42 @@ def _gateway_service(
                           deposit_health=chain.health, static_chain=None if chain.health else chain.static)
 
 
-def _metrics(config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer) -> Metrics | None:
+def _metrics(
+    config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer, relay: Relay
+) -> Metrics | None:
     """The Prometheus metrics of [metrics] (on by default): counters the transports record
-    into, and gauges read at scrape time from memory (health, watcher, rate book, committer)."""
+    into, and gauges read at scrape time from memory (health, watcher, rate book, committer,
+    event relay)."""
     from clearinghouse.api.metrics import Metrics
 
     if not config.metrics.enabled:
         return None
     return Metrics(deposit_health=chain.health, watcher_status=chain.watcher_status,
-                   rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats)
+                   rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats,
+                   events=relay)
+
+
+def _event_relay(config: Settings, db: ledger.Database, sender: bytes) -> tuple[Relay, RefusalSampler | None]:
+    """The relay of [events] (its sinks: NATS JetStream and/or HTTP, by URL) and the refusal
+    sampler the transports offer refusals to (None with events off); started by the caller."""
+    from clearinghouse.events.refusals import RefusalSampler
+    from clearinghouse.events.relay import Relay, RelaySettings
+    from clearinghouse.events.sinks import HttpSink, NatsSink, Sink
+
+    events = config.events
+    sinks: list[Sink] = []
+    if events.enabled and events.nats_url is not None:
+        sinks.append(NatsSink(events.nats_url, events.nats_subject_prefix))
+    if events.enabled and events.http_url is not None:
+        sinks.append(HttpSink(events.http_url))
+    refusals = RefusalSampler(window_s=events.refusal_window_s, samples_max=events.refusal_samples_max)
+    settings = RelaySettings(source=events.source, batch_max=events.batch_max, poll_s=events.poll_s,
+                             retention_s=events.retention_s, lag_alert_s=events.lag_alert_s,
+                             unsent_max=events.unsent_max or None, alert_webhook_url=config.health.alert_webhook_url)
+    relay = Relay(db, sinks, settings, sender=sender, refusals=refusals if events.enabled else None)
+    LOG.info("events: %s; sinks: %s", "on" if events.enabled else "off",
+             ", ".join(sink.name for sink in sinks) or "none (the outbox keeps events for events.retention_s)")
+    return relay, refusals if events.enabled else None
 
 
 def _start_grpc(

@@ -244,6 +244,26 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EventsSettings:
+    """[events]: the event outbox and its sinks (clearinghouse/events). A sink is on when its URL
+    is set; the URLs may carry credentials, so they are never shown."""
+
+    enabled: bool = True
+    source: str = "clearinghouse"
+    nats_url: str | None = field(default=None, repr=False)
+    nats_subject_prefix: str = "clearinghouse.events"
+    http_url: str | None = field(default=None, repr=False)
+    batch_max: int = 500
+    poll_s: float = 1.0
+    retention_s: float = 7 * 86_400.0
+    lag_alert_s: float = 300.0
+    unsent_max: int = 0
+    """0: never refuse signing however many events wait (they wait in the outbox)."""
+    refusal_window_s: float = 60.0
+    refusal_samples_max: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsSettings:
     """[metrics]: whether /metrics is served, and the bearer token that guards it, if any."""
 
@@ -281,6 +301,7 @@ class Settings:
     admin: AdminSettings | None = None
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     active_orchestrators_only: bool = False

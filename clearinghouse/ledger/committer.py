@@ -257,11 +257,14 @@ class Committer:
         batch_max: int = limits.SIGNING_BATCH_MAX,
         outbox: bool = True,
         admission: Callable[[], None] | None = None,
+        committed: Callable[[], None] | None = None,
     ) -> None:
         """Raises ``InvalidLedgerInput`` unless 1 <= batch_max <= SIGNING_BATCH_MAX_CEILING and
         1 <= queue_max <= SIGNING_QUEUE_MAX_CEILING. ``outbox``: write each recorded call's event
         row in its batch. ``admission`` is asked before each call is queued and raises
-        ``LedgerBusy`` to refuse it (the event outbox past its configured maximum)."""
+        ``LedgerBusy`` to refuse it (the event outbox past its configured maximum); ``committed``
+        is called after each committed batch (it wakes the event relay), from the committer's
+        thread, and must not block."""
         if not 1 <= batch_max <= limits.SIGNING_BATCH_MAX_CEILING:
             raise InvalidLedgerInput(f"batch_max must be in [1, {limits.SIGNING_BATCH_MAX_CEILING}], got {batch_max}")
         if not 1 <= queue_max <= limits.SIGNING_QUEUE_MAX_CEILING:
@@ -271,6 +274,7 @@ class Committer:
         self._batch_max = batch_max
         self._outbox = outbox
         self._admission = admission
+        self._committed = committed
         self._queue: deque[_Item] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -371,6 +375,8 @@ class Committer:
         self.batches += 1
         self.calls += len(items)
         self.largest_batch = max(self.largest_batch, len(items))
+        if self._committed is not None:
+            self._committed()
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.error is not None:
                 item.future.set_exception(outcome.error)

@@ -1,0 +1,298 @@
+"""The relay: publishes the outbox to every sink, each from its own cursor, in order, and keeps
+the outbox bounded.
+
+One thread per sink runs an asyncio loop: read the rows after the sink's cursor (ledger/outbox.py,
+at most ``batch_max``), publish them as one batch, then move the cursor past them. A batch that
+fails is retried whole after a backoff (RETRY_BACKOFF_MIN_S doubling to RETRY_BACKOFF_MAX_S);
+the cursor moves only after the sink accepted the batch, so a crash between the two publishes
+the batch again with the same event ids (at least once; consumers and JetStream drop copies).
+On start each sink resumes from its stored cursor. The committer wakes the sinks after each
+committed batch (``wake``), so an event waits for a poll only when the wake was missed.
+
+One more thread keeps house every HOUSEKEEPING_S: writes the refusals sampled since the last
+tick (events/refusals.py), reads each sink's backlog (unsent rows, oldest unsent age; the
+metrics and ``admit`` answer from this memory), raises or clears the lag alert, and prunes rows
+older than ``retention_s`` that every sink has sent.
+
+``admit`` is the committer's admission: with ``unsent_max`` set, a sink that has more unsent
+events refuses new signing calls (``OutboxFull``, 503) rather than let events wait unbounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from clearinghouse.events.cloudevents import to_cloudevent
+from clearinghouse.events.refusals import RefusalSampler
+from clearinghouse.events.sinks import Sink, SinkError
+from clearinghouse.ledger import Database, LedgerBusy, LedgerError
+from clearinghouse.ledger.outbox import (
+    Backlog,
+    Position,
+    advance_cursor,
+    backlogs,
+    prune,
+    read_after,
+    sink_cursor,
+    write_refusal_events,
+)
+
+LOG = logging.getLogger(__name__)
+
+RETRY_BACKOFF_MIN_S = 0.1
+RETRY_BACKOFF_MAX_S = 30.0
+"""A sink that keeps failing is tried every 30 s at most: a broker back up is seen within it."""
+HOUSEKEEPING_S = 1.0
+"""Refusals written, backlog read and alert checked once a second."""
+PRUNE_EVERY_S = 60.0
+STOP_TIMEOUT_S = 10.0
+"""A sink's thread ends within its batch's timeouts (HTTP_TIMEOUT_S, NATS_ACK_TIMEOUT_S)."""
+ALERT_WEBHOOK_TIMEOUT_S = 5.0
+OUTBOX_FULL_RETRY_AFTER_S = 5
+
+
+class OutboxFull(LedgerBusy):
+    """Signing is refused because a sink has more unsent events than the operator allows."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    """[events]' relay part (config/settings.py builds it)."""
+
+    source: str
+    batch_max: int = 500
+    poll_s: float = 1.0
+    retention_s: float = 7 * 86400.0
+    lag_alert_s: float = 300.0
+    unsent_max: int | None = None
+    alert_webhook_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class SinkStatus:
+    """What a sink has done, in memory: for metrics, ``events status`` and the alert."""
+
+    name: str
+    unsent: int = 0
+    oldest_unsent_at: datetime | None = None
+    sent_since_start: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+
+    def oldest_unsent_age_s(self, now: datetime) -> float:
+        return 0.0 if self.oldest_unsent_at is None else max((now - self.oldest_unsent_at).total_seconds(), 0.0)
+
+
+class Relay:
+    """Publishes the outbox of ``db`` to ``sinks`` (module docstring)."""
+
+    def __init__(self, db: Database, sinks: Sequence[Sink], settings: RelaySettings, *,
+                 sender: bytes | None = None, refusals: RefusalSampler | None = None) -> None:
+        names = [sink.name for sink in sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sink names must differ, got {names}")
+        self._db = db
+        self._sinks = list(sinks)
+        self._settings = settings
+        self._sender = sender
+        self._refusals = refusals
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._wakes: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._status = {sink.name: SinkStatus(sink.name) for sink in sinks}
+        self._lock = threading.Lock()
+        self.alerting = False
+        self.alerts_sent = 0
+
+    def start(self) -> None:
+        for sink in self._sinks:
+            self._spawn(f"events-{sink.name}", lambda sink=sink: asyncio.run(self._publish_loop(sink)))
+        self._spawn("events-housekeeping", self._housekeeping_loop)
+
+    def _spawn(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop every thread (each finishes the batch it is publishing) and write the refusals
+        sampled since the last tick."""
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(STOP_TIMEOUT_S)
+        self._write_refusals()
+
+    def wake(self) -> None:
+        """New rows were committed: every sink looks now (safe from any thread)."""
+        with self._lock:
+            wakes = list(self._wakes.values())
+        for loop, event in wakes:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that sink's loop has ended
+                pass
+
+    def statuses(self) -> list[SinkStatus]:
+        with self._lock:
+            return [replace(status) for status in self._status.values()]
+
+    def admit(self) -> None:
+        """Refuse a signing call while a sink has more than ``unsent_max`` unsent events."""
+        limit = self._settings.unsent_max
+        if limit is None:
+            return
+        with self._lock:
+            worst = max(self._status.values(), key=lambda s: s.unsent, default=None)
+        if worst is not None and worst.unsent > limit:
+            raise OutboxFull(
+                f"signing paused: event sink {worst.name!r} has {worst.unsent} unsent events, over "
+                f"events.unsent_max {limit} (it cannot publish: {worst.last_error or 'falling behind'})",
+                OUTBOX_FULL_RETRY_AFTER_S,
+            )
+
+    async def _publish_loop(self, sink: Sink) -> None:
+        wake = asyncio.Event()
+        with self._lock:
+            self._wakes[sink.name] = (asyncio.get_running_loop(), wake)
+        try:
+            position = await asyncio.to_thread(lambda: sink_cursor(self._db, sink.name).position)
+            backoff_s = RETRY_BACKOFF_MIN_S
+            while not self._stop.is_set():
+                wake.clear()
+                try:
+                    moved = await self._publish_once(sink, position)
+                except (SinkError, LedgerError) as exc:
+                    self._failed(sink.name, exc, backoff_s)
+                    await _wait(wake, backoff_s, self._stop)
+                    backoff_s = min(backoff_s * 2, RETRY_BACKOFF_MAX_S)
+                    continue
+                backoff_s = RETRY_BACKOFF_MIN_S
+                if moved is None:
+                    await _wait(wake, self._settings.poll_s, self._stop)
+                else:
+                    position = moved
+        finally:
+            with self._lock:
+                self._wakes.pop(sink.name, None)
+            await sink.close()
+
+    async def _publish_once(self, sink: Sink, position: Position) -> Position | None:
+        """Publish the next batch after ``position``; its last position, or None when none."""
+        entries = await asyncio.to_thread(read_after, self._db, position, self._settings.batch_max)
+        if not entries:
+            return None
+        events = [to_cloudevent(e, source=self._settings.source, sender=self._sender) for e in entries]
+        await sink.publish(events)
+        last = entries[-1].position
+        await asyncio.to_thread(advance_cursor, self._db, sink.name, last, len(entries))
+        with self._lock:
+            status = self._status[sink.name]
+            status.sent_since_start += len(entries)
+            status.consecutive_failures = 0
+        return last
+
+    def _failed(self, name: str, exc: Exception, backoff_s: float) -> None:
+        with self._lock:
+            status = self._status[name]
+            status.failures += 1
+            status.consecutive_failures += 1
+            status.last_error = str(exc)[:300]
+            count = status.consecutive_failures
+        # The first failure and then every tenth: an outage of hours is a handful of lines.
+        if count == 1 or count % 10 == 0:
+            LOG.warning("event sink %s: batch not published (%d in a row), retrying in %.1f s: %s",
+                        name, count, backoff_s, exc)
+
+    def _housekeeping_loop(self) -> None:
+        last_prune = 0.0
+        while not self._stop.wait(HOUSEKEEPING_S):
+            try:
+                self._write_refusals()
+                self._read_backlogs()
+                if time.monotonic() - last_prune >= PRUNE_EVERY_S:
+                    last_prune = time.monotonic()
+                    self._prune()
+            except LedgerError as exc:
+                LOG.warning("event outbox housekeeping failed, retrying in %g s: %s", HOUSEKEEPING_S, exc)
+
+    def _write_refusals(self) -> None:
+        if self._refusals is None:
+            return
+        rows = self._refusals.flush()
+        if not rows:
+            return
+        try:
+            write_refusal_events(self._db, rows)
+        except LedgerError:
+            self._refusals.restore(rows)
+            raise
+        self.wake()
+
+    def _read_backlogs(self) -> None:
+        found: list[Backlog] = backlogs(self._db, [sink.name for sink in self._sinks])
+        now = datetime.now(UTC)
+        with self._lock:
+            for backlog in found:
+                status = self._status[backlog.sink]
+                status.unsent, status.oldest_unsent_at = backlog.unsent, backlog.oldest_unsent_at
+            lagging = [s for s in self._status.values() if s.oldest_unsent_age_s(now) > self._settings.lag_alert_s]
+            description = [(s.name, s.unsent, round(s.oldest_unsent_age_s(now), 1), s.last_error) for s in lagging]
+        self._observe_lag(description)
+
+    def _observe_lag(self, lagging: list[tuple[str, int, float, str | None]]) -> None:
+        """Raise the alert when a sink's oldest unsent event is older than ``lag_alert_s``, and
+        clear it when none is: a log line, and a POST to the health alert webhook when set."""
+        firing = bool(lagging)
+        if firing == self.alerting:
+            return
+        self.alerting = firing
+        document: dict[str, object] = {
+            "alert": "event_outbox_lag", "state": "firing" if firing else "resolved",
+            "lag_alert_s": self._settings.lag_alert_s,
+            "sinks": [{"sink": n, "unsent": u, "oldest_unsent_age_s": a, "last_error": e} for n, u, a, e in lagging],
+        }
+        if firing:
+            LOG.error("event outbox not draining: %s", "; ".join(
+                f"sink {n}: {u} unsent, oldest {a:g} s ({e or 'falling behind'})" for n, u, a, e in lagging))
+        else:
+            LOG.info("event outbox draining again")
+        self.alerts_sent += 1
+        if self._settings.alert_webhook_url is not None:
+            _post_alert(self._settings.alert_webhook_url, document)
+
+    def _prune(self) -> None:
+        before = datetime.now(UTC) - timedelta(seconds=self._settings.retention_s)
+        deleted = prune(self._db, [sink.name for sink in self._sinks], before)
+        if deleted:
+            LOG.info("event outbox: pruned %d sent events older than %g s", deleted, self._settings.retention_s)
+
+
+async def _wait(wake: asyncio.Event, timeout_s: float, stop: threading.Event) -> None:
+    """Until woken, ``timeout_s`` passed, or stop (``stop`` sets ``wake`` through ``Relay.wake``)."""
+    if stop.is_set():
+        return
+    try:
+        await asyncio.wait_for(wake.wait(), timeout_s)
+    except TimeoutError:
+        pass
+
+
+def _post_alert(url: str, document: dict[str, object]) -> None:
+    body = json.dumps(document, separators=(",", ":")).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=ALERT_WEBHOOK_TIMEOUT_S) as answer:
+            answer.read(1024)
+    except (urllib.error.URLError, OSError) as exc:  # the URL may hold a token: never log it
+        LOG.warning("event outbox alert not delivered to the webhook: %s", type(exc).__name__)
