@@ -154,7 +154,7 @@ def _signing_insert(connection: Connection) -> statements.DriverStatement:
     dialect = connection.dialect
     known = _SIGNING_INSERTS.get(dialect.name)
     if known is None:
-        txid = literal_column(_PG_TXID) if dialect.name == "postgresql" else literal_column("0")
+        txid: Any = literal_column(_PG_TXID) if dialect.name == "postgresql" else literal_column("0")
         known = statements.compile_for(insert(_OUTBOX).values(txid=txid), dialect,
                                        ("kind", "gateway_id", "signing_record_id", "created_at"))
         _SIGNING_INSERTS[dialect.name] = known
@@ -165,7 +165,7 @@ def write_refusal_events(db: Database, events: Sequence[NewRefusalEvent]) -> Non
     """Write sampled refusal rows in one transaction of their own."""
     if not events:
         return
-    txid = literal_column(_PG_TXID) if db.backend == "postgresql" else literal_column("0")
+    txid: Any = literal_column(_PG_TXID) if db.backend == "postgresql" else literal_column("0")
     rows = [{"kind": e.kind, "gateway_id": e.gateway_id, "data": e.data, "created_at": e.created_at,
              "signing_record_id": None} for e in events]
     with writing_connection(db) as connection:
@@ -184,7 +184,7 @@ def _visible(connection: Connection) -> Any:
     """Rows every later read will also see in the same order (module docstring)."""
     if connection.dialect.name != "postgresql":
         return True
-    horizon = connection.execute(_PG_HORIZON).scalar_one()
+    horizon: int = connection.execute(_PG_HORIZON).scalar_one()
     return _OUTBOX.c.txid < horizon
 
 
@@ -228,10 +228,10 @@ def _entries(connection: Connection, rows: Sequence[Any]) -> list[OutboxEntry]:
         found = connection.execute(select(_RATES).where(_RATES.c.id.in_(rate_ids)))
         rates = {row.id: snapshot_value(row._mapping) for row in found}
     gateway_ids = sorted({row.gateway_id for row in rows if row.gateway_id is not None})
-    names = {}
+    names: dict[int, str] = {}
     if gateway_ids:
-        names = dict(tuple(row) for row in connection.execute(select(_GATEWAYS.c.id, _GATEWAYS.c.name)
-                                        .where(_GATEWAYS.c.id.in_(gateway_ids))).all())
+        found_names = connection.execute(select(_GATEWAYS.c.id, _GATEWAYS.c.name).where(_GATEWAYS.c.id.in_(gateway_ids)))
+        names = {int(row.id): str(row.name) for row in found_names}
     entries = []
     for row in rows:
         record = None if row.signing_record_id is None else records[row.signing_record_id]

@@ -6,9 +6,7 @@ that can be told to fail.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import secrets
 import shutil
 import socket
 import subprocess
@@ -19,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 
 from clearinghouse.api.server import serving
-from clearinghouse.ledger import CallKeys, Committer, CreditMode, Database, Gateway, create_gateway, set_credit_policy
+from clearinghouse.ledger import Committer, CreditMode, Database, Gateway, create_gateway, set_credit_policy
+from tests.events.jetstream import Stream, temporary_stream
 from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of
 
-SHARED_NATS_URL = "nats://127.0.0.1:4222"
 WAIT_S = 30.0
 """Any condition a test waits for (a relay draining a backlog) holds well within this."""
 POLL_S = 0.02
@@ -48,70 +45,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@dataclass
-class Stream:
-    """A JetStream stream of this test: its name, server and subject prefix."""
-
-    url: str
-    name: str
-    prefix: str
-
-    def messages(self) -> list[tuple[str, dict[str, Any], str]]:
-        """Every stored message in stream order: (Nats-Msg-Id, CloudEvent, subject)."""
-        return asyncio.run(self._messages())
-
-    async def _messages(self) -> list[tuple[str, dict[str, Any], str]]:
-        client = await nats.connect(self.url, connect_timeout=5)
-        try:
-            jetstream = client.jetstream()
-            info = await jetstream.stream_info(self.name)
-            found = []
-            for sequence in range(info.state.first_seq, info.state.last_seq + 1):
-                message = await jetstream.get_msg(self.name, sequence)
-                headers = message.headers or {}
-                found.append((headers.get("Nats-Msg-Id", ""), json.loads(message.data or b"{}"), message.subject))
-            return found
-        finally:
-            await client.close()
-
-    def count(self) -> int:
-        async def count() -> int:
-            client = await nats.connect(self.url, connect_timeout=5)
-            try:
-                return int((await client.jetstream().stream_info(self.name)).state.messages)
-            finally:
-                await client.close()
-        return asyncio.run(count())
-
-
-async def _create_stream(url: str, name: str, prefix: str) -> None:
-    client = await nats.connect(url, connect_timeout=5)
-    try:
-        await client.jetstream().add_stream(name=name, subjects=[f"{prefix}.>"], duplicate_window=600.0)
-    finally:
-        await client.close()
-
-
-async def _delete_stream(url: str, name: str) -> None:
-    client = await nats.connect(url, connect_timeout=5)
-    try:
-        await client.jetstream().delete_stream(name)
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-def stream() -> Iterator[Stream]:
-    """A stream of its own on the machine's NATS server, deleted after the test."""
-    token = secrets.token_hex(6)
-    made = Stream(SHARED_NATS_URL, f"CHTEST_{token}", f"chtest.{token}")
-    asyncio.run(_create_stream(made.url, made.name, made.prefix))
-    try:
-        yield made
-    finally:
-        asyncio.run(_delete_stream(made.url, made.name))
 
 
 class NatsServer:
@@ -144,6 +77,13 @@ class NatsServer:
         if process is not None:
             process.terminate()
             process.wait(10)
+
+
+@pytest.fixture
+def stream() -> Iterator[Stream]:
+    """A stream of its own on the machine's NATS server, deleted after the test."""
+    with temporary_stream() as made:
+        yield made
 
 
 @pytest.fixture
@@ -236,5 +176,3 @@ def sign(db: Database, committer: Committer, gateways: list[Gateway], calls_per_
             signed.append((call.gateway_id, call.session.state_id, call.session.sequence_number))
     return signed
 
-
-__all__ = ["CallKeys", "eventually", "sign"]

@@ -19,7 +19,8 @@ from clearinghouse.events.relay import OutboxFull, Relay, RelaySettings
 from clearinghouse.events.sinks import HttpSink, NatsSink
 from clearinghouse.ledger import Committer, Database, Gateway
 from clearinghouse.ledger.outbox import START, sink_cursor
-from tests.events.conftest import NatsServer, Receiver, Stream, eventually, free_port, sign
+from tests.events.conftest import NatsServer, Receiver, eventually, free_port, sign
+from tests.events.jetstream import Stream
 
 SENDER = bytes.fromhex("55" * 20)
 
@@ -152,9 +153,9 @@ def test_a_broker_outage_loses_nothing_and_the_backlog_drains(
     stream = Stream(own_nats.url, "CHOUTAGE", "choutage")
     import asyncio
 
-    from tests.events.conftest import _create_stream
+    from tests.events.jetstream import create_stream
 
-    asyncio.run(_create_stream(stream.url, stream.name, stream.prefix))
+    asyncio.run(create_stream(stream.url, stream.name, stream.prefix))
     sink = NatsSink(stream.url, stream.prefix, connect_timeout_s=0.5, ack_timeout_s=1.0)
     relay = _relay(db, [sink], batch_max=20, lag_alert_s=0.2)
     committer = Committer(db, committed=relay.wake)

@@ -1,0 +1,191 @@
+"""``clearinghouse events``: the event outbox and its sinks, seen and driven from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from clearinghouse.cli.options import config_option, emit, json_option, opened_ledger, settings, translated
+from clearinghouse.config import Settings
+
+if TYPE_CHECKING:
+    from clearinghouse.events.sinks import Sink
+    from clearinghouse.ledger import Database
+
+TAIL_POLL_S = 0.5
+"""How often ``events tail`` looks for new events while following."""
+REPLAY_EVENTS_MAX = 1_000_000
+"""Events one replay publishes at most: a larger range is several replays."""
+
+
+@click.group("events")
+def events() -> None:
+    """Every signing and sampled refusal as a CloudEvent: status, tail, replay.
+
+    \b
+    Examples:
+      clearinghouse events status --config clearinghouse.toml
+      clearinghouse events tail --config clearinghouse.toml
+      clearinghouse events replay --config clearinghouse.toml --from 1200 --to 1300 --sink nats
+    """
+
+
+@events.command("status")
+@config_option
+@json_option
+def status(config_path: Path, as_json: bool) -> None:
+    """Each configured sink's cursor, unsent events and the age of its oldest one, and the outbox's size.
+
+    \b
+    Examples:
+      clearinghouse events status --config clearinghouse.toml --json
+    """
+    from clearinghouse.ledger.outbox import backlogs, outbox_extent, sink_cursor
+
+    config = settings(config_path)
+    names = _sink_names(config)
+    with opened_ledger(config.database_url) as db, translated():
+        rows, lowest, highest = outbox_extent(db)
+        found = {b.sink: b for b in backlogs(db, names)}
+        cursors = {name: sink_cursor(db, name) for name in names}
+    now = datetime.now(UTC)
+    sinks = []
+    for name in names:
+        oldest = found[name].oldest_unsent_at
+        sinks.append({
+            "sink": name, "last_sent_id": cursors[name].position.id, "sent_total": cursors[name].sent_total,
+            "cursor_moved_at": cursors[name].updated_at, "unsent": found[name].unsent,
+            "oldest_unsent_age_s": None if oldest is None else round((now - oldest).total_seconds(), 3),
+        })
+    data = {"enabled": config.events.enabled, "outbox_rows": rows, "lowest_id": lowest, "highest_id": highest,
+            "sinks": sinks}
+    lines = [f"outbox: {rows} events (ids {lowest}..{highest}), events {'on' if config.events.enabled else 'off'}"]
+    lines += [f"sink {s['sink']}: sent through id {s['last_sent_id']} ({s['sent_total']} sent), {s['unsent']} unsent"
+              + ("" if s["oldest_unsent_age_s"] is None else f", oldest {s['oldest_unsent_age_s']} s old")
+              for s in sinks] or ["no sink configured (set events.nats_url or events.http_url)"]
+    emit(as_json, data, lines)
+
+
+@events.command("tail")
+@config_option
+@click.option("--from", "first_id", type=click.IntRange(min=1), default=None,
+              help="Start at this event id (default: after the newest, showing only new events).")
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Keep printing new events until stopped.")
+def tail(config_path: Path, first_id: int | None, follow: bool) -> None:
+    """Print events as CloudEvents JSON, one per line, following new ones as they are written.
+
+    \b
+    Examples:
+      clearinghouse events tail --config clearinghouse.toml
+      clearinghouse events tail --config clearinghouse.toml --from 1 --no-follow
+    """
+    from clearinghouse.events.cloudevents import to_cloudevent
+    from clearinghouse.ledger.outbox import newest_position, read_range
+
+    config = settings(config_path)
+    sender = _sender(config)
+    with opened_ledger(config.database_url) as db, translated():
+        next_id = newest_position(db).id + 1 if first_id is None else first_id
+        while True:
+            entries = read_range(db, next_id, None)
+            for entry in entries:
+                click.echo(json.dumps(to_cloudevent(entry, source=config.events.source, sender=sender),
+                                      separators=(",", ":")))
+            if entries:
+                next_id = entries[-1].id + 1
+                continue
+            if not follow:
+                return
+            time.sleep(TAIL_POLL_S)
+
+
+@events.command("replay")
+@config_option
+@click.option("--from", "first_id", type=click.IntRange(min=1), required=True, help="First event id to publish.")
+@click.option("--to", "last_id", type=click.IntRange(min=1), default=None, help="Last event id (default: the newest).")
+@click.option("--sink", "sink_names", multiple=True, help="A configured sink (nats, http); default: every one.")
+@json_option
+def replay(config_path: Path, first_id: int, last_id: int | None, sink_names: tuple[str, ...], as_json: bool) -> None:
+    """Publish a range of stored events again, with their ids, to the configured sinks.
+
+    The sinks' cursors do not move: this is for a consumer that lost events. JetStream drops
+    copies of events still in its stream's duplicate window; other consumers deduplicate by
+    id. Events pruned after events.retention_s cannot be replayed.
+
+    \b
+    Examples:
+      clearinghouse events replay --config clearinghouse.toml --from 1200
+      clearinghouse events replay --config clearinghouse.toml --from 1200 --to 1300 --sink http
+    """
+    config = settings(config_path)
+    if last_id is not None and last_id < first_id:
+        raise click.BadParameter(f"--to {last_id} is before --from {first_id}", param_hint="--to")
+    sinks = _sinks(config, sink_names)
+    with opened_ledger(config.database_url) as db, translated():
+        published = asyncio.run(_replay(db, config, sinks, first_id, last_id))
+    emit(as_json, {"published": published, "sinks": [sink.name for sink in sinks]},
+         [f"published {published} events to {', '.join(sink.name for sink in sinks)}"])
+
+
+async def _replay(db: Database, config: Settings, sinks: list[Sink], first_id: int, last_id: int | None) -> int:
+    from clearinghouse.events.cloudevents import to_cloudevent
+    from clearinghouse.events.sinks import SinkError
+    from clearinghouse.ledger.outbox import read_range
+
+    sender, published, next_id = _sender(config), 0, first_id
+    try:
+        while published < REPLAY_EVENTS_MAX:
+            entries = await asyncio.to_thread(read_range, db, next_id, last_id, config.events.batch_max)
+            if not entries:
+                break
+            batch = [to_cloudevent(e, source=config.events.source, sender=sender) for e in entries]
+            for sink in sinks:
+                try:
+                    await sink.publish(batch)
+                except SinkError as exc:
+                    raise click.ClickException(f"sink {sink.name}: {exc} (published {published} before)") from exc
+            published += len(batch)
+            next_id = entries[-1].id + 1
+    finally:
+        for sink in sinks:
+            await sink.close()
+    return published
+
+
+def _sink_names(config: Settings) -> list[str]:
+    return [name for name, url in (("nats", config.events.nats_url), ("http", config.events.http_url)) if url]
+
+
+def _sinks(config: Settings, wanted: tuple[str, ...]) -> list[Sink]:
+    from clearinghouse.events.sinks import HttpSink, NatsSink
+
+    configured = _sink_names(config)
+    unknown = sorted(set(wanted) - set(configured))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not a configured sink (configured: "
+                                 f"{', '.join(configured) or 'none'})", param_hint="--sink")
+    names = list(wanted) or configured
+    if not names:
+        raise click.ClickException("no sink configured: set events.nats_url or events.http_url")
+    sinks: list[Sink] = []
+    if "nats" in names and config.events.nats_url:
+        sinks.append(NatsSink(config.events.nats_url, config.events.nats_subject_prefix))
+    if "http" in names and config.events.http_url:
+        sinks.append(HttpSink(config.events.http_url))
+    return sinks
+
+
+def _sender(config: Settings) -> bytes | None:
+    """The sender's address from the keystore's plain ``address`` field (no passphrase needed:
+    the address is public); None when the file does not name it."""
+    try:
+        address = json.loads(config.keystore.read_text()).get("address")
+        return bytes.fromhex(str(address).removeprefix("0x")) if address else None
+    except (OSError, ValueError):
+        return None
