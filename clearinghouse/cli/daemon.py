@@ -298,13 +298,17 @@ def _event_relay(config: Settings, db: ledger.Database, sender: bytes) -> tuple[
     sampler the transports offer refusals to (None with events off); started by the caller."""
     from clearinghouse.events.refusals import RefusalSampler
     from clearinghouse.events.relay import Relay, RelaySettings
-    from clearinghouse.events.sinks import HttpSink, NatsSink, Sink
+    from clearinghouse.events.sinks import Sink
 
     events = config.events
     sinks: list[Sink] = []
     if events.enabled and events.nats_url is not None:
+        from clearinghouse.events.nats_sink import NatsSink
+
         sinks.append(NatsSink(events.nats_url, events.nats_subject_prefix))
     if events.enabled and events.http_url is not None:
+        from clearinghouse.events.http_sink import HttpSink
+
         sinks.append(HttpSink(events.http_url))
     refusals = RefusalSampler(window_s=events.refusal_window_s, samples_max=events.refusal_samples_max)
     settings = RelaySettings(source=events.source, batch_max=events.batch_max, poll_s=events.poll_s,

@@ -163,8 +163,6 @@ def _sink_names(config: Settings) -> list[str]:
 
 
 def _sinks(config: Settings, wanted: tuple[str, ...]) -> list[Sink]:
-    from clearinghouse.events.sinks import HttpSink, NatsSink
-
     configured = _sink_names(config)
     unknown = sorted(set(wanted) - set(configured))
     if unknown:
@@ -175,8 +173,12 @@ def _sinks(config: Settings, wanted: tuple[str, ...]) -> list[Sink]:
         raise click.ClickException("no sink configured: set events.nats_url or events.http_url")
     sinks: list[Sink] = []
     if "nats" in names and config.events.nats_url:
+        from clearinghouse.events.nats_sink import NatsSink
+
         sinks.append(NatsSink(config.events.nats_url, config.events.nats_subject_prefix))
     if "http" in names and config.events.http_url:
+        from clearinghouse.events.http_sink import HttpSink
+
         sinks.append(HttpSink(config.events.http_url))
     return sinks
 

@@ -16,7 +16,8 @@ import pytest
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.events.cloudevents import SIGNING_TYPE, schema_text
 from clearinghouse.events.relay import OutboxFull, Relay, RelaySettings
-from clearinghouse.events.sinks import HttpSink, NatsSink
+from clearinghouse.events.http_sink import HttpSink
+from clearinghouse.events.nats_sink import NatsSink
 from clearinghouse.ledger import Committer, Database, Gateway
 from clearinghouse.ledger.outbox import START, sink_cursor
 from tests.events.conftest import NatsServer, Receiver, eventually, free_port, sign
