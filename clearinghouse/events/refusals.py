@@ -57,13 +57,15 @@ class _Window:
 class RefusalSampler:
     """Thread-safe: the HTTP event loop and gRPC threads offer, the relay flushes."""
 
-    def __init__(self, *, window_s: float = WINDOW_S_DEFAULT, samples_max: int = SAMPLES_MAX_DEFAULT) -> None:
+    def __init__(self, *, window_s: float = WINDOW_S_DEFAULT, samples_max: int = SAMPLES_MAX_DEFAULT,
+                 first_window_start_unix_s: float | None = None) -> None:
+        """Windows start at ``first_window_start_unix_s`` (default: now) and every ``window_s``."""
         if window_s <= 0 or samples_max < 0:
             raise ValueError(f"window_s must be > 0 and samples_max >= 0, got {window_s}, {samples_max}")
         self._window_s = window_s
         self._samples_max = samples_max
         self._lock = threading.Lock()
-        self._window_start = time.time()
+        self._window_start = time.time() if first_window_start_unix_s is None else first_window_start_unix_s
         self._windows: dict[tuple[int | None, str], _Window] = {}
         self._pending: list[NewRefusalEvent] = []
         self.offered = 0

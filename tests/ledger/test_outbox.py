@@ -5,6 +5,7 @@ PostgreSQL (PostgreSQL's late-committing transaction included)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ from clearinghouse.ledger import set_credit_policy
 from clearinghouse.ledger.outbox import (
     START,
     NewRefusalEvent,
+    OutboxEntry,
+    Position,
     advance_cursor,
     backlogs,
     prune,
@@ -33,6 +36,15 @@ WAIT_S = 10.0
 
 def _credit(db: Database, gateway: Gateway) -> None:
     set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**18, actor="t", reason="t")
+
+
+def _settled(db: Database, position: Position, rows: int, limit: int = 1000) -> list[OutboxEntry]:
+    """The rows after ``position`` once ``rows`` of them are readable: on PostgreSQL a row is read
+    only once every older transaction on the server ended (other databases' included)."""
+    deadline = time.monotonic() + WAIT_S
+    while len(entries := read_after(db, position, limit)) < min(rows, limit) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return entries
 
 
 def _outbox_rows(db: Database) -> int:
@@ -53,7 +65,7 @@ def test_each_recorded_call_gets_one_row_in_its_batch_and_a_refused_one_none(
     outcomes = commit_calls(ledger_db, [CheckAndRecord(first, keys_of(first)),
                                         LedgerStep(keys_of(refused), record_then_refuse),
                                         CheckAndRecord(last, keys_of(last))])
-    entries = read_after(ledger_db, START)
+    entries = _settled(ledger_db, START, 2)
 
     assert [e.record.id for e in entries if e.record] == [outcomes[0].result().record.id,
                                                           outcomes[2].result().record.id]
@@ -97,7 +109,7 @@ def test_a_cursor_resumes_and_never_moves_back(
     _credit(ledger_db, gateway)
     calls = [new_session(gateway.id).next_call() for _ in range(5)]
     commit_calls(ledger_db, [CheckAndRecord(call, keys_of(call)) for call in calls])
-    page = read_after(ledger_db, START, limit=3)
+    page = _settled(ledger_db, START, 5, limit=3)
     advance_cursor(ledger_db, "nats", page[-1].position, len(page))
     advance_cursor(ledger_db, "nats", page[0].position, 1)  # a lagging second relay
 
@@ -115,7 +127,7 @@ def test_prune_deletes_only_old_rows_every_sink_sent(
     _credit(ledger_db, gateway)
     calls = [new_session(gateway.id).next_call() for _ in range(4)]
     commit_calls(ledger_db, [CheckAndRecord(call, keys_of(call)) for call in calls])
-    entries = read_after(ledger_db, START)
+    entries = _settled(ledger_db, START, 4)
     advance_cursor(ledger_db, "nats", entries[2].position, 3)
     advance_cursor(ledger_db, "http", entries[1].position, 2)
     future = datetime.now(UTC) + timedelta(hours=1)
@@ -129,7 +141,7 @@ def test_refusal_rows_carry_their_data(ledger_db: Database, gateway: Gateway) ->
     at = datetime.now(UTC)
     write_refusal_events(ledger_db, [NewRefusalEvent("refusal", gateway.id, '{"reason": "RATE_LIMITED"}', at),
                                      NewRefusalEvent("refusal", None, '{"reason": "UNAUTHENTICATED"}', at)])
-    entries = read_after(ledger_db, START)
+    entries = _settled(ledger_db, START, 2)
     assert [(e.kind, e.gateway_id, e.data) for e in entries] == [
         ("refusal", gateway.id, '{"reason": "RATE_LIMITED"}'), ("refusal", None, '{"reason": "UNAUTHENTICATED"}')]
 
@@ -159,7 +171,7 @@ def test_a_transaction_committing_late_is_not_skipped_on_postgresql(
     release.set()
     pending.result(WAIT_S)
     committer.close()
-    seen_after = read_after(ledger_db, START)
+    seen_after = _settled(ledger_db, START, 2)
 
     assert seen_early == []  # held back until the slow transaction ended
     assert [e.record.state_id for e in seen_after if e.record] == [slow.session.state_id, fast.session.state_id]
