@@ -44,7 +44,6 @@ answer), so a scrape never waits for the RPC or the database.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -251,19 +250,19 @@ class _EventsCollector(Collector):
         self._relay = relay
 
     def collect(self) -> Iterator[Metric]:
-        now = datetime.now(UTC)
         statuses = self._relay.statuses()
         unsent = GaugeMetricFamily("clearinghouse_events_unsent", "Events in the outbox a sink has not sent.",
                                    labels=("sink",))
         age = GaugeMetricFamily("clearinghouse_events_oldest_unsent_age_seconds",
-                                "Age of the oldest event a sink has not sent (0: none).", labels=("sink",))
+                                "Age of the oldest event a sink has not sent (0: none), read every second.",
+                                labels=("sink",))
         sent = CounterMetricFamily("clearinghouse_events_sent", "Events a sink published since start.",
                                    labels=("sink",))
         failures = CounterMetricFamily("clearinghouse_events_publish_failures",
                                        "Batches a sink failed to publish (each retried).", labels=("sink",))
         for status in statuses:
             unsent.add_metric((status.name,), status.unsent)
-            age.add_metric((status.name,), status.oldest_unsent_age_s(now))
+            age.add_metric((status.name,), status.oldest_unsent_age_s)
             sent.add_metric((status.name,), status.sent_since_start)
             failures.add_metric((status.name,), status.failures)
         yield from (unsent, age, sent, failures)

@@ -1,5 +1,6 @@
-"""The NATS JetStream sink: each event published with its id as ``Nats-Msg-Id`` (JetStream drops
-a copy it stored within its stream's duplicate window) on ``<prefix>.<type>.<subject>``."""
+"""The NATS JetStream sink: each event published on ``<prefix>.<type>.<subject>`` with
+``Nats-Msg-Id: <source>/<id>`` (JetStream drops a copy it stored within its stream's duplicate
+window; the source keeps two deployments sharing a stream, whose outbox ids overlap, apart)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def nats_subject(prefix: str, event: dict[str, Any]) -> str:
 
 
 class NatsSink:
-    """JetStream: each event published with its id as ``Nats-Msg-Id``; a batch's acknowledgements
+    """JetStream: each event published with ``message_id`` as ``Nats-Msg-Id``; a batch's acknowledgements
     are awaited together (they arrive in order on one connection)."""
 
     def __init__(self, url: str, subject_prefix: str, *, name: str = "nats",
@@ -53,7 +54,7 @@ class NatsSink:
         jetstream = await self._connected()
         try:
             acks = [await jetstream.publish_async(nats_subject(self._prefix, event), _body(event),
-                                                  headers={"Nats-Msg-Id": event["id"]})
+                                                  headers={"Nats-Msg-Id": message_id(event)})
                     for event in events]
             await asyncio.wait_for(asyncio.gather(*acks), self._ack_timeout_s)
         except (NatsError, JetStreamError, TimeoutError, OSError) as exc:
@@ -89,6 +90,11 @@ class NatsSink:
 
     async def close(self) -> None:
         await self._drop()
+
+
+def message_id(event: dict[str, Any]) -> str:
+    """The JetStream deduplication id of an event: its source and id."""
+    return f"{event['source']}/{event['id']}"
 
 
 def _body(event: dict[str, Any]) -> bytes:

@@ -83,14 +83,12 @@ class SinkStatus:
 
     name: str
     unsent: int = 0
-    oldest_unsent_at: datetime | None = None
+    oldest_unsent_age_s: float = 0.0
+    """As of the last backlog read (at most HOUSEKEEPING_S ago); 0 with nothing unsent."""
     sent_since_start: int = 0
     failures: int = 0
     consecutive_failures: int = 0
     last_error: str | None = None
-
-    def oldest_unsent_age_s(self, now: datetime) -> float:
-        return 0.0 if self.oldest_unsent_at is None else max((now - self.oldest_unsent_at).total_seconds(), 0.0)
 
 
 class Relay:
@@ -245,9 +243,11 @@ class Relay:
         with self._lock:
             for backlog in found:
                 status = self._status[backlog.sink]
-                status.unsent, status.oldest_unsent_at = backlog.unsent, backlog.oldest_unsent_at
-            lagging = [s for s in self._status.values() if s.oldest_unsent_age_s(now) > self._settings.lag_alert_s]
-            description = [(s.name, s.unsent, round(s.oldest_unsent_age_s(now), 1), s.last_error) for s in lagging]
+                oldest = backlog.oldest_unsent_at
+                status.unsent = backlog.unsent
+                status.oldest_unsent_age_s = 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
+            lagging = [s for s in self._status.values() if s.oldest_unsent_age_s > self._settings.lag_alert_s]
+            description = [(s.name, s.unsent, round(s.oldest_unsent_age_s, 1), s.last_error) for s in lagging]
         self._observe_lag(description)
 
     def _observe_lag(self, lagging: list[tuple[str, int, float, str | None]]) -> None:

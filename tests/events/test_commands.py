@@ -67,11 +67,11 @@ def test_replay_publishes_a_range_to_the_sinks_without_moving_their_cursors(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"published": 3, "sinks": ["nats", "http"]}
     assert [event["id"] for event in receiver.accepted_events()] == ["ch-2", "ch-3", "ch-4"]
-    assert [message_id for message_id, _, _ in stream.messages()] == ["ch-2", "ch-3", "ch-4"]
+    assert [event["id"] for _, event, _ in stream.messages()] == ["ch-2", "ch-3", "ch-4"]
 
     again = _run("replay", "--config", str(config), "--from", "1", "--sink", "nats")
     assert again.exit_code == 0, again.output
-    assert [message_id for message_id, _, _ in stream.messages()] == ["ch-2", "ch-3", "ch-4", "ch-1", "ch-5"]
+    assert [event["id"] for _, event, _ in stream.messages()] == ["ch-2", "ch-3", "ch-4", "ch-1", "ch-5"]
     db = ledger.open_database(f"sqlite:///{tmp_path / 'clearinghouse.sqlite3'}")
     try:
         assert sink_cursor(db, "nats").sent_total == 0

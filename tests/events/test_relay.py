@@ -64,7 +64,8 @@ def test_every_signed_call_reaches_jetstream_once_in_order_and_matches_its_schem
         committer.close()
         relay.stop()
     messages = stream.messages()
-    assert [message_id for message_id, _, _ in messages] == [event["id"] for _, event, _ in messages]
+    assert [message_id for message_id, _, _ in messages] == [f"urn:clearinghouse:test/{event['id']}"
+                                                             for _, event, _ in messages]
     _check_once_in_order([event for _, event, _ in messages], signed)
     assert len(messages) == len(signed)  # JetStream stored no copy
     validator = jsonschema_rs.validator_for(json.loads(schema_text(SIGNING_TYPE)))

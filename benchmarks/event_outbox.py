@@ -1,0 +1,211 @@
+"""The event outbox's cost (issue 17): signing throughput with the outbox on vs off, measured in
+the same run at the group-commit rates of benchmarks/signing_path.py, and the relay's lag.
+
+Per backend (SQLite: one daemon, 64 sessions; PostgreSQL: one daemon, 16 gateways x 4 sessions),
+daemons are started alternately with ``[events] enabled = false`` (the reference) and with the
+outbox on and a NATS JetStream sink publishing to a stream of this run's own on the machine's NATS
+server (127.0.0.1:4222; the stream is deleted afterwards), ROUNDS times each, in the order off, on,
+off, on, ... so drift on the shared machine hits both alike. Each run: warm-up, then the closed-loop
+maximum (64 sessions, each sending its next call as soon as the last is answered). The ratio is
+the median "on" rate over the median "off" rate (target >= 0.90).
+
+Lag, on the "on" runs: /metrics is read every METRICS_POLL_S during the closed loop, for the
+NATS sink's unsent events and the age of its oldest; after the load stops, the time until the
+sink has sent everything (drain). Finally the stream must hold one message per signing record.
+
+Usage: python benchmarks/event_outbox.py [sqlite] [postgresql] [--quick] [--json FILE] [--processes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_daemon  # noqa: E402
+from bench_daemon import DaemonSpec, free_port  # noqa: E402
+from session_load import CREATION_ROUND_BLOCK_HASH, LoadPool, OfferShape, Target  # noqa: E402
+
+Json = dict[str, Any]
+
+NATS_URL = "nats://127.0.0.1:4222"
+ROUNDS = 3
+"""Off/on pairs per backend: the median of each side is compared."""
+SESSIONS = 64
+PG_GATEWAYS, PG_SESSIONS_PER_GATEWAY = 16, 4
+METRICS_POLL_S = 0.2
+DRAIN_TIMEOUT_S = 60.0
+_UNSENT = re.compile(r'^clearinghouse_events_unsent\{sink="nats"\} (\S+)$', re.M)
+_AGE = re.compile(r'^clearinghouse_events_oldest_unsent_age_seconds\{sink="nats"\} (\S+)$', re.M)
+
+
+def _sink_gauges(port: int) -> tuple[float, float] | None:
+    """(unsent, oldest unsent age s) of the NATS sink from the daemon's /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return None
+    unsent, age = _UNSENT.search(text), _AGE.search(text)
+    return None if unsent is None or age is None else (float(unsent.group(1)), float(age.group(1)))
+
+
+class LagSampler:
+    """Reads the sink's gauges every METRICS_POLL_S in a thread while the load runs."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._stop = threading.Event()
+        self.samples: list[tuple[float, float]] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LagSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(METRICS_POLL_S):
+            gauges = _sink_gauges(self._port)
+            if gauges is not None:
+                self.samples.append(gauges)
+
+
+def _drain_s(port: int) -> float | None:
+    """Seconds from the end of the load until the sink has nothing unsent (None: not within
+    DRAIN_TIMEOUT_S). The gauges are refreshed once a second by the relay's housekeeping."""
+    started = time.monotonic()
+    while time.monotonic() - started < DRAIN_TIMEOUT_S:
+        gauges = _sink_gauges(port)
+        if gauges is not None and gauges[0] == 0:
+            return round(time.monotonic() - started, 2)
+        time.sleep(METRICS_POLL_S)
+    return None
+
+
+async def _stream(action: str, name: str, prefix: str = "") -> int:
+    import nats
+
+    client = await nats.connect(NATS_URL, connect_timeout=5)
+    try:
+        jetstream = client.jetstream()
+        if action == "create":
+            await jetstream.add_stream(name=name, subjects=[f"{prefix}.>"], duplicate_window=600.0)
+            return 0
+        if action == "count":
+            return int((await jetstream.stream_info(name)).state.messages)
+        await jetstream.delete_stream(name)
+        return 0
+    finally:
+        await client.close()
+
+
+def one_run(database_url: str, gateways: int, sessions_per_gateway: int, outbox: bool, prefix: str,
+            processes: int, closed_s: float, warmup_s: float) -> Json:
+    # A source per run: each run's fresh ledger numbers its events from 1 again.
+    events = ([f'nats_url = "{NATS_URL}"', f'nats_subject_prefix = "{prefix}"',
+               f'source = "urn:bench:{secrets.token_hex(4)}"'] if outbox else ["enabled = false"])
+    with tempfile.TemporaryDirectory(prefix="event-outbox-") as tmp:
+        directory = Path(tmp)
+        if database_url == "sqlite":
+            database_url = f"sqlite:///{directory / 'ledger.sqlite3'}"
+        static = (f'current_round_block_hash = "0x{CREATION_ROUND_BLOCK_HASH.hex()}"',)
+        spec = DaemonSpec(free_port(), chain_static_extra=static, events_extra=events)
+        with bench_daemon.daemons(directory, database_url, [spec], gateways) as (running, made):
+            targets = [Target("127.0.0.1", spec.http_port, made[n // sessions_per_gateway].api_key)
+                       for n in range(gateways * sessions_per_gateway)]
+            with LoadPool(targets, processes, OfferShape()) as pool:
+                pool.phase("closed", warmup_s)
+                with LagSampler(spec.http_port) as lag:
+                    result = pool.phase("closed", closed_s)
+                drain = _drain_s(spec.http_port) if outbox else None
+            config = running[0].config
+        verify = bench_daemon.verify_ledger(config)
+        records = _records(database_url)
+    result = {key: result[key] for key in ("calls_per_s", "p50_ms", "p99_ms", "errors")}
+    result |= {"outbox": outbox, "signing_records": records, "ledger_verify_ok": verify["ok"]}
+    if outbox:
+        result |= {"max_unsent": max((u for u, _ in lag.samples), default=None),
+                   "max_oldest_unsent_age_s": max((a for _, a in lag.samples), default=None),
+                   "drain_after_load_s": drain}
+    print(f"    outbox {'on ' if outbox else 'off'}: {result['calls_per_s']}/s p99 {result['p99_ms']} ms "
+          f"errors {result['errors']}" + (f"; lag: max unsent {result['max_unsent']}, max oldest age "
+                                          f"{result['max_oldest_unsent_age_s']} s, drained {drain} s after"
+                                          if outbox else ""), flush=True)
+    return result
+
+
+def _records(database_url: str) -> int:
+    from sqlalchemy import text
+
+    from clearinghouse import ledger
+
+    db = ledger.open_database(database_url)
+    try:
+        with db.engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM signing_records")).scalar_one())
+    finally:
+        db.dispose()
+
+
+def backend(name: str, args: argparse.Namespace, closed_s: float, warmup_s: float) -> Json:
+    token = secrets.token_hex(6)
+    stream, prefix = f"CHBENCH_{token}", f"chbench.{token}"
+    asyncio.run(_stream("create", stream, prefix))
+    runs: list[Json] = []
+    try:
+        for _ in range(ROUNDS):
+            for outbox in (False, True):
+                if name == "sqlite":
+                    runs.append(one_run("sqlite", 1, SESSIONS, outbox, prefix, args.processes, closed_s, warmup_s))
+                else:
+                    with bench_daemon.scratch_postgres() as url:
+                        runs.append(one_run(url, PG_GATEWAYS, PG_SESSIONS_PER_GATEWAY, outbox, prefix,
+                                            args.processes, closed_s, warmup_s))
+        published = asyncio.run(_stream("count", stream))
+    finally:
+        asyncio.run(_stream("delete", stream))
+    off = statistics.median(r["calls_per_s"] for r in runs if not r["outbox"])
+    on = statistics.median(r["calls_per_s"] for r in runs if r["outbox"])
+    signed_on = sum(r["signing_records"] for r in runs if r["outbox"])
+    result = {"runs": runs, "off_median_per_s": off, "on_median_per_s": on, "on_over_off": round(on / off, 3),
+              "stream_messages": published, "signing_records_with_outbox": signed_on}
+    print(f"  {name}: outbox on / off = {on} / {off} = {result['on_over_off']}; stream holds {published} "
+          f"messages for {signed_on} signing records of the outbox runs", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="*", choices=["sqlite", "postgresql"], default=[])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--processes", type=int, default=1)
+    args = parser.parse_args()
+    closed_s, warmup_s = (4.0, 1.0) if args.quick else (10.0, 2.0)
+    document = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "closed_s": closed_s}
+    for name in args.rows or ["sqlite", "postgresql"]:
+        print(f"{name}: {ROUNDS} x (outbox off, outbox on), closed loop {closed_s:g} s", flush=True)
+        document[name] = backend(name, args, closed_s, warmup_s)
+    if args.json:
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
