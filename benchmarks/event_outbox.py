@@ -13,7 +13,14 @@ Lag, on the "on" runs: /metrics is read every METRICS_POLL_S during the closed l
 NATS sink's unsent events and the age of its oldest; after the load stops, the time until the
 sink has sent everything (drain). Finally the stream must hold one message per signing record.
 
-Usage: python benchmarks/event_outbox.py [sqlite] [postgresql] [--quick] [--json FILE] [--processes N]
+The "committer" rows isolate the write: in this process, batches of COMMITTER_BATCH calls
+(8 gateways x 8 sessions, one call each per batch, prepared before the clock starts) committed
+with ``commit_calls(..., outbox=False)`` and ``outbox=True`` alternately, TRIALS times
+COMMITTER_BATCHES batches per side, on SQLite and PostgreSQL; the ratio of the medians. No relay
+runs there: what is measured is the outbox rows' share of the batch transaction alone.
+
+Usage: python benchmarks/event_outbox.py [sqlite] [postgresql] [committer] [--quick] [--json FILE]
+           [--processes N]
 """
 
 from __future__ import annotations
@@ -191,16 +198,70 @@ def backend(name: str, args: argparse.Namespace, closed_s: float, warmup_s: floa
     return result
 
 
+COMMITTER_BATCH = 64
+COMMITTER_BATCHES = 20
+TRIALS = 7
+
+
+def committer_rows(quick: bool) -> Json:
+    """Outbox off vs on in the committer alone, per backend (module docstring)."""
+    sys.path.insert(0, str(HERE.parent))
+    from clearinghouse import ledger
+    from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of
+
+    result: Json = {}
+    trials, batches = (3, 10) if quick else (TRIALS, COMMITTER_BATCHES)
+    with tempfile.TemporaryDirectory(prefix="outbox-committer-") as tmp, bench_daemon.scratch_postgres() as pg:
+        for name, url in (("sqlite", f"sqlite:///{tmp}/ledger.sqlite3"), ("postgresql", pg)):
+            ledger.upgrade_to_head(url)
+            db = ledger.open_database(url)
+            try:
+                drivers = []
+                for number in range(8):
+                    gateway = ledger.create_gateway(db, f"bench-{number}")
+                    ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=10**24,
+                                             actor="bench", reason="benchmark")
+                    drivers += [SessionDriver(gateway.id) for _ in range(COMMITTER_BATCH // 8)]
+                rates: dict[bool, list[float]] = {False: [], True: []}
+                for trial in range(trials):
+                    for outbox in ((False, True) if trial % 2 == 0 else (True, False)):
+                        spent_s = 0.0
+                        for _ in range(batches):
+                            calls = [driver.next_call(100) for driver in drivers]
+                            works = [CheckAndRecord(call, keys_of(call)) for call in calls]
+                            started = time.perf_counter()
+                            outcomes = ledger.commit_calls(db, works, outbox=outbox)
+                            spent_s += time.perf_counter() - started
+                            for driver, call, outcome in zip(drivers, calls, outcomes, strict=True):
+                                outcome.result()
+                                driver.advance(call)
+                        rates[outbox].append(round(batches * COMMITTER_BATCH / spent_s, 1))
+            finally:
+                db.dispose()
+            off, on = statistics.median(rates[False]), statistics.median(rates[True])
+            result[name] = {"off_per_s": rates[False], "on_per_s": rates[True], "off_median_per_s": off,
+                            "on_median_per_s": on, "on_over_off": round(on / off, 3)}
+            print(f"  committer, {name}: outbox on / off = {on} / {off} calls/s = {round(on / off, 3)} "
+                  f"(off {rates[False]}, on {rates[True]})", flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("rows", nargs="*", choices=["sqlite", "postgresql"], default=[])
+    parser.add_argument("rows", nargs="*", help="committer, sqlite, postgresql (default: all three)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
+    if set(args.rows) - {"sqlite", "postgresql", "committer"}:
+        parser.error("rows are sqlite, postgresql and committer")
     closed_s, warmup_s = (4.0, 1.0) if args.quick else (10.0, 2.0)
     document = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "closed_s": closed_s}
-    for name in args.rows or ["sqlite", "postgresql"]:
+    for name in args.rows or ["committer", "sqlite", "postgresql"]:
+        if name == "committer":
+            print(f"committer: batches of {COMMITTER_BATCH} calls, outbox off and on alternately", flush=True)
+            document[name] = committer_rows(args.quick)
+            continue
         print(f"{name}: {ROUNDS} x (outbox off, outbox on), closed loop {closed_s:g} s", flush=True)
         document[name] = backend(name, args, closed_s, warmup_s)
     if args.json:

@@ -223,8 +223,8 @@ SETTINGS = (
     Setting("metrics.enabled", Kind.BOOLEAN, MetricsSettings().enabled, "Serve Prometheus metrics at /metrics"),
     Setting("metrics.token_file", Kind.PATH, None, "Bearer token /metrics requires, at least 32 random bytes "
             "(mode 0600); else CLEARINGHOUSE_METRICS_TOKEN; neither: /metrics is open", Secrecy.FILE),
-    Setting("events.enabled", Kind.BOOLEAN, _EVENTS.enabled, "Write an outbox row per signing call in its "
-            "batch, and sampled refusals; false: no events at all"),
+    Setting("events.enabled", Kind.BOOLEAN, None, "Write an outbox row per signing call in its batch, and "
+            "sampled refusals; unset: on when nats_url or http_url is set"),
     Setting("events.source", Kind.TEXT, _EVENTS.source, "The CloudEvents source of every event (a URI-reference "
             "naming this deployment)"),
     Setting("events.nats_url", Kind.TEXT, None, "NATS server of the JetStream sink, nats://host:4222 (unset: no "

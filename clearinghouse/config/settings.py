@@ -246,9 +246,10 @@ class LogSettings:
 @dataclass(frozen=True, slots=True)
 class EventsSettings:
     """[events]: the event outbox and its sinks (clearinghouse/events). A sink is on when its URL
-    is set; the URLs may carry credentials, so they are never shown."""
+    is set; the URLs may carry credentials, so they are never shown. ``enabled`` defaults to
+    whether a sink is set (validation.py)."""
 
-    enabled: bool = True
+    enabled: bool = False
     source: str = "clearinghouse"
     nats_url: str | None = field(default=None, repr=False)
     nats_subject_prefix: str = "clearinghouse.events"

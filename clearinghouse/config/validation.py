@@ -170,10 +170,12 @@ def _metrics(table: dict[str, Any], base: Path) -> MetricsSettings:
 def _events(table: dict[str, Any]) -> EventsSettings:
     """[events]: sinks by URL, batch and sampling sizes, times (events/relay.py)."""
     defaults = EventsSettings()
-    enabled = table.get("enabled", defaults.enabled)
+    nats_url, http_url = table.get("nats_url"), table.get("http_url")
+    # Unset: on when a sink is configured, so a daemon without sinks does not fill its database
+    # with events nobody reads.
+    enabled = table.get("enabled", nats_url is not None or http_url is not None)
     if not isinstance(enabled, bool):
         raise ConfigError(f"events.enabled must be true or false, got {enabled!r}")
-    nats_url, http_url = table.get("nats_url"), table.get("http_url")
     if nats_url is not None and (not isinstance(nats_url, str) or not nats_url.startswith(("nats://", "tls://"))):
         raise ConfigError("events.nats_url must be a nats:// or tls:// URL")
     if http_url is not None and (not isinstance(http_url, str) or not http_url.startswith(("http://", "https://"))):

@@ -1,27 +1,23 @@
 """Real brokers and receivers for the event tests: a uniquely named JetStream stream on the
 machine's NATS server (deleted afterwards), a NATS server of our own on a free port (for
 outages: the shared one is never stopped), and a loopback HTTP receiver of CloudEvents batches
-that can be told to fail.
+that can be told to fail (receiver.py).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from clearinghouse.api.server import serving
 from clearinghouse.ledger import Committer, CreditMode, Database, Gateway, create_gateway, set_credit_policy
 from tests.events.jetstream import Stream, temporary_stream
+from tests.events.receiver import Receiver, receiver
 from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of
 
 WAIT_S = 30.0
@@ -96,57 +92,6 @@ def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
         server.stop()
 
 
-@dataclass
-class Receiver:
-    """What the loopback receiver got: every POST's content type and JSON body, and the
-    statuses it answered; ``fail_next`` POSTs are answered 500."""
-
-    url: str = ""
-    posts: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    fail_next: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def accepted_events(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [event for (_, body), status in zip(self.posts, self.statuses, strict=True)
-                    if status == 200 for event in body]
-
-
-def _receiver_app(receiver: Receiver) -> Any:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        content_type = dict(scope["headers"]).get(b"content-type", b"").decode()
-        with receiver.lock:
-            status = 500 if receiver.fail_next > 0 else 200
-            receiver.fail_next -= status == 500
-            receiver.posts.append((content_type, json.loads(body) if body else []))
-            receiver.statuses.append(status)
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": b"ok" if status == 200 else b"receiver failing"})
-
-    return app
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A CloudEvents batch receiver on a loopback port (also usable as an alert webhook)."""
-    made = Receiver()
-    with serving(_receiver_app(made)) as url:
-        made.url = url + "/api/v1/events"
-        yield made
-
-
 @pytest.fixture
 def credited_gateways(ledger_db: Database) -> list[Gateway]:
     gateways = [create_gateway(ledger_db, "gateway-a"), create_gateway(ledger_db, "gateway-b")]
@@ -176,3 +121,5 @@ def sign(db: Database, committer: Committer, gateways: list[Gateway], calls_per_
             signed.append((call.gateway_id, call.session.state_id, call.session.sequence_number))
     return signed
 
+
+__all__ = ["Receiver", "receiver"]
