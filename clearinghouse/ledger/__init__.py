@@ -19,7 +19,9 @@ our sender's TicketBroker events, redemptions matched to signing records, cursor
 transaction) with ``batch`` (one batch's reads, checks and per-call writes), ``batch_credit``
 and ``batch_writes`` (its credit control and its aggregated writes), ``statements`` (per-call
 statements on the driver's cursor), ``first_calls`` (sessions' first calls by request, so a
-retried one gets its stored answer; used through ``CallLedger.claim_first_call``).
+retried one gets its stored answer; used through ``CallLedger.claim_first_call``), ``outbox``
+(the event outbox: a row per recorded call written in its batch, sampled refusals, each event
+sink's cursor; published by clearinghouse/events).
 """
 
 from __future__ import annotations

@@ -5,23 +5,33 @@ backlog drains; the lag metric and alert fire; past events.unsent_max signing is
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
+from sqlalchemy import text
 
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.events.cloudevents import SIGNING_TYPE, schema_text
 from clearinghouse.events.relay import OutboxFull, Relay, RelaySettings
 from clearinghouse.events.http_sink import HttpSink
 from clearinghouse.events.nats_sink import NatsSink
-from clearinghouse.ledger import Committer, Database, Gateway
+from clearinghouse.ledger import (
+    Committer,
+    CreditMode,
+    Database,
+    Gateway,
+    create_gateway,
+    open_database,
+    set_credit_policy,
+    upgrade_to_head,
+)
 from clearinghouse.ledger.outbox import START, sink_cursor
 from tests.events.conftest import NatsServer, Receiver, eventually, free_port, sign
-from tests.events.jetstream import Stream
+from tests.events.jetstream import Stream, create_stream
 
 SENDER = bytes.fromhex("55" * 20)
 
@@ -30,6 +40,16 @@ def _relay(db: Database, sinks: list[Any], **settings: Any) -> Relay:
     relay = Relay(db, sinks, RelaySettings(source="urn:clearinghouse:test", poll_s=0.05, **settings), sender=SENDER)
     relay.start()
     return relay
+
+
+def _sqlite_ledger(url: str, *names: str) -> tuple[Database, list[Gateway]]:
+    """A fresh SQLite ledger (one the test may disturb directly) with credited gateways."""
+    upgrade_to_head(url)
+    db = open_database(url)
+    gateways = [create_gateway(db, name) for name in names]
+    for gateway in gateways:
+        set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**18, actor="t", reason="t")
+    return db, gateways
 
 
 def _check_once_in_order(events: list[dict[str, Any]], signed: list[tuple[int, str, int]]) -> None:
@@ -54,7 +74,6 @@ def _check_once_in_order(events: list[dict[str, Any]], signed: list[tuple[int, s
 def test_every_signed_call_reaches_jetstream_once_in_order_and_matches_its_schema(
     ledger_db: Database, credited_gateways: list[Gateway], stream: Stream
 ) -> None:
-    committer = Committer(ledger_db)
     relay = _relay(ledger_db, [NatsSink(stream.url, stream.prefix)], batch_max=7)
     committer = Committer(ledger_db, committed=relay.wake)
     try:
@@ -76,14 +95,9 @@ def test_every_signed_call_reaches_jetstream_once_in_order_and_matches_its_schem
 
 
 def test_a_restarted_relay_resumes_and_republished_copies_are_dropped_by_jetstream(
-    sqlite_url: str, stream: Stream, tmp_path: Path
+    sqlite_url: str, stream: Stream
 ) -> None:
-    from clearinghouse.ledger import CreditMode, create_gateway, open_database, set_credit_policy, upgrade_to_head
-
-    upgrade_to_head(sqlite_url)
-    db = open_database(sqlite_url)
-    gateway = create_gateway(db, "gateway-a")
-    set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**18, actor="t", reason="t")
+    db, (gateway,) = _sqlite_ledger(sqlite_url, "gateway-a")
     committer = Committer(db)
     try:
         signed = sign(db, committer, [gateway], calls_per_session=5)
@@ -93,8 +107,6 @@ def test_a_restarted_relay_resumes_and_republished_copies_are_dropped_by_jetstre
         # A crash between publishing and moving the cursor: the relay publishes again from an
         # older cursor (here: from the start), with the same ids.
         with db.engine.begin() as connection:
-            from sqlalchemy import text
-
             connection.execute(text("DELETE FROM event_sink_cursors"))
         signed += sign(db, committer, [gateway], calls_per_session=2)
         relay = _relay(db, [NatsSink(stream.url, stream.prefix)], batch_max=3)
@@ -145,18 +157,8 @@ def test_two_sinks_each_keep_their_own_cursor(
 def test_a_broker_outage_loses_nothing_and_the_backlog_drains(
     sqlite_url: str, own_nats: NatsServer
 ) -> None:
-    from clearinghouse.ledger import CreditMode, create_gateway, open_database, set_credit_policy, upgrade_to_head
-
-    upgrade_to_head(sqlite_url)
-    db = open_database(sqlite_url)
-    gateways = [create_gateway(db, name) for name in ("gateway-a", "gateway-b")]
-    for gateway in gateways:
-        set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**18, actor="t", reason="t")
+    db, gateways = _sqlite_ledger(sqlite_url, "gateway-a", "gateway-b")
     stream = Stream(own_nats.url, "CHOUTAGE", "choutage")
-    import asyncio
-
-    from tests.events.jetstream import create_stream
-
     asyncio.run(create_stream(stream.url, stream.name, stream.prefix))
     sink = NatsSink(stream.url, stream.prefix, connect_timeout_s=0.5, ack_timeout_s=1.0)
     relay = _relay(db, [sink], batch_max=20, lag_alert_s=0.2)
