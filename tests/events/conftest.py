@@ -20,7 +20,7 @@ from tests.events.jetstream import Stream, temporary_stream
 from tests.events.receiver import Receiver, receiver
 from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of
 
-WAIT_S = 30.0
+WAIT_S = 60.0
 """Any condition a test waits for (a relay draining a backlog) holds well within this."""
 POLL_S = 0.02
 """How often a waited-for condition is checked."""

@@ -31,7 +31,8 @@ from tests.ledger.conftest import CheckAndRecord, LedgerStep, keys_of
 if TYPE_CHECKING:
     from tests.ledger.conftest import SessionDriver
 
-WAIT_S = 10.0
+WAIT_S = 60.0
+"""On PostgreSQL a row waits for every older transaction on the server to end, other sessions' too."""
 
 
 def _credit(db: Database, gateway: Gateway) -> None:
