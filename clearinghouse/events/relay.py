@@ -6,7 +6,9 @@ at most ``batch_max``), publish them as one batch, then move the cursor past the
 fails is retried whole after a backoff (RETRY_BACKOFF_MIN_S doubling to RETRY_BACKOFF_MAX_S);
 the cursor moves only after the sink accepted the batch, so a crash between the two publishes
 the batch again with the same event ids (at least once; consumers and JetStream drop copies).
-On start each sink resumes from its stored cursor. The committer wakes the sinks after each
+On start each sink resumes from its stored cursor. On PostgreSQL a sink is published by one
+replica at a time: the one holding its advisory lock (another takes over when that session
+ends). The committer wakes the sinks after each
 committed batch (``wake``), so an event waits for a poll only when the wake was missed.
 
 One more thread keeps house every HOUSEKEEPING_S: writes the refusals sampled since the last
@@ -34,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from clearinghouse.events.cloudevents import to_cloudevent
 from clearinghouse.events.refusals import RefusalSampler
 from clearinghouse.events.sinks import Sink, SinkError
-from clearinghouse.ledger import Database, LedgerBusy, LedgerError
+from clearinghouse.ledger import ChainWriterLock, Database, LedgerBusy, LedgerError
 from clearinghouse.ledger.outbox import (
     PRUNE_ROWS_MAX,
     Backlog,
@@ -44,6 +46,7 @@ from clearinghouse.ledger.outbox import (
     prune,
     read_after,
     sink_cursor,
+    sink_lock_key,
     write_refusal_events,
 )
 
@@ -167,12 +170,19 @@ class Relay:
         wake = asyncio.Event()
         with self._lock:
             self._wakes[sink.name] = (asyncio.get_running_loop(), wake)
+        lock = ChainWriterLock(self._db, sink_lock_key(sink.name))
         try:
-            position = await asyncio.to_thread(lambda: sink_cursor(self._db, sink.name).position)
+            position: Position | None = None  # read in the loop: a database down at start is retried
             backoff_s = RETRY_BACKOFF_MIN_S
             while not self._stop.is_set():
                 wake.clear()
                 try:
+                    if not await asyncio.to_thread(lock.try_acquire):
+                        position = None  # another replica publishes this sink; read its cursor when ours
+                        await _wait(wake, self._settings.poll_s, self._stop)
+                        continue
+                    if position is None:
+                        position = await asyncio.to_thread(lambda: sink_cursor(self._db, sink.name).position)
                     moved = await self._publish_once(sink, position)
                 except (SinkError, LedgerError) as exc:
                     self._failed(sink.name, exc, backoff_s)
@@ -187,6 +197,7 @@ class Relay:
         finally:
             with self._lock:
                 self._wakes.pop(sink.name, None)
+            await asyncio.to_thread(lock.release)
             await sink.close()
 
     async def _publish_once(self, sink: Sink, position: Position) -> Position | None:

@@ -15,11 +15,13 @@ running (``pg_snapshot_xmin``): a transaction that took its ids early but commit
 otherwise commit rows below a cursor that had already passed them. SQLite has one writer at a
 time and commits ids in order. A session's calls lock its row, so their transactions (and
 events) follow the session's order on every backend; the calls of one committer follow its
-batches' order.
+batches' order. With several replicas on PostgreSQL one relay at a time publishes each sink: it
+holds the sink's advisory lock (``sink_lock_key``), the others stand by.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -303,6 +305,14 @@ def outbox_extent(db: Database) -> tuple[int, int | None, int | None]:
     with translated_errors(db), db.engine.connect() as connection:
         row = connection.execute(select(func.count(), func.min(_OUTBOX.c.id), func.max(_OUTBOX.c.id))).one()
     return int(row[0]), row[1], row[2]
+
+
+def sink_lock_key(sink: str) -> int:
+    """The PostgreSQL advisory lock key one replica holds while it publishes ``sink``: the first
+    8 bytes of SHA-256("clearinghouse events sink " + name), as a signed bigint."""
+    _check_sink(sink)
+    digest = hashlib.sha256(f"clearinghouse events sink {sink}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _check_limit(limit: int) -> None:

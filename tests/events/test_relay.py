@@ -207,3 +207,35 @@ def test_the_lag_metric_and_alert_fire_and_signing_fails_closed_past_the_maximum
     assert float(age.rsplit(" ", 1)[1]) > 0.2
     alert = receiver.posts[0][1]
     assert alert["alert"] == "event_outbox_lag" and alert["state"] == "firing"  # type: ignore[call-overload]
+
+
+def test_one_replica_at_a_time_publishes_a_sink_on_postgresql(
+    ledger_db: Database, credited_gateways: list[Gateway], receiver: Receiver
+) -> None:
+    """Two daemons' relays on one database: the one holding the sink's advisory lock publishes,
+    the other stands by and takes over from the cursor when the first stops; no event twice."""
+    if ledger_db.backend != "postgresql":
+        pytest.skip("SQLite serves one daemon per file: there is no second replica to stand by")
+    first = _relay(ledger_db, [HttpSink(receiver.url)])
+    second: Relay | None = None
+    committer = Committer(ledger_db, committed=first.wake)
+    try:
+        signed = sign(ledger_db, committer, credited_gateways, calls_per_session=2)
+        eventually(lambda: sink_cursor(ledger_db, "http").sent_total == len(signed), "the first relay published")
+        second = _relay(ledger_db, [HttpSink(receiver.url)])
+        signed += sign(ledger_db, committer, credited_gateways, calls_per_session=2)
+        second.wake()
+        eventually(lambda: sink_cursor(ledger_db, "http").sent_total == len(signed), "the holder published more")
+        assert second.statuses()[0].sent_since_start == 0
+        first.stop()
+        signed += sign(ledger_db, committer, credited_gateways, calls_per_session=2)
+        eventually(lambda: sink_cursor(ledger_db, "http").sent_total == len(signed), "the standby took over")
+        assert second.statuses()[0].sent_since_start > 0
+    finally:
+        committer.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+    events = receiver.accepted_events()
+    assert len(events) == len({event["id"] for event in events}) == len(signed)
+    _check_once_in_order(events, signed)
