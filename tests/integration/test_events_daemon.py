@@ -72,3 +72,34 @@ def test_the_daemon_publishes_every_signing_and_a_refusal_to_an_http_receiver(
         ("unauthenticated", "401", "http")]
     assert 'clearinghouse_events_unsent{sink="http"}' in metrics
     assert 'clearinghouse_events_sent_total{sink="http"}' in metrics
+
+
+async def _until_refused(port: int, api_key: str) -> tuple[int, bytes, int]:
+    """Sign calls of one session until the daemon refuses one; (status, body, calls signed)."""
+    client, state, signed = KeepAliveClient(port, api_key), None, 0
+    info = offer(random.Random(18))
+    try:
+        for _ in range(200):  # the backlog is read once a second: a few calls past the maximum at most
+            status, answer = await client.post("/generate-live-payment", payment_body(info, "fail-closed", state))
+            if status != 200:
+                return status, answer, signed
+            state, signed = json.loads(answer)["state"], signed + 1
+            await asyncio.sleep(0.05)
+    finally:
+        client.close()
+    return 200, b"", signed
+
+
+def test_signing_fails_closed_while_a_sink_cannot_drain_past_the_maximum(tmp_path: Path, daemons: Daemons) -> None:
+    port = free_port()
+    config = write_daemon_config(tmp_path, port)
+    with config.open("a") as out:  # nothing listens there: the sink cannot publish
+        out.write(f'\n[events]\nnats_url = "nats://127.0.0.1:{free_port()}"\nunsent_max = 3\n')
+    api_key = provision_gateway(f"sqlite:///{tmp_path / 'clearinghouse.sqlite3'}", 10**18)
+    daemons.launch(config, port)
+
+    status, body, signed = asyncio.run(_until_refused(port, api_key))
+
+    assert status == 503, body[:300]
+    assert signed > 3
+    assert b"signing paused: event sink 'nats' has" in body and b"events.unsent_max 3" in body
