@@ -4,6 +4,9 @@ JetStream stream and a real HTTP receiver."""
 from __future__ import annotations
 
 import json
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -17,6 +20,8 @@ from tests.events.jetstream import Stream
 from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of
 
 CALLS = 5
+TAIL_WAIT_S = 30.0
+"""The tail's start-up (imports, schema check) and one poll, with room for a loaded machine."""
 
 
 def _run(*args: str) -> Result:
@@ -92,3 +97,25 @@ def test_status_shows_each_sinks_backlog_and_replay_refuses_an_unknown_sink(tmp_
     refused = _run("replay", "--config", str(config), "--from", "1", "--sink", "nats")
     assert refused.exit_code == 2 and "nats: not a configured sink (configured: http)" in refused.output
     assert receiver.posts == []
+
+
+def test_tail_follows_events_written_after_it_started(tmp_path: Path) -> None:
+    config = _config(tmp_path, "")
+    tail = subprocess.Popen([sys.executable, "-m", "clearinghouse", "events", "tail", "--config", str(config),
+                             "--from", str(CALLS + 1)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        db = ledger.open_database(f"sqlite:///{tmp_path / 'clearinghouse.sqlite3'}")
+        try:
+            driver = SessionDriver(ledger.list_gateways(db)[0].id)
+            call = driver.next_call(100)
+            ledger.commit_calls(db, [CheckAndRecord(call, keys_of(call))])[0].result()
+        finally:
+            db.dispose()
+        assert tail.stdout is not None
+        readable, _, _ = select.select([tail.stdout], [], [], TAIL_WAIT_S)
+        assert readable, f"no event within {TAIL_WAIT_S} s; stderr: {tail.stderr.read() if tail.poll() else ''}"
+        event = json.loads(tail.stdout.readline())
+    finally:
+        tail.terminate()
+        tail.wait(10)
+    assert (event["id"], event["data"]["session_id"]) == (f"ch-{CALLS + 1}", call.session.state_id)
