@@ -2,12 +2,14 @@
 the same run at the group-commit rates of benchmarks/signing_path.py, and the relay's lag.
 
 Per backend (SQLite: one daemon, 64 sessions; PostgreSQL: one daemon, 16 gateways x 4 sessions),
-daemons are started alternately with ``[events] enabled = false`` (the reference) and with the
-outbox on and a NATS JetStream sink publishing to a stream of this run's own on the machine's NATS
-server (127.0.0.1:4222; the stream is deleted afterwards), ROUNDS times each, in the order off, on,
-off, on, ... so drift on the shared machine hits both alike. Each run: warm-up, then the closed-loop
-maximum (64 sessions, each sending its next call as soon as the last is answered). The ratio is
-the median "on" rate over the median "off" rate (target >= 0.90).
+daemons are started in turn with ``[events] enabled = false`` (the reference, "off"), with the
+outbox on and a NATS JetStream sink published by the daemon's own relay ("daemon"), and the same
+published by ``clearinghouse events relay`` in a process of its own (``relay_in_daemon = false``,
+``poll_s = 0.05``: "process"), to a stream of this run's own on the machine's NATS server
+(127.0.0.1:4222; deleted afterwards), ROUNDS times each, in that order, so drift on the shared
+machine hits all alike. Each run: warm-up, then the closed-loop maximum (64 sessions, each
+sending its next call as soon as the last is answered). The ratios are each mode's median rate
+over the median "off" rate (target >= 0.90).
 
 Lag, on the "on" runs: /metrics is read every METRICS_POLL_S during the closed loop, for the
 NATS sink's unsent events and the age of its oldest; after the load stops, the time until the
@@ -27,15 +29,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,18 +128,26 @@ async def _stream(action: str, name: str, prefix: str = "") -> int:
         await client.close()
 
 
-def one_run(database_url: str, gateways: int, sessions_per_gateway: int, outbox: bool, prefix: str,
+MODES = ("off", "daemon", "process")
+"""Outbox off; on with the relay in the daemon; on with `clearinghouse events relay` in its own process."""
+
+
+def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: str, prefix: str,
             processes: int, closed_s: float, warmup_s: float) -> Json:
+    outbox = mode != "off"
     # A source per run: each run's fresh ledger numbers its events from 1 again.
     events = ([f'nats_url = "{NATS_URL}"', f'nats_subject_prefix = "{prefix}"',
                f'source = "urn:bench:{secrets.token_hex(4)}"'] if outbox else ["enabled = false"])
+    if mode == "process":
+        events += ["relay_in_daemon = false", "poll_s = 0.05"]
     with tempfile.TemporaryDirectory(prefix="event-outbox-") as tmp:
         directory = Path(tmp)
         if database_url == "sqlite":
             database_url = f"sqlite:///{directory / 'ledger.sqlite3'}"
         static = (f'current_round_block_hash = "0x{CREATION_ROUND_BLOCK_HASH.hex()}"',)
         spec = DaemonSpec(free_port(), chain_static_extra=static, events_extra=events)
-        with bench_daemon.daemons(directory, database_url, [spec], gateways) as (running, made):
+        with bench_daemon.daemons(directory, database_url, [spec], gateways) as (running, made), \
+                _external_relay(running[0].config if mode == "process" else None):
             targets = [Target("127.0.0.1", spec.http_port, made[n // sessions_per_gateway].api_key)
                        for n in range(gateways * sessions_per_gateway)]
             with LoadPool(targets, processes, OfferShape()) as pool:
@@ -146,16 +159,31 @@ def one_run(database_url: str, gateways: int, sessions_per_gateway: int, outbox:
         verify = bench_daemon.verify_ledger(config)
         records = _records(database_url)
     result = {key: result[key] for key in ("calls_per_s", "p50_ms", "p99_ms", "errors")}
-    result |= {"outbox": outbox, "signing_records": records, "ledger_verify_ok": verify["ok"]}
+    result |= {"mode": mode, "outbox": outbox, "signing_records": records, "ledger_verify_ok": verify["ok"]}
     if outbox:
         result |= {"max_unsent": max((u for u, _ in lag.samples), default=None),
                    "max_oldest_unsent_age_s": max((a for _, a in lag.samples), default=None),
                    "drain_after_load_s": drain}
-    print(f"    outbox {'on ' if outbox else 'off'}: {result['calls_per_s']}/s p99 {result['p99_ms']} ms "
+    print(f"    outbox {mode:8s}: {result['calls_per_s']}/s p99 {result['p99_ms']} ms "
           f"errors {result['errors']}" + (f"; lag: max unsent {result['max_unsent']}, max oldest age "
                                           f"{result['max_oldest_unsent_age_s']} s, drained {drain} s after"
                                           if outbox else ""), flush=True)
     return result
+
+
+@contextlib.contextmanager
+def _external_relay(config: Path | None) -> Iterator[None]:
+    """`clearinghouse events relay` for the daemon of ``config`` (nothing for None), stopped on exit."""
+    if config is None:
+        yield
+        return
+    relay = subprocess.Popen([sys.executable, "-m", "clearinghouse", "events", "relay", "--config", str(config)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        relay.terminate()
+        relay.wait(bench_daemon.STOP_TIMEOUT_S)
 
 
 def _records(database_url: str) -> int:
@@ -178,22 +206,22 @@ def backend(name: str, args: argparse.Namespace, closed_s: float, warmup_s: floa
     runs: list[Json] = []
     try:
         for _ in range(ROUNDS):
-            for outbox in (False, True):
+            for mode in MODES:
                 if name == "sqlite":
-                    runs.append(one_run("sqlite", 1, SESSIONS, outbox, prefix, args.processes, closed_s, warmup_s))
+                    runs.append(one_run("sqlite", 1, SESSIONS, mode, prefix, args.processes, closed_s, warmup_s))
                 else:
                     with bench_daemon.scratch_postgres() as url:
-                        runs.append(one_run(url, PG_GATEWAYS, PG_SESSIONS_PER_GATEWAY, outbox, prefix,
+                        runs.append(one_run(url, PG_GATEWAYS, PG_SESSIONS_PER_GATEWAY, mode, prefix,
                                             args.processes, closed_s, warmup_s))
         published = asyncio.run(_stream("count", stream))
     finally:
         asyncio.run(_stream("delete", stream))
-    off = statistics.median(r["calls_per_s"] for r in runs if not r["outbox"])
-    on = statistics.median(r["calls_per_s"] for r in runs if r["outbox"])
+    medians = {mode: statistics.median(r["calls_per_s"] for r in runs if r["mode"] == mode) for mode in MODES}
     signed_on = sum(r["signing_records"] for r in runs if r["outbox"])
-    result = {"runs": runs, "off_median_per_s": off, "on_median_per_s": on, "on_over_off": round(on / off, 3),
+    result = {"runs": runs, "median_per_s": medians,
+              "over_off": {mode: round(medians[mode] / medians["off"], 3) for mode in MODES[1:]},
               "stream_messages": published, "signing_records_with_outbox": signed_on}
-    print(f"  {name}: outbox on / off = {on} / {off} = {result['on_over_off']}; stream holds {published} "
+    print(f"  {name}: medians {medians}; over off {result['over_off']}; stream holds {published} "
           f"messages for {signed_on} signing records of the outbox runs", flush=True)
     return result
 

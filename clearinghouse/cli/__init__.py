@@ -76,7 +76,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "events": LazyCommand(
         "clearinghouse.cli.events:events",
-        "Every signing and sampled refusal as a CloudEvent: status, tail, replay.",
+        "Every signing and sampled refusal as a CloudEvent: status, tail, replay, relay.",
     ),
     "reconcile": LazyCommand(
         "clearinghouse.cli.reconcile:reconcile",

@@ -314,7 +314,8 @@ def _event_relay(config: Settings, db: ledger.Database, sender: bytes) -> tuple[
     settings = RelaySettings(source=events.source, batch_max=events.batch_max, poll_s=events.poll_s,
                              retention_s=events.retention_s, lag_alert_s=events.lag_alert_s,
                              unsent_max=events.unsent_max or None, alert_webhook_url=config.health.alert_webhook_url)
-    relay = Relay(db, sinks, settings, sender=sender, refusals=refusals if events.enabled else None)
+    relay = Relay(db, sinks, settings, sender=sender, refusals=refusals if events.enabled else None,
+                  publish=events.relay_in_daemon)
     LOG.info("events: %s; sinks: %s", "on" if events.enabled else "off",
              ", ".join(sink.name for sink in sinks) or "none (the outbox keeps events for events.retention_s)")
     return relay, refusals if events.enabled else None

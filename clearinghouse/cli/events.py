@@ -26,7 +26,7 @@ REPLAY_EVENTS_MAX = 1_000_000
 
 @click.group("events")
 def events() -> None:
-    """Every signing and sampled refusal as a CloudEvent: status, tail, replay.
+    """Every signing and sampled refusal as a CloudEvent: status, tail, replay, relay.
 
     \b
     Examples:
@@ -156,6 +156,45 @@ async def _replay(db: Database, config: Settings, sinks: list[Sink], first_id: i
         for sink in sinks:
             await sink.close()
     return published
+
+
+@events.command("relay")
+@config_option
+def relay(config_path: Path) -> None:
+    """Publish the outbox to the configured sinks until stopped, in this process.
+
+    For `[events] relay_in_daemon = false`: signing then never shares its process (its
+    interpreter lock and CPU time) with building and publishing events. The daemon still writes
+    the outbox, samples refusals, reads the lag, alerts, prunes and fails closed; this process
+    only publishes, each sink from its cursor, finding new events every `[events] poll_s`.
+    On PostgreSQL several may run: one at a time publishes each sink.
+
+    \b
+    Examples:
+      clearinghouse events relay --config clearinghouse.toml
+    """
+    import signal
+
+    from clearinghouse.events.relay import Relay, RelaySettings
+    from clearinghouse.logs import configure_logging
+
+    config = settings(config_path)
+    configure_logging(config.log.level, config.log.format)
+    sinks = _sinks(config, ())
+    events_settings = config.events
+    relay_settings = RelaySettings(source=events_settings.source, batch_max=events_settings.batch_max,
+                                   poll_s=events_settings.poll_s)
+    with opened_ledger(config.database_url) as db:
+        publisher = Relay(db, sinks, relay_settings, sender=_sender(config), housekeeping=False)
+        previous = {sig: signal.signal(sig, lambda *_: publisher.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            publisher.start()
+            click.echo(f"publishing events to {', '.join(sink.name for sink in sinks)}", err=True)
+            publisher.wait()
+        finally:
+            publisher.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _sink_names(config: Settings) -> list[str]:

@@ -242,6 +242,9 @@ SETTINGS = (
             "when a sink's oldest unsent event is older"),
     Setting("events.unsent_max", Kind.INTEGER, _EVENTS.unsent_max, "Refuse signing (503) while a sink has more "
             "unsent events; 0: never"),
+    Setting("events.relay_in_daemon", Kind.BOOLEAN, _EVENTS.relay_in_daemon, "Publish from the daemon; false: "
+            "`clearinghouse events relay` publishes in a process of its own (the daemon still writes, "
+            "alerts and prunes)"),
     Setting("events.refusal_window_s", Kind.NUMBER, _EVENTS.refusal_window_s, "Window of refusal sampling"),
     Setting("events.refusal_samples_max", Kind.INTEGER, _EVENTS.refusal_samples_max, "Refusal events per gateway "
             "and reason per window; the rest are counted in one event per window"),

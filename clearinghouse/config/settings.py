@@ -262,6 +262,8 @@ class EventsSettings:
     """0: never refuse signing however many events wait (they wait in the outbox)."""
     refusal_window_s: float = 60.0
     refusal_samples_max: int = 10
+    relay_in_daemon: bool = True
+    """False: ``clearinghouse events relay`` publishes, in a process of its own."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,7 @@ from fractions import Fraction
 from importlib import resources
 from typing import Any
 
-from clearinghouse.ledger.outbox import REFUSAL, REFUSALS_SUPPRESSED, SIGNING, OutboxEntry
-from clearinghouse.ledger.values import SigningRecord
+from clearinghouse.ledger.outbox import REFUSAL, REFUSALS_SUPPRESSED, SIGNING, EventRecord, OutboxEntry
 
 SPEC_VERSION = "1.0"
 SIGNING_TYPE = "clearinghouse.signing.v1"
@@ -61,11 +60,11 @@ def to_cloudevent(entry: OutboxEntry, *, source: str, sender: bytes | None) -> d
     }
 
 
-def signing_data(entry: OutboxEntry, record: SigningRecord, sender: bytes | None) -> dict[str, Any]:
+def signing_data(entry: OutboxEntry, record: EventRecord, sender: bytes | None) -> dict[str, Any]:
     """What go-livepeer's ``create_signed_ticket`` carries (sender, recipient, manifest and
     session, face value, win probability, ticket count, fee in wei) and what it lacks."""
     rate = entry.rate
-    fee_usd = None if rate is None else record.fee * rate.usd_per_eth / WEI_PER_ETH
+    fee_usd = None if rate is None else Fraction(record.fee_num, record.fee_den) * rate.usd_per_eth / WEI_PER_ETH
     return {
         "record_id": record.id,
         "gateway": {"id": record.gateway_id, "name": entry.gateway_name},
@@ -82,13 +81,13 @@ def signing_data(entry: OutboxEntry, record: SigningRecord, sender: bytes | None
         "pipeline": record.pipeline,
         "model_id": record.model_id,
         "capability": record.capability,
-        "billing": {"unit_kind": record.billing_type.value or "pixels", "quantity": record.units,
+        "billing": {"unit_kind": record.billing_type or "pixels", "quantity": record.units,
                     "price_per_unit_wei": str(record.price_per_unit), "pixels_per_unit": record.pixels_per_unit},
         "face_value_wei": str(record.face_value),
         "win_prob": str(record.win_prob),
         "num_tickets": record.ticket_count,
-        "ev_wei": exact(record.ev_signed),
-        "fee_wei": exact(record.fee),
+        "ev_wei": exact_parts(record.ev_signed_num, record.ev_signed_den),
+        "fee_wei": exact_parts(record.fee_num, record.fee_den),
         "fee_usd": None if fee_usd is None else exact(fee_usd),
         "eth_usd": None if rate is None else {
             "usd_per_eth": exact(rate.usd_per_eth), "source": rate.source, "snapshot_id": rate.id,
@@ -105,15 +104,23 @@ def signing_data(entry: OutboxEntry, record: SigningRecord, sender: bytes | None
 
 def exact(value: Fraction) -> dict[str, str]:
     """A rational as ``{"exact": "n/d", "decimal": "…"}`` (module docstring)."""
-    text = str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
-    return {"exact": text, "decimal": decimal_text(value)}
+    return exact_parts(value.numerator, value.denominator)
 
 
-def decimal_text(value: Fraction, places: int = DECIMAL_PLACES) -> str:
-    """``value`` rounded half-even to ``places`` decimal places, in integer arithmetic."""
-    scaled = round(value * 10**places)  # Fraction.__round__ rounds half to even, exactly
-    sign = "-" if scaled < 0 else ""
-    whole, part = divmod(abs(scaled), 10**places)
+def exact_parts(numerator: int, denominator: int) -> dict[str, str]:
+    """``exact`` of numerator/denominator, already in lowest terms (as the ledger stores them)."""
+    text = str(numerator) if denominator == 1 else f"{numerator}/{denominator}"
+    return {"exact": text, "decimal": decimal_text(numerator, denominator)}
+
+
+def decimal_text(numerator: int, denominator: int, places: int = DECIMAL_PLACES) -> str:
+    """numerator/denominator (denominator > 0) rounded half-even to ``places`` decimal places,
+    in integer arithmetic."""
+    scaled, remainder = divmod(abs(numerator) * 10**places, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and scaled % 2):
+        scaled += 1
+    sign = "-" if numerator < 0 and scaled else ""
+    whole, part = divmod(scaled, 10**places)
     return f"{sign}{whole}.{part:0{places}d}" if places else f"{sign}{whole}"
 
 

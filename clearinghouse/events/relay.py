@@ -1,11 +1,12 @@
 """The relay: publishes the outbox to every sink, each from its own cursor, in order, and keeps
 the outbox bounded.
 
-One thread per sink runs an asyncio loop: read the rows after the sink's cursor (ledger/outbox.py,
-at most ``batch_max``), publish them as one batch, then move the cursor past them. A batch that
-fails is retried whole after a backoff (RETRY_BACKOFF_MIN_S doubling to RETRY_BACKOFF_MAX_S);
-the cursor moves only after the sink accepted the batch, so a crash between the two publishes
-the batch again with the same event ids (at least once; consumers and JetStream drop copies).
+One thread per sink runs an asyncio loop: read the rows after the sink's position (ledger/outbox.py,
+at most ``batch_max``), publish them as one batch, then move past them; the stored cursor
+follows at most CURSOR_SAVE_S later. A batch that fails is retried whole after a backoff
+(RETRY_BACKOFF_MIN_S doubling to RETRY_BACKOFF_MAX_S); the cursor moves only past batches the
+sink accepted, so a crash publishes the events after the stored cursor again, with the same
+ids (at least once; consumers and JetStream drop copies).
 On start each sink resumes from its stored cursor. On PostgreSQL a sink is published by one
 replica at a time: the one holding its advisory lock (another takes over when that session
 ends). The committer wakes the sinks after each
@@ -61,6 +62,10 @@ PRUNE_EVERY_S = 60.0
 PRUNE_PASSES_MAX = 100
 """Deletes of PRUNE_ROWS_MAX per prune: a million rows a minute, far above the signing rate's
 share of a minute, each delete short enough not to hold the writer long."""
+CURSOR_SAVE_S = 1.0
+"""A sink's cursor is stored at most once a second while it publishes (and when it goes idle or
+stops): a write per published batch would add a commit (an fsync) per signing batch. A crash
+re-sends at most that second's events, with their ids."""
 STOP_TIMEOUT_S = 10.0
 """A sink's thread ends within its batch's timeouts (HTTP_TIMEOUT_S, NATS_ACK_TIMEOUT_S)."""
 ALERT_WEBHOOK_TIMEOUT_S = 5.0
@@ -98,11 +103,26 @@ class SinkStatus:
     last_error: str | None = None
 
 
+@dataclass(slots=True)
+class _Progress:
+    """A sink's place while this relay publishes it: published through ``position``, of which
+    ``unsaved`` events are not in the stored cursor yet."""
+
+    position: Position
+    unsaved: int = 0
+    saved_at_s: float = field(default_factory=time.monotonic)
+
+
 class Relay:
     """Publishes the outbox of ``db`` to ``sinks`` (module docstring)."""
 
     def __init__(self, db: Database, sinks: Sequence[Sink], settings: RelaySettings, *,
-                 sender: bytes | None = None, refusals: RefusalSampler | None = None) -> None:
+                 sender: bytes | None = None, refusals: RefusalSampler | None = None,
+                 publish: bool = True, housekeeping: bool = True) -> None:
+        """``publish``: run the sinks' threads (False: a daemon whose sinks are published by
+        ``clearinghouse events relay`` in a process of its own; its housekeeping still reads their
+        backlogs from the stored cursors). ``housekeeping``: write refusals, read backlogs, alert,
+        prune (False: that separate relay process, whose daemon does it)."""
         names = [sink.name for sink in sinks]
         if len(set(names)) != len(names):
             raise ValueError(f"sink names must differ, got {names}")
@@ -111,18 +131,28 @@ class Relay:
         self._settings = settings
         self._sender = sender
         self._refusals = refusals
+        self._publish = publish
+        self._housekeeping = housekeeping
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._wakes: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._status = {sink.name: SinkStatus(sink.name) for sink in sinks}
+        self._published: dict[str, Position] = {}
+        """Where each sink this relay publishes has got to (ahead of its stored cursor)."""
         self._lock = threading.Lock()
         self.alerting = False
         self.alerts_sent = 0
 
     def start(self) -> None:
-        for sink in self._sinks:
+        for sink in self._sinks if self._publish else ():
             self._spawn(f"events-{sink.name}", lambda sink=sink: asyncio.run(self._publish_loop(sink)))
-        self._spawn("events-housekeeping", self._housekeeping_loop)
+        if self._housekeeping:
+            self._spawn("events-housekeeping", self._housekeeping_loop)
+
+    def wait(self) -> None:
+        """Block until ``stop`` (from a signal handler or another thread)."""
+        while not self._stop.wait(HOUSEKEEPING_S):
+            pass
 
     def _spawn(self, name: str, target: object) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
@@ -174,49 +204,63 @@ class Relay:
         with self._lock:
             self._wakes[sink.name] = (asyncio.get_running_loop(), wake)
         lock = ChainWriterLock(self._db, sink_lock_key(sink.name))
+        progress: _Progress | None = None  # read in the loop: a database down at start is retried
         try:
-            position: Position | None = None  # read in the loop: a database down at start is retried
             backoff_s = RETRY_BACKOFF_MIN_S
             while not self._stop.is_set():
                 wake.clear()
                 try:
                     if not await asyncio.to_thread(lock.try_acquire):
-                        position = None  # another replica publishes this sink; read its cursor when ours
+                        progress = None  # another replica publishes this sink; read its cursor when ours
+                        with self._lock:
+                            self._published.pop(sink.name, None)
                         await _wait(wake, self._settings.poll_s, self._stop)
                         continue
-                    if position is None:
-                        position = await asyncio.to_thread(lambda: sink_cursor(self._db, sink.name).position)
-                    moved = await self._publish_once(sink, position)
+                    if progress is None:
+                        progress = _Progress(await asyncio.to_thread(lambda: sink_cursor(self._db, sink.name).position))
+                    published = await self._publish_once(sink, progress)
+                    if published and time.monotonic() - progress.saved_at_s >= CURSOR_SAVE_S:
+                        await self._save(sink.name, progress)
                 except (SinkError, LedgerError) as exc:
                     self._failed(sink.name, exc, backoff_s)
                     await _wait(wake, backoff_s, self._stop)
                     backoff_s = min(backoff_s * 2, RETRY_BACKOFF_MAX_S)
                     continue
                 backoff_s = RETRY_BACKOFF_MIN_S
-                if moved is None:
-                    await _wait(wake, self._settings.poll_s, self._stop)
-                else:
-                    position = moved
+                if not published and not await _wait(wake, self._settings.poll_s, self._stop) and progress.unsaved:
+                    await self._save(sink.name, progress)  # idle for a poll: the cursor catches up
         finally:
             with self._lock:
                 self._wakes.pop(sink.name, None)
+            if progress is not None and progress.unsaved:
+                try:
+                    await self._save(sink.name, progress)
+                except LedgerError as exc:  # they are published again at the next start: copies, not losses
+                    LOG.warning("event sink %s: cursor not saved at stop (%d events will be re-sent): %s",
+                                sink.name, progress.unsaved, exc)
             await asyncio.to_thread(lock.release)
             await sink.close()
 
-    async def _publish_once(self, sink: Sink, position: Position) -> Position | None:
-        """Publish the next batch after ``position``; its last position, or None when none."""
-        entries = await asyncio.to_thread(read_after, self._db, position, self._settings.batch_max)
+    async def _publish_once(self, sink: Sink, progress: _Progress) -> bool:
+        """Publish the next batch after ``progress.position``; False when there was none."""
+        entries = await asyncio.to_thread(read_after, self._db, progress.position, self._settings.batch_max)
         if not entries:
-            return None
+            return False
         events = [to_cloudevent(e, source=self._settings.source, sender=self._sender) for e in entries]
         await sink.publish(events)
-        last = entries[-1].position
-        await asyncio.to_thread(advance_cursor, self._db, sink.name, last, len(entries))
+        progress.position = entries[-1].position
+        progress.unsaved += len(entries)
         with self._lock:
             status = self._status[sink.name]
             status.sent_since_start += len(entries)
             status.consecutive_failures = 0
-        return last
+            self._published[sink.name] = progress.position
+        return True
+
+    async def _save(self, name: str, progress: _Progress) -> None:
+        """Store the cursor: every event through ``progress.position`` was published."""
+        await asyncio.to_thread(advance_cursor, self._db, name, progress.position, progress.unsaved)
+        progress.unsaved, progress.saved_at_s = 0, time.monotonic()
 
     def _failed(self, name: str, exc: Exception, backoff_s: float) -> None:
         with self._lock:
@@ -256,7 +300,9 @@ class Relay:
         self.wake()
 
     def _read_backlogs(self) -> None:
-        found: list[Backlog] = backlogs(self._db, [sink.name for sink in self._sinks])
+        with self._lock:
+            published = dict(self._published)
+        found: list[Backlog] = backlogs(self._db, [sink.name for sink in self._sinks], published)
         now = datetime.now(UTC)
         with self._lock:
             for backlog in found:
@@ -301,14 +347,16 @@ class Relay:
             LOG.info("event outbox: pruned %d sent events older than %g s", deleted, self._settings.retention_s)
 
 
-async def _wait(wake: asyncio.Event, timeout_s: float, stop: threading.Event) -> None:
-    """Until woken, ``timeout_s`` passed, or stop (``stop`` sets ``wake`` through ``Relay.wake``)."""
+async def _wait(wake: asyncio.Event, timeout_s: float, stop: threading.Event) -> bool:
+    """Until woken (True), ``timeout_s`` passed (False), or stop (``stop`` sets ``wake`` through
+    ``Relay.wake``)."""
     if stop.is_set():
-        return
+        return True
     try:
         await asyncio.wait_for(wake.wait(), timeout_s)
     except TimeoutError:
-        pass
+        return False
+    return True
 
 
 def _post_alert(url: str, document: dict[str, object]) -> None:

@@ -22,7 +22,7 @@ holds the sink's advisory lock (``sink_lock_key``), the others stand by.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,9 +54,7 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.rates import RateSnapshot, snapshot_value
-from clearinghouse.ledger.records import record_value
 from clearinghouse.ledger.transactions import reading, translated_errors, utc_now, writing_connection
-from clearinghouse.ledger.values import SigningRecord
 
 _OUTBOX = table(EventOutboxRow)
 _CURSORS = table(EventSinkCursorRow)
@@ -89,6 +87,46 @@ START = Position(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
+class EventRecord:
+    """The columns of a signing record its event carries, as stored: rationals as their stored
+    (reduced) numerator and denominator, so reading a page of them builds no Fraction (the
+    relay runs in the signing daemon; its time per event is taken from signing)."""
+
+    id: int
+    gateway_id: int
+    usage_subject: str | None
+    request_id: str | None
+    state_id: str
+    manifest_id: str
+    sequence_number: int
+    orchestrator_address: bytes
+    recipient: bytes
+    recipient_rand_hash: bytes
+    pipeline: str | None
+    model_id: str | None
+    capability: str | None
+    billing_type: str
+    units: int
+    price_per_unit: int
+    pixels_per_unit: int
+    face_value: int
+    win_prob: int
+    ticket_count: int
+    fee_num: int
+    fee_den: int
+    ev_signed_num: int
+    ev_signed_den: int
+    first_nonce: int
+    last_nonce: int
+    creation_round: int
+    rate_snapshot_id: int | None
+    created_at: datetime
+
+
+_EVENT_RECORD_COLUMNS = [_RECORDS.c[name] for name in EventRecord.__dataclass_fields__]
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """One stored event: for a signing, its record (with the gateway's name and the rate the
     record is priced at, if any); for a refusal, its data as written."""
@@ -99,7 +137,7 @@ class OutboxEntry:
     gateway_name: str | None
     created_at: datetime
     data: str | None
-    record: SigningRecord | None
+    record: EventRecord | None
     rate: RateSnapshot | None
 
     @property
@@ -219,11 +257,11 @@ def newest_position(db: Database) -> Position:
 
 def _entries(connection: Connection, rows: Sequence[Any]) -> list[OutboxEntry]:
     record_ids = [row.signing_record_id for row in rows if row.signing_record_id is not None]
-    records: dict[int, SigningRecord] = {}
+    records: dict[int, EventRecord] = {}
     if record_ids:
-        found = connection.execute(select(_RECORDS).where(_RECORDS.c.id.in_(bindparam("ids", expanding=True))),
-                                   {"ids": record_ids})
-        records = {row.id: record_value(row._mapping) for row in found}
+        found = connection.execute(
+            select(*_EVENT_RECORD_COLUMNS).where(_RECORDS.c.id.in_(bindparam("ids", expanding=True))), {"ids": record_ids})
+        records = {row.id: EventRecord(**row._mapping) for row in found}
     rate_ids = sorted({r.rate_snapshot_id for r in records.values() if r.rate_snapshot_id is not None})
     rates = {}
     if rate_ids:
@@ -273,15 +311,16 @@ def advance_cursor(db: Database, sink: str, position: Position, sent: int) -> No
                                                        sent_total=sent, updated_at=now))
 
 
-def backlogs(db: Database, sinks: Iterable[str]) -> list[Backlog]:
-    """Each sink's unsent rows and the age of its oldest one."""
+def backlogs(db: Database, sinks: Iterable[str], published: Mapping[str, Position] | None = None) -> list[Backlog]:
+    """Each sink's unsent rows and the age of its oldest one: after its stored cursor, or after
+    ``published[sink]`` when given (a relay ahead of the cursor it stores)."""
     answers = []
     for sink in sinks:
-        cursor = sink_cursor(db, sink)
+        position = (published or {}).get(sink) or sink_cursor(db, sink).position
         with translated_errors(db), db.engine.connect() as connection:
-            unsent = select(_OUTBOX.c.id).where(_after(cursor.position)).limit(BACKLOG_COUNT_MAX).subquery()
+            unsent = select(_OUTBOX.c.id).where(_after(position)).limit(BACKLOG_COUNT_MAX).subquery()
             count = connection.execute(select(func.count()).select_from(unsent)).scalar_one()
-            oldest = connection.execute(select(func.min(_OUTBOX.c.created_at)).where(_after(cursor.position))
+            oldest = connection.execute(select(func.min(_OUTBOX.c.created_at)).where(_after(position))
                                         ).scalar_one_or_none()
         answers.append(Backlog(sink, int(count), oldest))
     return answers

@@ -32,10 +32,17 @@ def _facts(reason: str, at: float, gateway_id: int | None = 1) -> RefusalFacts:
 def test_rationals_are_exact_strings_and_decimals_round_half_even() -> None:
     assert exact(Fraction(35)) == {"exact": "35", "decimal": "35." + "0" * 18}
     assert exact(Fraction(1, 3))["exact"] == "1/3"
-    assert decimal_text(Fraction(1, 3)) == "0." + "3" * 18
-    assert decimal_text(Fraction(5, 10**19)) == "0." + "0" * 18  # half to even: 0
-    assert decimal_text(Fraction(15, 10**19)) == "0." + "0" * 17 + "2"
-    assert decimal_text(Fraction(-1, 4), 1) == "-0.2"
+    assert decimal_text(1, 3) == "0." + "3" * 18
+    assert decimal_text(2, 3) == "0." + "6" * 17 + "7"
+    assert decimal_text(5, 10**19) == "0." + "0" * 18  # half to even: 0
+    assert decimal_text(15, 10**19) == "0." + "0" * 17 + "2"
+    assert decimal_text(-1, 4, 1) == "-0.2" and decimal_text(-1, 40, 1) == "0.0"
+    for numerator, denominator in ((7, 3), (-7, 3), (10**40 + 1, 7), (123456789, 10**20)):
+        for places in (0, 1, 18):  # the same as Fraction's own half-even rounding
+            scaled = round(Fraction(numerator, denominator) * 10**places)
+            whole, part = divmod(abs(scaled), 10**places)
+            expected = f"{'-' if scaled < 0 else ''}{whole}" + (f".{part:0{places}d}" if places else "")
+            assert decimal_text(numerator, denominator, places) == expected
 
 
 def test_a_signing_event_carries_the_record_and_its_priced_fee_and_matches_its_schema(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from clearinghouse import ledger
 from clearinghouse.cli import main
 from clearinghouse.ledger.outbox import sink_cursor
 from tests.cli.conftest import SENDER_KEY, write_daemon_config
-from tests.events.conftest import Receiver
+from tests.events.conftest import Receiver, eventually
 from tests.events.jetstream import Stream
 from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of
 
@@ -119,3 +120,23 @@ def test_tail_follows_events_written_after_it_started(tmp_path: Path) -> None:
         tail.terminate()
         tail.wait(10)
     assert (event["id"], event["data"]["session_id"]) == (f"ch-{CALLS + 1}", call.session.state_id)
+
+
+def test_relay_publishes_from_a_process_of_its_own_until_stopped(tmp_path: Path, stream: Stream) -> None:
+    config = _config(tmp_path, f'nats_url = "{stream.url}"\nnats_subject_prefix = "{stream.prefix}"\n'
+                               "relay_in_daemon = false\npoll_s = 0.05\n")
+    relay = subprocess.Popen([sys.executable, "-m", "clearinghouse", "events", "relay", "--config", str(config)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        eventually(lambda: stream.count() == CALLS or relay.poll() is not None, "the stored events published")
+        assert relay.poll() is None, relay.stderr.read() if relay.stderr else ""
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        code = relay.wait(30)
+    assert code == 0
+    assert [event["id"] for _, event, _ in stream.messages()] == [f"ch-{n}" for n in range(1, CALLS + 1)]
+    db = ledger.open_database(f"sqlite:///{tmp_path / 'clearinghouse.sqlite3'}")
+    try:
+        assert sink_cursor(db, "nats").sent_total == CALLS  # the cursor was stored at the stop at the latest
+    finally:
+        db.dispose()
