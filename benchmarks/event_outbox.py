@@ -3,9 +3,9 @@ the same run at the group-commit rates of benchmarks/signing_path.py, and the re
 
 Per backend (SQLite: one daemon, 64 sessions; PostgreSQL: one daemon, 16 gateways x 4 sessions),
 daemons are started in turn with ``[events] enabled = false`` (the reference, "off"), with the
-outbox on and a NATS JetStream sink published by the daemon's own relay ("daemon"), and the same
-published by ``clearinghouse events relay`` in a process of its own (``relay_in_daemon = false``,
-``poll_s = 0.05``: "process"), to a stream of this run's own on the machine's NATS server
+outbox on and a NATS JetStream sink published by a relay thread in the daemon (``relay =
+"thread"``), and the same published by the daemon's relay child process (the default, ``relay =
+"process"``), to a stream of this run's own on the machine's NATS server
 (127.0.0.1:4222; deleted afterwards), ROUNDS times each, in that order, so drift on the shared
 machine hits all alike. Each run: warm-up, then the closed-loop maximum (64 sessions, each
 sending its next call as soon as the last is answered). The ratios are each mode's median rate
@@ -29,18 +29,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import re
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +125,8 @@ async def _stream(action: str, name: str, prefix: str = "") -> int:
         await client.close()
 
 
-MODES = ("off", "daemon", "process")
-"""Outbox off; on with the relay in the daemon; on with `clearinghouse events relay` in its own process."""
+MODES = ("off", "thread", "process")
+"""Outbox off; on with the relay a thread of the daemon; on with the relay the daemon's child process."""
 
 
 def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: str, prefix: str,
@@ -138,16 +135,15 @@ def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: s
     # A source per run: each run's fresh ledger numbers its events from 1 again.
     events = ([f'nats_url = "{NATS_URL}"', f'nats_subject_prefix = "{prefix}"',
                f'source = "urn:bench:{secrets.token_hex(4)}"'] if outbox else ["enabled = false"])
-    if mode == "process":
-        events += ["relay_in_daemon = false", "poll_s = 0.05"]
+    if mode == "thread":
+        events += ['relay = "thread"']
     with tempfile.TemporaryDirectory(prefix="event-outbox-") as tmp:
         directory = Path(tmp)
         if database_url == "sqlite":
             database_url = f"sqlite:///{directory / 'ledger.sqlite3'}"
         static = (f'current_round_block_hash = "0x{CREATION_ROUND_BLOCK_HASH.hex()}"',)
         spec = DaemonSpec(free_port(), chain_static_extra=static, events_extra=events)
-        with bench_daemon.daemons(directory, database_url, [spec], gateways) as (running, made), \
-                _external_relay(running[0].config if mode == "process" else None):
+        with bench_daemon.daemons(directory, database_url, [spec], gateways) as (running, made):
             targets = [Target("127.0.0.1", spec.http_port, made[n // sessions_per_gateway].api_key)
                        for n in range(gateways * sessions_per_gateway)]
             with LoadPool(targets, processes, OfferShape()) as pool:
@@ -169,21 +165,6 @@ def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: s
                                           f"{result['max_oldest_unsent_age_s']} s, drained {drain} s after"
                                           if outbox else ""), flush=True)
     return result
-
-
-@contextlib.contextmanager
-def _external_relay(config: Path | None) -> Iterator[None]:
-    """`clearinghouse events relay` for the daemon of ``config`` (nothing for None), stopped on exit."""
-    if config is None:
-        yield
-        return
-    relay = subprocess.Popen([sys.executable, "-m", "clearinghouse", "events", "relay", "--config", str(config)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        relay.terminate()
-        relay.wait(bench_daemon.STOP_TIMEOUT_S)
 
 
 def _records(database_url: str) -> int:

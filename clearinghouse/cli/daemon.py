@@ -133,6 +133,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         limits, policy = config.limits, _payment_policy(config, stack)
         relay, refusals = _event_relay(config, db, sender)
         stack.callback(relay.stop)  # after the committer closed: its last batches' events are in
+        _relay_process(config, stack)
         # One committer for every signing transport: their calls share batches and fsyncs.
         committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max,
                                      outbox=config.events.enabled, admission=relay.admit, committed=relay.wake)
@@ -293,6 +294,18 @@ def _metrics(
                    events=relay)
 
 
+def _relay_process(config: Settings, stack: ExitStack) -> None:
+    """With [events] relay = "process" and a sink, the relay child (events/relay_process.py)."""
+    events = config.events
+    if not events.enabled or events.relay != "process" or (events.nats_url is None and events.http_url is None):
+        return
+    from clearinghouse.events.relay_process import RelayProcess
+
+    child = RelayProcess(config.path, config.database_url)
+    child.start()
+    stack.callback(child.stop)
+
+
 def _event_relay(config: Settings, db: ledger.Database, sender: bytes) -> tuple[Relay, RefusalSampler | None]:
     """The relay of [events] (its sinks: NATS JetStream and/or HTTP, by URL) and the refusal
     sampler the transports offer refusals to (None with events off); started by the caller."""
@@ -315,7 +328,7 @@ def _event_relay(config: Settings, db: ledger.Database, sender: bytes) -> tuple[
                              retention_s=events.retention_s, lag_alert_s=events.lag_alert_s,
                              unsent_max=events.unsent_max or None, alert_webhook_url=config.health.alert_webhook_url)
     relay = Relay(db, sinks, settings, sender=sender, refusals=refusals if events.enabled else None,
-                  publish=events.relay_in_daemon)
+                  publish=events.relay == "thread")
     LOG.info("events: %s; sinks: %s", "on" if events.enabled else "off",
              ", ".join(sink.name for sink in sinks) or "none (the outbox keeps events for events.retention_s)")
     return relay, refusals if events.enabled else None

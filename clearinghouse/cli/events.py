@@ -160,14 +160,17 @@ async def _replay(db: Database, config: Settings, sinks: list[Sink], first_id: i
 
 @events.command("relay")
 @config_option
-def relay(config_path: Path) -> None:
+@click.option("--exit-with-parent", "parent_pid", type=int, default=None, hidden=True,
+              help="The daemon that started this relay: exit when it is gone (Linux).")
+def relay(config_path: Path, parent_pid: int | None) -> None:
     """Publish the outbox to the configured sinks until stopped, in this process.
 
-    For `[events] relay_in_daemon = false`: signing then never shares its process (its
-    interpreter lock and CPU time) with building and publishing events. The daemon still writes
-    the outbox, samples refusals, reads the lag, alerts, prunes and fails closed; this process
-    only publishes, each sink from its cursor, finding new events every `[events] poll_s`.
-    On PostgreSQL several may run: one at a time publishes each sink.
+    The daemon starts this itself by default (`[events] relay = "process"`); with
+    `relay = "external"` you run it, here or on another machine that reaches the database.
+    Signing then never shares its process (its interpreter lock) with building and publishing
+    events. The daemon still writes the outbox, samples refusals, reads the lag, alerts, prunes
+    and fails closed; this only publishes, each sink from its cursor, finding new events every
+    `[events] poll_s`. On PostgreSQL several may run: one at a time publishes each sink.
 
     \b
     Examples:
@@ -178,6 +181,8 @@ def relay(config_path: Path) -> None:
     from clearinghouse.events.relay import Relay, RelaySettings
     from clearinghouse.logs import configure_logging
 
+    if parent_pid is not None:
+        _exit_with_parent(parent_pid)
     config = settings(config_path)
     configure_logging(config.log.level, config.log.format)
     sinks = _sinks(config, ())
@@ -195,6 +200,24 @@ def relay(config_path: Path) -> None:
             publisher.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal the kernel sends this process when its parent dies."""
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGTERM this process when the daemon that started it dies (Linux), and
+    exit now if it already has (this process was re-parented before the request took effect)."""
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent_pid:
+        raise click.ClickException(f"the daemon (pid {parent_pid}) that started this relay is gone")
 
 
 def _sink_names(config: Settings) -> list[str]:

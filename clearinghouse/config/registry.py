@@ -234,17 +234,17 @@ SETTINGS = (
     Setting("events.http_url", Kind.TEXT, None, "Receiver of CloudEvents batch POSTs, e.g. OpenMeter's "
             ".../api/v1/events (unset: no HTTP sink)", Secrecy.VALUE),
     Setting("events.batch_max", Kind.INTEGER, _EVENTS.batch_max, "Events per published batch, 1..1000"),
-    Setting("events.poll_s", Kind.NUMBER, _EVENTS.poll_s, "How often an idle sink looks for events the "
-            "committer's wake-up missed"),
+    Setting("events.poll_s", Kind.NUMBER, _EVENTS.poll_s, "How often an idle sink looks for new events (a "
+            "relay thread is also woken by each committed batch)"),
     Setting("events.retention_s", Kind.NUMBER, _EVENTS.retention_s, "Sent events older than this are pruned "
             "(with no sink: every event older than this)"),
     Setting("events.lag_alert_s", Kind.NUMBER, _EVENTS.lag_alert_s, "Alert (log line, health.alert_webhook_url) "
             "when a sink's oldest unsent event is older"),
     Setting("events.unsent_max", Kind.INTEGER, _EVENTS.unsent_max, "Refuse signing (503) while a sink has more "
             "unsent events; 0: never"),
-    Setting("events.relay_in_daemon", Kind.BOOLEAN, _EVENTS.relay_in_daemon, "Publish from the daemon; false: "
-            "`clearinghouse events relay` publishes in a process of its own (the daemon still writes, "
-            "alerts and prunes)"),
+    Setting("events.relay", Kind.TEXT, _EVENTS.relay, "Who publishes: process (the daemon's child process "
+            "`clearinghouse events relay`), thread (the daemon itself), external (you run `clearinghouse events "
+            "relay`); the daemon always writes, alerts, prunes"),
     Setting("events.refusal_window_s", Kind.NUMBER, _EVENTS.refusal_window_s, "Window of refusal sampling"),
     Setting("events.refusal_samples_max", Kind.INTEGER, _EVENTS.refusal_samples_max, "Refusal events per gateway "
             "and reason per window; the rest are counted in one event per window"),

@@ -255,15 +255,16 @@ class EventsSettings:
     nats_subject_prefix: str = "clearinghouse.events"
     http_url: str | None = field(default=None, repr=False)
     batch_max: int = 500
-    poll_s: float = 1.0
+    poll_s: float = 0.1
     retention_s: float = 7 * 86_400.0
     lag_alert_s: float = 300.0
     unsent_max: int = 0
     """0: never refuse signing however many events wait (they wait in the outbox)."""
     refusal_window_s: float = 60.0
     refusal_samples_max: int = 10
-    relay_in_daemon: bool = True
-    """False: ``clearinghouse events relay`` publishes, in a process of its own."""
+    relay: str = "process"
+    """Who publishes: "process" (the daemon runs ``clearinghouse events relay`` as its child),
+    "thread" (the daemon itself), "external" (the operator runs ``clearinghouse events relay``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,15 +193,18 @@ def _events(table: dict[str, Any]) -> EventsSettings:
         unsent_max=_int(table, "unsent_max", "events.", 0, 10**9, defaults.unsent_max),
         refusal_window_s=_seconds(table, "refusal_window_s", defaults.refusal_window_s, "events."),
         refusal_samples_max=_int(table, "refusal_samples_max", "events.", 0, 10_000, defaults.refusal_samples_max),
-        relay_in_daemon=_flag(table, "relay_in_daemon", defaults.relay_in_daemon),
+        relay=_relay_mode(table, defaults.relay),
     )
 
 
-def _flag(table: dict[str, Any], name: str, default: bool) -> bool:
-    value = table.get(name, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"events.{name} must be true or false, got {value!r}")
-    return value
+RELAY_MODES = ("process", "thread", "external")
+
+
+def _relay_mode(table: dict[str, Any], default: str) -> str:
+    value = table.get("relay", default)
+    if value not in RELAY_MODES:
+        raise ConfigError(f"events.relay must be one of {', '.join(RELAY_MODES)}, got {value!r}")
+    return str(value)
 
 
 def _span(table: dict[str, Any], name: str, default: float, high: float) -> float:

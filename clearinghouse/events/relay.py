@@ -62,10 +62,11 @@ PRUNE_EVERY_S = 60.0
 PRUNE_PASSES_MAX = 100
 """Deletes of PRUNE_ROWS_MAX per prune: a million rows a minute, far above the signing rate's
 share of a minute, each delete short enough not to hold the writer long."""
-CURSOR_SAVE_S = 1.0
-"""A sink's cursor is stored at most once a second while it publishes (and when it goes idle or
+CURSOR_SAVE_S = 0.25
+"""A sink's cursor is stored at most four times a second while it publishes (and when it goes idle or
 stops): a write per published batch would add a commit (an fsync) per signing batch. A crash
-re-sends at most that second's events, with their ids."""
+re-sends at most those events, with their ids; the daemon's lag gauges, read from the stored
+cursor when a relay process publishes, run at most that much behind."""
 STOP_TIMEOUT_S = 10.0
 """A sink's thread ends within its batch's timeouts (HTTP_TIMEOUT_S, NATS_ACK_TIMEOUT_S)."""
 ALERT_WEBHOOK_TIMEOUT_S = 5.0

@@ -124,7 +124,7 @@ def test_tail_follows_events_written_after_it_started(tmp_path: Path) -> None:
 
 def test_relay_publishes_from_a_process_of_its_own_until_stopped(tmp_path: Path, stream: Stream) -> None:
     config = _config(tmp_path, f'nats_url = "{stream.url}"\nnats_subject_prefix = "{stream.prefix}"\n'
-                               "relay_in_daemon = false\npoll_s = 0.05\n")
+                               "relay = \"external\"\npoll_s = 0.05\n")
     relay = subprocess.Popen([sys.executable, "-m", "clearinghouse", "events", "relay", "--config", str(config)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
