@@ -112,6 +112,7 @@ class _Progress:
     position: Position
     unsaved: int = 0
     saved_at_s: float = field(default_factory=time.monotonic)
+    saving: asyncio.Task[None] | None = None
 
 
 class Relay:
@@ -221,7 +222,7 @@ class Relay:
                         progress = _Progress(await asyncio.to_thread(lambda: sink_cursor(self._db, sink.name).position))
                     published = await self._publish_once(sink, progress)
                     if published and time.monotonic() - progress.saved_at_s >= CURSOR_SAVE_S:
-                        await self._save(sink.name, progress)
+                        self._save_behind(sink.name, progress)
                 except (SinkError, LedgerError) as exc:
                     self._failed(sink.name, exc, backoff_s)
                     await _wait(wake, backoff_s, self._stop)
@@ -229,10 +230,12 @@ class Relay:
                     continue
                 backoff_s = RETRY_BACKOFF_MIN_S
                 if not published and not await _wait(wake, self._settings.poll_s, self._stop) and progress.unsaved:
-                    await self._save(sink.name, progress)  # idle for a poll: the cursor catches up
+                    self._save_behind(sink.name, progress)  # idle for a poll: the cursor catches up
         finally:
             with self._lock:
                 self._wakes.pop(sink.name, None)
+            if progress is not None and progress.saving is not None:
+                await asyncio.wait([progress.saving])
             if progress is not None and progress.unsaved:
                 try:
                     await self._save(sink.name, progress)
@@ -260,8 +263,23 @@ class Relay:
 
     async def _save(self, name: str, progress: _Progress) -> None:
         """Store the cursor: every event through ``progress.position`` was published."""
-        await asyncio.to_thread(advance_cursor, self._db, name, progress.position, progress.unsaved)
-        progress.unsaved, progress.saved_at_s = 0, time.monotonic()
+        position, count = progress.position, progress.unsaved
+        await asyncio.to_thread(advance_cursor, self._db, name, position, count)
+        progress.unsaved -= count
+        progress.saved_at_s = time.monotonic()
+
+    def _save_behind(self, name: str, progress: _Progress) -> None:
+        """``_save`` while publishing goes on (one at a time): on SQLite a relay process waits
+        for the daemon's write lock to store its cursor, and must not stop publishing meanwhile."""
+        if progress.saving is not None and not progress.saving.done():
+            return
+        progress.saving = asyncio.create_task(self._save_logged(name, progress))
+
+    async def _save_logged(self, name: str, progress: _Progress) -> None:
+        try:
+            await self._save(name, progress)
+        except LedgerError as exc:  # the next save stores it; a crash before re-sends copies only
+            LOG.warning("event sink %s: cursor not stored, retrying with the next batch: %s", name, exc)
 
     def _failed(self, name: str, exc: Exception, backoff_s: float) -> None:
         with self._lock:
