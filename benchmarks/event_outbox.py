@@ -73,12 +73,20 @@ def _sink_gauges(port: int) -> tuple[float, float] | None:
 
 
 class LagSampler:
-    """Reads the sink's gauges every METRICS_POLL_S in a thread while the load runs."""
+    """Reads the sink's gauges every METRICS_POLL_S in a thread while the load runs, and (with
+    ``stream``) the lag as published: signing records in the ledger less messages in the stream,
+    read back to back (the gauges count from the stored cursor, which a relay process may store
+    late when it waits for SQLite's write lock)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, database_url: str | None = None, stream: str | None = None,
+                 stream_before: int = 0) -> None:
         self._port = port
+        self._stream_before = stream_before
+        self._database_url = database_url
+        self._stream = stream
         self._stop = threading.Event()
         self.samples: list[tuple[float, float]] = []
+        self.published_lag: list[int] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> LagSampler:
@@ -90,10 +98,23 @@ class LagSampler:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(METRICS_POLL_S):
-            gauges = _sink_gauges(self._port)
-            if gauges is not None:
-                self.samples.append(gauges)
+        db = None
+        if self._database_url is not None and self._stream is not None:
+            from clearinghouse import ledger
+
+            db = ledger.open_database(self._database_url)
+        try:
+            while not self._stop.wait(METRICS_POLL_S):
+                gauges = _sink_gauges(self._port)
+                if gauges is not None:
+                    self.samples.append(gauges)
+                if db is not None and self._stream is not None:
+                    records = _records_of(db)
+                    published = asyncio.run(_stream("count", self._stream)) - self._stream_before
+                    self.published_lag.append(records - published)
+        finally:
+            if db is not None:
+                db.dispose()
 
 
 def _drain_s(port: int) -> float | None:
@@ -129,7 +150,7 @@ MODES = ("off", "thread", "process")
 """Outbox off; on with the relay a thread of the daemon; on with the relay the daemon's child process."""
 
 
-def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: str, prefix: str,
+def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: str, prefix: str, stream: str,
             processes: int, closed_s: float, warmup_s: float) -> Json:
     outbox = mode != "off"
     # A source per run: each run's fresh ledger numbers its events from 1 again.
@@ -143,12 +164,15 @@ def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: s
             database_url = f"sqlite:///{directory / 'ledger.sqlite3'}"
         static = (f'current_round_block_hash = "0x{CREATION_ROUND_BLOCK_HASH.hex()}"',)
         spec = DaemonSpec(free_port(), chain_static_extra=static, events_extra=events)
+        stream_before = asyncio.run(_stream("count", stream))  # earlier runs' messages
         with bench_daemon.daemons(directory, database_url, [spec], gateways) as (running, made):
             targets = [Target("127.0.0.1", spec.http_port, made[n // sessions_per_gateway].api_key)
                        for n in range(gateways * sessions_per_gateway)]
             with LoadPool(targets, processes, OfferShape()) as pool:
                 pool.phase("closed", warmup_s)
-                with LagSampler(spec.http_port) as lag:
+                sampler = LagSampler(spec.http_port, database_url if outbox else None, stream if outbox else None,
+                                     stream_before)
+                with sampler as lag:
                     result = pool.phase("closed", closed_s)
                 drain = _drain_s(spec.http_port) if outbox else None
             config = running[0].config
@@ -157,27 +181,33 @@ def one_run(database_url: str, gateways: int, sessions_per_gateway: int, mode: s
     result = {key: result[key] for key in ("calls_per_s", "p50_ms", "p99_ms", "errors")}
     result |= {"mode": mode, "outbox": outbox, "signing_records": records, "ledger_verify_ok": verify["ok"]}
     if outbox:
-        result |= {"max_unsent": max((u for u, _ in lag.samples), default=None),
+        result |= {"max_published_lag_events": max(lag.published_lag, default=None),
+                   "max_unsent": max((u for u, _ in lag.samples), default=None),
                    "max_oldest_unsent_age_s": max((a for _, a in lag.samples), default=None),
                    "drain_after_load_s": drain}
     print(f"    outbox {mode:8s}: {result['calls_per_s']}/s p99 {result['p99_ms']} ms "
-          f"errors {result['errors']}" + (f"; lag: max unsent {result['max_unsent']}, max oldest age "
+          f"errors {result['errors']}" + (f"; lag: records - stream max {result['max_published_lag_events']}, "
+                                          f"gauges: max unsent {result['max_unsent']}, max oldest age "
                                           f"{result['max_oldest_unsent_age_s']} s, drained {drain} s after"
                                           if outbox else ""), flush=True)
     return result
 
 
 def _records(database_url: str) -> int:
-    from sqlalchemy import text
-
     from clearinghouse import ledger
 
     db = ledger.open_database(database_url)
     try:
-        with db.engine.connect() as connection:
-            return int(connection.execute(text("SELECT count(*) FROM signing_records")).scalar_one())
+        return _records_of(db)
     finally:
         db.dispose()
+
+
+def _records_of(db: Any) -> int:
+    from sqlalchemy import text
+
+    with db.engine.connect() as connection:
+        return int(connection.execute(text("SELECT count(*) FROM signing_records")).scalar_one())
 
 
 def backend(name: str, args: argparse.Namespace, closed_s: float, warmup_s: float) -> Json:
@@ -189,10 +219,11 @@ def backend(name: str, args: argparse.Namespace, closed_s: float, warmup_s: floa
         for _ in range(ROUNDS):
             for mode in MODES:
                 if name == "sqlite":
-                    runs.append(one_run("sqlite", 1, SESSIONS, mode, prefix, args.processes, closed_s, warmup_s))
+                    runs.append(one_run("sqlite", 1, SESSIONS, mode, prefix, stream, args.processes, closed_s,
+                                        warmup_s))
                 else:
                     with bench_daemon.scratch_postgres() as url:
-                        runs.append(one_run(url, PG_GATEWAYS, PG_SESSIONS_PER_GATEWAY, mode, prefix,
+                        runs.append(one_run(url, PG_GATEWAYS, PG_SESSIONS_PER_GATEWAY, mode, prefix, stream,
                                             args.processes, closed_s, warmup_s))
         published = asyncio.run(_stream("count", stream))
     finally:
