@@ -76,12 +76,14 @@ class Gateway:
 
 @dataclass(slots=True)
 class DaemonSpec:
-    """What one `serve` process listens on, and the extra [chain.static] and [limits] settings it gets."""
+    """What one `serve` process listens on, and the extra [chain.static], [limits] and [events]
+    settings it gets."""
 
     http_port: int
     grpc_port: int | None = None
     chain_static_extra: Sequence[str] = field(default_factory=tuple)
     limits_extra: Sequence[str] = field(default_factory=tuple)
+    events_extra: Sequence[str] = field(default_factory=tuple)
 
 
 def write_key_files(directory: Path) -> None:
@@ -103,6 +105,8 @@ def write_config(directory: Path, database_url: str, spec: DaemonSpec) -> Path:
     extra = "".join(f"{line}\n" for line in spec.chain_static_extra)
     if spec.limits_extra:
         extra += "[limits]\n" + "".join(f"{line}\n" for line in spec.limits_extra)
+    if spec.events_extra:
+        extra += "[events]\n" + "".join(f"{line}\n" for line in spec.events_extra)
     config.write_text(f"""database_url = "{database_url}"
 [signer]
 keystore = "sender.json"

@@ -70,6 +70,7 @@ _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
 
 _request_id: ContextVar[str | None] = ContextVar("clearinghouse_request_id", default=None)
 _gateway_id: ContextVar[int | None] = ContextVar("clearinghouse_gateway_id", default=None)
+_usage_subject: ContextVar[str | None] = ContextVar("clearinghouse_usage_subject", default=None)
 
 
 def start_request(client_request_id: str | None = None) -> str:
@@ -81,12 +82,15 @@ def start_request(client_request_id: str | None = None) -> str:
         request_id = f"{_request_ids.getrandbits(REQUEST_ID_BYTES * 8):0{REQUEST_ID_BYTES * 2}x}"
     _request_id.set(request_id)
     _gateway_id.set(None)
+    _usage_subject.set(None)
     return request_id
 
 
-def bind_gateway(gateway_id: int) -> None:
-    """Name the authenticated caller's gateway on the current request's lines."""
+def bind_gateway(gateway_id: int, usage_subject: str | None = None) -> None:
+    """Name the authenticated caller's gateway on the current request's lines, and remember the
+    end user it calls for (a refusal's event names it; never logged: it may identify a person)."""
     _gateway_id.set(gateway_id)
+    _usage_subject.set(usage_subject)
 
 
 def current_request_id() -> str | None:
@@ -97,6 +101,11 @@ def current_request_id() -> str | None:
 def current_gateway_id() -> int | None:
     """The current request's gateway; None before authentication or outside a request."""
     return _gateway_id.get()
+
+
+def current_usage_subject() -> str | None:
+    """The current request's usage subject, once authenticated; else None."""
+    return _usage_subject.get()
 
 
 def mask_secrets(text: str) -> str:

@@ -303,3 +303,37 @@ def test_oidc_settings_load_with_their_defaults(config: Path) -> None:
     assert oidc is not None and oidc.signing_keys_file == config.parent / "k.json"
     assert (oidc.audience, oidc.user_token_lifetime_s, oidc.app_token_lifetime_s, oidc.clock_skew_s,
             oidc.user_token_scope) == ("clearinghouse", 300, 3600, 30, "sign:job")
+
+
+def test_events_are_on_when_a_sink_is_set_and_their_urls_stay_hidden(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(config).events.enabled is False  # no sink: no outbox rows nobody reads
+    config.write_text(CONFIG + """
+[events]
+nats_url = "nats://user:hunter2@broker:4222"
+http_url = "https://ingest.example/api/v1/events?token=s3cret"
+unsent_max = 5000
+retention_s = 172800
+""")
+    events = load_settings(config).events
+    assert (events.enabled, events.unsent_max, events.retention_s, events.refusal_samples_max) == (True, 5000, 172800.0, 10)
+    assert "hunter2" not in repr(load_settings(config)) and "s3cret" not in repr(load_settings(config))
+    monkeypatch.setenv("CLEARINGHOUSE_EVENTS_ENABLED", "false")
+    assert load_settings(config).events.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('nats_url = "http://broker:4222"', "events.nats_url must be a nats:// or tls:// URL"),
+        ('http_url = "ftp://x"', r"events.http_url must be an http\(s\) URL"),
+        ("batch_max = 0", r"events.batch_max must be an integer in \[1, 1000\]"),
+        ('nats_subject_prefix = "a.>"', "events.nats_subject_prefix must be NATS tokens"),
+        ("retention_s = 0", r"events.retention_s must be a number of seconds in \(0, "),
+    ],
+)
+def test_events_settings_errors_name_the_setting(config: Path, setting: str, message: str) -> None:
+    config.write_text(CONFIG + f"\n[events]\n{setting}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config)

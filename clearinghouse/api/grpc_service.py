@@ -124,7 +124,7 @@ class GrpcGateway:
         start_request(_metadata_value(context, "x-request-id"))
         try:
             caller = self._authenticate(context)
-            bind_gateway(caller.gateway_id)
+            bind_gateway(caller.gateway_id, caller.subject)
             if signing and self._rate_limiter is not None:
                 self._rate_limiter.admit(caller.gateway_id)
             response = behaviour(caller, request, context).SerializeToString()

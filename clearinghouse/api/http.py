@@ -415,7 +415,7 @@ class RemoteSignerApp:
         request = await decoded(scope, body, decode_payment_request)
         if self._webhook is not None and self._webhook_pool is not None:
             caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
-            bind_gateway(caller.gateway_id)
+            bind_gateway(caller.gateway_id, caller.subject)
         if caller is None:  # the constructor requires one authorization; this cannot happen
             raise InternalError("no authorization configured")
         if self._rate_limiter is not None:
@@ -450,7 +450,7 @@ class RemoteSignerApp:
         caller = api_keys.cached_caller(headers)
         if caller is None:
             caller = await self._signing_pool.run(api_keys.caller, headers)
-        bind_gateway(caller.gateway_id)
+        bind_gateway(caller.gateway_id, caller.subject)
         return caller
 
     async def _discover_orchestrators(self, scope: Scope, receive: Receive) -> Response:

@@ -30,6 +30,10 @@ never a raw request path, so a scanner cannot blow up the series count):
     clearinghouse_overdue_minor{gateway_id,currency}     the part of it past its due date
     clearinghouse_overdue_invoices{gateway_id}           invoices past their due date
     clearinghouse_signing_stopped_overdue{gateway_id}    1 while the overdue policy stops the gateway
+    clearinghouse_events_unsent{sink}, clearinghouse_events_oldest_unsent_age_seconds{sink}
+                                                 the event outbox's lag per sink (events/relay.py)
+    clearinghouse_events_sent_total{sink}, clearinghouse_events_publish_failures_total{sink}
+    clearinghouse_events_lag_alert               1 while the outbox-lag alert fires
 
 A retried call that gets its stored answer back (``replayed``) signed nothing new and is not
 counted. Wei are exact ``int``/``Fraction`` everywhere else; Prometheus samples are floats, exact
@@ -63,6 +67,7 @@ from clearinghouse.signer.tickets import TicketBatch
 
 if TYPE_CHECKING:  # the watcher module pulls in web3; only its status type is needed here
     from clearinghouse.chain.watcher import WatcherStatus
+    from clearinghouse.events.relay import Relay
 
 LOG = logging.getLogger(__name__)
 
@@ -100,6 +105,7 @@ class Metrics:
         rate_age_s: Callable[[], float | None] | None = None,
         committer_stats: Callable[[], CommitterStats] | None = None,
         overdue: OverdueBook | None = None,
+        events: Relay | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         signed = ("transport", "gateway_id")
@@ -122,6 +128,8 @@ class Metrics:
             self.registry.register(_CommitterCollector(committer_stats))
         if overdue is not None:
             self.registry.register(_ReceivablesCollector(overdue))
+        if events is not None:
+            self.registry.register(_EventsCollector(events))
 
     def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
         return Counter(f"clearinghouse_{name}", documentation, labels, registry=self.registry)
@@ -269,6 +277,33 @@ class _ReceivablesCollector(Collector):
             count.add_metric([str(gateway_id)], overdue_invoices)
             stopped.add_metric([str(gateway_id)], 0 if self._book.stop_of(gateway_id) is None else 1)
         yield from (receivable, overdue, count, stopped)
+
+
+class _EventsCollector(Collector):
+    """The event relay's sinks, read from its memory at each scrape."""
+
+    def __init__(self, relay: Relay) -> None:
+        self._relay = relay
+
+    def collect(self) -> Iterator[Metric]:
+        statuses = self._relay.statuses()
+        unsent = GaugeMetricFamily("clearinghouse_events_unsent", "Events in the outbox a sink has not sent.",
+                                   labels=("sink",))
+        age = GaugeMetricFamily("clearinghouse_events_oldest_unsent_age_seconds",
+                                "Age of the oldest event a sink has not sent (0: none), read every second.",
+                                labels=("sink",))
+        sent = CounterMetricFamily("clearinghouse_events_sent", "Events a sink published since start.",
+                                   labels=("sink",))
+        failures = CounterMetricFamily("clearinghouse_events_publish_failures",
+                                       "Batches a sink failed to publish (each retried).", labels=("sink",))
+        for status in statuses:
+            unsent.add_metric((status.name,), status.unsent)
+            age.add_metric((status.name,), status.oldest_unsent_age_s)
+            sent.add_metric((status.name,), status.sent_since_start)
+            failures.add_metric((status.name,), status.failures)
+        yield from (unsent, age, sent, failures)
+        yield _gauge("events_lag_alert", "1 while a sink's oldest unsent event is older than events.lag_alert_s.",
+                     1 if self._relay.alerting else 0)
 
 
 def _health_gauges(health: DepositHealth | None) -> Iterable[Metric]:

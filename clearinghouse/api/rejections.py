@@ -1,9 +1,11 @@
 """The most recent refused calls of this process, for the operator dashboard.
 
-Rejections are not written to the ledger: a refusal must cost the caller nothing and the
-database nothing (a flood of bad calls must not become a flood of writes). The transports append
-each refusal here; the dashboard shows the newest. Per process, bounded, lost on restart —
-Prometheus' ``clearinghouse_rejections_total`` keeps the durable count by reason.
+Rejections are not written to the ledger's accounts: a refusal must cost the caller nothing
+and the database almost nothing (a flood of bad calls must not become a flood of writes). The
+transports append each refusal here; the dashboard shows the newest. Per process, bounded, lost
+on restart — Prometheus' ``clearinghouse_rejections_total`` keeps the durable count by reason.
+With an event sampler (events/refusals.py) each refusal is also offered to it: a bounded sample
+of them becomes events in the outbox.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+
+from clearinghouse.events.refusals import RefusalFacts, RefusalSampler
+from clearinghouse.logs import current_request_id, current_usage_subject
 
 RECENT_REJECTIONS_MAX = 200
 """Enough to see a pattern on one screen; a bounded deque, so a flood costs no memory."""
@@ -38,11 +43,12 @@ class RecentRejections:
     """A thread-safe ring of the newest ``capacity`` rejections (the gRPC server's threads and
     the HTTP event loop both append)."""
 
-    def __init__(self, capacity: int = RECENT_REJECTIONS_MAX) -> None:
+    def __init__(self, capacity: int = RECENT_REJECTIONS_MAX, *, refusals: RefusalSampler | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._items: deque[Rejection] = deque(maxlen=capacity)
         self._lock = threading.Lock()
+        self._refusals = refusals
 
     def add(
         self, *, transport: str, route: str, gateway_id: int | None, status: str, reason: str, message: str,
@@ -60,6 +66,12 @@ class RecentRejections:
         )
         with self._lock:
             self._items.append(rejection)
+        if self._refusals is not None:  # the request's context: the caller's subject and request id
+            self._refusals.offer(RefusalFacts(
+                transport=transport, route=route, gateway_id=gateway_id, status=status, reason=reason,
+                message=rejection.message, usage_subject=current_usage_subject(), request_id=current_request_id(),
+                at_unix_s=rejection.at_unix_s,
+            ))
 
     def newest(self, limit: int = RECENT_REJECTIONS_MAX) -> list[Rejection]:
         """Up to ``limit`` rejections, newest first."""

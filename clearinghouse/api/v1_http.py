@@ -117,7 +117,7 @@ class V1Routes:
         caller = self._api_keys.cached_caller(headers)
         if caller is None:
             caller = await self._pool.run(self._api_keys.caller, headers)
-        bind_gateway(caller.gateway_id)
+        bind_gateway(caller.gateway_id, caller.subject)
         if signing and self._rate_limiter is not None:
             self._rate_limiter.admit(caller.gateway_id)
         return caller

@@ -85,6 +85,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "clearinghouse.cli.plans:fx",
         "FX rates from USD to invoice currencies, recorded on the invoices that use them.",
     ),
+    "events": LazyCommand(
+        "clearinghouse.cli.events:events",
+        "Every signing and sampled refusal as a CloudEvent: status, tail, replay, relay.",
+    ),
     "reconcile": LazyCommand(
         "clearinghouse.cli.reconcile:reconcile",
         "Reconcile what was billed with the exposure still open and what orchestrators redeemed.",

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from clearinghouse.chain.watcher import ChainWatcher, WatcherStatus
     from clearinghouse.identity.service import IdentityService
     from clearinghouse.identity.verified import VerifiedTokens
+    from clearinghouse.events.refusals import RefusalSampler
+    from clearinghouse.events.relay import Relay
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
 
@@ -134,9 +136,14 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         stack.callback(rates.stop)
         limits, policy = config.limits, _payment_policy(config, stack)
         overdue = start_autopilot(config, db, private_key, chain.health, stack)
+        relay, refusals = _event_relay(config, db, sender)
+        stack.callback(relay.stop)  # after the committer closed: its last batches' events are in
+        _relay_process(config, stack)
         # One committer for every signing transport: their calls share batches and fsyncs.
-        committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max)
+        committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max,
+                                     outbox=config.events.enabled, admission=relay.admit, committed=relay.wake)
         stack.callback(committer.close)
+        relay.start()
         discovery = _discovery_book(config, chain, stack)
         service = DiscoveringPaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
                                             tickets_per_call_max=limits.tickets_per_call_max,
@@ -155,8 +162,8 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         if identity is not None and gateway_keys is not None:  # the SDK's API-key token exchange
             identity.api_key_gateway = gateway_keys.gateway_of_key
         gateway = _gateway_service(config, db, (service, tickets), chain)
-        metrics = _metrics(config, chain, rates, committer, overdue)
-        rejections = RecentRejections()
+        metrics = _metrics(config, chain, rates, committer, overdue, relay)
+        rejections = RecentRejections(refusals=refusals)
         v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
         admin = None if admin_token is None else AdminRoutes(db, admin_token, invoicing=config.invoicing,
                                                              overdue=overdue)
@@ -310,18 +317,59 @@ def _gateway_service(
 
 
 def _metrics(
-    config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer, overdue: OverdueBook
+    config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer, overdue: OverdueBook,
+    relay: Relay,
 ) -> Metrics | None:
     """The Prometheus metrics of [metrics] (on by default): counters the transports record
     into, and gauges read at scrape time from memory (health, watcher, rate book, committer,
-    receivables)."""
+    receivables, event relay)."""
     from clearinghouse.api.metrics import Metrics
 
     if not config.metrics.enabled:
         return None
     return Metrics(deposit_health=chain.health, watcher_status=chain.watcher_status,
                    rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats,
-                   overdue=overdue)
+                   overdue=overdue, events=relay)
+
+
+def _relay_process(config: Settings, stack: ExitStack) -> None:
+    """With [events] relay = "process" and a sink, the relay child (events/relay_process.py)."""
+    events = config.events
+    if not events.enabled or events.relay != "process" or (events.nats_url is None and events.http_url is None):
+        return
+    from clearinghouse.events.relay_process import RelayProcess
+
+    child = RelayProcess(config.path, config.database_url)
+    child.start()
+    stack.callback(child.stop)
+
+
+def _event_relay(config: Settings, db: ledger.Database, sender: bytes) -> tuple[Relay, RefusalSampler | None]:
+    """The relay of [events] (its sinks: NATS JetStream and/or HTTP, by URL) and the refusal
+    sampler the transports offer refusals to (None with events off); started by the caller."""
+    from clearinghouse.events.refusals import RefusalSampler
+    from clearinghouse.events.relay import Relay, RelaySettings
+    from clearinghouse.events.sinks import Sink
+
+    events = config.events
+    sinks: list[Sink] = []
+    if events.enabled and events.nats_url is not None:
+        from clearinghouse.events.nats_sink import NatsSink
+
+        sinks.append(NatsSink(events.nats_url, events.nats_subject_prefix))
+    if events.enabled and events.http_url is not None:
+        from clearinghouse.events.http_sink import HttpSink
+
+        sinks.append(HttpSink(events.http_url))
+    refusals = RefusalSampler(window_s=events.refusal_window_s, samples_max=events.refusal_samples_max)
+    settings = RelaySettings(source=events.source, batch_max=events.batch_max, poll_s=events.poll_s,
+                             retention_s=events.retention_s, lag_alert_s=events.lag_alert_s,
+                             unsent_max=events.unsent_max or None, alert_webhook_url=config.health.alert_webhook_url)
+    relay = Relay(db, sinks, settings, sender=sender, refusals=refusals if events.enabled else None,
+                  publish=events.relay == "thread")
+    LOG.info("events: %s; sinks: %s", "on" if events.enabled else "off",
+             ", ".join(sink.name for sink in sinks) or "none (the outbox keeps events for events.retention_s)")
+    return relay, refusals if events.enabled else None
 
 
 def _start_grpc(

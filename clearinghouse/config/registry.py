@@ -38,6 +38,7 @@ from clearinghouse.config.settings import (
     LOG_LEVELS,
     BillingSettings,
     LimitSettings,
+    EventsSettings,
     LogSettings,
     MetricsSettings,
 )
@@ -49,6 +50,7 @@ _POLICY_DEFAULTS = PaymentPolicy()
 _LIMITS = LimitSettings()
 _BILLING = BillingSettings()
 _REPLENISH = ReplenishPolicy()
+_EVENTS = EventsSettings()
 
 CONFIG_BYTES_MAX = 1 << 20
 """A configuration file is a few KiB; anything near a MiB is not one."""
@@ -135,6 +137,8 @@ SECTIONS = (
     Section("replenish", "The deposit replenishment policy: observe only by default, automatic when enabled."),
     Section("log", "Daemon log lines."),
     Section("metrics", "Prometheus /metrics on the HTTP listener."),
+    Section("events", "Every signing and sampled refusal as a CloudEvent: the outbox, its sinks (NATS "
+            "JetStream, HTTP), retention, lag alert and the fail-closed maximum."),
     Section("limits", "What one caller may make the daemon do: sizes, times, connections, tickets, sessions."),
 )
 
@@ -261,6 +265,31 @@ SETTINGS = (
     Setting("metrics.enabled", Kind.BOOLEAN, MetricsSettings().enabled, "Serve Prometheus metrics at /metrics"),
     Setting("metrics.token_file", Kind.PATH, None, "Bearer token /metrics requires, at least 32 random bytes "
             "(mode 0600); else CLEARINGHOUSE_METRICS_TOKEN; neither: /metrics is open", Secrecy.FILE),
+    Setting("events.enabled", Kind.BOOLEAN, None, "Write an outbox row per signing call in its batch, and "
+            "sampled refusals; unset: on when nats_url or http_url is set"),
+    Setting("events.source", Kind.TEXT, _EVENTS.source, "The CloudEvents source of every event (a URI-reference "
+            "naming this deployment)"),
+    Setting("events.nats_url", Kind.TEXT, None, "NATS server of the JetStream sink, nats://host:4222 (unset: no "
+            "NATS sink); a stream must cover <nats_subject_prefix>.>", Secrecy.VALUE),
+    Setting("events.nats_subject_prefix", Kind.TEXT, _EVENTS.nats_subject_prefix,
+            "Events go to <prefix>.<type>.<subject>"),
+    Setting("events.http_url", Kind.TEXT, None, "Receiver of CloudEvents batch POSTs, e.g. OpenMeter's "
+            ".../api/v1/events (unset: no HTTP sink)", Secrecy.VALUE),
+    Setting("events.batch_max", Kind.INTEGER, _EVENTS.batch_max, "Events per published batch, 1..1000"),
+    Setting("events.poll_s", Kind.NUMBER, _EVENTS.poll_s, "How often an idle sink looks for new events (a "
+            "relay thread is also woken by each committed batch)"),
+    Setting("events.retention_s", Kind.NUMBER, _EVENTS.retention_s, "Sent events older than this are pruned "
+            "(with no sink: every event older than this)"),
+    Setting("events.lag_alert_s", Kind.NUMBER, _EVENTS.lag_alert_s, "Alert (log line, health.alert_webhook_url) "
+            "when a sink's oldest unsent event is older"),
+    Setting("events.unsent_max", Kind.INTEGER, _EVENTS.unsent_max, "Refuse signing (503) while a sink has more "
+            "unsent events; 0: never"),
+    Setting("events.relay", Kind.TEXT, _EVENTS.relay, "Who publishes: process (the daemon's child process "
+            "`clearinghouse events relay`), thread (the daemon itself), external (you run `clearinghouse events "
+            "relay`); the daemon always writes, alerts, prunes"),
+    Setting("events.refusal_window_s", Kind.NUMBER, _EVENTS.refusal_window_s, "Window of refusal sampling"),
+    Setting("events.refusal_samples_max", Kind.INTEGER, _EVENTS.refusal_samples_max, "Refusal events per gateway "
+            "and reason per window; the rest are counted in one event per window"),
     Setting("limits.request_body_bytes_max", Kind.INTEGER, _LIMITS.request_body_bytes_max,
             "Largest HTTP request body (413 above), 16384..16777216"),
     Setting("limits.request_header_bytes_max", Kind.INTEGER, _LIMITS.request_header_bytes_max,

@@ -271,6 +271,30 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EventsSettings:
+    """[events]: the event outbox and its sinks (clearinghouse/events). A sink is on when its URL
+    is set; the URLs may carry credentials, so they are never shown. ``enabled`` defaults to
+    whether a sink is set (validation.py)."""
+
+    enabled: bool = False
+    source: str = "clearinghouse"
+    nats_url: str | None = field(default=None, repr=False)
+    nats_subject_prefix: str = "clearinghouse.events"
+    http_url: str | None = field(default=None, repr=False)
+    batch_max: int = 500
+    poll_s: float = 0.1
+    retention_s: float = 7 * 86_400.0
+    lag_alert_s: float = 300.0
+    unsent_max: int = 0
+    """0: never refuse signing however many events wait (they wait in the outbox)."""
+    refusal_window_s: float = 60.0
+    refusal_samples_max: int = 10
+    relay: str = "process"
+    """Who publishes: "process" (the daemon runs ``clearinghouse events relay`` as its child),
+    "thread" (the daemon itself), "external" (the operator runs ``clearinghouse events relay``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsSettings:
     """[metrics]: whether /metrics is served, and the bearer token that guards it, if any."""
 
@@ -309,6 +333,7 @@ class Settings:
     oidc: OidcSettings | None = None
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     invoicing: InvoicingSettings = field(default_factory=InvoicingSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)

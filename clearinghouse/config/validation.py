@@ -36,6 +36,7 @@ from clearinghouse.config.settings import (
     AdminSettings,
     BillingSettings,
     OidcSettings,
+    EventsSettings,
     GrpcSettings,
     HealthSettings,
     HttpSettings,
@@ -94,6 +95,7 @@ def settings_from(path: Path, raw: dict[str, Any]) -> Settings:
         oidc=_oidc(raw, base),
         log=_log(_table(raw, "log", required=False)),
         metrics=_metrics(_table(raw, "metrics", required=False), base),
+        events=_events(_table(raw, "events", required=False)),
         limits=_limits(_table(raw, "limits", required=False)),
         invoicing=_invoicing(_table(raw, "invoice", required=False)),
         billing=_billing(_table(raw, "billing", required=False)),
@@ -206,6 +208,53 @@ def _metrics(table: dict[str, Any], base: Path) -> MetricsSettings:
     if not isinstance(enabled, bool):
         raise ConfigError(f"metrics.enabled must be true or false, got {enabled!r}")
     return MetricsSettings(enabled, _optional_path(base, table, "token_file"))
+
+
+def _events(table: dict[str, Any]) -> EventsSettings:
+    """[events]: sinks by URL, batch and sampling sizes, times (events/relay.py)."""
+    defaults = EventsSettings()
+    nats_url, http_url = table.get("nats_url"), table.get("http_url")
+    # Unset: on when a sink is configured, so a daemon without sinks does not fill its database
+    # with events nobody reads.
+    enabled = table.get("enabled", nats_url is not None or http_url is not None)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"events.enabled must be true or false, got {enabled!r}")
+    if nats_url is not None and (not isinstance(nats_url, str) or not nats_url.startswith(("nats://", "tls://"))):
+        raise ConfigError("events.nats_url must be a nats:// or tls:// URL")
+    if http_url is not None and (not isinstance(http_url, str) or not http_url.startswith(("http://", "https://"))):
+        raise ConfigError("events.http_url must be an http(s) URL")
+    prefix = _text(table, "nats_subject_prefix", "events.", defaults.nats_subject_prefix)
+    if any(c in prefix for c in " *>") or prefix.startswith(".") or prefix.endswith("."):
+        raise ConfigError(f"events.nats_subject_prefix must be NATS tokens joined by dots, got {prefix!r}")
+    return EventsSettings(
+        enabled=enabled, source=_text(table, "source", "events.", defaults.source), nats_url=nats_url,
+        nats_subject_prefix=prefix, http_url=http_url,
+        batch_max=_int(table, "batch_max", "events.", 1, 1000, defaults.batch_max),
+        poll_s=_seconds(table, "poll_s", defaults.poll_s, "events."),
+        retention_s=_span(table, "retention_s", defaults.retention_s, 365 * 86_400.0),
+        lag_alert_s=_seconds(table, "lag_alert_s", defaults.lag_alert_s, "events."),
+        unsent_max=_int(table, "unsent_max", "events.", 0, 10**9, defaults.unsent_max),
+        refusal_window_s=_seconds(table, "refusal_window_s", defaults.refusal_window_s, "events."),
+        refusal_samples_max=_int(table, "refusal_samples_max", "events.", 0, 10_000, defaults.refusal_samples_max),
+        relay=_relay_mode(table, defaults.relay),
+    )
+
+
+RELAY_MODES = ("process", "thread", "external")
+
+
+def _relay_mode(table: dict[str, Any], default: str) -> str:
+    value = table.get("relay", default)
+    if value not in RELAY_MODES:
+        raise ConfigError(f"events.relay must be one of {', '.join(RELAY_MODES)}, got {value!r}")
+    return str(value)
+
+
+def _span(table: dict[str, Any], name: str, default: float, high: float) -> float:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
+        raise ConfigError(f"events.{name} must be a number of seconds in (0, {high:g}], got {value!r}")
+    return float(value)
 
 
 def _admin(raw: dict[str, Any], base: Path) -> AdminSettings | None:

@@ -22,7 +22,9 @@ transaction) with ``batch`` (one batch's reads, checks and per-call writes), ``b
 and ``batch_writes`` (its credit control and its aggregated writes), ``statements`` (per-call
 statements on the driver's cursor), ``first_calls`` (sessions' first calls by request, so a
 retried one gets its stored answer; used through ``CallLedger.claim_first_call``), ``overview``
-(every gateway at a glance for ``gateway list``, read on ``sqlite3`` alone for a fast start).
+(every gateway at a glance for ``gateway list``, read on ``sqlite3`` alone for a fast start),
+``outbox`` (the event outbox: a row per recorded call written in its batch, sampled refusals, each event
+sink's cursor; published by clearinghouse/events).
 Settlement on autopilot (issue #21, tables in ``settlement_models``): ``billing_cycles``
 (gateways' cycles, the billing runs claimed once per (gateway, period), delivery attempts),
 ``receivables`` (unpaid issued invoices), ``funding_actions`` (what the replenishment policy

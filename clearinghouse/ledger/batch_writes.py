@@ -6,7 +6,8 @@ its own (accounts.py); the rows of all calls go in with one ``executemany`` per 
 account balances, the day spends of credit control (spends.py), the hourly usage buckets
 (hourly_usage.py) and the exposure rollups (exposure.py) are summed over the batch and written
 once per row they touch: a batch of 64 calls of one gateway moves each of those rows once,
-where calls recorded one by one moved them 64 times.
+where calls recorded one by one moved them 64 times. With the outbox on, each call's event row
+(outbox.py) goes in with one more ``executemany``: committed with its record or not at all.
 
 On PostgreSQL the batch's credit decisions were taken on an unlocked read (batch_credit.py):
 here the gateways' account rows are locked and the batch's spends replayed against what is
@@ -31,6 +32,7 @@ from clearinghouse.ledger.errors import InvariantViolation
 from clearinghouse.ledger.exposure import ExposureKey, ExposureSum, add_exposure
 from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usage, hour_of
 from clearinghouse.ledger.identity_rows import EndUserRow
+from clearinghouse.ledger.outbox import write_signing_events
 from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow, table
 from clearinghouse.ledger.spends import add_subject_spend, count_spend
 from clearinghouse.ledger.values import AccountKind, TransactionKind
@@ -48,9 +50,10 @@ _END_USERS = table(EndUserRow)
 _SET_SPENT = update(_END_USERS).where(_END_USERS.c.id == bindparam("key_id"))
 
 
-def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool) -> bool:
-    """Write the sums of the batch's recorded calls; False (nothing written) when
-    ``verify_credit`` finds that a spend no longer fits the stored credit position."""
+def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool, outbox: bool = True) -> bool:
+    """Write the sums of the batch's recorded calls (and, with ``outbox``, their event rows);
+    False (nothing written) when ``verify_credit`` finds that a spend no longer fits the stored
+    credit position."""
     staged = batch.staged
     if not staged:
         return True
@@ -66,6 +69,8 @@ def write_batch(connection: Connection, batch: Batch, *, verify_credit: bool) ->
     _write_allowances(connection, credits)
     _write_usage(connection, staged)
     _write_exposure(connection, staged)
+    if outbox:
+        write_signing_events(connection, [(s.call.gateway_id, s.record_id, s.at) for s in staged])
     return True
 
 

@@ -335,8 +335,11 @@ class ChainWriterLock:
     Use from one thread.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, key: int = WRITER_LOCK_KEY) -> None:
+        """``key``: the advisory lock's (a signed 64-bit integer); the event relay holds one per
+        sink with the same mechanics (ledger/outbox.py ``sink_lock_key``)."""
         self._db = db
+        self._key = key
         self._connection: Connection | None = None
 
     def try_acquire(self) -> bool:
@@ -350,7 +353,7 @@ class ChainWriterLock:
             connection = self._db.engine.connect()
             try:
                 connection.execution_options(isolation_level="AUTOCOMMIT")
-                acquired = bool(connection.scalar(_TRY_LOCK, {"key": WRITER_LOCK_KEY}))
+                acquired = bool(connection.scalar(_TRY_LOCK, {"key": self._key}))
             except BaseException:
                 connection.invalidate()
                 raise

@@ -39,7 +39,7 @@ import copy
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -101,24 +101,27 @@ class _Retry(Exception):
     """The database aborted the batch (deadlock, serialization failure): run it again."""
 
 
-def commit_calls(db: Database, works: Sequence[LedgerWork[Any]]) -> list[Outcome[Any]]:
+def commit_calls(db: Database, works: Sequence[LedgerWork[Any]], *, outbox: bool = True) -> list[Outcome[Any]]:
     """Run ``works`` as one batch in the calling thread and commit it; one outcome per work.
 
     What the committer does with each batch it takes; also the way to record calls directly
     (tools, tests). Raises ``DatabaseUnavailable`` (or another ``LedgerError``) when the batch
-    as a whole failed: then nothing of it was committed.
+    as a whole failed: then nothing of it was committed. ``outbox``: write each recorded call's
+    event row (ledger/outbox.py) in the batch.
     """
     if not works:
         return []
     with translated_errors(db), db.write_engine.connect() as connection:
-        return _commit_with_retries(db, connection, works)
+        return _commit_with_retries(db, connection, works, outbox)
 
 
-def _commit_with_retries(db: Database, connection: Connection, works: Sequence[LedgerWork[Any]]) -> list[Outcome[Any]]:
+def _commit_with_retries(
+    db: Database, connection: Connection, works: Sequence[LedgerWork[Any]], outbox: bool
+) -> list[Outcome[Any]]:
     lock_accounts = db.backend == "sqlite"  # SQLite's write lock covers them anyway: never verify
     for attempt in range(limits.BATCH_ATTEMPTS_MAX):
         try:
-            return _commit_once(db, connection, works, lock_accounts=lock_accounts)
+            return _commit_once(db, connection, works, lock_accounts=lock_accounts, outbox=outbox)
         except _CreditMoved:
             LOG.info("batch of %d calls: a gateway's credit moved meanwhile; running it again locked", len(works))
             lock_accounts = True
@@ -134,7 +137,7 @@ def _commit_with_retries(db: Database, connection: Connection, works: Sequence[L
 
 
 def _commit_once(
-    db: Database, connection: Connection, works: Sequence[LedgerWork[Any]], *, lock_accounts: bool
+    db: Database, connection: Connection, works: Sequence[LedgerWork[Any]], *, lock_accounts: bool, outbox: bool
 ) -> list[Outcome[Any]]:
     with writer_turn(db), translated_errors(db):
         try:
@@ -143,7 +146,7 @@ def _commit_once(
             for number, work in enumerate(works):
                 outcome, unreleased = _run_call(connection, batch, work, number, unreleased)
                 outcomes.append(outcome)
-            if not write_batch(connection, batch, verify_credit=not lock_accounts):
+            if not write_batch(connection, batch, verify_credit=not lock_accounts, outbox=outbox):
                 raise _CreditMoved
             connection.commit()
         except BaseException as exc:
@@ -252,9 +255,16 @@ class Committer:
         *,
         queue_max: int = limits.SIGNING_QUEUE_MAX,
         batch_max: int = limits.SIGNING_BATCH_MAX,
+        outbox: bool = True,
+        admission: Callable[[], None] | None = None,
+        committed: Callable[[], None] | None = None,
     ) -> None:
         """Raises ``InvalidLedgerInput`` unless 1 <= batch_max <= SIGNING_BATCH_MAX_CEILING and
-        1 <= queue_max <= SIGNING_QUEUE_MAX_CEILING."""
+        1 <= queue_max <= SIGNING_QUEUE_MAX_CEILING. ``outbox``: write each recorded call's event
+        row in its batch. ``admission`` is asked before each call is queued and raises
+        ``LedgerBusy`` to refuse it (the event outbox past its configured maximum); ``committed``
+        is called after each committed batch (it wakes the event relay), from the committer's
+        thread, and must not block."""
         if not 1 <= batch_max <= limits.SIGNING_BATCH_MAX_CEILING:
             raise InvalidLedgerInput(f"batch_max must be in [1, {limits.SIGNING_BATCH_MAX_CEILING}], got {batch_max}")
         if not 1 <= queue_max <= limits.SIGNING_QUEUE_MAX_CEILING:
@@ -262,6 +272,9 @@ class Committer:
         self._db = db
         self._queue_max = queue_max
         self._batch_max = batch_max
+        self._outbox = outbox
+        self._admission = admission
+        self._committed = committed
         self._queue: deque[_Item] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -283,7 +296,9 @@ class Committer:
     def submit(self, work: LedgerWork[T]) -> Future[T]:
         """Queue a call; its future holds the work's value or exception once its batch committed
         (or ``DatabaseUnavailable`` when the batch failed). Raises ``LedgerBusy`` when the queue
-        is full or the committer is closed: nothing was done."""
+        is full, the committer is closed or its admission refuses: nothing was done."""
+        if self._admission is not None:
+            self._admission()
         future: Future[T] = Future()
         with self._wake:
             if self._closed:
@@ -348,7 +363,7 @@ class Committer:
         batch (a pool checkout, microseconds) rather than one kept open: a connection the pool
         replaced (the operator restarted the database, ``Database.dispose``) is never reused."""
         try:
-            outcomes = commit_calls(self._db, [item.work for item in items])
+            outcomes = commit_calls(self._db, [item.work for item in items], outbox=self._outbox)
         except BaseException as exc:
             self.failed_batches += 1
             if not isinstance(exc, LedgerError):
@@ -360,6 +375,8 @@ class Committer:
         self.batches += 1
         self.calls += len(items)
         self.largest_batch = max(self.largest_batch, len(items))
+        if self._committed is not None:
+            self._committed()
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.error is not None:
                 item.future.set_exception(outcome.error)

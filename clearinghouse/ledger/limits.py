@@ -171,3 +171,8 @@ JTI_LENGTH_MAX = 64
 
 END_USERS_LISTED_MAX = 500
 """One page of an app's users: the Builder API's ``limit`` is at most this."""
+
+EVENT_DATA_CHARS_MAX = 4096
+"""A refusal event's JSON data: a few ids, a reason and a message of at most 300 characters."""
+EVENT_SINK_NAME_MAX = 64
+"""An event sink's name, chosen by the operator in [events]."""

@@ -116,7 +116,7 @@ def _insert_snapshot(connection: Connection, rate: NewRate) -> RateSnapshot:
         "valid_at": rate.valid_at, "observed_at": rate.observed_at, "actor": rate.actor, "reason": rate.reason,
     }
     snapshot_id: int = connection.execute(insert(_SNAPSHOTS).values(values).returning(_SNAPSHOTS.c.id)).scalar_one()
-    return _snapshot(values | {"id": snapshot_id})
+    return snapshot_value(values | {"id": snapshot_id})
 
 
 def rate_snapshot(db: Database, snapshot_id: int) -> RateSnapshot:
@@ -125,7 +125,7 @@ def rate_snapshot(db: Database, snapshot_id: int) -> RateSnapshot:
         row = session.connection().execute(select(_SNAPSHOTS).where(_SNAPSHOTS.c.id == snapshot_id)).first()
     if row is None:
         raise NotFound(f"no rate snapshot with id {snapshot_id}")
-    return _snapshot(row._mapping)
+    return snapshot_value(row._mapping)
 
 
 def rate_in_force(
@@ -143,7 +143,7 @@ def rate_in_force(
     )
     with reading(db) as session:
         row = session.connection().execute(statement).first()
-    return None if row is None else _snapshot(row._mapping)
+    return None if row is None else snapshot_value(row._mapping)
 
 
 def rate_snapshots(db: Database, *, limit: int = limits.RATES_LISTED_MAX) -> list[RateSnapshot]:
@@ -152,7 +152,7 @@ def rate_snapshots(db: Database, *, limit: int = limits.RATES_LISTED_MAX) -> lis
         raise InvalidLedgerInput(f"limit must be in 1..{limits.RATES_LISTED_MAX}, got {limit}")
     statement = select(_SNAPSHOTS).order_by(_SNAPSHOTS.c.valid_at.desc(), _SNAPSHOTS.c.id.desc()).limit(limit)
     with reading(db) as session:
-        return [_snapshot(row._mapping) for row in session.connection().execute(statement)]
+        return [snapshot_value(row._mapping) for row in session.connection().execute(statement)]
 
 
 def unpriced_record_count(db: Database, start: datetime, end: datetime, gateway_id: int | None = None) -> int:
@@ -219,7 +219,7 @@ def _unpriced(start: datetime, end: datetime, gateway_id: int | None) -> list[An
 def _by_round(connection: Connection, feed_address: bytes | None, round_id: int | None) -> RateSnapshot | None:
     statement = select(_SNAPSHOTS).where(_SNAPSHOTS.c.feed_address == feed_address, _SNAPSHOTS.c.round_id == round_id)
     row = connection.execute(statement).first()
-    return None if row is None else _snapshot(row._mapping)
+    return None if row is None else snapshot_value(row._mapping)
 
 
 def _check_snapshot(rate: NewRate) -> None:
@@ -249,7 +249,7 @@ def _check_aware(name: str, value: datetime) -> None:
         raise InvalidLedgerInput(f"{name} must be a timezone-aware datetime, got {value!r}")
 
 
-def _snapshot(row: Any) -> RateSnapshot:
+def snapshot_value(row: Any) -> RateSnapshot:
     return RateSnapshot(
         id=row["id"],
         usd_per_eth=Fraction(int(row["usd_per_eth_num"]), int(row["usd_per_eth_den"])),

@@ -1,11 +1,14 @@
-"""Crash safety (issues #4 and #14): SIGKILL the daemon at random points under load, restart, check.
+"""Crash safety (issues #4, #14 and #17): SIGKILL the daemon at random points under load, restart, check.
 
 Clients drive many sessions concurrently over keep-alive HTTP, each continuing from the state
 its last answer carried. A call that dies with the daemon is retried byte for byte once the
 daemon is back: the daemon answers it from the ledger if it had committed it, or signs it now;
 a 409 (stale state) starts a fresh session, as a gateway would. Afterwards every ticket any
 client received must be in the ledger with the same hash, no (recipientRandHash, nonce) twice,
-and the ledger must verify.
+and the ledger must verify. The daemon publishes its events to a JetStream stream of the test's
+own on the machine's NATS server while it is killed: afterwards every signing record appears in
+the stream exactly once after deduplication by event id, every call a client was answered is
+among them, and each session's events are in order.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy import text
 from clearinghouse import ledger
 
 from tests.cli.conftest import write_daemon_config
+from tests.events.jetstream import Stream, temporary_stream
 from tests.integration.conftest import (
     DaemonProcess,
     Daemons,
@@ -58,6 +62,9 @@ RUN_TIMEOUT_S = 240.0
 """The whole kill-and-restart run; beyond this the test fails instead of hanging."""
 CREDIT_LIMIT_WEI = 10**18
 """Far more than the run signs: credit control is the two-daemon test's subject."""
+DRAIN_TIMEOUT_S = 60.0
+"""After the load stops, the relay publishes the backlog the kills left within this."""
+DRAIN_POLL_S = 0.2
 
 
 @dataclass
@@ -174,17 +181,62 @@ async def crash_run(daemon: DaemonProcess, api_key: str, received: ReceivedTicke
     return restart_s
 
 
+def signing_records(database_url: str) -> int:
+    db = ledger.open_database(database_url)
+    try:
+        with db.engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM signing_records")).scalar_one())
+    finally:
+        db.dispose()
+
+
+def wait_for_events(stream: Stream, records: int) -> list[dict[str, object]]:
+    """The stream's events once the relay published one per signing record (deduplicated)."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while True:
+        events = [event for _, event, _ in stream.messages()]
+        if len({event["id"] for event in events}) >= records or time.monotonic() > deadline:
+            return events
+        time.sleep(DRAIN_POLL_S)
+
+
+def check_events(events: list[dict[str, object]], records: int, received: ReceivedTickets) -> int:
+    """Every signing record exactly once after deduplication, every received ticket in one of
+    them, each session's events in order; returns the copies JetStream or the relay sent again."""
+    first: dict[object, dict[str, object]] = {}
+    for event in events:
+        first.setdefault(event["id"], event)
+    data = [event["data"] for event in first.values()]
+    record_ids = [d["record_id"] for d in data]  # type: ignore[index]
+    assert len(record_ids) == len(set(record_ids)) == records, (len(record_ids), len(set(record_ids)), records)
+    covered = {(bytes.fromhex(d["pm_session_id"][2:]), nonce)  # type: ignore[index]
+               for d in data for nonce in range(d["first_nonce"], d["last_nonce"] + 1)}  # type: ignore[index]
+    missing = [key for key in received.tickets if key not in covered]
+    assert not missing, f"{len(missing)} received tickets in no event, e.g. {missing[:3]}"
+    sequences: dict[object, list[int]] = {}
+    for d in data:
+        sequences.setdefault(d["session_id"], []).append(d["sequence_number"])  # type: ignore[index]
+    assert all(s == sorted(s) for s in sequences.values()), "a session's events out of order"
+    return len(events) - len(first)
+
+
 def test_sigkill_loses_no_received_ticket_and_issues_no_nonce_twice(tmp_path: Path, daemons: Daemons) -> None:
     started = time.monotonic()
     port = free_port()
     config = write_daemon_config(tmp_path, port)
     database_url = f"sqlite:///{tmp_path / 'clearinghouse.sqlite3'}"
     api_key = provision_gateway(database_url, CREDIT_LIMIT_WEI)
-    daemon = daemons.launch(config, port)
     received, stats = ReceivedTickets(), Stats()
-
-    restart_s = asyncio.run(asyncio.wait_for(crash_run(daemon, api_key, received, stats), RUN_TIMEOUT_S))
-    assert daemon.stop() == 0, f"daemon did not stop cleanly:\n{daemon.log_tail()}"
+    with temporary_stream() as stream:
+        with config.open("a") as out:
+            out.write(f'\n[events]\nnats_url = "{stream.url}"\nnats_subject_prefix = "{stream.prefix}"\n'
+                      "poll_s = 0.1\n")
+        daemon = daemons.launch(config, port)
+        restart_s = asyncio.run(asyncio.wait_for(crash_run(daemon, api_key, received, stats), RUN_TIMEOUT_S))
+        records = signing_records(database_url)
+        events = wait_for_events(stream, records)
+        assert daemon.stop() == 0, f"daemon did not stop cleanly:\n{daemon.log_tail()}"
+        copies = check_events(events, records, received)
     counts = check_ledger(database_url, received)
     from_ledger = answered_from_ledger(database_url, stats.retried_ok)
 
@@ -197,7 +249,9 @@ def test_sigkill_loses_no_received_ticket_and_issues_no_nonce_twice(tmp_path: Pa
           f"(from the ledger, committed before the kill: {from_ledger}), answered 409 "
           f"{stats.stale_after_failure}; attempts refused while down {stats.refused_attempts}\n"
           f"  ledger: {counts.tickets_recorded} tickets ({counts.recorded_not_received} never received), "
-          f"no (recipientRandHash, nonce) twice, verify ok")
+          f"no (recipientRandHash, nonce) twice, verify ok\n"
+          f"  events: {records} signing records, each in the stream exactly once after deduplication "
+          f"({len(events)} messages, {copies} copies), every received ticket in one")
     assert not stats.unexpected, f"unexpected answers: {dict(stats.unexpected)}"
     assert stats.timeouts == 0, f"{stats.timeouts} calls hung for more than the call timeout"
     assert daemon.starts == KILLS + 1 and received.payments > 0

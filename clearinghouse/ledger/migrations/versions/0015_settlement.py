@@ -1,7 +1,7 @@
 """Settlement on autopilot: billing cycles, billing runs, invoice deliveries, funding actions.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 
 Issue 21. Four new tables, empty: a gateway without a billing cycle is invoiced by hand as
 before; the scheduler claims each (gateway, period) with an insert into ``billing_runs``, whose
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
