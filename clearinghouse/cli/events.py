@@ -191,15 +191,27 @@ def relay(config_path: Path, parent_pid: int | None) -> None:
                                    poll_s=events_settings.poll_s)
     with opened_ledger(config.database_url) as db:
         publisher = Relay(db, sinks, relay_settings, sender=_sender(config), housekeeping=False)
-        previous = {sig: signal.signal(sig, lambda *_: publisher.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # The handler only raises: stopping the relay inside it could deadlock on a lock the
+        # interrupted main thread holds (Event.wait's own, for one).
+        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             publisher.start()
             click.echo(f"publishing events to {', '.join(sink.name for sink in sinks)}", err=True)
             publisher.wait()
+        except _StopRequested:
+            pass
         finally:
-            publisher.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            publisher.stop()
+
+
+class _StopRequested(Exception):
+    """SIGINT or SIGTERM reached ``events relay``."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _StopRequested
 
 
 PR_SET_PDEATHSIG = 1

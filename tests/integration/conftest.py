@@ -99,6 +99,10 @@ class DaemonProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def start(self) -> None:
         if self.running():
             raise RuntimeError(f"daemon on port {self.port} is already running")

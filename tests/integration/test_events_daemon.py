@@ -103,3 +103,44 @@ def test_signing_fails_closed_while_a_sink_cannot_drain_past_the_maximum(tmp_pat
     assert status == 503, body[:300]
     assert signed > 3
     assert b"signing paused: event sink 'nats' has" in body and b"events.unsent_max 3" in body
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, and alive (a zombie is not)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = dict(line.split(":\t", 1) for line in (entry / "status").read_text().splitlines()
+                              if ":\t" in line)
+            except OSError:
+                continue
+            if status.get("PPid", "").strip() == str(pid) and not status.get("State", "").startswith("Z"):
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return not Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def test_the_relay_process_ends_with_a_sigkilled_daemon(tmp_path: Path, daemons: Daemons, receiver: Receiver) -> None:
+    """The default relay runs as the daemon's child; killing the daemon leaves no relay behind
+    (the crash test kills it 30 times)."""
+    port = free_port()
+    config = write_daemon_config(tmp_path, port)
+    with config.open("a") as out:
+        out.write(f'\n[events]\nhttp_url = "{receiver.url}"\n')
+    provision_gateway(f"sqlite:///{tmp_path / 'clearinghouse.sqlite3'}", 10**18)
+    daemon = daemons.launch(config, port)
+    assert daemon.pid is not None
+    eventually(lambda: len(_children(daemon.pid or 0)) == 1, "the relay child started")
+    (relay,) = _children(daemon.pid)
+    assert "events relay" in Path(f"/proc/{relay}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+    daemon.kill()
+
+    eventually(lambda: not _alive(relay), "the relay child gone with its daemon")
