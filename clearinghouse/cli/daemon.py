@@ -17,6 +17,7 @@ import click
 
 from clearinghouse import ledger, pm
 from clearinghouse.cli.autopilot import start_autopilot
+from clearinghouse.cli.event_relay import start_event_relay
 from clearinghouse.cli.options import (
     config_option,
     daemon_flags,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from clearinghouse.chain.watcher import ChainWatcher, WatcherStatus
     from clearinghouse.identity.service import IdentityService
     from clearinghouse.identity.verified import VerifiedTokens
-    from clearinghouse.events.refusals import RefusalSampler
     from clearinghouse.events.relay import Relay
     from clearinghouse.signer.service import PaymentService
     from clearinghouse.signer.tickets import TicketService
@@ -136,9 +136,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         stack.callback(rates.stop)
         limits, policy = config.limits, _payment_policy(config, stack)
         overdue = start_autopilot(config, db, private_key, chain.health, stack)
-        relay, refusals = _event_relay(config, db, sender)
-        stack.callback(relay.stop)  # after the committer closed: its last batches' events are in
-        _relay_process(config, stack)
+        relay, refusals = start_event_relay(config, db, sender, stack)  # before the committer: stops after it
         # One committer for every signing transport: their calls share batches and fsyncs.
         committer = ledger.Committer(db, queue_max=limits.signing_queue_max, batch_max=limits.signing_batch_max,
                                      outbox=config.events.enabled, admission=relay.admit, committed=relay.wake)
@@ -330,46 +328,6 @@ def _metrics(
     return Metrics(deposit_health=chain.health, watcher_status=chain.watcher_status,
                    rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats,
                    overdue=overdue, events=relay)
-
-
-def _relay_process(config: Settings, stack: ExitStack) -> None:
-    """With [events] relay = "process" and a sink, the relay child (events/relay_process.py)."""
-    events = config.events
-    if not events.enabled or events.relay != "process" or (events.nats_url is None and events.http_url is None):
-        return
-    from clearinghouse.events.relay_process import RelayProcess
-
-    child = RelayProcess(config.path, config.database_url)
-    child.start()
-    stack.callback(child.stop)
-
-
-def _event_relay(config: Settings, db: ledger.Database, sender: bytes) -> tuple[Relay, RefusalSampler | None]:
-    """The relay of [events] (its sinks: NATS JetStream and/or HTTP, by URL) and the refusal
-    sampler the transports offer refusals to (None with events off); started by the caller."""
-    from clearinghouse.events.refusals import RefusalSampler
-    from clearinghouse.events.relay import Relay, RelaySettings
-    from clearinghouse.events.sinks import Sink
-
-    events = config.events
-    sinks: list[Sink] = []
-    if events.enabled and events.nats_url is not None:
-        from clearinghouse.events.nats_sink import NatsSink
-
-        sinks.append(NatsSink(events.nats_url, events.nats_subject_prefix))
-    if events.enabled and events.http_url is not None:
-        from clearinghouse.events.http_sink import HttpSink
-
-        sinks.append(HttpSink(events.http_url))
-    refusals = RefusalSampler(window_s=events.refusal_window_s, samples_max=events.refusal_samples_max)
-    settings = RelaySettings(source=events.source, batch_max=events.batch_max, poll_s=events.poll_s,
-                             retention_s=events.retention_s, lag_alert_s=events.lag_alert_s,
-                             unsent_max=events.unsent_max or None, alert_webhook_url=config.health.alert_webhook_url)
-    relay = Relay(db, sinks, settings, sender=sender, refusals=refusals if events.enabled else None,
-                  publish=events.relay == "thread")
-    LOG.info("events: %s; sinks: %s", "on" if events.enabled else "off",
-             ", ".join(sink.name for sink in sinks) or "none (the outbox keeps events for events.retention_s)")
-    return relay, refusals if events.enabled else None
 
 
 def _start_grpc(
