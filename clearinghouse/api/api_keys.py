@@ -147,12 +147,12 @@ def _lookup(db: Database, digest: bytes) -> AuthenticatedKey:
     return found
 
 
-def _bearer_text(authorization_header: str | None) -> str:
+def _bearer_text(authorization_header: str | None, expected: str = "API key or access token") -> str:
     if not authorization_header:
-        raise Unauthenticated("missing Authorization header: expected 'Bearer <API key or access token>'")
+        raise Unauthenticated(f"missing Authorization header: expected 'Bearer <{expected}>'")
     match = _BEARER_RE.fullmatch(authorization_header)
     if match is None:
-        raise Unauthenticated("Authorization header is not 'Bearer <API key or access token>'")
+        raise Unauthenticated(f"Authorization header is not 'Bearer <{expected}>'")
     return match.group(1)
 
 
@@ -161,18 +161,23 @@ def _is_token(text: str) -> bool:
     return not text.startswith(API_KEY_PREFIX) and text.count(".") == 2
 
 
-def _bearer_key(authorization_header: str | None) -> str:
-    if not authorization_header:
-        raise Unauthenticated("missing Authorization header: expected 'Bearer <API key>'")
-    match = _BEARER_RE.fullmatch(authorization_header)
-    if match is None:
-        raise Unauthenticated("Authorization header is not 'Bearer <API key>'")
-    key_text = match.group(1)
+def _checked_key(key_text: str) -> str:
     if not _KEY_RE.fullmatch(key_text):
-        raise Unauthenticated(
-            "malformed API key: expected chk_ followed by 43 base64url characters"
-        )
+        raise Unauthenticated("malformed API key: expected chk_ followed by 43 base64url characters")
     return key_text
+
+
+def _bearer_key(authorization_header: str | None) -> str:
+    return _checked_key(_bearer_text(authorization_header, "API key"))
+
+
+def _credential(authorization_header: str | None, tokens: bool) -> tuple[str, bool]:
+    """The header's bearer text, parsed once, and whether it is an access token (only when
+    ``tokens`` are accepted); a key is checked for its shape."""
+    if not tokens or authorization_header is None:
+        return _bearer_key(authorization_header), False
+    text = _bearer_text(authorization_header)
+    return (text, True) if _is_token(text) else (_checked_key(text), False)
 
 
 class ApiKeyAuthenticator:
@@ -213,13 +218,11 @@ class ApiKeyAuthenticator:
         Raises Unauthenticated for a missing or malformed key, BadRequest for a bad
         Livepeer-Usage-Subject header.
         """
-        header = headers.get("authorization")
-        if self._tokens is not None and header is not None:
-            text = _bearer_text(header)
-            if _is_token(text):
-                verified = self._tokens.cached(text)
-                return None if verified is None else _token_caller(verified, headers)
-        digest = api_key_digest(self._pepper, _bearer_key(header))
+        text, is_token = _credential(headers.get("authorization"), self._tokens is not None)
+        if is_token and self._tokens is not None:
+            verified = self._tokens.cached(text)
+            return None if verified is None else _token_caller(verified, headers)
+        digest = api_key_digest(self._pepper, text)
         with self._lock:
             entry = self._recent.get(digest)
         if entry is None or entry[1] <= self._clock_s():
@@ -229,9 +232,7 @@ class ApiKeyAuthenticator:
     def gateway_of_key(self, key_text: str) -> int:
         """The gateway of a live API key, never a token (the token exchange's API-key subject
         token; BLOCKING). Raises Unauthenticated, GatewayDisabled."""
-        if not _KEY_RE.fullmatch(key_text):
-            raise Unauthenticated("malformed API key: expected chk_ followed by 43 base64url characters")
-        return _lookup(self._db, api_key_digest(self._pepper, key_text)).gateway.id
+        return _lookup(self._db, api_key_digest(self._pepper, _checked_key(key_text))).gateway.id
 
     def caller(self, headers: RequestHeaders) -> Caller:
         """The authenticated caller (BLOCKING: one database read), remembered for the TTL.
@@ -240,16 +241,14 @@ class ApiKeyAuthenticator:
         Unauthenticated, GatewayDisabled, BadRequest (bad subject header), DatabaseUnavailable;
         for a token, InsufficientScope too.
         """
-        header = headers.get("authorization")
-        if self._tokens is not None and header is not None:
-            text = _bearer_text(header)
-            if _is_token(text):
-                try:
-                    verified = self._tokens.cached(text) or self._tokens.verify(text)
-                except InvalidToken as exc:
-                    raise Unauthenticated(exc.message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-                return _token_caller(verified, headers)
-        digest = api_key_digest(self._pepper, _bearer_key(header))
+        text, is_token = _credential(headers.get("authorization"), self._tokens is not None)
+        if is_token and self._tokens is not None:
+            try:
+                verified = self._tokens.cached(text) or self._tokens.verify(text)
+            except InvalidToken as exc:
+                raise Unauthenticated(exc.message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+            return _token_caller(verified, headers)
+        digest = api_key_digest(self._pepper, text)
         # One lookup per key at a time: when a busy key's entry expires, the calls that arrive
         # before the first lookup returns wait for it instead of each reading the database.
         with self._lookups[digest[0] % API_KEY_LOOKUP_STRIPES]:

@@ -36,7 +36,7 @@ from fractions import Fraction
 from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from clearinghouse.ledger.accounts import account_value
-from clearinghouse.ledger.credit import check_funds, check_quota, default_policy, policy_value
+from clearinghouse.ledger.credit import check_funds, check_quota, default_policy, policy_value, wei_down, wei_up
 from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit, SpendRefused
 from clearinghouse.ledger.identity_rows import EndUserRow
 from clearinghouse.ledger.models import (
@@ -167,8 +167,8 @@ class GatewayCredit:
         if spend > left:
             raise SpendRefused(
                 SpendLimit.USER_ALLOWANCE,
-                f"end user {usage_subject!r} allowance exhausted: this call needs {_ceil(spend)} wei, "
-                f"{max(left.numerator // left.denominator, 0)} wei left of {allowance.grant_wei} wei granted",
+                f"end user {usage_subject!r} allowance exhausted: this call needs {wei_up(spend)} wei, "
+                f"{wei_down(left)} wei left of {allowance.grant_wei} wei granted",
             )
 
     def add(self, usage_subject: str | None, spend: Fraction, day: date) -> None:
@@ -284,10 +284,6 @@ def _allowances(
         spent = Fraction(int(row.spent_num), int(row.spent_den))
         found[row.gateway_id][row.usage_subject] = Allowance(row.id, bool(row.active), grant_wei, spent)
     return found
-
-
-def _ceil(amount: Fraction) -> int:
-    return -(-amount.numerator // amount.denominator)
 
 
 def _window(moments: Sequence[datetime]) -> tuple[date, date]:

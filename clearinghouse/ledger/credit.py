@@ -260,7 +260,7 @@ def check_funds(policy: CreditPolicy, owed: Fraction, spend: Fraction) -> None:
     left = policy.credit_limit_wei - owed
     if spend <= left:
         return
-    need, have = _wei_up(spend), _wei_down(left)
+    need, have = wei_up(spend), wei_down(left)
     if policy.mode is CreditMode.PREPAID:
         raise SpendRefused(
             SpendLimit.BALANCE,
@@ -289,8 +289,8 @@ def check_quota(
     period = "monthly" if policy.quota_period is QuotaPeriod.MONTH else "daily"
     raise SpendRefused(
         limit,
-        f"{label}{period} quota exceeded: this call needs {_wei_up(spend)} wei, "
-        f"{_wei_down(left)} wei left of {quota_wei} wei for the {policy.quota_period.value} "
+        f"{label}{period} quota exceeded: this call needs {wei_up(spend)} wei, "
+        f"{wei_down(left)} wei left of {quota_wei} wei for the {policy.quota_period.value} "
         f"from {start.isoformat()} (UTC)",
     )
 
@@ -321,11 +321,13 @@ def _check_now(now: datetime) -> None:
         raise InvalidLedgerInput(f"now: expected a timezone-aware datetime, got {now!r}")
 
 
-def _wei_up(amount: Fraction) -> int:
+def wei_up(amount: Fraction) -> int:
+    """An exact amount as whole wei a refusal says a call needs: rounded up."""
     return math.ceil(amount)
 
 
-def _wei_down(amount: Fraction) -> int:
+def wei_down(amount: Fraction) -> int:
+    """What is left as whole wei a refusal names: rounded down, never below 0."""
     return max(0, math.floor(amount))
 
 
