@@ -33,7 +33,7 @@ import grpc
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from load_generator import orchestrator_info  # noqa: E402
+from load_generator import PARAMS_CALLS_MAX, orchestrator_info  # noqa: E402
 from remote_signer import L1_BLOCK, free_port, prepare_ledger, wait_ready, write_config  # noqa: E402
 
 from clearinghouse import pm  # noqa: E402
@@ -42,8 +42,6 @@ from clearinghouse.proto import clearinghouse_pb2_grpc, lp_rpc_pb2  # noqa: E402
 
 CALL_TIMEOUT_S = 10.0
 """A call slower than this is a failure of the run, not a latency sample."""
-PARAMS_CALLS_MAX = 500
-"""GeneratePayment calls per recipientRandHash (one ticket each) before fresh params: under 600."""
 TICKETS_PER_CALL = 10
 TICKET_CALLS_PER_PARAMS = 50
 """SignTickets calls per recipientRandHash: 50 x 10 = 500 nonces, under the 600 cap."""

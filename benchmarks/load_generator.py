@@ -5,7 +5,7 @@ raw asyncio streams, the cheapest client Python has, so that most of the machine
 Each connection drives one session at a time: it sends the state the previous call returned, like
 a go-livepeer gateway. The OrchestratorInfo asks for `fixed` billing at a price equal to the ticket
 EV (35 wei), so every call signs exactly one ticket; a session takes fresh ticket params (a new
-recipientRandHash) every PARAMS_CALLS_MAX calls, well before the 600-nonce cap.
+recipientRandHash) every PARAMS_CALLS_MAX calls, before the signer asks for a refresh.
 
 Usage: python benchmarks/load_generator.py --url http://127.0.0.1:PORT --api-key KEY
            [--connections 32] [--seconds 10] [--l1-block N] [--config clearinghouse.toml]
@@ -30,8 +30,9 @@ from urllib.parse import urlsplit
 
 from clearinghouse.proto import lp_rpc_pb2
 
-PARAMS_CALLS_MAX = 500
-"""Calls per recipientRandHash before a session refreshes its params (the cap is 600 nonces)."""
+PARAMS_CALLS_MAX = 400
+"""Calls per recipientRandHash before a session refreshes its params: below the nonce 500 at
+which the signer answers 480 for fresh ones (go-livepeer v0.9.2; signer.limits.SENDER_NONCE_REFRESH_AT)."""
 
 CALL_TIMEOUT_S = 10.0
 """A call slower than this is a failure of the run, not a latency sample."""
