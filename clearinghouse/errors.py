@@ -8,13 +8,12 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     ├── InvariantViolation          here: something that cannot happen did; stop, don't limp on
     │   └── ledger.InvariantViolation
     ├── config.ConfigError          a setting is missing, malformed or unsafe (names the setting)
-    ├── signer.errors.SigningRefused(reason: Refusal)   nothing signed; Refusal in precedence order
-    ├── signer.errors.DeadlineExceeded                  the caller's deadline passed; nothing signed
+    ├── domain.refusals.SigningRefused(reason: Refusal) the one refusal of a signing call: nothing
+    │                                                   signed; Refusal in precedence order (PRECEDENCE)
     ├── ledger.errors.LedgerError
     │   ├── InvalidLedgerInput (also ValueError), UnsupportedDatabase, DatabaseUnavailable,
     │   │   SchemaNotCurrent, NotFound
-    │   ├── LedgerConflict → DuplicateGatewayName, DuplicateTicket, IdempotencyConflict, StaleSession
-    │   └── SpendRefused(limit: SpendLimit)             credit control refused a call's EV
+    │   └── LedgerConflict → DuplicateGatewayName, DuplicateTicket, IdempotencyConflict, StaleSession
     ├── chain.errors.ChainError
     │   ├── ChainUnavailable, ContractMismatch          RPC failures, credentials redacted
     │   ├── chain.funding.FundingRefused, FundingReverted, FundingUnconfirmed

@@ -3,8 +3,8 @@ gRPC API, and their servers.
 
 Modules: ``http`` (the ASGI app and its routes), ``payloads`` (spec 02's JSON, Go-style),
 ``requests`` (headers), ``api_keys`` (issue and authenticate gateway keys), ``webhook``
-(go-livepeer-compatible external authorization), ``errors`` (every error answer, the
-Refusal → status table of spec 02 and the Reason → gRPC/HTTP status table of clearinghouse.v1),
+(go-livepeer-compatible external authorization), ``errors`` (every error answer, the one
+table of each refusal on the wire, and the Reason → gRPC/HTTP status table of clearinghouse.v1),
 ``limits`` (named limits), ``server`` (uvicorn runner and a background server for tests and
 benchmarks), ``gateway_service`` (the clearinghouse.v1 operations, shared by its transports),
 ``grpc_service`` (protobuf and auth around them), ``grpc_server`` (the gRPC server: health,

@@ -18,19 +18,21 @@
         ├── ServiceUnavailable        503  overloaded, database down, webhook unreachable
         └── InternalError             500  always answered as "Internal Server Error"
 
-A ``SessionsExhausted`` (a new session over the gateway's open-session cap) is answered 429 with
-Retry-After on every transport (RATE_LIMITED on clearinghouse.v1): like a rate limit it clears by
-itself as sessions go idle, which is what 429 tells a client; 483 would say "pay first", which
-would not help. A ``SigningRefused`` from the payment service becomes an ApiError through ``REFUSAL_STATUS``
-(``refusal_error``); nothing else in the transport chooses a status for a refusal. Messages of
-these errors go to the client, so they never contain an API key, the pepper or a webhook
-credential.
+Every refusal of a signing call is one type, ``SigningRefused`` (clearinghouse.domain.refusals),
+and ``REFUSAL_WIRE`` is the one table of how each ``Refusal`` goes on the wire, on every
+transport: spec 02's status on the remote-signer routes, and its clearinghouse.v1 ``Reason``.
+``refusal_of`` brings the ledger's DatabaseUnavailable into that type where it enters a
+transport; ``refusal_error`` (remote-signer routes) and ``v1_answer`` (/v1 and gRPC) answer
+through the table, and nothing else in a transport chooses a status for a refusal. A new session
+over the gateway's open-session cap is 429 with Retry-After everywhere (RATE_LIMITED on
+clearinghouse.v1): like a rate limit it clears by itself as sessions go idle, which is what 429
+tells a client; 483 would say "pay first", which would not help. Messages of these errors go to
+the client, so they never contain an API key, the pepper or a webhook credential.
 
 The clearinghouse.v1 API (gRPC, and the JSON routes under /v1/) answers every error with a
-machine-readable ``Reason``, the same string on both transports. ``REFUSAL_REASON`` names the
-reason of each refusal and ``REASON_STATUS`` is the one table of what each reason is on the wire:
-its gRPC status code and its /v1 HTTP status. ``v1_answer`` classifies any exception the
-service code raises. The remote-signer routes keep spec 02's statuses (``REFUSAL_STATUS``).
+machine-readable ``Reason``, the same string on both transports; ``REASON_STATUS`` is the one
+table of what each reason is on the wire: its gRPC status code and its /v1 HTTP status.
+``v1_answer`` classifies any exception the service code raises.
 """
 
 from __future__ import annotations
@@ -42,39 +44,14 @@ from typing import Any
 
 import grpc
 
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.errors import ClearinghouseError
-from clearinghouse.ledger import DatabaseUnavailable, IdempotencyConflict, LedgerBusy, SpendRefused
-from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
-from clearinghouse.signer.errors import SessionsExhausted
+from clearinghouse.ledger import DatabaseUnavailable
 
 ORCHESTRATOR_URL_HEADER = "Livepeer-Orchestrator-URL"
 """Where a client re-fetches OrchestratorInfo after a 480 (go-livepeer's header name)."""
 
 INTERNAL_ERROR_MESSAGE = "Internal Server Error"
-
-REFUSAL_STATUS: Mapping[Refusal, int] = {
-    Refusal.BAD_REQUEST: 400,
-    Refusal.STALE_STATE: 409,
-    Refusal.SIGNER_UNSAFE: 503,
-    Refusal.REFRESH_SESSION: 480,
-    Refusal.PARAMS_REJECTED: 400,
-    Refusal.PRICE_EXCEEDED: 481,
-    Refusal.NO_TICKETS_NEEDED: 482,
-    Refusal.TOO_MANY_TICKETS: 400,
-    Refusal.TOTAL_EV_EXCEEDED: 400,
-    Refusal.NONCES_EXHAUSTED: 480,
-}
-"""Spec 02's status of each refusal. 480 asks the client to re-fetch OrchestratorInfo (expiring
-auth token or params, or a PM session out of nonces), 481 is a price ceiling, 482 "no tickets
-needed", 409 a state that is not the session's head. 483 is reserved for credit limits."""
-
-SPEND_REFUSED_STATUS = 483
-"""A gateway over its balance, credit limit or quota (``clearinghouse.ledger.SpendRefused``):
-the community's "insufficient balance" status of spec 02."""
-
-SESSIONS_EXHAUSTED_STATUS = 429
-"""A new session over the gateway's cap of open sessions (``SessionsExhausted``), with Retry-After."""
-
 
 class Reason(StrEnum):
     """Why a clearinghouse.v1 call failed: gRPC ErrorInfo.reason and /v1 ``error.reason``."""
@@ -150,20 +127,55 @@ NORMAL_FLOW: frozenset[Reason] = frozenset({
 """Reasons a well-behaved client meets in normal operation and acts on (skip the cycle, refresh,
 pick another orchestrator, back off) rather than failures; the proto's header lists them apart."""
 
-REFUSAL_REASON: Mapping[Refusal, Reason] = {
-    Refusal.BAD_REQUEST: Reason.BAD_REQUEST,
-    Refusal.STALE_STATE: Reason.STALE_STATE,
-    Refusal.SIGNER_UNSAFE: Reason.SIGNER_UNHEALTHY,
-    Refusal.REFRESH_SESSION: Reason.REFRESH_SESSION,
-    Refusal.PARAMS_REJECTED: Reason.PARAMS_REJECTED,
-    Refusal.PRICE_EXCEEDED: Reason.PRICE_EXCEEDED,
-    Refusal.NO_TICKETS_NEEDED: Reason.NO_TICKETS_NEEDED,
-    Refusal.TOO_MANY_TICKETS: Reason.TOO_MANY_TICKETS,
-    Refusal.TOTAL_EV_EXCEEDED: Reason.TOTAL_EV_EXCEEDED,
-    Refusal.NONCES_EXHAUSTED: Reason.REFRESH_SESSION,
+@dataclass(frozen=True, slots=True)
+class RefusalWire:
+    """How one refusal is answered: spec 02's ``status`` on the remote-signer routes, and its
+    clearinghouse.v1 ``reason`` (whose gRPC code and /v1 status are ``REASON_STATUS``'s)."""
+
+    status: int
+    reason: Reason
+
+
+REFUSAL_WIRE: Mapping[Refusal, RefusalWire] = {
+    Refusal.INVOICE_OVERDUE: RefusalWire(483, Reason.INSUFFICIENT_BALANCE),
+    Refusal.BAD_REQUEST: RefusalWire(400, Reason.BAD_REQUEST),
+    Refusal.STALE_STATE: RefusalWire(409, Reason.STALE_STATE),
+    Refusal.REQUEST_ID_REUSED: RefusalWire(409, Reason.REQUEST_ID_REUSED),
+    Refusal.SIGNER_UNSAFE: RefusalWire(503, Reason.SIGNER_UNHEALTHY),
+    Refusal.REFRESH_SESSION: RefusalWire(480, Reason.REFRESH_SESSION),
+    Refusal.PARAMS_REJECTED: RefusalWire(400, Reason.PARAMS_REJECTED),
+    Refusal.PRICE_EXCEEDED: RefusalWire(481, Reason.PRICE_EXCEEDED),
+    Refusal.NO_TICKETS_NEEDED: RefusalWire(482, Reason.NO_TICKETS_NEEDED),
+    Refusal.TOO_MANY_TICKETS: RefusalWire(400, Reason.TOO_MANY_TICKETS),
+    Refusal.TOTAL_EV_EXCEEDED: RefusalWire(400, Reason.TOTAL_EV_EXCEEDED),
+    Refusal.NONCES_EXHAUSTED: RefusalWire(480, Reason.REFRESH_SESSION),
+    Refusal.SESSIONS_EXHAUSTED: RefusalWire(429, Reason.RATE_LIMITED),
+    Refusal.INSUFFICIENT_BALANCE: RefusalWire(483, Reason.INSUFFICIENT_BALANCE),
+    Refusal.SIGNER_BUSY: RefusalWire(503, Reason.SIGNER_BUSY),
+    Refusal.DEADLINE_EXCEEDED: RefusalWire(504, Reason.DEADLINE_EXCEEDED),
+    Refusal.DATABASE_UNAVAILABLE: RefusalWire(503, Reason.UNAVAILABLE),
 }
-"""The clearinghouse.v1 reason of each refusal. Nonces exhausted is a refresh, as spec 02's 480:
-the client's remedy (fetch fresh ticket params) is the same, so it needs no reason of its own."""
+"""Every refusal on the wire. Spec 02's statuses: 480 asks the client to re-fetch
+OrchestratorInfo (expiring auth token or params, or a PM session out of nonces), 481 is a price
+ceiling, 482 "no tickets needed", 409 a state that is not the session's head, 483 the community's
+"insufficient balance" (a credit-control limit or an overdue invoice; the body's ``limit`` names
+which), 429 and 503 with Retry-After when it clears by itself. On clearinghouse.v1 nonces
+exhausted is a refresh, as spec 02's 480: the client's remedy (fetch fresh ticket params) is the
+same, so it needs no reason of its own."""
+
+REFUSAL_STATUS: Mapping[Refusal, int] = {refusal: wire.status for refusal, wire in REFUSAL_WIRE.items()}
+"""Spec 02's status of each refusal (``REFUSAL_WIRE``'s first column)."""
+
+
+def refusal_of(error: Exception) -> SigningRefused | None:
+    """``error`` as the refusal a transport answers, None when it is not one. The ledger's
+    DatabaseUnavailable, raised by every ledger read as well as by a failed signing batch,
+    enters here; its message is never passed on (it may name hosts and users)."""
+    if isinstance(error, SigningRefused):
+        return error
+    if isinstance(error, DatabaseUnavailable):
+        return SigningRefused(Refusal.DATABASE_UNAVAILABLE, database_unavailable_message(error))
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,26 +203,14 @@ class V1Answer:
 def v1_answer(error: Exception) -> V1Answer | None:
     """The clearinghouse.v1 answer to an exception from the service code; None for a bug.
 
-    Translates SigningRefused (REFUSAL_REASON), SpendRefused (INSUFFICIENT_BALANCE),
-    SessionsExhausted (RATE_LIMITED), LedgerBusy (SIGNER_BUSY, the committer's queue is full),
-    IdempotencyConflict (REQUEST_ID_REUSED: a request id reused for another request),
-    DeadlineExceeded, DatabaseUnavailable (UNAVAILABLE; its message is never passed on) and
-    every ApiError (its ``reason``). An InternalError or anything else is the caller's to log.
+    A refusal (``refusal_of``) through ``REFUSAL_WIRE`` with its extras, every ApiError by its
+    ``reason``. An InternalError or anything else is the caller's to log.
     """
-    if isinstance(error, SigningRefused):
-        return V1Answer(REFUSAL_REASON[error.reason], error.message, error.orchestrator_url)
-    if isinstance(error, SpendRefused):
-        return V1Answer(Reason.INSUFFICIENT_BALANCE, str(error), limit=error.limit.value)
-    if isinstance(error, SessionsExhausted):
-        return V1Answer(Reason.RATE_LIMITED, str(error), retry_after_s=error.retry_after_s)
-    if isinstance(error, LedgerBusy):
-        return V1Answer(Reason.SIGNER_BUSY, str(error), retry_after_s=error.retry_after_s)
-    if isinstance(error, IdempotencyConflict):
-        return V1Answer(Reason.REQUEST_ID_REUSED, f"request id reused for a different request: {error}")
-    if isinstance(error, DeadlineExceeded):
-        return V1Answer(Reason.DEADLINE_EXCEEDED, str(error))
-    if isinstance(error, DatabaseUnavailable):
-        return V1Answer(Reason.UNAVAILABLE, database_unavailable_message(error))
+    refusal = refusal_of(error)
+    if refusal is not None:
+        limit = None if refusal.limit is None else refusal.limit.value
+        return V1Answer(REFUSAL_WIRE[refusal.reason].reason, refusal.message, refusal.orchestrator_url,
+                        refusal.retry_after_s, limit)
     if isinstance(error, ApiError) and not isinstance(error, InternalError):
         return V1Answer(error.reason, error.message)
     return None
@@ -319,20 +319,28 @@ class InternalError(ApiError):
 
 
 def refusal_error(refusal: SigningRefused, state_echo: Mapping[str, Any] | None) -> ApiError:
-    """The answer to a refused payment call (REFUSAL_STATUS).
+    """The remote-signer routes' answer to a refusal (``REFUSAL_WIRE``): spec 02's status, the
+    clearinghouse.v1 reason for the rejection count, and the refusal's extras.
 
     A refresh (480) names the orchestrator URL in ``Livepeer-Orchestrator-URL``; "no tickets
     needed" (482) carries the unchanged state the client sent, so a client that stores every
-    answer's state keeps a valid one (go-livepeer issue #4077).
+    answer's state keeps a valid one (go-livepeer issue #4077); a refusal that clears by itself
+    says when in Retry-After; a credit refusal names its ``limit`` for machines too.
     """
-    status = REFUSAL_STATUS[refusal.reason]
+    wire = REFUSAL_WIRE[refusal.reason]
     headers: dict[str, str] = {}
     body_fields: dict[str, Any] = {}
-    if status == 480 and refusal.orchestrator_url and _header_safe(refusal.orchestrator_url):
+    if wire.status == 480 and refusal.orchestrator_url and _header_safe(refusal.orchestrator_url):
         headers[ORCHESTRATOR_URL_HEADER] = refusal.orchestrator_url
+    if refusal.retry_after_s is not None:
+        headers["Retry-After"] = str(refusal.retry_after_s)
     if refusal.reason is Refusal.NO_TICKETS_NEEDED and state_echo is not None:
         body_fields["state"] = state_echo
-    return ApiError(refusal.message, status=status, headers=headers, body_fields=body_fields)
+    if refusal.limit is not None:
+        body_fields["limit"] = refusal.limit.value
+    error = ApiError(refusal.message, status=wire.status, headers=headers, body_fields=body_fields)
+    error.reason = wire.reason
+    return error
 
 
 def _header_safe(value: str) -> bool:

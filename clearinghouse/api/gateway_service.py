@@ -7,7 +7,7 @@ both transports sign through the same ``PaymentService`` (one session store, one
 one ledger) and describe the deposit and the signer with the same values.
 
 Values are exact: wei as ``int`` or ``Fraction``, never float. Errors are those of the service
-code underneath (SigningRefused, SpendRefused, DeadlineExceeded, DatabaseUnavailable, ...); the
+code underneath (SigningRefused, DatabaseUnavailable, ...); the
 transports translate them with ``clearinghouse.api.errors.v1_answer``.
 """
 

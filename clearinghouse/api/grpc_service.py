@@ -62,7 +62,7 @@ from clearinghouse.api.v1_messages import (
 from clearinghouse.errors import InvariantViolation
 from clearinghouse.logs import bind_gateway, current_gateway_id, current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
-from clearinghouse.signer.errors import DeadlineExceeded
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.calls import Caller
 
 LOG = logging.getLogger(__name__)
@@ -195,13 +195,13 @@ class GrpcGateway:
 def deadline_s(context: grpc.ServicerContext) -> float | None:
     """The client's deadline as a ``time.monotonic()`` value (None without one).
 
-    Raises DeadlineExceeded when it has already passed: nothing is worth starting then.
+    Refuses (DEADLINE_EXCEEDED) when it has already passed: nothing is worth starting then.
     """
     remaining_s: float | None = context.time_remaining()  # None (or "infinite"): no deadline
     if remaining_s is None:
         return None
     if remaining_s <= 0:
-        raise DeadlineExceeded("the call's deadline passed before it started; nothing was signed")
+        raise SigningRefused(Refusal.DEADLINE_EXCEEDED, "the call's deadline passed before it started; nothing was signed")
     return time.monotonic() + remaining_s
 
 

@@ -46,11 +46,11 @@ A payment call, in order — nothing is signed before every check has passed:
    event loop for a body it decoded (it reads memory only and costs ~0.2 ms), on a bounded thread
    pool when the body was large or planning may wait on the chain (the recipient check); then the
    ledger committer's next batch (checks, signing and the record in one transaction with the
-   batch's other calls), awaited without holding a thread; a full committer queue (``LedgerBusy``)
-   → 503 with Retry-After; a refusal maps to its status through
-   ``errors.REFUSAL_STATUS``; a credit-control refusal (``SpendRefused``) → 483;
-   ``DatabaseUnavailable`` → 503; a new session over the gateway's open-session cap
-   (``SessionsExhausted``) → 429 with Retry-After.
+   batch's other calls), awaited without holding a thread. Every refusal on the way (one type,
+   ``SigningRefused``: a bad request, the chain guard, a full committer queue, credit control, a
+   new session over the gateway's cap …) and ``DatabaseUnavailable`` are answered through the
+   one table ``errors.REFUSAL_WIRE`` (``errors.refusal_error``): spec 02's status, Retry-After
+   and the body's extras.
 
 The limits come from ``limits.HttpLimits`` (the [limits] settings); the app puts them and its
 decode pool in each request's scope, so ``bodies.read_body`` and ``bodies.decoded`` apply the
@@ -90,9 +90,6 @@ from clearinghouse.api.bodies import (
 from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY
 from clearinghouse.api.templates import compile_template, match
 from clearinghouse.api.errors import (
-    REFUSAL_REASON,
-    SESSIONS_EXHAUSTED_STATUS,
-    SPEND_REFUSED_STATUS,
     ApiError,
     HeadersTooLarge,
     InternalError,
@@ -101,8 +98,8 @@ from clearinghouse.api.errors import (
     RouteNotFound,
     ServiceUnavailable,
     Unauthenticated,
-    database_unavailable_message,
     refusal_error,
+    refusal_of,
 )
 from clearinghouse.api.limits import (
     DECODE_THREADS_MAX,
@@ -125,10 +122,8 @@ from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.webhook import WebhookAuthorizer
-from clearinghouse.ledger import DatabaseUnavailable, LedgerBusy, SpendRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
-from clearinghouse.signer.errors import SigningRefused
-from clearinghouse.signer.errors import SessionsExhausted
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.payment_work import PaymentWork
 
@@ -336,26 +331,8 @@ class RemoteSignerApp:
             return
         except ApiError as exc:
             response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
-        except SpendRefused as exc:  # the gateway's credit control: spec 02's 483
-            # "limit" names it for machines too: the gateway's credit or an end user's allowance.
-            refused = ApiError(str(exc), status=SPEND_REFUSED_STATUS, body_fields={"limit": exc.limit.value})
-            refused.reason = Reason.INSUFFICIENT_BALANCE
-            response = _error_response(refused, request_id)
-        except LedgerBusy as exc:  # the committer's queue is full: nothing was done, retry soon
-            busy = ServiceUnavailable(str(exc), headers={"Retry-After": str(exc.retry_after_s)})
-            busy.reason = Reason.SIGNER_BUSY
-            response = _error_response(busy, request_id)
-        except SessionsExhausted as exc:  # too many open sessions: retry when one has gone idle
-            exhausted = ApiError(str(exc), status=SESSIONS_EXHAUSTED_STATUS,
-                                 headers={"Retry-After": str(exc.retry_after_s)})
-            exhausted.reason = Reason.RATE_LIMITED
-            response = _error_response(exhausted, request_id)
-        except DatabaseUnavailable as exc:  # its message carries no password (ledger redacts)
-            LOG.warning("request %s: %s", request_id, exc)
-            response = _error_response(ServiceUnavailable(database_unavailable_message(exc)), request_id)
-        except Exception:
-            LOG.exception("request %s: %s %s failed", request_id, scope["method"], scope["path"])
-            response = _error_response(InternalError("unexpected exception"), request_id)
+        except Exception as exc:
+            response = self._refused_or_failed(exc, scope, request_id)
         if response.status >= 400:
             self._rejected(route, response)
         if not body.complete:  # see _BodyReceipt
@@ -368,6 +345,18 @@ class RemoteSignerApp:
                      request_id, response.status)
         if self._metrics is not None:
             self._metrics.observe("http", route, http_status_class(response.status), time.perf_counter() - started_s)
+
+    @staticmethod
+    def _refused_or_failed(exc: Exception, scope: Scope, request_id: str) -> Response:
+        """A refusal through the one table (errors.REFUSAL_WIRE); anything else is a bug: logged
+        with the request id, answered 500."""
+        refusal = refusal_of(exc)
+        if refusal is None:
+            LOG.exception("request %s: %s %s failed", request_id, scope["method"], scope["path"])
+            return _error_response(InternalError("unexpected exception"), request_id)
+        if refusal.reason is Refusal.DATABASE_UNAVAILABLE:  # its message carries no password (ledger redacts)
+            LOG.warning("request %s: %s", request_id, exc)
+        return _error_response(refusal_error(refusal, None), request_id)
 
     def _rejected(self, route: str, response: Response) -> None:
         reason = response.reason or f"HTTP_{response.status}"
@@ -424,10 +413,8 @@ class RemoteSignerApp:
             work = await self._payment_work(caller, request.call, len(body))
             # The committer's batch answers the future: no thread waits for the commit.
             result = await asyncio.wrap_future(self._service.commit(work))
-        except SigningRefused as refusal:
-            error = refusal_error(refusal, request.state_echo)
-            error.reason = REFUSAL_REASON[refusal.reason]
-            raise error from None
+        except SigningRefused as refusal:  # here, where the state the client sent can be echoed (482)
+            raise refusal_error(refusal, request.state_echo) from None
         if self._metrics is not None:
             self._metrics.payment_signed("http", caller.gateway_id, result)
         if self._webhook is not None:

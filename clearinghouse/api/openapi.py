@@ -21,7 +21,7 @@ from clearinghouse.api.identity_openapi import SECURITY_SCHEMES as IDENTITY_SECU
 from clearinghouse.api.identity_openapi import identity_paths
 from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX, TEXT_FIELD_LENGTH_MAX
 from clearinghouse.billing.invoices import LineGrouping
-from clearinghouse.ledger.errors import SpendLimit
+from clearinghouse.domain.refusals import SpendLimit
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.proto import clearinghouse_pb2 as pb
 

@@ -74,7 +74,7 @@ from clearinghouse.api.requests import (
     valid_subject,
 )
 from clearinghouse.signer.billing import parse_billing_type, parse_max_price
-from clearinghouse.signer.errors import SigningRefused
+from clearinghouse.domain.refusals import SigningRefused
 from clearinghouse.signer.calls import Caller
 
 LOG = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ An invoice is **overdue** once it is issued, unpaid, and its due date (``terms.d
 into its document at issue; a document made before due dates existed has none and is never
 overdue) has passed. Per gateway, the billing cycle's policy decides what follows: ``notify``
 logs and alerts once per invoice; ``stop_signing`` also refuses the gateway's signing calls once
-an invoice is ``overdue_stop_after_days`` days past due, with a SpendRefused(OVERDUE_INVOICE)
+an invoice is ``overdue_stop_after_days`` days past due, with a SigningRefused(INVOICE_OVERDUE)
 that names the invoice (483 on the remote-signer routes, INSUFFICIENT_BALANCE 402 on /v1 and
 RESOURCE_EXHAUSTED on gRPC, like every credit refusal).
 
@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from clearinghouse.ledger.billing_cycles import OverduePolicy, billing_cycles
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import SpendLimit, SpendRefused
+from clearinghouse.domain.refusals import SpendLimit, over_limit
 from clearinghouse.ledger.invoices import Invoice, mark_paid
 from clearinghouse.ledger.receivables import unpaid_invoice_documents
 
@@ -76,10 +76,10 @@ class OverdueBook:
         self._alert = alert
 
     def check(self, gateway_id: int) -> None:
-        """Raise SpendRefused(OVERDUE_INVOICE) naming the invoice when ``gateway_id`` is stopped."""
+        """Refuse (INVOICE_OVERDUE) naming the invoice when ``gateway_id`` is stopped."""
         stop = self._stops.get(gateway_id)
         if stop is not None:
-            raise SpendRefused(SpendLimit.OVERDUE_INVOICE, stop.message)
+            raise over_limit(SpendLimit.OVERDUE_INVOICE, stop.message)
 
     def stop_of(self, gateway_id: int) -> OverdueStop | None:
         return self._stops.get(gateway_id)

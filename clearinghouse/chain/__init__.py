@@ -21,7 +21,7 @@ deposit, funding it, and the local anvil devnet.
     devnet.py     deploy the devnet, drive its rounds, provision a funded sender and a config
 
 Layering: ``chain`` is an adapter; it may import the domain and ``clearinghouse.errors`` but
-never a transport. client.py, view.py and monitor.py also import the two signer types they
-serve, ``ChainView`` and ``SigningRefused``/``Refusal`` (nothing else of ``signer``).
+never a transport. client.py, view.py and monitor.py also import the signer type they serve,
+``ChainView`` (nothing else of ``signer``), and refuse with the domain's ``SigningRefused``.
 watcher.py and monitor.py read and write the ledger through its public functions only.
 """

@@ -64,7 +64,7 @@ from clearinghouse.chain.watcher import WatcherState, WatcherStatus
 from clearinghouse.ledger.hourly_usage import ev_signed_since
 from clearinghouse.ledger import Database
 from clearinghouse.signer.decision import ChainView
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 
 LOG = logging.getLogger("clearinghouse.health")
 

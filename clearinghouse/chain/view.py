@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from clearinghouse.chain.errors import ChainError
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from datetime import UTC, datetime, timedelta
 from clearinghouse.events.cloudevents import to_cloudevent
 from clearinghouse.events.refusals import RefusalSampler
 from clearinghouse.events.sinks import Sink, SinkError
-from clearinghouse.ledger import ChainWriterLock, Database, LedgerBusy, LedgerError
+from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.ledger import ChainWriterLock, Database, LedgerError
 from clearinghouse.ledger.outbox import (
     PRUNE_ROWS_MAX,
     Backlog,
@@ -73,8 +74,12 @@ ALERT_WEBHOOK_TIMEOUT_S = 5.0
 OUTBOX_FULL_RETRY_AFTER_S = 5
 
 
-class OutboxFull(LedgerBusy):
-    """Signing is refused because a sink has more unsent events than the operator allows."""
+class OutboxFull(SigningRefused):
+    """Signing is refused (SIGNER_BUSY) because a sink has more unsent events than the operator
+    allows; its own class so the relay's tests can tell it from a full committer queue."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(Refusal.SIGNER_BUSY, message, retry_after_s=retry_after_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -342,7 +342,7 @@ class CallLedger:
 
     def check_spend(self, gateway_id: int, usage_subject: str | None, spend_wei: Fraction, now: datetime) -> None:
         """Refuse, before signing, a call whose EV would break the gateway's credit control,
-        counting what the batch's earlier calls spent (``SpendRefused``, see batch_credit.py).
+        counting what the batch's earlier calls spent (INSUFFICIENT_BALANCE, see batch_credit.py).
         A later ``record`` must book the same gateway and subject and at most ``spend_wei``."""
         self._credit(gateway_id, usage_subject, now).check(usage_subject, spend_wei, now)
         self._allowed = (gateway_id, usage_subject, spend_wei)

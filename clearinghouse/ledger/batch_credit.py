@@ -37,7 +37,8 @@ from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from clearinghouse.ledger.accounts import account_value
 from clearinghouse.ledger.credit import check_funds, check_quota, default_policy, policy_value, wei_down, wei_up
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit, SpendRefused
+from clearinghouse.domain.refusals import SpendLimit, over_limit
+from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
 from clearinghouse.ledger.identity_rows import EndUserRow
 from clearinghouse.ledger.models import (
     AccountRow,
@@ -133,7 +134,7 @@ class GatewayCredit:
         return self.accounts[AccountKind.RECEIVABLE].balance + self.pending
 
     def check(self, usage_subject: str | None, spend: Fraction, now: datetime) -> None:
-        """Refuse a spend that breaks a limit, in ``SpendLimit`` order (``SpendRefused``):
+        """Refuse a spend that breaks a limit, in ``SpendLimit`` order (``over_limit``):
         balance or credit limit, the gateway's quota, the subject's quota. Changes nothing."""
         if not isinstance(spend, Fraction) or spend < 0:
             raise InvalidLedgerInput(f"spend_wei: expected a Fraction >= 0, got {spend!r}")
@@ -160,12 +161,12 @@ class GatewayCredit:
         if allowance is None:
             return
         if not allowance.active:
-            raise SpendRefused(SpendLimit.USER_ALLOWANCE, f"end user {usage_subject!r} is deactivated")
+            raise over_limit(SpendLimit.USER_ALLOWANCE, f"end user {usage_subject!r} is deactivated")
         if allowance.grant_wei is None:
             return
         left = allowance.grant_wei - allowance.spent - self.pending_users[usage_subject]
         if spend > left:
-            raise SpendRefused(
+            raise over_limit(
                 SpendLimit.USER_ALLOWANCE,
                 f"end user {usage_subject!r} allowance exhausted: this call needs {wei_up(spend)} wei, "
                 f"{wei_down(left)} wei left of {allowance.grant_wei} wei granted",
@@ -242,7 +243,7 @@ def replay(credits: dict[int, GatewayCredit], spends: Sequence[Spend]) -> bool:
         try:
             if spend.checked:
                 credit.check(spend.usage_subject, spend.amount, spend.at)
-        except Exception:  # SpendRefused, or a changed policy: the batch runs again, locked
+        except Exception:  # a refusal, or a changed policy: the batch runs again, locked
             return False
         credit.add(spend.usage_subject, spend.amount, spend.at.date())
     return True

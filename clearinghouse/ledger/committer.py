@@ -18,7 +18,7 @@ run at once: no delay is added to wait for company. A call is answered only afte
 that holds its record; when the transaction fails, every call of the batch gets the error and
 nothing of it is sent. A refused call (its own exception) rolls back only its savepoint.
 
-Bounded: past ``queue_max`` waiting calls ``submit`` raises ``LedgerBusy`` at once (the
+Bounded: past ``queue_max`` waiting calls ``submit`` refuses (SIGNER_BUSY) at once (the
 transports answer 503 with Retry-After, or RESOURCE_EXHAUSTED); a queued call whose caller gave
 up (its future cancelled) is dropped before its batch starts, having signed nothing.
 
@@ -47,6 +47,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.ledger import limits, statements
 from clearinghouse.ledger.batch import Batch, CallKeys, CallLedger
 from clearinghouse.ledger.batch_writes import write_batch
@@ -56,7 +57,6 @@ from clearinghouse.ledger.errors import (
     DatabaseUnavailable,
     InvalidLedgerInput,
     InvariantViolation,
-    LedgerBusy,
     LedgerError,
 )
 from clearinghouse.ledger.transactions import translated_errors, writer_turn
@@ -262,7 +262,7 @@ class Committer:
         """Raises ``InvalidLedgerInput`` unless 1 <= batch_max <= SIGNING_BATCH_MAX_CEILING and
         1 <= queue_max <= SIGNING_QUEUE_MAX_CEILING. ``outbox``: write each recorded call's event
         row in its batch. ``admission`` is asked before each call is queued and raises
-        ``LedgerBusy`` to refuse it (the event outbox past its configured maximum); ``committed``
+        SigningRefused(SIGNER_BUSY) to refuse it (the event outbox past its configured maximum); ``committed``
         is called after each committed batch (it wakes the event relay), from the committer's
         thread, and must not block."""
         if not 1 <= batch_max <= limits.SIGNING_BATCH_MAX_CEILING:
@@ -295,19 +295,21 @@ class Committer:
 
     def submit(self, work: LedgerWork[T]) -> Future[T]:
         """Queue a call; its future holds the work's value or exception once its batch committed
-        (or ``DatabaseUnavailable`` when the batch failed). Raises ``LedgerBusy`` when the queue
+        (or ``DatabaseUnavailable`` when the batch failed). Refuses (SIGNER_BUSY) when the queue
         is full, the committer is closed or its admission refuses: nothing was done."""
         if self._admission is not None:
             self._admission()
         future: Future[T] = Future()
         with self._wake:
             if self._closed:
-                raise LedgerBusy("the signer is shutting down; retry on another replica", limits.LEDGER_BUSY_RETRY_AFTER_S)
+                raise SigningRefused(Refusal.SIGNER_BUSY, "the signer is shutting down; retry on another replica",
+                                     retry_after_s=limits.LEDGER_BUSY_RETRY_AFTER_S)
             if len(self._queue) >= self._queue_max:
-                raise LedgerBusy(
+                raise SigningRefused(
+                    Refusal.SIGNER_BUSY,
                     f"signing queue full ({self._queue_max} calls waiting); retry in "
                     f"{limits.LEDGER_BUSY_RETRY_AFTER_S} s",
-                    limits.LEDGER_BUSY_RETRY_AFTER_S,
+                    retry_after_s=limits.LEDGER_BUSY_RETRY_AFTER_S,
                 )
             self._queue.append(_Item(_InContext(work, contextvars.copy_context()), future))
             if self._thread is None:

@@ -46,7 +46,8 @@ from sqlalchemy.orm import Session
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.accounts import lock_gateway_accounts
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit, SpendRefused
+from clearinghouse.domain.refusals import SpendLimit, over_limit
+from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
 from clearinghouse.ledger.models import (
     AccountRow,
     CreditPolicyRow,
@@ -262,12 +263,12 @@ def check_funds(policy: CreditPolicy, owed: Fraction, spend: Fraction) -> None:
         return
     need, have = wei_up(spend), wei_down(left)
     if policy.mode is CreditMode.PREPAID:
-        raise SpendRefused(
+        raise over_limit(
             SpendLimit.BALANCE,
             f"prepaid balance exhausted: this call needs {need} wei, {have} wei left of the "
             "gateway's funds; a top-up raises it",
         )
-    raise SpendRefused(
+    raise over_limit(
         SpendLimit.CREDIT_LIMIT,
         f"credit limit exceeded: this call needs {need} wei, {have} wei left of "
         f"{policy.credit_limit_wei} wei",
@@ -287,7 +288,7 @@ def check_quota(
     if spend <= left:
         return
     period = "monthly" if policy.quota_period is QuotaPeriod.MONTH else "daily"
-    raise SpendRefused(
+    raise over_limit(
         limit,
         f"{label}{period} quota exceeded: this call needs {wei_up(spend)} wei, "
         f"{wei_down(left)} wei left of {quota_wei} wei for the {policy.quota_period.value} "

@@ -8,7 +8,6 @@
         ├── UnsupportedDatabase   the URL names a backend or driver we do not run on
         ├── DatabaseUnavailable   cannot connect, or the database refused: ``fault`` says why
         │                         (DatabaseFault: unreachable, full, read_only, busy)
-        ├── LedgerBusy            the signing queue is full: retry after ``retry_after_s``
         ├── SchemaNotCurrent      behind or unknown: run `clearinghouse db upgrade`
         ├── NotFound              a gateway, API key, session or account does not exist
         ├── LedgerConflict        a write broke a uniqueness rule
@@ -17,8 +16,10 @@
         │   ├── IdempotencyConflict  same idempotency key, different request
         │   ├── StaleSession      the session head moved on, or belongs to another gateway
         │   └── ChainCursorMoved  a chain cursor is not where the batch was scanned from
-        ├── SpendRefused(limit)   credit control refused a call before signing (SpendLimit)
         └── InvariantViolation    the books do not add up
+
+A refusal of a signing call (a full committer queue, credit control) is not a ledger failure:
+it is clearinghouse.domain.refusals.SigningRefused, the one refusal type.
 
 Errors from SQLAlchemy are translated where they enter (see ``transactions.py``) and chained
 with ``raise … from exc``. Messages never contain a database password. The ledger's
@@ -55,19 +56,6 @@ class DatabaseFault(StrEnum):
     FULL = "full"  # disk or quota full (SQLITE_FULL, PostgreSQL class 53)
     READ_ONLY = "read_only"  # writes refused (SQLITE_READONLY, default_transaction_read_only, standby)
     BUSY = "busy"  # locked too long by another writer
-
-
-class LedgerBusy(LedgerError):
-    """The committer's queue is full (or it is shutting down): nothing was done; retry after
-    ``retry_after_s`` seconds, here or on another replica."""
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message, retry_after_s)
-        self.message = message
-        self.retry_after_s = retry_after_s
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class DatabaseUnavailable(LedgerError):
@@ -113,30 +101,6 @@ class StaleSession(LedgerConflict):
 class ChainCursorMoved(LedgerConflict):
     """A batch of chain events was scanned from a cursor position that is no longer stored:
     another watcher wrote meanwhile, or a reorg rewound the cursor. Nothing was written."""
-
-
-class SpendLimit(StrEnum):
-    """The credit-control limit a call would break, in precedence order (the first one wins)."""
-
-    OVERDUE_INVOICE = "overdue_invoice"  # an invoice past due under a stop-signing policy: checked first,
-    # before the committer, from memory (billing/overdue.py)
-    BALANCE = "balance"  # a prepaid gateway's funds (top-ups − EV signed ± adjustments)
-    CREDIT_LIMIT = "credit_limit"  # what a credit gateway may owe
-    QUOTA = "quota"  # the gateway's EV signed per period
-    SUBJECT_QUOTA = "subject_quota"  # one usage subject's EV signed per period
-    USER_ALLOWANCE = "user_allowance"  # an app's end user: its grant less its spend (identity.py)
-
-
-class SpendRefused(LedgerError):
-    """A call would break a credit-control limit; nothing was signed or written for it.
-
-    ``limit`` says which (transports map it to 483/402); the message names the limit, the
-    amount the call needs and what is left.
-    """
-
-    def __init__(self, limit: SpendLimit, message: str) -> None:
-        super().__init__(message)
-        self.limit = limit
 
 
 class InvariantViolation(LedgerError, errors.InvariantViolation):

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         PaymentRequest,
         plan_payment,
     )
-    from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+    from clearinghouse.domain.refusals import Refusal, SigningRefused
     from clearinghouse.signer.state import RemotePaymentState, decode_state, encode_state, open_state
     from clearinghouse.signer.wire import (
         OrchestratorOffer,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BillingType",
     "ChainView",
-    "DeadlineExceeded",
     "MaxPrice",
     "OrchestratorOffer",
     "PaymentPlan",

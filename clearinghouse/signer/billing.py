@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
     LIVE_PRELOAD_S,

@@ -46,7 +46,7 @@ from clearinghouse.signer.billing import (
     parse_max_price,
     tickets_needed,
 )
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
     AUTH_TOKEN_REFRESH_S,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from clearinghouse import ledger, pm
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.wire import OrchestratorOffer, build_payment
 
@@ -37,7 +37,7 @@ class LedgerSigner:
         1..TICKETS_PER_CALL_MAX (the protocol's and the ledger's ceiling). ``committer`` is the
         ledger committer the calls are recorded through: the daemon gives every service the same
         one, so all signing calls share batches; without one the service makes its own.
-        ``overdue_guard`` raises ledger.SpendRefused for a gateway stopped over an overdue
+        ``overdue_guard`` raises SigningRefused(INVOICE_OVERDUE) for a gateway stopped over an overdue
         invoice (billing.overdue.OverdueBook.check: a dict lookup, no database)."""
         if not 1 <= tickets_per_call_max <= TICKETS_PER_CALL_MAX:
             raise ValueError(f"tickets_per_call_max must be in [1, {TICKETS_PER_CALL_MAX}], got {tickets_per_call_max}")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.goformat import float_string
 from clearinghouse.signer.limits import (
     DEPOSIT_MULTIPLIER_DEFAULT,

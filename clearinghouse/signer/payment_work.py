@@ -20,7 +20,7 @@ from clearinghouse import ledger, pm
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.decision import PaymentPlan, with_ledger_nonce
-from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.pipelines import pipeline_of
 from clearinghouse.signer.state import RemotePaymentState
 from clearinghouse.signer.wire import OrchestratorOffer
@@ -106,9 +106,9 @@ def refuse_if_halted(lock: ledger.CallLedger, caller: Caller) -> None:
 
 
 def refuse_if_past(deadline_s: float | None) -> None:
-    """Raise DeadlineExceeded when ``deadline_s`` (``time.monotonic()``) has passed."""
+    """Refuse (DEADLINE_EXCEEDED) when ``deadline_s`` (``time.monotonic()``) has passed."""
     if deadline_s is not None and time.monotonic() >= deadline_s:
-        raise DeadlineExceeded("the call's deadline passed before signing; nothing was signed")
+        raise SigningRefused(Refusal.DEADLINE_EXCEEDED, "the call's deadline passed before signing; nothing was signed")
 
 
 def _check_head(

@@ -30,7 +30,7 @@ that long, and one that is has been abandoned (the stream ended or moved to anot
 orchestrator). The cap counts concurrent streams (one session per stream and orchestrator), not
 sessions ever made: a gateway running many streams for months never accumulates towards it, and
 one opening sessions in a loop is stopped at SESSIONS_PER_GATEWAY_MAX within any idle window.
-Only opening a session is refused (``SessionsExhausted``, answered 429 with Retry-After: the
+Only opening a session is refused (SESSIONS_EXHAUSTED, answered 429 with Retry-After: the
 time until the least recently paid open session goes idle); calls on existing sessions carry on.
 """
 
@@ -57,7 +57,7 @@ from clearinghouse.signer.decision import (
     PaymentRequest,
     plan_payment,
 )
-from clearinghouse.signer.errors import Refusal, SessionsExhausted, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused, sessions_exhausted
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.issued_states import IssuedStates
 from clearinghouse.signer.ledger_signer import LedgerSigner
@@ -144,16 +144,16 @@ class PaymentService(LedgerSigner):
         ``payment_work`` (no database) in the calling thread, then the rest in the committer's
         next batch; returns once that batch committed. ``deadline_s`` (a ``time.monotonic()``
         value) is when the caller stops waiting: a call still queued then, or whose batch
-        reaches it past then, signs nothing (DeadlineExceeded). A retry's stored answer is
+        reaches it past then, signs nothing (DEADLINE_EXCEEDED). A retry's stored answer is
         returned anyway.
 
-        Raises SigningRefused (reason in precedence order, see errors.Refusal; TOO_MANY_TICKETS
-        also above the configured ``tickets_per_call_max``), SessionsExhausted when a new
-        session would pass the gateway's open-session cap, ledger.SpendRefused when the
-        gateway's credit control forbids the EV this call needs (checked in the batch's
-        transaction, counting the batch's earlier calls, so racing calls cannot overspend),
-        DeadlineExceeded, ledger.LedgerBusy when the committer's queue is full, and
-        ledger.DatabaseUnavailable; any other exception is a bug and rolls the call back.
+        Raises SigningRefused, its reason first in domain.refusals.PRECEDENCE among those the
+        call meets: TOO_MANY_TICKETS also above the configured ``tickets_per_call_max``,
+        SESSIONS_EXHAUSTED when a new session would pass the gateway's open-session cap,
+        INSUFFICIENT_BALANCE when the gateway's credit control forbids the EV this call needs
+        (checked in the batch's transaction, counting the batch's earlier calls, so racing calls
+        cannot overspend), DEADLINE_EXCEEDED, SIGNER_BUSY when the committer's queue is full.
+        Raises ledger.DatabaseUnavailable; any other exception is a bug and rolls the call back.
         """
         return self.commit(self.payment_work(caller, call, deadline_s=deadline_s)).result()
 
@@ -165,7 +165,7 @@ class PaymentService(LedgerSigner):
         return self._policy.recipient_check is not None
 
     def commit(self, work: PaymentWork) -> Future[PaymentResult]:
-        """Queue a prepared call on the committer (``LedgerBusy`` when its queue is full)."""
+        """Queue a prepared call on the committer (SIGNER_BUSY when its queue is full)."""
         return self._committer.submit(work)
 
     def payment_work(
@@ -252,7 +252,7 @@ class PaymentService(LedgerSigner):
         if count < self._sessions_per_gateway_max:
             return
         frees_in_s = self._session_idle_s if least_recent is None else (least_recent - since).total_seconds()
-        raise SessionsExhausted(gateway_id, count, self._sessions_per_gateway_max, max(1, math.ceil(frees_in_s)))
+        raise sessions_exhausted(gateway_id, count, self._sessions_per_gateway_max, max(1, math.ceil(frees_in_s)))
 
     def _open_previous(self, call: PaymentCall) -> RemotePaymentState | None:
         if not call.state:

@@ -22,7 +22,7 @@ from typing import Any
 
 from clearinghouse import pm
 from clearinghouse.signer.billing import BillingType
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.goformat import (
     format_go_time,
     go_json_string,

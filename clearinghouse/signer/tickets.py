@@ -24,10 +24,11 @@ Design — the remote-signer session store and ledger, not a parallel one:
   backs it.
 - **Idempotent on the request id.** The record carries the client's request id and a digest
   of the request. A retry is looked up before anything else and gets the stored answer; the
-  same id with a different request is refused (``ledger.IdempotencyConflict``). Two racing
+  same id with a different request is refused (REQUEST_ID_REUSED). Two racing
   calls with one id in one process meet in the committer, where the second finds the first's
   record; on two replicas UNIQUE(gateway_id, request_id) refuses the second record, which
-  ``CallLedger.record`` answers with the first one's (or an IdempotencyConflict); tickets signed
+  ``CallLedger.record`` answers with the first one's (or a ledger.IdempotencyConflict, refused as
+  REQUEST_ID_REUSED); tickets signed
   in memory for the loser never leave the process.
 
 The signing order is PaymentService's: validate → (authenticated caller) → plan without the
@@ -44,7 +45,7 @@ from fractions import Fraction
 
 from clearinghouse import ledger, pm
 from clearinghouse.signer.decision import TicketPlan, plan_ticket_batch, tickets_with_ledger_nonce
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
 from clearinghouse.signer.calls import Caller
 from clearinghouse.signer.payment_work import refuse_if_halted, refuse_if_past
@@ -92,9 +93,9 @@ class TicketService(LedgerSigner):
         ``ticket_work`` (no database) in the calling thread, the rest in the committer's next
         batch. Raises SigningRefused (the reasons of ``plan_ticket_batch``, STALE_STATE when
         another replica signed on the same params at the same moment: retry),
-        ledger.IdempotencyConflict (request id reused for another request), ledger.SpendRefused,
-        DeadlineExceeded (a call still queued at its deadline, or reaching signing past it),
-        ledger.LedgerBusy (the committer's queue is full), ledger.DatabaseUnavailable.
+        REQUEST_ID_REUSED (request id reused for another request), INSUFFICIENT_BALANCE,
+        DEADLINE_EXCEEDED (a call still queued at its deadline, or reaching signing past it),
+        SIGNER_BUSY (the committer's queue is full); ledger.DatabaseUnavailable.
         """
         return self._committer.run(self.ticket_work(caller, request, deadline_s=deadline_s))
 
@@ -222,6 +223,8 @@ class TicketWork:
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: {exc}; retry") from exc
         except ledger.DuplicateTicket as exc:
             raise SigningRefused(Refusal.STALE_STATE, f"stale state: concurrent signing ({exc}); retry") from exc
+        except ledger.IdempotencyConflict as exc:
+            raise _request_id_reused(str(exc)) from exc
         if outcome.result is ledger.RecordResult.EXISTS:  # a racing retry on another replica recorded first
             return _stored_answer(outcome.record, self.digest)
         return batch
@@ -252,11 +255,13 @@ def _request_digest(request: TicketRequest) -> bytes:
     return pm.keccak256(b"".join(len(f).to_bytes(4, "big") + f for f in fields))
 
 
+def _request_id_reused(detail: str) -> SigningRefused:
+    return SigningRefused(Refusal.REQUEST_ID_REUSED, f"request id reused for a different request: {detail}")
+
+
 def _stored_answer(record: ledger.SigningRecord, digest: bytes) -> TicketBatch:
     if record.request_digest != digest:
-        raise ledger.IdempotencyConflict(
-            f"request id {record.request_id!r} was used for a different request (record {record.id})"
-        )
+        raise _request_id_reused(f"request id {record.request_id!r} was used for a different request (record {record.id})")
     fields = json.loads(record.response)
     return TicketBatch(
         payment=base64.b64decode(fields["payment"], validate=True),

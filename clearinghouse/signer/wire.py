@@ -18,7 +18,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.limits import EXPIRATION_BLOCK_MAX
 
 ADDRESS_BYTES = 20

@@ -8,7 +8,7 @@ import pytest
 
 from clearinghouse.api.errors import (
     REASON_STATUS,
-    REFUSAL_REASON,
+    REFUSAL_WIRE,
     BadRequest,
     InternalError,
     RateLimited,
@@ -17,8 +17,8 @@ from clearinghouse.api.errors import (
     V1Answer,
     v1_answer,
 )
-from clearinghouse.ledger import DatabaseUnavailable, IdempotencyConflict, SpendLimit, SpendRefused
-from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused, SpendLimit, over_limit
+from clearinghouse.ledger import DatabaseUnavailable
 
 
 def test_every_reason_has_a_grpc_code_and_an_http_status() -> None:
@@ -27,7 +27,7 @@ def test_every_reason_has_a_grpc_code_and_an_http_status() -> None:
 
 
 def test_every_refusal_has_a_reason() -> None:
-    assert set(REFUSAL_REASON) == set(Refusal)
+    assert set(REFUSAL_WIRE) == set(Refusal)
 
 
 def test_the_statuses_the_issue_names() -> None:
@@ -42,9 +42,9 @@ def test_the_statuses_the_issue_names() -> None:
     [
         (SigningRefused(Refusal.NONCES_EXHAUSTED, "600"), Reason.REFRESH_SESSION),
         (SigningRefused(Refusal.SIGNER_UNSAFE, "unlock"), Reason.SIGNER_UNHEALTHY),
-        (SpendRefused(SpendLimit.BALANCE, "no funds"), Reason.INSUFFICIENT_BALANCE),
-        (IdempotencyConflict("other request"), Reason.REQUEST_ID_REUSED),
-        (DeadlineExceeded("late"), Reason.DEADLINE_EXCEEDED),
+        (over_limit(SpendLimit.BALANCE, "no funds"), Reason.INSUFFICIENT_BALANCE),
+        (SigningRefused(Refusal.REQUEST_ID_REUSED, "other request"), Reason.REQUEST_ID_REUSED),
+        (SigningRefused(Refusal.DEADLINE_EXCEEDED, "late"), Reason.DEADLINE_EXCEEDED),
         (DatabaseUnavailable("postgresql://user:secret@db"), Reason.UNAVAILABLE),
         (BadRequest("bad"), Reason.BAD_REQUEST),
         (Unauthenticated("who"), Reason.UNAUTHENTICATED),

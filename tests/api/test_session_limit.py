@@ -15,12 +15,11 @@ from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_ke
 from clearinghouse.api.errors import Reason, v1_answer
 from clearinghouse.ledger.models import PaymentSessionRow, table
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused, sessions_exhausted
 from clearinghouse.signer.calls import Caller, PaymentResult
 from clearinghouse.signer.service import (
     SESSION_IDLE_S,
     PaymentService,
-    SessionsExhausted,
     datetime_of_ns,
 )
 from tests.api.client import post
@@ -60,7 +59,7 @@ def test_sessions_up_to_the_cap_open_and_the_next_is_refused_having_signed_nothi
     caller = Caller(funded_gateway(ledger_db, "gateway-a"), None)
     sessions = [new_session(service, caller, index) for index in range(1, 4)]  # just under: all open
     before = signed(ledger_db)
-    with pytest.raises(SessionsExhausted) as info:
+    with pytest.raises(SigningRefused) as info:
         new_session(service, caller, 4)
     assert signed(ledger_db) == before
     assert "too many open sessions: gateway" in str(info.value) and "at most 3 allowed" in str(info.value)
@@ -77,7 +76,7 @@ def test_a_session_idle_for_the_window_no_longer_counts(ledger_db: ledger.Databa
     service = service_of(ledger_db, sessions_per_gateway_max=1, session_idle_s=60)
     caller = Caller(funded_gateway(ledger_db, "gateway-a"), None)
     new_session(service, caller, 1)
-    with pytest.raises(SessionsExhausted):
+    with pytest.raises(SigningRefused):
         new_session(service, caller, 2)
     sessions = table(PaymentSessionRow)
     # The first session was last paid 61 s ago, by the service's clock (one clock for the path).
@@ -98,7 +97,7 @@ def test_racing_new_sessions_cannot_pass_the_cap(ledger_db: ledger.Database) -> 
         try:
             new_session(service, caller, index)
             outcomes.append("opened")
-        except SessionsExhausted:
+        except SigningRefused:
             outcomes.append("refused")
 
     threads = [threading.Thread(target=open_one, args=(index,)) for index in range(1, 7)]
@@ -136,7 +135,7 @@ def test_the_service_refuses_limits_out_of_range(ledger_db: ledger.Database, lim
 
 
 def test_v1_and_grpc_name_it_rate_limited() -> None:
-    answer = v1_answer(SessionsExhausted(7, 3, 3, 42))
+    answer = v1_answer(sessions_exhausted(7, 3, 3, 42))
     assert answer is not None and answer.reason is Reason.RATE_LIMITED
     assert (answer.grpc_code, answer.http_status) == (grpc.StatusCode.RESOURCE_EXHAUSTED, 429)
 

@@ -21,8 +21,8 @@ import pytest
 from clearinghouse.api import ApiKeyAuthenticator
 from clearinghouse.api.errors import REFUSAL_STATUS
 from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
-from clearinghouse.ledger import Database, DatabaseFault, DatabaseUnavailable, SpendLimit, SpendRefused
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.ledger import Database, DatabaseFault, DatabaseUnavailable
+from clearinghouse.domain.refusals import Refusal, SigningRefused, SpendLimit, over_limit
 from clearinghouse.signer.calls import Caller, PaymentCall
 from tests.api.client import get, post, request
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER, b64
@@ -85,7 +85,9 @@ def test_the_refusal_table_is_spec_02() -> None:
     )
     assert REFUSAL_STATUS[Refusal.PRICE_EXCEEDED] == 481
     assert REFUSAL_STATUS[Refusal.NO_TICKETS_NEEDED] == 482
-    assert 483 not in REFUSAL_STATUS.values()  # reserved for credit limits
+    # reserved for credit limits (one refusal type now, so the credit refusals are in the table)
+    assert {refusal for refusal, status in REFUSAL_STATUS.items() if status == 483} == {
+        Refusal.INVOICE_OVERDUE, Refusal.INSUFFICIENT_BALANCE}
 
 
 @pytest.mark.parametrize("reason", [Refusal.REFRESH_SESSION, Refusal.NONCES_EXHAUSTED])
@@ -154,7 +156,7 @@ def test_an_unexpected_exception_is_masked_and_logged_with_the_request_id(
 def test_a_credit_refusal_is_483(
     fake_server: str, auth: dict[str, str], fake_service: FakePaymentService
 ) -> None:
-    fake_service.outcome = SpendRefused(SpendLimit.BALANCE, "balance exhausted: 0 wei left")
+    fake_service.outcome = over_limit(SpendLimit.BALANCE, "balance exhausted: 0 wei left")
     reply = post(fake_server, PAY, {"orchestrator": ORCHESTRATOR_B64}, auth)
     assert (reply.status, reply.message) == (483, "balance exhausted: 0 wei left")
 

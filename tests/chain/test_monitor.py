@@ -28,7 +28,7 @@ from clearinghouse.chain.monitor import (
     health_document,
 )
 from clearinghouse.ledger import LedgerError
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from tests.chain.conftest import DEPOSIT_WEI, RESERVE_WEI
 from tests.chain.test_client import impersonate
 

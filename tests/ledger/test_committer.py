@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import text
 
+from clearinghouse.domain.refusals import SigningRefused
 from clearinghouse.ledger import (
     CallKeys,
     CallLedger,
@@ -23,7 +24,6 @@ from clearinghouse.ledger import (
     Database,
     Gateway,
     InvalidLedgerInput,
-    LedgerBusy,
     LedgerError,
     RecordResult,
     commit_calls,
@@ -144,13 +144,13 @@ def test_a_full_queue_refuses_at_once_and_signs_nothing(ledger_db: Database, gat
     assert entered.wait(WAIT_S)
     queued = committer.submit(LedgerStep(keys, lambda ledger: "queued"))
 
-    with pytest.raises(LedgerBusy, match="signing queue full") as busy:
+    with pytest.raises(SigningRefused, match="signing queue full") as busy:
         committer.submit(LedgerStep(keys, lambda ledger: "refused"))
     assert busy.value.retry_after_s >= 1
     release.set()
     assert (running.result(WAIT_S), queued.result(WAIT_S)) == (None, "queued")
     committer.close()
-    with pytest.raises(LedgerBusy, match="shutting down"):
+    with pytest.raises(SigningRefused, match="shutting down"):
         committer.submit(LedgerStep(keys, lambda ledger: "after close"))
 
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from clearinghouse.ledger import Committer, Database, Gateway, Outcome, SpendRefused, commit_calls, top_up, verify_ledger
+from clearinghouse.domain.refusals import SigningRefused
+from clearinghouse.ledger import Committer, Database, Gateway, Outcome, commit_calls, top_up, verify_ledger
 from clearinghouse.ledger.identity import App, create_app, get_user, grant_allowance, provision_user, update_user
 from tests.ledger.conftest import CheckAndRecord, check_and_record, keys_of
 
@@ -53,7 +54,7 @@ def outcome_names(outcomes: list[Outcome[object]]) -> list[str]:
         if outcome.error is None:
             names.append("signed")
         else:
-            assert isinstance(outcome.error, SpendRefused), outcome.error
+            assert isinstance(outcome.error, SigningRefused), outcome.error
             names.append(outcome.error.limit.value)
     return sorted(names)
 
@@ -119,7 +120,7 @@ def test_a_deactivated_user_is_refused_by_the_batch(
     """What another daemon's deactivation looks like to this one before its token cache notices."""
     update_user(ledger_db, app, "alice", active=False)
     [outcome] = check_and_record(ledger_db, new_session(gateway.id).next_call(usage_subject=subject))
-    assert isinstance(outcome.error, SpendRefused) and "deactivated" in str(outcome.error)
+    assert isinstance(outcome.error, SigningRefused) and "deactivated" in str(outcome.error)
     assert get_user(ledger_db, app, "alice").spent == 0
 
 

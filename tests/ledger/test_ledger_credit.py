@@ -17,6 +17,7 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from clearinghouse.domain.refusals import SigningRefused, SpendLimit
 from clearinghouse.ledger import (
     CreditMode,
     CreditPolicy,
@@ -28,8 +29,6 @@ from clearinghouse.ledger import (
     NotFound,
     QuotaPeriod,
     RecordOutcome,
-    SpendLimit,
-    SpendRefused,
     adjust,
     create_gateway,
     credit_policy_history,
@@ -91,7 +90,7 @@ def _rows(db: Database) -> tuple[int, ...]:
 def _refused(db: Database, sign: Sign, gateway_id: int, limit: SpendLimit, **kwargs: object) -> str:
     """Assert the next call is refused for ``limit`` and writes nothing; return the message."""
     before = _rows(db)
-    with pytest.raises(SpendRefused) as refused:
+    with pytest.raises(SigningRefused) as refused:
         sign(gateway_id, **kwargs)
     assert refused.value.limit is limit
     assert _rows(db) == before
@@ -430,7 +429,7 @@ def test_fractional_spends_are_exact_and_rounded_honestly_in_messages(
         lock.check_spend(gateway.id, None, call.ev_signed, NOW)
         lock.record(call)
 
-    with pytest.raises(SpendRefused, match="needs 4 wei, 3 wei left of 3 wei"):
+    with pytest.raises(SigningRefused, match="needs 4 wei, 3 wei left of 3 wei"):
         in_batch(ledger_db, keys_of(call), check)
     _credit(ledger_db, gateway.id, credit_limit_wei=4)
     in_batch(ledger_db, keys_of(call), check_and_record)

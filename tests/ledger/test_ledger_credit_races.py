@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clearinghouse.domain.refusals import SigningRefused, SpendLimit
 from clearinghouse.ledger import (
     WIN_PROB_DENOMINATOR,
     AccountKind,
@@ -30,8 +31,6 @@ from clearinghouse.ledger import (
     Database,
     Gateway,
     Outcome,
-    SpendLimit,
-    SpendRefused,
     adjust,
     commit_calls,
     create_gateway,
@@ -66,7 +65,7 @@ def _outcome_names(outcomes: list[Outcome[object]]) -> list[str]:
         if outcome.error is None:
             names.append("signed")
         else:
-            assert isinstance(outcome.error, SpendRefused), outcome.error
+            assert isinstance(outcome.error, SigningRefused), outcome.error
             names.append(outcome.error.limit.value)
     return sorted(names)
 
@@ -221,7 +220,7 @@ def test_spends_never_exceed_funds_and_credit(
             )
             try:
                 check_and_record(ledger_db, call)[0].result()
-            except SpendRefused as refused:
+            except SigningRefused as refused:
                 assert refused.limit is expected
                 continue
             assert expected is None

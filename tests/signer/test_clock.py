@@ -19,7 +19,7 @@ from clearinghouse.ledger.hourly_usage import hourly_usage
 from clearinghouse.ledger.usage import gateway_usage
 from clearinghouse.signer.billing import BillingType, billable_units
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.limits import LIVE_PRELOAD_S, LV2V_PIXELS_PER_S, LV2V_PRELOAD_S
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.service import PaymentService, datetime_of_ns

@@ -467,7 +467,12 @@ def test_precedence_cases_cover_every_refusal_in_enum_order() -> None:
     # STALE_STATE is the service's: it compares the state with the stored head, before planning.
     # NONCES_EXHAUSTED cannot happen here: the refresh at nonce 500 (REFRESH_SESSION) comes
     # first and a call signs at most 100 tickets (next test); plan_ticket_batch reaches it.
-    decided_here = [reason for reason in Refusal if reason not in (Refusal.STALE_STATE, Refusal.NONCES_EXHAUSTED)]
+    # The rest are decided around the planner: the overdue stop before it, the request id, the
+    # open-session cap, credit, the queue, the deadline and the database in the committer.
+    elsewhere = (Refusal.STALE_STATE, Refusal.NONCES_EXHAUSTED, Refusal.INVOICE_OVERDUE, Refusal.REQUEST_ID_REUSED,
+                 Refusal.SESSIONS_EXHAUSTED, Refusal.INSUFFICIENT_BALANCE, Refusal.SIGNER_BUSY,
+                 Refusal.DEADLINE_EXCEEDED, Refusal.DATABASE_UNAVAILABLE)
+    decided_here = [reason for reason in Refusal if reason not in elsewhere]
     assert [reason for reason, _ in PRECEDENCE_CASES] == decided_here
 
 

@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from clearinghouse import ledger
-from clearinghouse.ledger import SpendRefused
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S
 from clearinghouse.signer.calls import Caller, PaymentResult
 from clearinghouse.signer.service import PaymentService, datetime_of_ns
@@ -112,7 +111,7 @@ def test_a_refused_first_call_leaves_no_claim_behind(ledger_db: ledger.Database)
     service = service_of(ledger_db)
     gateway_id = ledger.create_gateway(ledger_db, "prepaid-nothing").id
     caller = Caller(gateway_id=gateway_id, api_key_id=None)
-    with pytest.raises(SpendRefused):
+    with pytest.raises(SigningRefused):
         service.generate_payment(caller, live_call())
     assert counts(ledger_db) == (0, 0, 0)
     ledger.top_up(ledger_db, gateway_id, 10**18, actor="test", reason="prepaid funds")

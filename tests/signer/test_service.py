@@ -11,7 +11,7 @@ import pytest
 from clearinghouse import ledger, pm
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
-from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.domain.refusals import Refusal, SigningRefused, SpendLimit
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.state import decode_state, encode_state
@@ -197,13 +197,13 @@ def test_credit_control_refuses_before_signing_and_a_top_up_lets_it_sign(
     service: PaymentService, ledger_db: ledger.Database
 ) -> None:
     caller = Caller(gateway_id=ledger.create_gateway(ledger_db, "unfunded").id, api_key_id=None)
-    with pytest.raises(ledger.SpendRefused) as info:
+    with pytest.raises(SigningRefused) as info:
         service.generate_payment(caller, live_call())
-    assert info.value.limit is ledger.SpendLimit.BALANCE
+    assert info.value.limit is SpendLimit.BALANCE
     assert "this call needs 35 wei" in str(info.value)
     assert ledger.last_issued_nonce(ledger_db, RAND_HASH_A) == 0
     ledger.top_up(ledger_db, caller.gateway_id, 35, actor="finance", reason="exactly one ticket")
     assert nonces(service.generate_payment(caller, live_call())) == [1]
-    with pytest.raises(ledger.SpendRefused):
+    with pytest.raises(SigningRefused):
         service.generate_payment(caller, live_call(manifest_id="another-session"))
     assert ledger.verify_ledger(ledger_db).ok
