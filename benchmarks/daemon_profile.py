@@ -90,7 +90,6 @@ CATEGORIES: tuple[Category, ...] = (
         ("clearinghouse/signer/service.py", "_plan"),
         ("clearinghouse/signer/service.py", "_continued"),
         ("clearinghouse/signer/service.py", "tightened"),
-        ("clearinghouse/signer/ledger_signer.py", "_check_ticket_count"),
     )),
     Category("sign (native: ticket batch, SegData and state signatures)", (
         ("clearinghouse/signer/ledger_signer.py", "_sign_tickets_on"),

@@ -7,11 +7,13 @@ the complete next state. It reads no clock, does no I/O and signs nothing; the c
 ``plan.ticket_count`` tickets from ``plan.first_nonce`` (clearinghouse.pm.sign_ticket_batch),
 records them, then signs ``encode_state(plan.state)``.
 
-Checks run in the order of ``Refusal`` (errors.py), so the first failing group is reported:
-bad request → signer unsafe → refresh → params rejected → price exceeded → no tickets needed
-→ too many tickets → total EV exceeded → nonces exhausted. Unlike go-livepeer, which checks
-deposit and params before billing and the price only after, every input check comes first,
-and chain health comes before anything that depends on the orchestrator.
+Checks run in the order of ``domain.refusals.PRECEDENCE``, so the first failing group is
+reported: bad request → signer unsafe → refresh → params rejected → price exceeded → no tickets
+needed → too many tickets → total EV exceeded → nonces exhausted. Unlike go-livepeer, which
+checks deposit and params before billing and the price only after, every input check comes
+first, and chain health comes before anything that depends on the orchestrator: the chain view
+may be given as the callable that reads it (the chain guard, which refuses while our chain data
+is stale or our health critical), called only once the request's own checks passed.
 
 The checks of the orchestrator's offer against our chain view and policy live in
 offer_checks.py (the creation round and its block hash against the RoundsManager, face value and
@@ -31,6 +33,7 @@ ticket ever passes on any path (NONCES_EXHAUSTED).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -125,13 +128,14 @@ def plan_payment(
     offer: OrchestratorOffer,
     previous: RemotePaymentState | None,
     request: PaymentRequest,
-    chain: ChainView,
+    chain: ChainView | Callable[[], ChainView],
     policy: PaymentPolicy,
     now_ns: int,
     *,
     new_state_id: str,
     new_manifest_id: str,
     ledger_last_nonce: int = 0,
+    tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
 ) -> PaymentPlan:
     """Decide one /generate-live-payment call; see the module docstring for the order.
 
@@ -140,6 +144,7 @@ def plan_payment(
     request without ManifestID. ``ledger_last_nonce`` is the highest nonce already signed under
     this offer's recipientRandHash by anyone (0 if none): nonces continue above it even when a
     replayed state says otherwise, so no (recipientRandHash, nonce) is ever signed twice.
+    ``tickets_per_call_max`` is the configured cap (at most TICKETS_PER_CALL_MAX).
 
     Raises SigningRefused with the first failing Refusal and a message saying what failed;
     ValueError for a negative ``ledger_last_nonce`` (a caller bug, not a request error).
@@ -153,6 +158,7 @@ def plan_payment(
     session = _continue_session(offer, previous, request, billing_type, new_state_id)
     manifest_id = _manifest_id(previous, request, new_manifest_id)
     units = billable_units(billing_type, session.last_update_ns, now_ns, request.in_pixels)
+    chain = _read(chain)
     check_chain(chain)
     recipient = check_recipient(offer, chain, policy)
     _check_refresh(offer, chain, now_ns)
@@ -163,7 +169,7 @@ def plan_payment(
     check_params(offer, ev, chain, policy, recipient)
     _check_price(offer, session, policy, request_ceiling)
     fee = fee_wei(session.initial_price_per_unit, session.initial_pixels_per_unit, units)
-    count = _ticket_count(session.balance, fee, ev, policy)
+    count = _ticket_count(session.balance, fee, ev, policy, tickets_per_call_max)
     first_nonce = _first_nonce(offer, next_nonce, count)
     state = replace(
         session,
@@ -223,38 +229,31 @@ class TicketPlan:
 def plan_ticket_batch(
     offer: OrchestratorOffer,
     ticket_count: int,
-    chain: ChainView,
+    chain: ChainView | Callable[[], ChainView],
     policy: PaymentPolicy,
     *,
     ledger_last_nonce: int,
+    tickets_per_call_max: int = TICKETS_PER_CALL_MAX,
 ) -> TicketPlan:
     """Decide a batch of ``ticket_count`` tickets on ``offer`` for a caller that keeps its own
     session (no billing units, no auth token): the sender-side checks of ``plan_payment``.
 
-    The request's own input first, as every input check comes first: a count outside
-    1..TICKETS_PER_CALL_MAX (BAD_REQUEST for 0, TOO_MANY_TICKETS above) and a zero face value or
-    win probability (PARAMS_REJECTED: such a ticket pays nothing, so nobody needs it signed);
-    then in Refusal order: chain unsafe, a recipient the policy's check cannot confirm
-    (SIGNER_UNSAFE), params or their creation round expired (REFRESH_SESSION), the creation
-    round and its block hash against the RoundsManager, the params checks of spec 01 with the
-    face value cap and an inactive recipient (PARAMS_REJECTED), the configured price ceiling,
-    the total EV, and nonce SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the
+    In the order of ``domain.refusals.PRECEDENCE``: a count below 1 (BAD_REQUEST); chain
+    unsafe (``chain`` read only now when it is the chain guard's callable), a recipient the
+    policy's check cannot confirm (SIGNER_UNSAFE); params or their creation round expired
+    (REFRESH_SESSION); a zero face value or win probability (such a ticket pays nothing, so
+    nobody needs it signed), the creation round and its block hash against the RoundsManager,
+    the params checks of spec 01 with the face value cap and an inactive recipient
+    (PARAMS_REJECTED); the configured price ceiling; a count above ``tickets_per_call_max`` (the
+    configured cap, at most TICKETS_PER_CALL_MAX: TOO_MANY_TICKETS); the total EV; and nonce
+    SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the
     highest ever signed under the recipientRandHash by anyone; unlike the remote-signer path
     there is no refresh at SENDER_NONCE_REFRESH_AT: the batch's own last nonce is checked
     against SENDER_NONCE_MAX exactly, so no headroom is needed. Raises SigningRefused.
     """
     if ticket_count < 1:
         raise SigningRefused(Refusal.BAD_REQUEST, f"ticket_count must be >= 1, got {ticket_count}")
-    if ticket_count > TICKETS_PER_CALL_MAX:
-        raise SigningRefused(
-            Refusal.TOO_MANY_TICKETS,
-            f"ticket_count {ticket_count} exceeds maximum of {TICKETS_PER_CALL_MAX}",
-        )
-    if offer.face_value_wei == 0 or offer.win_prob == 0:
-        raise SigningRefused(
-            Refusal.PARAMS_REJECTED,
-            "ticket face value and win probability must be > 0: such a ticket never pays",
-        )
+    chain = _read(chain)
     check_chain(chain)
     recipient = check_recipient(offer, chain, policy)
     if offer.expiration_block - chain.last_l1_block <= PARAMS_EXPIRY_MARGIN_BLOCKS:
@@ -264,11 +263,21 @@ def plan_ticket_batch(
             f"last seen L1 block is {chain.last_l1_block}",
         )
     check_round_open(offer, chain)
+    if offer.face_value_wei == 0 or offer.win_prob == 0:
+        raise SigningRefused(
+            Refusal.PARAMS_REJECTED,
+            "ticket face value and win probability must be > 0: such a ticket never pays",
+        )
     ev = ticket_ev(offer.face_value_wei, offer.win_prob)
     check_params(offer, ev, chain, policy, recipient)
     if policy.max_price is not None:
         price = Fraction(offer.price_per_unit, offer.pixels_per_unit)
         check_price(price, [PriceCeiling("configured maximum price", policy.max_price)])
+    if ticket_count > tickets_per_call_max:
+        raise SigningRefused(
+            Refusal.TOO_MANY_TICKETS,
+            f"ticket_count {ticket_count} exceeds maximum of {tickets_per_call_max}",
+        )
     total_ev = ticket_count * ev
     if total_ev > policy.max_total_ev_wei:
         raise SigningRefused(
@@ -394,7 +403,14 @@ def _check_price(
     check_price(Fraction(offer.price_per_unit, offer.pixels_per_unit), ceilings)
 
 
-def _ticket_count(balance: Fraction, fee: Fraction, ev: Fraction, policy: PaymentPolicy) -> int:
+def _read(chain: ChainView | Callable[[], ChainView]) -> ChainView:
+    """The chain view, read through the chain guard when given as its callable."""
+    return chain() if callable(chain) else chain
+
+
+def _ticket_count(
+    balance: Fraction, fee: Fraction, ev: Fraction, policy: PaymentPolicy, tickets_per_call_max: int
+) -> int:
     count = tickets_needed(balance, fee, ev)
     if count == 0:
         raise SigningRefused(
@@ -403,10 +419,10 @@ def _ticket_count(balance: Fraction, fee: Fraction, ev: Fraction, policy: Paymen
             f"covers fee {float_string(fee, 3)} wei "
             f"and ticket EV {float_string(ev, 3)} wei",
         )
-    if count > TICKETS_PER_CALL_MAX:
+    if count > tickets_per_call_max:
         raise SigningRefused(
             Refusal.TOO_MANY_TICKETS,
-            f"numTickets {count} exceeds maximum of {TICKETS_PER_CALL_MAX}",
+            f"numTickets {count} exceeds maximum of {tickets_per_call_max}",
         )
     total_ev = count * ev
     if total_ev > policy.max_total_ev_wei:

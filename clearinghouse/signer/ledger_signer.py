@@ -10,7 +10,6 @@ from collections.abc import Callable
 from clearinghouse import ledger, pm
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
-from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.wire import OrchestratorOffer, build_payment
 
@@ -65,14 +64,6 @@ class LedgerSigner:
         """Refuse a gateway stopped over an overdue invoice, before anything else is done for it."""
         if self._overdue_guard is not None:
             self._overdue_guard(gateway_id)
-
-    def _check_ticket_count(self, ticket_count: int) -> None:
-        """The configured cap, at or below the protocol's TICKETS_PER_CALL_MAX that planning applies."""
-        if ticket_count > self._tickets_per_call_max:
-            raise SigningRefused(
-                Refusal.TOO_MANY_TICKETS,
-                f"numTickets {ticket_count} exceeds maximum of {self._tickets_per_call_max}",
-            )
 
     def _sign_tickets_on(
         self, offer: OrchestratorOffer, nonces: range

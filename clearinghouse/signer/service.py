@@ -195,7 +195,6 @@ class PaymentService(LedgerSigner):
         context = CallContext(caller, call, previous, _request_digest(call), deadline_s, capabilities)
         try:
             plan = self._plan(caller, call, offer, previous, state_id, now_ns)
-            self._check_ticket_count(plan.ticket_count)
         except SigningRefused as refusal:
             if not self._decided_after_the_head(refusal, previous):
                 raise
@@ -296,11 +295,12 @@ class PaymentService(LedgerSigner):
                 offer,
                 previous,
                 request,
-                self._chain_view(),
+                self._chain_view,  # the chain guard, read after the request's own checks
                 tightened(self._policy, caller.max_price),
                 now_ns,
                 new_state_id=state_id,
                 new_manifest_id=secrets.token_hex(MANIFEST_ID_BYTES),
+                tickets_per_call_max=self._tickets_per_call_max,
             )
         except SigningRefused as refusal:
             point_to_orchestrator(refusal, offer)

@@ -108,7 +108,6 @@ class TicketService(LedgerSigner):
         now_ns = self._clock_ns()
         now = datetime_of_ns(now_ns)
         offer = decode_ticket_offer(request.ticket_params, request.expiration_params, request.price_info)
-        self._check_ticket_count(request.ticket_count)
         keys = ledger.CallKeys(
             state_id=ticket_session_id(caller.gateway_id, offer), gateway_id=caller.gateway_id,
             usage_subject=caller.subject, recipient_rand_hash=offer.recipient_rand_hash, now=now,
@@ -117,8 +116,8 @@ class TicketService(LedgerSigner):
         work = TicketWork(self, keys, now_ns, caller, request, _request_digest(request), deadline_s, None, None)
         try:
             plan = plan_ticket_batch(
-                offer, request.ticket_count, self._chain_view(), tightened(self._policy, caller.max_price),
-                ledger_last_nonce=0,
+                offer, request.ticket_count, self._chain_view, tightened(self._policy, caller.max_price),
+                ledger_last_nonce=0, tickets_per_call_max=self._tickets_per_call_max,
             )
         except SigningRefused as refusal:
             if refusal.reason in (Refusal.BAD_REQUEST, Refusal.TOO_MANY_TICKETS):

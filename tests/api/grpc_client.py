@@ -19,9 +19,11 @@ from clearinghouse.api.grpc_server import GrpcServer, grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.v1_http import V1Routes
+from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.ledger import Committer, Database, create_gateway, top_up
 from clearinghouse.proto import clearinghouse_pb2_grpc
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService
 from tests.api.conftest import PEPPER
@@ -42,8 +44,12 @@ class ChainHolder:
     """A chain view the test may change while servers read it."""
 
     view: ChainView = HEALTHY_CHAIN
+    stale: str | None = None
+    """Set, the chain guard refuses as LiveChainView does while its data is stale."""
 
     def __call__(self) -> ChainView:
+        if self.stale is not None:
+            raise SigningRefused(Refusal.SIGNER_UNSAFE, f"chain data stale: {self.stale}")
         return self.view
 
     def unlock(self) -> None:
@@ -78,14 +84,16 @@ class GrpcStack:
 @contextmanager
 def grpc_stack(
     db: Database, *, rate_limiter: RateLimiter | None = None, committer: Committer | None = None,
-    overdue_guard: Callable[[int], None] | None = None, **server_options: Any
+    overdue_guard: Callable[[int], None] | None = None, policy: PaymentPolicy = PaymentPolicy(),
+    tickets_per_call_max: int = TICKETS_PER_CALL_MAX, **server_options: Any
 ) -> Iterator[GrpcStack]:
     """Start the stack on loopback ports; everything stops when the block ends. Both services
-    record through one committer, as in the daemon."""
+    record through one committer, as in the daemon; ``policy`` and ``tickets_per_call_max`` are
+    the payment service's."""
     clock, chain = Clock(), ChainHolder()
     committer = committer or Committer(db)
-    service = PaymentService(db, KEY, chain, PaymentPolicy(), clock_ns=clock, committer=committer,
-                             overdue_guard=overdue_guard)
+    service = PaymentService(db, KEY, chain, policy, clock_ns=clock, committer=committer,
+                             overdue_guard=overdue_guard, tickets_per_call_max=tickets_per_call_max)
     gateway_id = create_gateway(db, "acme").id
     top_up(db, gateway_id, 10**18, actor="test", reason="prepaid funds")
     key, _ = issue_api_key(db, gateway_id, PEPPER)
