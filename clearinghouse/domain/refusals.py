@@ -119,9 +119,18 @@ PRECEDENCE: tuple[Refusal, ...] = tuple(Refusal)
    they happen (admission to the committer, the batch, the commit), so they pre-empt any check
    the committer had not run yet.
 
-One documented exception: NO_TICKETS_NEEDED of a call with a state is answered before the
-committer (signer/service.py ``_REFUSED_AT_ONCE``), since no retry of a recorded call can meet
-it; a replayed state that it refuses gets 482 where the head would have said 409.
+Before any of these come the transport's own answers, which are not refusals of the call:
+authentication, rate limit, a body that does not decode (api/errors.py's ApiErrors).
+
+Two documented exceptions, both about where a check runs:
+
+- NO_TICKETS_NEEDED of a call with a state is answered before the committer (signer/service.py
+  ``_REFUSED_AT_ONCE``), since no retry of a recorded call can meet it; a replayed state that it
+  refuses gets 482 where the head would have said 409.
+- The operator's kill switch (SIGNER_UNSAFE, "signing halted") is read first in a payment
+  call's committer work, before the head and a retry's stored answer (signer/payment_work.py):
+  a halted signer answers nothing else, so there it outranks STALE_STATE. (A SignTickets retry
+  still gets its stored answer, or REQUEST_ID_REUSED, first: signer/tickets.py.)
 """
 
 _RANK: Mapping[Refusal, int] = {reason: rank for rank, reason in enumerate(PRECEDENCE)}
