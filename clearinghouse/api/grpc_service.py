@@ -201,7 +201,9 @@ def deadline_s(context: grpc.ServicerContext) -> float | None:
     if remaining_s is None:
         return None
     if remaining_s <= 0:
-        raise SigningRefused(Refusal.DEADLINE_EXCEEDED, "the call's deadline passed before it started; nothing was signed")
+        raise SigningRefused(
+            Refusal.DEADLINE_EXCEEDED, "the call's deadline passed before it started; nothing was signed"
+        )
     return time.monotonic() + remaining_s
 
 

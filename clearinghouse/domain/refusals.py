@@ -15,12 +15,14 @@ reason (its gRPC code and /v1 status) elsewhere. No status appears here.
 
 When one call fails several checks, the reason first in ``PRECEDENCE`` is the one answered:
 the checks run in that order (decision.py's planning, the service around it and the
-committer's batch), and tests/domain/test_refusals.py holds the code to it pair by pair.
+committer's batch). Tests hold the code to it: every planner refusal against every later one
+(tests/signer/test_decision.py), the pairs where the code used to depart from it
+(tests/signer/test_refusal_order.py) and the same pairs on every transport
+(tests/api/test_refusal_precedence.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 
 from clearinghouse.errors import ClearinghouseError
@@ -132,14 +134,6 @@ Two documented exceptions, both about where a check runs:
   a halted signer answers nothing else, so there it outranks STALE_STATE. (A SignTickets retry
   still gets its stored answer, or REQUEST_ID_REUSED, first: signer/tickets.py.)
 """
-
-_RANK: Mapping[Refusal, int] = {reason: rank for rank, reason in enumerate(PRECEDENCE)}
-
-
-def outranks(first: Refusal, second: Refusal) -> bool:
-    """Whether ``first`` is answered over ``second`` when a call fails both."""
-    return _RANK[first] < _RANK[second]
-
 
 class SpendLimit(StrEnum):
     """The credit-control limit a call would break, in precedence order (the first one wins)."""

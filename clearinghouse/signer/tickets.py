@@ -260,7 +260,9 @@ def _request_id_reused(detail: str) -> SigningRefused:
 
 def _stored_answer(record: ledger.SigningRecord, digest: bytes) -> TicketBatch:
     if record.request_digest != digest:
-        raise _request_id_reused(f"request id {record.request_id!r} was used for a different request (record {record.id})")
+        raise _request_id_reused(
+            f"request id {record.request_id!r} was used for a different request (record {record.id})"
+        )
     fields = json.loads(record.response)
     return TicketBatch(
         payment=base64.b64decode(fields["payment"], validate=True),

@@ -87,7 +87,9 @@ def test_the_ticket_cap_outranks_the_total_ev(make_offer: Callable[..., Orchestr
     assert batch.reason is Refusal.TOO_MANY_TICKETS and batch.message == "ticket_count 3 exceeds maximum of 2"
 
 
-def test_the_service_applies_its_configured_cap_before_the_total_ev(ledger_db: ledger.Database, chain: ChainView) -> None:
+def test_the_service_applies_its_configured_cap_before_the_total_ev(
+    ledger_db: ledger.Database, chain: ChainView
+) -> None:
     service = PaymentService(ledger_db, KEY, lambda: chain, PaymentPolicy(max_total_ev_wei=50), clock_ns=lambda: NOW_NS,
                              tickets_per_call_max=2)
     gateway_id = ledger.create_gateway(ledger_db, "gateway-a").id
