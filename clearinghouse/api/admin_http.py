@@ -37,7 +37,7 @@ from clearinghouse.api.errors import ApiError, BadRequest, Unauthenticated
 from clearinghouse.api.bodies import Receive, Scope, read_body
 from clearinghouse.api.http import Response
 from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoices import InvoiceError, LineGrouping
@@ -62,10 +62,6 @@ ACTOR: Final = "admin-api"
 
 ROW_ID_MAX: Final = (1 << 63) - 1
 """Invoice and gateway ids are BIGINT: a larger id names no row, and is refused as malformed."""
-
-ADMIN_THREADS_MAX: Final = 2
-"""Finance calls are rare and some are slow (a month's draft, a PDF): two threads of their own
-keep them from holding the signing pool's threads or more than two database connections."""
 
 ADMIN_BODY_BYTES_MAX: Final = 4 * 1024
 """An admin body is a few ids, a month and a reason (at most ~1 KiB of audit text)."""
@@ -117,7 +113,7 @@ class Export:
 class AdminRoutes:
     """The /admin/v1/ routes over one ledger; ``routes()`` is merged into the ASGI app."""
 
-    def __init__(self, db: Database, token: str, *, threads: int = ADMIN_THREADS_MAX,
+    def __init__(self, db: Database, token: str, *,
                  invoicing: InvoicingSettings = InvoicingSettings(), overdue: OverdueBook | None = None) -> None:
         """``overdue`` is the daemon's overdue book: marking an invoice paid here lifts its
         gateway's stop at once (billing/overdue.py)."""
@@ -127,7 +123,6 @@ class AdminRoutes:
         self._invoicing = invoicing
         self._overdue = overdue
         self._token = token.encode("ascii")
-        self._pool = BlockingPool("admin", threads)
 
     def routes(self) -> dict[str, dict[str, Handler]]:
         """Path → method → handler."""
@@ -140,10 +135,6 @@ class AdminRoutes:
             "/admin/v1/invoices/export": {"GET": self._guarded(self._export)},
             "/admin/v1/usage": {"GET": self._guarded(self._usage)},
         }
-
-    def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._pool.close()
 
     def _guarded(self, handler: Handler) -> Handler:
         """The route: authenticate first, then the handler, its ledger errors as ApiErrors."""
@@ -174,7 +165,7 @@ class AdminRoutes:
         query = admin_query(scope, {"gateway_id", "limit"})
         gateway_id = _query_id(query, "gateway_id", required=False)
         limit = _int_text(query.get("limit", str(INVOICES_LISTED_DEFAULT)), "limit", ADMIN_INVOICES_LISTED_MAX)
-        rows = await self._pool.run(_list_invoices, self._db, gateway_id, limit)
+        rows = await pools_of(scope).database.run(_list_invoices, self._db, gateway_id, limit)
         return _json_response({"invoices": [invoice_document(row) for row in rows]})
 
     async def _draft(self, scope: Scope, receive: Receive) -> Response:
@@ -182,7 +173,7 @@ class AdminRoutes:
         gateway_id = _id(body.get("gateway_id"), "gateway_id")
         start, end = _period(body)
         grouping = _choice(body.get("group_by", LineGrouping.PIPELINE_MODEL.value), "group_by", LineGrouping)
-        row, lines = await self._pool.run(_draft_for_period, self._db, gateway_id, start, end, grouping,
+        row, lines = await pools_of(scope).database.run(_draft_for_period, self._db, gateway_id, start, end, grouping,
                                           self._invoicing)
         return _json_response(invoice_document(row) | {"lines": lines})
 
@@ -192,20 +183,20 @@ class AdminRoutes:
         allow_open_period = body.get("allow_open_period", False)
         if not isinstance(allow_open_period, bool):
             raise BadRequest(f"allow_open_period must be true or false, got {allow_open_period!r:.40}")
-        row = await self._pool.run(_issue_invoice, self._db, invoice_id, reason, self._invoicing, allow_open_period)
+        row = await pools_of(scope).database.run(_issue_invoice, self._db, invoice_id, reason, self._invoicing, allow_open_period)
         return _json_response(invoice_document(row))
 
     async def _paid(self, scope: Scope, receive: Receive) -> Response:
         body = await _body(scope, receive, {"invoice_id", "paid_at", "reason"})
         invoice_id, reason = _id(body.get("invoice_id"), "invoice_id"), _text(body, "reason", "payment received")
         paid_at = datetime.now(UTC) if body.get("paid_at") is None else _moment(body["paid_at"], "paid_at")
-        row = await self._pool.run(_mark_paid, self._db, invoice_id, paid_at, reason, self._overdue)
+        row = await pools_of(scope).database.run(_mark_paid, self._db, invoice_id, paid_at, reason, self._overdue)
         return _json_response(invoice_document(row))
 
     async def _void(self, scope: Scope, receive: Receive) -> Response:
         body = await _body(scope, receive, {"invoice_id", "reason"})
         invoice_id, reason = _id(body.get("invoice_id"), "invoice_id"), _text(body, "reason", None)
-        voided, credit = await self._pool.run(_void_with_credit_note, self._db, invoice_id, reason)
+        voided, credit = await pools_of(scope).database.run(_void_with_credit_note, self._db, invoice_id, reason)
         return _json_response({"voided": invoice_document(voided), "credit_note": invoice_document(credit)})
 
     async def _export(self, scope: Scope, receive: Receive) -> Response:
@@ -215,7 +206,7 @@ class AdminRoutes:
         export_format = _format(query.get("format"))
         if export_format == "stripe" and not query.get("stripe_customer_id"):
             raise BadRequest("format=stripe needs stripe_customer_id (the gateway's Stripe customer)")
-        export = await self._pool.run(_exported, self._db, invoice_id, export_format, query)
+        export = await pools_of(scope).database.run(_exported, self._db, invoice_id, export_format, query)
         disposition = f'attachment; filename="{export.filename}"'
         return Response(200, export.data, {"Content-Type": export.content_type, "Content-Disposition": disposition})
 
@@ -224,7 +215,7 @@ class AdminRoutes:
         gateway_id = _query_id(query, "gateway_id", required=False)
         start, end = _period(query)
         grouping = _choice(query.get("group_by", UsageGrouping.GATEWAY.value), "group_by", UsageGrouping)
-        groups = await self._pool.run(_grouped_usage, self._db, gateway_id, start, end, grouping)
+        groups = await pools_of(scope).database.run(_grouped_usage, self._db, gateway_id, start, end, grouping)
         document = {"start": start.isoformat(), "end": end.isoformat(), "group_by": grouping.value,
                     "gateway_id": gateway_id, "groups": [_usage_document(key, usage) for key, usage in groups]}
         return _json_response(document)

@@ -33,7 +33,7 @@ from clearinghouse.api.http import Response
 from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, USER, USER_TOKEN, USERS
 from clearinghouse.api.oidc_http import bearer_token, identity_api_error
 from clearinghouse.api.payloads import check_encodable, check_json_depth
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.templates import template_params
 from clearinghouse.billing.invoicing import month_period
@@ -49,8 +49,6 @@ from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.identity import App, EndUser
 from clearinghouse.ledger.limits import END_USERS_LISTED_MAX
 
-BUILDER_THREADS_MAX: Final = 2
-"""Builder calls are an app's server provisioning users: rare next to signing, each a read or two."""
 BUILDER_BODY_BYTES_MAX: Final = 4 * 1024
 """A body is an external id, an e-mail, a flag or an amount."""
 USERS_LISTED_DEFAULT: Final = 100
@@ -67,10 +65,9 @@ class BuilderRoutes:
     """The Builder API over one IdentityService. ``routes()`` holds the fixed path, ``templates()``
     the paths with ``{parameters}`` (the ASGI app matches them after its fixed routes)."""
 
-    def __init__(self, db: Database, identity: IdentityService, *, threads: int = BUILDER_THREADS_MAX) -> None:
+    def __init__(self, db: Database, identity: IdentityService) -> None:
         self._db = db
         self._identity = identity
-        self._pool = BlockingPool("builder", threads)
 
     def routes(self) -> dict[str, dict[str, Handler]]:
         return {OWN_USAGE: {"GET": self._guarded(self._own_usage)}}
@@ -84,9 +81,6 @@ class BuilderRoutes:
             ALLOWANCES: {"GET": self._guarded(self._allowance), "POST": self._guarded(self._grant)},
             APP_USAGE: {"GET": self._guarded(self._app_usage)},
         }
-
-    def close(self) -> None:
-        self._pool.close()
 
     def _guarded(self, handler: Handler) -> Handler:
         async def answer(scope: Scope, receive: Receive) -> Response:
@@ -107,7 +101,7 @@ class BuilderRoutes:
     async def _app(self, scope: Scope, needed: TokenScope) -> App:
         """The app of the bearer token, which must be the path's app."""
         token = bearer_token(RequestHeaders(scope["headers"]))
-        app = await self._pool.run(self._identity.app_of, token, needed)
+        app = await pools_of(scope).database.run(self._identity.app_of, token, needed)
         if app.client_id != path_params(scope)["clientId"]:
             raise InsufficientScope("the token belongs to another app")
         return app
@@ -117,7 +111,7 @@ class BuilderRoutes:
         query = admin_query(scope, {"limit", "after"})
         limit = _whole(query.get("limit", str(USERS_LISTED_DEFAULT)), "limit", END_USERS_LISTED_MAX, 1)
         after = _whole(query.get("after", "0"), "after", (1 << 63) - 1, 0)
-        users = await self._pool.run(lambda: stored.list_users(self._db, app, after_id=after, limit=limit))
+        users = await pools_of(scope).database.run(lambda: stored.list_users(self._db, app, after_id=after, limit=limit))
         next_after = users[-1].id if len(users) == limit else None
         return _json(200, {"users": [user_document(u) for u in users], "next_after": next_after})
 
@@ -125,12 +119,12 @@ class BuilderRoutes:
         app = await self._app(scope, TokenScope.USERS_WRITE)
         body = await _body(scope, receive, {"external_id", "email"})
         external_id, email = _text(body, "external_id", required=True), _text(body, "email")
-        user = await self._pool.run(stored.provision_user, self._db, app, external_id, email)
+        user = await pools_of(scope).database.run(stored.provision_user, self._db, app, external_id, email)
         return _json(201, user_document(user))
 
     async def _get(self, scope: Scope, receive: Receive) -> Response:
         app = await self._app(scope, TokenScope.USERS_READ)
-        user = await self._pool.run(self._identity.user, app, path_params(scope)["externalUserId"])
+        user = await pools_of(scope).database.run(self._identity.user, app, path_params(scope)["externalUserId"])
         return _json(200, user_document(user))
 
     async def _update(self, scope: Scope, receive: Receive) -> Response:
@@ -139,13 +133,13 @@ class BuilderRoutes:
         active = body.get("active")
         if active is not None and not isinstance(active, bool):
             raise BadRequest(f"active must be true or false, got {active!r:.20}")
-        user = await self._pool.run(lambda: self._identity.update_user(
+        user = await pools_of(scope).database.run(lambda: self._identity.update_user(
             app, path_params(scope)["externalUserId"], email=_text(body, "email"), active=active))
         return _json(200, user_document(user))
 
     async def _deactivate(self, scope: Scope, receive: Receive) -> Response:
         app = await self._app(scope, TokenScope.USERS_WRITE)
-        user = await self._pool.run(lambda: self._identity.update_user(
+        user = await pools_of(scope).database.run(lambda: self._identity.update_user(
             app, path_params(scope)["externalUserId"], email=None, active=False))
         return _json(200, user_document(user))
 
@@ -155,13 +149,13 @@ class BuilderRoutes:
         lifetime = body.get("expires_in")
         if lifetime is not None and (type(lifetime) is not int or lifetime <= 0):
             raise BadRequest("expires_in must be a whole number of seconds > 0")
-        issued = await self._pool.run(self._identity.mint_user_token, app, path_params(scope)["externalUserId"],
+        issued = await pools_of(scope).database.run(self._identity.mint_user_token, app, path_params(scope)["externalUserId"],
                                       _text(body, "scope"), lifetime)
         return _json(200, issued.body(), {"Cache-Control": "no-store"})
 
     async def _allowance(self, scope: Scope, receive: Receive) -> Response:
         app = await self._app(scope, TokenScope.USERS_READ)
-        user = await self._pool.run(self._identity.user, app, path_params(scope)["externalUserId"])
+        user = await pools_of(scope).database.run(self._identity.user, app, path_params(scope)["externalUserId"])
         return _json(200, allowance_document(user))
 
     async def _grant(self, scope: Scope, receive: Receive) -> Response:
@@ -170,21 +164,21 @@ class BuilderRoutes:
         amount = body.get("amount_wei")
         if not isinstance(amount, str) or not amount.isdigit() or len(amount) > WEI_DIGITS_MAX or int(amount) <= 0:
             raise BadRequest(f"amount_wei must be a decimal string of wei > 0 (at most {WEI_DIGITS_MAX} digits)")
-        user = await self._pool.run(stored.grant_allowance, self._db, app, path_params(scope)["externalUserId"],
+        user = await pools_of(scope).database.run(stored.grant_allowance, self._db, app, path_params(scope)["externalUserId"],
                                     int(amount))
         return _json(200, allowance_document(user))
 
     async def _app_usage(self, scope: Scope, receive: Receive) -> Response:
         app = await self._app(scope, TokenScope.USAGE_READ)
         group_by, start, end = _usage_query(scope)
-        groups = await self._pool.run(app_usage, self._db, app, start, end, group_by)
+        groups = await pools_of(scope).database.run(app_usage, self._db, app, start, end, group_by)
         return _json(200, _usage_answer(group_by, start, end, groups))
 
     async def _own_usage(self, scope: Scope, receive: Receive) -> Response:
         token = bearer_token(RequestHeaders(scope["headers"]))
-        _, user = await self._pool.run(self._identity.user_of, token, TokenScope.USAGE_READ)
+        _, user = await pools_of(scope).database.run(self._identity.user_of, token, TokenScope.USAGE_READ)
         group_by, start, end = _usage_query(scope)
-        groups = await self._pool.run(user_usage, self._db, user, start, end, group_by)
+        groups = await pools_of(scope).database.run(user_usage, self._db, user, start, end, group_by)
         return _json(200, _usage_answer(group_by, start, end, groups) | {"external_id": user.external_id})
 
 

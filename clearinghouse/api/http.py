@@ -77,7 +77,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.bodies import (
-    DECODE_POOL_SCOPE_KEY,
     LIMITS_SCOPE_KEY,
     ClientGone,
     Message,
@@ -104,8 +103,8 @@ from clearinghouse.api.errors import (
     database_unavailable_message,
     refusal_error,
 )
+from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.limits import (
-    DECODE_THREADS_MAX,
     INLINE_DECODE_BYTES_MAX,
     REQUEST_HEADER_BYTES_MAX,
     SIGNING_THREADS_MAX,
@@ -120,7 +119,7 @@ from clearinghouse.api.payloads import (
     payment_body,
 )
 from clearinghouse.api.metrics import EXPOSITION_CONTENT_TYPE, UNMATCHED_ROUTE, Metrics, http_status_class
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import POOLS_SCOPE_KEY, Pools
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
@@ -227,6 +226,7 @@ class RemoteSignerApp:
         discovery: DiscoveryBook | None = None,
         oidc: OidcRoutes | None = None,
         builder: BuilderRoutes | None = None,
+        pools: Pools | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
@@ -234,14 +234,13 @@ class RemoteSignerApp:
             raise ValueError("metrics_token needs metrics, and must not be empty")
         self._service = service
         self._limits = limits
-        self._api_keys = api_keys
+        self._callers = CallerCheck(api_keys, rate_limiter)
         self._webhook = webhook
-        self._rate_limiter = rate_limiter
         self._deposit_health = deposit_health
         self._discovery = discovery
-        self._signing_pool = BlockingPool("signing", signing_threads)
-        self._webhook_pool = BlockingPool("webhook", webhook_threads) if webhook else None
-        self._decode_pool = BlockingPool("decode", DECODE_THREADS_MAX)  # bodies.decoded
+        # The daemon's pools, shared with gRPC (and closed by the daemon); else pools of its own.
+        self._owned_pools = pools is None
+        self._pools = pools or Pools.sized(signing_threads=signing_threads, webhook_threads=webhook_threads)
         self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {
             "/sign-orchestrator-info": {"POST": self._sign_orchestrator_info},
             "/generate-live-payment": {"POST": self._generate_live_payment},
@@ -251,19 +250,14 @@ class RemoteSignerApp:
             "/v1/health": {"GET": self._health},
             "/openapi.json": {"GET": self._openapi_document},
         }
-        self._v1 = v1
         if v1 is not None:  # the clearinghouse.v1 JSON routes (v1_http.py)
             self._routes.update(v1.routes())
-        self._admin = admin
         if admin is not None:  # the finance routes under /admin/v1/ (admin_http.py)
             self._routes.update(admin.routes())
-        self._dashboard = dashboard
         if dashboard is not None:  # the operator dashboard under /dashboard (dashboard/)
             self._routes.update(dashboard.routes())
-        self._oidc = oidc
         if oidc is not None:  # the OAuth 2.0 / OIDC provider (oidc_http.py)
             self._routes.update(oidc.routes())
-        self._builder = builder
         self._templates: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {}
         if builder is not None:  # the Builder API (builder_http.py): paths with {parameters}
             self._routes.update(builder.routes())
@@ -271,9 +265,6 @@ class RemoteSignerApp:
         self._patterns = {template: compile_template(template) for template in self._templates}
         self._metrics = metrics
         self._metrics_token = None if metrics_token is None else metrics_token.encode()
-        # One thread of its own: a busy signing pool cannot starve a scrape, and concurrent
-        # scrapes queue instead of multiplying the rendering work.
-        self._metrics_pool = None if metrics is None else BlockingPool("metrics", 1)
         if metrics is not None:
             self._routes["/metrics"] = {"GET": self._metrics_page}
         self._rejections = rejections
@@ -289,23 +280,9 @@ class RemoteSignerApp:
             await self._http(scope, receive, send)
 
     def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._signing_pool.close()
-        self._decode_pool.close()
-        if self._webhook_pool is not None:
-            self._webhook_pool.close()
-        if self._metrics_pool is not None:
-            self._metrics_pool.close()
-        if self._v1 is not None:
-            self._v1.close()
-        if self._admin is not None:
-            self._admin.close()
-        if self._dashboard is not None:
-            self._dashboard.close()
-        if self._oidc is not None:
-            self._oidc.close()
-        if self._builder is not None:
-            self._builder.close()
+        """Stop the worker threads of pools of its own (waits for running calls to finish)."""
+        if self._owned_pools:
+            self._pools.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -324,7 +301,7 @@ class RemoteSignerApp:
         if route == UNMATCHED_ROUTE and self._patterns:  # a Builder path: its template labels it
             route = match(self._patterns, scope) or UNMATCHED_ROUTE
         body = _BodyReceipt(scope, receive)
-        scope[DECODE_POOL_SCOPE_KEY] = self._decode_pool
+        scope[POOLS_SCOPE_KEY] = self._pools
         try:
             if self._limits is not None:
                 scope[LIMITS_SCOPE_KEY] = self._limits
@@ -400,26 +377,24 @@ class RemoteSignerApp:
         return await handler(scope, receive)
 
     async def _sign_orchestrator_info(self, scope: Scope, receive: Receive) -> Response:
-        headers = RequestHeaders(scope["headers"])
-        if self._api_keys is not None:
-            await self._authenticate(self._api_keys, headers)
+        if self._callers.checks_keys:
+            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
         address, signature = self._service.orchestrator_info_signature()
         return Response(200, orchestrator_info_body(address, signature))
 
     async def _generate_live_payment(self, scope: Scope, receive: Receive) -> Response:
         headers = RequestHeaders(scope["headers"])
         caller: Caller | None = None
-        if self._api_keys is not None:
-            caller = await self._authenticate(self._api_keys, headers)
+        if self._callers.checks_keys:
+            caller = await self._callers.authenticated(headers, self._pools.signing)
         body = await read_body(scope, receive)
         request = await decoded(scope, body, decode_payment_request)
-        if self._webhook is not None and self._webhook_pool is not None:
-            caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
+        if self._webhook is not None:
+            caller = await self._pools.webhook.run(self._webhook.authorize, headers, request)
             bind_gateway(caller.gateway_id, caller.subject)
         if caller is None:  # the constructor requires one authorization; this cannot happen
             raise InternalError("no authorization configured")
-        if self._rate_limiter is not None:
-            self._rate_limiter.admit(caller.gateway_id)
+        self._callers.admit(caller)
         try:
             work = await self._payment_work(caller, request.call, len(body))
             # The committer's batch answers the future: no thread waits for the commit.
@@ -441,22 +416,12 @@ class RemoteSignerApp:
         a call, py-spy 2026-12-07). Otherwise on a signing thread."""
         if body_bytes <= INLINE_DECODE_BYTES_MAX and not self._service.work_may_wait:
             return self._service.payment_work(caller, call)
-        return await self._signing_pool.run(self._service.payment_work, caller, call)
-
-    async def _authenticate(self, api_keys: ApiKeyAuthenticator, headers: RequestHeaders) -> Caller:
-        """A recently authenticated key on the event loop; otherwise a lookup on a thread. The
-        caller's gateway is bound to the log context here, on the request's own task (a value set
-        on the worker thread would stay in that thread's copy of the context)."""
-        caller = api_keys.cached_caller(headers)
-        if caller is None:
-            caller = await self._signing_pool.run(api_keys.caller, headers)
-        bind_gateway(caller.gateway_id, caller.subject)
-        return caller
+        return await self._pools.signing.run(self._service.payment_work, caller, call)
 
     async def _discover_orchestrators(self, scope: Scope, receive: Receive) -> Response:
         """Spec 02's optional discovery (api/discovery.py), authenticated like /sign-orchestrator-info."""
-        if self._api_keys is not None:
-            await self._authenticate(self._api_keys, RequestHeaders(scope["headers"]))
+        if self._callers.checks_keys:
+            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
         if self._discovery is None:
             raise ServiceUnavailable("orchestrator discovery is not configured on this signer")
         return Response(200, self._discovery.answer(scope.get("query_string", b"")))
@@ -468,8 +433,8 @@ class RemoteSignerApp:
         return Response(200, b'{"status":"ok"}')
 
     async def _health(self, scope: Scope, receive: Receive) -> Response:
-        if self._api_keys is not None:
-            await self._authenticate(self._api_keys, RequestHeaders(scope["headers"]))
+        if self._callers.checks_keys:
+            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
         document = (
             {"state": "unmonitored", "detail": "static chain view: configure [chain] rpc_url to monitor the deposit"}
             if self._deposit_health is None
@@ -480,15 +445,15 @@ class RemoteSignerApp:
     async def _metrics_page(self, scope: Scope, receive: Receive) -> Response:
         """The Prometheus exposition. Rendering reads memory only but takes milliseconds with
         many gateways, so it runs on its own thread rather than stalling the event loop."""
-        if self._metrics is None or self._metrics_pool is None:  # the route exists only with metrics
+        if self._metrics is None:  # the route exists only with metrics
             raise InternalError("metrics route without metrics")
         if self._metrics_token is not None:
             _check_bearer(RequestHeaders(scope["headers"]), self._metrics_token)
-        body = await self._metrics_pool.run(self._metrics.exposition)
+        body = await self._pools.metrics.run(self._metrics.exposition)
         return Response(200, body, {"Content-Type": EXPOSITION_CONTENT_TYPE})
 
     async def _readyz(self, scope: Scope, receive: Receive) -> Response:
-        if await self._signing_pool.run(self._service.ready):
+        if await self._pools.signing.run(self._service.ready):
             return Response(200, b'{"status":"ready"}')
         raise ServiceUnavailable("not ready: database unreachable or schema not current")
 

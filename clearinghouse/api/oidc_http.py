@@ -28,7 +28,7 @@ from clearinghouse.api.bodies import Receive, Scope, read_body
 from clearinghouse.api.errors import ApiError
 from clearinghouse.api.http import Response
 from clearinghouse.api.identity_routes import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.identity.errors import IdentityError, InvalidClient, InvalidRequest, InvalidToken, UnsupportedGrant
 from clearinghouse.identity.keys import ALGORITHM
@@ -36,9 +36,6 @@ from clearinghouse.identity.limits import FORM_BYTES_MAX, FORM_FIELDS_MAX
 from clearinghouse.identity.service import IdentityService
 from clearinghouse.identity.tokens import Scope as TokenScope
 
-IDENTITY_THREADS_MAX: Final = 2
-"""Token grants are a database read and a signature (~1 ms): two threads serve hundreds a second
-without taking the signing pool's threads."""
 
 CLIENT_CREDENTIALS: Final = "client_credentials"
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -62,9 +59,8 @@ IDENTITY_STATUS: Final[Mapping[str, int]] = {
 class OidcRoutes:
     """The provider's routes over one IdentityService; ``routes()`` is merged into the ASGI app."""
 
-    def __init__(self, identity: IdentityService, *, threads: int = IDENTITY_THREADS_MAX) -> None:
+    def __init__(self, identity: IdentityService) -> None:
         self._identity = identity
-        self._pool = BlockingPool("identity", threads)
 
     def routes(self) -> dict[str, dict[str, Handler]]:
         return {
@@ -74,9 +70,6 @@ class OidcRoutes:
             INTROSPECT_PATH: {"POST": self._oauth(self._introspect)},
             REVOKE_PATH: {"POST": self._oauth(self._revoke)},
         }
-
-    def close(self) -> None:
-        self._pool.close()
 
     def discovery_document(self) -> dict[str, object]:
         issuer = self._identity.settings.issuer.rstrip("/")
@@ -101,7 +94,7 @@ class OidcRoutes:
         return _json(self.discovery_document(), {"Cache-Control": "public, max-age=300"})
 
     async def _jwks(self, scope: Scope, receive: Receive) -> Response:
-        jwks = await self._pool.run(self._identity.jwks)
+        jwks = await pools_of(scope).database.run(self._identity.jwks)
         # Short: a rotation must reach verifiers within minutes; the previous key stays listed anyway.
         return _json(jwks, {"Cache-Control": "public, max-age=300"})
 
@@ -121,12 +114,12 @@ class OidcRoutes:
         grant = form.get("grant_type")
         if grant == CLIENT_CREDENTIALS:
             client_id, secret = _client_credentials(scope, form)
-            issued = await self._pool.run(self._identity.client_credentials, client_id, secret, form.get("scope"))
+            issued = await pools_of(scope).database.run(self._identity.client_credentials, client_id, secret, form.get("scope"))
         elif grant == TOKEN_EXCHANGE:
             lifetime = form.get("expires_in")
             if lifetime is not None and not (lifetime.isdigit() and len(lifetime) <= 6):
                 raise InvalidRequest("expires_in must be a whole number of seconds")
-            issued = await self._pool.run(
+            issued = await pools_of(scope).database.run(
                 self._identity.exchange, _required(form, "subject_token"), _required(form, "subject_token_type"),
                 form.get("external_user_id"), form.get("scope"), None if lifetime is None else int(lifetime),
                 form.get("client_id"),
@@ -137,7 +130,7 @@ class OidcRoutes:
 
     async def _introspect(self, scope: Scope, form: dict[str, str]) -> Response:
         client_id = await self._client(scope, form)
-        answer = await self._pool.run(self._identity.introspect, _required(form, "token"))
+        answer = await pools_of(scope).database.run(self._identity.introspect, _required(form, "token"))
         if answer.get("client_id") != client_id:  # another app's token: not for this caller to see
             answer = {"active": False}
         return _json(answer, _NO_STORE)
@@ -145,15 +138,15 @@ class OidcRoutes:
     async def _revoke(self, scope: Scope, form: dict[str, str]) -> Response:
         client_id = await self._client(scope, form)
         token = _required(form, "token")
-        owner = (await self._pool.run(self._identity.introspect, token)).get("client_id")
+        owner = (await pools_of(scope).database.run(self._identity.introspect, token)).get("client_id")
         if owner == client_id:  # RFC 7009 §2.1: a client revokes only its own tokens; 200 either way
-            await self._pool.run(self._identity.revoke, token)
+            await pools_of(scope).database.run(self._identity.revoke, token)
         return Response(200, b"", _NO_STORE)
 
     async def _client(self, scope: Scope, form: dict[str, str]) -> str:
         """The authenticated client's id."""
         client_id, secret = _client_credentials(scope, form)
-        await self._pool.run(self._identity.authenticate_client, client_id, secret)
+        await pools_of(scope).database.run(self._identity.authenticate_client, client_id, secret)
         return client_id
 
 

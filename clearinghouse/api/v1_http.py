@@ -16,7 +16,8 @@ Each call authenticates ``Authorization: Bearer <API key>`` before reading its b
 routes then pass the gateway's rate limit, shared with the other routes and gRPC. Errors are
 ``{"error": {"message": …, "reason": …}}`` with the HTTP status of ``errors.REASON_STATUS`` (402
 insufficient balance, 409 stale state, 503 signer unhealthy, …) and the same reason strings as
-gRPC; a refresh adds ``orchestratorUrl``. Blocking work runs on the routes' own bounded pool.
+gRPC; a refresh adds ``orchestratorUrl``. Authentication and the rate limit are caller.py's, as
+on gRPC; the operations run on the gateway-call threads they share with gRPC (pools.py).
 Signed calls are counted in ``metrics`` (transport "http"); the app counts and logs the errors
 by the reason each error answer names.
 """
@@ -37,9 +38,9 @@ from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason, V1Answer, v1_answer
 from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.bodies import ClientGone, Receive, Scope, decoded, read_body
+from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.http import Response
-from clearinghouse.api.limits import V1_THREADS_MAX
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.openapi import openapi_document
 from clearinghouse.api.payloads import check_json_depth
@@ -55,7 +56,7 @@ from clearinghouse.api.v1_messages import (
     usage_grouping,
     usage_message,
 )
-from clearinghouse.logs import bind_gateway, current_request_id, start_request
+from clearinghouse.logs import current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.calls import Caller
 
@@ -74,14 +75,11 @@ class V1Routes:
         api_keys: ApiKeyAuthenticator,
         rate_limiter: RateLimiter | None = None,
         *,
-        threads: int = V1_THREADS_MAX,
         metrics: Metrics | None = None,
     ) -> None:
         self._service = service
-        self._api_keys = api_keys
-        self._rate_limiter = rate_limiter
+        self._callers = CallerCheck(api_keys, rate_limiter)
         self._metrics = metrics
-        self._pool = BlockingPool("v1", threads)
         self._openapi = json.dumps(openapi_document(), separators=(",", ":")).encode()
 
     def routes(self) -> dict[str, dict[str, Handler]]:
@@ -94,10 +92,6 @@ class V1Routes:
             "/v1/usage": {"GET": self._answering(self._usage)},
             "/v1/openapi.json": {"GET": self._openapi_document},
         }
-
-    def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._pool.close()
 
     def _answering(self, handler: Callable[[Scope, Receive], Awaitable[Message]]) -> Handler:
         """The route: the handler's message as JSON, or its error as a clearinghouse.v1 answer."""
@@ -114,13 +108,7 @@ class V1Routes:
 
     async def _caller(self, scope: Scope, *, signing: bool) -> Caller:
         headers = RequestHeaders(scope["headers"])
-        caller = self._api_keys.cached_caller(headers)
-        if caller is None:
-            caller = await self._pool.run(self._api_keys.caller, headers)
-        bind_gateway(caller.gateway_id, caller.subject)
-        if signing and self._rate_limiter is not None:
-            self._rate_limiter.admit(caller.gateway_id)
-        return caller
+        return await self._callers.admitted(headers, pools_of(scope).signing, signing=signing)
 
     async def _signer_info(self, scope: Scope, receive: Receive) -> Message:
         await self._caller(scope, signing=False)
@@ -130,7 +118,7 @@ class V1Routes:
         caller = await self._caller(scope, signing=True)
         body = await read_body(scope, receive)
         call = payment_call(await decoded(scope, body, partial(parse_message, pb.GeneratePaymentRequest)))
-        result = await self._pool.run(self._service.generate_payment, caller, call)
+        result = await pools_of(scope).gateway_calls.run(self._service.generate_payment, caller, call)
         if self._metrics is not None:
             self._metrics.payment_signed("http", caller.gateway_id, result)
         return payment_message(result, call)
@@ -139,7 +127,7 @@ class V1Routes:
         caller = await self._caller(scope, signing=True)
         body = await read_body(scope, receive)
         request = ticket_request(await decoded(scope, body, partial(parse_message, pb.SignTicketsRequest)))
-        batch = await self._pool.run(self._service.sign_tickets, caller, request)
+        batch = await pools_of(scope).gateway_calls.run(self._service.sign_tickets, caller, request)
         if self._metrics is not None:
             self._metrics.tickets_signed("http", caller.gateway_id, batch)
         return tickets_message(batch)
@@ -152,7 +140,7 @@ class V1Routes:
         caller = await self._caller(scope, signing=False)
         period = query_message(scope, pb.GetUsageRequest)
         grouping = usage_grouping(period)
-        usage, groups = await self._pool.run(
+        usage, groups = await pools_of(scope).gateway_calls.run(
             self._service.usage, caller, period.start_unix_s, period.end_unix_s, grouping
         )
         return usage_message(usage, groups)

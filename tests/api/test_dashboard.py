@@ -220,10 +220,7 @@ def test_over_https_the_cookie_is_secure(db: Database) -> None:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    try:
-        reply = asyncio.run(routes.routes()["/dashboard/login"]["POST"](scope, receive))
-    finally:
-        routes.close()
+    reply = asyncio.run(routes.routes()["/dashboard/login"]["POST"](scope, receive))
     assert reply.status == 303
     assert reply.headers["Set-Cookie"].endswith("; HttpOnly; SameSite=Strict; Secure")
 

@@ -50,7 +50,7 @@ from clearinghouse.api.dashboard.views import (
 from clearinghouse.api.errors import ApiError, BadRequest, PayloadTooLarge
 from clearinghouse.api.bodies import Receive, Scope, read_body
 from clearinghouse.api.http import Response
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.rejections import RecentRejections, Rejection
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoicing import export_invoice, month_period
@@ -71,9 +71,6 @@ from clearinghouse.ledger import (
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.ledger.funding_actions import funding_history
 from clearinghouse.ledger.invoices import list_invoices
-
-DASHBOARD_THREADS_MAX: Final = 2
-"""A page is a few reads by one operator; two threads of its own keep it off the signing pool."""
 
 LOGIN_BODY_BYTES_MAX: Final = 1_024
 """The login form is one token (64 hex digits from `clearinghouse init`) and its field name."""
@@ -160,7 +157,6 @@ class DashboardRoutes:
         *,
         deposit_health: Callable[[], DepositHealth] | None = None,
         rejections: RecentRejections | None = None,
-        threads: int = DASHBOARD_THREADS_MAX,
         cookies: SessionCookies | None = None,
         throttle: LoginThrottle | None = None,
         overdue: OverdueBook | None = None,
@@ -176,7 +172,6 @@ class DashboardRoutes:
         self._overdue = overdue
         self._cookies = cookies or SessionCookies()
         self._throttle = throttle or LoginThrottle()
-        self._pool = BlockingPool("dashboard", threads)
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("clearinghouse.api.dashboard", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -195,10 +190,6 @@ class DashboardRoutes:
         for name in STATIC_FILES:
             routes[f"/dashboard/static/{name}"] = {"GET": self._answered(self._static_file)}
         return routes
-
-    def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._pool.close()
 
     def _answered(self, handler: Handler) -> Handler:
         """The route: the handler's answer, or an HTML error page, with SECURITY_HEADERS."""
@@ -262,7 +253,7 @@ class DashboardRoutes:
         query = _page_query(scope)
         health = None if self._deposit_health is None else self._deposit_health()
         rejections = None if self._rejections is None else self._rejections.newest(REJECTIONS_SHOWN_MAX)
-        body = await self._pool.run(self._render_page, query, health, rejections, datetime.now(UTC))
+        body = await pools_of(scope).database.run(self._render_page, query, health, rejections, datetime.now(UTC))
         return Response(200, body, {"Content-Type": _HTML})
 
     async def _invoice(self, scope: Scope, receive: Receive) -> Response:
@@ -271,7 +262,7 @@ class DashboardRoutes:
         export_format = query.get("format")
         if export_format not in DOWNLOAD_FORMATS:
             raise BadRequest(f"format must be one of {', '.join(DOWNLOAD_FORMATS)}")
-        row, data = await self._pool.run(export_invoice, self._db, invoice_id, export_format)
+        row, data = await pools_of(scope).database.run(export_invoice, self._db, invoice_id, export_format)
         filename = _SAFE_FILENAME.sub("_", row.number or f"invoice-{row.id}-draft") + f".{export_format}"
         return Response(200, data, {"Content-Type": EXPORT_FORMATS[export_format],
                                     "Content-Disposition": f'attachment; filename="{filename}"'})
