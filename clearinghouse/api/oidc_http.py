@@ -24,9 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 from urllib.parse import parse_qs, unquote
 
-from clearinghouse.api.bodies import Receive, Scope, read_body
+from starlette.requests import Request
+
+from clearinghouse.api.bodies import Scope, read_body
 from clearinghouse.api.errors import ApiError
 from clearinghouse.api.http import Response
+from clearinghouse.api.mounted import Endpoint, database_pool
 from clearinghouse.api.identity_routes import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
 from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
@@ -41,7 +44,6 @@ CLIENT_CREDENTIALS: Final = "client_credentials"
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-Handler = Callable[[Scope, Receive], Awaitable[Response]]
 
 IDENTITY_STATUS: Final[Mapping[str, int]] = {
     "invalid_request": 400,
@@ -57,12 +59,12 @@ IDENTITY_STATUS: Final[Mapping[str, int]] = {
 
 
 class OidcRoutes:
-    """The provider's routes over one IdentityService; ``routes()`` is merged into the ASGI app."""
+    """The provider's routes over one IdentityService; ``routes()`` is mounted on Starlette (mounted.py)."""
 
     def __init__(self, identity: IdentityService) -> None:
         self._identity = identity
 
-    def routes(self) -> dict[str, dict[str, Handler]]:
+    def routes(self) -> dict[str, dict[str, Endpoint]]:
         return {
             DISCOVERY_PATH: {"GET": self._discovery},
             JWKS_PATH: {"GET": self._jwks},
@@ -90,21 +92,21 @@ class OidcRoutes:
             "token_endpoint_auth_signing_alg_values_supported": [ALGORITHM],
         }
 
-    async def _discovery(self, scope: Scope, receive: Receive) -> Response:
+    async def _discovery(self, request: Request) -> Response:
         return _json(self.discovery_document(), {"Cache-Control": "public, max-age=300"})
 
-    async def _jwks(self, scope: Scope, receive: Receive) -> Response:
-        jwks = await pools_of(scope).database.run(self._identity.jwks)
+    async def _jwks(self, request: Request) -> Response:
+        jwks = await database_pool(request).run(self._identity.jwks)
         # Short: a rotation must reach verifiers within minutes; the previous key stays listed anyway.
         return _json(jwks, {"Cache-Control": "public, max-age=300"})
 
-    def _oauth(self, handler: Callable[[Scope, dict[str, str]], Awaitable[Response]]) -> Handler:
+    def _oauth(self, handler: Callable[[Scope, dict[str, str]], Awaitable[Response]]) -> Endpoint:
         """Read the form, run the handler; identity errors become RFC 6749 §5.2 answers."""
 
-        async def answer(scope: Scope, receive: Receive) -> Response:
+        async def answer(request: Request) -> Response:
             try:
-                form = _form(await read_body(scope, receive, FORM_BYTES_MAX))
-                return await handler(scope, form)
+                form = _form(await read_body(request.scope, request.receive, FORM_BYTES_MAX))
+                return await handler(request.scope, form)
             except IdentityError as exc:
                 return oauth_error(exc)
 

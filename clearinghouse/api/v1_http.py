@@ -34,12 +34,15 @@ from urllib.parse import parse_qsl
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from starlette.requests import Request
+
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason, V1Answer, v1_answer
 from clearinghouse.api.gateway_service import GatewayService
-from clearinghouse.api.bodies import ClientGone, Receive, Scope, decoded, read_body
+from clearinghouse.api.bodies import ClientGone, Scope, decoded, read_body
 from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.http import Response
+from clearinghouse.api.mounted import Endpoint
 from clearinghouse.api.pools import pools_of
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.openapi import openapi_document
@@ -62,12 +65,11 @@ from clearinghouse.signer.calls import Caller
 
 LOG = logging.getLogger(__name__)
 
-Handler = Callable[[Scope, Receive], Awaitable[Response]]
 _Message = TypeVar("_Message", bound=Message)
 
 
 class V1Routes:
-    """The /v1/ JSON routes of one GatewayService; ``routes()`` is merged into the ASGI app."""
+    """The /v1/ JSON routes of one GatewayService; ``routes()`` is mounted on Starlette (mounted.py)."""
 
     def __init__(
         self,
@@ -82,7 +84,7 @@ class V1Routes:
         self._metrics = metrics
         self._openapi = json.dumps(openapi_document(), separators=(",", ":")).encode()
 
-    def routes(self) -> dict[str, dict[str, Handler]]:
+    def routes(self) -> dict[str, dict[str, Endpoint]]:
         """Path → method → handler."""
         return {
             "/v1/signer-info": {"GET": self._answering(self._signer_info)},
@@ -93,16 +95,16 @@ class V1Routes:
             "/v1/openapi.json": {"GET": self._openapi_document},
         }
 
-    def _answering(self, handler: Callable[[Scope, Receive], Awaitable[Message]]) -> Handler:
+    def _answering(self, handler: Callable[[Request], Awaitable[Message]]) -> Endpoint:
         """The route: the handler's message as JSON, or its error as a clearinghouse.v1 answer."""
 
-        async def answer(scope: Scope, receive: Receive) -> Response:
+        async def answer(request: Request) -> Response:
             try:
-                return Response(200, _json(await handler(scope, receive)))
+                return Response(200, _json(await handler(request)))
             except ClientGone:
                 raise
             except Exception as exc:  # every error is answered
-                return _error(scope, exc)
+                return _error(request.scope, exc)
 
         return answer
 
@@ -110,42 +112,42 @@ class V1Routes:
         headers = RequestHeaders(scope["headers"])
         return await self._callers.admitted(headers, pools_of(scope).signing, signing=signing)
 
-    async def _signer_info(self, scope: Scope, receive: Receive) -> Message:
-        await self._caller(scope, signing=False)
+    async def _signer_info(self, request: Request) -> Message:
+        await self._caller(request.scope, signing=False)
         return signer_info_message(self._service.signer_info())
 
-    async def _generate_payment(self, scope: Scope, receive: Receive) -> Message:
-        caller = await self._caller(scope, signing=True)
-        body = await read_body(scope, receive)
-        call = payment_call(await decoded(scope, body, partial(parse_message, pb.GeneratePaymentRequest)))
-        result = await pools_of(scope).gateway_calls.run(self._service.generate_payment, caller, call)
+    async def _generate_payment(self, request: Request) -> Message:
+        caller = await self._caller(request.scope, signing=True)
+        body = await read_body(request.scope, request.receive)
+        call = payment_call(await decoded(request.scope, body, partial(parse_message, pb.GeneratePaymentRequest)))
+        result = await pools_of(request.scope).gateway_calls.run(self._service.generate_payment, caller, call)
         if self._metrics is not None:
             self._metrics.payment_signed("http", caller.gateway_id, result)
         return payment_message(result, call)
 
-    async def _sign_tickets(self, scope: Scope, receive: Receive) -> Message:
-        caller = await self._caller(scope, signing=True)
-        body = await read_body(scope, receive)
-        request = ticket_request(await decoded(scope, body, partial(parse_message, pb.SignTicketsRequest)))
-        batch = await pools_of(scope).gateway_calls.run(self._service.sign_tickets, caller, request)
+    async def _sign_tickets(self, request: Request) -> Message:
+        caller = await self._caller(request.scope, signing=True)
+        body = await read_body(request.scope, request.receive)
+        tickets = ticket_request(await decoded(request.scope, body, partial(parse_message, pb.SignTicketsRequest)))
+        batch = await pools_of(request.scope).gateway_calls.run(self._service.sign_tickets, caller, tickets)
         if self._metrics is not None:
             self._metrics.tickets_signed("http", caller.gateway_id, batch)
         return tickets_message(batch)
 
-    async def _deposit(self, scope: Scope, receive: Receive) -> Message:
-        await self._caller(scope, signing=False)
+    async def _deposit(self, request: Request) -> Message:
+        await self._caller(request.scope, signing=False)
         return deposit_info_message(self._service.deposit_info())
 
-    async def _usage(self, scope: Scope, receive: Receive) -> Message:
-        caller = await self._caller(scope, signing=False)
-        period = query_message(scope, pb.GetUsageRequest)
+    async def _usage(self, request: Request) -> Message:
+        caller = await self._caller(request.scope, signing=False)
+        period = query_message(request.scope, pb.GetUsageRequest)
         grouping = usage_grouping(period)
-        usage, groups = await pools_of(scope).gateway_calls.run(
+        usage, groups = await pools_of(request.scope).gateway_calls.run(
             self._service.usage, caller, period.start_unix_s, period.end_unix_s, grouping
         )
         return usage_message(usage, groups)
 
-    async def _openapi_document(self, scope: Scope, receive: Receive) -> Response:
+    async def _openapi_document(self, request: Request) -> Response:
         return Response(200, self._openapi)
 
 
