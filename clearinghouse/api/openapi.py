@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 documents of the HTTP server: ``openapi_document`` for the /v1/ JSON routes,
 generated from the protobuf descriptors, and ``service_document`` for every route the server
 answers (served at /openapi.json): the remote-signer routes of spec 02, the health probes,
-/metrics, the /v1/ routes and the finance routes under /admin/v1/.
+/metrics, the /v1/ routes and the finance routes under /admin/v1/, whose bodies' schemas are
+generated from the typed models of openapi_models.py (pydantic's JSON Schema; models a schema
+refers to go to components/schemas).
 
 The /v1/ routes' bodies are the proto3 JSON form of the clearinghouse.v1 messages, so their schemas
 are derived from the same descriptors the gRPC server uses: a field added to the .proto appears
@@ -15,12 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
+from pydantic import BaseModel
+
+from clearinghouse.api import openapi_models as models
 
 from clearinghouse.api.errors import Reason
 from clearinghouse.api.identity_openapi import SECURITY_SCHEMES as IDENTITY_SECURITY_SCHEMES
 from clearinghouse.api.identity_openapi import identity_paths
-from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX, TEXT_FIELD_LENGTH_MAX
-from clearinghouse.billing.invoices import LineGrouping
+from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX
 from clearinghouse.ledger.errors import SpendLimit
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.proto import clearinghouse_pb2 as pb
@@ -110,20 +114,16 @@ def service_document() -> dict[str, Any]:
     required fields, formats, lengths, enums, no unknown admin fields — so a schema-driven client
     or test tool sends requests the server takes (tests/fuzz/test_openapi_schema.py runs one)."""
     document = openapi_document()
-    paths = dict(_remote_signer_paths())
+    schemas = dict(document["components"]["schemas"])
+    typed = _ModelSchemas(schemas)
+    schemas["RemoteSignerError"] = typed.schema(models.RemoteSignerError)
+    schemas["AdminError"] = schemas["RemoteSignerError"]
+    paths = dict(_remote_signer_paths(typed))
     paths.update(document["paths"])
-    paths.update(_operations_paths())
-    paths.update(_admin_paths())
+    paths.update(_operations_paths(typed))
+    paths.update(_admin_paths(typed))
     paths.update(_dashboard_paths())
     paths.update(identity_paths())
-    schemas = dict(document["components"]["schemas"])
-    schemas["RemoteSignerError"] = {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["message"],
-                                 "properties": {"message": {"type": "string"}}}},
-    }
-    schemas["AdminError"] = schemas["RemoteSignerError"]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -153,6 +153,35 @@ def service_document() -> dict[str, Any]:
     }
 
 
+_MODEL_REF = "#/components/schemas/{model}"
+
+
+class _ModelSchemas:
+    """JSON Schemas of typed models; the models they refer to are added to ``components``."""
+
+    def __init__(self, components: dict[str, Any]) -> None:
+        self._components = components
+
+    def schema(self, model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template=_MODEL_REF)
+        for name, definition in schema.pop("$defs", {}).items():
+            self._components[name] = _documented(definition)
+        documented: dict[str, Any] = _documented(schema)
+        return documented
+
+
+def _documented(schema: Any, *, properties: bool = False) -> Any:
+    """``schema`` without pydantic's titles and null defaults (an optional field with no default
+    worth documenting); the keys of a ``properties`` object are field names, kept whatever they are."""
+    if isinstance(schema, list):
+        return [_documented(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: _documented(value, properties=key == "properties" and not properties)
+            for key, value in schema.items()
+            if properties or not (key == "title" or (key == "default" and value is None))}
+
+
 def _operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"operationId": operation_id, "summary": summary, "responses": responses, **extra}
 
@@ -169,14 +198,10 @@ def _object(**properties: dict[str, Any]) -> dict[str, Any]:
 
 
 _STRING: dict[str, Any] = {"type": "string"}
-_BASE64: dict[str, Any] = {"type": "string", "format": "byte", "description": "standard base64 with padding",
-                           "pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}
-_TEXT: dict[str, Any] = {"type": "string", "maxLength": TEXT_FIELD_LENGTH_MAX,
-                         "description": f"at most {TEXT_FIELD_LENGTH_MAX} characters, no control characters"}
-_INT64: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1}
-_ROW_ID: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
-_MONTH: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", "examples": ["2026-11"]}
-_MOMENT: dict[str, Any] = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"}
+_TEXT = models.TEXT_SCHEMA
+_ROW_ID = models.ROW_ID_SCHEMA
+_MONTH = models.MONTH_SCHEMA
+_MOMENT = models.MOMENT_SCHEMA
 _HTML = "text/html"
 _SIGNER_ERROR = _described("an error (spec 02 status codes 400, 401, 403, 408, 409, 413, 429, 431, 480–483, 501, "
                            "503)", {"$ref": "#/components/schemas/RemoteSignerError"})
@@ -184,43 +209,10 @@ _ADMIN_ERROR = _described("an error: 400 malformed, 401 token, 404 unknown, 409 
                           {"$ref": "#/components/schemas/AdminError"})
 
 
-def _required(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
-    """An object of ``properties`` that needs ``required`` and refuses any other key (as the
-    admin routes do)."""
-    return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
-
-
-def _remote_signer_paths() -> dict[str, Any]:
-    nullable_base64 = {"anyOf": [_BASE64, {"type": "null"}]}
-    state = _object(State=nullable_base64, Sig=nullable_base64)
-    max_price = {"type": "object", "required": ["price", "currency", "unit"], "properties": {
-        "price": {"type": "string", "maxLength": 128, "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?$",
-                  "description": "wei per unit, a positive decimal"},
-        "currency": {"type": "string", "enum": ["wei"]},
-        "unit": {"type": "string", "enum": ["seconds", "720p-pixel-seconds", "fixed"]},
-    }}
-    payment_request = {
-        "type": "object",
-        "required": ["orchestrator"],
-        "description": "Keys match case-insensitively, as Go's encoding/json does.",
-        "properties": {
-            "orchestrator": _BASE64 | {"description": "protobuf OrchestratorInfo"},
-            "state": state,
-            "ManifestID": _TEXT,
-            "type": {"type": "string", "enum": ["", "lv2v", "live", "fixed"]},
-            "inPixels": _INT64,
-            "app": _TEXT,
-            "maxPrice": max_price,
-            "capabilities": _BASE64 | {"description": "protobuf Capabilities"},
-        },
-    }
-    payment_answer = {"type": "object", "required": ["payment", "segCreds", "state"],
-                      "properties": {"payment": _BASE64, "segCreds": _BASE64,
-                                     "state": {"type": "object", "required": ["State", "Sig"],
-                                               "properties": {"State": _BASE64, "Sig": _BASE64}}}}
-    signed_info = {"type": "object", "required": ["address", "signature"], "properties": {
-        "address": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
-        "signature": {"type": "string", "pattern": "^0x[0-9a-f]{130}$"}}}
+def _remote_signer_paths(typed: _ModelSchemas) -> dict[str, Any]:
+    payment_request = typed.schema(models.PaymentRequest)
+    payment_answer = typed.schema(models.PaymentAnswer)
+    signed_info = typed.schema(models.SignedOrchestratorInfo)
     return {
         "/sign-orchestrator-info": {"post": _operation(
             "SignOrchestratorInfo", "The sender address and its signature for OrchestratorRequest. " + _SPEC02,
@@ -256,8 +248,8 @@ def _discovered_orchestrator() -> dict[str, Any]:
     )
 
 
-def _operations_paths() -> dict[str, Any]:
-    status = {"type": "object", "required": ["status"], "properties": {"status": _STRING}}
+def _operations_paths(typed: _ModelSchemas) -> dict[str, Any]:
+    status = typed.schema(models.Status)
     return {
         "/healthz": {"get": _operation("Healthz", "The process answers.",
                                        {"200": _described("ok", status)}, security=[])},
@@ -265,7 +257,7 @@ def _operations_paths() -> dict[str, Any]:
                                       {"200": _described("ready", status), "503": _SIGNER_ERROR}, security=[])},
         "/v1/health": {"get": _operation(
             "DepositHealth", "Deposit health from memory: state, reasons, deposit, reserve, exposure, runway.",
-            {"200": _described("the health document", {"type": "object", "required": ["state"]}),
+            {"200": _described("the health document", typed.schema(models.HealthDocument)),
              "default": _SIGNER_ERROR},
         )},
         "/metrics": {"get": _operation(
@@ -284,11 +276,9 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-def _admin_paths() -> dict[str, Any]:
-    invoice = {"type": "object", "required": ["id", "gateway_id", "status", "total_minor"],
-               "description": "an invoice or credit note; amounts are strings"}
+def _admin_paths(typed: _ModelSchemas) -> dict[str, Any]:
+    invoice = typed.schema(models.Invoice)
     admin_only = {"security": [{"admin": []}], "description": "Only with the [admin] config section."}
-    line_groups = {"type": "string", "enum": [grouping.value for grouping in LineGrouping]}
     usage_groups = {"type": "string", "enum": [grouping.value for grouping in UsageGrouping]}
 
     def post(operation_id: str, summary: str, body: dict[str, Any], answer: dict[str, Any] = invoice) -> dict[str, Any]:
@@ -297,11 +287,10 @@ def _admin_paths() -> dict[str, Any]:
                                    requestBody={"required": True, "content": {"application/json": {"schema": body}}},
                                    **admin_only)}
 
-    period = {"month": _MONTH, "start": _MOMENT, "end": _MOMENT}
     return {
         "/admin/v1/invoices": {"get": _operation(
             "AdminListInvoices", "Invoices and credit notes, newest period first.",
-            {"200": _described("the invoices", _object(invoices={"type": "array", "items": invoice})),
+            {"200": _described("the invoices", typed.schema(models.InvoiceList)),
              "default": _ADMIN_ERROR},
             parameters=[_query("gateway_id", _ROW_ID), _query("limit", {"type": "integer", "minimum": 1,
                                                                        "maximum": ADMIN_INVOICES_LISTED_MAX})],
@@ -309,17 +298,14 @@ def _admin_paths() -> dict[str, Any]:
         )},
         "/admin/v1/invoices/draft": post(
             "AdminDraftInvoice", "Store the period's draft (recomputable until issued): month, or start and end.",
-            _required(["gateway_id"], gateway_id=_ROW_ID, group_by=line_groups, **period)),
+            typed.schema(models.DraftInvoiceBody)),
         "/admin/v1/invoices/issue": post("AdminIssueInvoice", "Number the invoice and freeze it with its parties and "
                                          "due date; a period not yet over needs allow_open_period (it says partial).",
-                                         _required(["invoice_id"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT,
-                                                   allow_open_period={"type": "boolean"})),
+                                         typed.schema(models.IssueInvoiceBody)),
         "/admin/v1/invoices/paid": post("AdminMarkInvoicePaid", "Record the invoice's payment.",
-                                        _required(["invoice_id"], invoice_id=_ROW_ID, paid_at=_MOMENT,
-                                                  reason=_AUDIT_TEXT)),
+                                        typed.schema(models.PaidInvoiceBody)),
         "/admin/v1/invoices/void": post("AdminVoidInvoice", "Void the invoice with a credit note.",
-                                        _required(["invoice_id", "reason"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT),
-                                        _object(voided=invoice, credit_note=invoice)),
+                                        typed.schema(models.VoidInvoiceBody), typed.schema(models.VoidedInvoice)),
         "/admin/v1/invoices/export": {"get": _operation(
             "AdminExportInvoice", "The stored invoice as csv, json, pdf, stripe or openmeter.",
             {"200": {"description": "the export (Content-Type by format)",
@@ -334,7 +320,7 @@ def _admin_paths() -> dict[str, Any]:
         )},
         "/admin/v1/usage": {"get": _operation(
             "AdminUsage", "Usage of every gateway (or one) over a month or [start, end), grouped.",
-            {"200": _described("usage groups", {"type": "object", "required": ["groups"]}), "default": _ADMIN_ERROR},
+            {"200": _described("usage groups", typed.schema(models.UsageGroups)), "default": _ADMIN_ERROR},
             parameters=[_query("month", _MONTH), _query("start", _MOMENT), _query("end", _MOMENT),
                         _query("group_by", usage_groups), _query("gateway_id", _ROW_ID)],
             **admin_only,
@@ -342,8 +328,6 @@ def _admin_paths() -> dict[str, Any]:
     }
 
 
-_AUDIT_TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": r"\S",
-                               "description": "audit text (not blank)"}
 DASHBOARD_COOKIE = "ch_dashboard"
 """The dashboard's session cookie (dashboard/routes.py COOKIE_NAME; a test keeps them equal)."""
 EXPORT_MEDIA_TYPES = ("text/csv", "application/json", "application/pdf", "application/x-ndjson")
