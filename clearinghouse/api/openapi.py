@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
-from pydantic import BaseModel
 
 from clearinghouse.api import openapi_models as models
 
@@ -115,7 +114,7 @@ def service_document() -> dict[str, Any]:
     or test tool sends requests the server takes (tests/fuzz/test_openapi_schema.py runs one)."""
     document = openapi_document()
     schemas = dict(document["components"]["schemas"])
-    typed = _ModelSchemas(schemas)
+    typed = models.ModelSchemas(schemas)
     schemas["RemoteSignerError"] = typed.schema(models.RemoteSignerError)
     schemas["AdminError"] = schemas["RemoteSignerError"]
     paths = dict(_remote_signer_paths(typed))
@@ -123,7 +122,7 @@ def service_document() -> dict[str, Any]:
     paths.update(_operations_paths(typed))
     paths.update(_admin_paths(typed))
     paths.update(_dashboard_paths())
-    paths.update(identity_paths())
+    paths.update(identity_paths(typed))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -153,35 +152,6 @@ def service_document() -> dict[str, Any]:
     }
 
 
-_MODEL_REF = "#/components/schemas/{model}"
-
-
-class _ModelSchemas:
-    """JSON Schemas of typed models; the models they refer to are added to ``components``."""
-
-    def __init__(self, components: dict[str, Any]) -> None:
-        self._components = components
-
-    def schema(self, model: type[BaseModel]) -> dict[str, Any]:
-        schema = model.model_json_schema(ref_template=_MODEL_REF)
-        for name, definition in schema.pop("$defs", {}).items():
-            self._components[name] = _documented(definition)
-        documented: dict[str, Any] = _documented(schema)
-        return documented
-
-
-def _documented(schema: Any, *, properties: bool = False) -> Any:
-    """``schema`` without pydantic's titles and null defaults (an optional field with no default
-    worth documenting); the keys of a ``properties`` object are field names, kept whatever they are."""
-    if isinstance(schema, list):
-        return [_documented(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    return {key: _documented(value, properties=key == "properties" and not properties)
-            for key, value in schema.items()
-            if properties or not (key == "title" or (key == "default" and value is None))}
-
-
 def _operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"operationId": operation_id, "summary": summary, "responses": responses, **extra}
 
@@ -209,7 +179,7 @@ _ADMIN_ERROR = _described("an error: 400 malformed, 401 token, 404 unknown, 409 
                           {"$ref": "#/components/schemas/AdminError"})
 
 
-def _remote_signer_paths(typed: _ModelSchemas) -> dict[str, Any]:
+def _remote_signer_paths(typed: models.ModelSchemas) -> dict[str, Any]:
     payment_request = typed.schema(models.PaymentRequest)
     payment_answer = typed.schema(models.PaymentAnswer)
     signed_info = typed.schema(models.SignedOrchestratorInfo)
@@ -248,7 +218,7 @@ def _discovered_orchestrator() -> dict[str, Any]:
     )
 
 
-def _operations_paths(typed: _ModelSchemas) -> dict[str, Any]:
+def _operations_paths(typed: models.ModelSchemas) -> dict[str, Any]:
     status = typed.schema(models.Status)
     return {
         "/healthz": {"get": _operation("Healthz", "The process answers.",
@@ -276,7 +246,7 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-def _admin_paths(typed: _ModelSchemas) -> dict[str, Any]:
+def _admin_paths(typed: models.ModelSchemas) -> dict[str, Any]:
     invoice = typed.schema(models.Invoice)
     admin_only = {"security": [{"admin": []}], "description": "Only with the [admin] config section."}
     usage_groups = {"type": "string", "enum": [grouping.value for grouping in UsageGrouping]}

@@ -18,6 +18,9 @@ from pydantic.json_schema import SkipJsonSchema
 from clearinghouse.api.limits import TEXT_FIELD_LENGTH_MAX
 from clearinghouse.billing.invoices import LineGrouping
 
+MODEL_REF = "#/components/schemas/{model}"
+"""Where a schema refers to a model: the document's components (ModelSchemas adds them)."""
+
 Absent = SkipJsonSchema[None]
 """An optional field with no default worth documenting: ``X | Absent = None`` documents X alone
 (openapi.py drops the null default, and pydantic's titles, from the schemas)."""
@@ -46,6 +49,32 @@ AuditText = Annotated[str, WithJsonSchema(AUDIT_TEXT_SCHEMA)]
 OrchestratorInfoBytes = Annotated[str, WithJsonSchema(BASE64_SCHEMA | {"description": "protobuf OrchestratorInfo"})]
 CapabilitiesBytes = Annotated[str, WithJsonSchema(BASE64_SCHEMA | {"description": "protobuf Capabilities"})]
 LineGroup = Annotated[str, WithJsonSchema({"type": "string", "enum": [grouping.value for grouping in LineGrouping]})]
+
+
+class ModelSchemas:
+    """JSON Schemas of typed models; the models they refer to are added to ``components``."""
+
+    def __init__(self, components: dict[str, Any]) -> None:
+        self._components = components
+
+    def schema(self, model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template=MODEL_REF)
+        for name, definition in schema.pop("$defs", {}).items():
+            self._components[name] = _documented(definition)
+        documented: dict[str, Any] = _documented(schema)
+        return documented
+
+
+def _documented(schema: Any, *, properties: bool = False) -> Any:
+    """``schema`` without pydantic's titles and null defaults (an optional field with no default
+    worth documenting); the keys of a ``properties`` object are field names, kept whatever they are."""
+    if isinstance(schema, list):
+        return [_documented(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: _documented(value, properties=key == "properties" and not properties)
+            for key, value in schema.items()
+            if properties or not (key == "title" or (key == "default" and value is None))}
 
 
 class _Open(BaseModel):
