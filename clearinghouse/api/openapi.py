@@ -121,7 +121,7 @@ def service_document() -> dict[str, Any]:
     paths.update(document["paths"])
     paths.update(_operations_paths(typed))
     paths.update(_admin_paths(typed))
-    paths.update(_dashboard_paths())
+    paths.update(_dashboard_paths(typed))
     paths.update(identity_paths(typed))
     return {
         "openapi": "3.1.0",
@@ -163,10 +163,6 @@ def _described(description: str, schema: dict[str, Any] | None = None, media: st
     return answer
 
 
-def _object(**properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties}
-
-
 _STRING: dict[str, Any] = {"type": "string"}
 _TEXT = models.TEXT_SCHEMA
 _ROW_ID = models.ROW_ID_SCHEMA
@@ -197,25 +193,13 @@ def _remote_signer_paths(typed: models.ModelSchemas) -> dict[str, Any]:
         "/discover-orchestrators": {"get": _operation(
             "DiscoverOrchestrators", "The orchestrators this signer has signed payments for, active on chain, "
             "most recently seen first; 503 with the reason when there are none. " + _SPEC02,
-            {"200": _described("the orchestrators", {"type": "array", "items": _discovered_orchestrator()}),
+            {"200": _described("the orchestrators", typed.schema(models.DiscoveredOrchestrators)),
              "default": _SIGNER_ERROR},
             parameters=[{"name": "caps", "in": "query", "required": False, "style": "form", "explode": True,
                          "description": "keep orchestrators with any of these pipeline/model capabilities",
                          "schema": {"type": "array", "items": _STRING}}],
         )},
     }
-
-
-def _discovered_orchestrator() -> dict[str, Any]:
-    integer = {"type": "integer", "format": "int64"}
-    return _object(
-        address=_STRING | {"description": "the orchestrator's service URI"},
-        score={"type": "number"},
-        capabilities={"type": "array", "items": _STRING},
-        last_seen=_STRING | {"format": "date-time", "description": "when a payment on its params was last signed"},
-        eth_address=_STRING,
-        price_info=_object(pricePerUnit=integer, pixelsPerUnit=integer),
-    )
 
 
 def _operations_paths(typed: models.ModelSchemas) -> dict[str, Any]:
@@ -312,10 +296,9 @@ def _page(description: str, *statuses: str) -> dict[str, Any]:
     return responses
 
 
-def _dashboard_paths() -> dict[str, Any]:
+def _dashboard_paths(typed: models.ModelSchemas) -> dict[str, Any]:
     session: dict[str, Any] = {"security": [{"dashboardSession": []}]}
-    form = {"application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "required": ["token"], "properties": {"token": {"type": "string", "maxLength": 512}}}}}
+    form = {"application/x-www-form-urlencoded": {"schema": typed.schema(models.LoginForm)}}
     download = {"200": {"description": "the invoice as an attachment",
                         "content": {media: {"schema": _STRING} for media in ("application/pdf", "text/csv",
                                                                              "application/json")}}}

@@ -10,9 +10,10 @@ server and checks its answers against them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
 from clearinghouse.api.limits import TEXT_FIELD_LENGTH_MAX
@@ -139,6 +140,32 @@ class SignedOrchestratorInfo(_Open):
 
     address: Annotated[str, Field(pattern="^0x[0-9a-fA-F]{40}$")]
     signature: Annotated[str, Field(pattern="^0x[0-9a-f]{130}$")]
+
+
+class DiscoveredPrice(_Open):
+    pricePerUnit: Annotated[int, WithJsonSchema({"type": "integer", "format": "int64"})] | Absent = None
+    pixelsPerUnit: Annotated[int, WithJsonSchema({"type": "integer", "format": "int64"})] | Absent = None
+
+
+class DiscoveredOrchestrator(_Open):
+    """An orchestrator this signer has paid, as go-livepeer's discovery lists it."""
+
+    address: Annotated[str, Field(description="the orchestrator's service URI")] | Absent = None
+    score: float | Absent = None
+    capabilities: list[str] | Absent = None
+    last_seen: Annotated[datetime, Field(description="when a payment on its params was last signed")] | Absent = None
+    eth_address: str | Absent = None
+    price_info: DiscoveredPrice | Absent = None
+
+
+class DiscoveredOrchestrators(RootModel[list[DiscoveredOrchestrator]]):
+    """The orchestrators, most recently seen first."""
+
+
+class LoginForm(_Open):
+    """The dashboard's login form: the operator token."""
+
+    token: Annotated[str, Field(max_length=512)]
 
 
 class Status(_Open):
