@@ -30,11 +30,12 @@ from starlette.requests import Request
 
 from clearinghouse.api.admin_http import admin_query
 from clearinghouse.api.bodies import Receive, Scope, read_body
+from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.errors import ApiError, BadRequest
 from clearinghouse.api.http import Response
-from clearinghouse.api.mounted import Endpoint, database_pool
 from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, USER, USER_TOKEN, USERS
-from clearinghouse.api.oidc_http import bearer_token, identity_api_error
+from clearinghouse.api.mounted import Endpoint, database_pool
+from clearinghouse.api.oidc_http import identity_api_error
 from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
@@ -69,6 +70,7 @@ class BuilderRoutes:
     def __init__(self, db: Database, identity: IdentityService) -> None:
         self._db = db
         self._identity = identity
+        self._callers = CallerCheck(None, identity=identity)
 
     def routes(self) -> dict[str, dict[str, Endpoint]]:
         """Path (``{parameters}`` for Starlette to match) → method → endpoint."""
@@ -100,8 +102,7 @@ class BuilderRoutes:
 
     async def _app(self, scope: Scope, needed: TokenScope) -> App:
         """The app of the bearer token, which must be the path's app."""
-        token = bearer_token(RequestHeaders(scope["headers"]))
-        app = await pools_of(scope).database.run(self._identity.app_of, token, needed)
+        app = await self._callers.app(RequestHeaders(scope["headers"]), needed, pools_of(scope).database)
         if app.client_id != path_params(scope)["clientId"]:
             raise InsufficientScope("the token belongs to another app")
         return app
@@ -175,8 +176,8 @@ class BuilderRoutes:
         return _json(200, _usage_answer(group_by, start, end, groups))
 
     async def _own_usage(self, request: Request) -> Response:
-        token = bearer_token(RequestHeaders(request.scope["headers"]))
-        _, user = await database_pool(request).run(self._identity.user_of, token, TokenScope.USAGE_READ)
+        user = await self._callers.end_user(RequestHeaders(request.scope["headers"]), TokenScope.USAGE_READ,
+                                            database_pool(request))
         group_by, start, end = _usage_query(request.scope)
         groups = await database_pool(request).run(user_usage, self._db, user, start, end, group_by)
         return _json(200, _usage_answer(group_by, start, end, groups) | {"external_id": user.external_id})

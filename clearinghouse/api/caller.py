@@ -1,6 +1,6 @@
-"""Who is calling, and may they sign now: the one authentication + rate-limit step of every gateway
+"""Who is calling, and may they sign now: the one authentication + rate-limit step of every
 transport (the remote-signer routes in http.py, the /v1 JSON routes in v1_http.py, gRPC in
-grpc_service.py).
+grpc_service.py, the Builder API in builder_http.py).
 
 ``CallerCheck`` turns a request's credentials — ``Authorization: Bearer <API key or access
 token>`` and ``Livepeer-Usage-Subject``, read alike from HTTP headers and gRPC metadata
@@ -20,17 +20,30 @@ event loop for HTTP (``admitted``), on the handler's thread for gRPC (``caller``
 database read, on the signing threads for HTTP. The remote-signer payment route authenticates
 before reading its body and is ``admit``-ted after decoding it, where a webhook-authorized caller
 becomes known too.
+
+The Builder API's callers are apps and their end users, with access tokens of the identity
+provider: ``app`` and ``end_user`` read ``Authorization: Bearer <access token>`` the same way and
+answer the app or user the token names, if it holds the route's scope (identity errors:
+``InvalidToken`` 401, ``InsufficientScope`` 403, mapped by the route).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.errors import InvariantViolation
+from clearinghouse.identity.errors import InvalidToken
+from clearinghouse.identity.tokens import Scope as TokenScope
 from clearinghouse.logs import bind_gateway
 from clearinghouse.signer.calls import Caller
+
+if TYPE_CHECKING:
+    from clearinghouse.identity.service import IdentityService
+    from clearinghouse.ledger.identity import App, EndUser
 
 
 class CallerCheck:
@@ -38,9 +51,12 @@ class CallerCheck:
     no rate limit). Without ``api_keys`` (the remote-signer routes with a webhook, which names
     the caller) it only admits. Safe to share between threads and transports."""
 
-    def __init__(self, api_keys: ApiKeyAuthenticator | None, rate_limiter: RateLimiter | None = None) -> None:
+    def __init__(self, api_keys: ApiKeyAuthenticator | None, rate_limiter: RateLimiter | None = None, *,
+                 identity: IdentityService | None = None) -> None:
+        """``identity``: the provider whose access tokens ``app`` and ``end_user`` verify."""
         self._api_keys = api_keys
         self._rate_limiter = rate_limiter
+        self._identity = identity
 
     @property
     def checks_keys(self) -> bool:
@@ -81,7 +97,30 @@ class CallerCheck:
         if self._rate_limiter is not None:
             self._rate_limiter.admit(caller.gateway_id)
 
+    async def app(self, headers: RequestHeaders, needed: TokenScope, lookups: BlockingPool) -> App:
+        """The app of the request's app token, which must hold ``needed`` (verified on
+        ``lookups``). Raises InvalidToken, InsufficientScope."""
+        return await lookups.run(self._provider().app_of, _access_token(headers), needed)
+
+    async def end_user(self, headers: RequestHeaders, needed: TokenScope, lookups: BlockingPool) -> EndUser:
+        """The end user of the request's user token, which must hold ``needed``. Raises
+        InvalidToken, InsufficientScope."""
+        _, user = await lookups.run(self._provider().user_of, _access_token(headers), needed)
+        return user
+
+    def _provider(self) -> IdentityService:
+        if self._identity is None:  # only the Builder API asks, and it is built with a provider
+            raise InvariantViolation("an access token was checked without an identity provider")
+        return self._identity
+
     def _keys(self) -> ApiKeyAuthenticator:
         if self._api_keys is None:  # the transports ask only when checks_keys: a bug otherwise
             raise InvariantViolation("a caller was authenticated without API keys configured")
         return self._api_keys
+
+
+def _access_token(headers: RequestHeaders) -> str:
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("this route needs Authorization: Bearer <access token>")
+    return token.strip()

@@ -33,7 +33,7 @@ from clearinghouse.api.mounted import Endpoint, database_pool
 from clearinghouse.api.identity_routes import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
 from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
-from clearinghouse.identity.errors import IdentityError, InvalidClient, InvalidRequest, InvalidToken, UnsupportedGrant
+from clearinghouse.identity.errors import IdentityError, InvalidClient, InvalidRequest, UnsupportedGrant
 from clearinghouse.identity.keys import ALGORITHM
 from clearinghouse.identity.limits import FORM_BYTES_MAX, FORM_FIELDS_MAX
 from clearinghouse.identity.service import IdentityService
@@ -169,14 +169,6 @@ def identity_api_error(error: IdentityError) -> ApiError:
     status = IDENTITY_STATUS.get(error.code, 400)
     headers = {"WWW-Authenticate": f'Bearer error="{error.code}"'} if status in (401, 403) else None
     return ApiError(error.message, status=status, headers=headers)
-
-
-def bearer_token(headers: RequestHeaders) -> str:
-    """The bearer token of the Authorization header. Raises ApiError 401."""
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise identity_api_error(InvalidToken("this route needs Authorization: Bearer <access token>"))
-    return token.strip()
 
 
 def _form(body: bytes) -> dict[str, str]:
