@@ -30,10 +30,10 @@ from grpc_reflection.v1alpha import reflection
 
 from clearinghouse.api.grpc_service import SERVICE_NAME, GrpcGateway
 from clearinghouse.api.limits import (
+    GATEWAY_CALL_THREADS_MAX,
     GRPC_KEEPALIVE_TIME_S,
     GRPC_RESPONSE_BYTES_MAX,
     GRPC_SHUTDOWN_GRACE_S,
-    GATEWAY_CALL_THREADS_MAX,
     GrpcLimits,
 )
 from clearinghouse.api.pools import BlockingPool
