@@ -9,7 +9,10 @@ table of each refusal on the wire, and the Reason → gRPC/HTTP status table of 
 benchmarks), ``gateway_service`` (the clearinghouse.v1 operations, shared by its transports),
 ``grpc_service`` (protobuf and auth around them), ``grpc_server`` (the gRPC server: health,
 reflection, TLS, graceful shutdown), ``metrics`` (Prometheus series both transports record
-into, served at /metrics), ``rejections`` (the newest refused calls, for the dashboard).
+into, served at /metrics), ``rejections`` (the newest refused calls, for the dashboard),
+``caller`` (the one authentication + rate-limit step of every transport), ``pools`` (one thread
+pool per kind of blocking work), ``mounted`` (the /v1, admin, dashboard, OIDC and Builder routes
+on Starlette), ``openapi_models`` (the typed models the OpenAPI schemas are generated from).
 """
 
 from __future__ import annotations

@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
+from starlette.requests import Request
+
 from clearinghouse.api.errors import ApiError, BadRequest, Unauthenticated
 from clearinghouse.api.bodies import Receive, Scope, read_body
 from clearinghouse.api.http import Response
+from clearinghouse.api.mounted import Endpoint, database_pool
 from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX
-from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoices import InvoiceError, LineGrouping
@@ -62,10 +64,6 @@ ACTOR: Final = "admin-api"
 
 ROW_ID_MAX: Final = (1 << 63) - 1
 """Invoice and gateway ids are BIGINT: a larger id names no row, and is refused as malformed."""
-
-ADMIN_THREADS_MAX: Final = 2
-"""Finance calls are rare and some are slow (a month's draft, a PDF): two threads of their own
-keep them from holding the signing pool's threads or more than two database connections."""
 
 ADMIN_BODY_BYTES_MAX: Final = 4 * 1024
 """An admin body is a few ids, a month and a reason (at most ~1 KiB of audit text)."""
@@ -100,7 +98,6 @@ _LEDGER_STATUS: Final[tuple[tuple[type[ClearinghouseError], int], ...]] = (
 """The admin transport's one table of ledger and billing errors → HTTP status; the first match
 wins. Anything else (DatabaseUnavailable, InvariantViolation) is http.py's to answer."""
 
-Handler = Callable[[Scope, Receive], Awaitable[Response]]
 Query = Mapping[str, str]
 _Choice = TypeVar("_Choice", bound=StrEnum)
 
@@ -115,9 +112,9 @@ class Export:
 
 
 class AdminRoutes:
-    """The /admin/v1/ routes over one ledger; ``routes()`` is merged into the ASGI app."""
+    """The /admin/v1/ routes over one ledger; ``routes()`` is mounted on Starlette (mounted.py)."""
 
-    def __init__(self, db: Database, token: str, *, threads: int = ADMIN_THREADS_MAX,
+    def __init__(self, db: Database, token: str, *,
                  invoicing: InvoicingSettings = InvoicingSettings(), overdue: OverdueBook | None = None) -> None:
         """``overdue`` is the daemon's overdue book: marking an invoice paid here lifts its
         gateway's stop at once (billing/overdue.py)."""
@@ -127,9 +124,8 @@ class AdminRoutes:
         self._invoicing = invoicing
         self._overdue = overdue
         self._token = token.encode("ascii")
-        self._pool = BlockingPool("admin", threads)
 
-    def routes(self) -> dict[str, dict[str, Handler]]:
+    def routes(self) -> dict[str, dict[str, Endpoint]]:
         """Path → method → handler."""
         return {
             "/admin/v1/invoices": {"GET": self._guarded(self._list)},
@@ -141,17 +137,13 @@ class AdminRoutes:
             "/admin/v1/usage": {"GET": self._guarded(self._usage)},
         }
 
-    def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._pool.close()
-
-    def _guarded(self, handler: Handler) -> Handler:
+    def _guarded(self, handler: Endpoint) -> Endpoint:
         """The route: authenticate first, then the handler, its ledger errors as ApiErrors."""
 
-        async def answer(scope: Scope, receive: Receive) -> Response:
-            self._authenticate(RequestHeaders(scope["headers"]))
+        async def answer(request: Request) -> Response:
+            self._authenticate(RequestHeaders(request.scope["headers"]))
             try:
-                return await handler(scope, receive)
+                return await handler(request)
             except ApiError:
                 raise
             except ClearinghouseError as exc:
@@ -170,61 +162,62 @@ class AdminRoutes:
         if not hmac.compare_digest(presented.strip().encode("latin-1"), self._token):
             raise _unauthenticated("wrong admin token")
 
-    async def _list(self, scope: Scope, receive: Receive) -> Response:
-        query = admin_query(scope, {"gateway_id", "limit"})
+    async def _list(self, request: Request) -> Response:
+        query = admin_query(request.scope, {"gateway_id", "limit"})
         gateway_id = _query_id(query, "gateway_id", required=False)
         limit = _int_text(query.get("limit", str(INVOICES_LISTED_DEFAULT)), "limit", ADMIN_INVOICES_LISTED_MAX)
-        rows = await self._pool.run(_list_invoices, self._db, gateway_id, limit)
+        rows = await database_pool(request).run(_list_invoices, self._db, gateway_id, limit)
         return _json_response({"invoices": [invoice_document(row) for row in rows]})
 
-    async def _draft(self, scope: Scope, receive: Receive) -> Response:
-        body = await _body(scope, receive, {"gateway_id", "month", "start", "end", "group_by"})
+    async def _draft(self, request: Request) -> Response:
+        body = await _body(request.scope, request.receive, {"gateway_id", "month", "start", "end", "group_by"})
         gateway_id = _id(body.get("gateway_id"), "gateway_id")
         start, end = _period(body)
         grouping = _choice(body.get("group_by", LineGrouping.PIPELINE_MODEL.value), "group_by", LineGrouping)
-        row, lines = await self._pool.run(_draft_for_period, self._db, gateway_id, start, end, grouping,
+        row, lines = await database_pool(request).run(_draft_for_period, self._db, gateway_id, start, end, grouping,
                                           self._invoicing)
         return _json_response(invoice_document(row) | {"lines": lines})
 
-    async def _issue(self, scope: Scope, receive: Receive) -> Response:
-        body = await _body(scope, receive, {"invoice_id", "reason", "allow_open_period"})
+    async def _issue(self, request: Request) -> Response:
+        body = await _body(request.scope, request.receive, {"invoice_id", "reason", "allow_open_period"})
         invoice_id, reason = _id(body.get("invoice_id"), "invoice_id"), _text(body, "reason", "issued")
         allow_open_period = body.get("allow_open_period", False)
         if not isinstance(allow_open_period, bool):
             raise BadRequest(f"allow_open_period must be true or false, got {allow_open_period!r:.40}")
-        row = await self._pool.run(_issue_invoice, self._db, invoice_id, reason, self._invoicing, allow_open_period)
+        row = await database_pool(request).run(_issue_invoice, self._db, invoice_id, reason, self._invoicing,
+                                               allow_open_period)
         return _json_response(invoice_document(row))
 
-    async def _paid(self, scope: Scope, receive: Receive) -> Response:
-        body = await _body(scope, receive, {"invoice_id", "paid_at", "reason"})
+    async def _paid(self, request: Request) -> Response:
+        body = await _body(request.scope, request.receive, {"invoice_id", "paid_at", "reason"})
         invoice_id, reason = _id(body.get("invoice_id"), "invoice_id"), _text(body, "reason", "payment received")
         paid_at = datetime.now(UTC) if body.get("paid_at") is None else _moment(body["paid_at"], "paid_at")
-        row = await self._pool.run(_mark_paid, self._db, invoice_id, paid_at, reason, self._overdue)
+        row = await database_pool(request).run(_mark_paid, self._db, invoice_id, paid_at, reason, self._overdue)
         return _json_response(invoice_document(row))
 
-    async def _void(self, scope: Scope, receive: Receive) -> Response:
-        body = await _body(scope, receive, {"invoice_id", "reason"})
+    async def _void(self, request: Request) -> Response:
+        body = await _body(request.scope, request.receive, {"invoice_id", "reason"})
         invoice_id, reason = _id(body.get("invoice_id"), "invoice_id"), _text(body, "reason", None)
-        voided, credit = await self._pool.run(_void_with_credit_note, self._db, invoice_id, reason)
+        voided, credit = await database_pool(request).run(_void_with_credit_note, self._db, invoice_id, reason)
         return _json_response({"voided": invoice_document(voided), "credit_note": invoice_document(credit)})
 
-    async def _export(self, scope: Scope, receive: Receive) -> Response:
+    async def _export(self, request: Request) -> Response:
         names = {"invoice_id", "format", "issuer_name", "stripe_customer_id", "event_name", "subject"}
-        query = admin_query(scope, names)
+        query = admin_query(request.scope, names)
         invoice_id = _query_id(query, "invoice_id", required=True)
         export_format = _format(query.get("format"))
         if export_format == "stripe" and not query.get("stripe_customer_id"):
             raise BadRequest("format=stripe needs stripe_customer_id (the gateway's Stripe customer)")
-        export = await self._pool.run(_exported, self._db, invoice_id, export_format, query)
+        export = await database_pool(request).run(_exported, self._db, invoice_id, export_format, query)
         disposition = f'attachment; filename="{export.filename}"'
         return Response(200, export.data, {"Content-Type": export.content_type, "Content-Disposition": disposition})
 
-    async def _usage(self, scope: Scope, receive: Receive) -> Response:
-        query = admin_query(scope, {"gateway_id", "month", "start", "end", "group_by"})
+    async def _usage(self, request: Request) -> Response:
+        query = admin_query(request.scope, {"gateway_id", "month", "start", "end", "group_by"})
         gateway_id = _query_id(query, "gateway_id", required=False)
         start, end = _period(query)
         grouping = _choice(query.get("group_by", UsageGrouping.GATEWAY.value), "group_by", UsageGrouping)
-        groups = await self._pool.run(_grouped_usage, self._db, gateway_id, start, end, grouping)
+        groups = await database_pool(request).run(_grouped_usage, self._db, gateway_id, start, end, grouping)
         document = {"start": start.isoformat(), "end": end.isoformat(), "group_by": grouping.value,
                     "gateway_id": gateway_id, "groups": [_usage_document(key, usage) for key, usage in groups]}
         return _json_response(document)

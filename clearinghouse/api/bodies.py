@@ -2,8 +2,8 @@
 
 Every HTTP route that takes a body (spec 02's, /v1, /admin/v1, the dashboard's login form) reads
 it with ``read_body`` and decodes it with ``decoded``. The app (http.py) puts its configured
-``HttpLimits`` and its decode pool in each request's ASGI scope (LIMITS_SCOPE_KEY,
-DECODE_POOL_SCOPE_KEY), so the routes mounted beside it apply the same limits and threads.
+``HttpLimits`` and its thread pools in each request's ASGI scope (LIMITS_SCOPE_KEY,
+pools.POOLS_SCOPE_KEY), so the routes mounted beside it apply the same limits and threads.
 
 Why a decode pool: every decoder an outsider reaches is linear in its input (benchmarks/decoders.py
 measures the worst case per byte), but a linear cost on a 16 MiB body (the largest
@@ -28,7 +28,7 @@ from clearinghouse.api.limits import (
     HttpLimits,
 )
 from clearinghouse.api.payloads import check_json_depth
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import POOLS_SCOPE_KEY, Pools
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,9 +38,6 @@ _T = TypeVar("_T")
 
 LIMITS_SCOPE_KEY = "clearinghouse.limits"
 """Where RemoteSignerApp puts its HttpLimits in each request's ASGI scope (for ``read_body``)."""
-
-DECODE_POOL_SCOPE_KEY = "clearinghouse.decode_pool"
-"""Where RemoteSignerApp puts its decode pool in each request's ASGI scope (for ``decoded``)."""
 
 
 class ClientGone(Exception):
@@ -72,12 +69,12 @@ async def read_body(scope: Scope, receive: Receive, size_max: int | None = None)
 
 async def decoded(scope: Scope, body: bytes, decode: Callable[[bytes], _T]) -> _T:
     """``decode(body)``: on the event loop for a body of at most INLINE_DECODE_BYTES_MAX bytes,
-    else on the app's decode threads (DECODE_POOL_SCOPE_KEY; 503 when none is free in time).
+    else on the app's decode threads (POOLS_SCOPE_KEY; 503 when none is free in time).
     Raises what ``decode`` raises."""
-    pool: BlockingPool | None = scope.get(DECODE_POOL_SCOPE_KEY)
-    if pool is None or len(body) <= INLINE_DECODE_BYTES_MAX:
+    pools: Pools | None = scope.get(POOLS_SCOPE_KEY)
+    if pools is None or len(body) <= INLINE_DECODE_BYTES_MAX:
         return decode(body)
-    return await pool.run(decode, body)
+    return await pools.decode.run(decode, body)
 
 
 async def _received(receive: Receive, body_max: int) -> bytes:

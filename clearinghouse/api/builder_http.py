@@ -21,21 +21,24 @@ Errors are ``{"error": {"message": …}}``; tokens are never logged or echoed.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any, Final
 
+from starlette.requests import Request
+
 from clearinghouse.api.admin_http import admin_query
 from clearinghouse.api.bodies import Receive, Scope, read_body
+from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.errors import ApiError, BadRequest
 from clearinghouse.api.http import Response
 from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, USER, USER_TOKEN, USERS
-from clearinghouse.api.oidc_http import bearer_token, identity_api_error
+from clearinghouse.api.mounted import Endpoint, database_pool
+from clearinghouse.api.oidc_http import identity_api_error
 from clearinghouse.api.payloads import check_encodable, check_json_depth
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
-from clearinghouse.api.templates import template_params
 from clearinghouse.billing.invoicing import month_period
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.identity.errors import IdentityError, InsufficientScope
@@ -49,34 +52,30 @@ from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.identity import App, EndUser
 from clearinghouse.ledger.limits import END_USERS_LISTED_MAX
 
-BUILDER_THREADS_MAX: Final = 2
-"""Builder calls are an app's server provisioning users: rare next to signing, each a read or two."""
 BUILDER_BODY_BYTES_MAX: Final = 4 * 1024
 """A body is an external id, an e-mail, a flag or an amount."""
 USERS_LISTED_DEFAULT: Final = 100
 WEI_DIGITS_MAX: Final = 78
 """An amount of wei has at most 78 digits (a uint256)."""
 
-Handler = Callable[[Scope, Receive], Awaitable[Response]]
 _LEDGER_STATUS: Final = ((NotFound, 404), (LedgerConflict, 409), (InvalidLedgerInput, 400))
 """The Builder transport's table of ledger errors → status; identity errors: oidc_http.IDENTITY_STATUS."""
 
 
 
 class BuilderRoutes:
-    """The Builder API over one IdentityService. ``routes()`` holds the fixed path, ``templates()``
-    the paths with ``{parameters}`` (the ASGI app matches them after its fixed routes)."""
+    """The Builder API over one IdentityService; ``routes()`` is mounted on Starlette (mounted.py),
+    which matches the paths with ``{parameters}`` after the fixed ones."""
 
-    def __init__(self, db: Database, identity: IdentityService, *, threads: int = BUILDER_THREADS_MAX) -> None:
+    def __init__(self, db: Database, identity: IdentityService) -> None:
         self._db = db
         self._identity = identity
-        self._pool = BlockingPool("builder", threads)
+        self._callers = CallerCheck(None, identity=identity)
 
-    def routes(self) -> dict[str, dict[str, Handler]]:
-        return {OWN_USAGE: {"GET": self._guarded(self._own_usage)}}
-
-    def templates(self) -> dict[str, dict[str, Handler]]:
+    def routes(self) -> dict[str, dict[str, Endpoint]]:
+        """Path (``{parameters}`` for Starlette to match) → method → endpoint."""
         return {
+            OWN_USAGE: {"GET": self._guarded(self._own_usage)},
             USERS: {"GET": self._guarded(self._list), "POST": self._guarded(self._provision)},
             USER: {"GET": self._guarded(self._get), "PUT": self._guarded(self._update),
                    "DELETE": self._guarded(self._deactivate)},
@@ -85,13 +84,10 @@ class BuilderRoutes:
             APP_USAGE: {"GET": self._guarded(self._app_usage)},
         }
 
-    def close(self) -> None:
-        self._pool.close()
-
-    def _guarded(self, handler: Handler) -> Handler:
-        async def answer(scope: Scope, receive: Receive) -> Response:
+    def _guarded(self, handler: Endpoint) -> Endpoint:
+        async def answer(request: Request) -> Response:
             try:
-                return await handler(scope, receive)
+                return await handler(request)
             except IdentityError as exc:
                 raise identity_api_error(exc) from None
             except ApiError:
@@ -106,94 +102,97 @@ class BuilderRoutes:
 
     async def _app(self, scope: Scope, needed: TokenScope) -> App:
         """The app of the bearer token, which must be the path's app."""
-        token = bearer_token(RequestHeaders(scope["headers"]))
-        app = await self._pool.run(self._identity.app_of, token, needed)
+        app = await self._callers.app(RequestHeaders(scope["headers"]), needed, pools_of(scope).database)
         if app.client_id != path_params(scope)["clientId"]:
             raise InsufficientScope("the token belongs to another app")
         return app
 
-    async def _list(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_READ)
-        query = admin_query(scope, {"limit", "after"})
+    async def _list(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_READ)
+        query = admin_query(request.scope, {"limit", "after"})
         limit = _whole(query.get("limit", str(USERS_LISTED_DEFAULT)), "limit", END_USERS_LISTED_MAX, 1)
         after = _whole(query.get("after", "0"), "after", (1 << 63) - 1, 0)
-        users = await self._pool.run(lambda: stored.list_users(self._db, app, after_id=after, limit=limit))
+        users = await database_pool(request).run(lambda: stored.list_users(self._db, app, after_id=after, limit=limit))
         next_after = users[-1].id if len(users) == limit else None
         return _json(200, {"users": [user_document(u) for u in users], "next_after": next_after})
 
-    async def _provision(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_WRITE)
-        body = await _body(scope, receive, {"external_id", "email"})
+    async def _provision(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_WRITE)
+        body = await _body(request.scope, request.receive, {"external_id", "email"})
         external_id, email = _text(body, "external_id", required=True), _text(body, "email")
-        user = await self._pool.run(stored.provision_user, self._db, app, external_id, email)
+        user = await database_pool(request).run(stored.provision_user, self._db, app, external_id, email)
         return _json(201, user_document(user))
 
-    async def _get(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_READ)
-        user = await self._pool.run(self._identity.user, app, path_params(scope)["externalUserId"])
+    async def _get(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_READ)
+        user = await database_pool(request).run(self._identity.user, app, _external_user_id(request))
         return _json(200, user_document(user))
 
-    async def _update(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_WRITE)
-        body = await _body(scope, receive, {"email", "active"})
+    async def _update(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_WRITE)
+        body = await _body(request.scope, request.receive, {"email", "active"})
         active = body.get("active")
         if active is not None and not isinstance(active, bool):
             raise BadRequest(f"active must be true or false, got {active!r:.20}")
-        user = await self._pool.run(lambda: self._identity.update_user(
-            app, path_params(scope)["externalUserId"], email=_text(body, "email"), active=active))
+        user = await database_pool(request).run(lambda: self._identity.update_user(
+            app, _external_user_id(request), email=_text(body, "email"), active=active))
         return _json(200, user_document(user))
 
-    async def _deactivate(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_WRITE)
-        user = await self._pool.run(lambda: self._identity.update_user(
-            app, path_params(scope)["externalUserId"], email=None, active=False))
+    async def _deactivate(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_WRITE)
+        user = await database_pool(request).run(lambda: self._identity.update_user(
+            app, _external_user_id(request), email=None, active=False))
         return _json(200, user_document(user))
 
-    async def _token(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_TOKEN)
-        body = await _body(scope, receive, {"scope", "expires_in"})
+    async def _token(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_TOKEN)
+        body = await _body(request.scope, request.receive, {"scope", "expires_in"})
         lifetime = body.get("expires_in")
         if lifetime is not None and (type(lifetime) is not int or lifetime <= 0):
             raise BadRequest("expires_in must be a whole number of seconds > 0")
-        issued = await self._pool.run(self._identity.mint_user_token, app, path_params(scope)["externalUserId"],
+        issued = await database_pool(request).run(self._identity.mint_user_token, app, _external_user_id(request),
                                       _text(body, "scope"), lifetime)
         return _json(200, issued.body(), {"Cache-Control": "no-store"})
 
-    async def _allowance(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_READ)
-        user = await self._pool.run(self._identity.user, app, path_params(scope)["externalUserId"])
+    async def _allowance(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_READ)
+        user = await database_pool(request).run(self._identity.user, app, _external_user_id(request))
         return _json(200, allowance_document(user))
 
-    async def _grant(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USERS_WRITE)
-        body = await _body(scope, receive, {"amount_wei"})
+    async def _grant(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USERS_WRITE)
+        body = await _body(request.scope, request.receive, {"amount_wei"})
         amount = body.get("amount_wei")
         if not isinstance(amount, str) or not amount.isdigit() or len(amount) > WEI_DIGITS_MAX or int(amount) <= 0:
             raise BadRequest(f"amount_wei must be a decimal string of wei > 0 (at most {WEI_DIGITS_MAX} digits)")
-        user = await self._pool.run(stored.grant_allowance, self._db, app, path_params(scope)["externalUserId"],
+        user = await database_pool(request).run(stored.grant_allowance, self._db, app, _external_user_id(request),
                                     int(amount))
         return _json(200, allowance_document(user))
 
-    async def _app_usage(self, scope: Scope, receive: Receive) -> Response:
-        app = await self._app(scope, TokenScope.USAGE_READ)
-        group_by, start, end = _usage_query(scope)
-        groups = await self._pool.run(app_usage, self._db, app, start, end, group_by)
+    async def _app_usage(self, request: Request) -> Response:
+        app = await self._app(request.scope, TokenScope.USAGE_READ)
+        group_by, start, end = _usage_query(request.scope)
+        groups = await database_pool(request).run(app_usage, self._db, app, start, end, group_by)
         return _json(200, _usage_answer(group_by, start, end, groups))
 
-    async def _own_usage(self, scope: Scope, receive: Receive) -> Response:
-        token = bearer_token(RequestHeaders(scope["headers"]))
-        _, user = await self._pool.run(self._identity.user_of, token, TokenScope.USAGE_READ)
-        group_by, start, end = _usage_query(scope)
-        groups = await self._pool.run(user_usage, self._db, user, start, end, group_by)
+    async def _own_usage(self, request: Request) -> Response:
+        user = await self._callers.end_user(RequestHeaders(request.scope["headers"]), TokenScope.USAGE_READ,
+                                            database_pool(request))
+        group_by, start, end = _usage_query(request.scope)
+        groups = await database_pool(request).run(user_usage, self._db, user, start, end, group_by)
         return _json(200, _usage_answer(group_by, start, end, groups) | {"external_id": user.external_id})
 
 
 def path_params(scope: Scope) -> dict[str, str]:
-    """The matched template's ``{parameters}``; BadRequest for one that is not valid text."""
-    params = template_params(scope)
+    """The matched route's ``{parameters}`` (Starlette's); BadRequest for one that is not valid text."""
+    params: dict[str, str] = scope.get("path_params", {})
     for name, value in params.items():
         check_encodable(name, value)
     return params
+
+
+def _external_user_id(request: Request) -> str:
+    return path_params(request.scope)["externalUserId"]
 
 
 def user_document(user: EndUser) -> dict[str, object]:

@@ -2,7 +2,8 @@
 
 ``GrpcServer`` hosts, on one port:
 
-- ``clearinghouse.v1.Clearinghouse`` (grpc_service.py), on a pool of GRPC_THREADS_MAX threads
+- ``clearinghouse.v1.Clearinghouse`` (grpc_service.py), on the gateway-call threads (pools.py:
+  the daemon's, shared with /v1, else GATEWAY_CALL_THREADS_MAX of its own)
   with at most ``GrpcLimits.concurrent_rpcs_max`` calls admitted (more are refused
   RESOURCE_EXHAUSTED at once) and request messages bounded by ``GrpcLimits.message_bytes_max``
   (the [limits] settings; defaults GRPC_CONCURRENT_RPCS_MAX and GRPC_MESSAGE_BYTES_MAX);
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -30,12 +30,13 @@ from grpc_reflection.v1alpha import reflection
 
 from clearinghouse.api.grpc_service import SERVICE_NAME, GrpcGateway
 from clearinghouse.api.limits import (
+    GATEWAY_CALL_THREADS_MAX,
     GRPC_KEEPALIVE_TIME_S,
     GRPC_RESPONSE_BYTES_MAX,
     GRPC_SHUTDOWN_GRACE_S,
-    GRPC_THREADS_MAX,
     GrpcLimits,
 )
+from clearinghouse.api.pools import BlockingPool
 
 LOG = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class GrpcServer:
         port: int,
         *,
         tls: GrpcTls | None = None,
-        threads: int = GRPC_THREADS_MAX,
+        pool: BlockingPool | None = None,
+        threads: int = GATEWAY_CALL_THREADS_MAX,
         grace_s: float = GRPC_SHUTDOWN_GRACE_S,
         limits: GrpcLimits | None = None,
     ) -> None:
@@ -72,10 +74,12 @@ class GrpcServer:
         self._address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._tls = tls
         self._grace_s = grace_s
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc")
+        # The daemon's gateway-call pool is closed by the daemon; one of its own, on stop.
+        self._owns_pool = pool is None
+        self._pool = BlockingPool("gateway-calls", threads) if pool is None else pool
         self._health = health.HealthServicer()
         self._server = grpc.server(
-            self._executor,
+            self._pool.executor,
             handlers=[gateway.handler()],
             maximum_concurrent_rpcs=limits.concurrent_rpcs_max,
             options=[
@@ -119,7 +123,8 @@ class GrpcServer:
         call finished within it (False: the rest were cancelled)."""
         self._health.enter_graceful_shutdown()
         finished = self._server.stop(self._grace_s).wait(self._grace_s + 1.0)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_pool:
+            self._pool.executor.shutdown(wait=False, cancel_futures=True)
         if not finished:
             LOG.warning("gRPC calls still running %g s after shutdown began; cancelled", self._grace_s)
         return finished

@@ -3,9 +3,10 @@
 Every method, in order — nothing is decoded, and nothing signed, before the caller is known:
 
 1. authenticate ``authorization: Bearer <API key>`` metadata with the gateway API keys of the
-   HTTP API (``ApiKeyAuthenticator``; a key seen within API_KEY_CACHE_TTL_S costs no database
-   read); ``livepeer-usage-subject`` metadata attributes a call like the HTTP header does;
-2. signing methods: the gateway's calls/s rate limit, shared with the HTTP transport;
+   HTTP API (caller.py, the HTTP routes' own step; a key seen within API_KEY_CACHE_TTL_S costs
+   no database read); ``livepeer-usage-subject`` metadata attributes a call like the HTTP
+   header does;
+2. signing methods: the gateway's calls/s rate limit, shared with the HTTP transport (caller.py);
 3. decode the request bytes (handlers take raw bytes, so a malformed message is our
    INVALID_ARGUMENT with reason BAD_REQUEST, not the gRPC core's generic error);
 4. call ``GatewayService``; a signing call carries the client's deadline down to the moment
@@ -18,8 +19,8 @@ google.rpc.ErrorInfo: ``reason`` (errors.Reason, the same strings as the /v1 JSO
 comes from ``errors.REASON_STATUS``; nothing here chooses one. An unexpected exception is logged
 with a call id and answered INTERNAL "Internal Server Error".
 
-Handlers run on the gRPC server's thread pool (grpc_server.py), where blocking database and
-signing work belongs. Each call runs in a fresh ``contextvars.Context`` holding its request id
+Handlers run on the gRPC server's thread pool (grpc_server.py: the gateway-call threads of
+pools.py, shared with /v1), where blocking database and signing work belongs. Each call runs in a fresh ``contextvars.Context`` holding its request id
 (the client's ``x-request-id`` metadata when it is a safe one, see ``clearinghouse.logs``) and,
 once authenticated, its gateway: pool threads are reused, so a call must not see the ids of the
 call the thread ran before. With ``metrics``, every call is timed under its method name and code,
@@ -42,6 +43,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
+from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, Reason, V1Answer, v1_answer
 from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.metrics import Metrics
@@ -60,7 +62,7 @@ from clearinghouse.api.v1_messages import (
     usage_message,
 )
 from clearinghouse.errors import InvariantViolation
-from clearinghouse.logs import bind_gateway, current_gateway_id, current_request_id, start_request
+from clearinghouse.logs import current_gateway_id, current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.calls import Caller
@@ -89,8 +91,7 @@ class GrpcGateway:
         rejections: RecentRejections | None = None,
     ) -> None:
         self._service = service
-        self._api_keys = api_keys
-        self._rate_limiter = rate_limiter
+        self._callers = CallerCheck(api_keys, rate_limiter)
         self._metrics = metrics
         self._rejections = rejections
 
@@ -123,10 +124,7 @@ class GrpcGateway:
         started_s = time.perf_counter()
         start_request(_metadata_value(context, "x-request-id"))
         try:
-            caller = self._authenticate(context)
-            bind_gateway(caller.gateway_id, caller.subject)
-            if signing and self._rate_limiter is not None:
-                self._rate_limiter.admit(caller.gateway_id)
+            caller = self._callers.caller(_credentials(context), signing=signing)
             response = behaviour(caller, request, context).SerializeToString()
         except Exception as exc:  # every error is answered; a bug is logged, masked
             answer = _answer(name, exc)
@@ -145,14 +143,6 @@ class GrpcGateway:
                 transport="grpc", route=method, gateway_id=current_gateway_id(),
                 status=answer.grpc_code.name, reason=answer.reason.value, message=answer.message,
             )
-
-    def _authenticate(self, context: grpc.ServicerContext) -> Caller:
-        headers = RequestHeaders(
-            (key.encode("latin-1"), value.encode("latin-1"))
-            for key, value in context.invocation_metadata()
-            if isinstance(value, str)
-        )
-        return self._api_keys.cached_caller(headers) or self._api_keys.caller(headers)
 
     def _get_signer_info(
         self, caller: Caller, request: bytes, context: grpc.ServicerContext
@@ -206,6 +196,15 @@ def deadline_s(context: grpc.ServicerContext) -> float | None:
         )
     return time.monotonic() + remaining_s
 
+
+
+def _credentials(context: grpc.ServicerContext) -> RequestHeaders:
+    """The call's text metadata, read like HTTP headers (authorization, livepeer-usage-subject)."""
+    return RequestHeaders(
+        (key.encode("latin-1"), value.encode("latin-1"))
+        for key, value in context.invocation_metadata()
+        if isinstance(value, str)
+    )
 
 
 def _metadata_value(context: grpc.ServicerContext, key: str) -> str | None:

@@ -1,16 +1,21 @@
-"""The remote-signer HTTP API (spec 02) as a raw ASGI application.
+"""The remote-signer HTTP API (spec 02) as a raw ASGI application, and the app around every route.
 
-Routes: ``POST /sign-orchestrator-info``, ``POST /generate-live-payment``, ``GET /healthz``
-(the process answers), ``GET /readyz`` (database reachable, schema current), the clearinghouse.v1
-JSON routes when given (``v1``: v1_http.py, the gRPC API's twin), the finance routes under
-/admin/v1/ when given (``admin``: admin_http.py, with their own bearer token) and ``GET
-/v1/health`` (deposit health: state, reasons, deposit, reserve, exposure, runway; with API keys
-configured it needs a valid key, like /sign-orchestrator-info: it is the operator's position).
+Fast-path routes (a dict lookup): ``POST /sign-orchestrator-info``, ``POST
+/generate-live-payment``, ``GET /healthz`` (the process answers), ``GET /readyz`` (database
+reachable, schema current), ``GET /discover-orchestrators`` and ``GET /v1/health`` (deposit
+health: state, reasons, deposit, reserve, exposure, runway; with API keys configured it needs a
+valid key, like /sign-orchestrator-info: it is the operator's position).
 /v1/health answers from memory, so it keeps answering while the RPC or the database is down.
 ``GET /metrics`` (Prometheus text format, metrics.py) when given ``metrics``; with
 ``metrics_token`` it needs ``Authorization: Bearer <token>``, compared in constant time.
-``GET /openapi.json`` describes every route (openapi.py); the operator dashboard under
-/dashboard when given (``dashboard``: dashboard/, behind the admin token's login).
+``GET /openapi.json`` describes every route (openapi.py).
+
+Mounted beside them on Starlette (mounted.py), when given: the clearinghouse.v1 JSON routes
+(``v1``: v1_http.py, the gRPC API's twin), the finance routes under /admin/v1/ (``admin``:
+admin_http.py, with their own bearer token), the operator dashboard under /dashboard
+(``dashboard``: dashboard/, behind the admin token's login), the OIDC provider (``oidc``) and
+the Builder API (``builder``). What follows (request ids, limits, pools, error bodies, metrics,
+the rejection log) applies to them exactly as to the fast path: this app runs around both.
 
 Every request gets an id (the client's ``X-Request-Id`` when it is a safe one, see
 ``clearinghouse.logs``), sent back as ``X-Request-Id`` and bound to the log context with the
@@ -22,8 +27,7 @@ Why raw ASGI: benchmarks/README.md measured, for this exact payload on uvicorn, 
 callable at ~6.9k requests/s against Starlette ~5.5k and FastAPI ~5.0k. Four fixed routes need
 no framework: a dict lookup routes, and the JSON codec (payloads.py) is ours anyway because
 spec 02's Go-style decoding (case-insensitive keys, strict base64) is not what a framework's
-validation layer does. The admin API, with many routes and an OpenAPI document, may well use a
-framework; it can be mounted beside this app.
+validation layer does. The other routes, many and with path parameters, are routed by Starlette.
 
 A payment call, in order — nothing is signed before every check has passed:
 
@@ -35,13 +39,14 @@ A payment call, in order — nothing is signed before every check has passed:
    the one being answered. So a slow, endless or pipelining client holds no more than one
    connection slot and bounded memory, for a bounded time;
 1. headers over the configured request_header_bytes_max (at most REQUEST_HEADER_BYTES_MAX) → 431;
-2. with API keys: authenticate (401/403) before the body is even read — on the event loop
-   when the key was looked up within API_KEY_CACHE_TTL_S, else one read on a worker thread;
+2. with API keys: authenticate (401/403; caller.py, the step /v1 and gRPC share) before the
+   body is even read — on the event loop when the key was looked up within
+   API_KEY_CACHE_TTL_S, else one read on a signing thread;
 3. read the body (413 over request_body_bytes_max, 408 after request_body_timeout_s; a JSON
    body nested deeper than json_depth_max → 400) and decode it (400, payloads.py), on the
    decode threads when it is over INLINE_DECODE_BYTES_MAX (bodies.py);
 4. with a webhook: ask it (its status, 503 when down, 500 on garbage; webhook.py);
-   then the caller's gateway must be within its calls/s rate limit (429; rate_limit.py);
+   then the caller's gateway must be within its calls/s rate limit (429; caller.py, rate_limit.py);
 5. ``PaymentService.payment_work`` — decoding the offer, the state's signature, planning — on the
    event loop for a body it decoded (it reads memory only and costs ~0.2 ms), on a bounded thread
    pool when the body was large or planning may wait on the chain (the recipient check); then the
@@ -53,10 +58,10 @@ A payment call, in order — nothing is signed before every check has passed:
    and the body's extras.
 
 The limits come from ``limits.HttpLimits`` (the [limits] settings); the app puts them and its
-decode pool in each request's scope, so ``bodies.read_body`` and ``bodies.decoded`` apply the
-configured size, time and depth to every route that reads a body (v1_http.py, admin_http.py and
-the dashboard's too). An answer the client closed its connection before (server.py marks the
-scope) is one INFO line, not an error.
+thread pools (pools.py) in each request's scope, so ``bodies.read_body`` and ``bodies.decoded``
+apply the configured size, time and depth to every route that reads a body (the mounted
+routes too), and the mounted routes run their blocking work on the same pools. An answer the
+client closed its connection before (server.py marks the scope) is one INFO line, not an error.
 
 Errors are ``{"error": {"message": …}}``. An unexpected exception is logged with the request id
 (also sent as ``X-Request-Id``), never with the body or headers, and answered 500
@@ -77,7 +82,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.bodies import (
-    DECODE_POOL_SCOPE_KEY,
     LIMITS_SCOPE_KEY,
     ClientGone,
     Message,
@@ -88,7 +92,6 @@ from clearinghouse.api.bodies import (
     read_body,
 )
 from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY
-from clearinghouse.api.templates import compile_template, match
 from clearinghouse.api.errors import (
     ApiError,
     HeadersTooLarge,
@@ -101,8 +104,8 @@ from clearinghouse.api.errors import (
     refusal_error,
     refusal_of,
 )
+from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.limits import (
-    DECODE_THREADS_MAX,
     INLINE_DECODE_BYTES_MAX,
     REQUEST_HEADER_BYTES_MAX,
     SIGNING_THREADS_MAX,
@@ -116,8 +119,9 @@ from clearinghouse.api.payloads import (
     orchestrator_info_body,
     payment_body,
 )
+from clearinghouse.api.mounted import ANSWER_SCOPE_KEY, MountedRoutes, route_label
 from clearinghouse.api.metrics import EXPOSITION_CONTENT_TYPE, UNMATCHED_ROUTE, Metrics, http_status_class
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import POOLS_SCOPE_KEY, Pools
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.api.requests import RequestHeaders
@@ -169,6 +173,10 @@ class Response:
     message: str = ""
 
 
+Handler = Callable[[Scope, Receive], Awaitable[Response]]
+"""A fast-path route: its answer to a request (scope and ``receive``)."""
+
+
 class _BodyReceipt:
     """``receive``, noting whether the request's body was read to its end.
 
@@ -192,6 +200,36 @@ class _BodyReceipt:
         if message["type"] == "http.request" and not message.get("more_body", False):
             self.complete = True
         return message
+
+
+class _MountedSend:
+    """``send`` for a mounted (Starlette) route: adds the request id, and Connection: close when
+    the body was not read to its end (see _BodyReceipt), to its answer, and keeps what the app
+    counts and logs of it."""
+
+    __slots__ = ("_send", "_request_id", "_body", "started", "status")
+
+    def __init__(self, send: Send, request_id: str, body: _BodyReceipt) -> None:
+        self._send = send
+        self._request_id = request_id
+        self._body = body
+        self.started = False
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            headers = [*message.get("headers", ()), (b"x-request-id", self._request_id.encode("ascii"))]
+            if not self._body.complete:
+                headers.append((b"connection", b"close"))
+            message = {**message, "headers": headers}
+        await self._send(message)
+
+    def answer(self, scope: Scope) -> Response:
+        """The answer sent, as the app counts and logs it: status, reason and message."""
+        reason, message = scope.get(ANSWER_SCOPE_KEY, (None, ""))
+        return Response(self.status, b"", reason=reason, message=message)
 
 
 class RemoteSignerApp:
@@ -222,6 +260,7 @@ class RemoteSignerApp:
         discovery: DiscoveryBook | None = None,
         oidc: OidcRoutes | None = None,
         builder: BuilderRoutes | None = None,
+        pools: Pools | None = None,
     ) -> None:
         if (api_keys is None) == (webhook is None):
             raise ValueError("configure exactly one of api_keys and webhook")
@@ -229,15 +268,14 @@ class RemoteSignerApp:
             raise ValueError("metrics_token needs metrics, and must not be empty")
         self._service = service
         self._limits = limits
-        self._api_keys = api_keys
+        self._callers = CallerCheck(api_keys, rate_limiter)
         self._webhook = webhook
-        self._rate_limiter = rate_limiter
         self._deposit_health = deposit_health
         self._discovery = discovery
-        self._signing_pool = BlockingPool("signing", signing_threads)
-        self._webhook_pool = BlockingPool("webhook", webhook_threads) if webhook else None
-        self._decode_pool = BlockingPool("decode", DECODE_THREADS_MAX)  # bodies.decoded
-        self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {
+        # The daemon's pools, shared with gRPC (and closed by the daemon); else pools of its own.
+        self._owned_pools = pools is None
+        self._pools = pools or Pools.sized(signing_threads=signing_threads, webhook_threads=webhook_threads)
+        self._routes: dict[str, dict[str, Handler]] = {
             "/sign-orchestrator-info": {"POST": self._sign_orchestrator_info},
             "/generate-live-payment": {"POST": self._generate_live_payment},
             "/discover-orchestrators": {"GET": self._discover_orchestrators},
@@ -246,36 +284,19 @@ class RemoteSignerApp:
             "/v1/health": {"GET": self._health},
             "/openapi.json": {"GET": self._openapi_document},
         }
-        self._v1 = v1
-        if v1 is not None:  # the clearinghouse.v1 JSON routes (v1_http.py)
-            self._routes.update(v1.routes())
-        self._admin = admin
-        if admin is not None:  # the finance routes under /admin/v1/ (admin_http.py)
-            self._routes.update(admin.routes())
-        self._dashboard = dashboard
-        if dashboard is not None:  # the operator dashboard under /dashboard (dashboard/)
-            self._routes.update(dashboard.routes())
-        self._oidc = oidc
-        if oidc is not None:  # the OAuth 2.0 / OIDC provider (oidc_http.py)
-            self._routes.update(oidc.routes())
-        self._builder = builder
-        self._templates: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[Response]]]] = {}
-        if builder is not None:  # the Builder API (builder_http.py): paths with {parameters}
-            self._routes.update(builder.routes())
-            self._templates = builder.templates()
-        self._patterns = {template: compile_template(template) for template in self._templates}
+        # The routes mounted beside the fast path, on Starlette (mounted.py).
+        tables = [mounted.routes() for mounted in (v1, admin, dashboard, oidc, builder) if mounted is not None]
+        self._mounted = MountedRoutes(tables) if tables else None
         self._metrics = metrics
         self._metrics_token = None if metrics_token is None else metrics_token.encode()
-        # One thread of its own: a busy signing pool cannot starve a scrape, and concurrent
-        # scrapes queue instead of multiplying the rendering work.
-        self._metrics_pool = None if metrics is None else BlockingPool("metrics", 1)
         if metrics is not None:
             self._routes["/metrics"] = {"GET": self._metrics_page}
         self._rejections = rejections
 
     def routes(self) -> dict[str, tuple[str, ...]]:
         """Every path this app answers and its methods (what /openapi.json must describe)."""
-        return {path: tuple(methods) for path, methods in (self._routes | self._templates).items()}
+        mounted = {} if self._mounted is None else self._mounted.paths()
+        return {path: tuple(methods) for path, methods in self._routes.items()} | mounted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -284,23 +305,9 @@ class RemoteSignerApp:
             await self._http(scope, receive, send)
 
     def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._signing_pool.close()
-        self._decode_pool.close()
-        if self._webhook_pool is not None:
-            self._webhook_pool.close()
-        if self._metrics_pool is not None:
-            self._metrics_pool.close()
-        if self._v1 is not None:
-            self._v1.close()
-        if self._admin is not None:
-            self._admin.close()
-        if self._dashboard is not None:
-            self._dashboard.close()
-        if self._oidc is not None:
-            self._oidc.close()
-        if self._builder is not None:
-            self._builder.close()
+        """Stop the worker threads of pools of its own (waits for running calls to finish)."""
+        if self._owned_pools:
+            self._pools.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -315,16 +322,19 @@ class RemoteSignerApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started_s = time.perf_counter()
         request_id = start_request(_client_request_id(scope))
-        route = scope["path"] if scope["path"] in self._routes else UNMATCHED_ROUTE
-        if route == UNMATCHED_ROUTE and self._patterns:  # a Builder path: its template labels it
-            route = match(self._patterns, scope) or UNMATCHED_ROUTE
+        methods = self._routes.get(scope["path"])
         body = _BodyReceipt(scope, receive)
-        scope[DECODE_POOL_SCOPE_KEY] = self._decode_pool
+        scope[POOLS_SCOPE_KEY] = self._pools
+        mounted = None if methods is not None or self._mounted is None else _MountedSend(send, request_id, body)
         try:
             if self._limits is not None:
                 scope[LIMITS_SCOPE_KEY] = self._limits
                 _check_header_bytes(scope, self._limits.request_header_bytes_max)
-            response = await self._dispatch(scope, body)
+            if mounted is not None and self._mounted is not None:
+                await self._mounted(scope, body, mounted)
+                response = mounted.answer(scope)
+            else:
+                response = await self._dispatch(scope, body, methods)
         except ClientGone:  # the connection closed before the body was read: nothing was done
             if scope.get(CLIENT_GONE_SCOPE_KEY):  # the client's doing, not a limit's (server.py)
                 LOG.info("request %s: the client closed its connection before its body was read", request_id)
@@ -333,11 +343,13 @@ class RemoteSignerApp:
             response = _error_response(exc, request_id, v1=scope["path"].startswith("/v1/"))
         except Exception as exc:
             response = self._refused_or_failed(exc, scope, request_id)
+        route = scope["path"] if methods is not None else route_label(scope) or UNMATCHED_ROUTE
         if response.status >= 400:
             self._rejected(route, response)
-        if not body.complete:  # see _BodyReceipt
-            response = replace(response, headers={**response.headers, "Connection": "close"})
-        await _send(send, response, request_id)
+        if mounted is None or not mounted.started:  # else the mounted route has answered
+            if not body.complete:  # see _BodyReceipt
+                response = replace(response, headers={**response.headers, "Connection": "close"})
+            await _send(send, response, request_id)
         if scope.get(CLIENT_GONE_SCOPE_KEY):  # set by server.py when the connection closed first
             # Not an error of ours: a client that half-closes after its request (uvicorn closes on
             # EOF) or hangs up waiting. What was signed is recorded; a retry gets the stored answer.
@@ -372,11 +384,8 @@ class RemoteSignerApp:
                 status=str(response.status), reason=reason, message=response.message,
             )
 
-    async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
-        methods = self._routes.get(scope["path"])
-        if methods is None and self._patterns:
-            template = match(self._patterns, scope)
-            methods = None if template is None else self._templates[template]
+    async def _dispatch(self, scope: Scope, receive: Receive, methods: dict[str, Handler] | None) -> Response:
+        """A fast-path route's answer (``methods``: the path's handlers; None: no such path)."""
         if methods is None:
             raise RouteNotFound(f"no route {scope['method']} {scope['path']}")
         handler = methods.get(scope["method"])
@@ -389,26 +398,24 @@ class RemoteSignerApp:
         return await handler(scope, receive)
 
     async def _sign_orchestrator_info(self, scope: Scope, receive: Receive) -> Response:
-        headers = RequestHeaders(scope["headers"])
-        if self._api_keys is not None:
-            await self._authenticate(self._api_keys, headers)
+        if self._callers.checks_keys:
+            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
         address, signature = self._service.orchestrator_info_signature()
         return Response(200, orchestrator_info_body(address, signature))
 
     async def _generate_live_payment(self, scope: Scope, receive: Receive) -> Response:
         headers = RequestHeaders(scope["headers"])
         caller: Caller | None = None
-        if self._api_keys is not None:
-            caller = await self._authenticate(self._api_keys, headers)
+        if self._callers.checks_keys:
+            caller = await self._callers.authenticated(headers, self._pools.signing)
         body = await read_body(scope, receive)
         request = await decoded(scope, body, decode_payment_request)
-        if self._webhook is not None and self._webhook_pool is not None:
-            caller = await self._webhook_pool.run(self._webhook.authorize, headers, request)
+        if self._webhook is not None:
+            caller = await self._pools.webhook.run(self._webhook.authorize, headers, request)
             bind_gateway(caller.gateway_id, caller.subject)
         if caller is None:  # the constructor requires one authorization; this cannot happen
             raise InternalError("no authorization configured")
-        if self._rate_limiter is not None:
-            self._rate_limiter.admit(caller.gateway_id)
+        self._callers.admit(caller)
         try:
             work = await self._payment_work(caller, request.call, len(body))
             # The committer's batch answers the future: no thread waits for the commit.
@@ -428,22 +435,12 @@ class RemoteSignerApp:
         a call, py-spy 2026-12-07). Otherwise on a signing thread."""
         if body_bytes <= INLINE_DECODE_BYTES_MAX and not self._service.work_may_wait:
             return self._service.payment_work(caller, call)
-        return await self._signing_pool.run(self._service.payment_work, caller, call)
-
-    async def _authenticate(self, api_keys: ApiKeyAuthenticator, headers: RequestHeaders) -> Caller:
-        """A recently authenticated key on the event loop; otherwise a lookup on a thread. The
-        caller's gateway is bound to the log context here, on the request's own task (a value set
-        on the worker thread would stay in that thread's copy of the context)."""
-        caller = api_keys.cached_caller(headers)
-        if caller is None:
-            caller = await self._signing_pool.run(api_keys.caller, headers)
-        bind_gateway(caller.gateway_id, caller.subject)
-        return caller
+        return await self._pools.signing.run(self._service.payment_work, caller, call)
 
     async def _discover_orchestrators(self, scope: Scope, receive: Receive) -> Response:
         """Spec 02's optional discovery (api/discovery.py), authenticated like /sign-orchestrator-info."""
-        if self._api_keys is not None:
-            await self._authenticate(self._api_keys, RequestHeaders(scope["headers"]))
+        if self._callers.checks_keys:
+            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
         if self._discovery is None:
             raise ServiceUnavailable("orchestrator discovery is not configured on this signer")
         return Response(200, self._discovery.answer(scope.get("query_string", b"")))
@@ -455,8 +452,8 @@ class RemoteSignerApp:
         return Response(200, b'{"status":"ok"}')
 
     async def _health(self, scope: Scope, receive: Receive) -> Response:
-        if self._api_keys is not None:
-            await self._authenticate(self._api_keys, RequestHeaders(scope["headers"]))
+        if self._callers.checks_keys:
+            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
         document = (
             {"state": "unmonitored", "detail": "static chain view: configure [chain] rpc_url to monitor the deposit"}
             if self._deposit_health is None
@@ -467,15 +464,15 @@ class RemoteSignerApp:
     async def _metrics_page(self, scope: Scope, receive: Receive) -> Response:
         """The Prometheus exposition. Rendering reads memory only but takes milliseconds with
         many gateways, so it runs on its own thread rather than stalling the event loop."""
-        if self._metrics is None or self._metrics_pool is None:  # the route exists only with metrics
+        if self._metrics is None:  # the route exists only with metrics
             raise InternalError("metrics route without metrics")
         if self._metrics_token is not None:
             _check_bearer(RequestHeaders(scope["headers"]), self._metrics_token)
-        body = await self._metrics_pool.run(self._metrics.exposition)
+        body = await self._pools.metrics.run(self._metrics.exposition)
         return Response(200, body, {"Content-Type": EXPOSITION_CONTENT_TYPE})
 
     async def _readyz(self, scope: Scope, receive: Receive) -> Response:
-        if await self._signing_pool.run(self._service.ready):
+        if await self._pools.signing.run(self._service.ready):
             return Response(200, b'{"status":"ready"}')
         raise ServiceUnavailable("not ready: database unreachable or schema not current")
 

@@ -118,14 +118,22 @@ WEBHOOK_DECISIONS_CACHED_MAX = 100_000
 """Sessions whose unexpired webhook decision we remember (about 200 B each, 20 MB at most);
 the oldest is forgotten first, which costs one more webhook call, never an authorization."""
 
-GRPC_THREADS_MAX = 64
-"""gRPC calls run on their own pool of this many threads. A signing call spends most of its time
-on its thread waiting for the ledger committer's batch (group commit), so the pool must hold as
-many calls as should share one batch: 64 fills a batch under load while each thread's stack
-costs little; the committer's queue, not this pool, bounds the work in flight."""
+GATEWAY_CALL_THREADS_MAX = 64
+"""The clearinghouse.v1 operations (the /v1 JSON routes and gRPC) share a pool of this many
+threads. A signing call spends most of its time on its thread waiting for the ledger committer's
+batch (group commit), so the pool must hold as many calls as should share one batch: 64 fills a
+batch under load while each thread's stack costs little; the committer's queue, not this pool,
+bounds the work in flight."""
 
-V1_THREADS_MAX = GRPC_THREADS_MAX
-"""The /v1 JSON routes' pool: the same calls as gRPC's, waiting for the committer the same way."""
+DATABASE_THREADS_MAX = 8
+"""Reads and writes of the operator's and builders' routes (admin, dashboard, OIDC, Builder API):
+each is a read or two (a month's draft or a PDF at most), rare next to signing; a pool of their
+own keeps them from holding signing threads or more than this many database connections (two
+per app when each kept its own pool)."""
+
+METRICS_THREADS_MAX = 1
+"""Rendering the Prometheus exposition: one thread of its own, so a busy signing pool cannot
+starve a scrape, and concurrent scrapes queue instead of multiplying the rendering work."""
 
 GRPC_CONCURRENT_RPCS_MAX = 256
 """Calls in progress or queued for a thread before the server answers RESOURCE_EXHAUSTED at

@@ -24,27 +24,26 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 from urllib.parse import parse_qs, unquote
 
-from clearinghouse.api.bodies import Receive, Scope, read_body
+from starlette.requests import Request
+
+from clearinghouse.api.bodies import Scope, read_body
 from clearinghouse.api.errors import ApiError
 from clearinghouse.api.http import Response
+from clearinghouse.api.mounted import Endpoint, database_pool
 from clearinghouse.api.identity_routes import DISCOVERY_PATH, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
-from clearinghouse.identity.errors import IdentityError, InvalidClient, InvalidRequest, InvalidToken, UnsupportedGrant
+from clearinghouse.identity.errors import IdentityError, InvalidClient, InvalidRequest, UnsupportedGrant
 from clearinghouse.identity.keys import ALGORITHM
 from clearinghouse.identity.limits import FORM_BYTES_MAX, FORM_FIELDS_MAX
 from clearinghouse.identity.service import IdentityService
 from clearinghouse.identity.tokens import Scope as TokenScope
 
-IDENTITY_THREADS_MAX: Final = 2
-"""Token grants are a database read and a signature (~1 ms): two threads serve hundreds a second
-without taking the signing pool's threads."""
 
 CLIENT_CREDENTIALS: Final = "client_credentials"
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-Handler = Callable[[Scope, Receive], Awaitable[Response]]
 
 IDENTITY_STATUS: Final[Mapping[str, int]] = {
     "invalid_request": 400,
@@ -60,13 +59,12 @@ IDENTITY_STATUS: Final[Mapping[str, int]] = {
 
 
 class OidcRoutes:
-    """The provider's routes over one IdentityService; ``routes()`` is merged into the ASGI app."""
+    """The provider's routes over one IdentityService; ``routes()`` is mounted on Starlette (mounted.py)."""
 
-    def __init__(self, identity: IdentityService, *, threads: int = IDENTITY_THREADS_MAX) -> None:
+    def __init__(self, identity: IdentityService) -> None:
         self._identity = identity
-        self._pool = BlockingPool("identity", threads)
 
-    def routes(self) -> dict[str, dict[str, Handler]]:
+    def routes(self) -> dict[str, dict[str, Endpoint]]:
         return {
             DISCOVERY_PATH: {"GET": self._discovery},
             JWKS_PATH: {"GET": self._jwks},
@@ -74,9 +72,6 @@ class OidcRoutes:
             INTROSPECT_PATH: {"POST": self._oauth(self._introspect)},
             REVOKE_PATH: {"POST": self._oauth(self._revoke)},
         }
-
-    def close(self) -> None:
-        self._pool.close()
 
     def discovery_document(self) -> dict[str, object]:
         issuer = self._identity.settings.issuer.rstrip("/")
@@ -97,21 +92,21 @@ class OidcRoutes:
             "token_endpoint_auth_signing_alg_values_supported": [ALGORITHM],
         }
 
-    async def _discovery(self, scope: Scope, receive: Receive) -> Response:
+    async def _discovery(self, request: Request) -> Response:
         return _json(self.discovery_document(), {"Cache-Control": "public, max-age=300"})
 
-    async def _jwks(self, scope: Scope, receive: Receive) -> Response:
-        jwks = await self._pool.run(self._identity.jwks)
+    async def _jwks(self, request: Request) -> Response:
+        jwks = await database_pool(request).run(self._identity.jwks)
         # Short: a rotation must reach verifiers within minutes; the previous key stays listed anyway.
         return _json(jwks, {"Cache-Control": "public, max-age=300"})
 
-    def _oauth(self, handler: Callable[[Scope, dict[str, str]], Awaitable[Response]]) -> Handler:
+    def _oauth(self, handler: Callable[[Scope, dict[str, str]], Awaitable[Response]]) -> Endpoint:
         """Read the form, run the handler; identity errors become RFC 6749 §5.2 answers."""
 
-        async def answer(scope: Scope, receive: Receive) -> Response:
+        async def answer(request: Request) -> Response:
             try:
-                form = _form(await read_body(scope, receive, FORM_BYTES_MAX))
-                return await handler(scope, form)
+                form = _form(await read_body(request.scope, request.receive, FORM_BYTES_MAX))
+                return await handler(request.scope, form)
             except IdentityError as exc:
                 return oauth_error(exc)
 
@@ -121,12 +116,12 @@ class OidcRoutes:
         grant = form.get("grant_type")
         if grant == CLIENT_CREDENTIALS:
             client_id, secret = _client_credentials(scope, form)
-            issued = await self._pool.run(self._identity.client_credentials, client_id, secret, form.get("scope"))
+            issued = await pools_of(scope).database.run(self._identity.client_credentials, client_id, secret, form.get("scope"))
         elif grant == TOKEN_EXCHANGE:
             lifetime = form.get("expires_in")
             if lifetime is not None and not (lifetime.isdigit() and len(lifetime) <= 6):
                 raise InvalidRequest("expires_in must be a whole number of seconds")
-            issued = await self._pool.run(
+            issued = await pools_of(scope).database.run(
                 self._identity.exchange, _required(form, "subject_token"), _required(form, "subject_token_type"),
                 form.get("external_user_id"), form.get("scope"), None if lifetime is None else int(lifetime),
                 form.get("client_id"),
@@ -137,7 +132,7 @@ class OidcRoutes:
 
     async def _introspect(self, scope: Scope, form: dict[str, str]) -> Response:
         client_id = await self._client(scope, form)
-        answer = await self._pool.run(self._identity.introspect, _required(form, "token"))
+        answer = await pools_of(scope).database.run(self._identity.introspect, _required(form, "token"))
         if answer.get("client_id") != client_id:  # another app's token: not for this caller to see
             answer = {"active": False}
         return _json(answer, _NO_STORE)
@@ -145,15 +140,15 @@ class OidcRoutes:
     async def _revoke(self, scope: Scope, form: dict[str, str]) -> Response:
         client_id = await self._client(scope, form)
         token = _required(form, "token")
-        owner = (await self._pool.run(self._identity.introspect, token)).get("client_id")
+        owner = (await pools_of(scope).database.run(self._identity.introspect, token)).get("client_id")
         if owner == client_id:  # RFC 7009 §2.1: a client revokes only its own tokens; 200 either way
-            await self._pool.run(self._identity.revoke, token)
+            await pools_of(scope).database.run(self._identity.revoke, token)
         return Response(200, b"", _NO_STORE)
 
     async def _client(self, scope: Scope, form: dict[str, str]) -> str:
         """The authenticated client's id."""
         client_id, secret = _client_credentials(scope, form)
-        await self._pool.run(self._identity.authenticate_client, client_id, secret)
+        await pools_of(scope).database.run(self._identity.authenticate_client, client_id, secret)
         return client_id
 
 
@@ -174,14 +169,6 @@ def identity_api_error(error: IdentityError) -> ApiError:
     status = IDENTITY_STATUS.get(error.code, 400)
     headers = {"WWW-Authenticate": f'Bearer error="{error.code}"'} if status in (401, 403) else None
     return ApiError(error.message, status=status, headers=headers)
-
-
-def bearer_token(headers: RequestHeaders) -> str:
-    """The bearer token of the Authorization header. Raises ApiError 401."""
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise identity_api_error(InvalidToken("this route needs Authorization: Bearer <access token>"))
-    return token.strip()
 
 
 def _form(body: bytes) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 documents of the HTTP server: ``openapi_document`` for the /v1/ JSON routes,
 generated from the protobuf descriptors, and ``service_document`` for every route the server
 answers (served at /openapi.json): the remote-signer routes of spec 02, the health probes,
-/metrics, the /v1/ routes and the finance routes under /admin/v1/.
+/metrics, the /v1/ routes and the finance routes under /admin/v1/, whose bodies' schemas are
+generated from the typed models of openapi_models.py (pydantic's JSON Schema; models a schema
+refers to go to components/schemas).
 
 The /v1/ routes' bodies are the proto3 JSON form of the clearinghouse.v1 messages, so their schemas
 are derived from the same descriptors the gRPC server uses: a field added to the .proto appears
@@ -16,11 +18,12 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from clearinghouse.api import openapi_models as models
+
 from clearinghouse.api.errors import Reason
 from clearinghouse.api.identity_openapi import SECURITY_SCHEMES as IDENTITY_SECURITY_SCHEMES
 from clearinghouse.api.identity_openapi import identity_paths
-from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX, TEXT_FIELD_LENGTH_MAX
-from clearinghouse.billing.invoices import LineGrouping
+from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX
 from clearinghouse.domain.refusals import SpendLimit
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.proto import clearinghouse_pb2 as pb
@@ -110,20 +113,16 @@ def service_document() -> dict[str, Any]:
     required fields, formats, lengths, enums, no unknown admin fields — so a schema-driven client
     or test tool sends requests the server takes (tests/fuzz/test_openapi_schema.py runs one)."""
     document = openapi_document()
-    paths = dict(_remote_signer_paths())
-    paths.update(document["paths"])
-    paths.update(_operations_paths())
-    paths.update(_admin_paths())
-    paths.update(_dashboard_paths())
-    paths.update(identity_paths())
     schemas = dict(document["components"]["schemas"])
-    schemas["RemoteSignerError"] = {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["message"],
-                                 "properties": {"message": {"type": "string"}}}},
-    }
+    typed = models.ModelSchemas(schemas)
+    schemas["RemoteSignerError"] = typed.schema(models.RemoteSignerError)
     schemas["AdminError"] = schemas["RemoteSignerError"]
+    paths = dict(_remote_signer_paths(typed))
+    paths.update(document["paths"])
+    paths.update(_operations_paths(typed))
+    paths.update(_admin_paths(typed))
+    paths.update(_dashboard_paths(typed))
+    paths.update(identity_paths(typed))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -164,19 +163,11 @@ def _described(description: str, schema: dict[str, Any] | None = None, media: st
     return answer
 
 
-def _object(**properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties}
-
-
 _STRING: dict[str, Any] = {"type": "string"}
-_BASE64: dict[str, Any] = {"type": "string", "format": "byte", "description": "standard base64 with padding",
-                           "pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}
-_TEXT: dict[str, Any] = {"type": "string", "maxLength": TEXT_FIELD_LENGTH_MAX,
-                         "description": f"at most {TEXT_FIELD_LENGTH_MAX} characters, no control characters"}
-_INT64: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1}
-_ROW_ID: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
-_MONTH: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", "examples": ["2026-11"]}
-_MOMENT: dict[str, Any] = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"}
+_TEXT = models.TEXT_SCHEMA
+_ROW_ID = models.ROW_ID_SCHEMA
+_MONTH = models.MONTH_SCHEMA
+_MOMENT = models.MOMENT_SCHEMA
 _HTML = "text/html"
 _SIGNER_ERROR = _described("an error (spec 02 status codes 400, 401, 403, 408, 409, 413, 429, 431, 480–483, 501, "
                            "503)", {"$ref": "#/components/schemas/RemoteSignerError"})
@@ -184,43 +175,10 @@ _ADMIN_ERROR = _described("an error: 400 malformed, 401 token, 404 unknown, 409 
                           {"$ref": "#/components/schemas/AdminError"})
 
 
-def _required(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
-    """An object of ``properties`` that needs ``required`` and refuses any other key (as the
-    admin routes do)."""
-    return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
-
-
-def _remote_signer_paths() -> dict[str, Any]:
-    nullable_base64 = {"anyOf": [_BASE64, {"type": "null"}]}
-    state = _object(State=nullable_base64, Sig=nullable_base64)
-    max_price = {"type": "object", "required": ["price", "currency", "unit"], "properties": {
-        "price": {"type": "string", "maxLength": 128, "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?$",
-                  "description": "wei per unit, a positive decimal"},
-        "currency": {"type": "string", "enum": ["wei"]},
-        "unit": {"type": "string", "enum": ["seconds", "720p-pixel-seconds", "fixed"]},
-    }}
-    payment_request = {
-        "type": "object",
-        "required": ["orchestrator"],
-        "description": "Keys match case-insensitively, as Go's encoding/json does.",
-        "properties": {
-            "orchestrator": _BASE64 | {"description": "protobuf OrchestratorInfo"},
-            "state": state,
-            "ManifestID": _TEXT,
-            "type": {"type": "string", "enum": ["", "lv2v", "live", "fixed"]},
-            "inPixels": _INT64,
-            "app": _TEXT,
-            "maxPrice": max_price,
-            "capabilities": _BASE64 | {"description": "protobuf Capabilities"},
-        },
-    }
-    payment_answer = {"type": "object", "required": ["payment", "segCreds", "state"],
-                      "properties": {"payment": _BASE64, "segCreds": _BASE64,
-                                     "state": {"type": "object", "required": ["State", "Sig"],
-                                               "properties": {"State": _BASE64, "Sig": _BASE64}}}}
-    signed_info = {"type": "object", "required": ["address", "signature"], "properties": {
-        "address": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
-        "signature": {"type": "string", "pattern": "^0x[0-9a-f]{130}$"}}}
+def _remote_signer_paths(typed: models.ModelSchemas) -> dict[str, Any]:
+    payment_request = typed.schema(models.PaymentRequest)
+    payment_answer = typed.schema(models.PaymentAnswer)
+    signed_info = typed.schema(models.SignedOrchestratorInfo)
     return {
         "/sign-orchestrator-info": {"post": _operation(
             "SignOrchestratorInfo", "The sender address and its signature for OrchestratorRequest. " + _SPEC02,
@@ -235,7 +193,7 @@ def _remote_signer_paths() -> dict[str, Any]:
         "/discover-orchestrators": {"get": _operation(
             "DiscoverOrchestrators", "The orchestrators this signer has signed payments for, active on chain, "
             "most recently seen first; 503 with the reason when there are none. " + _SPEC02,
-            {"200": _described("the orchestrators", {"type": "array", "items": _discovered_orchestrator()}),
+            {"200": _described("the orchestrators", typed.schema(models.DiscoveredOrchestrators)),
              "default": _SIGNER_ERROR},
             parameters=[{"name": "caps", "in": "query", "required": False, "style": "form", "explode": True,
                          "description": "keep orchestrators with any of these pipeline/model capabilities",
@@ -244,20 +202,8 @@ def _remote_signer_paths() -> dict[str, Any]:
     }
 
 
-def _discovered_orchestrator() -> dict[str, Any]:
-    integer = {"type": "integer", "format": "int64"}
-    return _object(
-        address=_STRING | {"description": "the orchestrator's service URI"},
-        score={"type": "number"},
-        capabilities={"type": "array", "items": _STRING},
-        last_seen=_STRING | {"format": "date-time", "description": "when a payment on its params was last signed"},
-        eth_address=_STRING,
-        price_info=_object(pricePerUnit=integer, pixelsPerUnit=integer),
-    )
-
-
-def _operations_paths() -> dict[str, Any]:
-    status = {"type": "object", "required": ["status"], "properties": {"status": _STRING}}
+def _operations_paths(typed: models.ModelSchemas) -> dict[str, Any]:
+    status = typed.schema(models.Status)
     return {
         "/healthz": {"get": _operation("Healthz", "The process answers.",
                                        {"200": _described("ok", status)}, security=[])},
@@ -265,7 +211,7 @@ def _operations_paths() -> dict[str, Any]:
                                       {"200": _described("ready", status), "503": _SIGNER_ERROR}, security=[])},
         "/v1/health": {"get": _operation(
             "DepositHealth", "Deposit health from memory: state, reasons, deposit, reserve, exposure, runway.",
-            {"200": _described("the health document", {"type": "object", "required": ["state"]}),
+            {"200": _described("the health document", typed.schema(models.HealthDocument)),
              "default": _SIGNER_ERROR},
         )},
         "/metrics": {"get": _operation(
@@ -284,11 +230,9 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-def _admin_paths() -> dict[str, Any]:
-    invoice = {"type": "object", "required": ["id", "gateway_id", "status", "total_minor"],
-               "description": "an invoice or credit note; amounts are strings"}
+def _admin_paths(typed: models.ModelSchemas) -> dict[str, Any]:
+    invoice = typed.schema(models.Invoice)
     admin_only = {"security": [{"admin": []}], "description": "Only with the [admin] config section."}
-    line_groups = {"type": "string", "enum": [grouping.value for grouping in LineGrouping]}
     usage_groups = {"type": "string", "enum": [grouping.value for grouping in UsageGrouping]}
 
     def post(operation_id: str, summary: str, body: dict[str, Any], answer: dict[str, Any] = invoice) -> dict[str, Any]:
@@ -297,11 +241,10 @@ def _admin_paths() -> dict[str, Any]:
                                    requestBody={"required": True, "content": {"application/json": {"schema": body}}},
                                    **admin_only)}
 
-    period = {"month": _MONTH, "start": _MOMENT, "end": _MOMENT}
     return {
         "/admin/v1/invoices": {"get": _operation(
             "AdminListInvoices", "Invoices and credit notes, newest period first.",
-            {"200": _described("the invoices", _object(invoices={"type": "array", "items": invoice})),
+            {"200": _described("the invoices", typed.schema(models.InvoiceList)),
              "default": _ADMIN_ERROR},
             parameters=[_query("gateway_id", _ROW_ID), _query("limit", {"type": "integer", "minimum": 1,
                                                                        "maximum": ADMIN_INVOICES_LISTED_MAX})],
@@ -309,17 +252,14 @@ def _admin_paths() -> dict[str, Any]:
         )},
         "/admin/v1/invoices/draft": post(
             "AdminDraftInvoice", "Store the period's draft (recomputable until issued): month, or start and end.",
-            _required(["gateway_id"], gateway_id=_ROW_ID, group_by=line_groups, **period)),
+            typed.schema(models.DraftInvoiceBody)),
         "/admin/v1/invoices/issue": post("AdminIssueInvoice", "Number the invoice and freeze it with its parties and "
                                          "due date; a period not yet over needs allow_open_period (it says partial).",
-                                         _required(["invoice_id"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT,
-                                                   allow_open_period={"type": "boolean"})),
+                                         typed.schema(models.IssueInvoiceBody)),
         "/admin/v1/invoices/paid": post("AdminMarkInvoicePaid", "Record the invoice's payment.",
-                                        _required(["invoice_id"], invoice_id=_ROW_ID, paid_at=_MOMENT,
-                                                  reason=_AUDIT_TEXT)),
+                                        typed.schema(models.PaidInvoiceBody)),
         "/admin/v1/invoices/void": post("AdminVoidInvoice", "Void the invoice with a credit note.",
-                                        _required(["invoice_id", "reason"], invoice_id=_ROW_ID, reason=_AUDIT_TEXT),
-                                        _object(voided=invoice, credit_note=invoice)),
+                                        typed.schema(models.VoidInvoiceBody), typed.schema(models.VoidedInvoice)),
         "/admin/v1/invoices/export": {"get": _operation(
             "AdminExportInvoice", "The stored invoice as csv, json, pdf, stripe or openmeter.",
             {"200": {"description": "the export (Content-Type by format)",
@@ -334,7 +274,7 @@ def _admin_paths() -> dict[str, Any]:
         )},
         "/admin/v1/usage": {"get": _operation(
             "AdminUsage", "Usage of every gateway (or one) over a month or [start, end), grouped.",
-            {"200": _described("usage groups", {"type": "object", "required": ["groups"]}), "default": _ADMIN_ERROR},
+            {"200": _described("usage groups", typed.schema(models.UsageGroups)), "default": _ADMIN_ERROR},
             parameters=[_query("month", _MONTH), _query("start", _MOMENT), _query("end", _MOMENT),
                         _query("group_by", usage_groups), _query("gateway_id", _ROW_ID)],
             **admin_only,
@@ -342,8 +282,6 @@ def _admin_paths() -> dict[str, Any]:
     }
 
 
-_AUDIT_TEXT: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": r"\S",
-                               "description": "audit text (not blank)"}
 DASHBOARD_COOKIE = "ch_dashboard"
 """The dashboard's session cookie (dashboard/routes.py COOKIE_NAME; a test keeps them equal)."""
 EXPORT_MEDIA_TYPES = ("text/csv", "application/json", "application/pdf", "application/x-ndjson")
@@ -358,10 +296,9 @@ def _page(description: str, *statuses: str) -> dict[str, Any]:
     return responses
 
 
-def _dashboard_paths() -> dict[str, Any]:
+def _dashboard_paths(typed: models.ModelSchemas) -> dict[str, Any]:
     session: dict[str, Any] = {"security": [{"dashboardSession": []}]}
-    form = {"application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "required": ["token"], "properties": {"token": {"type": "string", "maxLength": 512}}}}}
+    form = {"application/x-www-form-urlencoded": {"schema": typed.schema(models.LoginForm)}}
     download = {"200": {"description": "the invoice as an attachment",
                         "content": {media: {"schema": _STRING} for media in ("application/pdf", "text/csv",
                                                                              "application/json")}}}

@@ -16,7 +16,8 @@ Each call authenticates ``Authorization: Bearer <API key>`` before reading its b
 routes then pass the gateway's rate limit, shared with the other routes and gRPC. Errors are
 ``{"error": {"message": …, "reason": …}}`` with the HTTP status of ``errors.REASON_STATUS`` (402
 insufficient balance, 409 stale state, 503 signer unhealthy, …) and the same reason strings as
-gRPC; a refresh adds ``orchestratorUrl``. Blocking work runs on the routes' own bounded pool.
+gRPC; a refresh adds ``orchestratorUrl``. Authentication and the rate limit are caller.py's, as
+on gRPC; the operations run on the gateway-call threads they share with gRPC (pools.py).
 Signed calls are counted in ``metrics`` (transport "http"); the app counts and logs the errors
 by the reason each error answer names.
 """
@@ -33,13 +34,16 @@ from urllib.parse import parse_qsl
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from starlette.requests import Request
+
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason, V1Answer, v1_answer
 from clearinghouse.api.gateway_service import GatewayService
-from clearinghouse.api.bodies import ClientGone, Receive, Scope, decoded, read_body
+from clearinghouse.api.bodies import ClientGone, Scope, decoded, read_body
+from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.http import Response
-from clearinghouse.api.limits import V1_THREADS_MAX
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.mounted import Endpoint
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.openapi import openapi_document
 from clearinghouse.api.payloads import check_json_depth
@@ -55,18 +59,17 @@ from clearinghouse.api.v1_messages import (
     usage_grouping,
     usage_message,
 )
-from clearinghouse.logs import bind_gateway, current_request_id, start_request
+from clearinghouse.logs import current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.calls import Caller
 
 LOG = logging.getLogger(__name__)
 
-Handler = Callable[[Scope, Receive], Awaitable[Response]]
 _Message = TypeVar("_Message", bound=Message)
 
 
 class V1Routes:
-    """The /v1/ JSON routes of one GatewayService; ``routes()`` is merged into the ASGI app."""
+    """The /v1/ JSON routes of one GatewayService; ``routes()`` is mounted on Starlette (mounted.py)."""
 
     def __init__(
         self,
@@ -74,17 +77,14 @@ class V1Routes:
         api_keys: ApiKeyAuthenticator,
         rate_limiter: RateLimiter | None = None,
         *,
-        threads: int = V1_THREADS_MAX,
         metrics: Metrics | None = None,
     ) -> None:
         self._service = service
-        self._api_keys = api_keys
-        self._rate_limiter = rate_limiter
+        self._callers = CallerCheck(api_keys, rate_limiter)
         self._metrics = metrics
-        self._pool = BlockingPool("v1", threads)
         self._openapi = json.dumps(openapi_document(), separators=(",", ":")).encode()
 
-    def routes(self) -> dict[str, dict[str, Handler]]:
+    def routes(self) -> dict[str, dict[str, Endpoint]]:
         """Path → method → handler."""
         return {
             "/v1/signer-info": {"GET": self._answering(self._signer_info)},
@@ -95,69 +95,59 @@ class V1Routes:
             "/v1/openapi.json": {"GET": self._openapi_document},
         }
 
-    def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._pool.close()
-
-    def _answering(self, handler: Callable[[Scope, Receive], Awaitable[Message]]) -> Handler:
+    def _answering(self, handler: Callable[[Request], Awaitable[Message]]) -> Endpoint:
         """The route: the handler's message as JSON, or its error as a clearinghouse.v1 answer."""
 
-        async def answer(scope: Scope, receive: Receive) -> Response:
+        async def answer(request: Request) -> Response:
             try:
-                return Response(200, _json(await handler(scope, receive)))
+                return Response(200, _json(await handler(request)))
             except ClientGone:
                 raise
             except Exception as exc:  # every error is answered
-                return _error(scope, exc)
+                return _error(request.scope, exc)
 
         return answer
 
     async def _caller(self, scope: Scope, *, signing: bool) -> Caller:
         headers = RequestHeaders(scope["headers"])
-        caller = self._api_keys.cached_caller(headers)
-        if caller is None:
-            caller = await self._pool.run(self._api_keys.caller, headers)
-        bind_gateway(caller.gateway_id, caller.subject)
-        if signing and self._rate_limiter is not None:
-            self._rate_limiter.admit(caller.gateway_id)
-        return caller
+        return await self._callers.admitted(headers, pools_of(scope).signing, signing=signing)
 
-    async def _signer_info(self, scope: Scope, receive: Receive) -> Message:
-        await self._caller(scope, signing=False)
+    async def _signer_info(self, request: Request) -> Message:
+        await self._caller(request.scope, signing=False)
         return signer_info_message(self._service.signer_info())
 
-    async def _generate_payment(self, scope: Scope, receive: Receive) -> Message:
-        caller = await self._caller(scope, signing=True)
-        body = await read_body(scope, receive)
-        call = payment_call(await decoded(scope, body, partial(parse_message, pb.GeneratePaymentRequest)))
-        result = await self._pool.run(self._service.generate_payment, caller, call)
+    async def _generate_payment(self, request: Request) -> Message:
+        caller = await self._caller(request.scope, signing=True)
+        body = await read_body(request.scope, request.receive)
+        call = payment_call(await decoded(request.scope, body, partial(parse_message, pb.GeneratePaymentRequest)))
+        result = await pools_of(request.scope).gateway_calls.run(self._service.generate_payment, caller, call)
         if self._metrics is not None:
             self._metrics.payment_signed("http", caller.gateway_id, result)
         return payment_message(result, call)
 
-    async def _sign_tickets(self, scope: Scope, receive: Receive) -> Message:
-        caller = await self._caller(scope, signing=True)
-        body = await read_body(scope, receive)
-        request = ticket_request(await decoded(scope, body, partial(parse_message, pb.SignTicketsRequest)))
-        batch = await self._pool.run(self._service.sign_tickets, caller, request)
+    async def _sign_tickets(self, request: Request) -> Message:
+        caller = await self._caller(request.scope, signing=True)
+        body = await read_body(request.scope, request.receive)
+        tickets = ticket_request(await decoded(request.scope, body, partial(parse_message, pb.SignTicketsRequest)))
+        batch = await pools_of(request.scope).gateway_calls.run(self._service.sign_tickets, caller, tickets)
         if self._metrics is not None:
             self._metrics.tickets_signed("http", caller.gateway_id, batch)
         return tickets_message(batch)
 
-    async def _deposit(self, scope: Scope, receive: Receive) -> Message:
-        await self._caller(scope, signing=False)
+    async def _deposit(self, request: Request) -> Message:
+        await self._caller(request.scope, signing=False)
         return deposit_info_message(self._service.deposit_info())
 
-    async def _usage(self, scope: Scope, receive: Receive) -> Message:
-        caller = await self._caller(scope, signing=False)
-        period = query_message(scope, pb.GetUsageRequest)
+    async def _usage(self, request: Request) -> Message:
+        caller = await self._caller(request.scope, signing=False)
+        period = query_message(request.scope, pb.GetUsageRequest)
         grouping = usage_grouping(period)
-        usage, groups = await self._pool.run(
+        usage, groups = await pools_of(request.scope).gateway_calls.run(
             self._service.usage, caller, period.start_unix_s, period.end_unix_s, grouping
         )
         return usage_message(usage, groups)
 
-    async def _openapi_document(self, scope: Scope, receive: Receive) -> Response:
+    async def _openapi_document(self, request: Request) -> Response:
         return Response(200, self._openapi)
 
 

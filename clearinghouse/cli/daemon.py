@@ -6,16 +6,17 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from clearinghouse import ledger, pm
+from clearinghouse.cli import transports
 from clearinghouse.cli.autopilot import start_autopilot
 from clearinghouse.cli.event_relay import start_event_relay
 from clearinghouse.cli.options import (
@@ -26,30 +27,20 @@ from clearinghouse.cli.options import (
     settings,
     translated,
 )
-from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, Settings
+from clearinghouse.cli.transports import ChainSources
+from clearinghouse.config import Settings
 from clearinghouse.logs import configure_logging
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
 
 if TYPE_CHECKING:
-    from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
     from clearinghouse.api.discovery import DiscoveryBook
-    from clearinghouse.api.gateway_service import GatewayService
-    from clearinghouse.api.grpc_server import GrpcServer
-    from clearinghouse.api.metrics import Metrics
-    from clearinghouse.api.rate_limit import RateLimiter
-    from clearinghouse.api.rejections import RecentRejections
-    from clearinghouse.billing.overdue import OverdueBook
     from clearinghouse.billing.ratebook import RateBook
     from clearinghouse.chain.anvil import Anvil
     from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.health import DepositHealth
     from clearinghouse.chain.monitor import DepositMonitor
-    from clearinghouse.chain.watcher import ChainWatcher, WatcherStatus
+    from clearinghouse.chain.watcher import ChainWatcher
+    from clearinghouse.chain.orchestrators import ActiveOrchestrators
     from clearinghouse.identity.service import IdentityService
-    from clearinghouse.identity.verified import VerifiedTokens
-    from clearinghouse.events.relay import Relay
-    from clearinghouse.signer.service import PaymentService
-    from clearinghouse.signer.tickets import TicketService
 
 LOG = logging.getLogger("clearinghouse.daemon")
 
@@ -111,12 +102,10 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
     together, gRPC draining its calls in progress for at most GRPC_SHUTDOWN_GRACE_S). [limits]
     reach the HTTP app and uvicorn (``HttpLimits``), the gRPC server (``GrpcLimits``) and the
     payment signer (tickets per call, open sessions per gateway)."""
-    from clearinghouse.api import RemoteSignerApp, run_server
-    from clearinghouse.api.admin_http import AdminRoutes
-    from clearinghouse.api.dashboard import DashboardRoutes
+    from clearinghouse.api import run_server
     from clearinghouse.api.discovery import DiscoveringPaymentService
+    from clearinghouse.api.pools import Pools
     from clearinghouse.api.rejections import RecentRejections
-    from clearinghouse.api.v1_http import V1Routes
     from clearinghouse.signer.tickets import TicketService
 
     with translated():
@@ -134,7 +123,8 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
         chain = stack.enter_context(_chain_view(config, db, sender))
         rates = _rate_book(config, db)
         stack.callback(rates.stop)
-        limits, policy = config.limits, _payment_policy(config, stack)
+        active = _active_orchestrators(config, stack)  # one cache and lookup pool: signing, discovery
+        limits, policy = config.limits, _payment_policy(config, active)
         overdue = start_autopilot(config, db, private_key, chain.health, stack)
         relay, refusals = start_event_relay(config, db, sender, stack)  # before the committer: stops after it
         # One committer for every signing transport: their calls share batches and fsyncs.
@@ -142,7 +132,7 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
                                      outbox=config.events.enabled, admission=relay.admit, committed=relay.wake)
         stack.callback(committer.close)
         relay.start()
-        discovery = _discovery_book(config, chain, stack)
+        discovery = _discovery_book(chain, active)
         service = DiscoveringPaymentService(db, private_key, chain.view, policy, rate_snapshot=rates,
                                             tickets_per_call_max=limits.tickets_per_call_max,
                                             sessions_per_gateway_max=limits.sessions_per_gateway_max,
@@ -153,33 +143,22 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
                                 tickets_per_call_max=limits.tickets_per_call_max, committer=committer,
                                 overdue_guard=overdue.check)
         identity = _identity(config, db)
-        tokens = None if identity is None else identity.verified
-        api_keys, webhook = _authorization(config, db, tokens)
-        rate_limiter = _rate_limiter(config)
-        gateway_keys = api_keys or _webhook_mode_keys(config, db, tokens)
-        if identity is not None and gateway_keys is not None:  # the SDK's API-key token exchange
-            identity.api_key_gateway = gateway_keys.gateway_of_key
-        gateway = _gateway_service(config, db, (service, tickets), chain)
-        metrics = _metrics(config, chain, rates, committer, overdue, relay)
-        rejections = RecentRejections(refusals=refusals)
-        v1 = None if gateway_keys is None else V1Routes(gateway, gateway_keys, rate_limiter, metrics=metrics)
-        admin = None if admin_token is None else AdminRoutes(db, admin_token, invoicing=config.invoicing,
-                                                             overdue=overdue)
-        # The operator logs in to the dashboard with the admin token: one operator credential,
-        # never a gateway key.
-        dashboard = None if admin_token is None else DashboardRoutes(
-            db, admin_token, deposit_health=chain.health, rejections=rejections, overdue=overdue)
-        app = RemoteSignerApp(service, api_keys=api_keys, webhook=webhook, rate_limiter=rate_limiter,
-                              deposit_health=chain.health_document, v1=v1, admin=admin, dashboard=dashboard,
-                              metrics=metrics, metrics_token=metrics_token, rejections=rejections,
-                              limits=limits.http(), discovery=discovery, **_identity_routes(config, db, identity))
+        who = transports.credentials(config, db, None if identity is None else identity.verified)
+        if identity is not None and who.gateway_keys is not None:  # the SDK's API-key token exchange
+            identity.api_key_gateway = who.gateway_keys.gateway_of_key
+        # One pool per kind of blocking work for every app; closed after the servers stop.
+        pools = Pools.sized()
+        stack.callback(pools.close)
+        parts = transports.HttpParts(
+            gateway=transports.gateway_service(config, db, (service, tickets), chain), chain=chain,
+            admin_token=admin_token, metrics_token=metrics_token,
+            metrics=transports.metrics(config, chain, rates, committer, overdue, relay),
+            rejections=RecentRejections(refusals=refusals), overdue=overdue, discovery=discovery,
+            identity=identity, pools=pools)
+        app = transports.http_app(config, db, service, who, parts)
         stack.callback(app.close)
         if config.grpc is not None:
-            if gateway_keys is None:
-                raise click.ClickException("[grpc] authenticates gateway API keys: set auth.pepper_file "
-                                           "(or CLEARINGHOUSE_API_KEY_PEPPER) beside [webhook]")
-            grpc_server = _start_grpc(config, gateway, gateway_keys, rate_limiter, metrics, rejections)
-            stack.callback(grpc_server.stop)
+            stack.callback(transports.start_grpc(config, who, parts).stop)
         LOG.info("serving sender 0x%s on %s://%s:%d, ledger %s", service.address.hex(), "https" if tls else "http",
                  config.http.host, config.http.port, db.masked_url)
         if on_ready is not None:
@@ -190,44 +169,44 @@ def run_daemon(config: Settings, log_level: str = "info", on_ready: Callable[[],
             raise click.ClickException(f"cannot serve on {config.http.host}:{config.http.port}: {exc}") from exc
 
 
-HealthDocument = Callable[[], Mapping[str, object]]
-
-
-def _payment_policy(config: Settings, stack: ExitStack) -> PaymentPolicy:
-    """[policy], with the active-orchestrator check when ``active_orchestrators_only`` asks for
-    it: answers cached per orchestrator and round, a lookup bounded in time, fail closed."""
-    if not config.active_orchestrators_only or config.live_chain is None:
-        return config.policy
+def _active_orchestrators(config: Settings, stack: ExitStack) -> ActiveOrchestrators | None:
+    """Whether orchestrators are active on chain (with a live chain): answers cached per
+    orchestrator and round, looked up on the chain-lookup threads (chain/orchestrators.py)."""
+    live = config.live_chain
+    if live is None:
+        return None
     from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.orchestrators import ACTIVE_CHECK_RPC_TIMEOUT_S, ActiveOrchestrators
 
-    live = config.live_chain
     active = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
     stack.callback(active.close)
+    return active
+
+
+def _payment_policy(config: Settings, active: ActiveOrchestrators | None) -> PaymentPolicy:
+    """[policy], with the active-orchestrator check when ``active_orchestrators_only`` asks for
+    it: a lookup bounded in time, fail closed."""
+    if not config.active_orchestrators_only or active is None:
+        return config.policy
     LOG.info("signing only for orchestrators active on chain in the current round")
     return replace(config.policy, recipient_check=active.verdict)
 
 
-def _discovery_book(config: Settings, chain: ChainSources, stack: ExitStack) -> DiscoveryBook:
+def _discovery_book(chain: ChainSources, active: ActiveOrchestrators | None) -> DiscoveryBook:
     """GET /discover-orchestrators: the orchestrators paid through this process, less those the
     BondingManager says are not active in the current round (with a live chain; answers cached
     per round, never waited for: api/discovery.py)."""
     from clearinghouse.api.discovery import DiscoveryBook
 
-    live, health = config.live_chain, chain.health
-    if live is None or health is None:
+    health = chain.health
+    if active is None or health is None:
         return DiscoveryBook()
-    from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.orchestrators import ACTIVE_CHECK_RPC_TIMEOUT_S, ActiveOrchestrators
-
-    activity = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
-    stack.callback(activity.close)
 
     def current_round() -> int | None:
         position = health().position
         return None if position is None else position.current_round
 
-    return DiscoveryBook(activity=activity, current_round=current_round)
+    return DiscoveryBook(activity=active, current_round=current_round)
 
 
 def _rate_book(config: Settings, db: ledger.Database) -> RateBook:
@@ -249,21 +228,6 @@ def _rate_book(config: Settings, db: ledger.Database) -> RateBook:
     return book
 
 
-@dataclass(frozen=True, slots=True)
-class ChainSources:
-    """What the transports read of the chain: the signer's view, the deposit health (as the
-    /v1/health document and as values), the static view when there is no live one, and the
-    TicketBroker's address (None while not known; never blocks), and the event watcher's status
-    (None without a live chain)."""
-
-    view: Callable[[], ChainView]
-    health_document: HealthDocument | None
-    health: Callable[[], DepositHealth] | None
-    static: ChainView | None
-    ticket_broker: Callable[[], bytes | None]
-    watcher_status: Callable[[], WatcherStatus] | None = None
-
-
 def _identity(config: Settings, db: ledger.Database) -> IdentityService | None:
     """[oidc]: the identity provider (its key file is read now, so a bad one stops the start)."""
     if config.oidc is None:
@@ -276,85 +240,6 @@ def _identity(config: Settings, db: ledger.Database) -> IdentityService | None:
                                 oidc.clock_skew_s, parse_scopes(oidc.user_token_scope, USER_SCOPES, frozenset()))
     with translated():
         return identity_service(db, config.api_key_pepper(), oidc.signing_keys_file, settings)
-
-
-def _identity_routes(config: Settings, db: ledger.Database, identity: IdentityService | None) -> dict[str, Any]:
-    """The OIDC provider's and the Builder API's routes, when [oidc] is configured."""
-    if identity is None or config.oidc is None:
-        return {}
-    from clearinghouse.api.builder_http import BuilderRoutes
-    from clearinghouse.api.oidc_http import OidcRoutes
-
-    return {"oidc": OidcRoutes(identity),
-            "builder": BuilderRoutes(db, identity)}
-
-
-def _webhook_mode_keys(config: Settings, db: ledger.Database, tokens: VerifiedTokens | None
-                       ) -> ApiKeyAuthenticator | None:
-    """With [webhook], gateway API keys still authenticate the clearinghouse.v1 APIs when a
-    pepper is configured; None when it is not (those APIs are then off)."""
-    from clearinghouse.api import ApiKeyAuthenticator
-
-    try:
-        pepper = config.api_key_pepper()
-    except ConfigError:
-        LOG.info("no API-key pepper beside [webhook]: the /v1/ gateway routes are off")
-        return None
-    return ApiKeyAuthenticator(db, pepper, tokens=tokens)
-
-
-def _gateway_service(
-    config: Settings, db: ledger.Database, signers: tuple[PaymentService, TicketService], chain: ChainSources
-) -> GatewayService:
-    """The clearinghouse.v1 operations over the daemon's signers, ledger and chain view."""
-    from clearinghouse.api.gateway_service import GatewayService
-
-    chain_id = CHAIN_ID_DEFAULT if config.grpc is None else config.grpc.chain_id
-    return GatewayService(*signers, db, chain_id=chain_id, ticket_broker=chain.ticket_broker,
-                          deposit_health=chain.health, static_chain=None if chain.health else chain.static)
-
-
-def _metrics(
-    config: Settings, chain: ChainSources, rates: RateBook, committer: ledger.Committer, overdue: OverdueBook,
-    relay: Relay,
-) -> Metrics | None:
-    """The Prometheus metrics of [metrics] (on by default): counters the transports record
-    into, and gauges read at scrape time from memory (health, watcher, rate book, committer,
-    receivables, event relay)."""
-    from clearinghouse.api.metrics import Metrics
-
-    if not config.metrics.enabled:
-        return None
-    return Metrics(deposit_health=chain.health, watcher_status=chain.watcher_status,
-                   rate_snapshot=rates, rate_age_s=rates.answer_age_s, committer_stats=committer.stats,
-                   overdue=overdue, events=relay)
-
-
-def _start_grpc(
-    config: Settings, gateway: GatewayService, api_keys: ApiKeyAuthenticator, rate_limiter: RateLimiter,
-    metrics: Metrics | None, rejections: RecentRejections,
-) -> GrpcServer:
-    """Start the clearinghouse.v1 gRPC server of [grpc] (TLS when it names a certificate),
-    within [limits]' gRPC share."""
-    from clearinghouse.api.grpc_server import GrpcServer, GrpcTls
-    from clearinghouse.api.grpc_service import GrpcGateway
-
-    grpc = config.grpc
-    if grpc is None:
-        raise click.ClickException("no [grpc] section")
-
-    with translated():
-        tls = grpc.tls()
-    servicer = GrpcGateway(gateway, api_keys, rate_limiter, metrics=metrics, rejections=rejections)
-    server = GrpcServer(servicer, grpc.host, grpc.port,
-                        tls=None if tls is None else GrpcTls(certificate_chain=tls[0], private_key=tls[1]),
-                        limits=config.limits.grpc())
-    try:
-        server.start()
-    except OSError as exc:
-        raise click.ClickException(str(exc)) from exc
-    LOG.info("serving gRPC clearinghouse.v1 on %s://%s:%d", "grpcs" if tls else "grpc", grpc.host, grpc.port)
-    return server
 
 
 @contextmanager
@@ -442,33 +327,6 @@ def deposit_monitor(
         retry_on=(ChainError, ledger.LedgerError),
         sample_db=None if watcher is None else db,
     )
-
-
-def _rate_limiter(config: Settings) -> RateLimiter:
-    from clearinghouse.api.rate_limit import CallRate, RateLimiter
-
-    limits = config.rate_limit
-    return RateLimiter(
-        None if limits.default is None else CallRate(*limits.default),
-        {gateway_id: CallRate(*rate) for gateway_id, rate in limits.per_gateway.items()},
-    )
-
-
-def _authorization(
-    config: Settings, db: ledger.Database, tokens: VerifiedTokens | None
-) -> tuple[ApiKeyAuthenticator | None, WebhookAuthorizer | None]:
-    """API keys by default; the go-livepeer-compatible webhook when [webhook] is configured."""
-    from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer, WebhookConfig
-
-    if config.webhook is None:
-        with translated():
-            return ApiKeyAuthenticator(db, config.api_key_pepper(), tokens=tokens), None
-    with translated():
-        gateway = ledger.get_gateway(db, config.webhook.gateway_id)
-    if gateway.status is not ledger.GatewayStatus.ACTIVE:
-        raise click.ClickException(f"webhook.gateway_id {gateway.id} ({gateway.name!r}) is {gateway.status.value}")
-    webhook = WebhookConfig(url=config.webhook.url, gateway_id=gateway.id, headers=config.webhook.headers)
-    return None, WebhookAuthorizer(webhook)
 
 
 HOLD_POLL_S = 0.5

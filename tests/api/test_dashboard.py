@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from starlette.requests import Request
 
 from clearinghouse.api import ApiKeyAuthenticator, issue_api_key
 from clearinghouse.api.dashboard import DashboardRoutes
@@ -220,10 +221,7 @@ def test_over_https_the_cookie_is_secure(db: Database) -> None:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    try:
-        reply = asyncio.run(routes.routes()["/dashboard/login"]["POST"](scope, receive))
-    finally:
-        routes.close()
+    reply = asyncio.run(routes.routes()["/dashboard/login"]["POST"](Request(scope, receive)))
     assert reply.status == 303
     assert reply.headers["Set-Cookie"].endswith("; HttpOnly; SameSite=Strict; Secure")
 

@@ -1,4 +1,4 @@
-"""The operator dashboard's routes under /dashboard, merged into the HTTP app like /admin/v1/.
+"""The operator dashboard's routes under /dashboard, mounted on Starlette like /admin/v1/ (mounted.py).
 
     GET  /dashboard/login               the login form
     POST /dashboard/login               form field ``token``: the operator ([admin]) token
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -28,6 +28,8 @@ from typing import Final
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jinja2
+
+from starlette.requests import Request
 
 from clearinghouse.api.admin_http import EXPORT_FORMATS, ROW_ID_MAX
 from clearinghouse.api.dashboard.apps_view import app_views
@@ -48,9 +50,9 @@ from clearinghouse.api.dashboard.views import (
     sorted_spends,
 )
 from clearinghouse.api.errors import ApiError, BadRequest, PayloadTooLarge
-from clearinghouse.api.bodies import Receive, Scope, read_body
+from clearinghouse.api.bodies import Scope, read_body
 from clearinghouse.api.http import Response
-from clearinghouse.api.pools import BlockingPool
+from clearinghouse.api.mounted import Endpoint, database_pool
 from clearinghouse.api.rejections import RecentRejections, Rejection
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoicing import export_invoice, month_period
@@ -71,9 +73,6 @@ from clearinghouse.ledger import (
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.ledger.funding_actions import funding_history
 from clearinghouse.ledger.invoices import list_invoices
-
-DASHBOARD_THREADS_MAX: Final = 2
-"""A page is a few reads by one operator; two threads of its own keep it off the signing pool."""
 
 LOGIN_BODY_BYTES_MAX: Final = 1_024
 """The login form is one token (64 hex digits from `clearinghouse init`) and its field name."""
@@ -134,7 +133,6 @@ _ERROR_STATUS: Final[tuple[tuple[type[LedgerError], int], ...]] = (
 )
 """The dashboard's table of ledger errors → status of its HTML error page; first match wins."""
 
-Handler = Callable[[Scope, Receive], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +145,7 @@ class PageQuery:
 
 
 class DashboardRoutes:
-    """The /dashboard routes over one ledger; ``routes()`` is merged into the ASGI app.
+    """The /dashboard routes over one ledger; ``routes()`` is mounted on Starlette (mounted.py).
 
     ``deposit_health``: the monitor's verdict (None: no live chain, shown as "unmonitored");
     ``rejections``: this process's recent refusals (None: the section says none are kept).
@@ -160,7 +158,6 @@ class DashboardRoutes:
         *,
         deposit_health: Callable[[], DepositHealth] | None = None,
         rejections: RecentRejections | None = None,
-        threads: int = DASHBOARD_THREADS_MAX,
         cookies: SessionCookies | None = None,
         throttle: LoginThrottle | None = None,
         overdue: OverdueBook | None = None,
@@ -176,7 +173,6 @@ class DashboardRoutes:
         self._overdue = overdue
         self._cookies = cookies or SessionCookies()
         self._throttle = throttle or LoginThrottle()
-        self._pool = BlockingPool("dashboard", threads)
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("clearinghouse.api.dashboard", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -184,9 +180,9 @@ class DashboardRoutes:
         folder = resources.files("clearinghouse.api.dashboard") / "static"
         self._static = {name: (folder / name).read_bytes() for name in STATIC_FILES}
 
-    def routes(self) -> dict[str, dict[str, Handler]]:
+    def routes(self) -> dict[str, dict[str, Endpoint]]:
         """Path → method → handler."""
-        routes: dict[str, dict[str, Handler]] = {
+        routes: dict[str, dict[str, Endpoint]] = {
             HOME_PATH: {"GET": self._answered(self._signed_in(self._page))},
             LOGIN_PATH: {"GET": self._answered(self._login_form), "POST": self._answered(self._login)},
             "/dashboard/logout": {"POST": self._answered(self._logout)},
@@ -196,16 +192,12 @@ class DashboardRoutes:
             routes[f"/dashboard/static/{name}"] = {"GET": self._answered(self._static_file)}
         return routes
 
-    def close(self) -> None:
-        """Stop the worker threads (waits for running calls to finish)."""
-        self._pool.close()
-
-    def _answered(self, handler: Handler) -> Handler:
+    def _answered(self, handler: Endpoint) -> Endpoint:
         """The route: the handler's answer, or an HTML error page, with SECURITY_HEADERS."""
 
-        async def answer(scope: Scope, receive: Receive) -> Response:
+        async def answer(request: Request) -> Response:
             try:
-                response = await handler(scope, receive)
+                response = await handler(request)
             except ApiError as exc:
                 response = await self._error_page(exc.status, exc.message, exc.headers)
             except LedgerError as exc:
@@ -219,65 +211,65 @@ class DashboardRoutes:
 
         return answer
 
-    def _signed_in(self, handler: Handler) -> Handler:
+    def _signed_in(self, handler: Endpoint) -> Endpoint:
         """The handler for a request with a valid session cookie; others go to the login form."""
 
-        async def answer(scope: Scope, receive: Receive) -> Response:
-            if not self._cookies.valid(session_cookie(scope)):
+        async def answer(request: Request) -> Response:
+            if not self._cookies.valid(session_cookie(request.scope)):
                 return _redirect(LOGIN_PATH)
-            return await handler(scope, receive)
+            return await handler(request)
 
         return answer
 
-    async def _login_form(self, scope: Scope, receive: Receive) -> Response:
-        if self._cookies.valid(session_cookie(scope)):
+    async def _login_form(self, request: Request) -> Response:
+        if self._cookies.valid(session_cookie(request.scope)):
             return _redirect(HOME_PATH)
         return await self._login_page(200, None)
 
-    async def _login(self, scope: Scope, receive: Receive) -> Response:
-        _same_origin(scope)
-        address = _client_address(scope)
+    async def _login(self, request: Request) -> Response:
+        _same_origin(request.scope)
+        address = _client_address(request.scope)
         retry_after_s = self._throttle.retry_after_s(address)
         if retry_after_s:
             raise ApiError(f"too many failed logins; try again in {retry_after_s} s", status=429,
                            headers={"Retry-After": str(retry_after_s)})
-        form = await _form(scope, receive)
+        form = await _form(request)
         if not hmac.compare_digest(form.get("token", "").strip().encode(), self._token):
             self._throttle.failed(address)
             # 403, not 401: a form login has no WWW-Authenticate challenge to send.
             return await self._login_page(403, "That is not the operator token.")
-        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        secure = "; Secure" if request.scope.get("scheme") == "https" else ""
         cookie = (f"{COOKIE_NAME}={self._cookies.issue()}; Max-Age={self._cookies.ttl_s}; Path={HOME_PATH}; "
                   f"HttpOnly; SameSite=Strict{secure}")
         return _redirect(HOME_PATH, {"Set-Cookie": cookie})
 
-    async def _logout(self, scope: Scope, receive: Receive) -> Response:
-        _same_origin(scope)
-        self._cookies.log_out(session_cookie(scope))
-        secure = "; Secure" if scope.get("scheme") == "https" else ""
+    async def _logout(self, request: Request) -> Response:
+        _same_origin(request.scope)
+        self._cookies.log_out(session_cookie(request.scope))
+        secure = "; Secure" if request.scope.get("scheme") == "https" else ""
         cookie = f"{COOKIE_NAME}=; Max-Age=0; Path={HOME_PATH}; HttpOnly; SameSite=Strict{secure}"
         return _redirect(LOGIN_PATH, {"Set-Cookie": cookie})
 
-    async def _page(self, scope: Scope, receive: Receive) -> Response:
-        query = _page_query(scope)
+    async def _page(self, request: Request) -> Response:
+        query = _page_query(request.scope)
         health = None if self._deposit_health is None else self._deposit_health()
         rejections = None if self._rejections is None else self._rejections.newest(REJECTIONS_SHOWN_MAX)
-        body = await self._pool.run(self._render_page, query, health, rejections, datetime.now(UTC))
+        body = await database_pool(request).run(self._render_page, query, health, rejections, datetime.now(UTC))
         return Response(200, body, {"Content-Type": _HTML})
 
-    async def _invoice(self, scope: Scope, receive: Receive) -> Response:
-        query = query_fields(scope)
+    async def _invoice(self, request: Request) -> Response:
+        query = query_fields(request.scope)
         invoice_id = _invoice_id(query.get("invoice_id"))
         export_format = query.get("format")
         if export_format not in DOWNLOAD_FORMATS:
             raise BadRequest(f"format must be one of {', '.join(DOWNLOAD_FORMATS)}")
-        row, data = await self._pool.run(export_invoice, self._db, invoice_id, export_format)
+        row, data = await database_pool(request).run(export_invoice, self._db, invoice_id, export_format)
         filename = _SAFE_FILENAME.sub("_", row.number or f"invoice-{row.id}-draft") + f".{export_format}"
         return Response(200, data, {"Content-Type": EXPORT_FORMATS[export_format],
                                     "Content-Disposition": f'attachment; filename="{filename}"'})
 
-    async def _static_file(self, scope: Scope, receive: Receive) -> Response:
-        name = scope["path"].rsplit("/", 1)[-1]  # routes() maps exactly the STATIC_FILES paths here
+    async def _static_file(self, request: Request) -> Response:
+        name = request.scope["path"].rsplit("/", 1)[-1]  # routes() maps exactly the STATIC_FILES paths here
         return Response(200, self._static[name], {"Content-Type": STATIC_FILES[name]})
 
     def _render_page(
@@ -379,16 +371,16 @@ def _invoice_id(text: str | None) -> int:
     return int(text)
 
 
-async def _form(scope: Scope, receive: Receive) -> dict[str, str]:
+async def _form(request: Request) -> dict[str, str]:
     """The url-encoded form body, at most LOGIN_BODY_BYTES_MAX bytes."""
-    headers = RequestHeaders(scope["headers"])
+    headers = RequestHeaders(request.scope["headers"])
     length = headers.get("content-length") or ""
     if length.isdigit() and int(length) > LOGIN_BODY_BYTES_MAX:
         raise PayloadTooLarge(f"form body over {LOGIN_BODY_BYTES_MAX} bytes")
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
-    return parse_form(await read_body(scope, receive, LOGIN_BODY_BYTES_MAX))
+    return parse_form(await read_body(request.scope, request.receive, LOGIN_BODY_BYTES_MAX))
 
 
 def parse_form(data: bytes) -> dict[str, str]:
