@@ -35,10 +35,8 @@ from clearinghouse.identity.keys import ALGORITHM
 from clearinghouse.identity.limits import FORM_BYTES_MAX, FORM_FIELDS_MAX
 from clearinghouse.identity.service import IdentityService
 from clearinghouse.identity.tokens import Scope as TokenScope
+from clearinghouse.api.limits import IDENTITY_THREADS_MAX
 
-IDENTITY_THREADS_MAX: Final = 2
-"""Token grants are a database read and a signature (~1 ms): two threads serve hundreds a second
-without taking the signing pool's threads."""
 
 CLIENT_CREDENTIALS: Final = "client_credentials"
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"

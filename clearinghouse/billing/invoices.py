@@ -43,6 +43,8 @@ from typing import Final
 from clearinghouse.billing.invoice_terms import InvoiceTerms
 from clearinghouse.billing.invoice_terms import Party as Party  # the parties' home since #19
 from clearinghouse.errors import ClearinghouseError, InvariantViolation
+from clearinghouse.domain.limits import MARKUP_BPS_MAX
+from clearinghouse.billing.limits import INVOICE_LINES_MAX, TEXT_CHARS_MAX
 
 MINOR_UNIT_EXPONENTS: Final[Mapping[str, int]] = MappingProxyType(
     {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "JPY": 0}
@@ -56,17 +58,6 @@ WEI_PER_ETH: Final = 10**18
 BPS_PER_UNIT: Final = 10_000
 """Basis points in 1 (100 %), by definition."""
 
-MARKUP_BPS_MAX: Final = 100_000
-"""A markup above 1,000 % of cost is a slip of units (a percentage typed as basis points),
-not a price anybody agreed to."""
-
-INVOICE_LINES_MAX: Final = 10_000
-"""People read invoices: even grouped by orchestrator, a gateway's month is a few hundred
-lines. Ten thousand is a grouping or rollup bug, refused before it becomes a 250-page PDF."""
-
-TEXT_CHARS_MAX: Final = 256
-"""Descriptions, references and sources are one line on a document; model ids (Hugging Face
-``org/name``) are the longest key parts at up to 256 characters in the ledger."""
 
 ORCHESTRATOR_BYTES: Final = 20
 """An orchestrator is named by its Ethereum address, 20 bytes."""

@@ -62,11 +62,7 @@ from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import LedgerConflict
 from clearinghouse.ledger.hourly_usage import UsageRow, hourly_usage
 from clearinghouse.ledger.rates import RateSnapshot, rate_in_force, rate_snapshot
-
-ADJUSTMENT_TEXT_CHARS_MAX: Final = 256
-"""An adjustment's reason (up to 1,024 characters in the ledger) is cut to one invoice line,
-billing.invoices.TEXT_CHARS_MAX; its ledger transaction id, in the line's reference, leads to
-the whole text."""
+from clearinghouse.billing.limits import ADJUSTMENT_TEXT_CHARS_MAX
 
 
 DEFAULT_STRIPE_EVENT_NAME: Final = "livepeer_usage"

@@ -30,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from clearinghouse.billing.cycles import Cycle, due_periods
-from clearinghouse.billing.delivery import DELIVERY_ATTEMPTS_MAX, DELIVERY_TIMEOUT_S, delivery_body, post_invoice, retry_delay_s
+from clearinghouse.billing.delivery import delivery_body, post_invoice, retry_delay_s
+from clearinghouse.billing.limits import DELIVERY_ATTEMPTS_MAX, DELIVERY_TIMEOUT_S
 from clearinghouse.billing.invoice_terms import InvoicingSettings, TermsError
 from clearinghouse.billing.invoices import InvoiceError
 from clearinghouse.billing.limits import BILLING_TICK_S_DEFAULT, CLAIM_STALE_S_DEFAULT
@@ -42,17 +43,12 @@ from clearinghouse.ledger.billing_cycles import BillingCycle, BillingRun, Delive
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import LedgerConflict, LedgerError
 from clearinghouse.ledger.invoices import InvoiceStatus, list_invoices
+from clearinghouse.billing.limits import HELD_RETRY_S, STOP_JOIN_S
 
 LOG = logging.getLogger("clearinghouse.billing.scheduler")
 
 ACTOR: Final = "billing-scheduler"
 """The actor of every invoice the scheduler drafts and issues."""
-
-HELD_RETRY_S: Final = 900
-"""A held period is tried again every 15 minutes: soon after the operator prices the usage."""
-
-STOP_JOIN_S: Final = 30.0
-"""How long stopping waits for a tick in progress (a delivery attempt is bounded by its timeout)."""
 
 
 @dataclass(slots=True)

@@ -65,17 +65,14 @@ from clearinghouse.ledger.hourly_usage import ev_signed_since
 from clearinghouse.ledger import Database
 from clearinghouse.signer.decision import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.chain.limits import (
+    ALERT_WEBHOOK_BODY_BYTES_MAX,
+    BURN_SAMPLES_MAX,
+    ORCHESTRATORS_CHECKED_MAX,
+)
+from clearinghouse.domain.limits import ALERT_WEBHOOK_TIMEOUT_S
 
 LOG = logging.getLogger("clearinghouse.health")
-
-BURN_SAMPLES_MAX = 4096
-"""One sample per refresh; at the 1 s default a window of an hour needs 3,600."""
-
-ALERT_WEBHOOK_TIMEOUT_S = 5.0
-"""One alert POST; a slow receiver must not hold up the next health judgement for long."""
-
-ALERT_WEBHOOK_BODY_BYTES_MAX = 64 * 1024
-"""An alert carries a dozen short findings; more than this is a bug, not an alert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +96,6 @@ class DepositSources(Protocol):
     def snapshot(self) -> DepositSnapshot:
         """Read the chain and the ledger once."""
         ...
-
-
-ORCHESTRATORS_CHECKED_MAX = 16
-"""Reserve allocations read per refresh: those with the most face value outstanding. Each is two
-eth_calls; 16 covers a clearinghouse's busy orchestrators and keeps a refresh well under a second."""
 
 
 class LedgerAndChainSources:

@@ -18,10 +18,8 @@ import re
 import threading
 import urllib.parse
 
-API_KEY_SEGMENT_CHARS_MIN = 16
-"""Infura and Alchemy keys are 32 characters, Ankr's 64, QuickNode tokens 40: a path segment
-this long is a credential unless it is plain words (``arbitrum-mainnet``); route names such as
-``v3`` or ``rpc`` are short."""
+from clearinghouse.chain.limits import API_KEY_SEGMENT_CHARS_MIN
+
 
 MASK = "***"
 

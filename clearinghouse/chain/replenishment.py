@@ -55,15 +55,10 @@ from clearinghouse.ledger.funding_actions import (
     finish_funding_action,
     funded_since,
 )
+from clearinghouse.chain.limits import OBSERVE_WINDOW_S, STOP_JOIN_S
 
 LOG = logging.getLogger("clearinghouse.chain.replenishment")
 
-STOP_JOIN_S: Final = 150.0
-"""Stopping waits for a check in progress: a funding transaction waits up to its receipt timeout."""
-
-OBSERVE_WINDOW_S: Final = 3600
-"""Observing, a decision is recorded and alerted at most once an hour per action: the operator
-needs to know what the policy would do, not to be told every check."""
 
 UNFIXABLE: Final = frozenset({HealthReason.UNLOCK_IN_PROGRESS, HealthReason.CHAIN_DATA_STALE})
 """Critical reasons funding cannot fix: while one holds, nothing is funded."""

@@ -27,20 +27,9 @@ from typing import Generic, TypeVar
 
 from clearinghouse.chain.errors import ChainError
 from clearinghouse.signer.errors import Refusal, SigningRefused
+from clearinghouse.chain.limits import BACKOFF_DOUBLINGS_MAX, RETRY_BACKOFF_FIRST_S, STOP_JOIN_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
-
-RETRY_BACKOFF_FIRST_S = 0.5
-"""First retry after a failed refresh: soon enough to ride out a dropped connection, slow
-enough not to hammer an RPC that just failed."""
-
-STOP_JOIN_TIMEOUT_S = 15.0
-"""stop() waits this long for the thread: a refresh in flight ends within a few RPC timeouts
-(10 s each, usually milliseconds); the thread is a daemon, so exit never waits on it."""
-
-BACKOFF_DOUBLINGS_MAX = 16
-"""Caps the exponent: 0.5 s × 2^16 is ~9 h, past any sensible refresh_s, and keeps the
-arithmetic small however long an outage lasts."""
 
 
 Snapshot = TypeVar("Snapshot")

@@ -44,16 +44,8 @@ from eth_utils.abi import event_abi_to_log_topic
 
 from clearinghouse import ledger, pm
 from clearinghouse.chain.artifacts import load_artifact
-from clearinghouse.chain.client import (
-    ERROR_DETAIL_CHARS_MAX,
-    HASH_BYTES,
-    IMPLAUSIBLE,
-    LOGS_BLOCKS_MAX,
-    Address,
-    ChainClient,
-    RawLog,
-    checksum_address,
-)
+from clearinghouse.chain.client import HASH_BYTES, IMPLAUSIBLE, Address, ChainClient, RawLog, checksum_address
+from clearinghouse.chain.limits import ERROR_DETAIL_CHARS_MAX, LOGS_BLOCKS_MAX
 from clearinghouse.chain.errors import ChainError, ContractMismatch, ImplausibleChainData
 from clearinghouse.chain.limits import (
     BATCH_BLOCKS_DEFAULT,

@@ -29,6 +29,7 @@ from clearinghouse.cli.options import (
 from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, Settings
 from clearinghouse.logs import configure_logging
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.cli.limits import HOLD_POLL_S
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
@@ -199,7 +200,8 @@ def _payment_policy(config: Settings, stack: ExitStack) -> PaymentPolicy:
     if not config.active_orchestrators_only or config.live_chain is None:
         return config.policy
     from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.orchestrators import ACTIVE_CHECK_RPC_TIMEOUT_S, ActiveOrchestrators
+    from clearinghouse.chain.orchestrators import ActiveOrchestrators
+    from clearinghouse.chain.limits import ACTIVE_CHECK_RPC_TIMEOUT_S
 
     live = config.live_chain
     active = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
@@ -218,7 +220,8 @@ def _discovery_book(config: Settings, chain: ChainSources, stack: ExitStack) -> 
     if live is None or health is None:
         return DiscoveryBook()
     from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.orchestrators import ACTIVE_CHECK_RPC_TIMEOUT_S, ActiveOrchestrators
+    from clearinghouse.chain.orchestrators import ActiveOrchestrators
+    from clearinghouse.chain.limits import ACTIVE_CHECK_RPC_TIMEOUT_S
 
     activity = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
     stack.callback(activity.close)
@@ -469,10 +472,6 @@ def _authorization(
         raise click.ClickException(f"webhook.gateway_id {gateway.id} ({gateway.name!r}) is {gateway.status.value}")
     webhook = WebhookConfig(url=config.webhook.url, gateway_id=gateway.id, headers=config.webhook.headers)
     return None, WebhookAuthorizer(webhook)
-
-
-HOLD_POLL_S = 0.5
-"""How often ``devnet --chain-only`` checks for a stop request while it holds the chain up."""
 
 
 @click.command()

@@ -23,6 +23,7 @@ from clearinghouse.cli.options import (
     utc_time,
 )
 from clearinghouse.cli.output import Column, fields, table
+from clearinghouse.domain.limits import MARKUP_BPS_MAX
 from clearinghouse.ledger import invoices as stored
 
 _AMOUNT = re.compile(r"\d{1,30}(\.\d{1,18})?")
@@ -56,7 +57,7 @@ def plan() -> None:
 @click.option("--effective-at", callback=utc_time, default=None,
               help="From when (ISO 8601 with offset; default: the start of the current UTC month, so this "
                    "month's invoice uses it); a period uses the plan in force at its start.")
-@click.option("--markup-bps", type=click.IntRange(0, stored.MARKUP_BPS_MAX), default=0, show_default=True,
+@click.option("--markup-bps", type=click.IntRange(0, MARKUP_BPS_MAX), default=0, show_default=True,
               help="Markup on usage (subscription: on usage beyond the included amount).")
 @click.option("--fee", callback=_amount, default=None, help="subscription: the fee per period.")
 @click.option("--included", callback=_amount, default=None, help="subscription: usage included, in money.")

@@ -43,6 +43,7 @@ from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S, SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
+from clearinghouse.chain.limits import CHAIN_REFRESH_S_DEFAULT, CHAIN_STALE_AFTER_S_DEFAULT
 
 HTTP_HOST_DEFAULT = "127.0.0.1"
 HTTP_PORT_DEFAULT = 8935
@@ -119,13 +120,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-CHAIN_REFRESH_S_DEFAULT = 1.0
-"""Arbitrum makes a block every ~0.25 s; reading the deposit each second keeps the guard current."""
-
-CHAIN_STALE_AFTER_S_DEFAULT = 30.0
-"""Signing stops when the chain view is this old: a few failed refreshes, not one hiccup."""
 
 
 @dataclass(frozen=True, slots=True)

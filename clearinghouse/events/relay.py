@@ -39,7 +39,6 @@ from clearinghouse.events.refusals import RefusalSampler
 from clearinghouse.events.sinks import Sink, SinkError
 from clearinghouse.ledger import ChainWriterLock, Database, LedgerBusy, LedgerError
 from clearinghouse.ledger.outbox import (
-    PRUNE_ROWS_MAX,
     Backlog,
     Position,
     advance_cursor,
@@ -50,27 +49,20 @@ from clearinghouse.ledger.outbox import (
     sink_lock_key,
     write_refusal_events,
 )
+from clearinghouse.ledger.limits import PRUNE_ROWS_MAX
+from clearinghouse.events.limits import (
+    CURSOR_SAVE_S,
+    HOUSEKEEPING_S,
+    OUTBOX_FULL_RETRY_AFTER_S,
+    PRUNE_EVERY_S,
+    PRUNE_PASSES_MAX,
+    RETRY_BACKOFF_MAX_S,
+    RETRY_BACKOFF_MIN_S,
+    SINK_STOP_TIMEOUT_S,
+)
+from clearinghouse.domain.limits import ALERT_WEBHOOK_TIMEOUT_S
 
 LOG = logging.getLogger(__name__)
-
-RETRY_BACKOFF_MIN_S = 0.1
-RETRY_BACKOFF_MAX_S = 30.0
-"""A sink that keeps failing is tried every 30 s at most: a broker back up is seen within it."""
-HOUSEKEEPING_S = 1.0
-"""Refusals written, backlog read and alert checked once a second."""
-PRUNE_EVERY_S = 60.0
-PRUNE_PASSES_MAX = 100
-"""Deletes of PRUNE_ROWS_MAX per prune: a million rows a minute, far above the signing rate's
-share of a minute, each delete short enough not to hold the writer long."""
-CURSOR_SAVE_S = 0.25
-"""A sink's cursor is stored at most four times a second while it publishes (and when it goes idle or
-stops): a write per published batch would add a commit (an fsync) per signing batch. A crash
-re-sends at most those events, with their ids; the daemon's lag gauges, read from the stored
-cursor when a relay process publishes, run at most that much behind."""
-STOP_TIMEOUT_S = 10.0
-"""A sink's thread ends within its batch's timeouts (HTTP_TIMEOUT_S, NATS_ACK_TIMEOUT_S)."""
-ALERT_WEBHOOK_TIMEOUT_S = 5.0
-OUTBOX_FULL_RETRY_AFTER_S = 5
 
 
 class OutboxFull(LedgerBusy):
@@ -167,7 +159,7 @@ class Relay:
         self._stop.set()
         self.wake()
         for thread in self._threads:
-            thread.join(STOP_TIMEOUT_S)
+            thread.join(SINK_STOP_TIMEOUT_S)
         try:
             self._write_refusals()
         except LedgerError as exc:  # stopping goes on: these samples are lost, their counts are not

@@ -72,12 +72,12 @@ if TYPE_CHECKING:
         subject_quotas,
     )
     from clearinghouse.ledger.deposit_samples import (
-        DEPOSIT_SAMPLE_INTERVAL_S,
         DepositSample,
         deposit_samples_since,
         newest_deposit_sample,
         record_deposit_sample,
     )
+    from clearinghouse.ledger.limits import DEPOSIT_SAMPLE_INTERVAL_S
     from clearinghouse.ledger.engine import Database, mask_url, open_database
     from clearinghouse.ledger.errors import (
         ChainCursorMoved,

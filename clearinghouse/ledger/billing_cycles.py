@@ -31,15 +31,8 @@ from clearinghouse.ledger.models import GatewayRow, InvoiceRow, table
 from clearinghouse.ledger.settlement_models import BillingCycleRow, BillingRunRow, InvoiceDeliveryRow
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import check_text
+from clearinghouse.ledger.limits import GRACE_S_MAX, LENGTH_DAYS_MAX, OVERDUE_DAYS_MAX
 
-GRACE_S_MAX = 30 * 86_400
-"""As the table's CHECK: a month of grace is already longer than any record stays in flight."""
-
-LENGTH_DAYS_MAX = 366
-"""A custom cycle of more than a year is an annual contract, not a billing cycle."""
-
-OVERDUE_DAYS_MAX = 365
-"""As billing_profiles.PAYMENT_TERMS_DAYS_MAX: a year overdue is a collection case."""
 
 _CYCLES = table(BillingCycleRow)
 _RUNS = table(BillingRunRow)

@@ -19,18 +19,9 @@ from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
 from clearinghouse.ledger.models import BillingProfileRow, GatewayRow, table
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import check_text
+from clearinghouse.ledger.limits import ADDRESS_LENGTH_MAX, PROFILE_TEXT_LENGTH_MAX
+from clearinghouse.domain.limits import PAYMENT_TERMS_DAYS_MAX, TAX_RATE_BPS_MAX
 
-PROFILE_TEXT_LENGTH_MAX = 256
-"""A legal name, tax id, e-mail address or tax note is one line of a document."""
-
-ADDRESS_LENGTH_MAX = 2048
-"""A postal address of a few lines, newline-separated."""
-
-TAX_RATE_BPS_MAX = 10_000
-"""As billing.invoice_terms.TAX_RATE_BPS_MAX (and the table's CHECK): 100 %."""
-
-PAYMENT_TERMS_DAYS_MAX = 365
-"""As billing.invoice_terms.PAYMENT_TERMS_DAYS_MAX (and the table's CHECK)."""
 
 _PROFILES = table(BillingProfileRow)
 _GATEWAYS = table(GatewayRow)

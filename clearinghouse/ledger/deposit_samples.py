@@ -23,14 +23,8 @@ from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import DepositSampleRow, table
 from clearinghouse.ledger.transactions import reading, writing_connection
+from clearinghouse.ledger.limits import DEPOSIT_SAMPLES_LISTED_MAX, DEPOSIT_SAMPLE_INTERVAL_S
 
-DEPOSIT_SAMPLE_INTERVAL_S = 60.0
-"""A flat position is stored once a minute: a week's chart is ~10,000 points, and the chart
-shows when the monitor was (not) running to the minute."""
-
-DEPOSIT_SAMPLES_LISTED_MAX = 50_000
-"""Samples one read returns at most: 30 days of a flat position (43,200) plus its changes; a
-longer window gets its newest samples."""
 
 _SAMPLES = table(DepositSampleRow)
 _NEWEST = select(_SAMPLES).order_by(_SAMPLES.c.observed_at.desc(), _SAMPLES.c.id.desc()).limit(1)

@@ -51,9 +51,8 @@ from clearinghouse.ledger.models import (
 )
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import AccountKind, TransactionKind, check_text
+from clearinghouse.domain.limits import MARKUP_BPS_MAX
 
-MARKUP_BPS_MAX = 100_000
-"""As billing.invoices.MARKUP_BPS_MAX (and the table's CHECK): over 1,000 % is a slip of units."""
 
 DEFAULT_SERIES = "CH"
 """The issuer's invoice series: numbers read CH-2026-000042."""

@@ -38,14 +38,8 @@ from clearinghouse.ledger.models import ChainEventRow, ExposureRollupRow, Signin
 from clearinghouse.ledger.transactions import reading
 from clearinghouse.ledger.values import ChainEventKind, Redemption
 from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.ledger.limits import ALARMS_LISTED_MAX, PERIOD_DAYS_MAX
 
-PERIOD_DAYS_MAX = 366
-"""A reconciliation covers a month, at most a (leap) year: the longest period an operator
-audits at once, and a bound on how many records one report streams."""
-
-ALARMS_LISTED_MAX = 100
-"""Unmatched redemptions a report lists by name; ``UnmatchedAlarm.total`` counts them all. One
-is already an incident; a hundred are enough to start the investigation from."""
 
 _RECORDS = table(SigningRecordRow)
 _EVENTS = table(ChainEventRow)

@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator
-from clearinghouse.api.admin_http import ADMIN_BODY_BYTES_MAX, AdminRoutes
+from clearinghouse.api.admin_http import AdminRoutes
+from clearinghouse.api.limits import ADMIN_BODY_BYTES_MAX
 from clearinghouse.billing.invoicing import month_period
 from clearinghouse.ledger import Database, Gateway, NewRate, create_gateway, record_rate_snapshot, record_signing_call
 from clearinghouse.ledger import sessions as ledger_sessions

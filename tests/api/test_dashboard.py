@@ -25,8 +25,10 @@ import pytest
 from clearinghouse.api import ApiKeyAuthenticator, issue_api_key
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.dashboard.charts import Series, step_chart
-from clearinghouse.api.dashboard.routes import LOGIN_BODY_BYTES_MAX, SECURITY_HEADERS
-from clearinghouse.api.dashboard.session import FAILED_LOGINS_PER_MINUTE_MAX, LoginThrottle, SessionCookies
+from clearinghouse.api.dashboard.routes import SECURITY_HEADERS
+from clearinghouse.api.limits import LOGIN_BODY_BYTES_MAX
+from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
+from clearinghouse.api.limits import FAILED_LOGINS_PER_MINUTE_MAX
 from clearinghouse.api.dashboard.views import Amount, eth_label, eth_text
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.billing.invoicing import draft_for_period, month_period

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from clearinghouse.billing.invoices import (
     BPS_PER_UNIT,
-    MARKUP_BPS_MAX,
     WEI_PER_ETH,
     Adjustment,
     FreePlan,
@@ -35,6 +34,7 @@ from clearinghouse.billing.invoices import (
     minor_units_text,
     to_minor_units,
 )
+from clearinghouse.domain.limits import MARKUP_BPS_MAX
 from clearinghouse.errors import InvariantViolation
 
 START = datetime(2026, 5, 1, tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""The types and rules every layer shares: values, refusals, named limits."""
