@@ -32,8 +32,8 @@ from datetime import datetime
 from typing import Final
 
 from clearinghouse.chain.redact import redact_rpc_url
+from clearinghouse.domain.limits import ANSWER_BYTES_READ_MAX
 from clearinghouse.billing.limits import (
-    ANSWER_BYTES_READ_MAX,
     DELIVERY_ATTEMPTS_MAX,
     DELIVERY_BODY_BYTES_MAX,
     DELIVERY_RETRY_BASE_S,

@@ -50,9 +50,6 @@ DELIVERY_RETRY_MAX_S: Final = 4 * 3600
 DELIVERY_BODY_BYTES_MAX: Final = 4 * 1024 * 1024
 """An export of a large invoice is a few hundred KiB; past 4 MiB a receiver should fetch the link."""
 
-ANSWER_BYTES_READ_MAX: Final = 1024
-"""Read this much of a receiver's answer: only its status matters."""
-
 STRIPE_NAME_CHARS_MAX: Final = 100
 """Stripe's limit on a meter event's ``event_name`` and ``identifier``."""
 

@@ -143,9 +143,6 @@ RUNWAY_SHOWN_MAX_S = 365 * 86_400
 BURN_SAMPLES_MAX = 4096
 """One sample per refresh; at the 1 s default a window of an hour needs 3,600."""
 
-ALERT_WEBHOOK_BODY_BYTES_MAX = 64 * 1024
-"""An alert carries a dozen short findings; more than this is a bug, not an alert."""
-
 ORCHESTRATORS_CHECKED_MAX = 16
 """Reserve allocations read per refresh: those with the most face value outstanding. Each is two
 eth_calls; 16 covers a clearinghouse's busy orchestrators and keeps a refresh well under a second."""

@@ -29,11 +29,18 @@ MARKUP_BPS_MAX = 100_000
 """A markup above 1,000 % of cost is a slip of units (a percentage typed as basis points),
 not a price anybody agreed to."""
 
-# ---- shared by the chain's deposit alerts and the event relay's backlog alert ----
+# ---- webhooks: the operator's alert webhook (deposit and outbox alerts), invoice delivery ----
 
 ALERT_WEBHOOK_TIMEOUT_S = 5.0
 """One alert POST; a slow receiver must not hold up the next health judgement or relay pass
 for long."""
+
+ALERT_WEBHOOK_BODY_BYTES_MAX = 64 * 1024
+"""An alert carries a dozen short findings; more than this is a bug, not an alert."""
+
+ANSWER_BYTES_READ_MAX = 1024
+"""Read this much of a webhook receiver's answer: only its status matters, and reading a little
+lets the connection close cleanly."""
 
 # ---- the ticket core's caches and the keystore ----
 

@@ -28,8 +28,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -60,7 +58,7 @@ from clearinghouse.events.limits import (
     RETRY_BACKOFF_MIN_S,
     SINK_STOP_TIMEOUT_S,
 )
-from clearinghouse.domain.limits import ALERT_WEBHOOK_TIMEOUT_S
+from clearinghouse.alerts import post_alert
 
 LOG = logging.getLogger(__name__)
 
@@ -344,7 +342,8 @@ class Relay:
             LOG.info("event outbox draining again")
         self.alerts_sent += 1
         if self._settings.alert_webhook_url is not None:
-            _post_alert(self._settings.alert_webhook_url, document)
+            body = json.dumps(document, separators=(",", ":")).encode()
+            post_alert(self._settings.alert_webhook_url, body, what="event outbox alert")
 
     def _prune(self) -> None:
         before = datetime.now(UTC) - timedelta(seconds=self._settings.retention_s)
@@ -368,13 +367,3 @@ async def _wait(wake: asyncio.Event, timeout_s: float, stop: threading.Event) ->
     except TimeoutError:
         return False
     return True
-
-
-def _post_alert(url: str, document: dict[str, object]) -> None:
-    body = json.dumps(document, separators=(",", ":")).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=ALERT_WEBHOOK_TIMEOUT_S) as answer:
-            answer.read(1024)
-    except (urllib.error.URLError, OSError) as exc:  # the URL may hold a token: never log it
-        LOG.warning("event outbox alert not delivered to the webhook: %s", type(exc).__name__)
