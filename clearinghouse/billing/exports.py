@@ -62,9 +62,8 @@ from clearinghouse.billing.invoices import (
     LineKind,
     Plan,
     SubscriptionPlan,
-    decimal_text,
-    minor_units_text,
 )
+from clearinghouse.billing.money_text import decimal_text, minor_units_text
 from clearinghouse.billing.invoice_terms import InvoiceTerms, Party
 from clearinghouse.billing.limits import EVENT_TEXT_CHARS_MAX, STRIPE_NAME_CHARS_MAX
 

@@ -58,6 +58,7 @@ from clearinghouse.billing.invoice_terms import (
 )
 from clearinghouse.billing.issuing import credit_note_terms, current_terms
 from clearinghouse.ledger import invoices as stored
+from clearinghouse.ledger import billing_plans as plans
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import LedgerConflict
 from clearinghouse.ledger.hourly_usage import UsageRow, hourly_usage
@@ -153,7 +154,7 @@ def draft_for_period(
     the inputs; the ledger's errors for an unknown gateway, a period that is not whole hours,
     or an invoice already issued for the period (LedgerConflict).
     """
-    plan_row = stored.billing_plan_in_force(db, gateway_id, start)
+    plan_row = plans.billing_plan_in_force(db, gateway_id, start)
     if plan_row is None:
         raise InvoiceError(
             f"gateway {gateway_id} has no billing plan in force at {start.isoformat()}; "
@@ -251,10 +252,10 @@ def draft_from_json(content: bytes) -> InvoiceDraft:
     return draft
 
 
-def _plan(row: stored.BillingPlan) -> Plan:
-    if row.kind is stored.PlanKind.FREE:
+def _plan(row: plans.BillingPlan) -> Plan:
+    if row.kind is plans.PlanKind.FREE:
         return FreePlan()
-    if row.kind is stored.PlanKind.SUBSCRIPTION:
+    if row.kind is plans.PlanKind.SUBSCRIPTION:
         return SubscriptionPlan(row.currency, row.fee, row.included_usage, row.markup_bps)
     return UsageBasedPlan(row.currency, row.markup_bps, row.fixed_fee)
 
@@ -262,7 +263,7 @@ def _plan(row: stored.BillingPlan) -> Plan:
 def _fx(db: Database, currency: str, end: datetime) -> FxRate | None:
     if currency == "USD":
         return None
-    rate = stored.fx_rate_in_force(db, currency, end)
+    rate = plans.fx_rate_in_force(db, currency, end)
     if rate is None:
         raise InvoiceError(
             f"no FX rate USD→{currency} as of {end.isoformat()}; add one with `clearinghouse fx add {currency} ...`"

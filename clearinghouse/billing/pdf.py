@@ -35,10 +35,8 @@ from clearinghouse.billing.invoices import (
     LineKind,
     Party,
     SubscriptionPlan,
-    decimal_text,
-    minor_units_text,
-    money_text,
 )
+from clearinghouse.billing.money_text import decimal_text, minor_units_text, money_text
 from clearinghouse.billing.limits import INVOICE_NUMBER_CHARS_MAX, RATES_LISTED_MAX
 
 

@@ -43,7 +43,6 @@ from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S, SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
-from clearinghouse.chain.limits import CHAIN_REFRESH_S_DEFAULT, CHAIN_STALE_AFTER_S_DEFAULT
 
 HTTP_HOST_DEFAULT = "127.0.0.1"
 HTTP_PORT_DEFAULT = 8935

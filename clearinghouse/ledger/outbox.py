@@ -45,7 +45,8 @@ from clearinghouse.ledger import statements
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation
 from clearinghouse.ledger.limits import EVENT_SINK_NAME_MAX
-from clearinghouse.ledger.models import GatewayRow, RateSnapshotRow, SigningRecordRow, table
+from clearinghouse.ledger.models import GatewayRow, SigningRecordRow, table
+from clearinghouse.ledger.billing_rows import RateSnapshotRow
 from clearinghouse.ledger.outbox_rows import EventOutboxRow, EventSinkCursorRow
 from clearinghouse.ledger.rates import RateSnapshot, snapshot_value
 from clearinghouse.ledger.transactions import reading, translated_errors, utc_now, writing_connection

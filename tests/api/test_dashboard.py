@@ -43,7 +43,8 @@ from clearinghouse.ledger import (
     record_signing_call,
     set_gateway_status,
 )
-from clearinghouse.ledger.invoices import PlanKind, issue_invoice, set_billing_plan
+from clearinghouse.ledger.invoices import issue_invoice
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER
 from tests.api.fakes import FakePaymentService

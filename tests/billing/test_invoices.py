@@ -29,11 +29,10 @@ from clearinghouse.billing.invoices import (
     SubscriptionPlan,
     UsageBasedPlan,
     UsageBucket,
-    decimal_text,
     draft_invoice,
-    minor_units_text,
     to_minor_units,
 )
+from clearinghouse.billing.money_text import decimal_text, minor_units_text
 from clearinghouse.domain.limits import MARKUP_BPS_MAX
 from clearinghouse.errors import InvariantViolation
 

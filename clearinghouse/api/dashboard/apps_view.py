@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from clearinghouse.api.dashboard.views import Amount
 from clearinghouse.identity.usage import UsageGroup, app_usage
