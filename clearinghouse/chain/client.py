@@ -54,7 +54,7 @@ from clearinghouse.chain.limits import (
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.chain.rounds import RoundBlockHashes
 from clearinghouse.signer.decision import ChainView
-from clearinghouse.chain.limits import ERROR_DETAIL_CHARS_MAX, LOGS_BLOCKS_MAX, RPC_REQUEST_TIMEOUT_S
+from clearinghouse.chain.limits import LOGS_BLOCKS_MAX, RPC_REQUEST_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 
@@ -436,15 +436,11 @@ class ChainClient:
         try:
             yield
         except (BadFunctionCallOutput, ContractLogicError) as exc:
-            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._detail(exc)}") from None
+            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._secrets.error_detail(exc)}") from None
         except (Web3Exception, OSError, ValueError) as exc:
             # OSError covers requests' errors (RequestException is an IOError) and sockets';
             # ValueError: web3 and eth-abi raise it (or subclasses) for malformed replies.
-            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._detail(exc)}") from None
-
-    def _detail(self, exc: Exception) -> str:
-        text = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
-        return text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
+            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._secrets.error_detail(exc)}") from None
 
 
 HEAD = "head"

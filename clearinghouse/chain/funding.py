@@ -43,7 +43,7 @@ from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.client import Address, ChainClient, checksum_address
-from clearinghouse.chain.limits import ERROR_DETAIL_CHARS_MAX, RPC_REQUEST_TIMEOUT_S
+from clearinghouse.chain.limits import RPC_REQUEST_TIMEOUT_S
 from clearinghouse.chain.errors import ChainError, ChainUnavailable, ContractMismatch
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.chain.limits import AMOUNT_TEXT_CHARS_MAX, AMOUNT_WEI_MAX, RECEIPT_TIMEOUT_S
@@ -416,10 +416,10 @@ class FundingClient:
         try:
             self._w3.eth.send_raw_transaction(raw_transaction)
         except Web3RPCError as exc:  # the node answered with an error: it did not take the transaction
-            raise FundingRefused(f"{self.redacted_url} refused {what}: {self._detail(exc)}; nothing was sent") from None
+            raise FundingRefused(f"{self.redacted_url} refused {what}: {self._secrets.error_detail(exc)}; nothing was sent") from None
         except (Web3Exception, OSError, ValueError) as exc:
             raise FundingUnconfirmed(
-                f"sending {what} to {self.redacted_url} failed: {self._detail(exc)}; it may have reached the node, "
+                f"sending {what} to {self.redacted_url} failed: {self._secrets.error_detail(exc)}; it may have reached the node, "
                 "so look it up before sending again",
                 tx_hash,
             ) from None
@@ -435,7 +435,7 @@ class FundingClient:
             ) from None
         except (Web3Exception, OSError, ValueError) as exc:
             raise FundingUnconfirmed(
-                f"{what} was sent, but waiting for its receipt at {self.redacted_url} failed: {self._detail(exc)}; "
+                f"{what} was sent, but waiting for its receipt at {self.redacted_url} failed: {self._secrets.error_detail(exc)}; "
                 "look it up before sending again",
                 tx_hash,
             ) from None
@@ -449,14 +449,10 @@ class FundingClient:
             reason = self._secrets.scrub(str(exc.message))
             raise FundingRefused(f"{what} says the transaction would fail: {reason}; nothing was sent") from None
         except BadFunctionCallOutput as exc:
-            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._detail(exc)}") from None
+            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._secrets.error_detail(exc)}") from None
         except (Web3Exception, OSError, ValueError) as exc:
             # OSError covers requests' errors; ValueError web3's for malformed replies (client.py).
-            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._detail(exc)}") from None
-
-    def _detail(self, exc: Exception) -> str:
-        text = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
-        return text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
+            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._secrets.error_detail(exc)}") from None
 
 
 def _check_amount(action: FundingAction, amount_wei: int) -> None:

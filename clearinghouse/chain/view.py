@@ -38,14 +38,15 @@ Snapshot = TypeVar("Snapshot")
 class BackgroundThread:
     """One named daemon thread running ``target`` once; ``stopping`` tells it to end.
 
-    Started at most once; ``stop()`` sets ``stopping`` and waits up to STOP_JOIN_TIMEOUT_S. The
-    refreshers here and the event watcher each own one.
+    Started at most once; ``stop()`` sets ``stopping`` and waits up to ``stop_join_s``. The
+    refreshers here, the event watcher, the replenisher and the billing scheduler each own one.
     """
 
-    def __init__(self, name: str, target: Callable[[], None]) -> None:
+    def __init__(self, name: str, target: Callable[[], None], *, stop_join_s: float = STOP_JOIN_TIMEOUT_S) -> None:
         self.name = name
         self.stopping = threading.Event()
         self._target = target
+        self._stop_join_s = stop_join_s
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -56,11 +57,11 @@ class BackgroundThread:
         self._thread.start()
 
     def stop(self) -> bool:
-        """Ask the thread to end and wait up to STOP_JOIN_TIMEOUT_S; True when it has ended."""
+        """Ask the thread to end and wait up to ``stop_join_s``; True when it has ended."""
         self.stopping.set()
         if self._thread is None:
             return True
-        self._thread.join(STOP_JOIN_TIMEOUT_S)
+        self._thread.join(self._stop_join_s)
         return not self._thread.is_alive()
 
 
