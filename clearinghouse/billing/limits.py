@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Final
 
+# ---- rates and the scheduler: defaults the configuration shares ----
+
 HEARTBEAT_S_DEFAULT = 86_400
 """Chainlink's ETH/USD feed on Arbitrum One updates on a 0.05 % deviation or every 24 h: an
 answer older than its heartbeat means the feed stopped."""
@@ -29,6 +31,8 @@ CLAIM_STALE_S_DEFAULT = 900.0
 """A billing run claimed and not finished in 15 minutes belongs to a replica that died: drafting
 and issuing take seconds, so a live owner is long done."""
 
+# ---- billing cycles and invoice delivery (cycles.py, delivery.py) ----
+
 PERIODS_DUE_MAX: Final = 64
 """More than a year of weekly periods: a longer outage is caught up by hand (`invoice draft`)."""
 
@@ -49,6 +53,8 @@ DELIVERY_RETRY_MAX_S: Final = 4 * 3600
 
 DELIVERY_BODY_BYTES_MAX: Final = 4 * 1024 * 1024
 """An export of a large invoice is a few hundred KiB; past 4 MiB a receiver should fetch the link."""
+
+# ---- invoice documents, their terms and exports (exports.py, invoice_terms.py, invoices.py, invoicing.py, pdf.py) ----
 
 STRIPE_NAME_CHARS_MAX: Final = 100
 """Stripe's limit on a meter event's ``event_name`` and ``identifier``."""
@@ -85,6 +91,8 @@ summarized (count, id and rate range) instead of filling pages. The JSON lists t
 INVOICE_NUMBER_CHARS_MAX: Final = 64
 """Invoice numbers look like CH-2026-000042; a longer one is not a number but a mistake."""
 
+# ---- ETH/USD rates (rates.py) ----
+
 CLOCK_SKEW_S = 300
 """How far in the future an updatedAt may lie before it is a broken feed, not clock drift."""
 
@@ -96,6 +104,8 @@ RATE_TEXT_CHARS_MAX = 40
 
 RATE_CSV_BYTES_MAX = 16 * 1024 * 1024
 """A rate table of ~100,000 rows (RATES_PER_IMPORT_MAX) is ~4 MB; a bigger file is not one."""
+
+# ---- the billing scheduler (scheduler.py) ----
 
 HELD_RETRY_S: Final = 900
 """A held period is tried again every 15 minutes: soon after the operator prices the usage."""

@@ -63,6 +63,8 @@ ROUND_BLOCK_HASHES_CACHED_MAX = 4 * TICKET_VALIDITY_ROUNDS_MAX
 and only the open rounds (ticketValidityPeriod of them) are asked for, so this holds every open
 round several times over at ~100 bytes an entry; the oldest are dropped first."""
 
+# ---- anvil and the devnet (anvil.py, artifacts.py, devnet.py) ----
+
 ANVIL_START_TIMEOUT_S = 15.0
 """anvil answers within ~0.2 s; 15 s leaves room for a cold page cache on a loaded 2-core CI box."""
 
@@ -90,6 +92,8 @@ ANVIL_RPC_TIMEOUT_S = 60.0
 
 ARTIFACT_BYTES_MAX = 1 << 20
 """Our largest artifact is ~40 KB; anything past 1 MiB is not one of ours."""
+
+# ---- JSON-RPC reads and funding transactions (client.py, funding.py, redact.py) ----
 
 RPC_REQUEST_TIMEOUT_S = 10.0
 """One JSON-RPC request (connect + answer): hosted Arbitrum RPCs answer in well under a second,
@@ -123,6 +127,8 @@ RECEIPT_TIMEOUT_S = 120.0
 """Arbitrum's sequencer confirms in well under a second and anvil mines at once; no receipt
 after two minutes means the transaction is stuck (fee too low, sequencer down)."""
 
+# ---- deposit health and its monitor (health.py, monitor.py) ----
+
 DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT = 10
 """Warn below 10 × the largest face value in flight: room for several wins in a row while the
 operator tops up (go-livepeer's own sender check needs only 1 ×, our critical line)."""
@@ -146,6 +152,8 @@ BURN_SAMPLES_MAX = 4096
 ORCHESTRATORS_CHECKED_MAX = 16
 """Reserve allocations read per refresh: those with the most face value outstanding. Each is two
 eth_calls; 16 covers a clearinghouse's busy orchestrators and keeps a refresh well under a second."""
+
+# ---- active orchestrators (orchestrators.py) ----
 
 ACTIVE_CHECK_WAIT_S = 2.0
 """How long a signing call waits for a lookup it missed the cache on: a healthy RPC answers an
@@ -173,10 +181,14 @@ RETRY_AFTER_FAILURE_S = 5.0
 so one failure says it is down; 5 s bounds both the wasted waits and how long a recovered RPC
 goes unused."""
 
+# ---- RPC URL redaction (redact.py) ----
+
 API_KEY_SEGMENT_CHARS_MIN = 16
 """Infura and Alchemy keys are 32 characters, Ankr's 64, QuickNode tokens 40: a path segment
 this long is a credential unless it is plain words (``arbitrum-mainnet``); route names such as
 ``v3`` or ``rpc`` are short."""
+
+# ---- the replenisher (replenishment.py) ----
 
 STOP_JOIN_S: Final = 150.0
 """Stopping waits for a check in progress: a funding transaction waits up to its receipt timeout."""
@@ -184,6 +196,8 @@ STOP_JOIN_S: Final = 150.0
 OBSERVE_WINDOW_S: Final = 3600
 """Observing, a decision is recorded and alerted at most once an hour per action: the operator
 needs to know what the policy would do, not to be told every check."""
+
+# ---- the live chain view and its refresh (view.py) ----
 
 RETRY_BACKOFF_FIRST_S = 0.5
 """First retry after a failed refresh: soon enough to ride out a dropped connection, slow

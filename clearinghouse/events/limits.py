@@ -3,6 +3,8 @@ refusal sampler's bounds, each with its reason."""
 
 from __future__ import annotations
 
+# ---- the sinks (http_sink.py, nats_sink.py) ----
+
 HTTP_TIMEOUT_S = 10.0
 """A receiver's answer to one batch POST, connection included."""
 
@@ -14,6 +16,8 @@ NATS_CONNECT_TIMEOUT_S = 5.0
 
 NATS_ACK_TIMEOUT_S = 10.0
 """JetStream's acknowledgements of a batch (it stores them in order)."""
+
+# ---- refusal sampling (refusals.py) ----
 
 KEYS_MAX = 10_000
 """(gateway, reason) pairs tracked in one window: far above gateways × reasons in practice."""
@@ -27,6 +31,8 @@ minute and a count, not a row per refused call."""
 
 SAMPLES_MAX_DEFAULT = 10
 """Refusals kept as events per (gateway, reason) and window: enough to see what was refused."""
+
+# ---- the relay and its process (relay.py, relay_process.py) ----
 
 RETRY_BACKOFF_MIN_S = 0.1
 """A sink's first retry after a failure: a broker restarting is back within a fraction of a second."""

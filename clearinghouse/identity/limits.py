@@ -37,6 +37,8 @@ SECRET_RANDOM_BYTES: Final = 32
 CLIENT_ID_RANDOM_BYTES: Final = 16
 """128 bits: client ids are public, but unguessable ones leak nothing about the apps there are."""
 
+# ---- the signing keys (keys.py) ----
+
 KEYS_KEPT_MAX = 2
 """The current key and the previous one: a rotation's overlap."""
 
