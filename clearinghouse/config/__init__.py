@@ -59,9 +59,8 @@ from clearinghouse.config.registry import (
     layered,
     read_config_file,
 )
-from clearinghouse.config.limits import CONFIG_BYTES_MAX
+from clearinghouse.config.limits import ADMIN_TOKEN_BYTES_MIN, ADMIN_TOKEN_CHARS_MAX, CONFIG_BYTES_MAX
 from clearinghouse.config.secret_files import refuse_readable_by_others
-from clearinghouse.config.limits import ADMIN_TOKEN_BYTES_MIN, ADMIN_TOKEN_CHARS_MAX
 from clearinghouse.config.settings import (
     CHAIN_ID_DEFAULT,
     HTTP_HOST_DEFAULT,
