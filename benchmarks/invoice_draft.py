@@ -53,7 +53,7 @@ from clearinghouse.billing.invoices import (  # noqa: E402
     UsageBucket,
     draft_invoice,
 )
-from clearinghouse.ledger import invoices as stored  # noqa: E402
+from clearinghouse.ledger import billing_plans as plans  # noqa: E402
 from clearinghouse.ledger.hourly_usage import hourly_usage, rebuild_hours  # noqa: E402
 from clearinghouse.ledger.models import HourlyUsageRow, PaymentSessionRow, table  # noqa: E402
 from clearinghouse.ledger.transactions import writing_connection  # noqa: E402
@@ -112,8 +112,8 @@ def _run(db: ledger.Database, args: argparse.Namespace, start: datetime, end: da
     snapshot = ledger.record_rate_snapshot(db, ledger.NewRate(
         usd_per_eth=USD_PER_ETH, source="manual", valid_at=start - timedelta(days=1),
         observed_at=start - timedelta(days=1), actor="benchmark", reason="invoice draft benchmark"))
-    stored.set_billing_plan(
-        db, gateway.id, kind=stored.PlanKind.USAGE_BASED, currency="USD", effective_at=start - timedelta(days=1),
+    plans.set_billing_plan(
+        db, gateway.id, kind=plans.PlanKind.USAGE_BASED, currency="USD", effective_at=start - timedelta(days=1),
         actor="benchmark", reason="invoice draft benchmark", markup_bps=1_500, fixed_fee=Fraction(4_900, 100))
     keys = _line_keys(args.line_keys)
 

@@ -21,12 +21,10 @@ from eth_account import Account
 from eth_typing import ChecksumAddress
 
 from clearinghouse.config import ConfigError, refuse_readable_by_others
+from clearinghouse.domain.limits import KEY_FILE_CHARS_MAX
 
 PRIVATE_KEY_BYTES = 32
 """secp256k1 private keys are 32 bytes: 64 hex digits in a key file."""
-
-KEY_FILE_CHARS_MAX = 4_096
-"""A key file holds 64 hex digits and some whitespace; a larger file is the wrong file."""
 
 
 def create_private_file(path: Path, text: str) -> None:

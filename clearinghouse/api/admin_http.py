@@ -58,25 +58,17 @@ from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
+from clearinghouse.api.limits import (
+    ADMIN_BODY_BYTES_MAX,
+    ADMIN_QUERY_FIELDS_MAX,
+    ADMIN_USAGE_GROUPS_MAX,
+    INVOICES_LISTED_DEFAULT,
+    ROW_ID_MAX,
+)
 
 ACTOR: Final = "admin-api"
 """Who every change made through these routes is recorded as, in the invoices' audit trail."""
 
-ROW_ID_MAX: Final = (1 << 63) - 1
-"""Invoice and gateway ids are BIGINT: a larger id names no row, and is refused as malformed."""
-
-ADMIN_BODY_BYTES_MAX: Final = 4 * 1024
-"""An admin body is a few ids, a month and a reason (at most ~1 KiB of audit text)."""
-
-ADMIN_QUERY_FIELDS_MAX: Final = 16
-"""The most parameters a route takes is six; more is a wrong client, refused before parsing on."""
-
-INVOICES_LISTED_DEFAULT: Final = 50
-"""A listing without ``limit`` returns a page like `clearinghouse invoice list`."""
-
-ADMIN_USAGE_GROUPS_MAX: Final = 10_000
-"""Usage groups one answer holds (~250 B each, ~2.5 MB): a month by subject or orchestrator of a
-busy gateway; more is refused with a hint to narrow the period or group coarser."""
 
 EXPORT_FORMATS: Final[Mapping[str, str]] = {
     "csv": "text/csv; charset=utf-8",

@@ -50,17 +50,12 @@ from clearinghouse.ledger import identity as stored
 from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.identity import App, EndUser
-from clearinghouse.ledger.limits import END_USERS_LISTED_MAX
+from clearinghouse.ledger.limits import END_USERS_LISTED_MAX, WEI_DIGITS_MAX
+from clearinghouse.api.limits import BUILDER_BODY_BYTES_MAX, USERS_LISTED_DEFAULT
 
-BUILDER_BODY_BYTES_MAX: Final = 4 * 1024
-"""A body is an external id, an e-mail, a flag or an amount."""
-USERS_LISTED_DEFAULT: Final = 100
-WEI_DIGITS_MAX: Final = 78
-"""An amount of wei has at most 78 digits (a uint256)."""
 
 _LEDGER_STATUS: Final = ((NotFound, 404), (LedgerConflict, 409), (InvalidLedgerInput, 400))
 """The Builder transport's table of ledger errors → status; identity errors: oidc_http.IDENTITY_STATUS."""
-
 
 
 class BuilderRoutes:

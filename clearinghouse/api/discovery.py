@@ -44,22 +44,14 @@ from clearinghouse.signer.pipelines import PIPELINE_OF_CAPABILITY
 from clearinghouse.signer.calls import PaymentCall, PaymentResult
 from clearinghouse.signer.payment_work import PaymentWork
 from clearinghouse.signer.service import PaymentService
+from clearinghouse.api.limits import (
+    CAPABILITIES_MAX,
+    CAPS_QUERY_MAX,
+    ENTRIES_MAX,
+    MODEL_ID_CHARS_MAX,
+    URL_CHARS_MAX,
+)
 
-ENTRIES_MAX = 1024
-"""Orchestrators listed at most: Livepeer's active set is 100, and a gateway may pay a few outside
-it; the least recently seen are dropped first, so a flood of one-off URIs cannot grow the book."""
-
-URL_CHARS_MAX = 2048
-"""A service URI longer than a browser's limit is not an orchestrator's address: not recorded."""
-
-CAPABILITIES_MAX = 64
-"""Capability names kept per orchestrator: the AI pipelines × models one orchestrator serves."""
-
-MODEL_ID_CHARS_MAX = 256
-"""A model id longer than this (Hugging Face ids are ~100 characters) is not recorded."""
-
-CAPS_QUERY_MAX = 32
-"""``caps`` values one query may filter by: each is one pipeline/model name."""
 
 SCORE = 1.0
 """go-livepeer's score for an orchestrator from a trusted list (its webhook format's field)."""

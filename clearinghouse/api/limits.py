@@ -1,8 +1,8 @@
-"""The named limits of the remote-signer HTTP transport, each with the reason for its value.
+"""The named limits of the transports (remote-signer HTTP, /v1, gRPC, admin, Builder, OIDC, the
+dashboard), each with the reason for its value.
 
-These bound what one HTTP caller can make the process do before anything is signed. They are
-meant to move into ``clearinghouse/limits.py`` with the rest; until then the transport reads
-them from here only.
+These bound what one caller can make the process do before anything is signed; the limits more
+than one layer checks are in ``clearinghouse/domain/limits.py``.
 
 The operator may change those a deployment could need to (the [limits] settings, see
 ``clearinghouse.config``): ``HttpLimits`` and ``GrpcLimits`` carry the configured values to the
@@ -14,6 +14,8 @@ constants stay the ceilings that the header and JSON decoders (requests.py, payl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
 
 from clearinghouse.ledger import limits as ledger_limits
 
@@ -164,6 +166,122 @@ because the OpenAPI document states it too.)"""
 USAGE_PERIOD_S_MAX = 366 * 86_400
 """GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
 the signing records one call streams through."""
+
+
+# ---- the admin, Builder and OIDC apps ----
+
+ROW_ID_MAX: Final = ledger_limits.BIGINT_MAX
+"""Invoice and gateway ids are BIGINT: a larger id names no row, and is refused as malformed."""
+
+
+ADMIN_BODY_BYTES_MAX: Final = 4 * 1024
+"""An admin body is a few ids, a month and a reason (at most ~1 KiB of audit text)."""
+
+ADMIN_QUERY_FIELDS_MAX: Final = 16
+"""The most parameters a route takes is six; more is a wrong client, refused before parsing on."""
+
+INVOICES_LISTED_DEFAULT: Final = 50
+"""A listing without ``limit`` returns a page like `clearinghouse invoice list`."""
+
+ADMIN_USAGE_GROUPS_MAX: Final = 10_000
+"""Usage groups one answer holds (~250 B each, ~2.5 MB): a month by subject or orchestrator of a
+busy gateway; more is refused with a hint to narrow the period or group coarser."""
+
+
+BUILDER_BODY_BYTES_MAX: Final = 4 * 1024
+"""A body is an external id, an e-mail, a flag or an amount."""
+
+
+USERS_LISTED_DEFAULT: Final = 100
+"""A Builder listing without ``limit`` returns a page an app's admin screen shows at once."""
+
+# ---- the operator dashboard ----
+
+APPS_SHOWN_MAX: Final = 50
+"""Apps on the page; an operator with more reads them with `clearinghouse app list`."""
+
+USERS_SHOWN_MAX: Final = 20
+"""Users per app on the page (the first by id); `clearinghouse user list` pages through all."""
+
+POINTS_DRAWN_MAX: Final = 2_000
+"""Samples drawn per series before thinning: a week of a flat position at one sample a minute
+is ~10,000; four per pixel column of an 850 px plot keeps the shape in a page of ~100 KB."""
+
+Y_TICKS_MAX: Final = 5
+"""Labels on a chart's value axis: more crowd a 300 px high plot."""
+
+X_TICKS_MAX: Final = 8
+"""Labels on a chart's time axis: more overlap on an 850 px wide plot."""
+
+
+LOGIN_BODY_BYTES_MAX: Final = 1_024
+"""The login form is one token (64 hex digits from `clearinghouse init`) and its field name."""
+
+QUERY_FIELDS_MAX: Final = 8
+"""The page takes three parameters; more is not a browser following our links."""
+
+INVOICES_SHOWN_MAX: Final = 50
+"""The newest invoices on the page; finance lists more with `clearinghouse invoice list`."""
+
+FUNDING_ACTIONS_SHOWN_MAX: Final = 20
+"""The newest replenishments: weeks of them at the default caps; `deposit history` has the rest."""
+
+REJECTIONS_SHOWN_MAX: Final = 50
+"""The newest rejections on the page (the process keeps RECENT_REJECTIONS_MAX)."""
+
+CHART_SPAN_MIN: Final = timedelta(minutes=10)
+"""The narrowest chart: a devnet's first sample is drawn across ten minutes, not as one dot."""
+
+SESSION_TTL_S: Final = 12 * 3600
+"""A working day: the operator logs in once in the morning, not again after lunch."""
+
+LOGOUTS_REMEMBERED_MAX: Final = 1_024
+"""Logged-out session ids kept until their expiry. One operator logs out a few times a day;
+past this the signing key is replaced instead, which logs every session out (safe, bounded)."""
+
+FAILED_LOGINS_PER_MINUTE_MAX: Final = 10
+"""Failed logins one client address may make per minute before it gets 429: a person mistyping
+is far below it, and guessing a 256-bit token at 10 a minute is hopeless."""
+
+FAILED_LOGIN_WINDOW_S: Final = 60.0
+"""The minute FAILED_LOGINS_PER_MINUTE_MAX counts over."""
+
+FAILED_LOGIN_ADDRESSES_MAX: Final = 10_000
+"""Client addresses whose recent failures are remembered (each ~300 B, ~3 MB at most): far more
+than ever try the login form, while one flood from many addresses cannot grow the process."""
+
+# ---- orchestrator discovery, rate limits, rejections and the loopback server ----
+
+ENTRIES_MAX = 1024
+"""Orchestrators listed at most: Livepeer's active set is 100, and a gateway may pay a few outside
+it; the least recently seen are dropped first, so a flood of one-off URIs cannot grow the book."""
+
+URL_CHARS_MAX = 2048
+"""A service URI longer than a browser's limit is not an orchestrator's address: not recorded."""
+
+CAPABILITIES_MAX = 64
+"""Capability names kept per orchestrator: the AI pipelines × models one orchestrator serves."""
+
+MODEL_ID_CHARS_MAX = 256
+"""A model id longer than this (Hugging Face ids are ~100 characters) is not recorded."""
+
+CAPS_QUERY_MAX = 32
+"""``caps`` values one query may filter by: each is one pipeline/model name."""
+
+GATEWAY_BUCKETS_MAX = 100_000
+"""Far more gateways than a clearinghouse serves; bounds memory if ids were ever unbounded."""
+
+RECENT_REJECTIONS_MAX = 200
+"""Enough to see a pattern on one screen; a bounded deque, so a flood costs no memory."""
+
+MESSAGE_CHARS_MAX = 300
+"""A refusal's message is ours and short; anything longer is cut so one row stays one row."""
+
+SERVER_START_TIMEOUT_S = 10.0
+"""A loopback server that has not started within 10 s never will; the test should fail."""
+
+SERVER_STOP_TIMEOUT_S = 10.0
+"""How long stopping may take: in-flight calls finish (each is bounded), then the thread ends."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from clearinghouse.api.errors import RateLimited
-
-GATEWAY_BUCKETS_MAX = 100_000
-"""Far more gateways than a clearinghouse serves; bounds memory if ids were ever unbounded."""
+from clearinghouse.api.limits import GATEWAY_BUCKETS_MAX
 
 
 @dataclass(frozen=True, slots=True)

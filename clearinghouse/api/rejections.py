@@ -17,12 +17,7 @@ from dataclasses import dataclass
 
 from clearinghouse.events.refusals import RefusalFacts, RefusalSampler
 from clearinghouse.logs import current_request_id, current_usage_subject
-
-RECENT_REJECTIONS_MAX = 200
-"""Enough to see a pattern on one screen; a bounded deque, so a flood costs no memory."""
-
-MESSAGE_CHARS_MAX = 300
-"""A refusal's message is ours and short; anything longer is cut so one row stays one row."""
+from clearinghouse.api.limits import MESSAGE_CHARS_MAX, RECENT_REJECTIONS_MAX
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,13 +43,9 @@ import uvicorn
 
 from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY, GuardedHttpToolsProtocol, guarded_protocol
 from clearinghouse.api.limits import HttpLimits
+from clearinghouse.api.limits import SERVER_START_TIMEOUT_S, SERVER_STOP_TIMEOUT_S
 
 __all__ = ["CLIENT_GONE_SCOPE_KEY", "GuardedHttpToolsProtocol", "guarded_protocol", "run_server", "serving"]
-
-SERVER_START_TIMEOUT_S = 10.0
-"""A loopback server that has not started within 10 s never will; the test should fail."""
-SERVER_STOP_TIMEOUT_S = 10.0
-"""How long stopping may take: in-flight calls finish (each is bounded), then the thread ends."""
 
 
 TlsFiles = tuple[Path, Path]

@@ -1,6 +1,7 @@
 """Billing: ETH/USD rates with provenance (rates.py); invoices drafted from usage, priced at
 those rates, exactly, with one documented rounding (invoices.py); their canonical JSON and hash,
-CSV and meter-event exports (exports.py) and PDF document (pdf.py). Issue #6.
+CSV and meter-event exports (exports.py) and PDF document (pdf.py); amounts written exactly
+(money_text.py). Issue #6.
 
 Settlement on autopilot (issue #21): billing cycles and their due periods (cycles.py), the
 billing scheduler that issues each period exactly once and delivers it (scheduler.py), the

@@ -18,12 +18,8 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from clearinghouse.billing.invoices import InvoiceError
+from clearinghouse.billing.limits import MONTHLY_ANCHOR_DAY_MAX, PERIODS_DUE_MAX
 
-PERIODS_DUE_MAX: Final = 64
-"""More than a year of weekly periods: a longer outage is caught up by hand (`invoice draft`)."""
-
-MONTHLY_ANCHOR_DAY_MAX: Final = 28
-"""The last day every month has: an anchor on the 31st would drift through shorter months."""
 
 WEEK: Final = timedelta(days=7)
 

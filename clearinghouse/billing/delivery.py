@@ -32,24 +32,15 @@ from datetime import datetime
 from typing import Final
 
 from clearinghouse.chain.redact import redact_rpc_url
+from clearinghouse.domain.limits import ANSWER_BYTES_READ_MAX
+from clearinghouse.billing.limits import (
+    DELIVERY_ATTEMPTS_MAX,
+    DELIVERY_BODY_BYTES_MAX,
+    DELIVERY_RETRY_BASE_S,
+    DELIVERY_RETRY_MAX_S,
+    DELIVERY_TIMEOUT_S,
+)
 
-DELIVERY_TIMEOUT_S: Final = 10.0
-"""A receiver that has not answered in 10 s is down or stuck: the attempt fails and is retried."""
-
-DELIVERY_ATTEMPTS_MAX: Final = 8
-"""With the doubling delays, about 10 hours of trying: a receiver down longer needs a person."""
-
-DELIVERY_RETRY_BASE_S: Final = 60
-"""The first retry a minute later: long enough for a restarting receiver."""
-
-DELIVERY_RETRY_MAX_S: Final = 4 * 3600
-"""No two attempts more than 4 h apart, so a receiver back in the morning gets it that morning."""
-
-DELIVERY_BODY_BYTES_MAX: Final = 4 * 1024 * 1024
-"""An export of a large invoice is a few hundred KiB; past 4 MiB a receiver should fetch the link."""
-
-ANSWER_BYTES_READ_MAX: Final = 1024
-"""Read this much of a receiver's answer: only its status matters."""
 
 SIGNATURE_HEADER: Final = "X-Clearinghouse-Signature"
 TIMESTAMP_HEADER: Final = "X-Clearinghouse-Timestamp"

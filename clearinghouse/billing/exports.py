@@ -62,10 +62,10 @@ from clearinghouse.billing.invoices import (
     LineKind,
     Plan,
     SubscriptionPlan,
-    decimal_text,
-    minor_units_text,
 )
+from clearinghouse.billing.money_text import decimal_text, minor_units_text
 from clearinghouse.billing.invoice_terms import InvoiceTerms, Party
+from clearinghouse.billing.limits import EVENT_TEXT_CHARS_MAX, STRIPE_NAME_CHARS_MAX
 
 FORMAT: Final = "clearinghouse.invoice/2"
 """Names the canonical JSON layout; a change to the layout changes it (and so every hash)."""
@@ -85,11 +85,6 @@ CSV_HEADER: Final = (
 )
 """The CSV columns, in order (see the module docstring); stable: new columns go at the end."""
 
-STRIPE_NAME_CHARS_MAX: Final = 100
-"""Stripe's limit on a meter event's ``event_name`` and ``identifier``."""
-
-EVENT_TEXT_CHARS_MAX: Final = 256
-"""Customer ids, subjects, sources and types are short identifiers; longer is a mistake."""
 
 EVENT_ID_HEX_CHARS: Final = 40
 """160 bits of SHA-256 make a collision between two lines unthinkable and keep ids short."""

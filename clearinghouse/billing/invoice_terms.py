@@ -22,18 +22,9 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from clearinghouse.errors import ClearinghouseError
+from clearinghouse.domain.limits import PAYMENT_TERMS_DAYS_MAX, TAX_RATE_BPS_MAX
+from clearinghouse.billing.limits import ADDRESS_LINES_MAX, PARTY_TEXT_CHARS_MAX, PAYMENT_TERMS_DAYS_DEFAULT
 
-TAX_RATE_BPS_MAX: Final = 10_000
-"""A tax rate above 100 % is a slip of units (a percentage typed as basis points)."""
-
-PAYMENT_TERMS_DAYS_MAX: Final = 365
-"""Payment terms beyond a year are a typo, not a contract."""
-
-PARTY_TEXT_CHARS_MAX: Final = 256
-"""A name, tax id, e-mail address or address line is one line of a document."""
-
-ADDRESS_LINES_MAX: Final = 8
-"""A postal address is a handful of lines; more does not fit the party block."""
 
 REVERSE_CHARGE_NOTE: Final = "Reverse charge: VAT to be accounted for by the recipient (Art. 196 VAT Directive)."
 """The note a 0 % invoice carries unless the customer's profile gives another."""
@@ -41,9 +32,6 @@ REVERSE_CHARGE_NOTE: Final = "Reverse charge: VAT to be accounted for by the rec
 
 DEFAULT_ISSUER_NAME: Final = "clearinghouse operator"
 """The issuer's name until ``[invoice] issuer_name`` is set."""
-
-PAYMENT_TERMS_DAYS_DEFAULT: Final = 30
-"""Net 30: the common term between businesses, and the EU late-payment directive's default."""
 
 
 class TermsError(ClearinghouseError, ValueError):

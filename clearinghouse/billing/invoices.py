@@ -43,6 +43,9 @@ from typing import Final
 from clearinghouse.billing.invoice_terms import InvoiceTerms
 from clearinghouse.billing.invoice_terms import Party as Party  # the parties' home since #19
 from clearinghouse.errors import ClearinghouseError, InvariantViolation
+from clearinghouse.domain.limits import MARKUP_BPS_MAX
+from clearinghouse.billing.limits import INVOICE_LINES_MAX, TEXT_CHARS_MAX
+from clearinghouse.billing.money_text import minor_units_text, money_text, percent_text
 
 MINOR_UNIT_EXPONENTS: Final[Mapping[str, int]] = MappingProxyType(
     {"USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "JPY": 0}
@@ -56,17 +59,6 @@ WEI_PER_ETH: Final = 10**18
 BPS_PER_UNIT: Final = 10_000
 """Basis points in 1 (100 %), by definition."""
 
-MARKUP_BPS_MAX: Final = 100_000
-"""A markup above 1,000 % of cost is a slip of units (a percentage typed as basis points),
-not a price anybody agreed to."""
-
-INVOICE_LINES_MAX: Final = 10_000
-"""People read invoices: even grouped by orchestrator, a gateway's month is a few hundred
-lines. Ten thousand is a grouping or rollup bug, refused before it becomes a 250-page PDF."""
-
-TEXT_CHARS_MAX: Final = 256
-"""Descriptions, references and sources are one line on a document; model ids (Hugging Face
-``org/name``) are the longest key parts at up to 256 characters in the ledger."""
 
 ORCHESTRATOR_BYTES: Final = 20
 """An orchestrator is named by its Ethereum address, 20 bytes."""
@@ -530,14 +522,14 @@ def _plan_lines(
         )
         markup = _plan_line(
             LineKind.MARKUP,
-            f"Markup {_percent_text(plan.overage_markup_bps)} on usage beyond the included amount",
+            f"Markup {percent_text(plan.overage_markup_bps)} on usage beyond the included amount",
             (usage_total - included) * Fraction(plan.overage_markup_bps, BPS_PER_UNIT),
             exponent,
         )
         return head, (*allowance, *markup)
     markup = _plan_line(
         LineKind.MARKUP,
-        f"Markup {_percent_text(plan.markup_bps)} on usage",
+        f"Markup {percent_text(plan.markup_bps)} on usage",
         usage_total * Fraction(plan.markup_bps, BPS_PER_UNIT),
         exponent,
     )
@@ -557,7 +549,7 @@ def _tax_line(terms: InvoiceTerms | None, subtotal: Fraction, exponent: int) -> 
     if terms is None or terms.tax_rate_bps == 0:
         return ()
     shown = minor_units_text(to_minor_units(subtotal, exponent), exponent)  # for reading; the amount is exact
-    description = f"Tax (VAT) {_percent_text(terms.tax_rate_bps)} of the subtotal {shown}"
+    description = f"Tax (VAT) {percent_text(terms.tax_rate_bps)} of the subtotal {shown}"
     return _plan_line(LineKind.TAX, description, subtotal * Fraction(terms.tax_rate_bps, BPS_PER_UNIT), exponent)
 
 
@@ -581,38 +573,3 @@ def _rounding_line(difference_minor: int) -> InvoiceLine:
     )
 
 
-def money_text(amount: Fraction, exponent: int) -> str:
-    """``amount`` as the document shows money ("5.00") when it is whole minor units, else exactly."""
-    minor = Fraction(amount) * 10**exponent
-    return minor_units_text(int(minor), exponent) if minor.denominator == 1 else decimal_text(amount)
-
-
-def _percent_text(bps: int) -> str:
-    return f"{decimal_text(Fraction(bps, 100))} %"
-
-
-def decimal_text(value: Fraction) -> str:
-    """``value`` written exactly: a plain decimal when it terminates ("3012.3456789", "-0.5",
-    "7"), else the reduced fraction "p/q". Never rounds."""
-    value = Fraction(value)
-    remainder, places = value.denominator, 0
-    for prime in (2, 5):
-        count = 0
-        while remainder % prime == 0:
-            remainder //= prime
-            count += 1
-        places = max(places, count)
-    if remainder != 1:
-        return str(value)
-    digits = str(abs(value.numerator) * (10**places // value.denominator)).rjust(places + 1, "0")
-    sign = "-" if value < 0 else ""
-    return sign + (f"{digits[:-places]}.{digits[-places:]}" if places else digits)
-
-
-def minor_units_text(amount_minor: int, exponent: int, *, thousands: bool = False) -> str:
-    """An amount in minor units as a major-unit decimal: 123456, 2 → "1234.56" (or "1,234.56")."""
-    whole, cents = divmod(abs(amount_minor), 10**exponent)
-    text = f"{whole:,}" if thousands else str(whole)
-    if exponent:
-        text += f".{cents:0{exponent}d}"
-    return f"-{text}" if amount_minor < 0 else text

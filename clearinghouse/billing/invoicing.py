@@ -58,15 +58,12 @@ from clearinghouse.billing.invoice_terms import (
 )
 from clearinghouse.billing.issuing import credit_note_terms, current_terms
 from clearinghouse.ledger import invoices as stored
+from clearinghouse.ledger import billing_plans as plans
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import LedgerConflict
 from clearinghouse.ledger.hourly_usage import UsageRow, hourly_usage
 from clearinghouse.ledger.rates import RateSnapshot, rate_in_force, rate_snapshot
-
-ADJUSTMENT_TEXT_CHARS_MAX: Final = 256
-"""An adjustment's reason (up to 1,024 characters in the ledger) is cut to one invoice line,
-billing.invoices.TEXT_CHARS_MAX; its ledger transaction id, in the line's reference, leads to
-the whole text."""
+from clearinghouse.billing.limits import ADJUSTMENT_TEXT_CHARS_MAX
 
 
 DEFAULT_STRIPE_EVENT_NAME: Final = "livepeer_usage"
@@ -157,7 +154,7 @@ def draft_for_period(
     the inputs; the ledger's errors for an unknown gateway, a period that is not whole hours,
     or an invoice already issued for the period (LedgerConflict).
     """
-    plan_row = stored.billing_plan_in_force(db, gateway_id, start)
+    plan_row = plans.billing_plan_in_force(db, gateway_id, start)
     if plan_row is None:
         raise InvoiceError(
             f"gateway {gateway_id} has no billing plan in force at {start.isoformat()}; "
@@ -255,10 +252,10 @@ def draft_from_json(content: bytes) -> InvoiceDraft:
     return draft
 
 
-def _plan(row: stored.BillingPlan) -> Plan:
-    if row.kind is stored.PlanKind.FREE:
+def _plan(row: plans.BillingPlan) -> Plan:
+    if row.kind is plans.PlanKind.FREE:
         return FreePlan()
-    if row.kind is stored.PlanKind.SUBSCRIPTION:
+    if row.kind is plans.PlanKind.SUBSCRIPTION:
         return SubscriptionPlan(row.currency, row.fee, row.included_usage, row.markup_bps)
     return UsageBasedPlan(row.currency, row.markup_bps, row.fixed_fee)
 
@@ -266,7 +263,7 @@ def _plan(row: stored.BillingPlan) -> Plan:
 def _fx(db: Database, currency: str, end: datetime) -> FxRate | None:
     if currency == "USD":
         return None
-    rate = stored.fx_rate_in_force(db, currency, end)
+    rate = plans.fx_rate_in_force(db, currency, end)
     if rate is None:
         raise InvoiceError(
             f"no FX rate USD→{currency} as of {end.isoformat()}; add one with `clearinghouse fx add {currency} ...`"

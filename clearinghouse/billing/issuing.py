@@ -26,7 +26,8 @@ from clearinghouse.billing.invoice_terms import (
     address_lines,
     issued_terms,
 )
-from clearinghouse.billing.invoices import InvoiceDraft, InvoiceError, minor_units_text
+from clearinghouse.billing.invoices import InvoiceDraft, InvoiceError
+from clearinghouse.billing.money_text import minor_units_text
 from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.billing_profiles import billing_profile
 from clearinghouse.ledger.engine import Database

@@ -35,17 +35,10 @@ from clearinghouse.billing.invoices import (
     LineKind,
     Party,
     SubscriptionPlan,
-    decimal_text,
-    minor_units_text,
-    money_text,
 )
+from clearinghouse.billing.money_text import decimal_text, minor_units_text, money_text
+from clearinghouse.billing.limits import INVOICE_NUMBER_CHARS_MAX, RATES_LISTED_MAX
 
-RATES_LISTED_MAX: Final = 6
-"""Snapshots listed one by one in the notes; a month priced by hundreds of Chainlink rounds is
-summarized (count, id and rate range) instead of filling pages. The JSON lists them all."""
-
-INVOICE_NUMBER_CHARS_MAX: Final = 64
-"""Invoice numbers look like CH-2026-000042; a longer one is not a number but a mistake."""
 
 PDF_ENCODING: Final = "windows-1252"
 """The one encoding fpdf2's core fonts print, with the euro sign that Latin-1 lacks."""

@@ -25,21 +25,16 @@ from typing import TYPE_CHECKING
 
 from clearinghouse.billing.limits import HEARTBEAT_S_DEFAULT, SEQUENCER_GRACE_S_DEFAULT
 from clearinghouse.errors import ClearinghouseError
+from clearinghouse.billing.limits import (
+    CLOCK_SKEW_S,
+    FEED_DECIMALS_MAX,
+    RATE_CSV_BYTES_MAX,
+    RATE_TEXT_CHARS_MAX,
+)
 
 if TYPE_CHECKING:
     from clearinghouse.chain.client import ChainClient, FeedRound
 
-CLOCK_SKEW_S = 300
-"""How far in the future an updatedAt may lie before it is a broken feed, not clock drift."""
-
-FEED_DECIMALS_MAX = 36
-"""Chainlink USD feeds have 8 decimals; a feed claiming more than 36 is not a price feed."""
-
-RATE_TEXT_CHARS_MAX = 40
-"""A USD price with generous decimals is ~20 characters; longer input is a mistake."""
-
-RATE_CSV_BYTES_MAX = 16 * 1024 * 1024
-"""A rate table of ~100,000 rows (RATES_PER_IMPORT_MAX) is ~4 MB; a bigger file is not one."""
 
 RATE_CSV_HEADER = ("valid_at", "usd_per_eth")
 """The required columns of a rate CSV (a ``reason`` column is optional), in this order."""

@@ -23,17 +23,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from clearinghouse.billing.cycles import Cycle, due_periods
-from clearinghouse.billing.delivery import DELIVERY_ATTEMPTS_MAX, DELIVERY_TIMEOUT_S, delivery_body, post_invoice, retry_delay_s
+from clearinghouse.billing.delivery import delivery_body, post_invoice, retry_delay_s
 from clearinghouse.billing.invoice_terms import InvoicingSettings, TermsError
 from clearinghouse.billing.invoices import InvoiceError
-from clearinghouse.billing.limits import BILLING_TICK_S_DEFAULT, CLAIM_STALE_S_DEFAULT
+from clearinghouse.billing.limits import (
+    BILLING_TICK_S_DEFAULT,
+    CLAIM_STALE_S_DEFAULT,
+    DELIVERY_ATTEMPTS_MAX,
+    DELIVERY_TIMEOUT_S,
+    HELD_RETRY_S,
+    STOP_JOIN_S,
+)
 from clearinghouse.billing.invoicing import draft_for_period, export_invoice
 from clearinghouse.billing.issuing import issue
 from clearinghouse.billing.overdue import Alert, OverdueBook
@@ -42,17 +48,12 @@ from clearinghouse.ledger.billing_cycles import BillingCycle, BillingRun, Delive
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import LedgerConflict, LedgerError
 from clearinghouse.ledger.invoices import InvoiceStatus, list_invoices
+from clearinghouse.chain.view import BackgroundThread
 
 LOG = logging.getLogger("clearinghouse.billing.scheduler")
 
 ACTOR: Final = "billing-scheduler"
 """The actor of every invoice the scheduler drafts and issues."""
-
-HELD_RETRY_S: Final = 900
-"""A held period is tried again every 15 minutes: soon after the operator prices the usage."""
-
-STOP_JOIN_S: Final = 30.0
-"""How long stopping waits for a tick in progress (a delivery attempt is bounded by its timeout)."""
 
 
 @dataclass(slots=True)
@@ -94,8 +95,7 @@ class BillingScheduler:
         self._replica = replica or replica_name()
         self._tick_s, self._claim_stale_s = tick_s, claim_stale_s
         self._export_base_url = export_base_url
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread("billing-scheduler", self._run, stop_join_s=STOP_JOIN_S)
 
     def tick(self) -> TickReport:
         """Invoice every due period, retry held and stale runs, deliver, refresh the overdue book."""
@@ -110,13 +110,10 @@ class BillingScheduler:
 
     def start(self) -> None:
         """Tick now and then every ``tick_s`` on a daemon thread until ``stop``."""
-        self._thread = threading.Thread(target=self._run, name="billing-scheduler", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(STOP_JOIN_S)
+        self._background.stop()
 
     def _run(self) -> None:
         while True:
@@ -129,7 +126,7 @@ class BillingScheduler:
                 LOG.warning("billing tick failed: %s", exc)
             except (InvoiceError, TermsError) as exc:  # a stored document this code cannot read: a person must
                 LOG.error("billing tick failed: %s", exc)
-            if self._stop.wait(self._tick_s):
+            if self._background.stopping.wait(self._tick_s):
                 return
 
     def _invoice_due(self, cycle: BillingCycle, now: datetime, report: TickReport) -> None:

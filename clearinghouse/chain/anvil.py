@@ -29,6 +29,16 @@ from web3.types import RPCEndpoint
 
 from clearinghouse.chain.artifacts import CONTRACTS_DIR
 from clearinghouse.chain.errors import ChainError
+from clearinghouse.chain.limits import (
+    ANVIL_BLOCKS_PER_MINE_MAX,
+    ANVIL_LOG_TAIL_BYTES_MAX,
+    ANVIL_POLL_INTERVAL_S,
+    ANVIL_PROBE_TIMEOUT_S,
+    ANVIL_RPC_TIMEOUT_S,
+    ANVIL_START_ATTEMPTS_MAX,
+    ANVIL_START_TIMEOUT_S,
+    ANVIL_STOP_TIMEOUT_S,
+)
 
 ANVIL_BIN_ENV = "CLEARINGHOUSE_ANVIL_BIN"
 """Environment variable naming an anvil binary to use instead of the npm-installed one."""
@@ -51,30 +61,6 @@ ANVIL_STATES_KEPT = 256
 """States anvil keeps for historical reads (--prune-history): state at up to 256 blocks back
 stays readable (confirmation depths), older state is dropped so mining stays linear."""
 
-ANVIL_START_TIMEOUT_S = 15.0
-"""anvil answers within ~0.2 s; 15 s leaves room for a cold page cache on a loaded 2-core CI box."""
-
-ANVIL_STOP_TIMEOUT_S = 5.0
-"""anvil exits at once on SIGTERM; after this long it is killed."""
-
-ANVIL_POLL_INTERVAL_S = 0.02
-"""How often start-up polls JSON-RPC: short, since start-up time adds to every test module."""
-
-ANVIL_PROBE_TIMEOUT_S = 1.0
-"""One readiness probe on loopback; a live anvil answers in milliseconds."""
-
-ANVIL_START_ATTEMPTS_MAX = 3
-"""The free port we pick can be taken before anvil binds it; retry that race a few times."""
-
-ANVIL_LOG_TAIL_BYTES_MAX = 4_000
-"""How much of anvil's output a start-up error quotes: enough for its error, not a flood."""
-
-ANVIL_BLOCKS_PER_MINE_MAX = 100_000
-"""About 15 mainnet-length rounds, ~10 s of mining at ~0.1 ms a block; more is a mistake that
-would stall the node."""
-
-ANVIL_RPC_TIMEOUT_S = 60.0
-"""One JSON-RPC request to anvil, the longest being anvil_mine of ANVIL_BLOCKS_PER_MINE_MAX."""
 
 _PACKAGE_BINARIES = {
     ("Linux", "x86_64"): "@foundry-rs/anvil-linux-amd64/bin/anvil",

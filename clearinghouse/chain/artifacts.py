@@ -17,15 +17,13 @@ from web3 import Web3
 from web3.contract import Contract
 
 from clearinghouse.chain.errors import ChainError
+from clearinghouse.chain.limits import ARTIFACT_BYTES_MAX
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 """contracts/ of the checkout this package runs from: Solidity sources and the npm tools."""
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 """Compiled contracts, package data written by contracts/build.mjs (checked by its --check)."""
-
-ARTIFACT_BYTES_MAX = 1 << 20
-"""Our largest artifact is ~40 KB; anything past 1 MiB is not one of ours."""
 
 
 class ArtifactError(ChainError):

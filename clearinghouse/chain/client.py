@@ -54,6 +54,7 @@ from clearinghouse.chain.limits import (
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.chain.rounds import RoundBlockHashes
 from clearinghouse.signer.decision import ChainView
+from clearinghouse.chain.limits import LOGS_BLOCKS_MAX, RPC_REQUEST_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +65,10 @@ TICKET_BROKER = "TicketBroker"
 ROUNDS_MANAGER = "RoundsManager"
 BONDING_MANAGER = "BondingManager"
 
-RPC_REQUEST_TIMEOUT_S = 10.0
-"""One JSON-RPC request (connect + answer): hosted Arbitrum RPCs answer in well under a second,
-so 10 s is an outage, not a slow node; it also bounds how long a refresh can block."""
-
-ERROR_DETAIL_CHARS_MAX = 300
-"""How much of a (scrubbed) library error a ChainError quotes: its gist, not a page of HTML."""
 
 ADDRESS_BYTES = 20
 HASH_BYTES = 32
 
-LOGS_BLOCKS_MAX = 10_000
-"""Blocks one eth_getLogs may span: hosted RPCs refuse wider ranges (or answer slowly), and it
-bounds the memory of one answer; the chain watcher asks for 2,000 at most by default."""
 
 Topic = bytes | list[bytes] | None
 """One position of an eth_getLogs topic filter: a 32-byte value, any of several, or anything."""
@@ -444,15 +436,11 @@ class ChainClient:
         try:
             yield
         except (BadFunctionCallOutput, ContractLogicError) as exc:
-            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._detail(exc)}") from None
+            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._secrets.error_detail(exc)}") from None
         except (Web3Exception, OSError, ValueError) as exc:
             # OSError covers requests' errors (RequestException is an IOError) and sockets';
             # ValueError: web3 and eth-abi raise it (or subclasses) for malformed replies.
-            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._detail(exc)}") from None
-
-    def _detail(self, exc: Exception) -> str:
-        text = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
-        return text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
+            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._secrets.error_detail(exc)}") from None
 
 
 HEAD = "head"

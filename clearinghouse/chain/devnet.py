@@ -46,14 +46,13 @@ from clearinghouse.chain.client import TICKET_BROKER as TICKET_BROKER
 from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.client import contract_id as contract_id
 from clearinghouse.chain.errors import ChainError
+from clearinghouse.chain.limits import DEVNET_REFRESH_S, DEVNET_STALE_AFTER_S, TX_RECEIPT_TIMEOUT_S
 
 ETH_USD_FEED = "EthUsdPriceFeed"
 """Controller name of the ETH/USD feed: ours; Arbitrum One's Controller does not list feeds."""
 SEQUENCER_UPTIME_FEED = "SequencerUptimeFeed"
 """Controller name of the L2 sequencer uptime feed: ours, as for ETH_USD_FEED."""
 
-TX_RECEIPT_TIMEOUT_S = 10.0
-"""anvil mines each transaction at once; a receipt later than this means the node is stuck."""
 
 DEFAULT_ETH_USD_ANSWER = 3_000 * 10**8
 """3,000 USD per ETH with the feed's 8 decimals: a plausible price for invoices on the devnet."""
@@ -257,11 +256,6 @@ PEPPER_BYTES = 32
 DEVNET_HTTP_PORT = 8935
 """go-livepeer's default HTTP port, where gateways look for a remote signer by default."""
 
-DEVNET_REFRESH_S = 1.0
-"""Devnet rounds move only when asked to, so a second between refreshes is plenty."""
-
-DEVNET_STALE_AFTER_S = 10.0
-"""Several refreshes may fail before signing stops: a restarted anvil is back in well under 10 s."""
 
 CONFIG_FILE = "clearinghouse.toml"
 KEYSTORE_FILE = "sender-keystore.json"

@@ -42,26 +42,15 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhau
 from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from clearinghouse.chain.artifacts import bind
-from clearinghouse.chain.client import (
-    ERROR_DETAIL_CHARS_MAX,
-    RPC_REQUEST_TIMEOUT_S,
-    Address,
-    ChainClient,
-    checksum_address,
-)
+from clearinghouse.chain.client import Address, ChainClient, checksum_address
+from clearinghouse.chain.limits import RPC_REQUEST_TIMEOUT_S
 from clearinghouse.chain.errors import ChainError, ChainUnavailable, ContractMismatch
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
+from clearinghouse.chain.limits import AMOUNT_TEXT_CHARS_MAX, AMOUNT_WEI_MAX, RECEIPT_TIMEOUT_S
 
 WEI_PER_ETH = 10**18
 ETH_DECIMALS = 18
 
-AMOUNT_WEI_MAX = 2**128
-"""About 3.4e20 ETH, a million times all the ETH there is (~1.2e8 ETH): a larger amount is a
-typo, and refusing it early keeps absurd numbers out of messages and arithmetic."""
-
-AMOUNT_TEXT_CHARS_MAX = 80
-"""AMOUNT_WEI_MAX has 39 digits; with 18 decimals, a unit and spaces an amount stays well under
-80 characters, so longer text is not an amount and is not parsed (or quoted) at all."""
 
 AMOUNT_EXAMPLES = "1.5ETH, 0.25 eth, 0.001 ether or 15000wei"
 
@@ -74,10 +63,6 @@ BASE_FEE_HEADROOM = 2
 """maxFeePerGas = BASE_FEE_HEADROOM × the latest base fee + the priority fee: the transaction
 stays includable while the base fee doubles (six full blocks in a row on Ethereum), and only
 the actual base fee is charged."""
-
-RECEIPT_TIMEOUT_S = 120.0
-"""Arbitrum's sequencer confirms in well under a second and anvil mines at once; no receipt
-after two minutes means the transaction is stuck (fee too low, sequencer down)."""
 
 
 class FundingRefused(ChainError):
@@ -431,10 +416,10 @@ class FundingClient:
         try:
             self._w3.eth.send_raw_transaction(raw_transaction)
         except Web3RPCError as exc:  # the node answered with an error: it did not take the transaction
-            raise FundingRefused(f"{self.redacted_url} refused {what}: {self._detail(exc)}; nothing was sent") from None
+            raise FundingRefused(f"{self.redacted_url} refused {what}: {self._secrets.error_detail(exc)}; nothing was sent") from None
         except (Web3Exception, OSError, ValueError) as exc:
             raise FundingUnconfirmed(
-                f"sending {what} to {self.redacted_url} failed: {self._detail(exc)}; it may have reached the node, "
+                f"sending {what} to {self.redacted_url} failed: {self._secrets.error_detail(exc)}; it may have reached the node, "
                 "so look it up before sending again",
                 tx_hash,
             ) from None
@@ -450,7 +435,7 @@ class FundingClient:
             ) from None
         except (Web3Exception, OSError, ValueError) as exc:
             raise FundingUnconfirmed(
-                f"{what} was sent, but waiting for its receipt at {self.redacted_url} failed: {self._detail(exc)}; "
+                f"{what} was sent, but waiting for its receipt at {self.redacted_url} failed: {self._secrets.error_detail(exc)}; "
                 "look it up before sending again",
                 tx_hash,
             ) from None
@@ -464,14 +449,10 @@ class FundingClient:
             reason = self._secrets.scrub(str(exc.message))
             raise FundingRefused(f"{what} says the transaction would fail: {reason}; nothing was sent") from None
         except BadFunctionCallOutput as exc:
-            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._detail(exc)}") from None
+            raise ContractMismatch(f"{what} at {self.redacted_url}: {self._secrets.error_detail(exc)}") from None
         except (Web3Exception, OSError, ValueError) as exc:
             # OSError covers requests' errors; ValueError web3's for malformed replies (client.py).
-            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._detail(exc)}") from None
-
-    def _detail(self, exc: Exception) -> str:
-        text = self._secrets.scrub(f"{type(exc).__name__}: {exc}")
-        return text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
+            raise ChainUnavailable(f"{what} at {self.redacted_url} failed: {self._secrets.error_detail(exc)}") from None
 
 
 def _check_amount(action: FundingAction, amount_wei: int) -> None:

@@ -25,20 +25,13 @@ from enum import StrEnum
 from fractions import Fraction
 
 from clearinghouse.signer.decision import ChainView
-
-DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT = 10
-"""Warn below 10 × the largest face value in flight: room for several wins in a row while the
-operator tops up (go-livepeer's own sender check needs only 1 ×, our critical line)."""
-
-GAS_BALANCE_WARN_WEI_DEFAULT = 10**16
-"""0.01 ETH pays for hundreds of Arbitrum funding transactions at typical gas prices; below
-it, the next top-up may not be affordable."""
-
-RUNWAY_WARN_S_DEFAULT = 24 * 3600
-"""A day: time for a person to notice, approve and send a top-up."""
-
-WATCHER_LAG_WARN_S_DEFAULT = 300.0
-"""Redemption events more than 5 minutes behind: payouts and exposure are no longer current."""
+from clearinghouse.chain.limits import (
+    DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT,
+    GAS_BALANCE_WARN_WEI_DEFAULT,
+    RUNWAY_SHOWN_MAX_S,
+    RUNWAY_WARN_S_DEFAULT,
+    WATCHER_LAG_WARN_S_DEFAULT,
+)
 
 
 class HealthState(StrEnum):
@@ -310,10 +303,6 @@ def _watcher_findings(watcher: WatcherLag, thresholds: HealthThresholds) -> list
             f"{watcher.unmatched_redemptions} redeemed tickets have no signing record: a key leak or a lost record",
         ))
     return findings
-
-
-RUNWAY_SHOWN_MAX_S = 365 * 86_400
-"""Beyond a year a runway reads "> 1 year" (dashboard, CLI): more digits only say little is signed."""
 
 
 def _runway_s(position: ChainPosition | None, burn: BurnRate) -> float | None:

@@ -34,7 +34,6 @@ import json
 import logging
 import threading
 import time
-import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,24 +57,17 @@ from clearinghouse.chain.health import (
     assess,
 )
 from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
-from clearinghouse.chain.redact import redact_rpc_url
 from clearinghouse.chain.view import LiveChainView
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
 from clearinghouse.ledger.hourly_usage import ev_signed_since
 from clearinghouse.ledger import Database
 from clearinghouse.signer.decision import ChainView
 from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.chain.limits import BURN_SAMPLES_MAX, ORCHESTRATORS_CHECKED_MAX
+from clearinghouse.domain.limits import ALERT_WEBHOOK_TIMEOUT_S
+from clearinghouse.alerts import post_alert
 
 LOG = logging.getLogger("clearinghouse.health")
-
-BURN_SAMPLES_MAX = 4096
-"""One sample per refresh; at the 1 s default a window of an hour needs 3,600."""
-
-ALERT_WEBHOOK_TIMEOUT_S = 5.0
-"""One alert POST; a slow receiver must not hold up the next health judgement for long."""
-
-ALERT_WEBHOOK_BODY_BYTES_MAX = 64 * 1024
-"""An alert carries a dozen short findings; more than this is a bug, not an alert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +91,6 @@ class DepositSources(Protocol):
     def snapshot(self) -> DepositSnapshot:
         """Read the chain and the ledger once."""
         ...
-
-
-ORCHESTRATORS_CHECKED_MAX = 16
-"""Reserve allocations read per refresh: those with the most face value outstanding. Each is two
-eth_calls; 16 covers a clearinghouse's busy orchestrators and keeps a refresh well under a second."""
 
 
 class LedgerAndChainSources:
@@ -226,24 +213,13 @@ class HealthAlerts:
         """POST one operator message, ``{"kind": kind, "message": text}``, to the webhook when set
         (billing and replenishment alerts; the caller has logged it)."""
         if self.webhook_url is not None:
-            self._post_body(self.webhook_url, json.dumps({"kind": kind, "message": text}).encode())
+            post_alert(self.webhook_url, json.dumps({"kind": kind, "message": text}).encode(),
+                       what=f"{kind} alert", timeout_s=self.timeout_s)
             self.sent += 1
 
     def _post(self, url: str, health: DepositHealth) -> None:
-        self._post_body(url, json.dumps(health_document(health), separators=(",", ":")).encode())
-
-    def _post_body(self, url: str, body: bytes) -> None:
-        if len(body) > ALERT_WEBHOOK_BODY_BYTES_MAX:
-            LOG.error("alert body of %d bytes over %d; not sent", len(body), ALERT_WEBHOOK_BODY_BYTES_MAX)
-            return
-        request = urllib.request.Request(
-            url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
-                answer.read(1024)
-        except OSError as exc:  # URLError, HTTPError, timeouts: all OSError
-            LOG.warning("alert webhook %s failed: %s", redact_rpc_url(url), type(exc).__name__)
+        body = json.dumps(health_document(health), separators=(",", ":")).encode()
+        post_alert(url, body, what="deposit health alert", timeout_s=self.timeout_s)
 
 
 class DepositMonitor:

@@ -28,32 +28,14 @@ from typing import Protocol
 from clearinghouse.chain.client import ADDRESS_BYTES
 from clearinghouse.chain.errors import ChainError
 from clearinghouse.signer.decision import RecipientStatus, RecipientVerdict
-
-ACTIVE_CHECK_WAIT_S = 2.0
-"""How long a signing call waits for a lookup it missed the cache on: a healthy RPC answers an
-eth_call in well under a second; a miss happens once per orchestrator per round (~a day), so 2 s
-is rare and bounded, while the lock it is held under stalls other calls for that long at most."""
-
-ACTIVE_CHECK_RPC_TIMEOUT_S = 5.0
-"""The lookup's own JSON-RPC timeout: past ACTIVE_CHECK_WAIT_S, so a slow answer still lands in
-the cache for the next call instead of being abandoned."""
-
-ACTIVE_CACHE_ENTRIES_MAX = 4096
-"""Cached (address, round) answers, least recently used dropped first: Livepeer's active set is
-100 orchestrators, so this holds every one of them for many rounds plus the odd inactive
-address a gateway tries, at ~100 bytes an entry."""
-
-LOOKUPS_PENDING_MAX = 64
-"""Distinct (address, round) lookups queued or running at once; past it a miss answers UNKNOWN
-at once, so a flood of made-up recipients cannot queue unbounded work behind a slow RPC."""
-
-LOOKUP_THREADS_MAX = 2
-"""Worker threads for lookups: misses are rare, and two let one slow read not block another."""
-
-RETRY_AFTER_FAILURE_S = 5.0
-"""After a failed lookup, misses answer UNKNOWN without asking for this long: the RPC is shared,
-so one failure says it is down; 5 s bounds both the wasted waits and how long a recovered RPC
-goes unused."""
+from clearinghouse.chain.limits import (
+    ACTIVE_CACHE_ENTRIES_MAX,
+    ACTIVE_CHECK_RPC_TIMEOUT_S,
+    ACTIVE_CHECK_WAIT_S,
+    LOOKUPS_PENDING_MAX,
+    LOOKUP_THREADS_MAX,
+    RETRY_AFTER_FAILURE_S,
+)
 
 
 class ActiveTranscoderSource(Protocol):

@@ -6,7 +6,8 @@ Ankr ``/arbitrum/<key>``, QuickNode ``/<token>/``) and query values (``?apikey=<
 
 - ``redact_rpc_url(url)`` is the only form of an RPC URL that may appear in a message.
 - ``RpcSecrets(url).scrub(text)`` removes those credentials from text we did not write (a
-  requests error quotes the request path, e.g. ``Max retries exceeded with url: /v3/<key>``).
+  requests error quotes the request path, e.g. ``Max retries exceeded with url: /v3/<key>``);
+  ``RpcSecrets(url).error_detail(exc)`` is a library's exception as our messages quote it.
 - ``hide_in_library_logs(url)`` scrubs them from the DEBUG lines that web3, its session cache
   and urllib3 log with the full URL or path.
 """
@@ -18,10 +19,8 @@ import re
 import threading
 import urllib.parse
 
-API_KEY_SEGMENT_CHARS_MIN = 16
-"""Infura and Alchemy keys are 32 characters, Ankr's 64, QuickNode tokens 40: a path segment
-this long is a credential unless it is plain words (``arbitrum-mainnet``); route names such as
-``v3`` or ``rpc`` are short."""
+from clearinghouse.chain.limits import API_KEY_SEGMENT_CHARS_MIN, ERROR_DETAIL_CHARS_MAX
+
 
 MASK = "***"
 
@@ -87,6 +86,16 @@ class RpcSecrets:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text
+
+    def error_detail(self, exc: Exception) -> str:
+        """``exc`` as one part of our message: its type and text, scrubbed, then shortened."""
+        return shortened(self.scrub(f"{type(exc).__name__}: {exc}"))
+
+
+def shortened(text: str) -> str:
+    """``text`` cut to ERROR_DETAIL_CHARS_MAX characters, the cut marked: a library's error can
+    quote a whole RPC response."""
+    return text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
 
 
 def _secrets_of(url: str) -> tuple[str, ...]:

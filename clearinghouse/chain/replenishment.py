@@ -28,7 +28,6 @@ number of replicas (ledger/funding_actions.py).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,15 +54,11 @@ from clearinghouse.ledger.funding_actions import (
     finish_funding_action,
     funded_since,
 )
+from clearinghouse.chain.limits import OBSERVE_WINDOW_S, STOP_JOIN_S
+from clearinghouse.chain.view import BackgroundThread
 
 LOG = logging.getLogger("clearinghouse.chain.replenishment")
 
-STOP_JOIN_S: Final = 150.0
-"""Stopping waits for a check in progress: a funding transaction waits up to its receipt timeout."""
-
-OBSERVE_WINDOW_S: Final = 3600
-"""Observing, a decision is recorded and alerted at most once an hour per action: the operator
-needs to know what the policy would do, not to be told every check."""
 
 UNFIXABLE: Final = frozenset({HealthReason.UNLOCK_IN_PROGRESS, HealthReason.CHAIN_DATA_STALE})
 """Critical reasons funding cannot fix: while one holds, nothing is funded."""
@@ -127,22 +122,18 @@ class Replenisher:
     ) -> None:
         self._db, self._funding, self._sender, self._key = db, funding, sender, private_key
         self.policy, self._health, self._clock, self._alert = policy, health, clock, alert
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread("replenisher", self._run, stop_join_s=STOP_JOIN_S)
 
     def start(self) -> None:
         """Check every ``policy.check_s`` on a daemon thread until ``stop`` (first check after one
         interval: the monitor has read the chain by then)."""
-        self._thread = threading.Thread(target=self._run, name="replenisher", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(STOP_JOIN_S)
+        self._background.stop()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.policy.check_s):
+        while not self._background.stopping.wait(self.policy.check_s):
             try:
                 self.tick()
             except (ChainError, LedgerError) as exc:  # the RPC or the database down: next check

@@ -27,20 +27,9 @@ from typing import Generic, TypeVar
 
 from clearinghouse.chain.errors import ChainError
 from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.chain.limits import BACKOFF_DOUBLINGS_MAX, RETRY_BACKOFF_FIRST_S, STOP_JOIN_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
-
-RETRY_BACKOFF_FIRST_S = 0.5
-"""First retry after a failed refresh: soon enough to ride out a dropped connection, slow
-enough not to hammer an RPC that just failed."""
-
-STOP_JOIN_TIMEOUT_S = 15.0
-"""stop() waits this long for the thread: a refresh in flight ends within a few RPC timeouts
-(10 s each, usually milliseconds); the thread is a daemon, so exit never waits on it."""
-
-BACKOFF_DOUBLINGS_MAX = 16
-"""Caps the exponent: 0.5 s × 2^16 is ~9 h, past any sensible refresh_s, and keeps the
-arithmetic small however long an outage lasts."""
 
 
 Snapshot = TypeVar("Snapshot")
@@ -49,14 +38,15 @@ Snapshot = TypeVar("Snapshot")
 class BackgroundThread:
     """One named daemon thread running ``target`` once; ``stopping`` tells it to end.
 
-    Started at most once; ``stop()`` sets ``stopping`` and waits up to STOP_JOIN_TIMEOUT_S. The
-    refreshers here and the event watcher each own one.
+    Started at most once; ``stop()`` sets ``stopping`` and waits up to ``stop_join_s``. The
+    refreshers here, the event watcher, the replenisher and the billing scheduler each own one.
     """
 
-    def __init__(self, name: str, target: Callable[[], None]) -> None:
+    def __init__(self, name: str, target: Callable[[], None], *, stop_join_s: float = STOP_JOIN_TIMEOUT_S) -> None:
         self.name = name
         self.stopping = threading.Event()
         self._target = target
+        self._stop_join_s = stop_join_s
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -67,11 +57,11 @@ class BackgroundThread:
         self._thread.start()
 
     def stop(self) -> bool:
-        """Ask the thread to end and wait up to STOP_JOIN_TIMEOUT_S; True when it has ended."""
+        """Ask the thread to end and wait up to ``stop_join_s``; True when it has ended."""
         self.stopping.set()
         if self._thread is None:
             return True
-        self._thread.join(STOP_JOIN_TIMEOUT_S)
+        self._thread.join(self._stop_join_s)
         return not self._thread.is_alive()
 
 

@@ -44,16 +44,9 @@ from eth_utils.abi import event_abi_to_log_topic
 
 from clearinghouse import ledger, pm
 from clearinghouse.chain.artifacts import load_artifact
-from clearinghouse.chain.client import (
-    ERROR_DETAIL_CHARS_MAX,
-    HASH_BYTES,
-    IMPLAUSIBLE,
-    LOGS_BLOCKS_MAX,
-    Address,
-    ChainClient,
-    RawLog,
-    checksum_address,
-)
+from clearinghouse.chain.client import HASH_BYTES, IMPLAUSIBLE, Address, ChainClient, RawLog, checksum_address
+from clearinghouse.chain.limits import LOGS_BLOCKS_MAX
+from clearinghouse.chain.redact import shortened
 from clearinghouse.chain.errors import ChainError, ContractMismatch, ImplausibleChainData
 from clearinghouse.chain.limits import (
     BATCH_BLOCKS_DEFAULT,
@@ -407,7 +400,7 @@ class ChainWatcher:
         text = str(exc)  # ChainError and LedgerError messages hold no credentials
         with self._guard:
             self._failures += 1
-            self._last_error = text if len(text) <= ERROR_DETAIL_CHARS_MAX else text[:ERROR_DETAIL_CHARS_MAX] + "…"
+            self._last_error = shortened(text)
             return self._failures
 
     def _set_state(self, state: WatcherState, error: str | None = None) -> None:

@@ -27,15 +27,10 @@ from clearinghouse.cli.options import (
     translated,
 )
 from clearinghouse.cli.output import Progress, fields, progress
+from clearinghouse.cli.limits import SYNC_ATTEMPTS_MAX, SYNC_BACKOFF_S_MAX
 
 if TYPE_CHECKING:
     from clearinghouse.chain.watcher import ChainWatcher, PollResult
-
-SYNC_ATTEMPTS_MAX = 4
-"""Failed polls in a row before sync gives up: with the watcher's backoff (0.5 s, doubling) that
-rides out ~3.5 s of a node restarting; a longer outage is for the operator to see, not wait out."""
-SYNC_BACKOFF_S_MAX = 2.0
-"""The longest wait between two attempts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from clearinghouse.cli.transports import ChainSources
 from clearinghouse.config import Settings
 from clearinghouse.logs import configure_logging
 from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.cli.limits import HOLD_POLL_S
 
 if TYPE_CHECKING:
     from clearinghouse.api.discovery import DiscoveryBook
@@ -176,7 +177,8 @@ def _active_orchestrators(config: Settings, stack: ExitStack) -> ActiveOrchestra
     if live is None:
         return None
     from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.orchestrators import ACTIVE_CHECK_RPC_TIMEOUT_S, ActiveOrchestrators
+    from clearinghouse.chain.orchestrators import ActiveOrchestrators
+    from clearinghouse.chain.limits import ACTIVE_CHECK_RPC_TIMEOUT_S
 
     active = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
     stack.callback(active.close)
@@ -329,8 +331,6 @@ def deposit_monitor(
     )
 
 
-HOLD_POLL_S = 0.5
-"""How often ``devnet --chain-only`` checks for a stop request while it holds the chain up."""
 
 
 @click.command()

@@ -13,15 +13,11 @@ import click
 
 from clearinghouse.cli.options import config_option, emit, json_option, opened_ledger, settings, translated
 from clearinghouse.config import Settings
+from clearinghouse.cli.limits import REPLAY_EVENTS_MAX, TAIL_POLL_S
 
 if TYPE_CHECKING:
     from clearinghouse.events.sinks import Sink
     from clearinghouse.ledger import Database
-
-TAIL_POLL_S = 0.5
-"""How often ``events tail`` looks for new events while following."""
-REPLAY_EVENTS_MAX = 1_000_000
-"""Events one replay publishes at most: a larger range is several replays."""
 
 
 @click.group("events")

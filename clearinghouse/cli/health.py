@@ -83,7 +83,7 @@ def runway_text(runway_s: float | None) -> str:
     """A runway as a person reads it: hours under two days, days under a year, else "> 1 year"."""
     if runway_s is None:
         return "unknown: nothing signed or paid out within the burn window"
-    from clearinghouse.chain.health import RUNWAY_SHOWN_MAX_S  # the dashboard's rule too
+    from clearinghouse.chain.limits import RUNWAY_SHOWN_MAX_S
 
     if runway_s > RUNWAY_SHOWN_MAX_S:
         return "> 1 year"

@@ -30,6 +30,7 @@ from clearinghouse.config import (
     Section,
     refuse_readable_by_others,
 )
+from clearinghouse.cli.limits import PASSPHRASE_CHARS_MAX
 
 ARBITRUM_ONE_CONTROLLER = "0xD8E8328501E9645d16Cf49539efC04f734606ee4"
 ARBITRUM_ONE_ETH_USD_FEED = "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612"
@@ -38,8 +39,6 @@ ARBITRUM_ONE_SEQUENCER_UPTIME_FEED = "0xFdB631F5EE196F0ed6FAa767959853A9F217697D
 PASSPHRASE_BYTES = 32
 """Random bytes behind a generated passphrase: beyond guessing, like the pepper and the token."""
 
-PASSPHRASE_CHARS_MAX = 1_024
-"""A passphrase is typed or generated; a larger passphrase file is the wrong file."""
 
 CONFIG_FILE = "clearinghouse.toml"
 KEYSTORE_FILE = "sender-keystore.json"

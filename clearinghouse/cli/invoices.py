@@ -27,6 +27,7 @@ from clearinghouse.cli.options import (
 from clearinghouse.cli.output import Column, fields, progress, table
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.ledger import invoices as stored
+from clearinghouse.ledger import billing_plans as plans
 
 if TYPE_CHECKING:
     from clearinghouse.billing.invoice_terms import InvoicingSettings
@@ -120,7 +121,7 @@ def _draft_all(db: Database, start: datetime, end: datetime, grouping: LineGroup
         for done, item in enumerate(gateways):
             bar.update(done, len(gateways))
             try:
-                if stored.billing_plan_in_force(db, item.id, start) is None:
+                if plans.billing_plan_in_force(db, item.id, start) is None:
                     skipped.append(item.id)
                     continue
                 row, draft = invoicing.draft_for_period(db, item.id, start, end, grouping, actor=who, settings=terms)
@@ -265,7 +266,8 @@ def invoice_show(invoice_id: int, config_path: Path, database_url_value: str | N
       clearinghouse invoice show 17
       clearinghouse invoice show 17 --json | jq .document.lines
     """
-    from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
+    from clearinghouse.billing.invoices import minor_unit_exponent
+    from clearinghouse.billing.money_text import minor_units_text
 
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
         stored_document = stored.invoice_document(db, invoice_id)
@@ -348,7 +350,8 @@ def invoice_export(invoice_id: int, export_format: str, output: Path, issuer_nam
 
 def _invoice_table(documents: list[dict[str, object]]) -> list[str]:
     """Invoice documents (``_document``) as a table; [] for none."""
-    from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
+    from clearinghouse.billing.invoices import minor_unit_exponent
+    from clearinghouse.billing.money_text import minor_units_text
 
     if not documents:
         return []
@@ -370,7 +373,8 @@ def _short(iso_time: str) -> str:
 
 
 def _line(row: stored.Invoice) -> str:
-    from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
+    from clearinghouse.billing.invoices import minor_unit_exponent
+    from clearinghouse.billing.money_text import minor_units_text
 
     total = minor_units_text(row.total_minor, minor_unit_exponent(row.currency), thousands=True)
     kind = "credit note" if row.credit_note_of is not None else "invoice"

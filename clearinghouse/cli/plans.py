@@ -23,7 +23,8 @@ from clearinghouse.cli.options import (
     utc_time,
 )
 from clearinghouse.cli.output import Column, fields, table
-from clearinghouse.ledger import invoices as stored
+from clearinghouse.domain.limits import MARKUP_BPS_MAX
+from clearinghouse.ledger import billing_plans as plans
 
 _AMOUNT = re.compile(r"\d{1,30}(\.\d{1,18})?")
 
@@ -51,12 +52,12 @@ def plan() -> None:
 
 @plan.command("set")
 @click.argument("gateway_id", type=click.IntRange(1))
-@click.option("--kind", type=click.Choice([k.value for k in stored.PlanKind]), required=True)
+@click.option("--kind", type=click.Choice([k.value for k in plans.PlanKind]), required=True)
 @click.option("--currency", default="USD", show_default=True, help="The invoice currency (ISO 4217).")
 @click.option("--effective-at", callback=utc_time, default=None,
               help="From when (ISO 8601 with offset; default: the start of the current UTC month, so this "
                    "month's invoice uses it); a period uses the plan in force at its start.")
-@click.option("--markup-bps", type=click.IntRange(0, stored.MARKUP_BPS_MAX), default=0, show_default=True,
+@click.option("--markup-bps", type=click.IntRange(0, MARKUP_BPS_MAX), default=0, show_default=True,
               help="Markup on usage (subscription: on usage beyond the included amount).")
 @click.option("--fee", callback=_amount, default=None, help="subscription: the fee per period.")
 @click.option("--included", callback=_amount, default=None, help="subscription: usage included, in money.")
@@ -82,8 +83,8 @@ def plan_set(gateway_id: int, kind: str, currency: str, effective_at: datetime |
     if effective_at is None:
         effective_at = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row = stored.set_billing_plan(
-            db, gateway_id, kind=stored.PlanKind(kind), currency=currency, effective_at=effective_at,
+        row = plans.set_billing_plan(
+            db, gateway_id, kind=plans.PlanKind(kind), currency=currency, effective_at=effective_at,
             actor=actor(actor_name), reason=reason, markup_bps=markup_bps, fee=fee or Fraction(0),
             included_usage=included or Fraction(0), fixed_fee=fixed_fee or Fraction(0),
         )
@@ -107,7 +108,7 @@ def plan_list(gateway_id: int, config_path: Path, database_url_value: str | None
     from clearinghouse.ledger.transactions import utc_now
 
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        rows = stored.list_billing_plans(db, gateway_id)
+        rows = plans.list_billing_plans(db, gateway_id)
     now = utc_now()
     current = next((row.id for row in rows if row.effective_at <= now), None)
     documents = [_plan_document(row) | {"in_force": row.id == current} for row in rows]
@@ -133,12 +134,12 @@ def plan_show(plan_id: int, config_path: Path, database_url_value: str | None, a
       clearinghouse plan show 5
     """
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row = stored.get_billing_plan(db, plan_id)
+        row = plans.get_billing_plan(db, plan_id)
     document = _plan_document(row)
     emit(as_json, document, fields(list(document.items())))
 
 
-def _plan_document(row: stored.BillingPlan) -> dict[str, object]:
+def _plan_document(row: plans.BillingPlan) -> dict[str, object]:
     return {"id": row.id, "gateway_id": row.gateway_id, "kind": row.kind.value, "currency": row.currency,
             "markup_bps": row.markup_bps, "fee": str(row.fee), "included_usage": str(row.included_usage),
             "fixed_fee": str(row.fixed_fee), "effective_at": row.effective_at.isoformat(), "actor": row.actor,
@@ -174,7 +175,7 @@ def fx_add(currency: str, per_usd: Fraction, as_of: datetime, source: str, reaso
       clearinghouse fx add EUR 0.92 --as-of 2026-11-30T00:00:00Z --source "ECB reference rate"
     """
     with opened_ledger(database_url(config_path, database_url_value)) as db, translated():
-        row = stored.add_fx_rate(db, currency, per_usd, source=source, as_of=as_of, actor=actor(actor_name),
+        row = plans.add_fx_rate(db, currency, per_usd, source=source, as_of=as_of, actor=actor(actor_name),
                                  reason=reason)
     emit(as_json, {"id": row.id, "currency": row.currency, "per_usd": str(row.per_usd), "source": row.source,
                    "as_of": row.as_of.isoformat()},

@@ -87,7 +87,8 @@ def rate_import(csv_file: Path, reason: str | None, actor_name: str | None, conf
     Examples:
       clearinghouse rate import rates-2026-11.csv
     """
-    from clearinghouse.billing.rates import RATE_CSV_BYTES_MAX, parse_rate_csv
+    from clearinghouse.billing.rates import parse_rate_csv
+    from clearinghouse.billing.limits import RATE_CSV_BYTES_MAX
 
     with csv_file.open("rb") as handle:
         data = handle.read(RATE_CSV_BYTES_MAX + 1)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.registry import (
-    CONFIG_BYTES_MAX,
     ENV_PREFIX,
     OTHER_VARIABLES,
     SECRET_VARIABLES,
@@ -60,11 +59,10 @@ from clearinghouse.config.registry import (
     layered,
     read_config_file,
 )
-from clearinghouse.config.secret_files import ADMIN_TOKEN_BYTES_MIN, ADMIN_TOKEN_CHARS_MAX, refuse_readable_by_others
+from clearinghouse.config.limits import ADMIN_TOKEN_BYTES_MIN, ADMIN_TOKEN_CHARS_MAX, CONFIG_BYTES_MAX
+from clearinghouse.config.secret_files import refuse_readable_by_others
 from clearinghouse.config.settings import (
     CHAIN_ID_DEFAULT,
-    CHAIN_REFRESH_S_DEFAULT,
-    CHAIN_STALE_AFTER_S_DEFAULT,
     HTTP_HOST_DEFAULT,
     HTTP_PORT_DEFAULT,
     LOG_LEVELS,
@@ -81,6 +79,7 @@ from clearinghouse.config.settings import (
     Settings,
     WebhookSettings,
 )
+from clearinghouse.chain.limits import CHAIN_REFRESH_S_DEFAULT, CHAIN_STALE_AFTER_S_DEFAULT
 from clearinghouse.config.validation import load_settings, settings_from
 
 __all__ = [

@@ -23,7 +23,8 @@ from clearinghouse.billing.limits import (
     RATE_REFRESH_S_DEFAULT,
     SEQUENCER_GRACE_S_DEFAULT,
 )
-from clearinghouse.billing.invoice_terms import DEFAULT_ISSUER_NAME, PAYMENT_TERMS_DAYS_DEFAULT
+from clearinghouse.billing.invoice_terms import DEFAULT_ISSUER_NAME
+from clearinghouse.billing.limits import PAYMENT_TERMS_DAYS_DEFAULT
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.replenish_policy import ReplenishMode, ReplenishPolicy
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAULT
@@ -31,8 +32,6 @@ from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.settings import (
     CHAIN_ID_DEFAULT,
-    CHAIN_REFRESH_S_DEFAULT,
-    CHAIN_STALE_AFTER_S_DEFAULT,
     HTTP_HOST_DEFAULT,
     HTTP_PORT_DEFAULT,
     LOG_LEVELS,
@@ -42,8 +41,10 @@ from clearinghouse.config.settings import (
     LogSettings,
     MetricsSettings,
 )
+from clearinghouse.chain.limits import CHAIN_REFRESH_S_DEFAULT, CHAIN_STALE_AFTER_S_DEFAULT
 from clearinghouse.logs import LOG_FORMATS
 from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.config.limits import CONFIG_BYTES_MAX
 
 _HEALTH_DEFAULTS = HealthThresholds()
 _POLICY_DEFAULTS = PaymentPolicy()
@@ -51,9 +52,6 @@ _LIMITS = LimitSettings()
 _BILLING = BillingSettings()
 _REPLENISH = ReplenishPolicy()
 _EVENTS = EventsSettings()
-
-CONFIG_BYTES_MAX = 1 << 20
-"""A configuration file is a few KiB; anything near a MiB is not one."""
 
 
 ENV_PREFIX = "CLEARINGHOUSE_"

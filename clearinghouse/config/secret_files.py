@@ -8,14 +8,8 @@ import stat
 from pathlib import Path
 
 from clearinghouse.config.errors import ConfigError
+from clearinghouse.config.limits import ADMIN_TOKEN_BYTES_MIN, ADMIN_TOKEN_CHARS_MAX
 
-
-ADMIN_TOKEN_BYTES_MIN = 32
-"""An admin token opens every gateway's invoices and usage: 256 random bits, as
-``secrets.token_hex(32)`` (64 hex characters) or ``secrets.token_urlsafe(32)`` (43 characters)."""
-
-ADMIN_TOKEN_CHARS_MAX = 512
-"""A token is a header value; far longer text is a wrong file, not a token."""
 
 _URLSAFE_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")

@@ -121,13 +121,6 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-CHAIN_REFRESH_S_DEFAULT = 1.0
-"""Arbitrum makes a block every ~0.25 s; reading the deposit each second keeps the guard current."""
-
-CHAIN_STALE_AFTER_S_DEFAULT = 30.0
-"""Signing stops when the chain view is this old: a few failed refreshes, not one hiccup."""
-
-
 @dataclass(frozen=True, slots=True)
 class LiveChainSettings:
     """Where the live chain view reads our TicketBroker position, and how fresh it must be."""

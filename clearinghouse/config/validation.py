@@ -13,13 +13,13 @@ from typing import Any
 from clearinghouse.ledger.limits import SIGNING_BATCH_MAX_CEILING, SIGNING_QUEUE_MAX_CEILING
 from clearinghouse.billing.invoice_terms import (
     DEFAULT_ISSUER_NAME,
-    PAYMENT_TERMS_DAYS_DEFAULT,
-    PAYMENT_TERMS_DAYS_MAX,
     InvoicingSettings,
     Party,
     TermsError,
     address_lines,
 )
+from clearinghouse.billing.limits import PAYMENT_TERMS_DAYS_DEFAULT
+from clearinghouse.domain.limits import PAYMENT_TERMS_DAYS_MAX
 from clearinghouse.chain.health import HealthThresholds
 from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, CONFIRMATIONS_MAX, WATCH_POLL_S_DEFAULT
 from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
@@ -28,8 +28,6 @@ from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.registry import layered, read_config_file
 from clearinghouse.config.settings import (
     CHAIN_ID_DEFAULT,
-    CHAIN_REFRESH_S_DEFAULT,
-    CHAIN_STALE_AFTER_S_DEFAULT,
     HTTP_HOST_DEFAULT,
     HTTP_PORT_DEFAULT,
     LOG_LEVELS,
@@ -49,6 +47,7 @@ from clearinghouse.config.settings import (
     Settings,
     WebhookSettings,
 )
+from clearinghouse.chain.limits import CHAIN_REFRESH_S_DEFAULT, CHAIN_STALE_AFTER_S_DEFAULT
 from clearinghouse.logs import LOG_FORMATS
 from clearinghouse.signer.decision import ChainView, PaymentPolicy
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S_MAX

@@ -1,1 +1,2 @@
-"""The types and rules every layer shares: imports nothing of the transports, services or adapters."""
+"""The types and rules every layer shares: values, refusals, named limits. Imports nothing of
+the transports, services or adapters."""

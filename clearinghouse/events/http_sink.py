@@ -10,11 +10,7 @@ import aiohttp
 
 from clearinghouse.events.cloudevents import BATCH_CONTENT_TYPE
 from clearinghouse.events.sinks import SinkError
-
-HTTP_TIMEOUT_S = 10.0
-"""A receiver's answer to one batch POST, connection included."""
-ERROR_TEXT_CHARS_MAX = 200
-"""A receiver's error body, cut for the log line and the status."""
+from clearinghouse.events.limits import ERROR_TEXT_CHARS_MAX, HTTP_TIMEOUT_S
 
 
 class HttpSink:

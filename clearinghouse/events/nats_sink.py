@@ -16,11 +16,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JetStreamError
 
 from clearinghouse.events.sinks import SinkError
-
-NATS_CONNECT_TIMEOUT_S = 5.0
-"""Connecting to a broker on the operator's network: longer is an outage, retried by the relay."""
-NATS_ACK_TIMEOUT_S = 10.0
-"""JetStream's acknowledgements of a batch (it stores them in order)."""
+from clearinghouse.events.limits import NATS_ACK_TIMEOUT_S, NATS_CONNECT_TIMEOUT_S
 
 
 def nats_subject(prefix: str, event: dict[str, Any]) -> str:

@@ -24,13 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from clearinghouse.ledger.outbox import REFUSAL, REFUSALS_SUPPRESSED, NewRefusalEvent
-
-KEYS_MAX = 10_000
-"""(gateway, reason) pairs tracked in one window: far above gateways × reasons in practice."""
-PENDING_MAX = 100_000
-"""Sampled refusals waiting for the next flush; past it new samples are only counted."""
-WINDOW_S_DEFAULT = 60.0
-SAMPLES_MAX_DEFAULT = 10
+from clearinghouse.events.limits import KEYS_MAX, PENDING_MAX, SAMPLES_MAX_DEFAULT, WINDOW_S_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -40,7 +38,6 @@ from clearinghouse.events.sinks import Sink, SinkError
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.ledger import ChainWriterLock, Database, LedgerError
 from clearinghouse.ledger.outbox import (
-    PRUNE_ROWS_MAX,
     Backlog,
     Position,
     advance_cursor,
@@ -51,27 +48,20 @@ from clearinghouse.ledger.outbox import (
     sink_lock_key,
     write_refusal_events,
 )
+from clearinghouse.ledger.limits import PRUNE_ROWS_MAX
+from clearinghouse.events.limits import (
+    CURSOR_SAVE_S,
+    HOUSEKEEPING_S,
+    OUTBOX_FULL_RETRY_AFTER_S,
+    PRUNE_EVERY_S,
+    PRUNE_PASSES_MAX,
+    RETRY_BACKOFF_MAX_S,
+    RETRY_BACKOFF_MIN_S,
+    SINK_STOP_TIMEOUT_S,
+)
+from clearinghouse.alerts import post_alert
 
 LOG = logging.getLogger(__name__)
-
-RETRY_BACKOFF_MIN_S = 0.1
-RETRY_BACKOFF_MAX_S = 30.0
-"""A sink that keeps failing is tried every 30 s at most: a broker back up is seen within it."""
-HOUSEKEEPING_S = 1.0
-"""Refusals written, backlog read and alert checked once a second."""
-PRUNE_EVERY_S = 60.0
-PRUNE_PASSES_MAX = 100
-"""Deletes of PRUNE_ROWS_MAX per prune: a million rows a minute, far above the signing rate's
-share of a minute, each delete short enough not to hold the writer long."""
-CURSOR_SAVE_S = 0.25
-"""A sink's cursor is stored at most four times a second while it publishes (and when it goes idle or
-stops): a write per published batch would add a commit (an fsync) per signing batch. A crash
-re-sends at most those events, with their ids; the daemon's lag gauges, read from the stored
-cursor when a relay process publishes, run at most that much behind."""
-STOP_TIMEOUT_S = 10.0
-"""A sink's thread ends within its batch's timeouts (HTTP_TIMEOUT_S, NATS_ACK_TIMEOUT_S)."""
-ALERT_WEBHOOK_TIMEOUT_S = 5.0
-OUTBOX_FULL_RETRY_AFTER_S = 5
 
 
 class OutboxFull(SigningRefused):
@@ -172,7 +162,7 @@ class Relay:
         self._stop.set()
         self.wake()
         for thread in self._threads:
-            thread.join(STOP_TIMEOUT_S)
+            thread.join(SINK_STOP_TIMEOUT_S)
         try:
             self._write_refusals()
         except LedgerError as exc:  # stopping goes on: these samples are lost, their counts are not
@@ -357,7 +347,8 @@ class Relay:
             LOG.info("event outbox draining again")
         self.alerts_sent += 1
         if self._settings.alert_webhook_url is not None:
-            _post_alert(self._settings.alert_webhook_url, document)
+            body = json.dumps(document, separators=(",", ":")).encode()
+            post_alert(self._settings.alert_webhook_url, body, what="event outbox alert")
 
     def _prune(self) -> None:
         before = datetime.now(UTC) - timedelta(seconds=self._settings.retention_s)
@@ -381,13 +372,3 @@ async def _wait(wake: asyncio.Event, timeout_s: float, stop: threading.Event) ->
     except TimeoutError:
         return False
     return True
-
-
-def _post_alert(url: str, document: dict[str, object]) -> None:
-    body = json.dumps(document, separators=(",", ":")).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=ALERT_WEBHOOK_TIMEOUT_S) as answer:
-            answer.read(1024)
-    except (urllib.error.URLError, OSError) as exc:  # the URL may hold a token: never log it
-        LOG.warning("event outbox alert not delivered to the webhook: %s", type(exc).__name__)

@@ -7,7 +7,7 @@ The child reads the same configuration file, with the daemon's effective databas
 environment (a ``--database-url`` flag of ``serve`` reaches it). It asks the kernel to SIGTERM
 it when the daemon dies (``--exit-with-parent``), so a SIGKILLed daemon leaves no relay behind;
 the daemon restarts a child that died, at most every RESTART_BACKOFF_S, and stops it (SIGTERM,
-then SIGKILL after STOP_TIMEOUT_S) when it stops. Stopping or losing a child loses nothing:
+then SIGKILL after RELAY_PROCESS_STOP_TIMEOUT_S) when it stops. Stopping or losing a child loses nothing:
 the next one resumes from the stored cursor, re-sending at most the events after it.
 """
 
@@ -20,12 +20,9 @@ import sys
 import threading
 from pathlib import Path
 
-LOG = logging.getLogger(__name__)
+from clearinghouse.events.limits import RELAY_PROCESS_STOP_TIMEOUT_S, RESTART_BACKOFF_S
 
-RESTART_BACKOFF_S = 5.0
-"""A child that keeps dying (a broken configuration) is started again at most this often."""
-STOP_TIMEOUT_S = 10.0
-"""The child finishes the batch it is publishing and stores its cursor within this."""
+LOG = logging.getLogger(__name__)
 
 
 class RelayProcess:
@@ -63,8 +60,8 @@ class RelayProcess:
             return
         child.terminate()
         try:
-            child.wait(STOP_TIMEOUT_S)
+            child.wait(RELAY_PROCESS_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            LOG.warning("event relay process did not stop within %g s; killing it", STOP_TIMEOUT_S)
+            LOG.warning("event relay process did not stop within %g s; killing it", RELAY_PROCESS_STOP_TIMEOUT_S)
             child.kill()
             child.wait()

@@ -24,13 +24,10 @@ from joserfc.jwk import ECKey, Key, KeySet
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import refuse_readable_by_others
 from clearinghouse.identity.limits import KEY_FILE_CHECK_S
+from clearinghouse.identity.limits import KEYS_KEPT_MAX, KEY_FILE_BYTES_MAX
 
 ALGORITHM = "ES256"
 """The one algorithm tokens are signed and verified with (P-256, RFC 7518 §3.4)."""
-KEYS_KEPT_MAX = 2
-"""The current key and the previous one: a rotation's overlap."""
-KEY_FILE_BYTES_MAX = 64 * 1024
-"""Two EC keys are ~600 bytes; a larger file is not ours."""
 SETTING = "oidc.signing_keys_file"
 
 

@@ -36,3 +36,11 @@ SECRET_RANDOM_BYTES: Final = 32
 """256 bits: a client secret cannot be guessed."""
 CLIENT_ID_RANDOM_BYTES: Final = 16
 """128 bits: client ids are public, but unguessable ones leak nothing about the apps there are."""
+
+# ---- the signing keys (keys.py) ----
+
+KEYS_KEPT_MAX = 2
+"""The current key and the previous one: a rotation's overlap."""
+
+KEY_FILE_BYTES_MAX = 64 * 1024
+"""Two EC keys are ~600 bytes; a larger file is not ours."""

@@ -29,6 +29,9 @@ Settlement on autopilot (issue #21, tables in ``settlement_models``): ``billing_
 (gateways' cycles, the billing runs claimed once per (gateway, period), delivery attempts),
 ``receivables`` (unpaid issued invoices), ``funding_actions`` (what the replenishment policy
 did or would have done).
+Billing (tables in ``billing_rows``): ``billing_plans`` (plans and FX rates, append-only),
+``invoices`` (drafts, issuing, payment, voids), ``billing_profiles`` (who invoices are addressed
+to). ``repository_checks`` holds the argument checks every repository module makes the same way.
 """
 
 from __future__ import annotations
@@ -72,12 +75,12 @@ if TYPE_CHECKING:
         subject_quotas,
     )
     from clearinghouse.ledger.deposit_samples import (
-        DEPOSIT_SAMPLE_INTERVAL_S,
         DepositSample,
         deposit_samples_since,
         newest_deposit_sample,
         record_deposit_sample,
     )
+    from clearinghouse.ledger.limits import DEPOSIT_SAMPLE_INTERVAL_S
     from clearinghouse.ledger.engine import Database, mask_url, open_database
     from clearinghouse.ledger.errors import (
         ChainCursorMoved,

@@ -47,6 +47,7 @@ from clearinghouse.ledger.values import (
     TransactionKind,
     check_text,
 )
+from clearinghouse.ledger.repository_checks import check_audit
 
 _ACCOUNTS = table(AccountRow)
 _LOCK_ACCOUNTS = (
@@ -244,8 +245,7 @@ def post(
     Raises ``InvariantViolation`` if the amounts do not sum to zero, ``InvalidLedgerInput``
     for an empty actor or reason.
     """
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    check_audit(actor, reason)
     total = sum((amount for _, amount in postings), Fraction(0))
     if total != 0 or not postings:
         raise InvariantViolation(f"postings must sum to zero, got {total} over {len(postings)}")

@@ -27,19 +27,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
-from clearinghouse.ledger.models import GatewayRow, InvoiceRow, table
+from clearinghouse.ledger.models import GatewayRow, table
+from clearinghouse.ledger.billing_rows import InvoiceRow
 from clearinghouse.ledger.settlement_models import BillingCycleRow, BillingRunRow, InvoiceDeliveryRow
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import check_text
+from clearinghouse.ledger.limits import GRACE_S_MAX, LENGTH_DAYS_MAX, OVERDUE_DAYS_MAX
+from clearinghouse.ledger.repository_checks import check_audit
 
-GRACE_S_MAX = 30 * 86_400
-"""As the table's CHECK: a month of grace is already longer than any record stays in flight."""
-
-LENGTH_DAYS_MAX = 366
-"""A custom cycle of more than a year is an annual contract, not a billing cycle."""
-
-OVERDUE_DAYS_MAX = 365
-"""As billing_profiles.PAYMENT_TERMS_DAYS_MAX: a year overdue is a collection case."""
 
 _CYCLES = table(BillingCycleRow)
 _RUNS = table(BillingRunRow)
@@ -308,8 +303,7 @@ def _check_cycle(cycle: BillingCycle) -> None:
     if not 0 <= cycle.overdue_stop_after_days <= OVERDUE_DAYS_MAX:
         raise InvalidLedgerInput(f"overdue_stop_after_days must be in 0..{OVERDUE_DAYS_MAX}, "
                                  f"got {cycle.overdue_stop_after_days}")
-    check_text("actor", cycle.actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", cycle.reason, limits.REASON_LENGTH_MAX)
+    check_audit(cycle.actor, cycle.reason)
 
 
 def _cycle(row: Any) -> BillingCycle:

@@ -13,27 +13,17 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
-from clearinghouse.ledger import limits
+from clearinghouse.domain.limits import PAYMENT_TERMS_DAYS_MAX, TAX_RATE_BPS_MAX
+from clearinghouse.ledger.billing_rows import BillingProfileRow
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
-from clearinghouse.ledger.models import BillingProfileRow, GatewayRow, table
+from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.ledger.limits import ADDRESS_LENGTH_MAX, PROFILE_TEXT_LENGTH_MAX
+from clearinghouse.ledger.models import table
+from clearinghouse.ledger.repository_checks import check_audit, check_gateway
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import check_text
 
-PROFILE_TEXT_LENGTH_MAX = 256
-"""A legal name, tax id, e-mail address or tax note is one line of a document."""
-
-ADDRESS_LENGTH_MAX = 2048
-"""A postal address of a few lines, newline-separated."""
-
-TAX_RATE_BPS_MAX = 10_000
-"""As billing.invoice_terms.TAX_RATE_BPS_MAX (and the table's CHECK): 100 %."""
-
-PAYMENT_TERMS_DAYS_MAX = 365
-"""As billing.invoice_terms.PAYMENT_TERMS_DAYS_MAX (and the table's CHECK)."""
-
 _PROFILES = table(BillingProfileRow)
-_GATEWAYS = table(GatewayRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +69,7 @@ def set_billing_profile(
     _check(profile)
     values = {name: getattr(profile, name) for name in BillingProfile.__slots__}
     with writing_connection(db) as connection:
-        if connection.execute(select(_GATEWAYS.c.id).where(_GATEWAYS.c.id == gateway_id)
-                              .with_for_update()).first() is None:
-            raise NotFound(f"no gateway with id {gateway_id}")
+        check_gateway(connection, gateway_id, lock=True)
         connection.execute(delete(_PROFILES).where(_PROFILES.c.gateway_id == gateway_id))
         connection.execute(insert(_PROFILES).values(values))
     return profile
@@ -107,5 +95,4 @@ def _check(profile: BillingProfile) -> None:
     days = profile.payment_terms_days
     if days is not None and (isinstance(days, bool) or not 0 <= days <= PAYMENT_TERMS_DAYS_MAX):
         raise InvalidLedgerInput(f"payment_terms_days must be in 0..{PAYMENT_TERMS_DAYS_MAX}, got {days!r}")
-    check_text("actor", profile.actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", profile.reason, limits.REASON_LENGTH_MAX)
+    check_audit(profile.actor, profile.reason)

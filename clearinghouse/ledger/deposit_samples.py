@@ -23,14 +23,9 @@ from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import DepositSampleRow, table
 from clearinghouse.ledger.transactions import reading, writing_connection
+from clearinghouse.ledger.limits import DEPOSIT_SAMPLES_LISTED_MAX, DEPOSIT_SAMPLE_INTERVAL_S
+from clearinghouse.ledger.repository_checks import check_aware
 
-DEPOSIT_SAMPLE_INTERVAL_S = 60.0
-"""A flat position is stored once a minute: a week's chart is ~10,000 points, and the chart
-shows when the monitor was (not) running to the minute."""
-
-DEPOSIT_SAMPLES_LISTED_MAX = 50_000
-"""Samples one read returns at most: 30 days of a flat position (43,200) plus its changes; a
-longer window gets its newest samples."""
 
 _SAMPLES = table(DepositSampleRow)
 _NEWEST = select(_SAMPLES).order_by(_SAMPLES.c.observed_at.desc(), _SAMPLES.c.id.desc()).limit(1)
@@ -103,8 +98,7 @@ def _due(newest: Any, observed_at: datetime, deposit_wei: int, reserve_wei: int)
 
 
 def _check(observed_at: datetime, block_number: int, deposit_wei: int, reserve_wei: int) -> None:
-    if not isinstance(observed_at, datetime) or observed_at.tzinfo is None:
-        raise InvalidLedgerInput(f"observed_at must be a timezone-aware datetime, got {observed_at!r}")
+    check_aware("observed_at", observed_at)
     for name, value, high in (("block_number", block_number, limits.BIGINT_MAX),
                               ("deposit_wei", deposit_wei, 2**256 - 1), ("reserve_wei", reserve_wei, 2**256 - 1)):
         if type(value) is not int or not 0 <= value <= high:

@@ -122,7 +122,7 @@ def hourly_usage(
     Raises InvalidLedgerInput unless start and end are whole UTC hours with start < end, or
     when the period holds more than ``limit`` rows (ask for a shorter one).
     """
-    _check_period(start, end)
+    check_hour_period(start, end)
     where = [_ROWS.c.hour >= start, _ROWS.c.hour < end]
     if gateway_id is not None:
         where.append(_ROWS.c.gateway_id == gateway_id)
@@ -232,7 +232,9 @@ def _sum_records(rows: Iterable[Any]) -> dict[Bucket, Usage]:
     return totals
 
 
-def _check_period(start: datetime, end: datetime) -> None:
+def check_hour_period(start: datetime, end: datetime) -> None:
+    """Raise InvalidLedgerInput unless [start, end) is whole UTC hours and non-empty: usage is
+    kept per hour, so only such a period can be answered exactly."""
     for name, moment in (("start", start), ("end", end)):
         if moment.tzinfo is None or hour_of(moment) != moment:
             raise InvalidLedgerInput(f"{name} must be a whole UTC hour with its offset, got {moment.isoformat()}")

@@ -1,11 +1,6 @@
-"""Billing plans, FX rates and invoices as stored (spec 05): the repository; it never computes
-an invoice (``clearinghouse.billing`` does) and never reads the documents it stores.
-
-**Plans and FX rates are append-only.** ``set_billing_plan`` adds a row effective from a time
-(a second plan at the same time is refused: it would silently win);
-the plan of a period is the newest row effective at or before the period's *start*, so a
-change made in the middle of a month applies from the next period on, and a redraft of an old
-period still finds the plan it was billed under. ``fx_rate_in_force`` is the same for FX rates.
+"""Invoices as stored (spec 05): the repository; it never computes an invoice
+(``clearinghouse.billing`` does) and never reads the documents it stores. The plans and FX
+rates invoices are priced under are in ``billing_plans``.
 
 **Invoice lifecycle**: draft → issued → paid, or issued → void. A draft is recomputable:
 ``save_draft`` replaces the gateway's draft for the same period (the row keeps its id). Issuing
@@ -38,41 +33,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation, LedgerConflict, NotFound
-from clearinghouse.ledger.models import (
-    AccountRow,
-    BillingPlanRow,
-    FxRateRow,
-    GatewayRow,
-    InvoiceRow,
-    InvoiceSequenceRow,
-    LedgerTransactionRow,
-    PostingRow,
-    table,
-)
+from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow, table
+from clearinghouse.ledger.billing_rows import InvoiceRow, InvoiceSequenceRow
+from clearinghouse.ledger.repository_checks import check_audit, check_aware, check_currency, check_gateway
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import AccountKind, TransactionKind, check_text
+from clearinghouse.ledger.values import AccountKind, TransactionKind
 
-MARKUP_BPS_MAX = 100_000
-"""As billing.invoices.MARKUP_BPS_MAX (and the table's CHECK): over 1,000 % is a slip of units."""
 
 DEFAULT_SERIES = "CH"
 """The issuer's invoice series: numbers read CH-2026-000042."""
 
-_CURRENCY = re.compile(r"[A-Z]{3}")
 _SERIES = re.compile(r"[A-Z][A-Z0-9]{0,%d}" % (limits.INVOICE_SERIES_LENGTH_MAX - 1))
-_PLANS = table(BillingPlanRow)
-_FX = table(FxRateRow)
 _INVOICES = table(InvoiceRow)
 _SEQUENCES = table(InvoiceSequenceRow)
-_GATEWAYS = table(GatewayRow)
-
-
-class PlanKind(StrEnum):
-    """How a gateway is billed (billing.invoices' FreePlan, SubscriptionPlan, UsageBasedPlan)."""
-
-    FREE = "free"
-    SUBSCRIPTION = "subscription"
-    USAGE_BASED = "usage_based"
 
 
 class InvoiceStatus(StrEnum):
@@ -82,40 +55,6 @@ class InvoiceStatus(StrEnum):
     ISSUED = "issued"
     PAID = "paid"
     VOID = "void"
-
-
-@dataclass(frozen=True, slots=True)
-class BillingPlan:
-    """A stored plan. ``markup_bps`` is a subscription's overage markup or a usage-based plan's
-    markup; ``fee`` and ``included_usage`` are a subscription's, ``fixed_fee`` a usage-based
-    plan's; all money in ``currency``'s major units, exact; unused amounts are 0."""
-
-    id: int
-    gateway_id: int
-    kind: PlanKind
-    currency: str
-    markup_bps: int
-    fee: Fraction
-    included_usage: Fraction
-    fixed_fee: Fraction
-    effective_at: datetime
-    actor: str
-    reason: str
-    changed_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class FxRate:
-    """A stored FX rate: units of ``currency`` per USD, from ``as_of`` on."""
-
-    id: int
-    currency: str
-    per_usd: Fraction
-    source: str
-    as_of: datetime
-    actor: str
-    reason: str
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,118 +96,6 @@ class GatewayAdjustment:
     actor: str
     reason: str
     created_at: datetime
-
-
-def set_billing_plan(
-    db: Database,
-    gateway_id: int,
-    *,
-    kind: PlanKind,
-    currency: str,
-    effective_at: datetime,
-    actor: str,
-    reason: str,
-    markup_bps: int = 0,
-    fee: Fraction = Fraction(0),
-    included_usage: Fraction = Fraction(0),
-    fixed_fee: Fraction = Fraction(0),
-) -> BillingPlan:
-    """Add a plan for ``gateway_id`` in force from ``effective_at`` (see the module docstring).
-
-    Raises InvalidLedgerInput for an unknown kind or currency code, a markup outside
-    0..MARKUP_BPS_MAX, an amount that is negative or not exact, an amount the kind does not
-    use (a free plan's fee, a subscription's fixed fee…), a naive time or an empty actor or
-    reason; NotFound for an unknown gateway; LedgerConflict when the gateway already has a plan
-    effective at exactly ``effective_at`` (which one wins would be an accident of ids).
-    """
-    plan = BillingPlan(
-        id=0, gateway_id=gateway_id, kind=PlanKind(kind), currency=currency, markup_bps=markup_bps,
-        fee=fee, included_usage=included_usage, fixed_fee=fixed_fee, effective_at=effective_at,
-        actor=actor, reason=reason, changed_at=utc_now(),
-    )
-    _check_plan(plan)
-    values = {
-        "gateway_id": gateway_id, "kind": plan.kind.value, "currency": currency, "markup_bps": markup_bps,
-        **_rational("fee", fee), **_rational("included", included_usage), **_rational("fixed_fee", fixed_fee),
-        "effective_at": effective_at, "actor": actor, "reason": reason, "changed_at": plan.changed_at,
-    }
-    with writing_connection(db) as connection:
-        _check_gateway(connection, gateway_id, lock=True)  # two plans set at once see each other
-        same = connection.execute(select(_PLANS.c.id, _PLANS.c.kind).where(
-            _PLANS.c.gateway_id == gateway_id, _PLANS.c.effective_at == effective_at)).first()
-        if same is not None:
-            raise LedgerConflict(
-                f"gateway {gateway_id} already has plan {same.id} ({same.kind}) effective at "
-                f"{effective_at.isoformat()}; choose another effective time (see `clearinghouse plan list`)"
-            )
-        plan_id: int = connection.execute(insert(_PLANS).values(values).returning(_PLANS.c.id)).scalar_one()
-    return _plan(values | {"id": plan_id})
-
-
-def billing_plan_in_force(db: Database, gateway_id: int, at: datetime) -> BillingPlan | None:
-    """The newest plan of ``gateway_id`` effective at or before ``at`` (the later row wins a
-    tie), or None when none is."""
-    _check_aware("at", at)
-    statement = (
-        select(_PLANS).where(_PLANS.c.gateway_id == gateway_id, _PLANS.c.effective_at <= at)
-        .order_by(_PLANS.c.effective_at.desc(), _PLANS.c.id.desc()).limit(1)
-    )
-    with reading(db) as session:
-        row = session.connection().execute(statement).first()
-    return None if row is None else _plan(row._mapping)
-
-
-def list_billing_plans(db: Database, gateway_id: int) -> list[BillingPlan]:
-    """Every plan of ``gateway_id``, newest effective time first: its billing history."""
-    statement = (select(_PLANS).where(_PLANS.c.gateway_id == gateway_id)
-                 .order_by(_PLANS.c.effective_at.desc(), _PLANS.c.id.desc()))
-    with reading(db) as session:
-        return [_plan(row._mapping) for row in session.connection().execute(statement)]
-
-
-def get_billing_plan(db: Database, plan_id: int) -> BillingPlan:
-    """The plan ``plan_id``; NotFound when there is none."""
-    with reading(db) as session:
-        row = session.connection().execute(select(_PLANS).where(_PLANS.c.id == plan_id)).first()
-    if row is None:
-        raise NotFound(f"no billing plan with id {plan_id}")
-    return _plan(row._mapping)
-
-
-def add_fx_rate(
-    db: Database, currency: str, per_usd: Fraction, *, source: str, as_of: datetime, actor: str, reason: str
-) -> FxRate:
-    """Store how many units of ``currency`` one USD buys from ``as_of`` on.
-
-    Raises InvalidLedgerInput for USD or a code that is not three capital letters, a rate that
-    is not a positive exact number, a naive time, or an empty source, actor or reason.
-    """
-    _check_currency(currency)
-    if currency == "USD":
-        raise InvalidLedgerInput("an FX rate converts USD to another currency, got USD")
-    _check_amount("per_usd", per_usd)
-    if per_usd == 0:
-        raise InvalidLedgerInput(f"per_usd must be > 0, got {per_usd}")
-    check_text("source", source, limits.FX_SOURCE_LENGTH_MAX)
-    _check_aware("as_of", as_of)
-    _check_audit(actor, reason)
-    values = {"currency": currency, **_rational("per_usd", Fraction(per_usd)), "source": source, "as_of": as_of,
-              "actor": actor, "reason": reason, "created_at": utc_now()}
-    with writing_connection(db) as connection:
-        fx_id: int = connection.execute(insert(_FX).values(values).returning(_FX.c.id)).scalar_one()
-    return _fx(values | {"id": fx_id})
-
-
-def fx_rate_in_force(db: Database, currency: str, at: datetime) -> FxRate | None:
-    """The newest rate to ``currency`` as of ``at`` or before (the later row wins a tie), or None."""
-    _check_aware("at", at)
-    statement = (
-        select(_FX).where(_FX.c.currency == currency, _FX.c.as_of <= at)
-        .order_by(_FX.c.as_of.desc(), _FX.c.id.desc()).limit(1)
-    )
-    with reading(db) as session:
-        row = session.connection().execute(statement).first()
-    return None if row is None else _fx(row._mapping)
 
 
 def gateway_adjustments(db: Database, gateway_id: int, start: datetime, end: datetime) -> list[GatewayAdjustment]:
@@ -315,16 +142,16 @@ def save_draft(
     unknown gateway.
     """
     _check_period(period_start, period_end)
-    _check_currency(currency)
+    check_currency(currency)
     _check_document(content, total_minor)
-    _check_audit(actor, reason)
+    check_audit(actor, reason)
     values = {
         "gateway_id": gateway_id, "period_start": period_start, "period_end": period_end, "currency": currency,
         "status": InvoiceStatus.DRAFT.value, "content": content, "content_hash": hashlib.sha256(content).digest(),
         "total_minor": total_minor, "created_at": utc_now(), "actor": actor, "reason": reason,
     }
     with writing_connection(db) as connection:
-        _check_gateway(connection, gateway_id)
+        check_gateway(connection, gateway_id)
         same_period = (_INVOICES.c.gateway_id == gateway_id, _INVOICES.c.period_start == period_start,
                        _INVOICES.c.period_end == period_end, _INVOICES.c.credit_note_of.is_(None))
         rows = connection.execute(select(_INVOICES.c.id, _INVOICES.c.status, _INVOICES.c.number)
@@ -363,7 +190,7 @@ def issue_invoice(
     InvariantViolation when the stored hash is not the stored content's.
     """
     _check_series(series)
-    _check_audit(actor, reason)
+    check_audit(actor, reason)
     with writing_connection(db) as connection:
         row = _locked(connection, invoice_id)
         if row.status != InvoiceStatus.DRAFT:
@@ -374,7 +201,7 @@ def issue_invoice(
             raise InvariantViolation(f"invoice {invoice_id}: stored content does not match its stored hash")
         if issued_at is None:
             issued_at = utc_now()
-        _check_aware("issued_at", issued_at)
+        check_aware("issued_at", issued_at)
         number = _next_number(connection, series, issued_at.year)
         document: dict[str, object] = {}
         if finalize is not None:
@@ -394,8 +221,8 @@ def mark_paid(db: Database, invoice_id: int, *, paid_at: datetime, actor: str, r
     Raises NotFound for an unknown invoice; LedgerConflict unless it is issued (not a draft,
     already paid or void); InvalidLedgerInput for a naive time or an empty actor or reason.
     """
-    _check_aware("paid_at", paid_at)
-    _check_audit(actor, reason)
+    check_aware("paid_at", paid_at)
+    check_audit(actor, reason)
     with writing_connection(db) as connection:
         row = _locked(connection, invoice_id)
         if row.status != InvoiceStatus.ISSUED:
@@ -428,7 +255,7 @@ def void_invoice(
     _check_series(series)
     if isinstance(credit_note_content, bytes):
         _check_document(credit_note_content, credit_note_total_minor)
-    _check_audit(actor, reason)
+    check_audit(actor, reason)
     with writing_connection(db) as connection:
         row = _locked(connection, invoice_id)
         if row.status != InvoiceStatus.ISSUED or row.credit_note_of is not None:
@@ -501,46 +328,6 @@ def _locked(connection: Connection, invoice_id: int) -> Any:
     return row
 
 
-def _check_gateway(connection: Connection, gateway_id: int, *, lock: bool = False) -> None:
-    statement = select(_GATEWAYS.c.id).where(_GATEWAYS.c.id == gateway_id)
-    if connection.execute(statement.with_for_update() if lock else statement).first() is None:
-        raise NotFound(f"no gateway with id {gateway_id}")
-
-
-def _check_plan(plan: BillingPlan) -> None:
-    _check_currency(plan.currency)
-    if isinstance(plan.markup_bps, bool) or not isinstance(plan.markup_bps, int) or not (
-        0 <= plan.markup_bps <= MARKUP_BPS_MAX
-    ):
-        raise InvalidLedgerInput(f"markup_bps must be an int in 0..{MARKUP_BPS_MAX}, got {plan.markup_bps!r}")
-    unused = {
-        PlanKind.FREE: ("markup_bps", "fee", "included_usage", "fixed_fee"),
-        PlanKind.SUBSCRIPTION: ("fixed_fee",),
-        PlanKind.USAGE_BASED: ("fee", "included_usage"),
-    }[plan.kind]
-    for name in ("fee", "included_usage", "fixed_fee"):
-        _check_amount(name, getattr(plan, name))
-    for name in unused:
-        if getattr(plan, name) != 0:
-            raise InvalidLedgerInput(f"a {plan.kind} plan has no {name}, got {getattr(plan, name)}")
-    _check_aware("effective_at", plan.effective_at)
-    _check_audit(plan.actor, plan.reason)
-
-
-def _check_amount(name: str, value: Fraction) -> None:
-    # Money is exact: a float here would already have rounded an amount somewhere upstream.
-    if isinstance(value, bool) or not isinstance(value, int | Fraction) or value < 0:
-        raise InvalidLedgerInput(f"{name} must be an exact int or Fraction >= 0, got {value!r}")
-    value = Fraction(value)
-    if max(abs(value.numerator), value.denominator) >= 10**limits.RATIONAL_DIGITS_MAX:
-        raise InvalidLedgerInput(f"{name} has over {limits.RATIONAL_DIGITS_MAX} digits")
-
-
-def _check_currency(currency: str) -> None:
-    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
-        raise InvalidLedgerInput(f"currency must be an ISO 4217 code like EUR, got {currency!r:.20}")
-
-
 def _check_series(series: str) -> None:
     if not isinstance(series, str) or not _SERIES.fullmatch(series):
         raise InvalidLedgerInput(
@@ -555,46 +342,11 @@ def _check_document(content: bytes, total_minor: int) -> None:
         raise InvalidLedgerInput(f"total_minor must be an int within ±{limits.BIGINT_MAX}, got {total_minor!r}")
 
 
-def _check_audit(actor: str, reason: str) -> None:
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
-
-
-def _check_aware(name: str, value: datetime) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidLedgerInput(f"{name} must be a timezone-aware datetime, got {value!r}")
-
-
 def _check_period(start: datetime, end: datetime) -> None:
-    _check_aware("start", start)
-    _check_aware("end", end)
+    check_aware("start", start)
+    check_aware("end", end)
     if not start < end:
         raise InvalidLedgerInput(f"empty period: start {start.isoformat()} is not before end {end.isoformat()}")
-
-
-def _rational(name: str, value: Fraction) -> dict[str, int]:
-    value = Fraction(value)
-    return {f"{name}_num": value.numerator, f"{name}_den": value.denominator}
-
-
-def _fraction(row: Any, name: str) -> Fraction:
-    return Fraction(int(row[f"{name}_num"]), int(row[f"{name}_den"]))
-
-
-def _plan(row: Any) -> BillingPlan:
-    return BillingPlan(
-        id=row["id"], gateway_id=row["gateway_id"], kind=PlanKind(row["kind"]), currency=row["currency"],
-        markup_bps=row["markup_bps"], fee=_fraction(row, "fee"), included_usage=_fraction(row, "included"),
-        fixed_fee=_fraction(row, "fixed_fee"), effective_at=row["effective_at"], actor=row["actor"],
-        reason=row["reason"], changed_at=row["changed_at"],
-    )
-
-
-def _fx(row: Any) -> FxRate:
-    return FxRate(
-        id=row["id"], currency=row["currency"], per_usd=_fraction(row, "per_usd"), source=row["source"],
-        as_of=row["as_of"], actor=row["actor"], reason=row["reason"], created_at=row["created_at"],
-    )
 
 
 def invoice_of_row(row: Any) -> Invoice:

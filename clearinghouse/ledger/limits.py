@@ -176,3 +176,53 @@ EVENT_DATA_CHARS_MAX = 4096
 """A refusal event's JSON data: a few ids, a reason and a message of at most 300 characters."""
 EVENT_SINK_NAME_MAX = 64
 """An event sink's name, chosen by the operator in [events]."""
+
+# ---- billing cycles (billing_cycles.py) ----
+
+GRACE_S_MAX = 30 * 86_400
+"""As the table's CHECK: a month of grace is already longer than any record stays in flight."""
+
+LENGTH_DAYS_MAX = 366
+"""A custom cycle of more than a year is an annual contract, not a billing cycle."""
+
+OVERDUE_DAYS_MAX = 365
+"""As billing_profiles.PAYMENT_TERMS_DAYS_MAX: a year overdue is a collection case."""
+
+# ---- billing profiles (billing_profiles.py) ----
+
+PROFILE_TEXT_LENGTH_MAX = 256
+"""A legal name, tax id, e-mail address or tax note is one line of a document."""
+
+ADDRESS_LENGTH_MAX = 2048
+"""A postal address of a few lines, newline-separated."""
+
+# ---- deposit samples (deposit_samples.py) ----
+
+DEPOSIT_SAMPLE_INTERVAL_S = 60.0
+"""A flat position is stored once a minute: a week's chart is ~10,000 points, and the chart
+shows when the monitor was (not) running to the minute."""
+
+DEPOSIT_SAMPLES_LISTED_MAX = 50_000
+"""Samples one read returns at most: 30 days of a flat position (43,200) plus its changes; a
+longer window gets its newest samples."""
+
+# ---- the event outbox (outbox.py) ----
+
+OUTBOX_PAGE_MAX = 1000
+"""Rows one read returns: a sink publishes them as one batch (a NATS flush, one HTTP POST)."""
+
+BACKLOG_COUNT_MAX = 10_000_000
+"""Unsent rows counted at most per status read, so a runaway backlog costs a bounded scan."""
+
+PRUNE_ROWS_MAX = 10_000
+"""Rows one prune deletes, so it never holds the writer long; the relay prunes again next tick."""
+
+# ---- reconciliation reads (reconciliation_reads.py) ----
+
+PERIOD_DAYS_MAX = 366
+"""A reconciliation covers a month, at most a (leap) year: the longest period an operator
+audits at once, and a bound on how many records one report streams."""
+
+ALARMS_LISTED_MAX = 100
+"""Unmatched redemptions a report lists by name; ``UnmatchedAlarm.total`` counts them all. One
+is already an incident; a hundred are enough to start the investigation from."""

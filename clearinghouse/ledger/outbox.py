@@ -45,10 +45,12 @@ from clearinghouse.ledger import statements
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation
 from clearinghouse.ledger.limits import EVENT_SINK_NAME_MAX
-from clearinghouse.ledger.models import GatewayRow, RateSnapshotRow, SigningRecordRow, table
+from clearinghouse.ledger.models import GatewayRow, SigningRecordRow, table
+from clearinghouse.ledger.billing_rows import RateSnapshotRow
 from clearinghouse.ledger.outbox_rows import EventOutboxRow, EventSinkCursorRow
 from clearinghouse.ledger.rates import RateSnapshot, snapshot_value
 from clearinghouse.ledger.transactions import reading, translated_errors, utc_now, writing_connection
+from clearinghouse.ledger.limits import BACKLOG_COUNT_MAX, OUTBOX_PAGE_MAX, PRUNE_ROWS_MAX
 
 _OUTBOX = table(EventOutboxRow)
 _CURSORS = table(EventSinkCursorRow)
@@ -56,12 +58,6 @@ _RECORDS = table(SigningRecordRow)
 _RATES = table(RateSnapshotRow)
 _GATEWAYS = table(GatewayRow)
 
-OUTBOX_PAGE_MAX = 1000
-"""Rows one read returns: a sink publishes them as one batch (a NATS flush, one HTTP POST)."""
-BACKLOG_COUNT_MAX = 10_000_000
-"""Unsent rows counted at most per status read, so a runaway backlog costs a bounded scan."""
-PRUNE_ROWS_MAX = 10_000
-"""Rows one prune deletes, so it never holds the writer long; the relay prunes again next tick."""
 
 SIGNING, REFUSAL, REFUSALS_SUPPRESSED = "signing", "refusal", "refusals_suppressed"
 

@@ -25,9 +25,10 @@ from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
 from clearinghouse.ledger.hourly_usage import rebuild_hours
-from clearinghouse.ledger.models import GatewayRow, RateAssignmentRow, RateSnapshotRow, SigningRecordRow, table
+from clearinghouse.ledger.models import SigningRecordRow, table
+from clearinghouse.ledger.billing_rows import RateAssignmentRow, RateSnapshotRow
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import check_text
+from clearinghouse.ledger.repository_checks import check_audit, check_aware, check_gateway
 
 RATE_SOURCES = ("chainlink", "manual", "csv")
 
@@ -133,7 +134,7 @@ def rate_in_force(
 ) -> RateSnapshot | None:
     """The newest snapshot from ``sources`` valid at or before ``at`` (the latest recorded wins
     a tie), or None."""
-    _check_aware("at", at)
+    check_aware("at", at)
     unknown = set(sources) - set(RATE_SOURCES)
     if unknown or not sources:
         raise InvalidLedgerInput(f"sources must be some of {', '.join(RATE_SOURCES)}, got {sorted(sources)}")
@@ -179,16 +180,12 @@ def price_unpriced_records(
     a naive time, or an empty actor or reason.
     """
     where = _unpriced(start, end, gateway_id)
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    check_audit(actor, reason)
     with writing_connection(db) as connection:
         if connection.execute(select(_SNAPSHOTS.c.id).where(_SNAPSHOTS.c.id == rate_snapshot_id)).first() is None:
             raise NotFound(f"no rate snapshot with id {rate_snapshot_id}")
-        gateways = table(GatewayRow)
-        if gateway_id is not None and connection.execute(
-            select(gateways.c.id).where(gateways.c.id == gateway_id)
-        ).first() is None:
-            raise NotFound(f"no gateway with id {gateway_id}")
+        if gateway_id is not None:
+            check_gateway(connection, gateway_id)
         priced: int = connection.execute(
             update(_RECORDS).where(*where).values(rate_snapshot_id=rate_snapshot_id)
         ).rowcount
@@ -206,8 +203,8 @@ def price_unpriced_records(
 
 
 def _unpriced(start: datetime, end: datetime, gateway_id: int | None) -> list[Any]:
-    _check_aware("start", start)
-    _check_aware("end", end)
+    check_aware("start", start)
+    check_aware("end", end)
     if not start < end:
         raise InvalidLedgerInput(f"empty period: start {start.isoformat()} is not before end {end.isoformat()}")
     where = [_RECORDS.c.rate_snapshot_id.is_(None), _RECORDS.c.created_at >= start, _RECORDS.c.created_at < end]
@@ -238,15 +235,9 @@ def _check_snapshot(rate: NewRate) -> None:
         raise InvalidLedgerInput(f"feed_address must be 20 bytes, got {len(rate.feed_address)}")
     if rate.round_id is not None and not 0 < rate.round_id < 2**80:
         raise InvalidLedgerInput(f"round_id must be a positive uint80, got {rate.round_id}")
-    _check_aware("valid_at", rate.valid_at)
-    _check_aware("observed_at", rate.observed_at)
-    check_text("actor", rate.actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", rate.reason, limits.REASON_LENGTH_MAX)
-
-
-def _check_aware(name: str, value: datetime) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidLedgerInput(f"{name} must be a timezone-aware datetime, got {value!r}")
+    check_aware("valid_at", rate.valid_at)
+    check_aware("observed_at", rate.observed_at)
+    check_audit(rate.actor, rate.reason)
 
 
 def snapshot_value(row: Any) -> RateSnapshot:

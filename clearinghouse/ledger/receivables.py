@@ -13,7 +13,8 @@ from sqlalchemy import select
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.invoices import InvoiceDocument, InvoiceStatus, invoice_of_row
-from clearinghouse.ledger.models import InvoiceRow, table
+from clearinghouse.ledger.models import table
+from clearinghouse.ledger.billing_rows import InvoiceRow
 from clearinghouse.ledger.transactions import reading
 
 _INVOICES = table(InvoiceRow)

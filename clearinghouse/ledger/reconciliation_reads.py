@@ -33,19 +33,13 @@ from sqlalchemy import Connection, func, select
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import InvalidLedgerInput
-from clearinghouse.ledger.hourly_usage import hour_of, hourly_usage
+from clearinghouse.ledger.hourly_usage import check_hour_period, hourly_usage
 from clearinghouse.ledger.models import ChainEventRow, ExposureRollupRow, SigningRecordRow, table
 from clearinghouse.ledger.transactions import reading
 from clearinghouse.ledger.values import ChainEventKind, Redemption
 from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.ledger.limits import ALARMS_LISTED_MAX, PERIOD_DAYS_MAX
 
-PERIOD_DAYS_MAX = 366
-"""A reconciliation covers a month, at most a (leap) year: the longest period an operator
-audits at once, and a bound on how many records one report streams."""
-
-ALARMS_LISTED_MAX = 100
-"""Unmatched redemptions a report lists by name; ``UnmatchedAlarm.total`` counts them all. One
-is already an incident; a hundred are enough to start the investigation from."""
 
 _RECORDS = table(SigningRecordRow)
 _EVENTS = table(ChainEventRow)
@@ -187,11 +181,7 @@ def reconciliation_reads(
 def check_period(start: datetime, end: datetime) -> None:
     """Raise InvalidLedgerInput unless [start, end) is whole UTC hours, non-empty and at most
     PERIOD_DAYS_MAX days long."""
-    for name, moment in (("start", start), ("end", end)):
-        if moment.tzinfo is None or hour_of(moment) != moment:
-            raise InvalidLedgerInput(f"{name} must be a whole UTC hour with its offset, got {moment.isoformat()}")
-    if not start < end:
-        raise InvalidLedgerInput(f"empty period: {start.isoformat()} is not before {end.isoformat()}")
+    check_hour_period(start, end)
     if end - start > timedelta(days=PERIOD_DAYS_MAX):
         raise InvalidLedgerInput(
             f"period {start.isoformat()}..{end.isoformat()} is over {PERIOD_DAYS_MAX} days; reconcile it in parts"

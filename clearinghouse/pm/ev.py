@@ -10,11 +10,9 @@ from __future__ import annotations
 from fractions import Fraction
 from functools import lru_cache
 
-EV_DENOMINATOR = (1 << 256) - 1
+from clearinghouse.domain.limits import EVS_CACHED_MAX
 
-EVS_CACHED_MAX = 4096
-"""Distinct (face value, win probability) pairs whose EV is kept: one per orchestrator's ticket
-params in use, far more than a signer meets at once; a few hundred KiB."""
+EV_DENOMINATOR = (1 << 256) - 1
 
 
 def ticket_ev(face_value: int, win_prob: int) -> Fraction:

@@ -18,10 +18,7 @@ import threading
 from collections import OrderedDict
 
 from clearinghouse.signer.state import RemotePaymentState
-
-ISSUED_STATES_MAX = 8192
-"""Sessions whose last state is kept (about 1.5 KiB each, so ~12 MiB): more live sessions than a
-busy signer pays at once; a session past it is decoded the full way."""
+from clearinghouse.signer.limits import ISSUED_STATES_MAX
 
 
 class IssuedStates:

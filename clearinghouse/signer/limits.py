@@ -97,3 +97,13 @@ requests (same OrchestratorInfo and ManifestID) a minute apart are not one strea
 
 FIRST_CALL_RETRY_WINDOW_S_MAX = 3600.0
 """An hour: past it an "identical first request" is a new stream reusing old params, not a retry."""
+
+# ---- caches of the payment service (issued_states.py, service.py) ----
+
+ISSUED_STATES_MAX = 8192
+"""Sessions whose last state is kept (about 1.5 KiB each, so ~12 MiB): more live sessions than a
+busy signer pays at once; a session past it is decoded the full way."""
+
+SEGMENT_SIGNATURES_CACHED_MAX = 16_384
+"""Segment-credential signatures kept (least recently used dropped): one per live session, so
+more than the open sessions of a busy signer, in about 2 MiB."""

@@ -76,6 +76,7 @@ from clearinghouse.signer.wire import (
     decode_offer,
     seg_creds_preimage,
 )
+from clearinghouse.signer.limits import SEGMENT_SIGNATURES_CACHED_MAX
 
 STATE_ID_BYTES = 16
 """Random bytes in a new StateID (hex in the blob): unguessable, so a state cannot be forged
@@ -84,9 +85,6 @@ by guessing another session's id, and collisions are out of reach."""
 MANIFEST_ID_BYTES = 8
 """Random bytes in a ManifestID we make up when a first call has none (go-livepeer uses 8)."""
 
-SEGMENT_SIGNATURES_CACHED_MAX = 16_384
-"""Segment-credential signatures kept (least recently used dropped): one per live session, so
-more than the open sessions of a busy signer, in about 2 MiB."""
 
 class PaymentService(LedgerSigner):
     """Signs and records payments for authenticated gateways; safe to call from many threads."""

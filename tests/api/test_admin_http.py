@@ -17,11 +17,13 @@ from urllib.parse import urlencode
 import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator
-from clearinghouse.api.admin_http import ADMIN_BODY_BYTES_MAX, AdminRoutes
+from clearinghouse.api.admin_http import AdminRoutes
+from clearinghouse.api.limits import ADMIN_BODY_BYTES_MAX
 from clearinghouse.billing.invoicing import month_period
 from clearinghouse.ledger import Database, Gateway, NewRate, create_gateway, record_rate_snapshot, record_signing_call
 from clearinghouse.ledger import sessions as ledger_sessions
-from clearinghouse.ledger.invoices import PlanKind, get_invoice, set_billing_plan
+from clearinghouse.ledger.invoices import get_invoice
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER
 from tests.api.fakes import FakePaymentService

@@ -26,8 +26,10 @@ from starlette.requests import Request
 from clearinghouse.api import ApiKeyAuthenticator, issue_api_key
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.dashboard.charts import Series, step_chart
-from clearinghouse.api.dashboard.routes import LOGIN_BODY_BYTES_MAX, SECURITY_HEADERS
-from clearinghouse.api.dashboard.session import FAILED_LOGINS_PER_MINUTE_MAX, LoginThrottle, SessionCookies
+from clearinghouse.api.dashboard.routes import SECURITY_HEADERS
+from clearinghouse.api.limits import LOGIN_BODY_BYTES_MAX
+from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
+from clearinghouse.api.limits import FAILED_LOGINS_PER_MINUTE_MAX
 from clearinghouse.api.dashboard.views import Amount, eth_label, eth_text
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.billing.invoicing import draft_for_period, month_period
@@ -42,7 +44,8 @@ from clearinghouse.ledger import (
     record_signing_call,
     set_gateway_status,
 )
-from clearinghouse.ledger.invoices import PlanKind, issue_invoice, set_billing_plan
+from clearinghouse.ledger.invoices import issue_invoice
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER
 from tests.api.fakes import FakePaymentService

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
-from clearinghouse.api.discovery import ENTRIES_MAX, DiscoveringPaymentService, DiscoveryBook, parse_caps
+from clearinghouse.api.discovery import DiscoveringPaymentService, DiscoveryBook, parse_caps
+from clearinghouse.api.limits import ENTRIES_MAX
 from clearinghouse.api.errors import BadRequest, ServiceUnavailable
 from clearinghouse.ledger import Database, create_gateway, top_up
 from clearinghouse.proto import lp_rpc_pb2

@@ -23,7 +23,8 @@ from clearinghouse.ledger.billing_cycles import (
     billing_cycle,
     set_billing_cycle,
 )
-from clearinghouse.ledger.invoices import PlanKind, list_invoices, set_billing_plan
+from clearinghouse.ledger.invoices import list_invoices
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from tests.api.client import post, request
 from tests.api.grpc_client import failure, grpc_stack
 from tests.api.orchestrator import Orchestrator

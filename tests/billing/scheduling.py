@@ -11,7 +11,7 @@ import pytest
 from clearinghouse.ledger import Database, NewRate, create_gateway, record_rate_snapshot, record_signing_call
 from clearinghouse.ledger import sessions as ledger_sessions
 from clearinghouse.ledger.billing_cycles import BillingCycle, CycleKind, OverduePolicy, set_billing_cycle
-from clearinghouse.ledger.invoices import PlanKind, set_billing_plan
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from tests.ledger.conftest import SessionDriver
 
 WHO = {"actor": "test", "reason": "test"}

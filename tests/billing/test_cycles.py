@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clearinghouse.billing.cycles import PERIODS_DUE_MAX, Cycle, due_periods
+from clearinghouse.billing.cycles import Cycle, due_periods
+from clearinghouse.billing.limits import PERIODS_DUE_MAX
 from clearinghouse.billing.invoices import InvoiceError
 
 JAN_31 = datetime(2026, 1, 31, tzinfo=UTC)

@@ -115,7 +115,7 @@ def test_a_receiver_failing_twice_then_succeeding_gets_exactly_one_delivery(
 
 
 def test_the_retry_schedule_and_the_limits_fit_together() -> None:
-    from clearinghouse.billing.delivery import (
+    from clearinghouse.billing.limits import (
         DELIVERY_ATTEMPTS_MAX,
         DELIVERY_RETRY_BASE_S,
         DELIVERY_RETRY_MAX_S,

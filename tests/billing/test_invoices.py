@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from clearinghouse.billing.invoices import (
     BPS_PER_UNIT,
-    MARKUP_BPS_MAX,
     WEI_PER_ETH,
     Adjustment,
     FreePlan,
@@ -30,11 +29,11 @@ from clearinghouse.billing.invoices import (
     SubscriptionPlan,
     UsageBasedPlan,
     UsageBucket,
-    decimal_text,
     draft_invoice,
-    minor_units_text,
     to_minor_units,
 )
+from clearinghouse.billing.money_text import decimal_text, minor_units_text
+from clearinghouse.domain.limits import MARKUP_BPS_MAX
 from clearinghouse.errors import InvariantViolation
 
 START = datetime(2026, 5, 1, tzinfo=UTC)

@@ -15,7 +15,7 @@ from clearinghouse.ledger import Database, NewRate, adjust, create_gateway, reco
 from clearinghouse.ledger import accounts as ledger_accounts
 from clearinghouse.ledger import sessions as ledger_sessions
 from clearinghouse.ledger.errors import LedgerConflict
-from clearinghouse.ledger.invoices import PlanKind, add_fx_rate, list_billing_plans, set_billing_plan
+from clearinghouse.ledger.billing_plans import PlanKind, add_fx_rate, list_billing_plans, set_billing_plan
 from tests.ledger.conftest import RECIPIENT, SessionDriver
 
 NOVEMBER = month_period("2026-11")

@@ -16,7 +16,7 @@ from clearinghouse.billing.invoicing import void_with_credit_note
 from clearinghouse.billing.issuing import issue
 from clearinghouse.ledger import Database, create_gateway
 from clearinghouse.ledger.billing_profiles import set_billing_profile
-from clearinghouse.ledger.invoices import PlanKind, set_billing_plan
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from tests.billing.test_invoicing import NOVEMBER, WHO, signed_month
 
 SETTINGS = InvoicingSettings(Party("Clearinghouse Operator GmbH", ("Musterstrasse 1", "10115 Berlin"), "DE123456789",

@@ -13,7 +13,8 @@ import pytest
 
 from clearinghouse.billing.exports import content_hash
 from clearinghouse.billing.invoices import FxRate, InvoiceError, InvoiceRate, Party, UsageBasedPlan, UsageBucket
-from clearinghouse.billing.pdf import RATES_LISTED_MAX, invoice_pdf
+from clearinghouse.billing.pdf import invoice_pdf
+from clearinghouse.billing.limits import RATES_LISTED_MAX
 from tests.billing.test_invoices import FX_EUR, O1, START, golden_draft
 
 ISSUER = Party("Livepeer Clearinghouse GmbH", ("Musterstrasse 1", "10115 Berlin", "Germany"), tax_id="DE123456789")

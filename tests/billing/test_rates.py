@@ -11,7 +11,6 @@ import pytest
 from web3 import Web3
 
 from clearinghouse.billing.rates import (
-    CLOCK_SKEW_S,
     ChainlinkRateSource,
     RatePolicy,
     RateRefused,
@@ -20,6 +19,7 @@ from clearinghouse.billing.rates import (
     parse_rate_csv,
     parse_usd_per_eth,
 )
+from clearinghouse.billing.limits import CLOCK_SKEW_S
 from clearinghouse.chain.anvil import Anvil, revert, snapshot, start_anvil
 from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.client import ChainClient, FeedRound

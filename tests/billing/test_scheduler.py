@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from clearinghouse.billing.invoice_terms import InvoicingSettings
-from clearinghouse.billing.scheduler import HELD_RETRY_S, BillingScheduler
+from clearinghouse.billing.scheduler import BillingScheduler
+from clearinghouse.billing.limits import HELD_RETRY_S
 from clearinghouse.billing.invoicing import stored_draft
 from clearinghouse.ledger import Database, open_database
 from clearinghouse.ledger.billing_cycles import CycleKind, RunStatus, billing_runs

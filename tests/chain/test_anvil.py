@@ -14,7 +14,6 @@ from web3.types import Wei
 from clearinghouse.chain import anvil as anvil_module
 from clearinghouse.chain.anvil import (
     ANVIL_BIN_ENV,
-    ANVIL_BLOCKS_PER_MINE_MAX,
     Anvil,
     AnvilError,
     AnvilOptions,
@@ -24,6 +23,7 @@ from clearinghouse.chain.anvil import (
     snapshot,
     start_anvil,
 )
+from clearinghouse.chain.limits import ANVIL_BLOCKS_PER_MINE_MAX
 
 FIRST_DEV_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 

@@ -19,7 +19,6 @@ from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.devnet import ProvisionedDevnet, advance_round, transact
 from clearinghouse.chain.errors import ChainError, ChainUnavailable
 from clearinghouse.chain.funding import (
-    AMOUNT_WEI_MAX,
     BASE_FEE_HEADROOM,
     GAS_LIMIT_MARGIN_PERCENT,
     FundingAction,
@@ -30,6 +29,7 @@ from clearinghouse.chain.funding import (
     format_eth,
     parse_amount,
 )
+from clearinghouse.chain.limits import AMOUNT_WEI_MAX
 from tests.chain.conftest import DEPOSIT_WEI, RESERVE_WEI
 
 ETH = 10**18

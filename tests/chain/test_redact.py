@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from clearinghouse.chain.limits import ERROR_DETAIL_CHARS_MAX
 from clearinghouse.chain.redact import LIBRARY_LOGGERS, RpcSecrets, hide_in_library_logs, redact_rpc_url
 
 INFURA_KEY = "0123456789abcdef0123456789abcdef"
@@ -56,3 +57,14 @@ def test_library_debug_lines_are_scrubbed(caplog: pytest.LogCaptureFixture) -> N
         logging.getLogger("urllib3.connectionpool").debug('"POST /v3/%s HTTP/1.1" 200 42', INFURA_KEY)
     assert INFURA_KEY not in caplog.text and "pa55word" not in caplog.text
     assert "URI: https://arb.example/v3/***, Method: eth_call" in caplog.text
+
+
+def test_an_error_detail_is_scrubbed_then_shortened() -> None:
+    url = f"https://arbitrum-mainnet.infura.io/v3/{INFURA_KEY}"
+    secrets = RpcSecrets(url)
+    short = secrets.error_detail(ConnectionError(f"Max retries exceeded with url: /v3/{INFURA_KEY}"))
+    assert short == "ConnectionError: Max retries exceeded with url: /v3/***"
+    # A key past the cut is masked before cutting, so no prefix of it survives either.
+    long = secrets.error_detail(ValueError("x" * (ERROR_DETAIL_CHARS_MAX - 20) + INFURA_KEY + "y" * 50))
+    assert INFURA_KEY[:8] not in long
+    assert len(long) == ERROR_DETAIL_CHARS_MAX + 1 and long.endswith("…")

@@ -17,7 +17,8 @@ from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.devnet import deploy_devnet, transact
 from clearinghouse.chain.errors import ChainUnavailable
-from clearinghouse.chain.view import RETRY_BACKOFF_FIRST_S, LiveChainView, backoff_s
+from clearinghouse.chain.view import LiveChainView, backoff_s
+from clearinghouse.chain.limits import RETRY_BACKOFF_FIRST_S
 from clearinghouse.signer.decision import ChainView
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 

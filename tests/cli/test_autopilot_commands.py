@@ -16,7 +16,7 @@ from clearinghouse.billing.invoice_terms import InvoicingSettings
 from clearinghouse.billing.scheduler import BillingScheduler
 from clearinghouse.cli import main
 from clearinghouse.ledger.funding_actions import FundingMode, NewFunding, claim_funding_action
-from clearinghouse.ledger.invoices import PlanKind, set_billing_plan
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from tests.billing.scheduling import PLAN_FROM, Clock
 from tests.cli.conftest import write_daemon_config
 

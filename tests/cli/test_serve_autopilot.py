@@ -18,7 +18,8 @@ from clearinghouse.api.api_keys import issue_api_key
 from clearinghouse.billing.invoice_terms import InvoicingSettings
 from clearinghouse.billing.scheduler import BillingScheduler
 from clearinghouse.ledger.billing_cycles import BillingCycle, CycleKind, OverduePolicy, set_billing_cycle
-from clearinghouse.ledger.invoices import PlanKind, list_invoices, set_billing_plan
+from clearinghouse.ledger.invoices import list_invoices
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from clearinghouse.proto import lp_rpc_pb2
 from tests.billing.scheduling import Clock
 from tests.cli.conftest import PEPPER_HEX, clearinghouse, write_daemon_config

@@ -61,7 +61,7 @@ from clearinghouse.ledger import (
     upgrade_to_head,
 )
 from clearinghouse.ledger import sessions as ledger_sessions
-from clearinghouse.ledger.invoices import PlanKind, set_billing_plan
+from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
 from clearinghouse.signer.decision import PaymentPolicy
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService

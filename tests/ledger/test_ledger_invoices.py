@@ -17,16 +17,18 @@ from clearinghouse.ledger import Database, Gateway, InvalidLedgerInput, LedgerCo
 from clearinghouse.ledger.invoices import (
     Invoice,
     InvoiceStatus,
-    PlanKind,
-    add_fx_rate,
-    billing_plan_in_force,
-    fx_rate_in_force,
     get_invoice,
     invoice_document,
     issue_invoice,
     list_invoices,
     mark_paid,
     save_draft,
+)
+from clearinghouse.ledger.billing_plans import (
+    PlanKind,
+    add_fx_rate,
+    billing_plan_in_force,
+    fx_rate_in_force,
     set_billing_plan,
 )
 

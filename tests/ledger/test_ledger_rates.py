@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from clearinghouse.ledger import Database, Gateway, InvalidLedgerInput, NotFound, record_signing_call
-from clearinghouse.ledger.models import RateAssignmentRow, SigningRecordRow
+from clearinghouse.ledger.models import SigningRecordRow
+from clearinghouse.ledger.billing_rows import RateAssignmentRow
 from clearinghouse.ledger.rates import (
     NewRate,
     price_unpriced_records,

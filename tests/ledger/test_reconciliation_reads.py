@@ -24,11 +24,8 @@ from clearinghouse.ledger import (
     signed_tickets,
 )
 from clearinghouse.ledger.hourly_usage import HOUR, hour_of
-from clearinghouse.ledger.reconciliation_reads import (
-    PERIOD_DAYS_MAX,
-    BernoulliSums,
-    reconciliation_reads,
-)
+from clearinghouse.ledger.reconciliation_reads import BernoulliSums, reconciliation_reads
+from clearinghouse.ledger.limits import PERIOD_DAYS_MAX
 from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
 
 if TYPE_CHECKING:

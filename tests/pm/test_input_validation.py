@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from clearinghouse.limits import PERSONAL_MESSAGE_BYTES_MAX, TICKETS_PER_BATCH_MAX
+from clearinghouse.domain.limits import PERSONAL_MESSAGE_BYTES_MAX, TICKETS_PER_BATCH_MAX
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 KEY = b"\x11" * 32

@@ -172,7 +172,7 @@ def test_one_winning_ticket_at_the_default_cap_cannot_make_health_critical_by_it
     """The reasoning of MAX_FACE_VALUE_DEPOSIT_DIVISOR, as arithmetic: after one win at the cap
     the deposit still covers the largest face value signed against it (critical is deposit <
     largest face value in flight)."""
-    from clearinghouse.chain.health import DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT
+    from clearinghouse.chain.limits import DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT
 
     for deposit in (10, 10**18, 10**18 + 9, 3 * 10**17 + 1):
         cap = deposit // MAX_FACE_VALUE_DEPOSIT_DIVISOR

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clearinghouse import limits as core_limits
+from clearinghouse.domain import limits as core_limits
 from clearinghouse import signer
 from clearinghouse.signer import Refusal, SigningRefused, limits
 

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from clearinghouse.api.dashboard.views import Amount
 from clearinghouse.identity.usage import UsageGroup, app_usage
 from clearinghouse.ledger import Database
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.identity import list_apps, list_users
-
-APPS_SHOWN_MAX: Final = 50
-"""Apps on the page; an operator with more reads them with `clearinghouse app list`."""
-USERS_SHOWN_MAX: Final = 20
-"""Users per app on the page (the first by id); `clearinghouse user list` pages through all."""
+from clearinghouse.api.limits import APPS_SHOWN_MAX, USERS_SHOWN_MAX
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Final
 
+from clearinghouse.api.limits import POINTS_DRAWN_MAX, X_TICKS_MAX, Y_TICKS_MAX
+
 CHART_WIDTH_PX: Final = 960
 CHART_HEIGHT_PX: Final = 320
 _MARGIN_LEFT_PX: Final = 96
@@ -25,12 +27,6 @@ _MARGIN_TOP_PX: Final = 40
 """Room for the legend above the plot."""
 _MARGIN_BOTTOM_PX: Final = 32
 
-POINTS_DRAWN_MAX: Final = 2_000
-"""Samples drawn per series before thinning: a week of a flat position at one sample a minute
-is ~10,000; four per pixel column of an 850 px plot keeps the shape in a page of ~100 KB."""
-
-Y_TICKS_MAX: Final = 5
-X_TICKS_MAX: Final = 8
 
 _WEI_PER_ETH: Final = 10**18
 _X_STEPS: Final = tuple(timedelta(minutes=m) for m in (5, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080))

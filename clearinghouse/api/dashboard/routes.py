@@ -31,7 +31,8 @@ import jinja2
 
 from starlette.requests import Request
 
-from clearinghouse.api.admin_http import EXPORT_FORMATS, ROW_ID_MAX
+from clearinghouse.api.admin_http import EXPORT_FORMATS
+from clearinghouse.api.limits import ROW_ID_MAX
 from clearinghouse.api.dashboard.apps_view import app_views
 from clearinghouse.api.dashboard.charts import Series, step_chart
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
@@ -73,21 +74,15 @@ from clearinghouse.ledger import (
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.ledger.funding_actions import funding_history
 from clearinghouse.ledger.invoices import list_invoices
+from clearinghouse.api.limits import (
+    CHART_SPAN_MIN,
+    FUNDING_ACTIONS_SHOWN_MAX,
+    INVOICES_SHOWN_MAX,
+    LOGIN_BODY_BYTES_MAX,
+    QUERY_FIELDS_MAX,
+    REJECTIONS_SHOWN_MAX,
+)
 
-LOGIN_BODY_BYTES_MAX: Final = 1_024
-"""The login form is one token (64 hex digits from `clearinghouse init`) and its field name."""
-
-QUERY_FIELDS_MAX: Final = 8
-"""The page takes three parameters; more is not a browser following our links."""
-
-INVOICES_SHOWN_MAX: Final = 50
-"""The newest invoices on the page; finance lists more with `clearinghouse invoice list`."""
-
-FUNDING_ACTIONS_SHOWN_MAX: Final = 20
-"""The newest replenishments: weeks of them at the default caps; `deposit history` has the rest."""
-
-REJECTIONS_SHOWN_MAX: Final = 50
-"""The newest rejections on the page (the process keeps RECENT_REJECTIONS_MAX)."""
 
 CHART_WINDOWS: Final[Mapping[str, timedelta]] = {
     "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30),
@@ -320,10 +315,6 @@ def _month_spends(db: Database, gateways: tuple[Gateway, ...], month: str) -> tu
         return [], f"{exc}; use `clearinghouse usage` per gateway"
     usage: dict[int, Usage] = {int(key[0]): total for key, total in groups}
     return gateway_spends(gateways, usage), None
-
-
-CHART_SPAN_MIN: Final = timedelta(minutes=10)
-"""The narrowest chart: a devnet's first sample is drawn across ten minutes, not as one dot."""
 
 
 def _chart(db: Database, start: datetime, end: datetime, window: str) -> dict[str, object]:

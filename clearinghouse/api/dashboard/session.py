@@ -20,22 +20,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Final
 
-SESSION_TTL_S: Final = 12 * 3600
-"""A working day: the operator logs in once in the morning, not again after lunch."""
+from clearinghouse.api.limits import (
+    FAILED_LOGINS_PER_MINUTE_MAX,
+    FAILED_LOGIN_ADDRESSES_MAX,
+    FAILED_LOGIN_WINDOW_S,
+    LOGOUTS_REMEMBERED_MAX,
+    SESSION_TTL_S,
+)
 
-LOGOUTS_REMEMBERED_MAX: Final = 1_024
-"""Logged-out session ids kept until their expiry. One operator logs out a few times a day;
-past this the signing key is replaced instead, which logs every session out (safe, bounded)."""
-
-FAILED_LOGINS_PER_MINUTE_MAX: Final = 10
-"""Failed logins one client address may make per minute before it gets 429: a person mistyping
-is far below it, and guessing a 256-bit token at 10 a minute is hopeless."""
-
-FAILED_LOGIN_WINDOW_S: Final = 60.0
-
-FAILED_LOGIN_ADDRESSES_MAX: Final = 10_000
-"""Client addresses whose recent failures are remembered (each ~300 B, ~3 MB at most): far more
-than ever try the login form, while one flood from many addresses cannot grow the process."""
 
 _ID_BYTES: Final = 16
 """128 random bits per session: unguessable, and short enough for a cookie."""

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from clearinghouse.api.dashboard.views import Amount, moment_text
-from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
+from clearinghouse.billing.invoices import minor_unit_exponent
+from clearinghouse.billing.money_text import minor_units_text
 from clearinghouse.billing.overdue import OverdueBook
 from clearinghouse.ledger.funding_actions import FundingRecord
 

@@ -18,8 +18,10 @@ from typing import Final
 from urllib.parse import urlencode
 
 from clearinghouse.api.rejections import Rejection
-from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
-from clearinghouse.chain.health import RUNWAY_SHOWN_MAX_S, DepositHealth
+from clearinghouse.billing.invoices import minor_unit_exponent
+from clearinghouse.billing.money_text import minor_units_text
+from clearinghouse.chain.health import DepositHealth
+from clearinghouse.chain.limits import RUNWAY_SHOWN_MAX_S
 from clearinghouse.ledger import DepositSample, Gateway
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.invoices import Invoice, InvoiceStatus
