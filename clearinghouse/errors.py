@@ -10,9 +10,9 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     ├── config.ConfigError          a setting is missing, malformed or unsafe (names the setting)
     ├── signer.errors.SigningRefused(reason: Refusal)   nothing signed; Refusal in precedence order
     ├── signer.errors.DeadlineExceeded                  the caller's deadline passed; nothing signed
-    ├── ledger.errors.LedgerError
-    │   ├── InvalidLedgerInput (also ValueError), UnsupportedDatabase, DatabaseUnavailable,
-    │   │   SchemaNotCurrent, NotFound
+    ├── LedgerError                 here: any failure of the ledger (ledger/errors.py has the rest)
+    │   ├── InvalidLedgerInput      here: (also ValueError) a value that breaks its type's rules
+    │   ├── ledger.errors: UnsupportedDatabase, DatabaseUnavailable, SchemaNotCurrent, NotFound
     │   ├── LedgerConflict → DuplicateGatewayName, DuplicateTicket, IdempotencyConflict, StaleSession
     │   └── SpendRefused(limit: SpendLimit)             credit control refused a call's EV
     ├── chain.errors.ChainError
@@ -47,3 +47,15 @@ class NativeCoreUnavailable(ClearinghouseError):
 
 class InvariantViolation(ClearinghouseError):
     """A condition the code relies on was false; continuing could sign or record wrong data."""
+
+
+class LedgerError(ClearinghouseError):
+    """Base class of every ledger failure."""
+
+
+class InvalidLedgerInput(LedgerError, ValueError):
+    """A value cannot be stored as given (wrong type, out of range, inconsistent fields).
+
+    Defined here rather than in ledger/errors.py because the domain's values raise it when
+    constructed (clearinghouse.domain), and the domain sits below the ledger.
+    """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clearinghouse import limits as core
 from clearinghouse.api import limits as api
 from clearinghouse.ledger import limits as ledger
+from clearinghouse.limits import RESPONSE_BYTES_MAX, TEXT_ID_LENGTH_MAX, TICKETS_PER_RECORD_MAX
 from clearinghouse.signer import limits as signer
 
 # A Payment ticket is ~75 bytes, SegData and a state blob well under 2 KiB; base64 adds a third.
@@ -14,7 +15,7 @@ RESPONSE_OVERHEAD_BYTES_MAX = 16 * 1024
 
 def test_ticket_counts_nest() -> None:
     assert signer.TICKETS_PER_CALL_MAX <= core.TICKETS_PER_BATCH_MAX
-    assert signer.TICKETS_PER_CALL_MAX == ledger.TICKETS_PER_RECORD_MAX
+    assert signer.TICKETS_PER_CALL_MAX == TICKETS_PER_RECORD_MAX
     # Neither a batch nor a session may pass the orchestrator's 600-nonce cap.
     assert core.TICKETS_PER_BATCH_MAX == signer.SENDER_NONCE_MAX == 600
 
@@ -23,8 +24,8 @@ def test_whatever_a_call_may_carry_fits_the_next_layer() -> None:
     assert signer.STATE_JSON_BYTES_MAX <= core.PERSONAL_MESSAGE_BYTES_MAX
     assert signer.STATE_JSON_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX <= api.REQUEST_BODY_BYTES_MAX
     largest_response = signer.TICKETS_PER_CALL_MAX * PAYMENT_TICKET_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX
-    assert largest_response <= ledger.RESPONSE_BYTES_MAX
-    assert api.USAGE_SUBJECT_LENGTH_MAX <= ledger.TEXT_ID_LENGTH_MAX
+    assert largest_response <= RESPONSE_BYTES_MAX
+    assert api.USAGE_SUBJECT_LENGTH_MAX <= TEXT_ID_LENGTH_MAX
 
 
 def test_waits_are_bounded_and_ordered() -> None:
@@ -64,7 +65,7 @@ def test_identity_limits_nest() -> None:
 
     client_id_chars = len("app_") + (identity.CLIENT_ID_RANDOM_BYTES * 4 + 2) // 3
     assert client_id_chars <= ledger.CLIENT_ID_LENGTH_MAX
-    assert client_id_chars + 1 + ledger.EXTERNAL_ID_LENGTH_MAX <= ledger.TEXT_ID_LENGTH_MAX  # <client>:<user>
+    assert client_id_chars + 1 + ledger.EXTERNAL_ID_LENGTH_MAX <= TEXT_ID_LENGTH_MAX  # <client>:<user>
     assert 2 * identity.TOKEN_CHARS_MAX + 1024 <= identity.FORM_BYTES_MAX  # subject token and actor room
     assert identity.TOKEN_CHARS_MAX + len("Bearer ") <= api.REQUEST_HEADER_BYTES_MAX
     assert 0 < identity.STANDING_RECHECK_S < identity.USER_TOKEN_LIFETIME_S_DEFAULT

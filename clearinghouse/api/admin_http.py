@@ -54,7 +54,8 @@ from clearinghouse.billing.rates import parse_valid_at
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
+from clearinghouse.ledger.errors import LedgerConflict, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 
 ACTOR: Final = "admin-api"

@@ -44,7 +44,8 @@ from clearinghouse.identity.tokens import Scope as TokenScope
 from clearinghouse.identity.usage import UsageGroup, app_usage, user_usage
 from clearinghouse.ledger import Database
 from clearinghouse.ledger import identity as stored
-from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
+from clearinghouse.ledger.errors import LedgerConflict, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.identity import App, EndUser
 from clearinghouse.ledger.limits import END_USERS_LISTED_MAX

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clearinghouse.ledger import limits as ledger_limits
+from clearinghouse.limits import TEXT_ID_LENGTH_MAX
 
 REQUEST_BODY_BYTES_MAX = 64 * 1024
 """A /generate-live-payment body is ~2 KiB (OrchestratorInfo, state blob, capabilities);
@@ -95,13 +95,13 @@ API_KEYS_CACHED_MAX = 10_000
 """Keys remembered at once (~300 B each); past it the least recently authenticated is dropped,
 which costs one more database read, never a wrong answer."""
 
-USAGE_SUBJECT_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+USAGE_SUBJECT_LENGTH_MAX = TEXT_ID_LENGTH_MAX
 """A usage subject (header, key's own, or webhook auth_id) is stored in a 128-character column."""
 
-TEXT_FIELD_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+TEXT_FIELD_LENGTH_MAX = TEXT_ID_LENGTH_MAX
 """ManifestID and app are stored in 128-character columns; longer is refused, not truncated."""
 
-REQUEST_ID_CHARS_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+REQUEST_ID_CHARS_MAX = TEXT_ID_LENGTH_MAX
 """A SignTickets request id is stored in a 128-character column (protos/clearinghouse.proto
 states the rule a client reads)."""
 

@@ -47,7 +47,7 @@ def payment_message(result: PaymentResult, call: PaymentCall) -> pb.GeneratePaym
     face value, win probability and ticket count; the balance from the new state; the fee from
     the state balance rule of spec 02, new balance = previous + EV - fee (a new session starts
     at 0). A replayed answer gives the same figures as the call it repeats."""
-    from clearinghouse.pm.ev import ticket_ev
+    from clearinghouse.domain.ev import ticket_ev
     from clearinghouse.proto import lp_rpc_pb2
     from clearinghouse.signer.state import decode_state
 

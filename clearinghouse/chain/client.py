@@ -53,7 +53,7 @@ from clearinghouse.chain.limits import (
 )
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.chain.rounds import RoundBlockHashes
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 
 DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT = 10
 """Warn below 10 × the largest face value in flight: room for several wins in a row while the

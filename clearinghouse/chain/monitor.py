@@ -43,6 +43,7 @@ from fractions import Fraction
 from typing import Protocol
 
 from clearinghouse import ledger
+from clearinghouse.errors import LedgerError
 from clearinghouse.chain.client import ChainClient, checksum_address
 from clearinghouse.chain.health import (
     NO_EXPOSURE,
@@ -63,7 +64,7 @@ from clearinghouse.chain.view import LiveChainView
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
 from clearinghouse.ledger.hourly_usage import ev_signed_since
 from clearinghouse.ledger import Database
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 
 LOG = logging.getLogger("clearinghouse.health")
@@ -340,7 +341,7 @@ class DepositMonitor:
         try:
             ledger.record_deposit_sample(db, datetime.now(UTC), position.block, position.deposit_wei,
                                          position.reserve_wei)
-        except ledger.LedgerError as exc:  # the message names no password (the ledger masks it)
+        except LedgerError as exc:  # the message names no password (the ledger masks it)
             LOG.warning("deposit sample at block %d not recorded: %s", position.block, exc)
 
     def _burn_rate(self, snapshot: DepositSnapshot) -> BurnRate:

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from clearinghouse.chain.client import ADDRESS_BYTES
 from clearinghouse.chain.errors import ChainError
-from clearinghouse.signer.decision import RecipientStatus, RecipientVerdict
+from clearinghouse.domain.chain_view import RecipientStatus, RecipientVerdict
 
 ACTIVE_CHECK_WAIT_S = 2.0
 """How long a signing call waits for a lookup it missed the cache on: a healthy RPC answers an

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from clearinghouse import ledger, pm
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import GatewayStatus
+from clearinghouse.errors import LedgerError
 from clearinghouse.cli.autopilot import start_autopilot
 from clearinghouse.cli.event_relay import start_event_relay
 from clearinghouse.cli.options import (
@@ -28,7 +31,8 @@ from clearinghouse.cli.options import (
 )
 from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, Settings
 from clearinghouse.logs import configure_logging
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
@@ -439,7 +443,7 @@ def deposit_monitor(
         refresh_s=live.refresh_s,
         stale_after_s=live.stale_after_s,
         burn_window_s=health.burn_window_s,
-        retry_on=(ChainError, ledger.LedgerError),
+        retry_on=(ChainError, LedgerError),
         sample_db=None if watcher is None else db,
     )
 
@@ -465,7 +469,7 @@ def _authorization(
             return ApiKeyAuthenticator(db, config.api_key_pepper(), tokens=tokens), None
     with translated():
         gateway = ledger.get_gateway(db, config.webhook.gateway_id)
-    if gateway.status is not ledger.GatewayStatus.ACTIVE:
+    if gateway.status is not GatewayStatus.ACTIVE:
         raise click.ClickException(f"webhook.gateway_id {gateway.id} ({gateway.name!r}) is {gateway.status.value}")
     webhook = WebhookConfig(url=config.webhook.url, gateway_id=gateway.id, headers=config.webhook.headers)
     return None, WebhookAuthorizer(webhook)
@@ -584,7 +588,7 @@ def _serve_devnet(config: Settings, rpc_url: str, grpc_port: int) -> None:
     gateway = next((g for g in ledger.list_gateways(db) if g.name == DEVNET_GATEWAY_NAME), None)
     if gateway is None:
         gateway = ledger.create_gateway(db, DEVNET_GATEWAY_NAME)
-        ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT,
+        ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT,
                                  credit_limit_wei=DEVNET_CREDIT_LIMIT_WEI, actor="devnet", reason="devnet gateway")
     key_text, _ = issue_api_key(db, gateway.id, config.api_key_pepper())
     db.dispose()

@@ -14,7 +14,7 @@ from clearinghouse import pm
 from clearinghouse.cli.options import emit, json_option, translated
 from clearinghouse.errors import ClearinghouseError
 from clearinghouse.limits import TICKETS_PER_BATCH_MAX
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 
 DEMO_TICKETS_MAX = 1_000_000
 """A demo is a smoke test and a rough rate; a million tickets is ~30 s on one core."""

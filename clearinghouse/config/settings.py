@@ -40,7 +40,8 @@ from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAU
 from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_readable_by_others
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S, SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
 

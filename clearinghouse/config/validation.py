@@ -50,7 +50,8 @@ from clearinghouse.config.settings import (
     WebhookSettings,
 )
 from clearinghouse.logs import LOG_FORMATS
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S_MAX
 
 

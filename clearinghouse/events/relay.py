@@ -37,7 +37,8 @@ from datetime import UTC, datetime, timedelta
 from clearinghouse.events.cloudevents import to_cloudevent
 from clearinghouse.events.refusals import RefusalSampler
 from clearinghouse.events.sinks import Sink, SinkError
-from clearinghouse.ledger import ChainWriterLock, Database, LedgerBusy, LedgerError
+from clearinghouse.ledger import ChainWriterLock, Database, LedgerBusy
+from clearinghouse.errors import LedgerError
 from clearinghouse.ledger.outbox import (
     PRUNE_ROWS_MAX,
     Backlog,

@@ -25,8 +25,10 @@ from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
+from clearinghouse.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation, NotFound
+from clearinghouse.ledger.errors import InvariantViolation, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import (
     AccountRow,
     LedgerTransactionRow,
@@ -45,8 +47,8 @@ from clearinghouse.ledger.values import (
     LedgerTransaction,
     Posting,
     TransactionKind,
-    check_text,
 )
+from clearinghouse.domain.fields import check_text
 
 _ACCOUNTS = table(AccountRow)
 _LOCK_ACCOUNTS = (
@@ -244,8 +246,8 @@ def post(
     Raises ``InvariantViolation`` if the amounts do not sum to zero, ``InvalidLedgerInput``
     for an empty actor or reason.
     """
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    check_text("actor", actor, ACTOR_LENGTH_MAX)
+    check_text("reason", reason, REASON_LENGTH_MAX)
     total = sum((amount for _, amount in postings), Fraction(0))
     if total != 0 or not postings:
         raise InvariantViolation(f"postings must sum to zero, got {total} over {len(postings)}")

@@ -37,7 +37,8 @@ from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
 from clearinghouse.ledger.accounts import account_value
 from clearinghouse.ledger.credit import check_funds, check_quota, default_policy, policy_value, wei_down, wei_up
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit, SpendRefused
+from clearinghouse.ledger.errors import NotFound, SpendLimit, SpendRefused
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.identity_rows import EndUserRow
 from clearinghouse.ledger.models import (
     AccountRow,
@@ -47,8 +48,9 @@ from clearinghouse.ledger.models import (
     SubjectQuotaRow,
     table,
 )
-from clearinghouse.ledger.values import period_days
-from clearinghouse.ledger.values import Account, AccountKind, CreditPolicy, QuotaPeriod
+from clearinghouse.domain.credit import period_days
+from clearinghouse.ledger.values import Account, AccountKind
+from clearinghouse.domain.credit import CreditPolicy, QuotaPeriod
 
 _ACCOUNTS = table(AccountRow)
 _POLICIES = table(CreditPolicyRow)

@@ -13,12 +13,13 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
-from clearinghouse.ledger import limits
+from clearinghouse.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
+from clearinghouse.ledger.errors import NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import BillingProfileRow, GatewayRow, table
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import check_text
+from clearinghouse.domain.fields import check_text
 
 PROFILE_TEXT_LENGTH_MAX = 256
 """A legal name, tax id, e-mail address or tax note is one line of a document."""
@@ -107,5 +108,5 @@ def _check(profile: BillingProfile) -> None:
     days = profile.payment_terms_days
     if days is not None and (isinstance(days, bool) or not 0 <= days <= PAYMENT_TERMS_DAYS_MAX):
         raise InvalidLedgerInput(f"payment_terms_days must be in 0..{PAYMENT_TERMS_DAYS_MAX}, got {days!r}")
-    check_text("actor", profile.actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", profile.reason, limits.REASON_LENGTH_MAX)
+    check_text("actor", profile.actor, ACTOR_LENGTH_MAX)
+    check_text("reason", profile.reason, REASON_LENGTH_MAX)

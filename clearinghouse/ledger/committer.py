@@ -51,14 +51,8 @@ from clearinghouse.ledger import limits, statements
 from clearinghouse.ledger.batch import Batch, CallKeys, CallLedger
 from clearinghouse.ledger.batch_writes import write_batch
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import (
-    DatabaseFault,
-    DatabaseUnavailable,
-    InvalidLedgerInput,
-    InvariantViolation,
-    LedgerBusy,
-    LedgerError,
-)
+from clearinghouse.ledger.errors import DatabaseFault, DatabaseUnavailable, InvariantViolation, LedgerBusy
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 from clearinghouse.ledger.transactions import translated_errors, writer_turn
 
 LOG = logging.getLogger(__name__)

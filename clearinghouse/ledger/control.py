@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select
 
-from clearinghouse.ledger import limits
+from clearinghouse.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import NotFound
 from clearinghouse.ledger.models import GatewayRow, KillSwitchRow, table
 from clearinghouse.ledger.transactions import reading, utc_now, writing
-from clearinghouse.ledger.values import KillSwitch, check_text
+from clearinghouse.ledger.values import KillSwitch
+from clearinghouse.domain.fields import check_text
 
 GLOBAL_SCOPE = "global"
 
@@ -34,8 +35,8 @@ def set_kill_switch(
     Raises ``NotFound`` for an unknown gateway, ``InvalidLedgerInput`` for an empty or
     over-long actor or reason.
     """
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    check_text("actor", actor, ACTOR_LENGTH_MAX)
+    check_text("reason", reason, REASON_LENGTH_MAX)
     scope = _scope(gateway_id)
     with writing(db) as session:
         if gateway_id is not None and session.get(GatewayRow, gateway_id) is None:

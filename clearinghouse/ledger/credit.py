@@ -46,7 +46,8 @@ from sqlalchemy.orm import Session
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.accounts import lock_gateway_accounts
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound, SpendLimit, SpendRefused
+from clearinghouse.ledger.errors import NotFound, SpendLimit, SpendRefused
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import (
     AccountRow,
     CreditPolicyRow,
@@ -55,16 +56,10 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.spends import gateway_spend
-from clearinghouse.ledger.values import period_days
+from clearinghouse.domain.credit import period_days
 from clearinghouse.ledger.transactions import reading, utc_now, writing
-from clearinghouse.ledger.values import (
-    AccountKind,
-    CreditMode,
-    CreditPolicy,
-    QuotaPeriod,
-    SpendSummary,
-    SubjectQuota,
-)
+from clearinghouse.ledger.values import AccountKind
+from clearinghouse.domain.credit import CreditMode, CreditPolicy, QuotaPeriod, SpendSummary, SubjectQuota
 
 DEFAULT_ACTOR = "clearinghouse"
 DEFAULT_REASON = "no credit policy set: prepaid, no quota"

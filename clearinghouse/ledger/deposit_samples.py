@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from clearinghouse.ledger import limits
+from clearinghouse.limits import BIGINT_MAX
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import DepositSampleRow, table
 from clearinghouse.ledger.transactions import reading, writing_connection
 
@@ -105,7 +105,7 @@ def _due(newest: Any, observed_at: datetime, deposit_wei: int, reserve_wei: int)
 def _check(observed_at: datetime, block_number: int, deposit_wei: int, reserve_wei: int) -> None:
     if not isinstance(observed_at, datetime) or observed_at.tzinfo is None:
         raise InvalidLedgerInput(f"observed_at must be a timezone-aware datetime, got {observed_at!r}")
-    for name, value, high in (("block_number", block_number, limits.BIGINT_MAX),
+    for name, value, high in (("block_number", block_number, BIGINT_MAX),
                               ("deposit_wei", deposit_wei, 2**256 - 1), ("reserve_wei", reserve_wei, 2**256 - 1)):
         if type(value) is not int or not 0 <= value <= high:
             raise InvalidLedgerInput(f"{name} must be an int in 0..{high}, got {value!r:.80}")

@@ -36,8 +36,10 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from clearinghouse.ledger import limits
+from clearinghouse.limits import ACTOR_LENGTH_MAX, BIGINT_MAX, REASON_LENGTH_MAX
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation, LedgerConflict, NotFound
+from clearinghouse.ledger.errors import InvariantViolation, LedgerConflict, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import (
     AccountRow,
     BillingPlanRow,
@@ -50,7 +52,8 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import AccountKind, TransactionKind, check_text
+from clearinghouse.ledger.values import AccountKind, TransactionKind
+from clearinghouse.domain.fields import check_text
 
 MARKUP_BPS_MAX = 100_000
 """As billing.invoices.MARKUP_BPS_MAX (and the table's CHECK): over 1,000 % is a slip of units."""
@@ -551,13 +554,13 @@ def _check_series(series: str) -> None:
 def _check_document(content: bytes, total_minor: int) -> None:
     if not isinstance(content, bytes) or not 0 < len(content) <= limits.INVOICE_CONTENT_BYTES_MAX:
         raise InvalidLedgerInput(f"content must be 1..{limits.INVOICE_CONTENT_BYTES_MAX} bytes")
-    if isinstance(total_minor, bool) or not isinstance(total_minor, int) or abs(total_minor) > limits.BIGINT_MAX:
-        raise InvalidLedgerInput(f"total_minor must be an int within ±{limits.BIGINT_MAX}, got {total_minor!r}")
+    if isinstance(total_minor, bool) or not isinstance(total_minor, int) or abs(total_minor) > BIGINT_MAX:
+        raise InvalidLedgerInput(f"total_minor must be an int within ±{BIGINT_MAX}, got {total_minor!r}")
 
 
 def _check_audit(actor: str, reason: str) -> None:
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    check_text("actor", actor, ACTOR_LENGTH_MAX)
+    check_text("reason", reason, REASON_LENGTH_MAX)
 
 
 def _check_aware(name: str, value: datetime) -> None:

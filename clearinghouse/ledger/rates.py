@@ -22,12 +22,14 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from clearinghouse.ledger import limits
+from clearinghouse.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
+from clearinghouse.ledger.errors import NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import rebuild_hours
 from clearinghouse.ledger.models import GatewayRow, RateAssignmentRow, RateSnapshotRow, SigningRecordRow, table
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import check_text
+from clearinghouse.domain.fields import check_text
 
 RATE_SOURCES = ("chainlink", "manual", "csv")
 
@@ -179,8 +181,8 @@ def price_unpriced_records(
     a naive time, or an empty actor or reason.
     """
     where = _unpriced(start, end, gateway_id)
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    check_text("actor", actor, ACTOR_LENGTH_MAX)
+    check_text("reason", reason, REASON_LENGTH_MAX)
     with writing_connection(db) as connection:
         if connection.execute(select(_SNAPSHOTS.c.id).where(_SNAPSHOTS.c.id == rate_snapshot_id)).first() is None:
             raise NotFound(f"no rate snapshot with id {rate_snapshot_id}")
@@ -240,8 +242,8 @@ def _check_snapshot(rate: NewRate) -> None:
         raise InvalidLedgerInput(f"round_id must be a positive uint80, got {rate.round_id}")
     _check_aware("valid_at", rate.valid_at)
     _check_aware("observed_at", rate.observed_at)
-    check_text("actor", rate.actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", rate.reason, limits.REASON_LENGTH_MAX)
+    check_text("actor", rate.actor, ACTOR_LENGTH_MAX)
+    check_text("reason", rate.reason, REASON_LENGTH_MAX)
 
 
 def _check_aware(name: str, value: datetime) -> None:

@@ -32,12 +32,12 @@ from sqlalchemy import Connection, func, select
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import hour_of, hourly_usage
 from clearinghouse.ledger.models import ChainEventRow, ExposureRollupRow, SigningRecordRow, table
 from clearinghouse.ledger.transactions import reading
-from clearinghouse.ledger.values import ChainEventKind, Redemption
-from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.domain.chain_events import ChainEventKind, Redemption
+from clearinghouse.domain.ev import EV_DENOMINATOR, ticket_ev
 
 PERIOD_DAYS_MAX = 366
 """A reconciliation covers a month, at most a (leap) year: the longest period an operator

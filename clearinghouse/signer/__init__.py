@@ -26,14 +26,10 @@ from typing import TYPE_CHECKING
 from clearinghouse.facades import Facade
 
 if TYPE_CHECKING:
-    from clearinghouse.signer.billing import BillingType, MaxPrice, fee_wei
-    from clearinghouse.signer.decision import (
-        ChainView,
-        PaymentPlan,
-        PaymentPolicy,
-        PaymentRequest,
-        plan_payment,
-    )
+    from clearinghouse.signer.billing import MaxPrice, fee_wei
+    from clearinghouse.domain.sessions import BillingType
+    from clearinghouse.signer.decision import PaymentPlan, PaymentPolicy, PaymentRequest, plan_payment
+    from clearinghouse.domain.chain_view import ChainView
     from clearinghouse.signer.errors import DeadlineExceeded, Refusal, SigningRefused
     from clearinghouse.signer.state import RemotePaymentState, decode_state, encode_state, open_state
     from clearinghouse.signer.wire import (

@@ -34,9 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 from clearinghouse.signer.billing import (
-    BillingType,
     MaxPrice,
     PriceCeiling,
     billable_units,
@@ -46,6 +45,7 @@ from clearinghouse.signer.billing import (
     parse_max_price,
     tickets_needed,
 )
+from clearinghouse.domain.sessions import BillingType
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
@@ -56,34 +56,27 @@ from clearinghouse.signer.limits import (
     TICKETS_PER_CALL_MAX,
 )
 from clearinghouse.signer.offer_checks import (
-    ChainView,
     PaymentPolicy,
-    RecipientCheck,
-    RecipientStatus,
-    RecipientVerdict,
     check_chain,
     check_params,
     check_recipient,
     check_round_open,
 )
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.state import RemotePaymentState
 from clearinghouse.signer.wire import OrchestratorOffer
 
 
 __all__ = [
-    "ChainView",
     "PaymentPlan",
     "PaymentPolicy",
     "PaymentRequest",
-    "RecipientCheck",
-    "RecipientStatus",
-    "RecipientVerdict",
     "TicketPlan",
     "plan_payment",
     "plan_ticket_batch",
 ]
-"""ChainView, PaymentPolicy and the recipient check types are offer_checks.py's, named here too:
-callers build them for this module's functions."""
+"""PaymentPolicy is offer_checks.py's, named here too: callers build it for this module's
+functions (with a ChainView of clearinghouse.domain.chain_view)."""
 
 
 @dataclass(frozen=True, slots=True)

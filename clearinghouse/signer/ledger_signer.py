@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from clearinghouse import ledger, pm
 from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.wire import OrchestratorOffer, build_payment

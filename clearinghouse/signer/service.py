@@ -50,13 +50,10 @@ from fractions import Fraction
 from eth_utils.address import to_checksum_address
 
 from clearinghouse import ledger, pm
-from clearinghouse.signer.decision import (
-    ChainView,
-    PaymentPlan,
-    PaymentPolicy,
-    PaymentRequest,
-    plan_payment,
-)
+from clearinghouse.domain.tickets import SignedTicket
+from clearinghouse.errors import LedgerError
+from clearinghouse.signer.decision import PaymentPlan, PaymentPolicy, PaymentRequest, plan_payment
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SessionsExhausted, SigningRefused
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.issued_states import IssuedStates
@@ -132,7 +129,7 @@ class PaymentService(LedgerSigner):
         """True when the database answers and its schema is current."""
         try:
             ledger.check_database_current(self._db)
-        except ledger.LedgerError:
+        except LedgerError:
             return False
         return True
 
@@ -309,7 +306,7 @@ class PaymentService(LedgerSigner):
             plan, state=replace(plan.state, auth_id=caller.auth_id, auth_expiry=caller.auth_expiry)
         )
 
-    def sign_payment(self, plan: PaymentPlan, seg_data: bytes) -> tuple[PaymentResult, tuple[ledger.SignedTicket, ...]]:
+    def sign_payment(self, plan: PaymentPlan, seg_data: bytes) -> tuple[PaymentResult, tuple[SignedTicket, ...]]:
         """Sign the plan's tickets and its state (in the committer, once every check passed)."""
         offer = plan.offer
         batch, payment = self._sign_tickets_on(offer, plan.nonces)
@@ -325,7 +322,7 @@ class PaymentService(LedgerSigner):
         # Should its batch fail, the state never leaves and nobody can send it back.
         self._issued_states.remember(state, result.state_signature, plan.state)
         tickets = tuple(
-            ledger.SignedTicket(offer.recipient_rand_hash, nonce, ticket_hash)
+            SignedTicket(offer.recipient_rand_hash, nonce, ticket_hash)
             for nonce, (ticket_hash, _) in zip(plan.nonces, batch, strict=True)
         )
         return result, tickets

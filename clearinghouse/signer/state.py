@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 from clearinghouse import pm
-from clearinghouse.signer.billing import BillingType
+from clearinghouse.domain.sessions import BillingType
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.goformat import (
     format_go_time,

@@ -21,7 +21,8 @@ from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.v1_http import V1Routes
 from clearinghouse.ledger import Committer, Database, create_gateway, top_up
 from clearinghouse.proto import clearinghouse_pb2_grpc
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService
 from tests.api.conftest import PEPPER

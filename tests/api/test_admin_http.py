@@ -19,7 +19,8 @@ import pytest
 from clearinghouse.api import ApiKeyAuthenticator
 from clearinghouse.api.admin_http import ADMIN_BODY_BYTES_MAX, AdminRoutes
 from clearinghouse.billing.invoicing import month_period
-from clearinghouse.ledger import Database, Gateway, NewRate, create_gateway, record_rate_snapshot, record_signing_call
+from clearinghouse.ledger import Database, NewRate, create_gateway, record_rate_snapshot, record_signing_call
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.ledger import sessions as ledger_sessions
 from clearinghouse.ledger.invoices import PlanKind, get_invoice, set_billing_plan
 from tests.api.client import Reply, request

@@ -42,14 +42,8 @@ from clearinghouse.identity.service import identity_service, register_app
 from clearinghouse.identity.tokens import Scope, TokenCodec, TokenUse
 from clearinghouse.identity.keys import SigningKeys
 from clearinghouse.ledger.identity import get_app, provision_user, update_user
-from clearinghouse.ledger import (
-    Database,
-    GatewayStatus,
-    create_gateway,
-    revoke_api_key,
-    set_gateway_status,
-    top_up,
-)
+from clearinghouse.ledger import Database, create_gateway, revoke_api_key, set_gateway_status, top_up
+from clearinghouse.domain.gateways import GatewayStatus
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc
 from clearinghouse.signer.decision import PaymentPolicy

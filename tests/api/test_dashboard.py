@@ -33,7 +33,6 @@ from clearinghouse.billing.invoicing import draft_for_period, month_period
 from clearinghouse.chain.health import BurnRate, ChainPosition, DepositHealth, Exposure, HealthThresholds, assess
 from clearinghouse.ledger import (
     Database,
-    GatewayStatus,
     NewRate,
     create_gateway,
     record_deposit_sample,
@@ -41,6 +40,7 @@ from clearinghouse.ledger import (
     record_signing_call,
     set_gateway_status,
 )
+from clearinghouse.domain.gateways import GatewayStatus
 from clearinghouse.ledger.invoices import PlanKind, issue_invoice, set_billing_plan
 from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER

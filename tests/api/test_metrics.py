@@ -35,7 +35,7 @@ from clearinghouse.chain.health import (
 )
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
 from clearinghouse.ledger import Committer, Database, create_gateway, top_up
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc, lp_rpc_pb2
 from clearinghouse.signer.decision import PaymentPolicy

@@ -14,7 +14,8 @@ from clearinghouse import ledger
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
 from clearinghouse.api.errors import Reason, v1_answer
 from clearinghouse.ledger.models import PaymentSessionRow, table
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.calls import Caller, PaymentResult
 from clearinghouse.signer.service import (

@@ -27,7 +27,7 @@ from clearinghouse.chain.monitor import (
     LedgerAndChainSources,
     health_document,
 )
-from clearinghouse.ledger import LedgerError
+from clearinghouse.errors import LedgerError
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from tests.chain.conftest import DEPOSIT_WEI, RESERVE_WEI
 from tests.chain.test_client import impersonate

@@ -18,7 +18,7 @@ from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.devnet import deploy_devnet, transact
 from clearinghouse.chain.errors import ChainUnavailable
 from clearinghouse.chain.view import RETRY_BACKOFF_FIRST_S, LiveChainView, backoff_s
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 
 VIEW = ChainView(deposit_wei=5, reserve_wei=6, withdraw_round=0, current_round=7, last_l1_block=8)

@@ -19,18 +19,17 @@ from clearinghouse.ledger import (
     CallKeys,
     CallLedger,
     Committer,
-    CreditMode,
     Database,
-    Gateway,
-    InvalidLedgerInput,
     LedgerBusy,
-    LedgerError,
     RecordResult,
     commit_calls,
     get_session_head,
     set_credit_policy,
     verify_ledger,
 )
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 from clearinghouse.ledger.models import SigningRecordRow
 from tests.ledger.conftest import CheckAndRecord, LedgerStep, keys_of
 

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from clearinghouse.ledger import Committer, Database, Gateway, Outcome, SpendRefused, commit_calls, top_up, verify_ledger
+from clearinghouse.ledger import (
+    Committer,
+    Database,
+    Outcome,
+    SpendRefused,
+    commit_calls,
+    top_up,
+    verify_ledger,
+)
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.ledger.identity import App, create_app, get_user, grant_allowance, provision_user, update_user
 from tests.ledger.conftest import CheckAndRecord, check_and_record, keys_of
 

@@ -18,15 +18,10 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from clearinghouse.ledger import (
-    CreditMode,
-    CreditPolicy,
     Database,
-    Gateway,
     CallLedger,
-    InvalidLedgerInput,
     InvariantViolation,
     NotFound,
-    QuotaPeriod,
     RecordOutcome,
     SpendLimit,
     SpendRefused,
@@ -47,6 +42,9 @@ from clearinghouse.ledger import (
     upgrade_to_head,
     verify_ledger,
 )
+from clearinghouse.domain.credit import CreditMode, CreditPolicy, QuotaPeriod
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import (
     GatewayDailySpendRow,
     PostingRow,

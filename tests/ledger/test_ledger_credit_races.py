@@ -23,12 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearinghouse.ledger import (
-    WIN_PROB_DENOMINATOR,
     AccountKind,
     Committer,
-    CreditMode,
     Database,
-    Gateway,
     Outcome,
     SpendLimit,
     SpendRefused,
@@ -41,6 +38,9 @@ from clearinghouse.ledger import (
     top_up,
     verify_ledger,
 )
+from clearinghouse.domain.ev import WIN_PROB_DENOMINATOR
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import Gateway
 from tests.ledger.conftest import CheckAndRecord, check_and_record, keys_of
 
 if TYPE_CHECKING:

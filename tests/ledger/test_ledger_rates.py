@@ -10,7 +10,9 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import select
 
-from clearinghouse.ledger import Database, Gateway, InvalidLedgerInput, NotFound, record_signing_call
+from clearinghouse.ledger import Database, NotFound, record_signing_call
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import RateAssignmentRow, SigningRecordRow
 from clearinghouse.ledger.rates import (
     NewRate,

@@ -11,25 +11,23 @@ from typing import TYPE_CHECKING
 import pytest
 
 from clearinghouse.ledger import (
-    BlockRef,
-    ChainEvent,
-    ChainEventKind,
     Database,
-    Gateway,
-    InvalidLedgerInput,
     SigningRecord,
     apply_chain_events,
     create_gateway,
     record_signing_call,
     signed_tickets,
 )
+from clearinghouse.domain.chain_events import BlockRef, ChainEvent, ChainEventKind
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import HOUR, hour_of
 from clearinghouse.ledger.reconciliation_reads import (
     PERIOD_DAYS_MAX,
     BernoulliSums,
     reconciliation_reads,
 )
-from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.domain.ev import EV_DENOMINATOR, ticket_ev
 
 if TYPE_CHECKING:
     from tests.ledger.conftest import SessionDriver

@@ -17,8 +17,10 @@ from sqlalchemy import text
 from clearinghouse import ledger
 from clearinghouse.ledger.hourly_usage import hourly_usage
 from clearinghouse.ledger.usage import gateway_usage
-from clearinghouse.signer.billing import BillingType, billable_units
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.billing import billable_units
+from clearinghouse.domain.sessions import BillingType
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import LIVE_PRELOAD_S, LV2V_PIXELS_PER_S, LV2V_PRELOAD_S
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult

@@ -13,7 +13,8 @@ from sqlalchemy import text
 
 from clearinghouse import ledger
 from clearinghouse.ledger import SpendRefused
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S
 from clearinghouse.signer.calls import Caller, PaymentResult

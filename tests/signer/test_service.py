@@ -10,7 +10,8 @@ import pytest
 
 from clearinghouse import ledger, pm
 from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.service import PaymentService

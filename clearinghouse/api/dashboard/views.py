@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 from clearinghouse.api.rejections import Rejection
 from clearinghouse.billing.invoices import minor_unit_exponent, minor_units_text
 from clearinghouse.chain.health import RUNWAY_SHOWN_MAX_S, DepositHealth
-from clearinghouse.ledger import DepositSample, Gateway
+from clearinghouse.ledger import DepositSample
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.invoices import Invoice, InvoiceStatus
 

@@ -11,6 +11,8 @@ from fractions import Fraction
 from functools import lru_cache
 
 EV_DENOMINATOR = (1 << 256) - 1
+WIN_PROB_DENOMINATOR = EV_DENOMINATOR
+"""winProb is a fraction of the uint256 range; also the bound of every uint256 ticket field."""
 
 EVS_CACHED_MAX = 4096
 """Distinct (face value, win probability) pairs whose EV is kept: one per orchestrator's ticket
