@@ -54,7 +54,7 @@ cdef extern from "secp256k1_abi.h" nogil:
 
 # Protocol facts (spec 01): field widths and the secp256k1 group order.
 cdef object UINT256_MAX = (1 << 256) - 1
-cdef object SENDER_NONCE_MAX = (1 << 32) - 1
+cdef object SENDER_NONCE_UINT32_MAX = (1 << 32) - 1
 cdef object CREATION_ROUND_MAX = (1 << 63) - 1
 cdef object SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -299,7 +299,7 @@ cdef Py_ssize_t _ticket_preimage(
     _check_bytes("sender", sender, ADDRESS_BYTES)
     cdef bytes face_value_word = _uint256_word("face_value", face_value)
     cdef bytes win_prob_word = _uint256_word("win_prob", win_prob)
-    _check_int(nonce_name, nonce, SENDER_NONCE_MAX, "2**32-1")
+    _check_int(nonce_name, nonce, SENDER_NONCE_UINT32_MAX, "2**32-1")
     _check_bytes("recipient_rand_hash", recipient_rand_hash, HASH_BYTES)
     _check_int("creation_round", creation_round, CREATION_ROUND_MAX, "2**63-1")
     _check_bytes("creation_round_block_hash", creation_round_block_hash, HASH_BYTES)
@@ -383,7 +383,7 @@ def sign_ticket_batch(private_key, recipient, sender, face_value, win_prob, reci
         preimage, recipient, sender, face_value, win_prob, "first_nonce", first_nonce,
         recipient_rand_hash, creation_round, creation_round_block_hash)
     _check_count(count)
-    if first_nonce + count - 1 > SENDER_NONCE_MAX:
+    if first_nonce + count - 1 > SENDER_NONCE_UINT32_MAX:
         raise ValueError(
             f"last nonce (first_nonce + count - 1) must be at most 2**32-1, got {first_nonce + count - 1}"
         )

@@ -17,7 +17,7 @@ def test_ticket_counts_nest() -> None:
     assert signer.TICKETS_PER_CALL_MAX <= core.TICKETS_PER_BATCH_MAX
     assert signer.TICKETS_PER_CALL_MAX == TICKETS_PER_RECORD_MAX
     # Neither a batch nor a session may pass the orchestrator's 600-nonce cap.
-    assert core.TICKETS_PER_BATCH_MAX == signer.SENDER_NONCE_MAX == 600
+    assert core.TICKETS_PER_BATCH_MAX == signer.NONCES_PER_RECIPIENT_RAND_HASH_MAX == 600
 
 
 def test_whatever_a_call_may_carry_fits_the_next_layer() -> None:
@@ -40,7 +40,7 @@ def test_nonce_refresh_leaves_room_for_a_whole_call() -> None:
     # go-livepeer v0.9.2 (#4028): refresh at 500 so that a last call of 100 tickets, starting at
     # nonce 499 at the latest, still ends below the orchestrators' 600.
     assert signer.SENDER_NONCE_REFRESH_AT == 500
-    assert signer.SENDER_NONCE_REFRESH_AT - 1 + signer.TICKETS_PER_CALL_MAX <= signer.SENDER_NONCE_MAX
+    assert signer.SENDER_NONCE_REFRESH_AT - 1 + signer.TICKETS_PER_CALL_MAX <= signer.NONCES_PER_RECIPIENT_RAND_HASH_MAX
 
 
 def test_the_default_face_value_cap_and_the_retry_window_are_sane() -> None:

@@ -54,6 +54,7 @@ from clearinghouse.chain.limits import (
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.chain.rounds import RoundBlockHashes
 from clearinghouse.domain.chain_view import ChainView
+from clearinghouse.domain.money import ADDRESS_BYTES, HASH_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ so 10 s is an outage, not a slow node; it also bounds how long a refresh can blo
 ERROR_DETAIL_CHARS_MAX = 300
 """How much of a (scrubbed) library error a ChainError quotes: its gist, not a page of HTML."""
 
-ADDRESS_BYTES = 20
-HASH_BYTES = 32
 
 LOGS_BLOCKS_MAX = 10_000
 """Blocks one eth_getLogs may span: hosted RPCs refuse wider ranges (or answer slowly), and it

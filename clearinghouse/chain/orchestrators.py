@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Protocol
 
-from clearinghouse.chain.client import ADDRESS_BYTES
+from clearinghouse.domain.money import ADDRESS_BYTES
 from clearinghouse.chain.errors import ChainError
 from clearinghouse.domain.chain_view import RecipientStatus, RecipientVerdict
 

@@ -48,7 +48,6 @@ from clearinghouse.errors import LedgerError
 from clearinghouse.chain.artifacts import load_artifact
 from clearinghouse.chain.client import (
     ERROR_DETAIL_CHARS_MAX,
-    HASH_BYTES,
     IMPLAUSIBLE,
     LOGS_BLOCKS_MAX,
     Address,
@@ -56,6 +55,7 @@ from clearinghouse.chain.client import (
     RawLog,
     checksum_address,
 )
+from clearinghouse.domain.money import HASH_BYTES
 from clearinghouse.chain.errors import ChainError, ContractMismatch, ImplausibleChainData
 from clearinghouse.chain.limits import (
     BATCH_BLOCKS_DEFAULT,

@@ -13,17 +13,16 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys.exceptions import BadSignature
 
+from clearinghouse.domain.money import ADDRESS_BYTES, HASH_BYTES
+from clearinghouse.domain.tickets import SENDER_NONCE_UINT32_MAX
 from clearinghouse.errors import InvariantViolation
 from clearinghouse.limits import PERSONAL_MESSAGE_BYTES_MAX, TICKETS_PER_BATCH_MAX
 
 IMPLEMENTATION = "reference"
 
 UINT256_MAX = (1 << 256) - 1
-SENDER_NONCE_MAX = (1 << 32) - 1
 CREATION_ROUND_MAX = (1 << 63) - 1
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-ADDRESS_BYTES = 20
-HASH_BYTES = 32
 SIGNATURE_BYTES = 65
 _EMPTY_HASH = bytes(HASH_BYTES)
 
@@ -111,7 +110,7 @@ def _ticket_preimage(
         _check_bytes("sender", sender, ADDRESS_BYTES),
         _uint256_word("face_value", face_value),
         _uint256_word("win_prob", win_prob),
-        _check_int(nonce_name, nonce, SENDER_NONCE_MAX, "2**32-1").to_bytes(32, "big"),
+        _check_int(nonce_name, nonce, SENDER_NONCE_UINT32_MAX, "2**32-1").to_bytes(32, "big"),
         _check_bytes("recipient_rand_hash", recipient_rand_hash, HASH_BYTES),
     ]
     _check_int("creation_round", creation_round, CREATION_ROUND_MAX, "2**63-1")
@@ -188,7 +187,7 @@ def sign_ticket_batch(
         recipient_rand_hash, creation_round, creation_round_block_hash,
     )
     _check_count(count)
-    if first_nonce + count - 1 > SENDER_NONCE_MAX:
+    if first_nonce + count - 1 > SENDER_NONCE_UINT32_MAX:
         raise ValueError(
             "last nonce (first_nonce + count - 1) must be at most 2**32-1, "
             f"got {first_nonce + count - 1}"

@@ -25,7 +25,7 @@ it says is not active as PARAMS_REJECTED. That callable is the one thing here th
 
 Nonces (go-livepeer v0.9.2, #4028): a remote-signer call whose next nonce under the offer's
 recipientRandHash would reach SENDER_NONCE_REFRESH_AT (500) is asked to refresh (480), so the
-gateway fetches fresh params before the orchestrators' cap of SENDER_NONCE_MAX (600), which no
+gateway fetches fresh params before the orchestrators' cap of NONCES_PER_RECIPIENT_RAND_HASH_MAX (600), which no
 ticket ever passes on any path (NONCES_EXHAUSTED).
 """
 
@@ -51,7 +51,7 @@ from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
     AUTH_TOKEN_REFRESH_S,
     PARAMS_EXPIRY_MARGIN_BLOCKS,
-    SENDER_NONCE_MAX,
+    NONCES_PER_RECIPIENT_RAND_HASH_MAX,
     SENDER_NONCE_REFRESH_AT,
     TICKETS_PER_CALL_MAX,
 )
@@ -184,7 +184,7 @@ def with_ledger_nonce(plan: PaymentPlan, ledger_last_nonce: int) -> PaymentPlan:
     signed under the offer's recipientRandHash (read in the committer's transaction): a plan
     made before the ledger was read assumed the state's own nonce was the highest. Raises
     SigningRefused as ``plan_payment`` would have: REFRESH_SESSION once the next nonce would reach
-    SENDER_NONCE_REFRESH_AT, NONCES_EXHAUSTED past SENDER_NONCE_MAX."""
+    SENDER_NONCE_REFRESH_AT, NONCES_EXHAUSTED past NONCES_PER_RECIPIENT_RAND_HASH_MAX."""
     if ledger_last_nonce < plan.first_nonce:
         return plan
     next_nonce = ledger_last_nonce + 1
@@ -231,10 +231,10 @@ def plan_ticket_batch(
     (SIGNER_UNSAFE), params or their creation round expired (REFRESH_SESSION), the creation
     round and its block hash against the RoundsManager, the params checks of spec 01 with the
     face value cap and an inactive recipient (PARAMS_REJECTED), the configured price ceiling,
-    the total EV, and nonce SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the
+    the total EV, and nonce NONCES_PER_RECIPIENT_RAND_HASH_MAX. Nonces continue above ``ledger_last_nonce``, the
     highest ever signed under the recipientRandHash by anyone; unlike the remote-signer path
     there is no refresh at SENDER_NONCE_REFRESH_AT: the batch's own last nonce is checked
-    against SENDER_NONCE_MAX exactly, so no headroom is needed. Raises SigningRefused.
+    against NONCES_PER_RECIPIENT_RAND_HASH_MAX exactly, so no headroom is needed. Raises SigningRefused.
     """
     if ticket_count < 1:
         raise SigningRefused(Refusal.BAD_REQUEST, f"ticket_count must be >= 1, got {ticket_count}")
@@ -275,14 +275,14 @@ def plan_ticket_batch(
 
 def tickets_with_ledger_nonce(plan: TicketPlan, ledger_last_nonce: int) -> TicketPlan:
     """``plan`` with its nonces starting above ``ledger_last_nonce`` (read in the committer's
-    transaction); SigningRefused(NONCES_EXHAUSTED) past SENDER_NONCE_MAX."""
+    transaction); SigningRefused(NONCES_EXHAUSTED) past NONCES_PER_RECIPIENT_RAND_HASH_MAX."""
     first_nonce = ledger_last_nonce + 1
     last_nonce = first_nonce + plan.ticket_count - 1
-    if last_nonce > SENDER_NONCE_MAX:
+    if last_nonce > NONCES_PER_RECIPIENT_RAND_HASH_MAX:
         raise SigningRefused(
             Refusal.NONCES_EXHAUSTED,
             f"refresh session: tickets {first_nonce}..{last_nonce} would pass nonce "
-            f"{SENDER_NONCE_MAX} for recipientRandHash {plan.offer.pm_session_id}",
+            f"{NONCES_PER_RECIPIENT_RAND_HASH_MAX} for recipientRandHash {plan.offer.pm_session_id}",
         )
     return replace(plan, first_nonce=first_nonce)
 
@@ -425,17 +425,17 @@ def _check_nonce_refresh(offer: OrchestratorOffer, next_nonce: int) -> None:
             Refusal.REFRESH_SESSION,
             f"refresh session: the next nonce for recipientRandHash {offer.pm_session_id} would be "
             f"{next_nonce}, expected below {SENDER_NONCE_REFRESH_AT} (orchestrators accept at most "
-            f"{SENDER_NONCE_MAX} per recipientRandHash): fetch fresh ticket params",
+            f"{NONCES_PER_RECIPIENT_RAND_HASH_MAX} per recipientRandHash): fetch fresh ticket params",
         )
 
 
 def _first_nonce(offer: OrchestratorOffer, first: int, count: int) -> int:
-    """``first`` when the batch stays within SENDER_NONCE_MAX."""
+    """``first`` when the batch stays within NONCES_PER_RECIPIENT_RAND_HASH_MAX."""
     last = first + count - 1
-    if last > SENDER_NONCE_MAX:
+    if last > NONCES_PER_RECIPIENT_RAND_HASH_MAX:
         raise SigningRefused(
             Refusal.NONCES_EXHAUSTED,
-            f"refresh session: tickets {first}..{last} would pass nonce {SENDER_NONCE_MAX} "
+            f"refresh session: tickets {first}..{last} would pass nonce {NONCES_PER_RECIPIENT_RAND_HASH_MAX} "
             f"for recipientRandHash {offer.pm_session_id}",
         )
     return first

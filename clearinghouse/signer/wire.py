@@ -20,9 +20,8 @@ from google.protobuf.message import DecodeError, Message
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.limits import EXPIRATION_BLOCK_MAX
+from clearinghouse.domain.money import ADDRESS_BYTES, HASH_BYTES
 
-ADDRESS_BYTES = 20
-HASH_BYTES = 32
 SIGNATURE_BYTES = 65
 UINT256_MAX = 2**256 - 1
 EMPTY_SEGMENT_HASH = bytes.fromhex(
