@@ -3,10 +3,18 @@
 Limits are upper bounds on work a caller can ask for. Protocol facts (the width of a nonce,
 the order of secp256k1) are not limits and live with the code that implements the protocol.
 The bounds of the domain's values (clearinghouse.domain) are here from BIGINT_MAX on: the domain
-checks them when a value is constructed, and the ledger's columns are as wide.
+checks them when a value is constructed, and the ledger's columns are as wide. The HTTP and gRPC
+listeners' limits an operator may configure follow from REQUEST_BODY_BYTES_MAX on:
+``HttpLimits`` and ``GrpcLimits`` carry the configured values ([limits], built by
+clearinghouse.config) to the transports and default to these constants, so an app built
+without configuration (tests, benchmarks) behaves as before. Header bytes and JSON depth may
+only be tightened: their constants stay the ceilings that the header and JSON decoders
+(api/requests.py, api/payloads.py) enforce.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 TICKETS_PER_BATCH_MAX = 600
 """An orchestrator accepts at most 600 nonces per recipientRandHash (spec 01), so a larger
@@ -45,3 +53,86 @@ blob is about 20 KiB."""
 
 AUX_DATA_BYTES_MAX = 64
 """A redeemed ticket's auxData: the TicketBroker accepts exactly creationRound ‖ its block hash."""
+
+REQUEST_BODY_BYTES_MAX = 64 * 1024
+"""A /generate-live-payment body is ~2 KiB (OrchestratorInfo, state blob, capabilities);
+64 KiB leaves room for large capability maps while bounding what we buffer and parse."""
+
+JSON_DEPTH_MAX = 8
+"""Our deepest request is 2 levels (body → state/maxPrice); 8 tolerates clients that send
+extra nested fields we ignore, and refuses bodies built to exhaust the parser."""
+
+REQUEST_HEADER_BYTES_MAX = 16 * 1024
+"""Real clients send < 1 KiB of headers (a bearer key and a few names); 16 KiB is what common
+proxies accept, and bounds what we copy into a webhook call."""
+
+REQUEST_HEADER_TIMEOUT_S = 10.0
+"""From a connection's first byte (or the end of its previous request) to the end of a request's
+headers: a real client sends its < 1 KiB of headers in one packet; one that trickles them for
+10 s is a slowloris holding a connection slot (uvicorn has no such timeout: server.py adds it)."""
+
+REQUEST_BODY_TIMEOUT_S = 10.0
+"""A body of at most 64 KiB on a live connection arrives in milliseconds; a client that takes
+10 s is stalled or hostile and holds a connection slot."""
+
+CONNECTIONS_MAX = 1024
+"""Concurrent connections uvicorn accepts before answering 503 (its limit_concurrency): many
+more than gateways use, few enough that queued requests stay within memory."""
+
+KEEP_ALIVE_S = 75
+"""Idle keep-alive time; go-livepeer pays every ~5 s and reuses the connection."""
+
+PEPPER_BYTES_MIN = 32
+"""The pepper is an HMAC key; shorter than the digest size would weaken it."""
+
+GRPC_CONCURRENT_RPCS_MAX = 256
+"""Calls in progress or queued for a thread before the server answers RESOURCE_EXHAUSTED at
+once: four per thread, a few batches of the committer, which drain in well under THREAD_WAIT_S;
+a longer queue would only make every caller wait."""
+
+GRPC_MESSAGE_BYTES_MAX = REQUEST_BODY_BYTES_MAX
+"""A request message carries what a /generate-live-payment body does, without base64: the same
+bound applies (larger messages are refused by the gRPC core before any of our code runs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """The configured limits of the HTTP listener ([limits]); defaults are the constants above."""
+
+    request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX
+    request_header_bytes_max: int = REQUEST_HEADER_BYTES_MAX
+    request_header_timeout_s: float = REQUEST_HEADER_TIMEOUT_S
+    request_body_timeout_s: float = REQUEST_BODY_TIMEOUT_S
+    json_depth_max: int = JSON_DEPTH_MAX
+    connections_max: int = CONNECTIONS_MAX
+    keep_alive_s: int = KEEP_ALIVE_S
+
+    @property
+    def request_timeout_s(self) -> float:
+        """The whole request — line, headers, body and trailers — must arrive within this of its
+        first byte (server.py): the larger of the two timeouts, so a slow client holds a
+        connection slot at most that long (10 s by default), not the two of them in a row."""
+        return max(self.request_header_timeout_s, self.request_body_timeout_s)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.request_header_bytes_max <= REQUEST_HEADER_BYTES_MAX:
+            raise ValueError(f"request_header_bytes_max must be in (0, {REQUEST_HEADER_BYTES_MAX}], "
+                             f"got {self.request_header_bytes_max}")
+        if not 0 < self.json_depth_max <= JSON_DEPTH_MAX:
+            raise ValueError(f"json_depth_max must be in (0, {JSON_DEPTH_MAX}], got {self.json_depth_max}")
+        if min(self.request_body_bytes_max, self.connections_max, self.keep_alive_s) < 1:
+            raise ValueError("request_body_bytes_max, connections_max and keep_alive_s must be >= 1")
+        if min(self.request_header_timeout_s, self.request_body_timeout_s) <= 0:
+            raise ValueError("request timeouts must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcLimits:
+    """The configured limits of the gRPC server ([limits]); defaults are the constants above."""
+
+    concurrent_rpcs_max: int = GRPC_CONCURRENT_RPCS_MAX
+    message_bytes_max: int = GRPC_MESSAGE_BYTES_MAX
+
+    def __post_init__(self) -> None:
+        if min(self.concurrent_rpcs_max, self.message_bytes_max) < 1:
+            raise ValueError("concurrent_rpcs_max and message_bytes_max must be >= 1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clearinghouse import limits as core
 from clearinghouse.api import limits as api
+from clearinghouse.limits import REQUEST_BODY_BYTES_MAX, REQUEST_BODY_TIMEOUT_S, REQUEST_HEADER_BYTES_MAX
 from clearinghouse.ledger import limits as ledger
 from clearinghouse.limits import RESPONSE_BYTES_MAX, TEXT_ID_LENGTH_MAX, TICKETS_PER_RECORD_MAX
 from clearinghouse.signer import limits as signer
@@ -22,7 +23,7 @@ def test_ticket_counts_nest() -> None:
 
 def test_whatever_a_call_may_carry_fits_the_next_layer() -> None:
     assert signer.STATE_JSON_BYTES_MAX <= core.PERSONAL_MESSAGE_BYTES_MAX
-    assert signer.STATE_JSON_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX <= api.REQUEST_BODY_BYTES_MAX
+    assert signer.STATE_JSON_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX <= REQUEST_BODY_BYTES_MAX
     largest_response = signer.TICKETS_PER_CALL_MAX * PAYMENT_TICKET_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX
     assert largest_response <= RESPONSE_BYTES_MAX
     assert api.USAGE_SUBJECT_LENGTH_MAX <= TEXT_ID_LENGTH_MAX
@@ -30,7 +31,7 @@ def test_whatever_a_call_may_carry_fits_the_next_layer() -> None:
 
 def test_waits_are_bounded_and_ordered() -> None:
     # A call waiting for a signing thread gives up before the client's own patience would.
-    assert 0 < api.THREAD_WAIT_S <= api.REQUEST_BODY_TIMEOUT_S
+    assert 0 < api.THREAD_WAIT_S <= REQUEST_BODY_TIMEOUT_S
     assert 0 < ledger.SQLITE_BUSY_TIMEOUT_S <= 30
     assert 0 < api.WEBHOOK_TIMEOUT_S <= 10
     assert signer.AUTH_TOKEN_REFRESH_S == 180  # go-livepeer: the last 3 of an auth token's 30 min
@@ -67,7 +68,7 @@ def test_identity_limits_nest() -> None:
     assert client_id_chars <= ledger.CLIENT_ID_LENGTH_MAX
     assert client_id_chars + 1 + ledger.EXTERNAL_ID_LENGTH_MAX <= TEXT_ID_LENGTH_MAX  # <client>:<user>
     assert 2 * identity.TOKEN_CHARS_MAX + 1024 <= identity.FORM_BYTES_MAX  # subject token and actor room
-    assert identity.TOKEN_CHARS_MAX + len("Bearer ") <= api.REQUEST_HEADER_BYTES_MAX
+    assert identity.TOKEN_CHARS_MAX + len("Bearer ") <= REQUEST_HEADER_BYTES_MAX
     assert 0 < identity.STANDING_RECHECK_S < identity.USER_TOKEN_LIFETIME_S_DEFAULT
     assert identity.KEY_FILE_CHECK_S <= identity.STANDING_RECHECK_S
     assert identity.USER_TOKEN_LIFETIME_S_DEFAULT <= identity.USER_TOKEN_LIFETIME_S_MAX <= identity.APP_TOKEN_LIFETIME_S_MAX

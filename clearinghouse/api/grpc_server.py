@@ -34,8 +34,8 @@ from clearinghouse.api.limits import (
     GRPC_RESPONSE_BYTES_MAX,
     GRPC_SHUTDOWN_GRACE_S,
     GRPC_THREADS_MAX,
-    GrpcLimits,
 )
+from clearinghouse.limits import GrpcLimits
 
 LOG = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from typing import Any
 import uvicorn
 
 from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY, GuardedHttpToolsProtocol, guarded_protocol
-from clearinghouse.api.limits import HttpLimits
+from clearinghouse.limits import HttpLimits
 
 __all__ = ["CLIENT_GONE_SCOPE_KEY", "GuardedHttpToolsProtocol", "guarded_protocol", "run_server", "serving"]
 

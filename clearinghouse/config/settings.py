@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearinghouse.ledger.limits import SIGNING_BATCH_MAX, SIGNING_QUEUE_MAX
-from clearinghouse.api.limits import (
-    PEPPER_BYTES_MIN,
+from clearinghouse.limits import (
     CONNECTIONS_MAX,
     GRPC_CONCURRENT_RPCS_MAX,
     GRPC_MESSAGE_BYTES_MAX,
+    GrpcLimits,
+    HttpLimits,
     JSON_DEPTH_MAX,
     KEEP_ALIVE_S,
+    PEPPER_BYTES_MIN,
     REQUEST_BODY_BYTES_MAX,
     REQUEST_BODY_TIMEOUT_S,
     REQUEST_HEADER_BYTES_MAX,
     REQUEST_HEADER_TIMEOUT_S,
-    GrpcLimits,
-    HttpLimits,
 )
 from clearinghouse.billing.limits import (
     HEARTBEAT_S_DEFAULT,
@@ -224,7 +224,7 @@ class OidcSettings:
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
     """[limits]: what one caller may make the daemon do (defaults: the named constants of
-    api/limits.py, signer/limits.py, signer/service.py and ledger/limits.py, each with its
+    clearinghouse/limits.py, signer/limits.py, signer/service.py and ledger/limits.py, each with its
     reason there)."""
 
     request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX

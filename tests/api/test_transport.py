@@ -20,7 +20,7 @@ import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator
 from clearinghouse.api.errors import REFUSAL_STATUS
-from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
+from clearinghouse.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
 from clearinghouse.ledger import Database, DatabaseFault, DatabaseUnavailable, SpendLimit, SpendRefused
 from clearinghouse.signer.errors import Refusal, SigningRefused
 from clearinghouse.signer.calls import Caller, PaymentCall
