@@ -80,6 +80,10 @@ EXCEPTIONS: Mapping[tuple[str, str], str] = {
     ("clearinghouse.chain.view", "clearinghouse.signer.errors"):
         "Refusal and SigningRefused move to clearinghouse/domain/refusals.py (#20, the one refusal "
         "type); then this import names the domain.",
+    ("clearinghouse.signer.gateway_service", "clearinghouse.api.errors"):
+        "GatewayService.usage refuses a bad period with BadRequest and an end user's token with "
+        "InsufficientScope, transport errors; they become reasons of the one refusal type "
+        "(domain/refusals.py, #20), and then this import names the domain.",
 }
 
 

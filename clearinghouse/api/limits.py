@@ -108,7 +108,3 @@ ADMIN_INVOICES_LISTED_MAX = 1_000
 invoices of one gateway fit, and all gateways' are read per gateway. (Here, not in admin_http.py,
 because the OpenAPI document states it too.)"""
 
-USAGE_PERIOD_S_MAX = 366 * 86_400
-"""GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
-the signing records one call streams through."""
-

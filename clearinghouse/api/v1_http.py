@@ -35,7 +35,7 @@ from google.protobuf.message import Message
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason, V1Answer, v1_answer
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.bodies import ClientGone, Receive, Scope, decoded, read_body
 from clearinghouse.api.http import Response
 from clearinghouse.api.limits import V1_THREADS_MAX

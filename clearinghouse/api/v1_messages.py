@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError, Message
 
 from clearinghouse.api.errors import BadRequest
 from clearinghouse.api.limits import REQUEST_ID_CHARS_MAX
-from clearinghouse.api.gateway_service import DepositInfo, SignerInfo, UsageGroups
+from clearinghouse.signer.gateway_service import DepositInfo, SignerInfo, UsageGroups
 from clearinghouse.api.payloads import check_text_field
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.ledger.usage import GatewayUsage

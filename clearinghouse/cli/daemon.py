@@ -37,7 +37,7 @@ from clearinghouse.domain.chain_view import ChainView
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, WebhookAuthorizer
     from clearinghouse.api.discovery import DiscoveryBook
-    from clearinghouse.api.gateway_service import GatewayService
+    from clearinghouse.signer.gateway_service import GatewayService
     from clearinghouse.api.grpc_server import GrpcServer
     from clearinghouse.api.metrics import Metrics
     from clearinghouse.api.rate_limit import RateLimiter
@@ -311,7 +311,7 @@ def _gateway_service(
     config: Settings, db: ledger.Database, signers: tuple[PaymentService, TicketService], chain: ChainSources
 ) -> GatewayService:
     """The clearinghouse.v1 operations over the daemon's signers, ledger and chain view."""
-    from clearinghouse.api.gateway_service import GatewayService
+    from clearinghouse.signer.gateway_service import GatewayService
 
     chain_id = CHAIN_ID_DEFAULT if config.grpc is None else config.grpc.chain_id
     return GatewayService(*signers, db, chain_id=chain_id, ticket_broker=chain.ticket_broker,

@@ -17,6 +17,11 @@ no signing. A transport decodes the request, then:
     blob = encode_state(plan.state); sig = pm.personal_sign(key, blob)
 
 Refusals raise ``SigningRefused`` whose ``reason`` (a ``Refusal``) the transport maps to a status.
+
+Around that algorithm, the services the transports call: ``service`` (PaymentService: one
+remote-signer payment, recorded on the ledger), ``tickets`` (TicketService: tickets on a
+caller-managed session) and ``gateway_service`` (GatewayService: the clearinghouse.v1 operations
+both of its transports, gRPC and /v1, call).
 """
 
 from __future__ import annotations

@@ -97,3 +97,7 @@ requests (same OrchestratorInfo and ManifestID) a minute apart are not one strea
 
 FIRST_CALL_RETRY_WINDOW_S_MAX = 3600.0
 """An hour: past it an "identical first request" is a new stream reusing old params, not a retry."""
+
+USAGE_PERIOD_S_MAX = 366 * 86_400
+"""GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
+the signing records one call streams through."""

@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import GrpcServer, grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rate_limit import RateLimiter

@@ -29,7 +29,7 @@ from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, 
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.discovery import DiscoveryBook
 from clearinghouse.api.errors import Reason
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.metrics import Metrics

@@ -14,7 +14,7 @@ import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator, issue_api_key
 from clearinghouse.api.errors import Reason
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rate_limit import CallRate, RateLimiter

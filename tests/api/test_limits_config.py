@@ -25,7 +25,7 @@ from clearinghouse.limits import (
     REQUEST_BODY_TIMEOUT_S,
     REQUEST_HEADER_BYTES_MAX,
 )
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.limits import GrpcLimits, HttpLimits

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from prometheus_client.parser import text_string_to_metric_families
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.metrics import EXPOSITION_CONTENT_TYPE, Metrics

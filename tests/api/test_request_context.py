@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import GrpcServer
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.ledger import Database

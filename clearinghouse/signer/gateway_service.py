@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import Protocol
 
 from clearinghouse.api.errors import BadRequest, InsufficientScope
-from clearinghouse.api.limits import USAGE_PERIOD_S_MAX
+from clearinghouse.signer.limits import USAGE_PERIOD_S_MAX
 from clearinghouse.chain.health import DepositHealth
 from clearinghouse.ledger import Database
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
