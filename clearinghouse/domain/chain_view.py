@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from clearinghouse.domain.money import HASH_BYTES
+from clearinghouse.domain.money import HASH_BYTES, Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class RecipientVerdict:
     detail: str = ""
 
 
-RecipientCheck = Callable[[bytes, int], RecipientVerdict]
-"""``check(recipient, round)``: whether the 20-byte ``recipient`` is an active orchestrator in
+RecipientCheck = Callable[[Address, int], RecipientVerdict]
+"""``check(recipient, round)``: whether the ``recipient`` is an active orchestrator in
 ``round`` (the chain view's current round). Must answer within a bounded time and never raise
 for a chain failure (UNKNOWN instead): it runs while the call holds its session lock."""
