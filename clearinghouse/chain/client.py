@@ -54,6 +54,7 @@ from clearinghouse.chain.limits import (
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.chain.rounds import RoundBlockHashes
 from clearinghouse.domain.chain_view import ChainView
+from clearinghouse.domain.chain_events import BlockRef
 from clearinghouse.domain.money import ADDRESS_BYTES, HASH_BYTES
 
 logger = logging.getLogger(__name__)
@@ -98,14 +99,6 @@ class SenderInfo:
     withdraw_round: int
     reserve_wei: int
     reserve_claimed_in_current_round_wei: int
-
-
-@dataclass(frozen=True, slots=True)
-class BlockRef:
-    """A block by number and header hash (the chain watcher's cursor and checkpoints)."""
-
-    number: int
-    hash: bytes
 
 
 @dataclass(frozen=True, slots=True)

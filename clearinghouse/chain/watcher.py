@@ -237,7 +237,7 @@ class ChainWatcher:
             self._db,
             self.cursor_name,
             self._events(first, last),
-            upto=BlockRef(upto.number, upto.hash),
+            upto=upto,
             previous=None if cursor is None else cursor.ref,
         )
         for redemption in batch.redemptions:

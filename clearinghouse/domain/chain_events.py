@@ -72,11 +72,8 @@ EVENT_FIELDS: dict[ChainEventKind, frozenset[str]] = {
 
 @dataclass(frozen=True, slots=True)
 class BlockRef:
-    """A block by number and header hash: where a chain cursor stands, or a checkpoint.
-
-    The ledger's own value (it takes no chain-adapter types); the chain client's
-    ``clearinghouse.chain.client.BlockRef`` has the same two fields.
-    """
+    """A block by number and header hash: where a chain cursor stands, or a checkpoint, as the
+    chain client reads it and the ledger stores it."""
 
     number: int
     hash: bytes
