@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from clearinghouse import limits as core
 from clearinghouse.api import limits as api
-from clearinghouse.limits import REQUEST_BODY_BYTES_MAX, REQUEST_BODY_TIMEOUT_S, REQUEST_HEADER_BYTES_MAX
+from clearinghouse.limits import (
+    REQUEST_BODY_BYTES_MAX,
+    REQUEST_BODY_TIMEOUT_S,
+    REQUEST_HEADER_BYTES_MAX,
+    RESPONSE_BYTES_MAX,
+    TEXT_ID_LENGTH_MAX,
+    TICKETS_PER_RECORD_MAX,
+)
 from clearinghouse.ledger import limits as ledger
-from clearinghouse.limits import RESPONSE_BYTES_MAX, TEXT_ID_LENGTH_MAX, TICKETS_PER_RECORD_MAX
 from clearinghouse.signer import limits as signer
 
 # A Payment ticket is ~75 bytes, SegData and a state blob well under 2 KiB; base64 adds a third.

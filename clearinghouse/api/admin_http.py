@@ -51,11 +51,10 @@ from clearinghouse.billing.invoicing import (
     void_with_credit_note,
 )
 from clearinghouse.billing.rates import parse_valid_at
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, InvalidLedgerInput
 from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import LedgerConflict, NotFound
-from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 
 ACTOR: Final = "admin-api"

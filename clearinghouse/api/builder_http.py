@@ -37,7 +37,7 @@ from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.templates import template_params
 from clearinghouse.billing.invoicing import month_period
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, InvalidLedgerInput
 from clearinghouse.identity.errors import IdentityError, InsufficientScope
 from clearinghouse.identity.service import IdentityService
 from clearinghouse.identity.tokens import Scope as TokenScope
@@ -45,7 +45,6 @@ from clearinghouse.identity.usage import UsageGroup, app_usage, user_usage
 from clearinghouse.ledger import Database
 from clearinghouse.ledger import identity as stored
 from clearinghouse.ledger.errors import LedgerConflict, NotFound
-from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.identity import App, EndUser
 from clearinghouse.ledger.limits import END_USERS_LISTED_MAX

@@ -48,9 +48,8 @@ from clearinghouse.ledger.models import (
     SubjectQuotaRow,
     table,
 )
-from clearinghouse.domain.credit import period_days
+from clearinghouse.domain.credit import CreditPolicy, period_days, QuotaPeriod
 from clearinghouse.ledger.values import Account, AccountKind
-from clearinghouse.domain.credit import CreditPolicy, QuotaPeriod
 
 _ACCOUNTS = table(AccountRow)
 _POLICIES = table(CreditPolicyRow)

@@ -56,10 +56,16 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.spends import gateway_spend
-from clearinghouse.domain.credit import period_days
+from clearinghouse.domain.credit import (
+    CreditMode,
+    CreditPolicy,
+    period_days,
+    QuotaPeriod,
+    SpendSummary,
+    SubjectQuota,
+)
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import AccountKind
-from clearinghouse.domain.credit import CreditMode, CreditPolicy, QuotaPeriod, SpendSummary, SubjectQuota
 
 DEFAULT_ACTOR = "clearinghouse"
 DEFAULT_REASON = "no credit policy set: prepaid, no quota"

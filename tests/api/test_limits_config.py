@@ -19,6 +19,8 @@ from clearinghouse.limits import (
     CONNECTIONS_MAX,
     GRPC_CONCURRENT_RPCS_MAX,
     GRPC_MESSAGE_BYTES_MAX,
+    GrpcLimits,
+    HttpLimits,
     JSON_DEPTH_MAX,
     KEEP_ALIVE_S,
     REQUEST_BODY_BYTES_MAX,
@@ -28,7 +30,6 @@ from clearinghouse.limits import (
 from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
-from clearinghouse.limits import GrpcLimits, HttpLimits
 from clearinghouse.api.server import _config
 from clearinghouse.cli.init import config_template
 from clearinghouse.config import SETTINGS, SETTINGS_BY_NAME, ConfigError, LimitSettings, load_settings
