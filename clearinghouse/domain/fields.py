@@ -17,6 +17,8 @@ def check_text(name: str, value: str, length_max: int) -> None:
 def check_str(
     name: str, value: str | None, length_max: int, *, empty_ok: bool = True, none_ok: bool = False
 ) -> None:
+    """Raise ``InvalidLedgerInput`` unless ``value`` is a str of at most ``length_max`` characters
+    (at least one unless ``empty_ok``), or None when ``none_ok``."""
     if value is None and none_ok:
         return
     if not isinstance(value, str):
@@ -29,10 +31,12 @@ def check_str(
 
 
 def check_int(name: str, value: int, low: int, high: int) -> None:
+    """Raise ``InvalidLedgerInput`` unless ``value`` is an int (not a bool) in [``low``, ``high``]."""
     if type(value) is not int or not low <= value <= high:
         raise InvalidLedgerInput(f"{name}: expected an int in [{low}, {high}], got {value!r}")
 
 
 def check_bytes(name: str, value: object, length: int) -> None:
+    """Raise ``InvalidLedgerInput`` unless ``value`` is bytes of exactly ``length``."""
     if not isinstance(value, bytes) or len(value) != length:
         raise InvalidLedgerInput(f"{name}: expected {length} bytes, got {value!r}")
