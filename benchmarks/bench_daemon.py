@@ -27,6 +27,7 @@ import psycopg
 from eth_account import Account
 
 from clearinghouse import ledger
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.api.api_keys import issue_api_key
 
 HERE = Path(__file__).resolve().parent
@@ -135,7 +136,7 @@ def prepare_ledger(database_url: str, pepper_hex: str, gateways: int) -> list[Ga
         made = []
         for number in range(gateways):
             gateway = ledger.create_gateway(db, f"bench-{number}")
-            ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT,
+            ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT,
                                      credit_limit_wei=CREDIT_LIMIT_WEI, actor="bench", reason="benchmark")
             key_text, _ = issue_api_key(db, gateway.id, bytes.fromhex(pepper_hex))
             made.append(Gateway(gateway.id, key_text))

@@ -247,6 +247,7 @@ def committer_rows(quick: bool) -> Json:
     """Outbox off vs on in the committer alone, per backend (module docstring)."""
     sys.path.insert(0, str(HERE.parent))
     from clearinghouse import ledger
+    from clearinghouse.domain.credit import CreditMode
     from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of
 
     from clearinghouse.ledger import batch_writes
@@ -272,7 +273,7 @@ def committer_rows(quick: bool) -> Json:
                 drivers = []
                 for number in range(8):
                     gateway = ledger.create_gateway(db, f"bench-{number}")
-                    ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=10**24,
+                    ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**24,
                                              actor="bench", reason="benchmark")
                     drivers += [SessionDriver(gateway.id) for _ in range(COMMITTER_BATCH // 8)]
                 rates: dict[bool, list[float]] = {False: [], True: []}

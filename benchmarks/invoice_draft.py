@@ -57,7 +57,7 @@ from clearinghouse.ledger import billing_plans as plans  # noqa: E402
 from clearinghouse.ledger.hourly_usage import hourly_usage, rebuild_hours  # noqa: E402
 from clearinghouse.ledger.models import HourlyUsageRow, PaymentSessionRow, table  # noqa: E402
 from clearinghouse.ledger.transactions import writing_connection  # noqa: E402
-from clearinghouse.ledger.values import WIN_PROB_DENOMINATOR  # noqa: E402
+from clearinghouse.domain.ev import WIN_PROB_DENOMINATOR
 
 RECORDS_MAX: Final = 10**8
 """A busy clearinghouse's month (issue #6); more is not a benchmark this machine can finish."""

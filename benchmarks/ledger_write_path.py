@@ -45,7 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_generator import orchestrator_info  # noqa: E402
 
 from clearinghouse import ledger  # noqa: E402
-from clearinghouse.signer.decision import ChainView, PaymentPolicy  # noqa: E402
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.calls import Caller, PaymentCall
 from clearinghouse.signer.service import PaymentService  # noqa: E402
 
@@ -101,7 +103,7 @@ def _caller(db: ledger.Database) -> Callable[[], None]:
     ledger.set_credit_policy(
         db,
         gateway.id,
-        mode=ledger.CreditMode.CREDIT,
+        mode=CreditMode.CREDIT,
         credit_limit_wei=CREDIT_LIMIT_WEI,
         actor="benchmark",
         reason="ledger write path benchmark",

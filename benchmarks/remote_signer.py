@@ -31,6 +31,7 @@ import psycopg
 from eth_account import Account
 
 from clearinghouse import ledger
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.api.api_keys import issue_api_key
 
 HERE = Path(__file__).resolve().parent
@@ -78,7 +79,7 @@ def prepare_ledger(database_url: str, pepper_hex: str) -> str:
     ledger.upgrade_to_head(database_url)
     db = ledger.open_database(database_url)
     gateway = ledger.create_gateway(db, "bench")
-    ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=10**24,
+    ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**24,
                              actor="bench", reason="benchmark")
     key_text, _ = issue_api_key(db, gateway.id, bytes.fromhex(pepper_hex))
     db.dispose()

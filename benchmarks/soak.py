@@ -44,6 +44,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from clearinghouse import ledger
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.api.api_keys import issue_api_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -315,7 +316,7 @@ def prepare_ledger(database_url: str, pepper_hex: str, gateways: int) -> list[st
     keys = []
     for index in range(gateways):
         gateway = ledger.create_gateway(db, f"soak-{index}")
-        ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=10**24,
+        ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**24,
                                  actor="soak", reason="soak benchmark")
         keys.append(issue_api_key(db, gateway.id, bytes.fromhex(pepper_hex))[0])
     db.dispose()

@@ -10,9 +10,9 @@ status codes; the ledger's translate SQLAlchemy's), all under ``ClearinghouseErr
     ├── config.ConfigError          a setting is missing, malformed or unsafe (names the setting)
     ├── domain.refusals.SigningRefused(reason: Refusal) the one refusal of a signing call: nothing
     │                                                   signed; Refusal in precedence order (PRECEDENCE)
-    ├── ledger.errors.LedgerError
-    │   ├── InvalidLedgerInput (also ValueError), UnsupportedDatabase, DatabaseUnavailable,
-    │   │   SchemaNotCurrent, NotFound
+    ├── LedgerError                 here: any failure of the ledger (ledger/errors.py has the rest)
+    │   ├── InvalidLedgerInput      here: (also ValueError) a value that breaks its type's rules
+    │   ├── ledger.errors: UnsupportedDatabase, DatabaseUnavailable, SchemaNotCurrent, NotFound
     │   └── LedgerConflict → DuplicateGatewayName, DuplicateTicket, IdempotencyConflict, StaleSession
     ├── chain.errors.ChainError
     │   ├── ChainUnavailable, ContractMismatch          RPC failures, credentials redacted
@@ -46,3 +46,15 @@ class NativeCoreUnavailable(ClearinghouseError):
 
 class InvariantViolation(ClearinghouseError):
     """A condition the code relies on was false; continuing could sign or record wrong data."""
+
+
+class LedgerError(ClearinghouseError):
+    """Base class of every ledger failure."""
+
+
+class InvalidLedgerInput(LedgerError, ValueError):
+    """A value cannot be stored as given (wrong type, out of range, inconsistent fields).
+
+    Defined here rather than in ledger/errors.py because the domain's values raise it when
+    constructed (clearinghouse.domain), and the domain sits below the ledger.
+    """

@@ -8,6 +8,14 @@ from pathlib import Path
 
 from clearinghouse.domain import limits as core
 from clearinghouse.api import limits as api
+from clearinghouse.domain.limits import (
+    REQUEST_BODY_BYTES_MAX,
+    REQUEST_BODY_TIMEOUT_S,
+    REQUEST_HEADER_BYTES_MAX,
+    RESPONSE_BYTES_MAX,
+    TEXT_ID_LENGTH_MAX,
+    TICKETS_PER_RECORD_MAX,
+)
 from clearinghouse.ledger import limits as ledger
 from clearinghouse.signer import limits as signer
 
@@ -18,22 +26,22 @@ RESPONSE_OVERHEAD_BYTES_MAX = 16 * 1024
 
 def test_ticket_counts_nest() -> None:
     assert signer.TICKETS_PER_CALL_MAX <= core.TICKETS_PER_BATCH_MAX
-    assert signer.TICKETS_PER_CALL_MAX == ledger.TICKETS_PER_RECORD_MAX
+    assert signer.TICKETS_PER_CALL_MAX == TICKETS_PER_RECORD_MAX
     # Neither a batch nor a session may pass the orchestrator's 600-nonce cap.
-    assert core.TICKETS_PER_BATCH_MAX == signer.SENDER_NONCE_MAX == 600
+    assert core.TICKETS_PER_BATCH_MAX == signer.NONCES_PER_RECIPIENT_RAND_HASH_MAX == 600
 
 
 def test_whatever_a_call_may_carry_fits_the_next_layer() -> None:
     assert signer.STATE_JSON_BYTES_MAX <= core.PERSONAL_MESSAGE_BYTES_MAX
-    assert signer.STATE_JSON_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX <= api.REQUEST_BODY_BYTES_MAX
+    assert signer.STATE_JSON_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX <= REQUEST_BODY_BYTES_MAX
     largest_response = signer.TICKETS_PER_CALL_MAX * PAYMENT_TICKET_BYTES_MAX * 4 // 3 + RESPONSE_OVERHEAD_BYTES_MAX
-    assert largest_response <= ledger.RESPONSE_BYTES_MAX
-    assert api.USAGE_SUBJECT_LENGTH_MAX <= ledger.TEXT_ID_LENGTH_MAX
+    assert largest_response <= RESPONSE_BYTES_MAX
+    assert api.USAGE_SUBJECT_LENGTH_MAX <= TEXT_ID_LENGTH_MAX
 
 
 def test_waits_are_bounded_and_ordered() -> None:
     # A call waiting for a signing thread gives up before the client's own patience would.
-    assert 0 < api.THREAD_WAIT_S <= api.REQUEST_BODY_TIMEOUT_S
+    assert 0 < api.THREAD_WAIT_S <= REQUEST_BODY_TIMEOUT_S
     assert 0 < ledger.SQLITE_BUSY_TIMEOUT_S <= 30
     assert 0 < api.WEBHOOK_TIMEOUT_S <= 10
     assert signer.AUTH_TOKEN_REFRESH_S == 180  # go-livepeer: the last 3 of an auth token's 30 min
@@ -43,7 +51,7 @@ def test_nonce_refresh_leaves_room_for_a_whole_call() -> None:
     # go-livepeer v0.9.2 (#4028): refresh at 500 so that a last call of 100 tickets, starting at
     # nonce 499 at the latest, still ends below the orchestrators' 600.
     assert signer.SENDER_NONCE_REFRESH_AT == 500
-    assert signer.SENDER_NONCE_REFRESH_AT - 1 + signer.TICKETS_PER_CALL_MAX <= signer.SENDER_NONCE_MAX
+    assert signer.SENDER_NONCE_REFRESH_AT - 1 + signer.TICKETS_PER_CALL_MAX <= signer.NONCES_PER_RECIPIENT_RAND_HASH_MAX
 
 
 def test_the_default_face_value_cap_and_the_retry_window_are_sane() -> None:
@@ -68,9 +76,9 @@ def test_identity_limits_nest() -> None:
 
     client_id_chars = len("app_") + (identity.CLIENT_ID_RANDOM_BYTES * 4 + 2) // 3
     assert client_id_chars <= ledger.CLIENT_ID_LENGTH_MAX
-    assert client_id_chars + 1 + ledger.EXTERNAL_ID_LENGTH_MAX <= ledger.TEXT_ID_LENGTH_MAX  # <client>:<user>
+    assert client_id_chars + 1 + ledger.EXTERNAL_ID_LENGTH_MAX <= TEXT_ID_LENGTH_MAX  # <client>:<user>
     assert 2 * identity.TOKEN_CHARS_MAX + 1024 <= identity.FORM_BYTES_MAX  # subject token and actor room
-    assert identity.TOKEN_CHARS_MAX + len("Bearer ") <= api.REQUEST_HEADER_BYTES_MAX
+    assert identity.TOKEN_CHARS_MAX + len("Bearer ") <= REQUEST_HEADER_BYTES_MAX
     assert 0 < identity.STANDING_RECHECK_S < identity.USER_TOKEN_LIFETIME_S_DEFAULT
     assert identity.KEY_FILE_CHECK_S <= identity.STANDING_RECHECK_S
     assert identity.USER_TOKEN_LIFETIME_S_DEFAULT <= identity.USER_TOKEN_LIFETIME_S_MAX <= identity.APP_TOKEN_LIFETIME_S_MAX
@@ -91,7 +99,7 @@ encoder that checks it."""
 
 PROTOCOL_FACTS = {
     # Spec 01's field widths, named as the native core names them (pm/reference.py mirrors it).
-    ("clearinghouse/pm/reference.py", "SENDER_NONCE_UINT32_MAX"),
+    ("clearinghouse/domain/tickets.py", "SENDER_NONCE_UINT32_MAX"),
     ("clearinghouse/pm/reference.py", "CREATION_ROUND_MAX"),
     # A unit conversion (nanoseconds in a second), not a bound.
     ("clearinghouse/signer/goformat.py", "NS_PER_S"),

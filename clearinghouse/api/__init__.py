@@ -6,8 +6,8 @@ Modules: ``http`` (the ASGI app and its routes), ``payloads`` (spec 02's JSON, G
 (go-livepeer-compatible external authorization), ``errors`` (every error answer, the one
 table of each refusal on the wire, and the Reason → gRPC/HTTP status table of clearinghouse.v1),
 ``limits`` (named limits), ``server`` (uvicorn runner and a background server for tests and
-benchmarks), ``gateway_service`` (the clearinghouse.v1 operations, shared by its transports),
-``grpc_service`` (protobuf and auth around them), ``grpc_server`` (the gRPC server: health,
+benchmarks), ``grpc_service`` (protobuf and auth around the clearinghouse.v1 operations of
+clearinghouse.signer.gateway_service, which /v1 shares), ``grpc_server`` (the gRPC server: health,
 reflection, TLS, graceful shutdown), ``metrics`` (Prometheus series both transports record
 into, served at /metrics), ``rejections`` (the newest refused calls, for the dashboard),
 ``caller`` (the one authentication + rate-limit step of every transport), ``pools`` (one thread
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         Reason,
         Unauthenticated,
     )
-    from clearinghouse.api.gateway_service import GatewayService
+    from clearinghouse.signer.gateway_service import GatewayService
     from clearinghouse.api.grpc_server import GrpcServer, GrpcTls, grpc_serving
     from clearinghouse.api.grpc_service import GrpcGateway
     from clearinghouse.api.http import RemoteSignerApp, SigningService

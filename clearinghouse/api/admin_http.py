@@ -53,10 +53,10 @@ from clearinghouse.billing.invoicing import (
     void_with_credit_note,
 )
 from clearinghouse.billing.rates import parse_valid_at
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, InvalidLedgerInput
 from clearinghouse.ledger import invoices as stored
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
+from clearinghouse.ledger.errors import LedgerConflict, NotFound
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.api.limits import (
     ADMIN_BODY_BYTES_MAX,

@@ -33,17 +33,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from clearinghouse.api.errors import GatewayDisabled, InsufficientScope, Unauthenticated
-from clearinghouse.api.limits import API_KEY_CACHE_TTL_S, API_KEYS_CACHED_MAX, PEPPER_BYTES_MIN
+from clearinghouse.api.limits import API_KEY_CACHE_TTL_S, API_KEYS_CACHED_MAX
+from clearinghouse.domain.limits import PEPPER_BYTES_MIN
 from clearinghouse.api.requests import RequestHeaders, usage_subject_header
-from clearinghouse.ledger import (
-    ApiKey,
-    AuthenticatedKey,
-    Database,
-    GatewayStatus,
-    authenticate_api_key,
-    create_api_key,
-    list_api_keys,
-)
+from clearinghouse.ledger import Database, authenticate_api_key, create_api_key, list_api_keys
+from clearinghouse.domain.gateways import ApiKey, AuthenticatedKey, GatewayStatus
 from clearinghouse.ledger.gateways import replace_api_keys
 from clearinghouse.identity.errors import InvalidToken
 from clearinghouse.identity.tokens import Scope, TokenUse

@@ -20,13 +20,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 from clearinghouse.api.errors import PayloadTooLarge, RequestTimeout
-from clearinghouse.api.limits import (
-    INLINE_DECODE_BYTES_MAX,
-    JSON_DEPTH_MAX,
-    REQUEST_BODY_BYTES_MAX,
-    REQUEST_BODY_TIMEOUT_S,
-    HttpLimits,
-)
+from clearinghouse.api.limits import INLINE_DECODE_BYTES_MAX
+from clearinghouse.domain.limits import HttpLimits, JSON_DEPTH_MAX, REQUEST_BODY_BYTES_MAX, REQUEST_BODY_TIMEOUT_S
 from clearinghouse.api.payloads import check_json_depth
 from clearinghouse.api.pools import POOLS_SCOPE_KEY, Pools
 

@@ -40,14 +40,14 @@ from clearinghouse.api.payloads import check_encodable, check_json_depth
 from clearinghouse.api.pools import pools_of
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.billing.invoicing import month_period
-from clearinghouse.errors import ClearinghouseError
+from clearinghouse.errors import ClearinghouseError, InvalidLedgerInput
 from clearinghouse.identity.errors import IdentityError, InsufficientScope
 from clearinghouse.identity.service import IdentityService
 from clearinghouse.identity.tokens import Scope as TokenScope
 from clearinghouse.identity.usage import UsageGroup, app_usage, user_usage
 from clearinghouse.ledger import Database
 from clearinghouse.ledger import identity as stored
-from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
+from clearinghouse.ledger.errors import LedgerConflict, NotFound
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.identity import App, EndUser
 from clearinghouse.ledger.limits import END_USERS_LISTED_MAX, WEI_DIGITS_MAX

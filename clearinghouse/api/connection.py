@@ -39,7 +39,8 @@ import httptools
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from clearinghouse.api.limits import PARSE_SLICE_BYTES, PIPELINED_REQUESTS_MAX, REQUEST_LINE_BYTES_MAX, HttpLimits
+from clearinghouse.api.limits import PARSE_SLICE_BYTES, PIPELINED_REQUESTS_MAX, REQUEST_LINE_BYTES_MAX
+from clearinghouse.domain.limits import HttpLimits
 
 CLIENT_GONE_SCOPE_KEY = "clearinghouse.client_gone"
 """True in a request's ASGI scope once its connection was closed by the client before its answer

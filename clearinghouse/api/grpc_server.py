@@ -34,9 +34,9 @@ from clearinghouse.api.limits import (
     GRPC_KEEPALIVE_TIME_S,
     GRPC_RESPONSE_BYTES_MAX,
     GRPC_SHUTDOWN_GRACE_S,
-    GrpcLimits,
 )
 from clearinghouse.api.pools import BlockingPool
+from clearinghouse.domain.limits import GrpcLimits
 
 LOG = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from grpc_status import rpc_status
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, Reason, V1Answer, v1_answer
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.metrics import Metrics
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections

@@ -107,11 +107,10 @@ from clearinghouse.api.errors import (
 from clearinghouse.api.caller import CallerCheck
 from clearinghouse.api.limits import (
     INLINE_DECODE_BYTES_MAX,
-    REQUEST_HEADER_BYTES_MAX,
     SIGNING_THREADS_MAX,
     WEBHOOK_THREADS_MAX,
-    HttpLimits,
 )
+from clearinghouse.domain.limits import HttpLimits, REQUEST_HEADER_BYTES_MAX
 from clearinghouse.api.openapi import service_document
 from clearinghouse.api.payloads import (
     decode_payment_request,

@@ -13,37 +13,15 @@ constants stay the ceilings that the header and JSON decoders (requests.py, payl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from clearinghouse.ledger import limits as ledger_limits
-
-REQUEST_BODY_BYTES_MAX = 64 * 1024
-"""A /generate-live-payment body is ~2 KiB (OrchestratorInfo, state blob, capabilities);
-64 KiB leaves room for large capability maps while bounding what we buffer and parse."""
-
-JSON_DEPTH_MAX = 8
-"""Our deepest request is 2 levels (body → state/maxPrice); 8 tolerates clients that send
-extra nested fields we ignore, and refuses bodies built to exhaust the parser."""
-
-REQUEST_HEADER_BYTES_MAX = 16 * 1024
-"""Real clients send < 1 KiB of headers (a bearer key and a few names); 16 KiB is what common
-proxies accept, and bounds what we copy into a webhook call."""
-
-REQUEST_HEADER_TIMEOUT_S = 10.0
-"""From a connection's first byte (or the end of its previous request) to the end of a request's
-headers: a real client sends its < 1 KiB of headers in one packet; one that trickles them for
-10 s is a slowloris holding a connection slot (uvicorn has no such timeout: server.py adds it)."""
+from clearinghouse.domain.limits import BIGINT_MAX, TEXT_ID_LENGTH_MAX
 
 REQUEST_LINE_BYTES_MAX = 8 * 1024
 """Request line and header framing (``: ``, CRLFs) on top of REQUEST_HEADER_BYTES_MAX: what
 the connection may buffer before its headers end. Our paths are < 100 bytes; 8 KiB is the
 common proxies' request-line limit."""
-
-REQUEST_BODY_TIMEOUT_S = 10.0
-"""A body of at most 64 KiB on a live connection arrives in milliseconds; a client that takes
-10 s is stalled or hostile and holds a connection slot."""
 
 PIPELINED_REQUESTS_MAX = 8
 """Requests queued on one connection behind the one being answered (HTTP/1.1 pipelining). No
@@ -79,16 +57,6 @@ THREAD_WAIT_S = 5.0
 """How long a request may queue for a free worker thread before we answer 503: past this the
 server is overloaded and the client should retry elsewhere. No work has started by then."""
 
-CONNECTIONS_MAX = 1024
-"""Concurrent connections uvicorn accepts before answering 503 (its limit_concurrency): many
-more than gateways use, few enough that queued requests stay within memory."""
-
-KEEP_ALIVE_S = 75
-"""Idle keep-alive time; go-livepeer pays every ~5 s and reuses the connection."""
-
-PEPPER_BYTES_MIN = 32
-"""The pepper is an HMAC key; shorter than the digest size would weaken it."""
-
 API_KEY_CACHE_TTL_S = 2.0
 """How long a successful key lookup is reused: one database read per key per 2 s instead of
 per call, and a revoked key or disabled gateway is refused at most 2 s later."""
@@ -97,13 +65,13 @@ API_KEYS_CACHED_MAX = 10_000
 """Keys remembered at once (~300 B each); past it the least recently authenticated is dropped,
 which costs one more database read, never a wrong answer."""
 
-USAGE_SUBJECT_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+USAGE_SUBJECT_LENGTH_MAX = TEXT_ID_LENGTH_MAX
 """A usage subject (header, key's own, or webhook auth_id) is stored in a 128-character column."""
 
-TEXT_FIELD_LENGTH_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+TEXT_FIELD_LENGTH_MAX = TEXT_ID_LENGTH_MAX
 """ManifestID and app are stored in 128-character columns; longer is refused, not truncated."""
 
-REQUEST_ID_CHARS_MAX = ledger_limits.TEXT_ID_LENGTH_MAX
+REQUEST_ID_CHARS_MAX = TEXT_ID_LENGTH_MAX
 """A SignTickets request id is stored in a 128-character column (protos/clearinghouse.proto
 states the rule a client reads)."""
 
@@ -137,15 +105,6 @@ METRICS_THREADS_MAX = 1
 """Rendering the Prometheus exposition: one thread of its own, so a busy signing pool cannot
 starve a scrape, and concurrent scrapes queue instead of multiplying the rendering work."""
 
-GRPC_CONCURRENT_RPCS_MAX = 256
-"""Calls in progress or queued for a thread before the server answers RESOURCE_EXHAUSTED at
-once: four per thread, a few batches of the committer, which drain in well under THREAD_WAIT_S;
-a longer queue would only make every caller wait."""
-
-GRPC_MESSAGE_BYTES_MAX = REQUEST_BODY_BYTES_MAX
-"""A request message carries what a /generate-live-payment body does, without base64: the same
-bound applies (larger messages are refused by the gRPC core before any of our code runs)."""
-
 GRPC_RESPONSE_BYTES_MAX = 1024 * 1024
 """Our largest answer, a Payment of TICKETS_PER_CALL_MAX tickets with their hashes, is ~15 KiB;
 1 MiB is gRPC's default and leaves room for a long usage breakdown."""
@@ -163,16 +122,10 @@ ADMIN_INVOICES_LISTED_MAX = 1_000
 invoices of one gateway fit, and all gateways' are read per gateway. (Here, not in admin_http.py,
 because the OpenAPI document states it too.)"""
 
-USAGE_PERIOD_S_MAX = 366 * 86_400
-"""GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
-the signing records one call streams through."""
-
-
 # ---- the admin, Builder and OIDC apps ----
 
-ROW_ID_MAX: Final = ledger_limits.BIGINT_MAX
+ROW_ID_MAX: Final = BIGINT_MAX
 """Invoice and gateway ids are BIGINT: a larger id names no row, and is refused as malformed."""
-
 
 ADMIN_BODY_BYTES_MAX: Final = 4 * 1024
 """An admin body is a few ids, a month and a reason (at most ~1 KiB of audit text)."""
@@ -187,10 +140,8 @@ ADMIN_USAGE_GROUPS_MAX: Final = 10_000
 """Usage groups one answer holds (~250 B each, ~2.5 MB): a month by subject or orchestrator of a
 busy gateway; more is refused with a hint to narrow the period or group coarser."""
 
-
 BUILDER_BODY_BYTES_MAX: Final = 4 * 1024
 """A body is an external id, an e-mail, a flag or an amount."""
-
 
 USERS_LISTED_DEFAULT: Final = 100
 """A Builder listing without ``limit`` returns a page an app's admin screen shows at once."""
@@ -212,7 +163,6 @@ Y_TICKS_MAX: Final = 5
 
 X_TICKS_MAX: Final = 8
 """Labels on a chart's time axis: more overlap on an 850 px wide plot."""
-
 
 LOGIN_BODY_BYTES_MAX: Final = 1_024
 """The login form is one token (64 hex digits from `clearinghouse init`) and its field name."""
@@ -283,45 +233,3 @@ SERVER_START_TIMEOUT_S = 10.0
 SERVER_STOP_TIMEOUT_S = 10.0
 """How long stopping may take: in-flight calls finish (each is bounded), then the thread ends."""
 
-
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    """The configured limits of the HTTP listener ([limits]); defaults are the constants above."""
-
-    request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX
-    request_header_bytes_max: int = REQUEST_HEADER_BYTES_MAX
-    request_header_timeout_s: float = REQUEST_HEADER_TIMEOUT_S
-    request_body_timeout_s: float = REQUEST_BODY_TIMEOUT_S
-    json_depth_max: int = JSON_DEPTH_MAX
-    connections_max: int = CONNECTIONS_MAX
-    keep_alive_s: int = KEEP_ALIVE_S
-
-    @property
-    def request_timeout_s(self) -> float:
-        """The whole request — line, headers, body and trailers — must arrive within this of its
-        first byte (server.py): the larger of the two timeouts, so a slow client holds a
-        connection slot at most that long (10 s by default), not the two of them in a row."""
-        return max(self.request_header_timeout_s, self.request_body_timeout_s)
-
-    def __post_init__(self) -> None:
-        if not 0 < self.request_header_bytes_max <= REQUEST_HEADER_BYTES_MAX:
-            raise ValueError(f"request_header_bytes_max must be in (0, {REQUEST_HEADER_BYTES_MAX}], "
-                             f"got {self.request_header_bytes_max}")
-        if not 0 < self.json_depth_max <= JSON_DEPTH_MAX:
-            raise ValueError(f"json_depth_max must be in (0, {JSON_DEPTH_MAX}], got {self.json_depth_max}")
-        if min(self.request_body_bytes_max, self.connections_max, self.keep_alive_s) < 1:
-            raise ValueError("request_body_bytes_max, connections_max and keep_alive_s must be >= 1")
-        if min(self.request_header_timeout_s, self.request_body_timeout_s) <= 0:
-            raise ValueError("request timeouts must be > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class GrpcLimits:
-    """The configured limits of the gRPC server ([limits]); defaults are the constants above."""
-
-    concurrent_rpcs_max: int = GRPC_CONCURRENT_RPCS_MAX
-    message_bytes_max: int = GRPC_MESSAGE_BYTES_MAX
-
-    def __post_init__(self) -> None:
-        if min(self.concurrent_rpcs_max, self.message_bytes_max) < 1:
-            raise ValueError("concurrent_rpcs_max and message_bytes_max must be >= 1")

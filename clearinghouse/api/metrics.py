@@ -60,7 +60,7 @@ from prometheus_client.registry import Collector
 from clearinghouse.billing.overdue import OverdueBook
 from clearinghouse.chain.health import DepositHealth, HealthState
 from clearinghouse.ledger import CommitterStats
-from clearinghouse.pm.ev import EV_DENOMINATOR
+from clearinghouse.domain.ev import EV_DENOMINATOR
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.calls import PaymentResult
 from clearinghouse.signer.tickets import TicketBatch

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearinghouse.api.errors import BadRequest
-from clearinghouse.api.limits import JSON_DEPTH_MAX, TEXT_FIELD_LENGTH_MAX
+from clearinghouse.api.limits import TEXT_FIELD_LENGTH_MAX
+from clearinghouse.domain.limits import JSON_DEPTH_MAX
 from clearinghouse.signer.billing import MaxPrice
 from clearinghouse.signer.calls import PaymentCall, PaymentResult
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from clearinghouse.api.errors import BadRequest, HeadersTooLarge
-from clearinghouse.api.limits import REQUEST_HEADER_BYTES_MAX, USAGE_SUBJECT_LENGTH_MAX
+from clearinghouse.api.limits import USAGE_SUBJECT_LENGTH_MAX
+from clearinghouse.domain.limits import REQUEST_HEADER_BYTES_MAX
 
 USAGE_SUBJECT_HEADER = "livepeer-usage-subject"
 

@@ -41,9 +41,13 @@ from typing import Any
 
 import uvicorn
 
-from clearinghouse.api.connection import CLIENT_GONE_SCOPE_KEY, GuardedHttpToolsProtocol, guarded_protocol
-from clearinghouse.api.limits import HttpLimits
+from clearinghouse.api.connection import (
+    CLIENT_GONE_SCOPE_KEY,
+    GuardedHttpToolsProtocol,
+    guarded_protocol,
+)
 from clearinghouse.api.limits import SERVER_START_TIMEOUT_S, SERVER_STOP_TIMEOUT_S
+from clearinghouse.domain.limits import HttpLimits
 
 __all__ = ["CLIENT_GONE_SCOPE_KEY", "GuardedHttpToolsProtocol", "guarded_protocol", "run_server", "serving"]
 

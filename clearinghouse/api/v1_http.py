@@ -33,20 +33,24 @@ from urllib.parse import parse_qsl
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-
 from starlette.requests import Request
 
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
-from clearinghouse.api.errors import INTERNAL_ERROR_MESSAGE, BadRequest, Reason, V1Answer, v1_answer
-from clearinghouse.api.gateway_service import GatewayService
 from clearinghouse.api.bodies import ClientGone, Scope, decoded, read_body
 from clearinghouse.api.caller import CallerCheck
+from clearinghouse.api.errors import (
+    INTERNAL_ERROR_MESSAGE,
+    BadRequest,
+    Reason,
+    V1Answer,
+    v1_answer,
+)
 from clearinghouse.api.http import Response
-from clearinghouse.api.mounted import Endpoint
-from clearinghouse.api.pools import pools_of
 from clearinghouse.api.metrics import Metrics
+from clearinghouse.api.mounted import Endpoint
 from clearinghouse.api.openapi import openapi_document
 from clearinghouse.api.payloads import check_json_depth
+from clearinghouse.api.pools import pools_of
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.api.v1_messages import (
@@ -62,6 +66,7 @@ from clearinghouse.api.v1_messages import (
 from clearinghouse.logs import current_request_id, start_request
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.calls import Caller
+from clearinghouse.signer.gateway_service import GatewayService
 
 LOG = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError, Message
 
 from clearinghouse.api.errors import BadRequest
 from clearinghouse.api.limits import REQUEST_ID_CHARS_MAX
-from clearinghouse.api.gateway_service import DepositInfo, SignerInfo, UsageGroups
+from clearinghouse.signer.gateway_service import DepositInfo, SignerInfo, UsageGroups
 from clearinghouse.api.payloads import check_text_field
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.ledger.usage import GatewayUsage
@@ -47,7 +47,7 @@ def payment_message(result: PaymentResult, call: PaymentCall) -> pb.GeneratePaym
     face value, win probability and ticket count; the balance from the new state; the fee from
     the state balance rule of spec 02, new balance = previous + EV - fee (a new session starts
     at 0). A replayed answer gives the same figures as the call it repeats."""
-    from clearinghouse.pm.ev import ticket_ev
+    from clearinghouse.domain.ev import ticket_ev
     from clearinghouse.proto import lp_rpc_pb2
     from clearinghouse.signer.state import decode_state
 

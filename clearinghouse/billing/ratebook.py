@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from clearinghouse import ledger
+from clearinghouse.errors import LedgerError
 from clearinghouse.billing.limits import (
     MANUAL_MAX_AGE_S_DEFAULT,
     RATE_REFRESH_S_DEFAULT,
@@ -86,7 +87,7 @@ class RateBook:
             snapshot_id, why = self._chainlink_rate()
             if snapshot_id is None:
                 snapshot_id, why = self._manual_rate(why)
-        except ledger.LedgerError as exc:
+        except LedgerError as exc:
             LOG.warning("rate lookup failed: %s", exc)
             return False
         if why != self._why_unpriced:

@@ -29,6 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from clearinghouse import ledger
+from clearinghouse.domain.chain_events import Redemption
 from clearinghouse.ledger.reconciliation_reads import (
     BernoulliSums,
     ReconciliationReads,
@@ -106,7 +107,7 @@ class ReconciliationReport:
     open_tickets: int
     band: ExpectationBand
     unmatched_total: int
-    unmatched: tuple[ledger.Redemption, ...]
+    unmatched: tuple[Redemption, ...]
     status: ReconciliationStatus
 
 
@@ -227,7 +228,7 @@ def _optional(value: Fraction | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _redemption_document(redemption: ledger.Redemption) -> dict[str, Any]:
+def _redemption_document(redemption: Redemption) -> dict[str, Any]:
     return {
         "event_id": redemption.event_id, "ticket_hash": "0x" + redemption.ticket_hash.hex(),
         "recipient": "0x" + redemption.recipient.hex(), "face_value_wei": str(redemption.face_value),

@@ -46,7 +46,8 @@ from clearinghouse.billing.overdue import Alert, OverdueBook
 from clearinghouse.ledger import billing_cycles as runs
 from clearinghouse.ledger.billing_cycles import BillingCycle, BillingRun, Delivery, DeliveryOutcome, RunStatus
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import LedgerConflict, LedgerError
+from clearinghouse.ledger.errors import LedgerConflict
+from clearinghouse.errors import LedgerError
 from clearinghouse.ledger.invoices import InvoiceStatus, list_invoices
 from clearinghouse.chain.view import BackgroundThread
 

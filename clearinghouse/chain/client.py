@@ -41,20 +41,27 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Excep
 from web3.types import BlockIdentifier, FilterParams, LogReceipt
 
 from clearinghouse.chain.artifacts import bind
-from clearinghouse.chain.errors import ChainUnavailable, ContractMismatch, ImplausibleChainData
+from clearinghouse.chain.errors import (
+    ChainUnavailable,
+    ContractMismatch,
+    ImplausibleChainData,
+)
 from clearinghouse.chain.limits import (
     BLOCK_NUMBER_MAX,
     HEAD_ADVANCE_BLOCKS_PER_S_MAX,
     HEAD_ADVANCE_SLACK_BLOCKS,
     HEAD_REGRESSION_BLOCKS_MAX,
+    LOGS_BLOCKS_MAX,
+    RPC_REQUEST_TIMEOUT_S,
     TICKET_VALIDITY_ROUNDS_MAX,
     UINT256_MAX,
     WEI_SUPPLY_MAX,
 )
 from clearinghouse.chain.redact import RpcSecrets, hide_in_library_logs, redact_rpc_url
 from clearinghouse.chain.rounds import RoundBlockHashes
-from clearinghouse.signer.decision import ChainView
-from clearinghouse.chain.limits import LOGS_BLOCKS_MAX, RPC_REQUEST_TIMEOUT_S
+from clearinghouse.domain.chain_events import BlockRef
+from clearinghouse.domain.chain_view import ChainView
+from clearinghouse.domain.money import ADDRESS_BYTES, HASH_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +73,6 @@ ROUNDS_MANAGER = "RoundsManager"
 BONDING_MANAGER = "BondingManager"
 
 
-ADDRESS_BYTES = 20
-HASH_BYTES = 32
 
 
 Topic = bytes | list[bytes] | None
@@ -91,14 +96,6 @@ class SenderInfo:
     withdraw_round: int
     reserve_wei: int
     reserve_claimed_in_current_round_wei: int
-
-
-@dataclass(frozen=True, slots=True)
-class BlockRef:
-    """A block by number and header hash (the chain watcher's cursor and checkpoints)."""
-
-    number: int
-    hash: bytes
 
 
 @dataclass(frozen=True, slots=True)

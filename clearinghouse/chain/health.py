@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
-from clearinghouse.signer.decision import ChainView
 from clearinghouse.chain.limits import (
     DEPOSIT_FACE_VALUE_MULTIPLE_WARN_DEFAULT,
     GAS_BALANCE_WARN_WEI_DEFAULT,
-    RUNWAY_SHOWN_MAX_S,
     RUNWAY_WARN_S_DEFAULT,
     WATCHER_LAG_WARN_S_DEFAULT,
 )
+from clearinghouse.domain.chain_view import ChainView
 
 
 class HealthState(StrEnum):

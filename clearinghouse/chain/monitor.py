@@ -42,6 +42,7 @@ from fractions import Fraction
 from typing import Protocol
 
 from clearinghouse import ledger
+from clearinghouse.alerts import post_alert
 from clearinghouse.chain.client import ChainClient, checksum_address
 from clearinghouse.chain.health import (
     NO_EXPOSURE,
@@ -56,16 +57,20 @@ from clearinghouse.chain.health import (
     WatcherLag,
     assess,
 )
-from clearinghouse.chain.limits import BURN_SPAN_MIN_S, BURN_WINDOW_S_DEFAULT
+from clearinghouse.chain.limits import (
+    BURN_SAMPLES_MAX,
+    BURN_SPAN_MIN_S,
+    BURN_WINDOW_S_DEFAULT,
+    ORCHESTRATORS_CHECKED_MAX,
+)
 from clearinghouse.chain.view import LiveChainView
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
-from clearinghouse.ledger.hourly_usage import ev_signed_since
-from clearinghouse.ledger import Database
-from clearinghouse.signer.decision import ChainView
-from clearinghouse.domain.refusals import Refusal, SigningRefused
-from clearinghouse.chain.limits import BURN_SAMPLES_MAX, ORCHESTRATORS_CHECKED_MAX
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.domain.limits import ALERT_WEBHOOK_TIMEOUT_S
-from clearinghouse.alerts import post_alert
+from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.errors import LedgerError
+from clearinghouse.ledger import Database
+from clearinghouse.ledger.hourly_usage import ev_signed_since
 
 LOG = logging.getLogger("clearinghouse.health")
 
@@ -316,7 +321,7 @@ class DepositMonitor:
         try:
             ledger.record_deposit_sample(db, datetime.now(UTC), position.block, position.deposit_wei,
                                          position.reserve_wei)
-        except ledger.LedgerError as exc:  # the message names no password (the ledger masks it)
+        except LedgerError as exc:  # the message names no password (the ledger masks it)
             LOG.warning("deposit sample at block %d not recorded: %s", position.block, exc)
 
     def _burn_rate(self, snapshot: DepositSnapshot) -> BurnRate:

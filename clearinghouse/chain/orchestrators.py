@@ -25,17 +25,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Protocol
 
-from clearinghouse.chain.client import ADDRESS_BYTES
 from clearinghouse.chain.errors import ChainError
-from clearinghouse.signer.decision import RecipientStatus, RecipientVerdict
 from clearinghouse.chain.limits import (
     ACTIVE_CACHE_ENTRIES_MAX,
-    ACTIVE_CHECK_RPC_TIMEOUT_S,
     ACTIVE_CHECK_WAIT_S,
-    LOOKUPS_PENDING_MAX,
     LOOKUP_THREADS_MAX,
+    LOOKUPS_PENDING_MAX,
     RETRY_AFTER_FAILURE_S,
 )
+from clearinghouse.domain.chain_view import RecipientStatus, RecipientVerdict
+from clearinghouse.domain.money import ADDRESS_BYTES
 
 
 class ActiveTranscoderSource(Protocol):

@@ -44,7 +44,7 @@ from clearinghouse.chain.funding import (
 from clearinghouse.chain.health import DepositHealth, HealthReason, HealthState
 from clearinghouse.chain.replenish_policy import ReplenishMode, ReplenishPolicy, deposit_target_wei
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import LedgerError
+from clearinghouse.errors import LedgerError
 from clearinghouse.ledger.funding_actions import (
     FundingMode,
     FundingRecord,

@@ -44,22 +44,41 @@ from eth_utils.abi import event_abi_to_log_topic
 
 from clearinghouse import ledger, pm
 from clearinghouse.chain.artifacts import load_artifact
-from clearinghouse.chain.client import HASH_BYTES, IMPLAUSIBLE, Address, ChainClient, RawLog, checksum_address
-from clearinghouse.chain.limits import LOGS_BLOCKS_MAX
-from clearinghouse.chain.redact import shortened
-from clearinghouse.chain.errors import ChainError, ContractMismatch, ImplausibleChainData
+from clearinghouse.chain.client import (
+    IMPLAUSIBLE,
+    Address,
+    ChainClient,
+    RawLog,
+    checksum_address,
+)
+from clearinghouse.chain.errors import (
+    ChainError,
+    ContractMismatch,
+    ImplausibleChainData,
+)
 from clearinghouse.chain.limits import (
     BATCH_BLOCKS_DEFAULT,
     CONFIRMATIONS_DEFAULT,
     CONFIRMATIONS_MAX,
+    LOGS_BLOCKS_MAX,
     WATCH_POLL_S_DEFAULT,
     WEI_SUPPLY_MAX,
 )
+from clearinghouse.chain.redact import shortened
 from clearinghouse.chain.view import BackgroundThread, backoff_s
+from clearinghouse.domain.chain_events import (
+    BlockRef,
+    ChainCursor,
+    ChainEvent,
+    ChainEventKind,
+    Redemption,
+)
+from clearinghouse.domain.money import HASH_BYTES
+from clearinghouse.errors import LedgerError
 
 logger = logging.getLogger(__name__)
 
-Kind = ledger.ChainEventKind
+Kind = ChainEventKind
 
 BROKER_KINDS = (
     Kind.DEPOSIT_FUNDED,
@@ -228,7 +247,7 @@ class ChainWatcher:
             self._db,
             self.cursor_name,
             self._events(first, last),
-            upto=ledger.BlockRef(upto.number, upto.hash),
+            upto=upto,
             previous=None if cursor is None else cursor.ref,
         )
         for redemption in batch.redemptions:
@@ -236,13 +255,13 @@ class ChainWatcher:
                 _log_unmatched(redemption)
         return self._succeeded(PollResult(head.number, last, batch.inserted, undone, caught_up=last == safe))
 
-    def _undo_reorg_under(self, cursor: ledger.ChainCursor) -> tuple[int, ledger.ChainCursor | None]:
+    def _undo_reorg_under(self, cursor: ChainCursor) -> tuple[int, ChainCursor | None]:
         """When the cursor's block left the chain, rewind to the newest checkpoint still on it
         (or to nothing). Returns the events undone and the cursor now stored."""
         now_there = self._client.block_ref(cursor.block_number)
         if now_there.hash == cursor.block_hash:
             return 0, cursor
-        fork: ledger.BlockRef | None = None
+        fork: BlockRef | None = None
         for checkpoint in ledger.checkpoints(self._db, self.cursor_name):
             if checkpoint.number < cursor.block_number and self._on_chain(checkpoint):
                 fork = checkpoint
@@ -258,10 +277,10 @@ class ChainWatcher:
         )
         return undone, ledger.chain_cursor(self._db, self.cursor_name)
 
-    def _on_chain(self, checkpoint: ledger.BlockRef) -> bool:
+    def _on_chain(self, checkpoint: BlockRef) -> bool:
         return self._client.block_ref(checkpoint.number).hash == checkpoint.hash
 
-    def _events(self, first: int, last: int) -> list[ledger.ChainEvent]:
+    def _events(self, first: int, last: int) -> list[ChainEvent]:
         addresses = self._client.contract_addresses()
         sender_topic = bytes(HASH_BYTES - len(self._sender_bytes)) + self._sender_bytes
         broker_logs = self._client.logs(
@@ -278,7 +297,7 @@ class ChainWatcher:
             *(self._decoded(self._round_events, log) for log in round_logs),
         ]
 
-    def _decoded(self, abis: dict[bytes, EventAbi], log: RawLog) -> ledger.ChainEvent:
+    def _decoded(self, abis: dict[bytes, EventAbi], log: RawLog) -> ChainEvent:
         abi = abis.get(log.topics[0]) if log.topics else None
         if abi is None or len(log.topics) != 1 + len(abi.topics):
             raise ContractMismatch(f"log {log.log_index} of block {log.block_number} is not an event we asked for")
@@ -297,7 +316,7 @@ class ChainWatcher:
             )
         if abi.kind is Kind.WINNING_TICKET_REDEEMED:
             fields["ticket_hash"] = self._ticket_hash(fields)
-        return ledger.ChainEvent(
+        return ChainEvent(
             kind=abi.kind,
             block_number=log.block_number,
             block_hash=log.block_hash,
@@ -376,7 +395,7 @@ class ChainWatcher:
                 return self.poll_s
             self._set_state(WatcherState.RUNNING)
             result = self.poll_once()
-        except (ChainError, ledger.LedgerError) as exc:
+        except (ChainError, LedgerError) as exc:
             failures = self._failed(exc)
             wait_s = backoff_s(failures, self.poll_s)
             log = logger.warning if failures == 1 else logger.debug
@@ -411,7 +430,7 @@ class ChainWatcher:
                 self._last_error = error
 
 
-def _log_unmatched(redemption: ledger.Redemption) -> None:
+def _log_unmatched(redemption: Redemption) -> None:
     logger.error(
         "redeemed ticket 0x%s has no signing record: key leak or lost record "
         "(block %d, transaction 0x%s, recipient 0x%s, face value %d wei, paid %d wei)",

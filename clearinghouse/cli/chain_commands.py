@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from clearinghouse import ledger
+from clearinghouse.errors import LedgerError
 from clearinghouse.cli.health import keystore_address
 from clearinghouse.cli.options import (
     config_option,
@@ -138,7 +139,7 @@ def _poll(watcher: ChainWatcher) -> PollResult:
     while True:
         try:
             return watcher.poll_once()
-        except (ChainError, ledger.LedgerError) as exc:
+        except (ChainError, LedgerError) as exc:
             failures += 1
             if failures == SYNC_ATTEMPTS_MAX:
                 raise click.ClickException(f"chain sync failed after {failures} attempts: {exc}") from exc

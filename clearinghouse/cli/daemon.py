@@ -19,6 +19,7 @@ from clearinghouse import ledger, pm
 from clearinghouse.cli import transports
 from clearinghouse.cli.autopilot import start_autopilot
 from clearinghouse.cli.event_relay import start_event_relay
+from clearinghouse.cli.limits import HOLD_POLL_S
 from clearinghouse.cli.options import (
     config_option,
     daemon_flags,
@@ -29,9 +30,10 @@ from clearinghouse.cli.options import (
 )
 from clearinghouse.cli.transports import ChainSources
 from clearinghouse.config import Settings
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.errors import LedgerError
 from clearinghouse.logs import configure_logging
 from clearinghouse.signer.decision import PaymentPolicy
-from clearinghouse.cli.limits import HOLD_POLL_S
 
 if TYPE_CHECKING:
     from clearinghouse.api.discovery import DiscoveryBook
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
     from clearinghouse.chain.anvil import Anvil
     from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.monitor import DepositMonitor
-    from clearinghouse.chain.watcher import ChainWatcher
     from clearinghouse.chain.orchestrators import ActiveOrchestrators
+    from clearinghouse.chain.watcher import ChainWatcher
     from clearinghouse.identity.service import IdentityService
 
 LOG = logging.getLogger("clearinghouse.daemon")
@@ -177,8 +179,8 @@ def _active_orchestrators(config: Settings, stack: ExitStack) -> ActiveOrchestra
     if live is None:
         return None
     from clearinghouse.chain.client import ChainClient
-    from clearinghouse.chain.orchestrators import ActiveOrchestrators
     from clearinghouse.chain.limits import ACTIVE_CHECK_RPC_TIMEOUT_S
+    from clearinghouse.chain.orchestrators import ActiveOrchestrators
 
     active = ActiveOrchestrators(ChainClient(live.rpc_url, live.controller, timeout_s=ACTIVE_CHECK_RPC_TIMEOUT_S))
     stack.callback(active.close)
@@ -261,11 +263,10 @@ def _chain_view(config: Settings, db: ledger.Database, sender: bytes) -> Iterato
         yield ChainSources(view=lambda: static, health_document=None, health=None, static=static,
                            ticket_broker=lambda: broker)
         return
-    from clearinghouse.chain.monitor import health_document
-    from clearinghouse.chain.redact import redact_rpc_url
-
     from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.errors import ChainError
+    from clearinghouse.chain.monitor import health_document
+    from clearinghouse.chain.redact import redact_rpc_url
     from clearinghouse.chain.watcher import ChainWatcher
 
     live = config.live_chain
@@ -310,7 +311,12 @@ def deposit_monitor(
     and it records the deposit samples the dashboard charts (a one-off read records none)."""
     from clearinghouse.chain.client import ChainClient
     from clearinghouse.chain.errors import ChainError
-    from clearinghouse.chain.monitor import DepositMonitor, HealthAlerts, LedgerAndChainSources, watcher_lag
+    from clearinghouse.chain.monitor import (
+        DepositMonitor,
+        HealthAlerts,
+        LedgerAndChainSources,
+        watcher_lag,
+    )
 
     live = config.live_chain
     if live is None:
@@ -326,7 +332,7 @@ def deposit_monitor(
         refresh_s=live.refresh_s,
         stale_after_s=live.stale_after_s,
         burn_window_s=health.burn_window_s,
-        retry_on=(ChainError, ledger.LedgerError),
+        retry_on=(ChainError, LedgerError),
         sample_db=None if watcher is None else db,
     )
 
@@ -397,7 +403,11 @@ def _provision_config(config_path: Path, anvil: Anvil, grpc_port: int) -> dict[s
     wins over a CLEARINGHOUSE_RPC_URL left in the environment."""
     from eth_account import Account
 
-    from clearinghouse.chain.devnet import deploy_devnet, fund_sender, point_config_at_devnet
+    from clearinghouse.chain.devnet import (
+        deploy_devnet,
+        fund_sender,
+        point_config_at_devnet,
+    )
 
     chain = deploy_devnet(anvil.rpc_url)
     point_config_at_devnet(config_path, chain, grpc_port=grpc_port)
@@ -442,7 +452,7 @@ def _serve_devnet(config: Settings, rpc_url: str, grpc_port: int) -> None:
     gateway = next((g for g in ledger.list_gateways(db) if g.name == DEVNET_GATEWAY_NAME), None)
     if gateway is None:
         gateway = ledger.create_gateway(db, DEVNET_GATEWAY_NAME)
-        ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT,
+        ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT,
                                  credit_limit_wei=DEVNET_CREDIT_LIMIT_WEI, actor="devnet", reason="devnet gateway")
     key_text, _ = issue_api_key(db, gateway.id, config.api_key_pepper())
     db.dispose()

@@ -11,11 +11,11 @@ import click
 from eth_account import Account
 
 from clearinghouse import pm
-from clearinghouse.cli.options import emit, json_option, translated
-from clearinghouse.errors import ClearinghouseError
-from clearinghouse.domain.limits import TICKETS_PER_BATCH_MAX
-from clearinghouse.pm.ev import ticket_ev
 from clearinghouse.cli.limits import DEMO_TICKETS_MAX
+from clearinghouse.cli.options import emit, json_option, translated
+from clearinghouse.domain.ev import ticket_ev
+from clearinghouse.domain.limits import TICKETS_PER_BATCH_MAX
+from clearinghouse.errors import ClearinghouseError
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from clearinghouse import ledger
+from clearinghouse.domain.credit import CreditMode, CreditPolicy, QuotaPeriod
+from clearinghouse.domain.gateways import ApiKey, GatewayStatus
 from clearinghouse.cli.options import (
     actor,
     actor_option,
@@ -178,13 +180,13 @@ def gateway_keys(gateway_id: int, config_path: Path, database_url_value: str | N
     emit(as_json, [_key_document(k) for k in keys], _key_table(keys) or ["no API keys"])
 
 
-def _key_document(key: ledger.ApiKey) -> dict[str, object]:
+def _key_document(key: ApiKey) -> dict[str, object]:
     return {"id": key.id, "gateway_id": key.gateway_id, "prefix": key.prefix, "subject": key.usage_subject,
             "created_at": key.created_at.isoformat(), "revoked": key.revoked_at is not None,
             "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat()}
 
 
-def _key_table(keys: tuple[ledger.ApiKey, ...]) -> list[str]:
+def _key_table(keys: tuple[ApiKey, ...]) -> list[str]:
     if not keys:
         return []
     columns = (Column("id", numeric=True), Column("prefix"), Column("subject"), Column("created"),
@@ -246,7 +248,7 @@ def gateway_disable(gateway_id: int, config_path: Path, database_url_value: str 
       clearinghouse gateway disable 3
       clearinghouse gateway disable 3 --json
     """
-    _set_status(config_path, database_url_value, gateway_id, ledger.GatewayStatus.DISABLED, as_json)
+    _set_status(config_path, database_url_value, gateway_id, GatewayStatus.DISABLED, as_json)
 
 
 @gateway.command("enable")
@@ -261,10 +263,10 @@ def gateway_enable(gateway_id: int, config_path: Path, database_url_value: str |
     Examples:
       clearinghouse gateway enable 3
     """
-    _set_status(config_path, database_url_value, gateway_id, ledger.GatewayStatus.ACTIVE, as_json)
+    _set_status(config_path, database_url_value, gateway_id, GatewayStatus.ACTIVE, as_json)
 
 
-def _set_status(config_path: Path, url: str | None, gateway_id: int, status: ledger.GatewayStatus,
+def _set_status(config_path: Path, url: str | None, gateway_id: int, status: GatewayStatus,
                 as_json: bool) -> None:
     with opened_ledger(database_url(config_path, url)) as db, translated():
         changed = ledger.set_gateway_status(db, gateway_id, status)
@@ -326,15 +328,15 @@ def gateway_adjust(gateway_id: int, amount: str, reason: str, actor_name: str | 
 class LimitChanges:
     """What an operator asked to change in a credit policy; None: keep the current value."""
 
-    mode: ledger.CreditMode | None
+    mode: CreditMode | None
     credit_limit_wei: int | None
     quota_wei: int | None
     no_quota: bool
-    quota_period: ledger.QuotaPeriod | None
+    quota_period: QuotaPeriod | None
     subject_quota_wei: int | None
     no_subject_quota: bool
 
-    def merged(self, current: ledger.CreditPolicy, actor_name: str, reason: str) -> ledger.CreditPolicy:
+    def merged(self, current: CreditPolicy, actor_name: str, reason: str) -> CreditPolicy:
         """These changes over ``current``. Raises UsageError for contradictions (a quota and
         --no-quota, a credit limit on a prepaid gateway)."""
         for value, cleared, name in ((self.quota_wei, self.no_quota, "quota"),
@@ -342,10 +344,10 @@ class LimitChanges:
             if value is not None and cleared:
                 raise click.UsageError(f"give --{name}-wei or --no-{name}, not both")
         mode = self.mode or current.mode
-        if mode is ledger.CreditMode.PREPAID and self.credit_limit_wei:
+        if mode is CreditMode.PREPAID and self.credit_limit_wei:
             raise click.UsageError("a prepaid gateway has no credit limit: add --mode credit")
         # A prepaid gateway has no credit, so moving to prepaid drops the limit it had.
-        kept_limit = 0 if mode is ledger.CreditMode.PREPAID else current.credit_limit_wei
+        kept_limit = 0 if mode is CreditMode.PREPAID else current.credit_limit_wei
         return replace(
             current, mode=mode, actor=actor_name, reason=reason,
             credit_limit_wei=kept_limit if self.credit_limit_wei is None else self.credit_limit_wei,
@@ -367,12 +369,12 @@ def _kept(given: int | None, current: int | None) -> int | None:
 
 @gateway.command("set-limits")
 @click.argument("gateway_id", type=int)
-@click.option("--mode", type=click.Choice([m.value for m in ledger.CreditMode]), default=None,
+@click.option("--mode", type=click.Choice([m.value for m in CreditMode]), default=None,
               help="prepaid: may spend what it paid; credit: may owe up to the credit limit.")
 @click.option("--credit-limit-wei", type=click.IntRange(min=0), default=None, help="What a credit gateway may owe.")
 @click.option("--quota-wei", type=wei, default=None, help="EV signed per period, at most.")
 @click.option("--no-quota", is_flag=True, help="Remove the quota.")
-@click.option("--quota-period", type=click.Choice([p.value for p in ledger.QuotaPeriod]), default=None,
+@click.option("--quota-period", type=click.Choice([p.value for p in QuotaPeriod]), default=None,
               help="The UTC calendar period the quotas count over.")
 @click.option("--subject-quota-wei", type=wei, default=None, help="EV signed per usage subject per period.")
 @click.option("--no-subject-quota", is_flag=True, help="Remove the per-subject quota.")
@@ -400,9 +402,9 @@ def gateway_set_limits(gateway_id: int, mode: str | None, credit_limit_wei: int 
       clearinghouse gateway set-limits 3 --no-quota --subject-quota-wei 10000000000000000 --reason "per user"
     """
     changes = LimitChanges(
-        mode=None if mode is None else ledger.CreditMode(mode), credit_limit_wei=credit_limit_wei,
+        mode=None if mode is None else CreditMode(mode), credit_limit_wei=credit_limit_wei,
         quota_wei=quota_wei, no_quota=no_quota,
-        quota_period=None if quota_period is None else ledger.QuotaPeriod(quota_period),
+        quota_period=None if quota_period is None else QuotaPeriod(quota_period),
         subject_quota_wei=subject_quota_wei, no_subject_quota=no_subject_quota,
     )
     if changes.empty():
@@ -412,10 +414,10 @@ def gateway_set_limits(gateway_id: int, mode: str | None, credit_limit_wei: int 
 
 @gateway.command("set-credit", hidden=True)
 @click.argument("gateway_id", type=int)
-@click.option("--mode", type=click.Choice([m.value for m in ledger.CreditMode]), required=True)
+@click.option("--mode", type=click.Choice([m.value for m in CreditMode]), required=True)
 @click.option("--credit-limit-wei", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--quota-wei", type=wei, default=None)
-@click.option("--quota-period", type=click.Choice([p.value for p in ledger.QuotaPeriod]), default="month",
+@click.option("--quota-period", type=click.Choice([p.value for p in QuotaPeriod]), default="month",
               show_default=True)
 @click.option("--subject-quota-wei", type=wei, default=None)
 @reason_option
@@ -435,8 +437,8 @@ def gateway_set_credit(gateway_id: int, mode: str, credit_limit_wei: int, quota_
     click.echo("set-credit is deprecated: use `clearinghouse gateway set-limits`", err=True)
     # The old command replaced everything: every option is explicit, so nothing is merged.
     changes = LimitChanges(
-        mode=ledger.CreditMode(mode), credit_limit_wei=credit_limit_wei, quota_wei=quota_wei,
-        no_quota=quota_wei is None, quota_period=ledger.QuotaPeriod(quota_period),
+        mode=CreditMode(mode), credit_limit_wei=credit_limit_wei, quota_wei=quota_wei,
+        no_quota=quota_wei is None, quota_period=QuotaPeriod(quota_period),
         subject_quota_wei=subject_quota_wei, no_subject_quota=subject_quota_wei is None,
     )
     _set_limits(config_path, database_url_value, gateway_id, changes, reason, actor_name, as_json)
@@ -453,14 +455,14 @@ def _set_limits(config_path: Path, url: str | None, gateway_id: int, changes: Li
                    in zip(_policy_fields(before), _policy_fields(after), strict=True)])])
 
 
-def _policy_document(policy: ledger.CreditPolicy) -> dict[str, object]:
+def _policy_document(policy: CreditPolicy) -> dict[str, object]:
     return {"mode": policy.mode.value, "credit_limit_wei": policy.credit_limit_wei, "quota_wei": policy.quota_wei,
             "quota_period": policy.quota_period.value, "subject_quota_wei": policy.subject_quota_wei,
             "actor": policy.actor, "reason": policy.reason,
             "changed_at": None if policy.changed_at is None else policy.changed_at.isoformat()}
 
 
-def _policy_fields(policy: ledger.CreditPolicy) -> list[tuple[str, object]]:
+def _policy_fields(policy: CreditPolicy) -> list[tuple[str, object]]:
     return [("  mode", policy.mode.value), ("  credit limit wei", policy.credit_limit_wei),
             ("  quota wei", policy.quota_wei or "none"), ("  quota period", policy.quota_period.value),
             ("  subject quota wei", policy.subject_quota_wei or "none")]

@@ -19,7 +19,7 @@ import click
 import tomlkit
 
 from clearinghouse import keystore
-from clearinghouse.api.limits import PEPPER_BYTES_MIN
+from clearinghouse.domain.limits import PEPPER_BYTES_MIN
 from clearinghouse.cli.options import emit, translated
 from clearinghouse.config import (
     ADMIN_TOKEN_BYTES_MIN,

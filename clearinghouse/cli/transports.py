@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from clearinghouse import ledger
+from clearinghouse.domain.gateways import GatewayStatus
 from clearinghouse.cli.options import translated
 from clearinghouse.config import CHAIN_ID_DEFAULT, ConfigError, Settings
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 
 if TYPE_CHECKING:
     from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, WebhookAuthorizer
     from clearinghouse.api.discovery import DiscoveryBook
-    from clearinghouse.api.gateway_service import GatewayService
+    from clearinghouse.signer.gateway_service import GatewayService
     from clearinghouse.api.grpc_server import GrpcServer
     from clearinghouse.api.metrics import Metrics
     from clearinghouse.api.pools import Pools
@@ -98,7 +99,7 @@ def _authorization(
             return ApiKeyAuthenticator(db, config.api_key_pepper(), tokens=tokens), None
     with translated():
         gateway = ledger.get_gateway(db, config.webhook.gateway_id)
-    if gateway.status is not ledger.GatewayStatus.ACTIVE:
+    if gateway.status is not GatewayStatus.ACTIVE:
         raise click.ClickException(f"webhook.gateway_id {gateway.id} ({gateway.name!r}) is {gateway.status.value}")
     webhook = WebhookConfig(url=config.webhook.url, gateway_id=gateway.id, headers=config.webhook.headers)
     return None, WebhookAuthorizer(webhook)
@@ -122,7 +123,7 @@ def gateway_service(
     config: Settings, db: ledger.Database, signers: tuple[PaymentService, TicketService], chain: ChainSources
 ) -> GatewayService:
     """The clearinghouse.v1 operations over the daemon's signers, ledger and chain view."""
-    from clearinghouse.api.gateway_service import GatewayService
+    from clearinghouse.signer.gateway_service import GatewayService
 
     chain_id = CHAIN_ID_DEFAULT if config.grpc is None else config.grpc.chain_id
     return GatewayService(*signers, db, chain_id=chain_id, ticket_broker=chain.ticket_broker,

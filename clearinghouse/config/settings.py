@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearinghouse.ledger.limits import SIGNING_BATCH_MAX, SIGNING_QUEUE_MAX
-from clearinghouse.api.limits import (
-    PEPPER_BYTES_MIN,
+from clearinghouse.domain.limits import (
     CONNECTIONS_MAX,
     GRPC_CONCURRENT_RPCS_MAX,
     GRPC_MESSAGE_BYTES_MAX,
+    GrpcLimits,
+    HttpLimits,
     JSON_DEPTH_MAX,
     KEEP_ALIVE_S,
+    PEPPER_BYTES_MIN,
     REQUEST_BODY_BYTES_MAX,
     REQUEST_BODY_TIMEOUT_S,
     REQUEST_HEADER_BYTES_MAX,
     REQUEST_HEADER_TIMEOUT_S,
-    GrpcLimits,
-    HttpLimits,
 )
 from clearinghouse.billing.limits import (
     HEARTBEAT_S_DEFAULT,
@@ -40,7 +40,8 @@ from clearinghouse.chain.limits import CONFIRMATIONS_DEFAULT, WATCH_POLL_S_DEFAU
 from clearinghouse.chain.limits import BURN_WINDOW_S_DEFAULT
 from clearinghouse.config.errors import ConfigError
 from clearinghouse.config.secret_files import bearer_token, read_secret, refuse_readable_by_others
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S, SESSION_IDLE_S, SESSIONS_PER_GATEWAY_MAX
 
@@ -216,7 +217,7 @@ class OidcSettings:
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
     """[limits]: what one caller may make the daemon do (defaults: the named constants of
-    api/limits.py, signer/limits.py, signer/service.py and ledger/limits.py, each with its
+    clearinghouse/limits.py, signer/limits.py, signer/service.py and ledger/limits.py, each with its
     reason there)."""
 
     request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX

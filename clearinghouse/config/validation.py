@@ -49,7 +49,8 @@ from clearinghouse.config.settings import (
 )
 from clearinghouse.chain.limits import CHAIN_REFRESH_S_DEFAULT, CHAIN_STALE_AFTER_S_DEFAULT
 from clearinghouse.logs import LOG_FORMATS
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S_MAX
 
 

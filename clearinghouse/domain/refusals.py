@@ -73,7 +73,7 @@ class Refusal(StrEnum):
     """The batch's total EV is above the configured maximum total EV (spec 01)."""
 
     NONCES_EXHAUSTED = "nonces_exhausted"
-    """The batch would pass nonce 600 (SENDER_NONCE_MAX, the orchestrators' cap) for this
+    """The batch would pass nonce 600 (NONCES_PER_RECIPIENT_RAND_HASH_MAX, the orchestrators' cap) for this
     recipientRandHash: refresh the params (480)."""
 
     SESSIONS_EXHAUSTED = "sessions_exhausted"

@@ -32,11 +32,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from clearinghouse.alerts import post_alert
+from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.errors import LedgerError
 from clearinghouse.events.cloudevents import to_cloudevent
+from clearinghouse.events.limits import (
+    CURSOR_SAVE_S,
+    HOUSEKEEPING_S,
+    OUTBOX_FULL_RETRY_AFTER_S,
+    PRUNE_EVERY_S,
+    PRUNE_PASSES_MAX,
+    RETRY_BACKOFF_MAX_S,
+    RETRY_BACKOFF_MIN_S,
+    SINK_STOP_TIMEOUT_S,
+)
 from clearinghouse.events.refusals import RefusalSampler
 from clearinghouse.events.sinks import Sink, SinkError
-from clearinghouse.domain.refusals import Refusal, SigningRefused
-from clearinghouse.ledger import ChainWriterLock, Database, LedgerError
+from clearinghouse.ledger import ChainWriterLock, Database
+from clearinghouse.ledger.limits import PRUNE_ROWS_MAX
 from clearinghouse.ledger.outbox import (
     Backlog,
     Position,
@@ -48,18 +61,6 @@ from clearinghouse.ledger.outbox import (
     sink_lock_key,
     write_refusal_events,
 )
-from clearinghouse.ledger.limits import PRUNE_ROWS_MAX
-from clearinghouse.events.limits import (
-    CURSOR_SAVE_S,
-    HOUSEKEEPING_S,
-    OUTBOX_FULL_RETRY_AFTER_S,
-    PRUNE_EVERY_S,
-    PRUNE_PASSES_MAX,
-    RETRY_BACKOFF_MAX_S,
-    RETRY_BACKOFF_MIN_S,
-    SINK_STOP_TIMEOUT_S,
-)
-from clearinghouse.alerts import post_alert
 
 LOG = logging.getLogger(__name__)
 

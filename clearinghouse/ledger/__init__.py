@@ -2,8 +2,9 @@
 
 Owns the database (engine, models, Alembic migrations) and the small typed repository
 functions the signing and billing services call. ORM objects never leave this package:
-every function takes and returns the frozen dataclasses of ``values.py``, and raises only the
-exceptions of ``errors.py``.
+every function takes and returns frozen dataclasses (the domain's values of
+``clearinghouse.domain``, the ledger's own rows of ``values.py``), and raises only the exceptions
+of ``errors.py`` (and ``InvalidLedgerInput``, which the domain's values raise too).
 
 Modules: ``engine`` (URLs, SQLite PRAGMAs, BEGIN IMMEDIATE), ``schema`` (migrations and the
 schema check), ``gateways`` (tenants, API keys), ``sessions`` (lock a session, record a
@@ -89,15 +90,14 @@ if TYPE_CHECKING:
         DuplicateGatewayName,
         DuplicateTicket,
         IdempotencyConflict,
-        InvalidLedgerInput,
         InvariantViolation,
         LedgerConflict,
-        LedgerError,
         NotFound,
         SchemaNotCurrent,
         StaleSession,
         UnsupportedDatabase,
     )
+    from clearinghouse.errors import InvalidLedgerInput, LedgerError
     from clearinghouse.ledger.exposure import (
         OrchestratorExposure,
         OutstandingExposure,
@@ -144,40 +144,33 @@ if TYPE_CHECKING:
         signed_tickets,
     )
     from clearinghouse.ledger.values import (
-        WIN_PROB_DENOMINATOR,
         Account,
         AccountKind,
-        ApiKey,
         AppliedBatch,
-        AuthenticatedKey,
-        BillingType,
-        BlockRef,
-        ChainCursor,
-        ChainEvent,
-        ChainEventKind,
-        CreditMode,
-        CreditPolicy,
-        Gateway,
-        GatewayPayout,
-        GatewayStatus,
         KillSwitch,
         LedgerReport,
         LedgerTransaction,
         Posting,
-        QuotaPeriod,
         RecordedChainEvent,
         RecordOutcome,
         RecordResult,
-        Redemption,
-        SenderFlows,
-        SessionHead,
-        SignedTicket,
-        SigningCall,
         SigningRecord,
-        SpendSummary,
-        SubjectQuota,
         TransactionKind,
     )
+    from clearinghouse.domain.ev import WIN_PROB_DENOMINATOR
+    from clearinghouse.domain.gateways import ApiKey, AuthenticatedKey, Gateway, GatewayStatus
+    from clearinghouse.domain.sessions import BillingType, SessionHead
+    from clearinghouse.domain.chain_events import (
+        BlockRef,
+        ChainCursor,
+        ChainEvent,
+        ChainEventKind,
+        GatewayPayout,
+        Redemption,
+        SenderFlows,
+    )
+    from clearinghouse.domain.credit import CreditMode, CreditPolicy, QuotaPeriod, SpendSummary, SubjectQuota
+    from clearinghouse.domain.tickets import SignedTicket, SigningCall
 
 __all__ = [
     "DEPOSIT_SAMPLE_INTERVAL_S",

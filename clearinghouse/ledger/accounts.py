@@ -24,9 +24,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation, NotFound
+from clearinghouse.ledger.errors import InvariantViolation, NotFound
+from clearinghouse.ledger.exposure import exposure_mismatches
+from clearinghouse.ledger.hourly_usage import hourly_usage_mismatches
 from clearinghouse.ledger.models import (
     AccountRow,
     LedgerTransactionRow,
@@ -34,8 +37,7 @@ from clearinghouse.ledger.models import (
     SigningRecordRow,
     table,
 )
-from clearinghouse.ledger.exposure import exposure_mismatches
-from clearinghouse.ledger.hourly_usage import hourly_usage_mismatches
+from clearinghouse.ledger.repository_checks import check_audit
 from clearinghouse.ledger.spends import spend_mismatches
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import (
@@ -45,9 +47,7 @@ from clearinghouse.ledger.values import (
     LedgerTransaction,
     Posting,
     TransactionKind,
-    check_text,
 )
-from clearinghouse.ledger.repository_checks import check_audit
 
 _ACCOUNTS = table(AccountRow)
 _LOCK_ACCOUNTS = (

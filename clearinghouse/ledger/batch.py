@@ -43,14 +43,16 @@ from clearinghouse.ledger.first_calls import claim_first_call
 from clearinghouse.ledger.errors import (
     DuplicateTicket,
     IdempotencyConflict,
-    InvalidLedgerInput,
     InvariantViolation,
     LedgerConflict,
     StaleSession,
 )
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import KillSwitchRow, PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
 from clearinghouse.ledger.records import record_columns, record_value, session_value
-from clearinghouse.ledger.values import KillSwitch, RecordOutcome, RecordResult, SessionHead, SignedTicket, SigningCall, SigningRecord
+from clearinghouse.ledger.values import KillSwitch, RecordOutcome, RecordResult, SigningRecord
+from clearinghouse.domain.sessions import SessionHead
+from clearinghouse.domain.tickets import SignedTicket, SigningCall
 
 _SESSIONS = table(PaymentSessionRow)
 _RECORDS = table(SigningRecordRow)

@@ -35,10 +35,19 @@ from fractions import Fraction
 
 from sqlalchemy import BindParameter, Connection, bindparam, func, select
 
-from clearinghouse.ledger.accounts import account_value
-from clearinghouse.ledger.credit import check_funds, check_quota, default_policy, policy_value, wei_down, wei_up
+from clearinghouse.domain.credit import CreditPolicy, QuotaPeriod, period_days
 from clearinghouse.domain.refusals import SpendLimit, over_limit
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
+from clearinghouse.errors import InvalidLedgerInput
+from clearinghouse.ledger.accounts import account_value
+from clearinghouse.ledger.credit import (
+    check_funds,
+    check_quota,
+    default_policy,
+    policy_value,
+    wei_down,
+    wei_up,
+)
+from clearinghouse.ledger.errors import NotFound
 from clearinghouse.ledger.identity_rows import EndUserRow
 from clearinghouse.ledger.models import (
     AccountRow,
@@ -48,8 +57,7 @@ from clearinghouse.ledger.models import (
     SubjectQuotaRow,
     table,
 )
-from clearinghouse.ledger.values import period_days
-from clearinghouse.ledger.values import Account, AccountKind, CreditPolicy, QuotaPeriod
+from clearinghouse.ledger.values import Account, AccountKind
 
 _ACCOUNTS = table(AccountRow)
 _POLICIES = table(CreditPolicyRow)

@@ -24,17 +24,22 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clearinghouse.domain.fields import check_text
+from clearinghouse.domain.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import limits
-from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
-from clearinghouse.ledger.models import GatewayRow, table
 from clearinghouse.ledger.billing_rows import InvoiceRow
-from clearinghouse.ledger.settlement_models import BillingCycleRow, BillingRunRow, InvoiceDeliveryRow
-from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import check_text
+from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.errors import NotFound
 from clearinghouse.ledger.limits import GRACE_S_MAX, LENGTH_DAYS_MAX, OVERDUE_DAYS_MAX
+from clearinghouse.ledger.models import GatewayRow, table
 from clearinghouse.ledger.repository_checks import check_audit
-
+from clearinghouse.ledger.settlement_models import (
+    BillingCycleRow,
+    BillingRunRow,
+    InvoiceDeliveryRow,
+)
+from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 
 _CYCLES = table(BillingCycleRow)
 _RUNS = table(BillingRunRow)
@@ -167,7 +172,7 @@ def claim_run(
     db: Database, gateway_id: int, period_start: datetime, period_end: datetime, *, claimed_by: str, now: datetime
 ) -> BillingRun | None:
     """Claim the period for this caller; None when a run of it exists already (module docstring)."""
-    check_text("claimed_by", claimed_by, limits.ACTOR_LENGTH_MAX)
+    check_text("claimed_by", claimed_by, ACTOR_LENGTH_MAX)
     values = {"gateway_id": gateway_id, "period_start": period_start, "period_end": period_end,
               "status": RunStatus.CLAIMED.value, "delivery": Delivery.NONE.value, "claimed_by": claimed_by,
               "claimed_at": now}
@@ -193,7 +198,7 @@ def finish_run(
 ) -> BillingRun:
     """Record how the claimed run ``run_id`` ended: issued (with its invoice) or held (why)."""
     values: dict[str, Any] = {"status": status.value, "invoice_id": invoice_id, "delivery": delivery.value,
-                              "detail": None if detail is None else detail[:limits.REASON_LENGTH_MAX],
+                              "detail": None if detail is None else detail[:REASON_LENGTH_MAX],
                               "finished_at": now}
     with writing_connection(db) as connection:
         connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(values))
@@ -240,7 +245,7 @@ def finish_delivery_attempt(
     with writing_connection(db) as connection:
         connection.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == attempt_id).values(
             outcome=outcome.value, http_status=http_status,
-            detail=None if detail is None else detail[:limits.REASON_LENGTH_MAX]))
+            detail=None if detail is None else detail[:REASON_LENGTH_MAX]))
 
 
 def delivery_attempts(

@@ -23,7 +23,8 @@ from clearinghouse.domain.limits import MARKUP_BPS_MAX
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.billing_rows import BillingPlanRow, FxRateRow
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
+from clearinghouse.ledger.errors import LedgerConflict, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import table
 from clearinghouse.ledger.repository_checks import (
     check_audit,
@@ -33,7 +34,7 @@ from clearinghouse.ledger.repository_checks import (
     check_gateway,
 )
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import check_text
+from clearinghouse.domain.fields import check_text
 
 _PLANS = table(BillingPlanRow)
 _FX = table(FxRateRow)

@@ -13,15 +13,18 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
-from clearinghouse.domain.limits import PAYMENT_TERMS_DAYS_MAX, TAX_RATE_BPS_MAX
+from clearinghouse.domain.fields import check_text
+from clearinghouse.domain.limits import (
+    PAYMENT_TERMS_DAYS_MAX,
+    TAX_RATE_BPS_MAX,
+)
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.billing_rows import BillingProfileRow
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
 from clearinghouse.ledger.limits import ADDRESS_LENGTH_MAX, PROFILE_TEXT_LENGTH_MAX
 from clearinghouse.ledger.models import table
 from clearinghouse.ledger.repository_checks import check_audit, check_gateway
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.values import check_text
 
 _PROFILES = table(BillingProfileRow)
 

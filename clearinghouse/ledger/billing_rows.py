@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from clearinghouse.domain.limits import MARKUP_BPS_MAX, PAYMENT_TERMS_DAYS_MAX, TAX_RATE_BPS_MAX
 from clearinghouse.ledger import limits
+from clearinghouse.domain.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
 from clearinghouse.ledger.columns import UtcDateTime
 from clearinghouse.ledger.models import Address, Base, Hash32, Id, RationalPart, Wei
 
@@ -38,8 +39,8 @@ class RateSnapshotRow(Base):
     round_id: Mapped[int | None] = mapped_column(Wei)
     valid_at: Mapped[datetime] = mapped_column(UtcDateTime)
     observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
 
 
 class RateAssignmentRow(Base):
@@ -53,8 +54,8 @@ class RateAssignmentRow(Base):
     period_end: Mapped[datetime] = mapped_column(UtcDateTime)
     gateway_id: Mapped[int | None] = mapped_column(Id, ForeignKey("gateways.id"))
     records_priced: Mapped[int] = mapped_column(BigInteger)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -81,8 +82,8 @@ class BillingPlanRow(Base):
     fixed_fee_num: Mapped[int] = mapped_column(RationalPart)
     fixed_fee_den: Mapped[int] = mapped_column(RationalPart)
     effective_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -101,8 +102,8 @@ class FxRateRow(Base):
     per_usd_den: Mapped[int] = mapped_column(RationalPart)
     source: Mapped[str] = mapped_column(String(limits.FX_SOURCE_LENGTH_MAX))
     as_of: Mapped[datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -124,8 +125,8 @@ class BillingProfileRow(Base):
     tax_rate_bps: Mapped[int] = mapped_column(Integer)
     tax_note: Mapped[str | None] = mapped_column(String(limits.PROFILE_TEXT_LENGTH_MAX))
     payment_terms_days: Mapped[int | None] = mapped_column(Integer)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -159,8 +160,8 @@ class InvoiceRow(Base):
     issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
 
 
 # A gateway's period has at most one draft: a redraft replaces it (invoices.save_draft).

@@ -23,7 +23,8 @@ from clearinghouse.ledger import statements
 from clearinghouse.ledger.errors import InvariantViolation
 from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
 from clearinghouse.ledger.records import head_moves, new_head_columns
-from clearinghouse.ledger.values import BillingType, SessionHead, SigningCall
+from clearinghouse.domain.sessions import BillingType, SessionHead
+from clearinghouse.domain.tickets import SigningCall
 
 _SESSIONS = table(PaymentSessionRow)
 _RECORDS = table(SigningRecordRow)

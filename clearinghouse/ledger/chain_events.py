@@ -30,7 +30,8 @@ from sqlalchemy import exc as sa_exc
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import ChainCursorMoved, InvalidLedgerInput, NotFound
+from clearinghouse.ledger.errors import ChainCursorMoved, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import (
     ChainCheckpointRow,
     ChainCursorRow,
@@ -40,18 +41,17 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.transactions import reading, translated_errors, utc_now, writing
-from clearinghouse.ledger.values import (
-    AppliedBatch,
+from clearinghouse.ledger.values import AppliedBatch, RecordedChainEvent
+from clearinghouse.domain.chain_events import (
     BlockRef,
     ChainCursor,
     ChainEvent,
     ChainEventKind,
     GatewayPayout,
-    RecordedChainEvent,
     Redemption,
     SenderFlows,
-    check_text,
 )
+from clearinghouse.domain.fields import check_text
 
 _CURSORS = table(ChainCursorRow)
 _CHECKPOINTS = table(ChainCheckpointRow)

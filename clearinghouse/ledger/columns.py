@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, LargeBinary, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.errors import InvalidLedgerInput
 
 
 class ExactInteger(TypeDecorator[int]):

@@ -48,6 +48,7 @@ from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 from clearinghouse.ledger import limits, statements
 from clearinghouse.ledger.batch import Batch, CallKeys, CallLedger
 from clearinghouse.ledger.batch_writes import write_batch
@@ -55,9 +56,7 @@ from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import (
     DatabaseFault,
     DatabaseUnavailable,
-    InvalidLedgerInput,
     InvariantViolation,
-    LedgerError,
 )
 from clearinghouse.ledger.transactions import translated_errors, writer_turn
 

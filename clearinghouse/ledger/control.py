@@ -13,9 +13,9 @@ from sqlalchemy import Connection, Row, bindparam, select
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import NotFound
 from clearinghouse.ledger.models import GatewayRow, KillSwitchRow, table
+from clearinghouse.ledger.repository_checks import check_audit
 from clearinghouse.ledger.transactions import reading, utc_now, writing
 from clearinghouse.ledger.values import KillSwitch
-from clearinghouse.ledger.repository_checks import check_audit
 
 GLOBAL_SCOPE = "global"
 

@@ -43,11 +43,20 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from clearinghouse.domain.credit import (
+    CreditMode,
+    CreditPolicy,
+    QuotaPeriod,
+    SpendSummary,
+    SubjectQuota,
+    period_days,
+)
+from clearinghouse.domain.refusals import SpendLimit, over_limit
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.accounts import lock_gateway_accounts
 from clearinghouse.ledger.engine import Database
-from clearinghouse.domain.refusals import SpendLimit, over_limit
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
+from clearinghouse.ledger.errors import NotFound
 from clearinghouse.ledger.models import (
     AccountRow,
     CreditPolicyRow,
@@ -56,16 +65,8 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.spends import gateway_spend
-from clearinghouse.ledger.values import period_days
 from clearinghouse.ledger.transactions import reading, utc_now, writing
-from clearinghouse.ledger.values import (
-    AccountKind,
-    CreditMode,
-    CreditPolicy,
-    QuotaPeriod,
-    SpendSummary,
-    SubjectQuota,
-)
+from clearinghouse.ledger.values import AccountKind
 
 DEFAULT_ACTOR = "clearinghouse"
 DEFAULT_REASON = "no credit policy set: prepaid, no quota"

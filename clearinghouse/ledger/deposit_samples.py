@@ -18,14 +18,16 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from clearinghouse.ledger import limits
+from clearinghouse.domain.limits import BIGINT_MAX
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.ledger.limits import (
+    DEPOSIT_SAMPLE_INTERVAL_S,
+    DEPOSIT_SAMPLES_LISTED_MAX,
+)
 from clearinghouse.ledger.models import DepositSampleRow, table
-from clearinghouse.ledger.transactions import reading, writing_connection
-from clearinghouse.ledger.limits import DEPOSIT_SAMPLES_LISTED_MAX, DEPOSIT_SAMPLE_INTERVAL_S
 from clearinghouse.ledger.repository_checks import check_aware
-
+from clearinghouse.ledger.transactions import reading, writing_connection
 
 _SAMPLES = table(DepositSampleRow)
 _NEWEST = select(_SAMPLES).order_by(_SAMPLES.c.observed_at.desc(), _SAMPLES.c.id.desc()).limit(1)
@@ -99,7 +101,7 @@ def _due(newest: Any, observed_at: datetime, deposit_wei: int, reserve_wei: int)
 
 def _check(observed_at: datetime, block_number: int, deposit_wei: int, reserve_wei: int) -> None:
     check_aware("observed_at", observed_at)
-    for name, value, high in (("block_number", block_number, limits.BIGINT_MAX),
+    for name, value, high in (("block_number", block_number, BIGINT_MAX),
                               ("deposit_wei", deposit_wei, 2**256 - 1), ("reserve_wei", reserve_wei, 2**256 - 1)):
         if type(value) is not int or not 0 <= value <= high:
             raise InvalidLedgerInput(f"{name} must be an int in 0..{high}, got {value!r:.80}")

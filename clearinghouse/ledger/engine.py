@@ -22,7 +22,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 
-from clearinghouse.ledger.errors import InvalidLedgerInput, UnsupportedDatabase
+from clearinghouse.ledger.errors import UnsupportedDatabase
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.limits import POSTGRES_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S
 from clearinghouse.ledger.url_text import mask_url_text
 

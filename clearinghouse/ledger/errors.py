@@ -23,7 +23,9 @@ it is clearinghouse.domain.refusals.SigningRefused, the one refusal type.
 
 Errors from SQLAlchemy are translated where they enter (see ``transactions.py``) and chained
 with ``raise … from exc``. Messages never contain a database password. The ledger's
-``InvariantViolation`` is also a ``clearinghouse.errors.InvariantViolation``.
+``InvariantViolation`` is also a ``clearinghouse.errors.InvariantViolation``. ``LedgerError`` and
+``InvalidLedgerInput`` are defined in ``clearinghouse.errors``: the domain's values
+(clearinghouse.domain) raise ``InvalidLedgerInput`` when constructed, below the ledger.
 """
 
 from __future__ import annotations
@@ -31,14 +33,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from clearinghouse import errors
-
-
-class LedgerError(errors.ClearinghouseError):
-    """Base class of every ledger failure."""
-
-
-class InvalidLedgerInput(LedgerError, ValueError):
-    """A value cannot be stored as given (wrong type, out of range, inconsistent fields)."""
+from clearinghouse.errors import LedgerError
 
 
 class UnsupportedDatabase(LedgerError):

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import (
     AccountRow,
     ChainEventRow,
@@ -44,7 +44,7 @@ from clearinghouse.ledger.models import (
     table,
 )
 from clearinghouse.ledger.transactions import reading
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 
 _ROLLUPS = table(ExposureRollupRow)
 _KEY = ("gateway_id", "recipient", "creation_round", "creation_round_block_hash")

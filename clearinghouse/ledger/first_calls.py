@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation, StaleSession
+from clearinghouse.ledger.errors import InvariantViolation, StaleSession
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import FirstCallRow, PaymentSessionRow, SigningRecordRow, table
 from clearinghouse.ledger.records import record_value
 from clearinghouse.ledger.values import SigningRecord

@@ -18,12 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from clearinghouse.ledger import limits
+from clearinghouse.domain.limits import REASON_LENGTH_MAX
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.settlement_models import FundingActionRow
 from clearinghouse.ledger.models import table
 from clearinghouse.ledger.transactions import reading, writing_connection
-from clearinghouse.ledger.values import check_text
+from clearinghouse.domain.fields import check_text
 
 _ACTIONS = table(FundingActionRow)
 
@@ -82,7 +83,7 @@ def claim_funding_action(db: Database, funding: NewFunding, *, now: datetime) ->
     someone else's already. Raises InvalidLedgerInput for a non-positive amount or bad text."""
     if isinstance(funding.amount_wei, bool) or not isinstance(funding.amount_wei, int) or funding.amount_wei <= 0:
         raise InvalidLedgerInput(f"a funding amount is a positive int of wei, got {funding.amount_wei!r}")
-    check_text("reason", funding.reason, limits.REASON_LENGTH_MAX)
+    check_text("reason", funding.reason, REASON_LENGTH_MAX)
     status = FundingStatus.OBSERVED if funding.mode is FundingMode.OBSERVE else FundingStatus.SENDING
     values = {name: getattr(funding, name) for name in NewFunding.__slots__} | {
         "mode": funding.mode.value, "status": status.value, "created_at": now}
@@ -105,7 +106,7 @@ def finish_funding_action(
     with writing_connection(db) as connection:
         connection.execute(update(_ACTIONS).where(_ACTIONS.c.id == action_id).values(
             status=status.value, tx_hash=tx_hash, finished_at=now,
-            detail=None if detail is None else detail[:limits.REASON_LENGTH_MAX]))
+            detail=None if detail is None else detail[:REASON_LENGTH_MAX]))
 
 
 def funded_since(db: Database, since: datetime) -> int:

@@ -12,18 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
+from clearinghouse.domain.limits import TEXT_ID_LENGTH_MAX
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import DuplicateGatewayName, InvalidLedgerInput, NotFound
+from clearinghouse.ledger.errors import DuplicateGatewayName, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import AccountRow, ApiKeyRow, GatewayRow
 from clearinghouse.ledger.transactions import reading, utc_now, writing
-from clearinghouse.ledger.values import (
-    AccountKind,
-    ApiKey,
-    AuthenticatedKey,
-    Gateway,
-    GatewayStatus,
-    check_text,
-)
+from clearinghouse.ledger.values import AccountKind
+from clearinghouse.domain.gateways import ApiKey, AuthenticatedKey, Gateway, GatewayStatus
+from clearinghouse.domain.fields import check_text
 
 API_KEY_DIGEST_BYTES = 32  # HMAC-SHA256
 
@@ -189,7 +186,7 @@ def authenticate_api_key(db: Database, digest: bytes) -> AuthenticatedKey | None
 def _check_new_key(prefix: str, digest: bytes, usage_subject: str | None) -> None:
     check_text("prefix", prefix, limits.API_KEY_PREFIX_LENGTH_MAX)
     if usage_subject is not None:
-        check_text("usage_subject", usage_subject, limits.TEXT_ID_LENGTH_MAX)
+        check_text("usage_subject", usage_subject, TEXT_ID_LENGTH_MAX)
     if not isinstance(digest, bytes) or len(digest) != API_KEY_DIGEST_BYTES:
         raise InvalidLedgerInput(
             f"digest: expected {API_KEY_DIGEST_BYTES} bytes, got {len(digest)} "

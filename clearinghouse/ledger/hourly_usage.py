@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import HourlyUsageRow, SigningRecordRow, table
 from clearinghouse.ledger.transactions import reading
 

@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerConflict, NotFound
+from clearinghouse.ledger.errors import LedgerConflict, NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.identity_rows import AppRow, EndUserRow, RevokedTokenRow
 from clearinghouse.ledger.models import GatewayRow
 from clearinghouse.ledger.transactions import reading, utc_now, writing
-from clearinghouse.ledger.values import GatewayStatus, check_text
+from clearinghouse.domain.gateways import GatewayStatus
+from clearinghouse.domain.fields import check_text
 
 SECRET_DIGEST_BYTES = 32  # HMAC-SHA256
 

@@ -15,6 +15,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConst
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clearinghouse.ledger import limits
+from clearinghouse.domain.limits import TEXT_ID_LENGTH_MAX
 from clearinghouse.ledger.columns import UtcDateTime
 from clearinghouse.ledger.models import Base, Hash32, Id, RationalPart, Wei
 
@@ -46,7 +47,7 @@ class EndUserRow(Base):
     app_id: Mapped[int] = mapped_column(Id, ForeignKey("apps.id"))
     gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
     external_id: Mapped[str] = mapped_column(String(limits.EXTERNAL_ID_LENGTH_MAX))
-    usage_subject: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    usage_subject: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     email: Mapped[str | None] = mapped_column(String(limits.EMAIL_LENGTH_MAX))
     active: Mapped[bool] = mapped_column(Boolean)
     grant_wei: Mapped[int | None] = mapped_column(Wei)

@@ -30,15 +30,26 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clearinghouse.domain.limits import BIGINT_MAX
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import limits
-from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation, LedgerConflict, NotFound
-from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow, table
 from clearinghouse.ledger.billing_rows import InvoiceRow, InvoiceSequenceRow
-from clearinghouse.ledger.repository_checks import check_audit, check_aware, check_currency, check_gateway
+from clearinghouse.ledger.engine import Database
+from clearinghouse.ledger.errors import InvariantViolation, LedgerConflict, NotFound
+from clearinghouse.ledger.models import (
+    AccountRow,
+    LedgerTransactionRow,
+    PostingRow,
+    table,
+)
+from clearinghouse.ledger.repository_checks import (
+    check_audit,
+    check_aware,
+    check_currency,
+    check_gateway,
+)
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
 from clearinghouse.ledger.values import AccountKind, TransactionKind
-
 
 DEFAULT_SERIES = "CH"
 """The issuer's invoice series: numbers read CH-2026-000042."""
@@ -338,8 +349,8 @@ def _check_series(series: str) -> None:
 def _check_document(content: bytes, total_minor: int) -> None:
     if not isinstance(content, bytes) or not 0 < len(content) <= limits.INVOICE_CONTENT_BYTES_MAX:
         raise InvalidLedgerInput(f"content must be 1..{limits.INVOICE_CONTENT_BYTES_MAX} bytes")
-    if isinstance(total_minor, bool) or not isinstance(total_minor, int) or abs(total_minor) > limits.BIGINT_MAX:
-        raise InvalidLedgerInput(f"total_minor must be an int within ±{limits.BIGINT_MAX}, got {total_minor!r}")
+    if isinstance(total_minor, bool) or not isinstance(total_minor, int) or abs(total_minor) > BIGINT_MAX:
+        raise InvalidLedgerInput(f"total_minor must be an int within ±{BIGINT_MAX}, got {total_minor!r}")
 
 
 def _check_period(start: datetime, end: datetime) -> None:

@@ -43,6 +43,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from clearinghouse.domain.limits import (
+    ACTOR_LENGTH_MAX,
+    LONG_TEXT_ID_LENGTH_MAX,
+    REASON_LENGTH_MAX,
+    STATE_ID_LENGTH_MAX,
+    TEXT_ID_LENGTH_MAX,
+)
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.columns import ExactInteger, FixedBytes, UtcDateTime
 
@@ -85,7 +92,7 @@ class ApiKeyRow(Base):
     gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"), index=True)
     prefix: Mapped[str] = mapped_column(String(limits.API_KEY_PREFIX_LENGTH_MAX))
     digest: Mapped[bytes] = mapped_column(Hash32, unique=True)
-    usage_subject: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    usage_subject: Mapped[str | None] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -98,12 +105,12 @@ class PaymentSessionRow(Base):
         Index(None, "gateway_id", "updated_at"),
     )
 
-    state_id: Mapped[str] = mapped_column(String(limits.STATE_ID_LENGTH_MAX), primary_key=True)
+    state_id: Mapped[str] = mapped_column(String(STATE_ID_LENGTH_MAX), primary_key=True)
     gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
     orchestrator_address: Mapped[bytes] = mapped_column(Address)
-    app: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    app: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     billing_type: Mapped[str] = mapped_column(String(8))
-    manifest_id: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    manifest_id: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     sequence_number: Mapped[int] = mapped_column(BigInteger)
     sender_nonce: Mapped[int] = mapped_column(BigInteger)
     pm_session_id: Mapped[bytes | None] = mapped_column(Hash32)
@@ -113,7 +120,7 @@ class PaymentSessionRow(Base):
     initial_pixels_per_unit: Mapped[int] = mapped_column(BigInteger)
     last_update_ns: Mapped[int | None] = mapped_column(BigInteger)
     auth_expiry: Mapped[int] = mapped_column(BigInteger)
-    auth_id: Mapped[str] = mapped_column(String(limits.LONG_TEXT_ID_LENGTH_MAX))
+    auth_id: Mapped[str] = mapped_column(String(LONG_TEXT_ID_LENGTH_MAX))
     state_digest: Mapped[bytes] = mapped_column(Hash32)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -130,20 +137,20 @@ class SigningRecordRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
     api_key_id: Mapped[int | None] = mapped_column(Id, ForeignKey("api_keys.id"))
-    usage_subject: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
-    request_id: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    usage_subject: Mapped[str | None] = mapped_column(String(TEXT_ID_LENGTH_MAX))
+    request_id: Mapped[str | None] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     request_digest: Mapped[bytes | None] = mapped_column(Hash32)
     state_id: Mapped[str] = mapped_column(
-        String(limits.STATE_ID_LENGTH_MAX), ForeignKey("payment_sessions.state_id")
+        String(STATE_ID_LENGTH_MAX), ForeignKey("payment_sessions.state_id")
     )
-    manifest_id: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    manifest_id: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     sequence_number: Mapped[int] = mapped_column(BigInteger)
-    app: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    app: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     orchestrator_address: Mapped[bytes] = mapped_column(Address)
     recipient: Mapped[bytes] = mapped_column(Address)
-    pipeline: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
-    model_id: Mapped[str | None] = mapped_column(String(limits.LONG_TEXT_ID_LENGTH_MAX))
-    capability: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    pipeline: Mapped[str | None] = mapped_column(String(TEXT_ID_LENGTH_MAX))
+    model_id: Mapped[str | None] = mapped_column(String(LONG_TEXT_ID_LENGTH_MAX))
+    capability: Mapped[str | None] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     billing_type: Mapped[str] = mapped_column(String(8))
     units: Mapped[int] = mapped_column(BigInteger)
     price_per_unit: Mapped[int] = mapped_column(Wei)
@@ -205,8 +212,8 @@ class LedgerTransactionRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     signing_record_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("signing_records.id"), unique=True
     )
@@ -232,8 +239,8 @@ class KillSwitchRow(Base):
     scope: Mapped[str] = mapped_column(String(32), primary_key=True)
     gateway_id: Mapped[int | None] = mapped_column(Id, ForeignKey("gateways.id"), unique=True)
     engaged: Mapped[bool] = mapped_column(Boolean)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -252,8 +259,8 @@ class CreditPolicyRow(Base):
     quota_wei: Mapped[int | None] = mapped_column(Wei)
     quota_period: Mapped[str] = mapped_column(String(8))
     subject_quota_wei: Mapped[int | None] = mapped_column(Wei)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -263,11 +270,11 @@ class SubjectQuotaRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
-    usage_subject: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    usage_subject: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     # NULL removes the override: the policy's default subject quota applies again.
     quota_wei: Mapped[int | None] = mapped_column(Wei)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -288,7 +295,7 @@ class SubjectDailySpendRow(Base):
     gateway_id: Mapped[int] = mapped_column(
         Id, ForeignKey("gateways.id"), primary_key=True, autoincrement=False
     )
-    usage_subject: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX), primary_key=True)
+    usage_subject: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     ev_signed_num: Mapped[int] = mapped_column(RationalPart)
     ev_signed_den: Mapped[int] = mapped_column(RationalPart)
@@ -406,7 +413,7 @@ class FirstCallRow(Base):
         Id, ForeignKey("gateways.id"), primary_key=True, autoincrement=False
     )
     request_key: Mapped[bytes] = mapped_column(Hash32, primary_key=True)
-    state_id: Mapped[str] = mapped_column(String(limits.STATE_ID_LENGTH_MAX))
+    state_id: Mapped[str] = mapped_column(String(STATE_ID_LENGTH_MAX))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -421,10 +428,10 @@ class HourlyUsageRow(Base):
     bucket_key: Mapped[bytes] = mapped_column(Hash32, unique=True)
     gateway_id: Mapped[int] = mapped_column(Id, ForeignKey("gateways.id"))
     hour: Mapped[datetime] = mapped_column(UtcDateTime)
-    usage_subject: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
-    pipeline: Mapped[str | None] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
-    model_id: Mapped[str | None] = mapped_column(String(limits.LONG_TEXT_ID_LENGTH_MAX))
-    app: Mapped[str] = mapped_column(String(limits.TEXT_ID_LENGTH_MAX))
+    usage_subject: Mapped[str | None] = mapped_column(String(TEXT_ID_LENGTH_MAX))
+    pipeline: Mapped[str | None] = mapped_column(String(TEXT_ID_LENGTH_MAX))
+    model_id: Mapped[str | None] = mapped_column(String(LONG_TEXT_ID_LENGTH_MAX))
+    app: Mapped[str] = mapped_column(String(TEXT_ID_LENGTH_MAX))
     recipient: Mapped[bytes] = mapped_column(Address)
     rate_snapshot_id: Mapped[int | None] = mapped_column(Id, ForeignKey("rate_snapshots.id"))
     calls: Mapped[int] = mapped_column(BigInteger)
@@ -461,9 +468,10 @@ class DepositSampleRow(Base):
 
 # Registers the settlement tables (migration 0015) on Base.metadata with the rest; they live in
 # their own module for size, and every reader of the metadata imports this one.
-from clearinghouse.ledger import settlement_models  # noqa: E402,F401  (imports Base from here)
+from clearinghouse.ledger import billing_rows as _billing_rows  # noqa: E402,F401
+
 # The identity tables live in their own module; importing it here puts them on Base.metadata
 # wherever the models are (migrations, the schema check, ``table``). So do the outbox's.
 from clearinghouse.ledger import identity_rows as _identity_rows  # noqa: E402,F401
 from clearinghouse.ledger import outbox_rows as _outbox_rows  # noqa: E402,F401
-from clearinghouse.ledger import billing_rows as _billing_rows  # noqa: E402,F401
+from clearinghouse.ledger import settlement_models  # noqa: E402,F401  (imports Base from here)

@@ -43,7 +43,8 @@ from sqlalchemy import (
 
 from clearinghouse.ledger import statements
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, InvariantViolation
+from clearinghouse.ledger.errors import InvariantViolation
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.limits import EVENT_SINK_NAME_MAX
 from clearinghouse.ledger.models import GatewayRow, SigningRecordRow, table
 from clearinghouse.ledger.billing_rows import RateSnapshotRow

@@ -21,16 +21,13 @@ from datetime import date, datetime
 from fractions import Fraction
 from pathlib import Path
 
-from clearinghouse.ledger.errors import InvalidLedgerInput, LedgerError, NotFound, SchemaNotCurrent
+from clearinghouse.ledger.errors import NotFound, SchemaNotCurrent
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 from clearinghouse.ledger.migrations import UPGRADE_COMMAND, head_revision
 from clearinghouse.ledger.url_text import mask_url_text
-from clearinghouse.ledger.values import (
-    AccountKind,
-    CreditMode,
-    GatewayStatus,
-    QuotaPeriod,
-    period_days,
-)
+from clearinghouse.ledger.values import AccountKind
+from clearinghouse.domain.credit import CreditMode, period_days, QuotaPeriod
+from clearinghouse.domain.gateways import GatewayStatus
 
 _PLAIN_SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
 

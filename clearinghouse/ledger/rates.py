@@ -21,14 +21,19 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import limits
+from clearinghouse.ledger.billing_rows import RateAssignmentRow, RateSnapshotRow
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
+from clearinghouse.ledger.errors import NotFound
 from clearinghouse.ledger.hourly_usage import rebuild_hours
 from clearinghouse.ledger.models import SigningRecordRow, table
-from clearinghouse.ledger.billing_rows import RateAssignmentRow, RateSnapshotRow
+from clearinghouse.ledger.repository_checks import (
+    check_audit,
+    check_aware,
+    check_gateway,
+)
 from clearinghouse.ledger.transactions import reading, utc_now, writing_connection
-from clearinghouse.ledger.repository_checks import check_audit, check_aware, check_gateway
 
 RATE_SOURCES = ("chainlink", "manual", "csv")
 

@@ -30,16 +30,20 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from clearinghouse.domain.chain_events import ChainEventKind, Redemption
+from clearinghouse.domain.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
 from clearinghouse.ledger.hourly_usage import check_hour_period, hourly_usage
-from clearinghouse.ledger.models import ChainEventRow, ExposureRollupRow, SigningRecordRow, table
-from clearinghouse.ledger.transactions import reading
-from clearinghouse.ledger.values import ChainEventKind, Redemption
-from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
 from clearinghouse.ledger.limits import ALARMS_LISTED_MAX, PERIOD_DAYS_MAX
-
+from clearinghouse.ledger.models import (
+    ChainEventRow,
+    ExposureRollupRow,
+    SigningRecordRow,
+    table,
+)
+from clearinghouse.ledger.transactions import reading
 
 _RECORDS = table(SigningRecordRow)
 _EVENTS = table(ChainEventRow)

@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from clearinghouse.ledger.values import BillingType, SessionHead, SigningCall, SigningRecord
+from clearinghouse.ledger.values import SigningRecord
+from clearinghouse.domain.sessions import BillingType, SessionHead
+from clearinghouse.domain.tickets import SigningCall
 
 # A row read (its ``_mapping``) or one about to be written (column name → value).
 Columns = RowMapping | Mapping[str, Any]

@@ -13,9 +13,11 @@ from fractions import Fraction
 from sqlalchemy import Connection, select
 
 from clearinghouse.ledger import limits
-from clearinghouse.ledger.errors import InvalidLedgerInput, NotFound
+from clearinghouse.domain.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
+from clearinghouse.ledger.errors import NotFound
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import GatewayRow, table
-from clearinghouse.ledger.values import check_text
+from clearinghouse.domain.fields import check_text
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _GATEWAYS = table(GatewayRow)
@@ -30,8 +32,8 @@ def check_aware(name: str, value: datetime) -> None:
 
 def check_audit(actor: str, reason: str) -> None:
     """InvalidLedgerInput unless who made a change and why are non-empty text within their columns."""
-    check_text("actor", actor, limits.ACTOR_LENGTH_MAX)
-    check_text("reason", reason, limits.REASON_LENGTH_MAX)
+    check_text("actor", actor, ACTOR_LENGTH_MAX)
+    check_text("reason", reason, REASON_LENGTH_MAX)
 
 
 def check_exact_amount(name: str, value: Fraction) -> None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, inspect
 
 from clearinghouse.ledger.engine import Database, open_database
-from clearinghouse.ledger.errors import LedgerError, SchemaNotCurrent
+from clearinghouse.ledger.errors import SchemaNotCurrent
+from clearinghouse.errors import LedgerError
 from clearinghouse.ledger.migrations import UPGRADE_COMMAND, head_revision
 from clearinghouse.ledger.transactions import translated_errors
 

@@ -25,7 +25,9 @@ from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.models import PaymentSessionRow, SignedTicketRow, SigningRecordRow, table
 from clearinghouse.ledger.records import record_value, session_value
 from clearinghouse.ledger.transactions import reading, utc_now
-from clearinghouse.ledger.values import RecordOutcome, SessionHead, SignedTicket, SigningCall, SigningRecord
+from clearinghouse.ledger.values import RecordOutcome, SigningRecord
+from clearinghouse.domain.sessions import SessionHead
+from clearinghouse.domain.tickets import SignedTicket, SigningCall
 
 _SESSIONS = table(PaymentSessionRow)
 _RECORDS = table(SigningRecordRow)

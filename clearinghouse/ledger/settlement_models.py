@@ -23,6 +23,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Uniq
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clearinghouse.ledger import limits
+from clearinghouse.domain.limits import ACTOR_LENGTH_MAX, REASON_LENGTH_MAX
 from clearinghouse.ledger.columns import UtcDateTime
 from clearinghouse.ledger.models import Base, Id, Wei
 
@@ -51,8 +52,8 @@ class BillingCycleRow(Base):
     webhook_secret: Mapped[str | None] = mapped_column(String(limits.WEBHOOK_SECRET_LENGTH_MAX))
     overdue_policy: Mapped[str] = mapped_column(String(16))
     overdue_stop_after_days: Mapped[int] = mapped_column(Integer)
-    actor: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -76,8 +77,8 @@ class BillingRunRow(Base):
     status: Mapped[str] = mapped_column(String(8))
     invoice_id: Mapped[int | None] = mapped_column(Id, ForeignKey("invoices.id"))
     delivery: Mapped[str] = mapped_column(String(10))
-    detail: Mapped[str | None] = mapped_column(String(limits.REASON_LENGTH_MAX))
-    claimed_by: Mapped[str] = mapped_column(String(limits.ACTOR_LENGTH_MAX))
+    detail: Mapped[str | None] = mapped_column(String(REASON_LENGTH_MAX))
+    claimed_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH_MAX))
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -99,7 +100,7 @@ class InvoiceDeliveryRow(Base):
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     outcome: Mapped[str] = mapped_column(String(10))
     http_status: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[str | None] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    detail: Mapped[str | None] = mapped_column(String(REASON_LENGTH_MAX))
 
 
 class FundingActionRow(Base):
@@ -121,11 +122,11 @@ class FundingActionRow(Base):
     mode: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(12))
     amount_wei: Mapped[int] = mapped_column(Wei)
-    reason: Mapped[str] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH_MAX))
     deposit_wei: Mapped[int] = mapped_column(Wei)
     reserve_wei: Mapped[int] = mapped_column(Wei)
     eth_balance_wei: Mapped[int] = mapped_column(Wei)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
-    detail: Mapped[str | None] = mapped_column(String(limits.REASON_LENGTH_MAX))
+    detail: Mapped[str | None] = mapped_column(String(REASON_LENGTH_MAX))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -26,13 +26,8 @@ from sqlalchemy.orm import Session
 
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.limits import SQLITE_BUSY_TIMEOUT_S
-from clearinghouse.ledger.errors import (
-    DatabaseFault,
-    DatabaseUnavailable,
-    InvalidLedgerInput,
-    LedgerConflict,
-    LedgerError,
-)
+from clearinghouse.ledger.errors import DatabaseFault, DatabaseUnavailable, LedgerConflict
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 
 
 @contextmanager

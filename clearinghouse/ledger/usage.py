@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import SigningRecordRow, table
 from clearinghouse.ledger.records import record_value
 from clearinghouse.ledger.transactions import reading

@@ -13,17 +13,19 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys.exceptions import BadSignature
 
+from clearinghouse.domain.limits import (
+    PERSONAL_MESSAGE_BYTES_MAX,
+    TICKETS_PER_BATCH_MAX,
+)
+from clearinghouse.domain.money import ADDRESS_BYTES, HASH_BYTES
+from clearinghouse.domain.tickets import SENDER_NONCE_UINT32_MAX
 from clearinghouse.errors import InvariantViolation
-from clearinghouse.domain.limits import PERSONAL_MESSAGE_BYTES_MAX, TICKETS_PER_BATCH_MAX
 
 IMPLEMENTATION = "reference"
 
 UINT256_MAX = (1 << 256) - 1
-SENDER_NONCE_UINT32_MAX = (1 << 32) - 1
 CREATION_ROUND_MAX = (1 << 63) - 1
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-ADDRESS_BYTES = 20
-HASH_BYTES = 32
 SIGNATURE_BYTES = 65
 _EMPTY_HASH = bytes(HASH_BYTES)
 

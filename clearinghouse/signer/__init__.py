@@ -17,6 +17,11 @@ no signing. A transport decodes the request, then:
     blob = encode_state(plan.state); sig = pm.personal_sign(key, blob)
 
 Refusals raise ``SigningRefused`` whose ``reason`` (a ``Refusal``) the transport maps to a status.
+
+Around that algorithm, the services the transports call: ``service`` (PaymentService: one
+remote-signer payment, recorded on the ledger), ``tickets`` (TicketService: tickets on a
+caller-managed session) and ``gateway_service`` (GatewayService: the clearinghouse.v1 operations
+both of its transports, gRPC and /v1, call).
 """
 
 from __future__ import annotations
@@ -26,16 +31,22 @@ from typing import TYPE_CHECKING
 from clearinghouse.facades import Facade
 
 if TYPE_CHECKING:
-    from clearinghouse.signer.billing import BillingType, MaxPrice, fee_wei
+    from clearinghouse.domain.chain_view import ChainView
+    from clearinghouse.domain.refusals import Refusal, SigningRefused
+    from clearinghouse.domain.sessions import BillingType
+    from clearinghouse.signer.billing import MaxPrice, fee_wei
     from clearinghouse.signer.decision import (
-        ChainView,
         PaymentPlan,
         PaymentPolicy,
         PaymentRequest,
         plan_payment,
     )
-    from clearinghouse.domain.refusals import Refusal, SigningRefused
-    from clearinghouse.signer.state import RemotePaymentState, decode_state, encode_state, open_state
+    from clearinghouse.signer.state import (
+        RemotePaymentState,
+        decode_state,
+        encode_state,
+        open_state,
+    )
     from clearinghouse.signer.wire import (
         OrchestratorOffer,
         build_payment,

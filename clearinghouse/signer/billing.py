@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from fractions import Fraction
 
 from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.domain.sessions import BillingType
 from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
     LIVE_PRELOAD_S,
@@ -54,15 +54,6 @@ from clearinghouse.signer.limits import (
 
 INT64_MAX = 2**63 - 1
 _DECIMAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-
-
-class BillingType(StrEnum):
-    """The request's ``type``: how a call's billable units are counted."""
-
-    PIXELS = ""
-    LV2V = "lv2v"
-    LIVE = "live"
-    FIXED = "fixed"
 
 
 MAX_PRICE_UNITS = {

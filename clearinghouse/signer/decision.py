@@ -27,7 +27,7 @@ it says is not active as PARAMS_REJECTED. That callable is the one thing here th
 
 Nonces (go-livepeer v0.9.2, #4028): a remote-signer call whose next nonce under the offer's
 recipientRandHash would reach SENDER_NONCE_REFRESH_AT (500) is asked to refresh (480), so the
-gateway fetches fresh params before the orchestrators' cap of SENDER_NONCE_MAX (600), which no
+gateway fetches fresh params before the orchestrators' cap of NONCES_PER_RECIPIENT_RAND_HASH_MAX (600), which no
 ticket ever passes on any path (NONCES_EXHAUSTED).
 """
 
@@ -37,9 +37,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.chain_view import ChainView
+from clearinghouse.domain.ev import ticket_ev
+from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.domain.sessions import BillingType
 from clearinghouse.signer.billing import (
-    BillingType,
     MaxPrice,
     PriceCeiling,
     billable_units,
@@ -49,21 +51,16 @@ from clearinghouse.signer.billing import (
     parse_max_price,
     tickets_needed,
 )
-from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.goformat import NS_PER_S, float_string
 from clearinghouse.signer.limits import (
     AUTH_TOKEN_REFRESH_S,
+    NONCES_PER_RECIPIENT_RAND_HASH_MAX,
     PARAMS_EXPIRY_MARGIN_BLOCKS,
-    SENDER_NONCE_MAX,
     SENDER_NONCE_REFRESH_AT,
     TICKETS_PER_CALL_MAX,
 )
 from clearinghouse.signer.offer_checks import (
-    ChainView,
     PaymentPolicy,
-    RecipientCheck,
-    RecipientStatus,
-    RecipientVerdict,
     check_chain,
     check_params,
     check_recipient,
@@ -72,21 +69,16 @@ from clearinghouse.signer.offer_checks import (
 from clearinghouse.signer.state import RemotePaymentState
 from clearinghouse.signer.wire import OrchestratorOffer
 
-
 __all__ = [
-    "ChainView",
     "PaymentPlan",
     "PaymentPolicy",
     "PaymentRequest",
-    "RecipientCheck",
-    "RecipientStatus",
-    "RecipientVerdict",
     "TicketPlan",
     "plan_payment",
     "plan_ticket_batch",
 ]
-"""ChainView, PaymentPolicy and the recipient check types are offer_checks.py's, named here too:
-callers build them for this module's functions."""
+"""PaymentPolicy is offer_checks.py's, named here too: callers build it for this module's
+functions (with a ChainView of clearinghouse.domain.chain_view)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +189,7 @@ def with_ledger_nonce(plan: PaymentPlan, ledger_last_nonce: int) -> PaymentPlan:
     signed under the offer's recipientRandHash (read in the committer's transaction): a plan
     made before the ledger was read assumed the state's own nonce was the highest. Raises
     SigningRefused as ``plan_payment`` would have: REFRESH_SESSION once the next nonce would reach
-    SENDER_NONCE_REFRESH_AT, NONCES_EXHAUSTED past SENDER_NONCE_MAX."""
+    SENDER_NONCE_REFRESH_AT, NONCES_EXHAUSTED past NONCES_PER_RECIPIENT_RAND_HASH_MAX."""
     if ledger_last_nonce < plan.first_nonce:
         return plan
     next_nonce = ledger_last_nonce + 1
@@ -246,10 +238,10 @@ def plan_ticket_batch(
     the params checks of spec 01 with the face value cap and an inactive recipient
     (PARAMS_REJECTED); the configured price ceiling; a count above ``tickets_per_call_max`` (the
     configured cap, at most TICKETS_PER_CALL_MAX: TOO_MANY_TICKETS); the total EV; and nonce
-    SENDER_NONCE_MAX. Nonces continue above ``ledger_last_nonce``, the
+    NONCES_PER_RECIPIENT_RAND_HASH_MAX. Nonces continue above ``ledger_last_nonce``, the
     highest ever signed under the recipientRandHash by anyone; unlike the remote-signer path
     there is no refresh at SENDER_NONCE_REFRESH_AT: the batch's own last nonce is checked
-    against SENDER_NONCE_MAX exactly, so no headroom is needed. Raises SigningRefused.
+    against NONCES_PER_RECIPIENT_RAND_HASH_MAX exactly, so no headroom is needed. Raises SigningRefused.
     """
     if ticket_count < 1:
         raise SigningRefused(Refusal.BAD_REQUEST, f"ticket_count must be >= 1, got {ticket_count}")
@@ -291,14 +283,14 @@ def plan_ticket_batch(
 
 def tickets_with_ledger_nonce(plan: TicketPlan, ledger_last_nonce: int) -> TicketPlan:
     """``plan`` with its nonces starting above ``ledger_last_nonce`` (read in the committer's
-    transaction); SigningRefused(NONCES_EXHAUSTED) past SENDER_NONCE_MAX."""
+    transaction); SigningRefused(NONCES_EXHAUSTED) past NONCES_PER_RECIPIENT_RAND_HASH_MAX."""
     first_nonce = ledger_last_nonce + 1
     last_nonce = first_nonce + plan.ticket_count - 1
-    if last_nonce > SENDER_NONCE_MAX:
+    if last_nonce > NONCES_PER_RECIPIENT_RAND_HASH_MAX:
         raise SigningRefused(
             Refusal.NONCES_EXHAUSTED,
             f"refresh session: tickets {first_nonce}..{last_nonce} would pass nonce "
-            f"{SENDER_NONCE_MAX} for recipientRandHash {plan.offer.pm_session_id}",
+            f"{NONCES_PER_RECIPIENT_RAND_HASH_MAX} for recipientRandHash {plan.offer.pm_session_id}",
         )
     return replace(plan, first_nonce=first_nonce)
 
@@ -448,17 +440,17 @@ def _check_nonce_refresh(offer: OrchestratorOffer, next_nonce: int) -> None:
             Refusal.REFRESH_SESSION,
             f"refresh session: the next nonce for recipientRandHash {offer.pm_session_id} would be "
             f"{next_nonce}, expected below {SENDER_NONCE_REFRESH_AT} (orchestrators accept at most "
-            f"{SENDER_NONCE_MAX} per recipientRandHash): fetch fresh ticket params",
+            f"{NONCES_PER_RECIPIENT_RAND_HASH_MAX} per recipientRandHash): fetch fresh ticket params",
         )
 
 
 def _first_nonce(offer: OrchestratorOffer, first: int, count: int) -> int:
-    """``first`` when the batch stays within SENDER_NONCE_MAX."""
+    """``first`` when the batch stays within NONCES_PER_RECIPIENT_RAND_HASH_MAX."""
     last = first + count - 1
-    if last > SENDER_NONCE_MAX:
+    if last > NONCES_PER_RECIPIENT_RAND_HASH_MAX:
         raise SigningRefused(
             Refusal.NONCES_EXHAUSTED,
-            f"refresh session: tickets {first}..{last} would pass nonce {SENDER_NONCE_MAX} "
+            f"refresh session: tickets {first}..{last} would pass nonce {NONCES_PER_RECIPIENT_RAND_HASH_MAX} "
             f"for recipientRandHash {offer.pm_session_id}",
         )
     return first

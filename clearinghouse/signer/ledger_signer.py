@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 
 from clearinghouse import ledger, pm
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.wire import OrchestratorOffer, build_payment
 

@@ -11,7 +11,7 @@ TICKETS_PER_CALL_MAX = 100
 """go-livepeer refuses more than 100 tickets per call: more means a mis-tuned ticket EV, and it
 bounds the deposit one call can expose and the signing work it can demand."""
 
-SENDER_NONCE_MAX = 600
+NONCES_PER_RECIPIENT_RAND_HASH_MAX = 600
 """The orchestrator's cap: it accepts at most 600 nonces per recipientRandHash (spec 01), and the
 contract does not enforce it, so a ticket past it would be refused yet still be a liability. No
 ticket is ever signed past it, on any path (NONCES_EXHAUSTED)."""
@@ -19,7 +19,7 @@ ticket is ever signed past it, on any path (NONCES_EXHAUSTED)."""
 SENDER_NONCE_REFRESH_AT = 500
 """go-livepeer v0.9.2 (#4028): a remote-signer call whose next nonce under the current
 recipientRandHash would be 500 or more is answered 480 instead, so the gateway fetches fresh
-params with room for one more call of TICKETS_PER_CALL_MAX tickets before SENDER_NONCE_MAX."""
+params with room for one more call of TICKETS_PER_CALL_MAX tickets before NONCES_PER_RECIPIENT_RAND_HASH_MAX."""
 
 STATE_JSON_BYTES_MAX = 8192
 """Our state blobs are ~400 bytes; 8 KiB bounds the parsing a client can make us do while
@@ -107,3 +107,7 @@ busy signer pays at once; a session past it is decoded the full way."""
 SEGMENT_SIGNATURES_CACHED_MAX = 16_384
 """Segment-credential signatures kept (least recently used dropped): one per live session, so
 more than the open sessions of a busy signer, in about 2 MiB."""
+
+USAGE_PERIOD_S_MAX = 366 * 86_400
+"""GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
+the signing records one call streams through."""

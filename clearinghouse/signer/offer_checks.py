@@ -17,7 +17,7 @@ claim. Before a ticket is signed on it:
 - **the economics** (``check_params``): spec 01's EV and face value rules, our caps on EV and on
   face value (by default a tenth of the deposit: signer/limits.py says why).
 
-``ChainView`` carries what the checks need from the chain, read by the chain layer off the
+``ChainView`` (clearinghouse.domain.chain_view) carries what the checks need from the chain, read by the chain layer off the
 signing path (chain/monitor.py reads the open rounds' block hashes once per round); with a
 static view from the configuration, the only open round is the configured one. Everything here
 is pure: no I/O, no clock, except the operator's optional ``recipient_check``.
@@ -25,11 +25,10 @@ is pure: no I/O, no clock, except the operator's optional ``recipient_check``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from fractions import Fraction
 
+from clearinghouse.domain.chain_view import ChainView, RecipientCheck, RecipientStatus
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.goformat import float_string
 from clearinghouse.signer.limits import (
@@ -39,82 +38,10 @@ from clearinghouse.signer.limits import (
     MAX_TICKET_EV_WEI_DEFAULT,
     MAX_TOTAL_EV_WEI_DEFAULT,
 )
-from clearinghouse.signer.wire import HASH_BYTES, OrchestratorOffer
+from clearinghouse.signer.wire import OrchestratorOffer
 
 CREATION_ROUND_FIELD = "ticket_params.expiration_params.creation_round"
 CREATION_ROUND_BLOCK_HASH_FIELD = "ticket_params.expiration_params.creation_round_block_hash"
-
-
-@dataclass(frozen=True, slots=True)
-class ChainView:
-    """Our TicketBroker position and the chain clock, as last observed.
-
-    ``withdraw_round`` is 0 when no unlock is pending; ``current_round`` is RoundsManager's
-    current round; ``last_l1_block`` is the last L1 block seen (ticket params expire in L1
-    blocks). ``round_block_hashes`` holds (round, block hash) for each round still open for
-    redemption whose hash the RoundsManager recorded (a round not initialized has none), and
-    ``ticket_validity_period_rounds`` is the TicketBroker's ticketValidityPeriod. Without them no
-    creation round is known, so every ticket is refused: a view must say which rounds are open.
-    Raises ValueError for a hash that is not 32 non-zero bytes or a round outside the open ones.
-    """
-
-    deposit_wei: int
-    reserve_wei: int
-    withdraw_round: int
-    current_round: int
-    last_l1_block: int
-    round_block_hashes: tuple[tuple[int, bytes], ...] = ()
-    ticket_validity_period_rounds: int = 1
-
-    def __post_init__(self) -> None:
-        if self.ticket_validity_period_rounds < 1:
-            raise ValueError(f"ticket_validity_period_rounds must be >= 1, got {self.ticket_validity_period_rounds}")
-        for round_, block_hash in self.round_block_hashes:
-            if not self.first_open_round <= round_ <= self.current_round:
-                raise ValueError(
-                    f"round {round_} is not open: open rounds are {self.first_open_round}..{self.current_round}"
-                )
-            if len(block_hash) != HASH_BYTES or not any(block_hash):
-                raise ValueError(f"block hash of round {round_} must be {HASH_BYTES} non-zero bytes")
-
-    @property
-    def first_open_round(self) -> int:
-        """The oldest round whose tickets the TicketBroker still redeems (at least 0)."""
-        return max(0, self.current_round - self.ticket_validity_period_rounds + 1)
-
-    def block_hash_for_round(self, round_: int) -> bytes | None:
-        """The block hash the RoundsManager recorded for ``round_``, if it is open and known."""
-        for known, block_hash in self.round_block_hashes:
-            if known == round_:
-                return block_hash
-        return None
-
-
-class RecipientStatus(StrEnum):
-    """What a recipient check says about a ticket recipient in a round."""
-
-    ACTIVE = "active"
-    """An active orchestrator in that round: sign."""
-
-    INACTIVE = "inactive"
-    """The chain says it is not active in that round: refuse (PARAMS_REJECTED)."""
-
-    UNKNOWN = "unknown"
-    """The check could not get an answer in time: refuse (SIGNER_UNSAFE, fail closed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientVerdict:
-    """A recipient check's answer; ``detail`` says why it is UNKNOWN (quoted to the caller)."""
-
-    status: RecipientStatus
-    detail: str = ""
-
-
-RecipientCheck = Callable[[bytes, int], RecipientVerdict]
-"""``check(recipient, round)``: whether the 20-byte ``recipient`` is an active orchestrator in
-``round`` (the chain view's current round). Must answer within a bounded time and never raise
-for a chain failure (UNKNOWN instead): it runs while the call holds its session lock."""
 
 
 @dataclass(frozen=True, slots=True)

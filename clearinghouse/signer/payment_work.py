@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from clearinghouse import ledger, pm
+from clearinghouse.domain.sessions import BillingType, SessionHead
+from clearinghouse.domain.tickets import SignedTicket, SigningCall
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.decision import PaymentPlan, with_ledger_nonce
@@ -144,12 +146,12 @@ def _check_head(
 
 
 def _signing_call(
-    work: PaymentWork, plan: PaymentPlan, tickets: tuple[ledger.SignedTicket, ...], result: PaymentResult
-) -> ledger.SigningCall:
+    work: PaymentWork, plan: PaymentPlan, tickets: tuple[SignedTicket, ...], result: PaymentResult
+) -> SigningCall:
     """The ledger's record of this call (spec 05), with the head it leads to."""
     caller, offer = work.context.caller, plan.offer
     capability, model_id = _capability_and_model(work.context.capabilities)
-    return ledger.SigningCall(
+    return SigningCall(
         gateway_id=caller.gateway_id,
         api_key_id=caller.api_key_id,
         usage_subject=caller.subject,
@@ -175,14 +177,14 @@ def _signing_call(
     )
 
 
-def _head(caller: Caller, plan: PaymentPlan, state_bytes: bytes) -> ledger.SessionHead:
+def _head(caller: Caller, plan: PaymentPlan, state_bytes: bytes) -> SessionHead:
     state = plan.state
-    return ledger.SessionHead(
+    return SessionHead(
         state_id=state.state_id,
         gateway_id=caller.gateway_id,
         orchestrator_address=state.orchestrator_address,
         app=state.app,
-        billing_type=ledger.BillingType(state.type),
+        billing_type=BillingType(state.type),
         manifest_id=plan.manifest_id,
         sequence_number=state.sequence_number,
         sender_nonce=state.sender_nonce,

@@ -50,24 +50,31 @@ from fractions import Fraction
 from eth_utils.address import to_checksum_address
 
 from clearinghouse import ledger, pm
+from clearinghouse.domain.chain_view import ChainView
+from clearinghouse.domain.refusals import Refusal, SigningRefused, sessions_exhausted
+from clearinghouse.domain.tickets import SignedTicket
+from clearinghouse.errors import LedgerError
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.decision import (
-    ChainView,
     PaymentPlan,
     PaymentPolicy,
     PaymentRequest,
     plan_payment,
 )
-from clearinghouse.domain.refusals import Refusal, SigningRefused, sessions_exhausted
-from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.issued_states import IssuedStates
 from clearinghouse.signer.ledger_signer import LedgerSigner
 from clearinghouse.signer.limits import (
     FIRST_CALL_RETRY_WINDOW_S,
+    SEGMENT_SIGNATURES_CACHED_MAX,
     SESSION_IDLE_S,
     SESSIONS_PER_GATEWAY_MAX,
     TICKETS_PER_CALL_MAX,
 )
-from clearinghouse.signer.payment_work import CallContext, PaymentWork, point_to_orchestrator
+from clearinghouse.signer.payment_work import (
+    CallContext,
+    PaymentWork,
+    point_to_orchestrator,
+)
 from clearinghouse.signer.state import RemotePaymentState, encode_state, open_state
 from clearinghouse.signer.wire import (
     OrchestratorOffer,
@@ -76,7 +83,6 @@ from clearinghouse.signer.wire import (
     decode_offer,
     seg_creds_preimage,
 )
-from clearinghouse.signer.limits import SEGMENT_SIGNATURES_CACHED_MAX
 
 STATE_ID_BYTES = 16
 """Random bytes in a new StateID (hex in the blob): unguessable, so a state cannot be forged
@@ -130,7 +136,7 @@ class PaymentService(LedgerSigner):
         """True when the database answers and its schema is current."""
         try:
             ledger.check_database_current(self._db)
-        except ledger.LedgerError:
+        except LedgerError:
             return False
         return True
 
@@ -307,7 +313,7 @@ class PaymentService(LedgerSigner):
             plan, state=replace(plan.state, auth_id=caller.auth_id, auth_expiry=caller.auth_expiry)
         )
 
-    def sign_payment(self, plan: PaymentPlan, seg_data: bytes) -> tuple[PaymentResult, tuple[ledger.SignedTicket, ...]]:
+    def sign_payment(self, plan: PaymentPlan, seg_data: bytes) -> tuple[PaymentResult, tuple[SignedTicket, ...]]:
         """Sign the plan's tickets and its state (in the committer, once every check passed)."""
         offer = plan.offer
         batch, payment = self._sign_tickets_on(offer, plan.nonces)
@@ -323,7 +329,7 @@ class PaymentService(LedgerSigner):
         # Should its batch fail, the state never leaves and nobody can send it back.
         self._issued_states.remember(state, result.state_signature, plan.state)
         tickets = tuple(
-            ledger.SignedTicket(offer.recipient_rand_hash, nonce, ticket_hash)
+            SignedTicket(offer.recipient_rand_hash, nonce, ticket_hash)
             for nonce, (ticket_hash, _) in zip(plan.nonces, batch, strict=True)
         )
         return result, tickets

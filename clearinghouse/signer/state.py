@@ -21,8 +21,10 @@ from fractions import Fraction
 from typing import Any
 
 from clearinghouse import pm
-from clearinghouse.signer.billing import BillingType
+from clearinghouse.domain.money import ADDRESS_BYTES
 from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.domain.sessions import BillingType
+from clearinghouse.domain.tickets import SENDER_NONCE_UINT32_MAX
 from clearinghouse.signer.goformat import (
     format_go_time,
     go_json_string,
@@ -33,9 +35,7 @@ from clearinghouse.signer.goformat import (
 from clearinghouse.signer.limits import STATE_JSON_BYTES_MAX
 
 INT64_MAX = 2**63 - 1
-UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
-ADDRESS_BYTES = 20
 BILLING_TYPES = frozenset(billing_type.value for billing_type in BillingType)
 _PM_SESSION_ID_RE = re.compile(r"0x[0-9a-f]{64}")
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -85,7 +85,7 @@ class RemotePaymentState:
         if self.type not in BILLING_TYPES:
             raise ValueError(f"Type must be one of {sorted(BILLING_TYPES)}, got {self.type!r}")
         _check_range("AuthExpiry", self.auth_expiry, -INT64_MAX - 1, INT64_MAX)
-        _check_range("SenderNonce", self.sender_nonce, 0, UINT32_MAX)
+        _check_range("SenderNonce", self.sender_nonce, 0, SENDER_NONCE_UINT32_MAX)
         _check_range("InitialPricePerUnit", self.initial_price_per_unit, -INT64_MAX - 1, INT64_MAX)
         _check_range(
             "InitialPixelsPerUnit", self.initial_pixels_per_unit, -INT64_MAX - 1, INT64_MAX

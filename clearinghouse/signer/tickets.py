@@ -44,6 +44,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from clearinghouse import ledger, pm
+from clearinghouse.domain.sessions import BillingType, SessionHead
+from clearinghouse.domain.tickets import SignedTicket, SigningCall
 from clearinghouse.signer.decision import TicketPlan, plan_ticket_batch, tickets_with_ledger_nonce
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.ledger_signer import LedgerSigner
@@ -126,15 +128,15 @@ class TicketService(LedgerSigner):
         return replace(work, plan=plan)
 
     def sign_batch(
-        self, work: TicketWork, plan: TicketPlan, head: ledger.SessionHead | None
-    ) -> tuple[TicketBatch, ledger.SigningCall]:
+        self, work: TicketWork, plan: TicketPlan, head: SessionHead | None
+    ) -> tuple[TicketBatch, SigningCall]:
         """Sign the plan's tickets (in the committer, once every check passed) and the record."""
         caller, request, offer = work.caller, work.request, plan.offer
         signed, payment = self._sign_tickets_on(offer, plan.nonces)
         tickets = tuple((nonce, ticket_hash) for nonce, (ticket_hash, _) in zip(plan.nonces, signed, strict=True))
         batch = TicketBatch(payment.SerializeToString(), tickets, plan.ev_signed_wei, replayed=False)
         response = _encode(batch)
-        call = ledger.SigningCall(
+        call = SigningCall(
             gateway_id=caller.gateway_id,
             api_key_id=caller.api_key_id,
             usage_subject=caller.subject,
@@ -150,7 +152,7 @@ class TicketService(LedgerSigner):
             pixels_per_unit=offer.pixels_per_unit,
             face_value=offer.face_value_wei,
             win_prob=offer.win_prob,
-            tickets=tuple(ledger.SignedTicket(offer.recipient_rand_hash, n, h) for n, h in tickets),
+            tickets=tuple(SignedTicket(offer.recipient_rand_hash, n, h) for n, h in tickets),
             creation_round=offer.creation_round,
             creation_round_block_hash=offer.creation_round_block_hash,
             params_expiration_block=offer.expiration_block,
@@ -161,18 +163,18 @@ class TicketService(LedgerSigner):
         return batch, call
 
     def _next_head(
-        self, work: TicketWork, plan: TicketPlan, head: ledger.SessionHead | None, digest: bytes
-    ) -> ledger.SessionHead:
+        self, work: TicketWork, plan: TicketPlan, head: SessionHead | None, digest: bytes
+    ) -> SessionHead:
         """The ticket session's head after this call (module docstring)."""
         offer = plan.offer
         fee = Fraction(offer.price_per_unit, offer.pixels_per_unit) * BILLED_UNITS_PER_CALL
         balance = (Fraction(0) if head is None else head.balance) + plan.ev_signed_wei - fee
-        return ledger.SessionHead(
+        return SessionHead(
             state_id=work.keys.state_id,
             gateway_id=work.caller.gateway_id,
             orchestrator_address=offer.recipient,
             app="",
-            billing_type=ledger.BillingType.FIXED,
+            billing_type=BillingType.FIXED,
             manifest_id="",
             sequence_number=0 if head is None else head.sequence_number + 1,
             sender_nonce=plan.nonces[-1],

@@ -20,9 +20,8 @@ from google.protobuf.message import DecodeError, Message
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.signer.limits import EXPIRATION_BLOCK_MAX
+from clearinghouse.domain.money import ADDRESS_BYTES, HASH_BYTES, Address, Wei
 
-ADDRESS_BYTES = 20
-HASH_BYTES = 32
 SIGNATURE_BYTES = 65
 UINT256_MAX = 2**256 - 1
 EMPTY_SEGMENT_HASH = bytes.fromhex(
@@ -38,11 +37,11 @@ class OrchestratorOffer:
     """What one OrchestratorInfo offers, checked; ``*_pb`` fields are serialized sub-messages."""
 
     transcoder: str
-    address: bytes
+    address: Address
     price_per_unit: int
     pixels_per_unit: int
-    recipient: bytes
-    face_value_wei: int
+    recipient: Address
+    face_value_wei: Wei
     win_prob: int
     recipient_rand_hash: bytes
     expiration_block: int
@@ -147,11 +146,11 @@ def _offer(
 ) -> OrchestratorOffer:
     offer = OrchestratorOffer(
         transcoder=transcoder,
-        address=address,
+        address=Address(address),
         price_per_unit=price.pricePerUnit,
         pixels_per_unit=price.pixelsPerUnit,
-        recipient=_fixed_bytes("ticket_params.recipient", params.recipient, ADDRESS_BYTES),
-        face_value_wei=_uint256("ticket_params.face_value", params.face_value),
+        recipient=Address(_fixed_bytes("ticket_params.recipient", params.recipient, ADDRESS_BYTES)),
+        face_value_wei=Wei(_uint256("ticket_params.face_value", params.face_value)),
         win_prob=_uint256("ticket_params.win_prob", params.win_prob),
         recipient_rand_hash=_fixed_bytes(
             "ticket_params.recipient_rand_hash", params.recipient_rand_hash, HASH_BYTES

@@ -23,13 +23,8 @@ from clearinghouse.api import (
     issue_api_key,
     serving,
 )
-from clearinghouse.ledger import (
-    Database,
-    Gateway,
-    create_gateway,
-    open_database,
-    upgrade_to_head,
-)
+from clearinghouse.ledger import Database, create_gateway, open_database, upgrade_to_head
+from clearinghouse.domain.gateways import Gateway
 from tests.api.fakes import FakePaymentService
 from tests.signer.builders import orchestrator_info
 

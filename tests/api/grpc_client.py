@@ -13,16 +13,22 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.api import (
+    ApiKeyAuthenticator,
+    RemoteSignerApp,
+    issue_api_key,
+    serving,
+)
 from clearinghouse.api.grpc_server import GrpcServer, grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.v1_http import V1Routes
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.ledger import Committer, Database, create_gateway, top_up
 from clearinghouse.proto import clearinghouse_pb2_grpc
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.signer.limits import TICKETS_PER_CALL_MAX
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.tickets import TicketService

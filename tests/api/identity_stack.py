@@ -14,7 +14,7 @@ import grpc
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
 from clearinghouse.api.server import bound_socket
 from clearinghouse.api.builder_http import BuilderRoutes
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.oidc_http import OidcRoutes

@@ -20,7 +20,8 @@ from clearinghouse.api import ApiKeyAuthenticator
 from clearinghouse.api.admin_http import AdminRoutes
 from clearinghouse.api.limits import ADMIN_BODY_BYTES_MAX
 from clearinghouse.billing.invoicing import month_period
-from clearinghouse.ledger import Database, Gateway, NewRate, create_gateway, record_rate_snapshot, record_signing_call
+from clearinghouse.ledger import Database, NewRate, create_gateway, record_rate_snapshot, record_signing_call
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.ledger import sessions as ledger_sessions
 from clearinghouse.ledger.invoices import get_invoice
 from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan

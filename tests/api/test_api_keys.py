@@ -17,14 +17,8 @@ from clearinghouse.api import (
 )
 from clearinghouse.api.limits import USAGE_SUBJECT_LENGTH_MAX
 from clearinghouse.api.requests import RequestHeaders
-from clearinghouse.ledger import (
-    Database,
-    Gateway,
-    GatewayStatus,
-    list_api_keys,
-    revoke_api_key,
-    set_gateway_status,
-)
+from clearinghouse.ledger import Database, list_api_keys, revoke_api_key, set_gateway_status
+from clearinghouse.domain.gateways import Gateway, GatewayStatus
 from tests.api.client import post
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER
 from tests.api.fakes import FakePaymentService

@@ -29,7 +29,7 @@ from clearinghouse.api.identity_routes import ALLOWANCES, APP_USAGE, OWN_USAGE, 
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.discovery import DiscoveryBook
 from clearinghouse.api.errors import Reason
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.metrics import Metrics
@@ -42,14 +42,8 @@ from clearinghouse.identity.service import identity_service, register_app
 from clearinghouse.identity.tokens import Scope, TokenCodec, TokenUse
 from clearinghouse.identity.keys import SigningKeys
 from clearinghouse.ledger.identity import get_app, provision_user, update_user
-from clearinghouse.ledger import (
-    Database,
-    GatewayStatus,
-    create_gateway,
-    revoke_api_key,
-    set_gateway_status,
-    top_up,
-)
+from clearinghouse.ledger import Database, create_gateway, revoke_api_key, set_gateway_status, top_up
+from clearinghouse.domain.gateways import GatewayStatus
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc
 from clearinghouse.signer.decision import PaymentPolicy

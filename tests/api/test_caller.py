@@ -16,7 +16,8 @@ from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rate_limit import CallRate, RateLimiter
 from clearinghouse.api.requests import RequestHeaders
 from clearinghouse.errors import InvariantViolation
-from clearinghouse.ledger import Database, Gateway
+from clearinghouse.ledger import Database
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.logs import current_gateway_id
 from clearinghouse.signer.calls import Caller
 from tests.api.conftest import PEPPER

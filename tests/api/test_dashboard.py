@@ -27,16 +27,22 @@ from clearinghouse.api import ApiKeyAuthenticator, issue_api_key
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.dashboard.charts import Series, step_chart
 from clearinghouse.api.dashboard.routes import SECURITY_HEADERS
-from clearinghouse.api.limits import LOGIN_BODY_BYTES_MAX
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
-from clearinghouse.api.limits import FAILED_LOGINS_PER_MINUTE_MAX
 from clearinghouse.api.dashboard.views import Amount, eth_label, eth_text
+from clearinghouse.api.limits import FAILED_LOGINS_PER_MINUTE_MAX, LOGIN_BODY_BYTES_MAX
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.billing.invoicing import draft_for_period, month_period
-from clearinghouse.chain.health import BurnRate, ChainPosition, DepositHealth, Exposure, HealthThresholds, assess
+from clearinghouse.chain.health import (
+    BurnRate,
+    ChainPosition,
+    DepositHealth,
+    Exposure,
+    HealthThresholds,
+    assess,
+)
+from clearinghouse.domain.gateways import GatewayStatus
 from clearinghouse.ledger import (
     Database,
-    GatewayStatus,
     NewRate,
     create_gateway,
     record_deposit_sample,
@@ -44,8 +50,8 @@ from clearinghouse.ledger import (
     record_signing_call,
     set_gateway_status,
 )
-from clearinghouse.ledger.invoices import issue_invoice
 from clearinghouse.ledger.billing_plans import PlanKind, set_billing_plan
+from clearinghouse.ledger.invoices import issue_invoice
 from tests.api.client import Reply, request
 from tests.api.conftest import PEPPER
 from tests.api.fakes import FakePaymentService
@@ -499,7 +505,12 @@ def test_amounts_read_in_an_automatic_unit_with_the_exact_value_kept() -> None:
 def test_the_page_shows_apps_their_users_allowances_and_usage(dashboard: Dashboard, db: Database) -> None:
     """Issue 16: each app with its end users, their allowance (granted, spent, remaining, exact)
     and this month's calls and EV signed; a deactivated user says so; text is escaped."""
-    from clearinghouse.ledger.identity import create_app, grant_allowance, provision_user, update_user
+    from clearinghouse.ledger.identity import (
+        create_app,
+        grant_allowance,
+        provision_user,
+        update_user,
+    )
 
     app = create_app(db, dashboard.seeded.acme, name="<b>saas</b>", client_id="app_dash", secret_digest=b"\x02" * 32)
     alice = provision_user(db, app, "alice", None)

@@ -14,18 +14,18 @@ import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator, issue_api_key
 from clearinghouse.api.errors import Reason
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rate_limit import CallRate, RateLimiter
 from clearinghouse.ledger import (
     Database,
-    GatewayStatus,
     create_gateway,
     last_issued_nonce,
     open_database,
     set_gateway_status,
 )
+from clearinghouse.domain.gateways import GatewayStatus
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc, lp_rpc_pb2
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult

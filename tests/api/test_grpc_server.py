@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from clearinghouse.api import ApiKeyAuthenticator
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import GrpcServer, GrpcTls
 from clearinghouse.api.grpc_service import SERVICE_NAME, GrpcGateway
 from clearinghouse.ledger import Database, last_issued_nonce

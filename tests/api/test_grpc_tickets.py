@@ -13,7 +13,7 @@ import pytest
 from clearinghouse.api import issue_api_key
 from clearinghouse.api.errors import Reason
 from clearinghouse.ledger import Database, create_gateway, last_issued_nonce, top_up
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import lp_rpc_pb2
 from tests.api.conftest import PEPPER

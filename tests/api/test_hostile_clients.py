@@ -19,7 +19,8 @@ import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.api.dashboard import DashboardRoutes
-from clearinghouse.api.limits import PARSE_SLICE_BYTES, PIPELINED_REQUESTS_MAX, REQUEST_LINE_BYTES_MAX, HttpLimits
+from clearinghouse.api.limits import PARSE_SLICE_BYTES, PIPELINED_REQUESTS_MAX, REQUEST_LINE_BYTES_MAX
+from clearinghouse.domain.limits import HttpLimits
 from clearinghouse.ledger import Database
 from clearinghouse.signer.calls import Caller, PaymentCall
 from tests.api.client import get

@@ -314,7 +314,8 @@ def test_tokens_and_secrets_never_reach_the_logs(stack: IdentityStack, caplog: p
 def test_the_refusal_names_the_gateways_limit_when_the_gateway_is_out(stack: IdentityStack) -> None:
     """A user with allowance to spare on a gateway out of credit: refused, naming the gateway's
     limit, not the user's allowance; nothing signed."""
-    from clearinghouse.ledger import CreditMode, set_credit_policy
+    from clearinghouse.ledger import set_credit_policy
+    from clearinghouse.domain.credit import CreditMode
 
     token = app_token(stack)
     provision(stack, token, "gina")

@@ -15,10 +15,21 @@ import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.api import limits as api_limits
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.domain.limits import (
+    CONNECTIONS_MAX,
+    GRPC_CONCURRENT_RPCS_MAX,
+    GRPC_MESSAGE_BYTES_MAX,
+    GrpcLimits,
+    HttpLimits,
+    JSON_DEPTH_MAX,
+    KEEP_ALIVE_S,
+    REQUEST_BODY_BYTES_MAX,
+    REQUEST_BODY_TIMEOUT_S,
+    REQUEST_HEADER_BYTES_MAX,
+)
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
-from clearinghouse.api.limits import GrpcLimits, HttpLimits
 from clearinghouse.api.server import _config
 from clearinghouse.cli.init import config_template
 from clearinghouse.config import SETTINGS, SETTINGS_BY_NAME, ConfigError, LimitSettings, load_settings
@@ -61,11 +72,11 @@ def test_every_limit_is_registered_bounded_and_defaults_to_its_constant(config: 
     assert limits == LimitSettings()
     assert limits.http() == HttpLimits() and limits.grpc() == GrpcLimits()
     assert (limits.request_body_bytes_max, limits.json_depth_max, limits.request_header_bytes_max) == (
-        api_limits.REQUEST_BODY_BYTES_MAX, api_limits.JSON_DEPTH_MAX, api_limits.REQUEST_HEADER_BYTES_MAX)
+        REQUEST_BODY_BYTES_MAX, JSON_DEPTH_MAX, REQUEST_HEADER_BYTES_MAX)
     assert (limits.request_body_timeout_s, limits.connections_max, limits.keep_alive_s) == (
-        api_limits.REQUEST_BODY_TIMEOUT_S, api_limits.CONNECTIONS_MAX, api_limits.KEEP_ALIVE_S)
+        REQUEST_BODY_TIMEOUT_S, CONNECTIONS_MAX, KEEP_ALIVE_S)
     assert (limits.grpc_concurrent_rpcs_max, limits.grpc_message_bytes_max) == (
-        api_limits.GRPC_CONCURRENT_RPCS_MAX, api_limits.GRPC_MESSAGE_BYTES_MAX)
+        GRPC_CONCURRENT_RPCS_MAX, GRPC_MESSAGE_BYTES_MAX)
     assert limits.tickets_per_call_max == signer_limits.TICKETS_PER_CALL_MAX
     assert (limits.sessions_per_gateway_max, limits.session_idle_s) == (
         signer_limits.SESSIONS_PER_GATEWAY_MAX, signer_limits.SESSION_IDLE_S)
@@ -79,8 +90,8 @@ def test_every_limit_is_registered_bounded_and_defaults_to_its_constant(config: 
 def test_the_ceilings_that_other_code_enforces_are_the_constants() -> None:
     """Header bytes, JSON depth and tickets per call can be tightened, never raised past what the
     decoders and the protocol allow."""
-    assert LIMIT_BOUNDS["request_header_bytes_max"][1] == api_limits.REQUEST_HEADER_BYTES_MAX
-    assert LIMIT_BOUNDS["json_depth_max"][1] == api_limits.JSON_DEPTH_MAX
+    assert LIMIT_BOUNDS["request_header_bytes_max"][1] == REQUEST_HEADER_BYTES_MAX
+    assert LIMIT_BOUNDS["json_depth_max"][1] == JSON_DEPTH_MAX
     assert LIMIT_BOUNDS["tickets_per_call_max"][1] == signer_limits.TICKETS_PER_CALL_MAX
     # A payment body with an 8 KiB state blob in base64 fits the smallest body and message allowed.
     assert signer_limits.STATE_JSON_BYTES_MAX * 4 // 3 < LIMIT_BOUNDS["request_body_bytes_max"][0]
@@ -130,8 +141,8 @@ def test_uvicorn_gets_the_connection_keep_alive_and_header_limits() -> None:
     assert protocol.header_bytes_max == 4096 + api_limits.REQUEST_LINE_BYTES_MAX  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("fields", [{"request_header_bytes_max": api_limits.REQUEST_HEADER_BYTES_MAX + 1},
-                                    {"json_depth_max": api_limits.JSON_DEPTH_MAX + 1}, {"connections_max": 0},
+@pytest.mark.parametrize("fields", [{"request_header_bytes_max": REQUEST_HEADER_BYTES_MAX + 1},
+                                    {"json_depth_max": JSON_DEPTH_MAX + 1}, {"connections_max": 0},
                                     {"request_body_timeout_s": 0}])
 def test_transport_limits_refuse_values_their_code_cannot_honour(fields: dict[str, int]) -> None:
     with pytest.raises(ValueError):
@@ -227,7 +238,7 @@ def test_the_hostile_client_limits_keep_their_relations() -> None:
     below the body a route reads, and the whole request never outlives either of its parts'
     timeouts nor is shorter than them."""
     assert api_limits.PARSE_SLICE_BYTES <= api_limits.REQUEST_LINE_BYTES_MAX
-    assert api_limits.INLINE_DECODE_BYTES_MAX <= api_limits.REQUEST_BODY_BYTES_MAX
+    assert api_limits.INLINE_DECODE_BYTES_MAX <= REQUEST_BODY_BYTES_MAX
     assert api_limits.PIPELINED_REQUESTS_MAX >= 1 and api_limits.DECODE_THREADS_MAX >= 1
     for limits in (HttpLimits(), HttpLimits(request_header_timeout_s=2.0, request_body_timeout_s=30.0)):
         assert limits.request_timeout_s == max(limits.request_header_timeout_s, limits.request_body_timeout_s)

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from prometheus_client.parser import text_string_to_metric_families
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.metrics import EXPOSITION_CONTENT_TYPE, Metrics
@@ -35,7 +35,7 @@ from clearinghouse.chain.health import (
 )
 from clearinghouse.chain.watcher import WatcherState, WatcherStatus
 from clearinghouse.ledger import Committer, Database, create_gateway, top_up
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc, lp_rpc_pb2
 from clearinghouse.signer.decision import PaymentPolicy

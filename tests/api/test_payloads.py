@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearinghouse.api.errors import BadRequest
-from clearinghouse.api.limits import JSON_DEPTH_MAX, TEXT_FIELD_LENGTH_MAX
+from clearinghouse.api.limits import TEXT_FIELD_LENGTH_MAX
+from clearinghouse.domain.limits import JSON_DEPTH_MAX
 from clearinghouse.api.payloads import decode_payment_request, error_body, json_nested_deeper, payment_body
 from clearinghouse.signer.billing import MaxPrice
 from tests.api.conftest import ORCHESTRATOR_B64, b64

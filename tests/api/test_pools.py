@@ -13,7 +13,7 @@ from google.protobuf import json_format
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.api.errors import InternalError
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import GrpcServer
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.pools import Pools, pools_of

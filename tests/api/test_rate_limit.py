@@ -10,7 +10,8 @@ import pytest
 from clearinghouse.api import ApiKeyAuthenticator
 from clearinghouse.api.errors import RateLimited
 from clearinghouse.api.rate_limit import CallRate, RateLimiter
-from clearinghouse.ledger import Database, Gateway
+from clearinghouse.ledger import Database
+from clearinghouse.domain.gateways import Gateway
 from tests.api.client import post
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER
 from tests.api.fakes import FakePaymentService

@@ -15,10 +15,11 @@ import grpc
 import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import GrpcServer
 from clearinghouse.api.grpc_service import GrpcGateway
-from clearinghouse.ledger import Database, Gateway
+from clearinghouse.ledger import Database
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.logs import configure_logging
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.proto import clearinghouse_pb2_grpc

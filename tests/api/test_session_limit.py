@@ -11,12 +11,18 @@ import pytest
 from sqlalchemy import update
 
 from clearinghouse import ledger
-from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, issue_api_key, serving
+from clearinghouse.api import (
+    ApiKeyAuthenticator,
+    RemoteSignerApp,
+    issue_api_key,
+    serving,
+)
 from clearinghouse.api.errors import Reason, v1_answer
-from clearinghouse.ledger.models import PaymentSessionRow, table
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.domain.refusals import Refusal, SigningRefused, sessions_exhausted
+from clearinghouse.ledger.models import PaymentSessionRow, table
 from clearinghouse.signer.calls import Caller, PaymentResult
+from clearinghouse.signer.decision import PaymentPolicy
 from clearinghouse.signer.service import (
     SESSION_IDLE_S,
     PaymentService,

@@ -24,7 +24,8 @@ from clearinghouse.ledger import (
     upgrade_to_head,
 )
 from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.goformat import parse_rat_string
 from clearinghouse.signer.service import PaymentService
 from tests.api.client import Reply, get, post

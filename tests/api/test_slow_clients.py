@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
-from clearinghouse.api.limits import REQUEST_LINE_BYTES_MAX, HttpLimits
+from clearinghouse.api.limits import REQUEST_LINE_BYTES_MAX
+from clearinghouse.domain.limits import HttpLimits
 from clearinghouse.ledger import Database
 from tests.api.client import get, post
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER

@@ -17,16 +17,30 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
-
 from clearinghouse.api import ApiKeyAuthenticator
 from clearinghouse.api.errors import REFUSAL_STATUS
-from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
-from clearinghouse.ledger import Database, DatabaseFault, DatabaseUnavailable
-from clearinghouse.domain.refusals import Refusal, SigningRefused, SpendLimit, over_limit
+from clearinghouse.domain.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
+from clearinghouse.domain.refusals import (
+    Refusal,
+    SigningRefused,
+    SpendLimit,
+    over_limit,
+)
+from clearinghouse.ledger import (
+    Database,
+    DatabaseFault,
+    DatabaseUnavailable,
+)
 from clearinghouse.signer.calls import Caller, PaymentCall
 from tests.api.client import get, post, request
 from tests.api.conftest import ORCHESTRATOR_B64, PEPPER, b64
-from tests.api.fakes import FAKE_ADDRESS, FAKE_INFO_SIGNATURE, FAKE_PAYMENT, FAKE_STATE, FakePaymentService
+from tests.api.fakes import (
+    FAKE_ADDRESS,
+    FAKE_INFO_SIGNATURE,
+    FAKE_PAYMENT,
+    FAKE_STATE,
+    FakePaymentService,
+)
 
 PAY = "/generate-live-payment"
 STATE = {"State": b64(b'{"StateID":"s1"}'), "Sig": b64(b"\x1c" * 65)}

@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import json_format
 
 from clearinghouse.api import issue_api_key
-from clearinghouse.api.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
+from clearinghouse.domain.limits import REQUEST_BODY_BYTES_MAX, REQUEST_HEADER_BYTES_MAX
 from clearinghouse.ledger import Database, create_gateway
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from tests.api.client import Reply, get, request

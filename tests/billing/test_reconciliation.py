@@ -18,7 +18,7 @@ from clearinghouse.billing.reconciliation import (
     report_json,
     report_of,
 )
-from clearinghouse.ledger import Redemption
+from clearinghouse.domain.chain_events import Redemption
 from clearinghouse.ledger.reconciliation_reads import (
     BernoulliSums,
     GatewayExposure,
@@ -26,7 +26,7 @@ from clearinghouse.ledger.reconciliation_reads import (
     RedeemedTotals,
     UnmatchedAlarm,
 )
-from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.domain.ev import EV_DENOMINATOR, ticket_ev
 
 CERTAIN = EV_DENOMINATOR  # winProb of a ticket that always wins
 ONE_FIFTH = EV_DENOMINATOR // 5  # 2**256 − 1 is divisible by 5, so p is exactly 1/5

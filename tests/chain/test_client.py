@@ -15,7 +15,7 @@ from clearinghouse.chain.client import TICKET_BROKER, ChainClient, SenderInfo, c
 from clearinghouse.chain.devnet import ProvisionedDevnet, advance_round, transact
 from clearinghouse.chain.errors import ChainUnavailable, ContractMismatch
 from clearinghouse.errors import ClearinghouseError
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 from tests.chain.conftest import DEPOSIT_WEI, RESERVE_WEI
 
 INFURA_KEY = "0123456789abcdef0123456789abcdef"

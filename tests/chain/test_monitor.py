@@ -19,7 +19,13 @@ from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.devnet import ProvisionedDevnet, transact
 from clearinghouse.chain.errors import ChainError
-from clearinghouse.chain.health import NO_EXPOSURE, HealthReason, HealthState, HealthThresholds, WatcherLag
+from clearinghouse.chain.health import (
+    NO_EXPOSURE,
+    HealthReason,
+    HealthState,
+    HealthThresholds,
+    WatcherLag,
+)
 from clearinghouse.chain.monitor import (
     DepositMonitor,
     DepositSnapshot,
@@ -27,8 +33,8 @@ from clearinghouse.chain.monitor import (
     LedgerAndChainSources,
     health_document,
 )
-from clearinghouse.ledger import LedgerError
 from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.errors import LedgerError
 from tests.chain.conftest import DEPOSIT_WEI, RESERVE_WEI
 from tests.chain.test_client import impersonate
 

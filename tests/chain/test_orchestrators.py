@@ -17,7 +17,8 @@ from clearinghouse.chain.errors import ChainUnavailable
 from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.orchestrators import ActiveOrchestrators
 from clearinghouse.signer import ChainView, PaymentPolicy, PaymentRequest, Refusal, SigningRefused, decode_offer
-from clearinghouse.signer.decision import RecipientStatus, plan_payment
+from clearinghouse.signer.decision import plan_payment
+from clearinghouse.domain.chain_view import RecipientStatus
 from tests.signer.builders import NOW_NS, orchestrator_info
 
 INACTIVE = bytes.fromhex("00000000000000000000000000000000000000c0")

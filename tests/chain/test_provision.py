@@ -16,7 +16,7 @@ from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.client import ChainClient, SenderInfo
 from clearinghouse.chain.devnet import ProvisionedDevnet, DevnetError, provision_devnet
 from clearinghouse.config import load_settings
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 from tests.chain.conftest import DEPOSIT_WEI, RESERVE_WEI
 
 SECRET_VARIABLES = ("CLEARINGHOUSE_DATABASE_URL", "CLEARINGHOUSE_KEY_PASSPHRASE", "CLEARINGHOUSE_API_KEY_PEPPER")

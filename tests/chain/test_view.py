@@ -12,14 +12,20 @@ from collections.abc import Callable, Iterator
 import pytest
 from web3 import Web3
 
-from clearinghouse.chain.anvil import Anvil, AnvilOptions, dump_state, load_state, start_anvil
+from clearinghouse.chain.anvil import (
+    Anvil,
+    AnvilOptions,
+    dump_state,
+    load_state,
+    start_anvil,
+)
 from clearinghouse.chain.artifacts import bind
 from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.devnet import deploy_devnet, transact
 from clearinghouse.chain.errors import ChainUnavailable
-from clearinghouse.chain.view import LiveChainView, backoff_s
 from clearinghouse.chain.limits import RETRY_BACKOFF_FIRST_S
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.chain.view import LiveChainView, backoff_s
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 
 VIEW = ChainView(deposit_wei=5, reserve_wei=6, withdraw_round=0, current_round=7, last_l1_block=8)

@@ -29,10 +29,7 @@ from clearinghouse.chain.watcher import (
     event_abis,
 )
 from clearinghouse.ledger import (
-    ChainEventKind,
     Database,
-    GatewayPayout,
-    SignedTicket,
     chain_cursor,
     create_gateway,
     gateway_payouts,
@@ -45,6 +42,8 @@ from clearinghouse.ledger import (
     unmatched_redemptions,
     upgrade_to_head,
 )
+from clearinghouse.domain.chain_events import ChainEventKind, GatewayPayout
+from clearinghouse.domain.tickets import SignedTicket
 from tests.chain.test_client import closed_port
 from tests.contracts.broker_chain import SENDER, WIN_ALWAYS, BrokerChain, Redemption, rand_hash
 from tests.ledger.conftest import SessionDriver

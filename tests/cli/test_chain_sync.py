@@ -16,13 +16,14 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from clearinghouse import ledger
+from clearinghouse.domain.chain_events import ChainEventKind
 from clearinghouse.cli import main
 from tests.cli.conftest import write_daemon_config
 from tests.cli.test_deposit import DEPOSIT_WEI, RESERVE_WEI, Home, deposit, devnet_home, home
 
 __all__ = ["devnet_home", "home"]  # the fixtures this module uses, imported from the deposit tests
 
-Kind = ledger.ChainEventKind
+Kind = ChainEventKind
 
 
 def sync(home: Home, *args: str, **env: str) -> Result:

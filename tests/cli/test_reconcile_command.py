@@ -15,7 +15,7 @@ from clearinghouse import ledger
 from clearinghouse.billing.reconciliation import CSV_HEADER
 from clearinghouse.cli import main
 from clearinghouse.ledger.hourly_usage import HOUR, hour_of
-from clearinghouse.pm.ev import EV_DENOMINATOR
+from clearinghouse.domain.ev import EV_DENOMINATOR
 from tests.cli.conftest import write_daemon_config
 from tests.ledger.conftest import SessionDriver
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from clearinghouse.ledger import Committer, CreditMode, Database, Gateway, create_gateway, set_credit_policy
+from clearinghouse.ledger import Committer, Database, create_gateway, set_credit_policy
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import Gateway
 from tests.events.jetstream import Stream, temporary_stream
 from tests.events.receiver import Receiver, receiver
 from tests.ledger.conftest import CheckAndRecord, SessionDriver, keys_of

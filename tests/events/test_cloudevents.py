@@ -13,7 +13,8 @@ import pytest
 from clearinghouse.api.rejections import RecentRejections
 from clearinghouse.events.cloudevents import EVENT_TYPES, REFUSAL_TYPE, decimal_text, exact, schema_text, to_cloudevent
 from clearinghouse.events.refusals import RefusalFacts, RefusalSampler
-from clearinghouse.ledger import Database, Gateway, NewRate, commit_calls, record_rate_snapshot
+from clearinghouse.ledger import Database, NewRate, commit_calls, record_rate_snapshot
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.ledger.outbox import START, read_after, write_refusal_events
 from clearinghouse.logs import bind_gateway, start_request
 from tests.events.conftest import eventually

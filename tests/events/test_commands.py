@@ -13,6 +13,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from clearinghouse import ledger
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.cli import main
 from clearinghouse.ledger.outbox import sink_cursor
 from tests.cli.conftest import SENDER_KEY, write_daemon_config
@@ -39,7 +40,7 @@ def _config(tmp_path: Path, events: str) -> Path:
     db = ledger.open_database(url)
     try:
         gateway = ledger.create_gateway(db, "gateway-a")
-        ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=10**18,
+        ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=10**18,
                                  actor="t", reason="t")
         driver = SessionDriver(gateway.id)
         for _ in range(CALLS):

@@ -21,14 +21,14 @@ from clearinghouse.events.http_sink import HttpSink
 from clearinghouse.events.nats_sink import NatsSink
 from clearinghouse.ledger import (
     Committer,
-    CreditMode,
     Database,
-    Gateway,
     create_gateway,
     open_database,
     set_credit_policy,
     upgrade_to_head,
 )
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.ledger.outbox import START, sink_cursor
 from tests.events.conftest import NatsServer, Receiver, eventually, free_port, sign
 from tests.events.jetstream import Stream, create_stream

@@ -38,7 +38,7 @@ from clearinghouse.api.admin_http import AdminRoutes
 from clearinghouse.api.dashboard import DashboardRoutes
 from clearinghouse.api.dashboard.session import LoginThrottle, SessionCookies
 from clearinghouse.api.discovery import DiscoveryBook
-from clearinghouse.api.gateway_service import GatewayService
+from clearinghouse.signer.gateway_service import GatewayService
 from clearinghouse.api.grpc_server import grpc_serving
 from clearinghouse.api.grpc_service import GrpcGateway
 from clearinghouse.api.rejections import RecentRejections

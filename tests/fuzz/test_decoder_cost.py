@@ -33,9 +33,10 @@ from clearinghouse.api.requests import RequestHeaders, usage_subject_header
 from clearinghouse.api.v1_http import parse_message, query_message
 from clearinghouse.api.v1_messages import decode, payment_call, ticket_request
 from clearinghouse.api.webhook import state_object
-from clearinghouse.proto import clearinghouse_pb2 as pb
-from clearinghouse.signer.billing import BillingType, MaxPrice, parse_max_price
 from clearinghouse.domain.refusals import SigningRefused
+from clearinghouse.domain.sessions import BillingType
+from clearinghouse.proto import clearinghouse_pb2 as pb
+from clearinghouse.signer.billing import MaxPrice, parse_max_price
 from clearinghouse.signer.goformat import parse_go_time, parse_rat_string
 from clearinghouse.signer.state import decode_state
 from clearinghouse.signer.wire import decode_capabilities, decode_offer

@@ -35,8 +35,9 @@ import pytest
 from sqlalchemy import text
 
 from clearinghouse import ledger, pm
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.api.api_keys import issue_api_key
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 from clearinghouse.proto import lp_rpc_pb2
 from tests.cli.conftest import PEPPER_HEX, SENDER_KEY, clearinghouse
 
@@ -200,7 +201,7 @@ def provision_gateway(database_url: str, credit_limit_wei: int) -> str:
     db = ledger.open_database(database_url)
     try:
         gateway = ledger.create_gateway(db, "integration")
-        ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT,
+        ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT,
                                  credit_limit_wei=credit_limit_wei, actor="test", reason="integration test")
         key_text, _ = issue_api_key(db, gateway.id, bytes.fromhex(PEPPER_HEX))
     finally:

@@ -27,6 +27,8 @@ import pytest
 from web3 import Web3
 
 from clearinghouse import ledger
+from clearinghouse.domain.chain_events import GatewayPayout
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.api.api_keys import issue_api_key
 from clearinghouse.chain.anvil import Anvil, AnvilOptions, dump_state, load_state, mine, revert, snapshot, start_anvil
 from clearinghouse.chain.artifacts import bind
@@ -84,7 +86,7 @@ class ChainDaemon:
         assert status == 200, document
         return document
 
-    def payouts(self) -> dict[int, ledger.GatewayPayout]:
+    def payouts(self) -> dict[int, GatewayPayout]:
         db = ledger.open_database(self.provisioned.database_url)
         try:
             return ledger.gateway_payouts(db)
@@ -126,7 +128,7 @@ def world(tmp_path: Path, daemons: Daemons) -> Iterator[ChainDaemon]:
         db = ledger.open_database(provisioned.database_url)
         try:
             gateway = ledger.create_gateway(db, "chain-test")
-            ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=100 * ETHER,
+            ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=100 * ETHER,
                                      actor="test", reason="integration")
             pepper = bytes.fromhex(provisioned.pepper_path.read_text().strip())
             api_key, _ = issue_api_key(db, gateway.id, pepper)
@@ -210,7 +212,7 @@ def test_a_redeemed_ticket_reaches_the_deposit_the_exposure_and_the_gateway_payo
 
     redeem(world, first)
     eventually(lambda: world.gateway_id in world.payouts(), "the watcher matches the redemption to the gateway")
-    assert world.payouts()[world.gateway_id] == ledger.GatewayPayout(world.gateway_id, 1, face, face)
+    assert world.payouts()[world.gateway_id] == GatewayPayout(world.gateway_id, 1, face, face)
     eventually(lambda: world.health()["chain"]["deposit_wei"] == str(DEPOSIT_WEI - face), "deposit read again")
     eventually(lambda: exposure_is(1), "the redeemed ticket leaves the exposure")
     assert world.health()["state"] in ("ok", "warn")
@@ -234,7 +236,7 @@ def test_a_ticket_beyond_the_deposit_takes_the_orchestrators_pool_share_of_the_r
     redeem(world, first)
     redeem(world, second)  # deposit left 0.1 ETH: that, plus at most reserve / 2 = 0.5 ETH
     share = RESERVE_WEI // 2
-    expected = ledger.GatewayPayout(world.gateway_id, 2, 2 * face, face + (DEPOSIT_WEI - face) + share)
+    expected = GatewayPayout(world.gateway_id, 2, 2 * face, face + (DEPOSIT_WEI - face) + share)
     eventually(lambda: world.payouts().get(world.gateway_id) == expected, f"payouts {expected}")
 
     def reserve_claimed() -> bool:

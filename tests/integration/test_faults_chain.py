@@ -26,6 +26,8 @@ import pytest
 from web3 import Web3
 
 from clearinghouse import ledger
+from clearinghouse.domain.chain_events import ChainEventKind
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.api.api_keys import issue_api_key
 from clearinghouse.chain.anvil import AnvilOptions, mine, start_anvil
 from clearinghouse.chain.devnet import initialize_round, provision_devnet
@@ -171,7 +173,7 @@ def proxy_world(tmp_path: Path, daemons: Daemons, request: pytest.FixtureRequest
         db = ledger.open_database(provisioned.database_url)
         try:
             gateway = ledger.create_gateway(db, "faults")
-            ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=100 * ETHER,
+            ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=100 * ETHER,
                                      actor="test", reason="integration")
             pepper = bytes.fromhex(provisioned.pepper_path.read_text().strip())
             api_key, _ = issue_api_key(db, gateway.id, pepper)
@@ -276,7 +278,7 @@ def test_an_event_moving_more_than_the_eth_supply_is_never_recorded(
     proxy.lie = None
     eventually(lambda: len(chain_events(world, cursor_name)) == before + 1, "the true DepositFunded is recorded")
     (funded_event,) = chain_events(world, cursor_name)[before:]
-    assert funded_event.event.kind is ledger.ChainEventKind.DEPOSIT_FUNDED
+    assert funded_event.event.kind is ChainEventKind.DEPOSIT_FUNDED
     assert funded_event.event.amount_wei == ETHER // 100
 
 

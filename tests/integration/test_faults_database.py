@@ -41,7 +41,8 @@ from sqlalchemy import event, text
 from clearinghouse import ledger
 from clearinghouse.api import ApiKeyAuthenticator, RemoteSignerApp, serving
 from clearinghouse.ledger.errors import DatabaseFault
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.service import PaymentService
 from tests.cli.conftest import PEPPER_HEX, SENDER_KEY, write_daemon_config
 from tests.integration.conftest import (

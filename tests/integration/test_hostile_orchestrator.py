@@ -28,6 +28,7 @@ from sqlalchemy import text
 from web3 import Web3
 
 from clearinghouse import ledger
+from clearinghouse.domain.credit import CreditMode
 from clearinghouse.api.api_keys import issue_api_key
 from clearinghouse.chain.anvil import Anvil, AnvilOptions, start_anvil
 from clearinghouse.chain.artifacts import bind
@@ -200,7 +201,7 @@ def world(tmp_path: Path, daemons: Daemons) -> Iterator[World]:
             pepper = bytes.fromhex(provisioned.pepper_path.read_text().strip())
             for name in ("a", "b"):
                 gateway = ledger.create_gateway(db, f"gateway-{name}")
-                ledger.set_credit_policy(db, gateway.id, mode=ledger.CreditMode.CREDIT, credit_limit_wei=100 * ETHER,
+                ledger.set_credit_policy(db, gateway.id, mode=CreditMode.CREDIT, credit_limit_wei=100 * ETHER,
                                          actor="test", reason="integration")
                 keys[name], _ = issue_api_key(db, gateway.id, pepper)
                 ids[name] = gateway.id

@@ -44,7 +44,7 @@ from eth_account import Account
 from clearinghouse import pm
 from clearinghouse.chain.client import ChainClient
 from clearinghouse.chain.devnet import DEVNET_DEPOSIT_WEI, DEVNET_RESERVE_WEI
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 from clearinghouse.proto import lp_rpc_pb2
 from tests.integration.conftest import daemon_environment, free_port
 

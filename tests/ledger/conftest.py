@@ -19,21 +19,12 @@ from typing import Any
 
 import pytest
 
-from clearinghouse.ledger import (
-    WIN_PROB_DENOMINATOR,
-    BillingType,
-    CallKeys,
-    CallLedger,
-    Database,
-    Gateway,
-    Outcome,
-    SessionHead,
-    SignedTicket,
-    SigningCall,
-    commit_calls,
-    create_gateway,
-)
-from clearinghouse.ledger.limits import TICKETS_PER_RECORD_MAX
+from clearinghouse.ledger import CallKeys, CallLedger, Database, Outcome, commit_calls, create_gateway
+from clearinghouse.domain.ev import WIN_PROB_DENOMINATOR
+from clearinghouse.domain.sessions import BillingType, SessionHead
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.domain.tickets import SignedTicket, SigningCall
+from clearinghouse.domain.limits import TICKETS_PER_RECORD_MAX
 
 ORCHESTRATOR = bytes.fromhex("11" * 20)
 RECIPIENT = bytes.fromhex("22" * 20)

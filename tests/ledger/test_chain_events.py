@@ -9,15 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from clearinghouse.ledger import (
-    BlockRef,
     ChainCursorMoved,
-    ChainEvent,
-    ChainEventKind,
     ChainWriterLock,
     Database,
-    Gateway,
-    GatewayPayout,
-    InvalidLedgerInput,
     NotFound,
     apply_chain_events,
     chain_cursor,
@@ -32,6 +26,9 @@ from clearinghouse.ledger import (
     signed_tickets,
     unmatched_redemptions,
 )
+from clearinghouse.domain.chain_events import BlockRef, ChainEvent, ChainEventKind, GatewayPayout
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.models import ChainEventRow
 

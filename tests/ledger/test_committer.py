@@ -15,16 +15,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import text
 
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.domain.refusals import SigningRefused
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 from clearinghouse.ledger import (
     CallKeys,
     CallLedger,
     Committer,
-    CreditMode,
     Database,
-    Gateway,
-    InvalidLedgerInput,
-    LedgerError,
     RecordResult,
     commit_calls,
     get_session_head,

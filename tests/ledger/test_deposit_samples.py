@@ -14,12 +14,11 @@ from clearinghouse.chain.monitor import DepositMonitor, DepositSnapshot, HealthA
 from clearinghouse.ledger import (
     DEPOSIT_SAMPLE_INTERVAL_S,
     Database,
-    InvalidLedgerInput,
-    LedgerError,
     deposit_samples_since,
     newest_deposit_sample,
     record_deposit_sample,
 )
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DEPOSIT_WEI = 2**200 + 7

@@ -12,8 +12,6 @@ from sqlalchemy import delete, select, update
 from clearinghouse.ledger import (
     AccountKind,
     Database,
-    Gateway,
-    InvalidLedgerInput,
     NotFound,
     TransactionKind,
     account_balance,
@@ -24,6 +22,8 @@ from clearinghouse.ledger import (
     top_up,
     verify_ledger,
 )
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow
 
 if TYPE_CHECKING:

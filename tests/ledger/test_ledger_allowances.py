@@ -19,9 +19,24 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.domain.refusals import SigningRefused
-from clearinghouse.ledger import Committer, Database, Gateway, Outcome, commit_calls, top_up, verify_ledger
-from clearinghouse.ledger.identity import App, create_app, get_user, grant_allowance, provision_user, update_user
+from clearinghouse.ledger import (
+    Committer,
+    Database,
+    Outcome,
+    commit_calls,
+    top_up,
+    verify_ledger,
+)
+from clearinghouse.ledger.identity import (
+    App,
+    create_app,
+    get_user,
+    grant_allowance,
+    provision_user,
+    update_user,
+)
 from tests.ledger.conftest import CheckAndRecord, check_and_record, keys_of
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from clearinghouse.ledger import (
     CallKeys,
     CallLedger,
     Database,
-    Gateway,
     RecordOutcome,
     RecordResult,
     commit_calls,
@@ -27,6 +26,7 @@ from clearinghouse.ledger import (
     record_signing_call,
     verify_ledger,
 )
+from clearinghouse.domain.gateways import Gateway
 from tests.ledger.conftest import LedgerStep, keys_of
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clearinghouse.ledger import Database, Gateway, record_signing_call
+from clearinghouse.ledger import Database, record_signing_call
+from clearinghouse.domain.gateways import Gateway
 from clearinghouse.ledger.models import (
     AccountRow,
     ApiKeyRow,

@@ -19,15 +19,10 @@ from sqlalchemy import delete, func, select, update
 
 from clearinghouse.domain.refusals import SigningRefused, SpendLimit
 from clearinghouse.ledger import (
-    CreditMode,
-    CreditPolicy,
     Database,
-    Gateway,
     CallLedger,
-    InvalidLedgerInput,
     InvariantViolation,
     NotFound,
-    QuotaPeriod,
     RecordOutcome,
     adjust,
     create_gateway,
@@ -46,6 +41,9 @@ from clearinghouse.ledger import (
     upgrade_to_head,
     verify_ledger,
 )
+from clearinghouse.domain.credit import CreditMode, CreditPolicy, QuotaPeriod
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import (
     GatewayDailySpendRow,
     PostingRow,

@@ -24,12 +24,9 @@ from hypothesis import strategies as st
 
 from clearinghouse.domain.refusals import SigningRefused, SpendLimit
 from clearinghouse.ledger import (
-    WIN_PROB_DENOMINATOR,
     AccountKind,
     Committer,
-    CreditMode,
     Database,
-    Gateway,
     Outcome,
     adjust,
     commit_calls,
@@ -40,6 +37,9 @@ from clearinghouse.ledger import (
     top_up,
     verify_ledger,
 )
+from clearinghouse.domain.ev import WIN_PROB_DENOMINATOR
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import Gateway
 from tests.ledger.conftest import CheckAndRecord, check_and_record, keys_of
 
 if TYPE_CHECKING:

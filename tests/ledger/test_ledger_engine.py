@@ -10,13 +10,13 @@ from sqlalchemy import event, text
 
 from clearinghouse.ledger import (
     DatabaseUnavailable,
-    InvalidLedgerInput,
     UnsupportedDatabase,
     check_schema_current,
     get_gateway,
     mask_url,
     open_database,
 )
+from clearinghouse.errors import InvalidLedgerInput
 
 SECRET = "s3cr3t-passw0rd"
 

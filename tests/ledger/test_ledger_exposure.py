@@ -10,8 +10,9 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import update
 
-from clearinghouse.ledger import Database, Gateway, record_signing_call, verify_ledger
-from clearinghouse.ledger.errors import InvalidLedgerInput
+from clearinghouse.ledger import Database, record_signing_call, verify_ledger
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.exposure import ev_signed_total, outstanding_exposure
 from clearinghouse.ledger.models import ExposureRollupRow, table
 from clearinghouse.ledger.schema import downgrade_to, upgrade_to_head

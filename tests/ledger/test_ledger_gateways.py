@@ -7,9 +7,6 @@ import pytest
 from clearinghouse.ledger import (
     Database,
     DuplicateGatewayName,
-    Gateway,
-    GatewayStatus,
-    InvalidLedgerInput,
     NotFound,
     authenticate_api_key,
     create_api_key,
@@ -23,6 +20,8 @@ from clearinghouse.ledger import (
     set_kill_switch,
     signing_halt,
 )
+from clearinghouse.domain.gateways import Gateway, GatewayStatus
+from clearinghouse.errors import InvalidLedgerInput
 
 DIGEST = bytes(range(32))
 

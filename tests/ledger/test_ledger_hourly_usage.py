@@ -12,8 +12,6 @@ from sqlalchemy import update
 
 from clearinghouse.ledger import (
     Database,
-    Gateway,
-    InvalidLedgerInput,
     NewRate,
     price_unpriced_records,
     record_rate_snapshot,
@@ -21,6 +19,8 @@ from clearinghouse.ledger import (
     upgrade_to_head,
     verify_ledger,
 )
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import sessions as ledger_sessions
 from clearinghouse.ledger.hourly_usage import Usage, hourly_usage
 from clearinghouse.ledger.models import HourlyUsageRow

@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from clearinghouse.billing.exports import content_hash, invoice_json
 from clearinghouse.billing.invoices import InvoiceDraft, UsageBasedPlan, draft_invoice
 from clearinghouse.billing.invoicing import draft_from_json, stored_draft, void_with_credit_note
-from clearinghouse.ledger import Database, Gateway, InvalidLedgerInput, LedgerConflict, NotFound, create_gateway
+from clearinghouse.ledger import Database, LedgerConflict, NotFound, create_gateway
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.invoices import (
     Invoice,
     InvoiceStatus,

@@ -13,11 +13,8 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import (
-    WIN_PROB_DENOMINATOR,
     AccountKind,
     Database,
-    Gateway,
-    InvalidLedgerInput,
     adjust,
     find_signing_record,
     gateway_accounts,
@@ -27,6 +24,9 @@ from clearinghouse.ledger import (
     record_signing_call,
     verify_ledger,
 )
+from clearinghouse.domain.ev import WIN_PROB_DENOMINATOR
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.limits import RATIONAL_DIGITS_MAX
 from clearinghouse.ledger.models import GatewayRow
 

@@ -10,9 +10,11 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import select
 
-from clearinghouse.ledger import Database, Gateway, InvalidLedgerInput, NotFound, record_signing_call
-from clearinghouse.ledger.models import SigningRecordRow
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
+from clearinghouse.ledger import Database, NotFound, record_signing_call
 from clearinghouse.ledger.billing_rows import RateAssignmentRow
+from clearinghouse.ledger.models import SigningRecordRow
 from clearinghouse.ledger.rates import (
     NewRate,
     price_unpriced_records,

@@ -15,9 +15,7 @@ from clearinghouse.ledger import (
     CallLedger,
     Database,
     DuplicateTicket,
-    Gateway,
     IdempotencyConflict,
-    InvalidLedgerInput,
     InvariantViolation,
     RecordResult,
     StaleSession,
@@ -32,6 +30,8 @@ from clearinghouse.ledger import (
     signed_tickets,
     verify_ledger,
 )
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import PostingRow, SignedTicketRow, SigningRecordRow
 
 from tests.ledger.conftest import LedgerStep, in_batch, keys_of

@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from clearinghouse.ledger import CallLedger, Committer, CreditMode, Database, Gateway, LedgerError, commit_calls
+from clearinghouse.ledger import CallLedger, Committer, Database, commit_calls
+from clearinghouse.domain.credit import CreditMode
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import LedgerError
 from clearinghouse.ledger import set_credit_policy
 from clearinghouse.ledger.outbox import (
     START,

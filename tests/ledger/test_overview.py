@@ -15,9 +15,7 @@ import pytest
 
 from clearinghouse.ledger import (
     CallLedger,
-    CreditMode,
     Database,
-    QuotaPeriod,
     SchemaNotCurrent,
     create_api_key,
     create_gateway,
@@ -28,6 +26,7 @@ from clearinghouse.ledger import (
     spend_summary,
     top_up,
 )
+from clearinghouse.domain.credit import CreditMode, QuotaPeriod
 from clearinghouse.ledger.overview import GatewayOverview, gateway_overviews
 from clearinghouse.ledger.schema import downgrade_to
 from tests.ledger.conftest import SessionDriver, in_batch, keys_of

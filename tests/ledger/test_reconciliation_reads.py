@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from clearinghouse.domain.chain_events import BlockRef, ChainEvent, ChainEventKind
+from clearinghouse.domain.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger import (
-    BlockRef,
-    ChainEvent,
-    ChainEventKind,
     Database,
-    Gateway,
-    InvalidLedgerInput,
     SigningRecord,
     apply_chain_events,
     create_gateway,
@@ -24,9 +23,11 @@ from clearinghouse.ledger import (
     signed_tickets,
 )
 from clearinghouse.ledger.hourly_usage import HOUR, hour_of
-from clearinghouse.ledger.reconciliation_reads import BernoulliSums, reconciliation_reads
 from clearinghouse.ledger.limits import PERIOD_DAYS_MAX
-from clearinghouse.pm.ev import EV_DENOMINATOR, ticket_ev
+from clearinghouse.ledger.reconciliation_reads import (
+    BernoulliSums,
+    reconciliation_reads,
+)
 
 if TYPE_CHECKING:
     from tests.ledger.conftest import SessionDriver

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from clearinghouse.signer import Refusal, SigningRefused
 from clearinghouse.signer.billing import (
-    BillingType,
     MaxPrice,
     PriceCeiling,
     billable_units,
@@ -20,6 +19,7 @@ from clearinghouse.signer.billing import (
     parse_max_price,
     tickets_needed,
 )
+from clearinghouse.domain.sessions import BillingType
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S

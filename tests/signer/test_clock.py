@@ -15,13 +15,19 @@ import pytest
 from sqlalchemy import text
 
 from clearinghouse import ledger
+from clearinghouse.domain.chain_view import ChainView
+from clearinghouse.domain.refusals import Refusal, SigningRefused
+from clearinghouse.domain.sessions import BillingType
 from clearinghouse.ledger.hourly_usage import hourly_usage
 from clearinghouse.ledger.usage import gateway_usage
-from clearinghouse.signer.billing import BillingType, billable_units
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
-from clearinghouse.domain.refusals import Refusal, SigningRefused
-from clearinghouse.signer.limits import LIVE_PRELOAD_S, LV2V_PIXELS_PER_S, LV2V_PRELOAD_S
+from clearinghouse.signer.billing import billable_units
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.signer.limits import (
+    LIVE_PRELOAD_S,
+    LV2V_PIXELS_PER_S,
+    LV2V_PRELOAD_S,
+)
 from clearinghouse.signer.service import PaymentService, datetime_of_ns
 from clearinghouse.signer.state import decode_state
 from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, orchestrator_info

@@ -24,7 +24,7 @@ from clearinghouse.signer import (
     decode_offer,
     plan_payment,
 )
-from clearinghouse.signer.limits import SENDER_NONCE_MAX, SENDER_NONCE_REFRESH_AT, TICKETS_PER_CALL_MAX
+from clearinghouse.signer.limits import NONCES_PER_RECIPIENT_RAND_HASH_MAX, SENDER_NONCE_REFRESH_AT, TICKETS_PER_CALL_MAX
 from tests.signer.builders import (
     L1_BLOCK,
     NOW_NS,
@@ -480,7 +480,7 @@ def test_precedence_cases_cover_every_refusal_in_enum_order() -> None:
 def test_a_payment_never_signs_past_nonce_600(make_offer: OfferFactory, nonce: int) -> None:
     """The most tickets a call may sign, from the last nonce the refresh allows, stay within
     the orchestrators' 600: the refresh at 500 leaves room for a whole call."""
-    assert SENDER_NONCE_REFRESH_AT - 1 + TICKETS_PER_CALL_MAX <= SENDER_NONCE_MAX
+    assert SENDER_NONCE_REFRESH_AT - 1 + TICKETS_PER_CALL_MAX <= NONCES_PER_RECIPIENT_RAND_HASH_MAX
     offer = make_offer(price_per_unit=35 * TICKETS_PER_CALL_MAX)
     state = replace(plan(make_offer()).state, type="fixed", sender_nonce=nonce, balance=Fraction(0),
                     initial_price_per_unit=offer.price_per_unit)
@@ -490,7 +490,7 @@ def test_a_payment_never_signs_past_nonce_600(make_offer: OfferFactory, nonce: i
         assert refused.reason is Refusal.REFRESH_SESSION and nonce + 1 >= SENDER_NONCE_REFRESH_AT
         return
     assert planned.ticket_count == TICKETS_PER_CALL_MAX
-    assert planned.state.sender_nonce == nonce + TICKETS_PER_CALL_MAX <= SENDER_NONCE_MAX
+    assert planned.state.sender_nonce == nonce + TICKETS_PER_CALL_MAX <= NONCES_PER_RECIPIENT_RAND_HASH_MAX
 
 
 @pytest.mark.parametrize("index", range(len(PRECEDENCE_CASES)))

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from clearinghouse import ledger
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.domain.refusals import Refusal, SigningRefused
-from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S
 from clearinghouse.signer.calls import Caller, PaymentResult
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.signer.limits import FIRST_CALL_RETRY_WINDOW_S
 from clearinghouse.signer.service import PaymentService, datetime_of_ns
 from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, RAND_HASH_A
 from tests.signer.test_service import Clock, funded_gateway, live_call

@@ -9,7 +9,8 @@ import pytest
 
 from clearinghouse import ledger
 from clearinghouse.signer.calls import Caller
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.signer.decision import PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.issued_states import IssuedStates
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.state import RemotePaymentState, decode_state

@@ -14,7 +14,7 @@ def test_all_is_sorted_and_every_name_exists() -> None:
 
 
 def test_a_full_call_fits_one_native_batch_and_the_nonce_window() -> None:
-    assert limits.TICKETS_PER_CALL_MAX <= limits.SENDER_NONCE_MAX
+    assert limits.TICKETS_PER_CALL_MAX <= limits.NONCES_PER_RECIPIENT_RAND_HASH_MAX
     assert limits.TICKETS_PER_CALL_MAX <= core_limits.TICKETS_PER_BATCH_MAX
 
 

@@ -14,13 +14,8 @@ import pytest
 from clearinghouse import ledger
 from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer import ChainView, OrchestratorOffer, PaymentPolicy, PaymentRequest, Refusal, SigningRefused
-from clearinghouse.signer.decision import (
-    RecipientStatus,
-    RecipientVerdict,
-    TicketPlan,
-    plan_payment,
-    plan_ticket_batch,
-)
+from clearinghouse.signer.decision import TicketPlan, plan_payment, plan_ticket_batch
+from clearinghouse.domain.chain_view import RecipientStatus, RecipientVerdict
 from clearinghouse.signer.limits import MAX_FACE_VALUE_WEI_DEFAULT
 from clearinghouse.signer.calls import Caller, PaymentCall
 from clearinghouse.signer.service import PaymentService, tightened

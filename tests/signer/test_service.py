@@ -9,13 +9,21 @@ from fractions import Fraction
 import pytest
 
 from clearinghouse import ledger, pm
-from clearinghouse.proto import lp_rpc_pb2
-from clearinghouse.signer.decision import ChainView, PaymentPolicy
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.domain.refusals import Refusal, SigningRefused, SpendLimit
+from clearinghouse.proto import lp_rpc_pb2
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
+from clearinghouse.signer.decision import PaymentPolicy
 from clearinghouse.signer.service import PaymentService
 from clearinghouse.signer.state import decode_state, encode_state
-from tests.signer.builders import KEY, L1_BLOCK, NOW_NS, OPEN_ROUNDS, RAND_HASH_A, orchestrator_info
+from tests.signer.builders import (
+    KEY,
+    L1_BLOCK,
+    NOW_NS,
+    OPEN_ROUNDS,
+    RAND_HASH_A,
+    orchestrator_info,
+)
 
 S = 1_000_000_000
 

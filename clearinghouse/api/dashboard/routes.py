@@ -62,15 +62,14 @@ from clearinghouse.chain.health import DepositHealth
 from clearinghouse.ledger import (
     Database,
     DatabaseUnavailable,
-    Gateway,
-    InvalidLedgerInput,
     LedgerConflict,
-    LedgerError,
     NotFound,
     deposit_samples_since,
     list_gateways,
     newest_deposit_sample,
 )
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.errors import InvalidLedgerInput, LedgerError
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.ledger.funding_actions import funding_history
 from clearinghouse.ledger.invoices import list_invoices

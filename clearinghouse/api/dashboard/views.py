@@ -22,7 +22,8 @@ from clearinghouse.billing.invoices import minor_unit_exponent
 from clearinghouse.billing.money_text import minor_units_text
 from clearinghouse.chain.health import DepositHealth
 from clearinghouse.chain.limits import RUNWAY_SHOWN_MAX_S
-from clearinghouse.ledger import DepositSample, Gateway
+from clearinghouse.domain.gateways import Gateway
+from clearinghouse.ledger import DepositSample
 from clearinghouse.ledger.hourly_usage import Usage
 from clearinghouse.ledger.invoices import Invoice, InvoiceStatus
 

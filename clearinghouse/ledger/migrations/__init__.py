@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from clearinghouse.ledger.errors import LedgerError
+from clearinghouse.errors import LedgerError
 
 UPGRADE_COMMAND = "clearinghouse db upgrade"
 """What a database behind this version's schema is told to run."""

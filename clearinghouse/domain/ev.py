@@ -13,6 +13,8 @@ from functools import lru_cache
 from clearinghouse.domain.limits import EVS_CACHED_MAX
 
 EV_DENOMINATOR = (1 << 256) - 1
+WIN_PROB_DENOMINATOR = EV_DENOMINATOR
+"""winProb is a fraction of the uint256 range; also the bound of every uint256 ticket field."""
 
 
 def ticket_ev(face_value: int, win_prob: int) -> Fraction:

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from clearinghouse.pm.ev import ticket_ev
+from clearinghouse.domain.ev import ticket_ev
 
 
 def test_ev_is_an_exact_rational_over_2_256_minus_1() -> None:

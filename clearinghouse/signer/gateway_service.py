@@ -20,12 +20,12 @@ from fractions import Fraction
 from typing import Protocol
 
 from clearinghouse.api.errors import BadRequest, InsufficientScope
-from clearinghouse.api.limits import USAGE_PERIOD_S_MAX
+from clearinghouse.signer.limits import USAGE_PERIOD_S_MAX
 from clearinghouse.chain.health import DepositHealth
 from clearinghouse.ledger import Database
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
 from clearinghouse.ledger.usage import GatewayUsage, gateway_usage
-from clearinghouse.signer.decision import ChainView
+from clearinghouse.domain.chain_view import ChainView
 from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.tickets import TicketBatch, TicketRequest
 
