@@ -62,7 +62,7 @@ def _writes(connection: Connection) -> _Writes:
     known = _WRITES.get(dialect.name)
     if known is not None:
         return known
-    sample_head = _sample_head()
+    head_shape = sample_head()
     now = datetime.now(UTC)
     move = update(_SESSIONS).where(_SESSIONS.c.state_id == bindparam("key_state_id"))
     pipelined = dialect.name == "postgresql"
@@ -75,8 +75,8 @@ def _writes(connection: Connection) -> _Writes:
     else:
         record = statements.compile_for(insert(_RECORDS), dialect, _RECORD_COLUMNS)
     written = _Writes(
-        insert_head=statements.compile_for(insert(_SESSIONS), dialect, new_head_columns(sample_head, now)),
-        move_head=statements.compile_for(move, dialect, head_moves(sample_head, now)),
+        insert_head=statements.compile_for(insert(_SESSIONS), dialect, new_head_columns(head_shape, now)),
+        move_head=statements.compile_for(move, dialect, head_moves(head_shape, now)),
         insert_record=record,
         insert_tickets=statements.compile_for(
             insert(_TICKETS), dialect, ("signing_record_id", "recipient_rand_hash", "sender_nonce", "ticket_hash")
@@ -149,7 +149,7 @@ def _write_in_one_round_trip(
     return head_cursor.rowcount, record_id, record_cursor.rowcount
 
 
-def _sample_head() -> SessionHead:
+def sample_head() -> SessionHead:
     """A head of the right shape, to name the columns the statements bind (values unused)."""
     return SessionHead(
         state_id="x", gateway_id=1, orchestrator_address=bytes(20), app="", billing_type=BillingType.FIXED,
