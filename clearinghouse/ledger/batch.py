@@ -12,11 +12,15 @@ memory that includes every earlier call of the batch that succeeded. A call
 whose keys were not announced is served by reading on demand, so correctness never depends on
 the prefetch.
 
-Per call only the rows that carry a uniqueness rule are written at once, inside the call's
-savepoint, on the driver's cursor (statements.py): the session head, the signing record and
-its tickets. A unique constraint that refuses them (another replica got there first) rolls
-back that savepoint only; the call then answers as a retry would (the stored record) or is
-refused (``DuplicateTicket``, ``StaleSession``). Everything that only adds up — postings and
+Per call only the rows that carry a uniqueness rule are written: the session head, the signing
+record and its tickets. On SQLite they are written at once, inside the call's savepoint, on the
+driver's cursor (statements.py); a unique constraint that refuses them (another replica got there
+first) rolls back that savepoint only; the call then answers as a retry would (the stored
+record) or is refused (``DuplicateTicket``, ``StaleSession``). On PostgreSQL, where each
+statement is a round trip, they are held back with the call's stage and written for all calls
+in one round trip (batch_rows.py); if a constraint refuses one there, the batch runs again
+writing them per call as on SQLite. A call's savepoint is opened by its first statement, after
+the earlier calls' held-back rows are written, so what it reads includes them. Everything that only adds up — postings and
 account balances, the day spends, hourly usage and exposure rollups — is staged per call and
 written once per batch, aggregated (batch_writes.py), after the last call. A call that fails
 after staging has its stage dropped with its savepoint.

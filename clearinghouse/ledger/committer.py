@@ -7,9 +7,10 @@ signs and records. The committer keeps a bounded queue. Whenever it is free it t
 queued call, up to ``batch_max``, and runs them in one write transaction (``commit_calls``):
 
     BEGIN (IMMEDIATE on SQLite) → read for the whole batch (batch.py)
-    → per call: SAVEPOINT → the work (kill switch, head, nonces, credit, sign, record) →
-      RELEASE, or ROLLBACK TO the savepoint when the call is refused or conflicts (on
-      PostgreSQL the RELEASE rides with the next call's SAVEPOINT: one round trip for both)
+    → per call: the work (kill switch, head, nonces, credit, sign, record) in a savepoint
+      that its first statement opens: RELEASE, or ROLLBACK TO the savepoint when the call is
+      refused or conflicts (a call that ran no statement has nothing to undo)
+    → on PostgreSQL, the calls' held-back rows in one round trip (batch_rows.py)
     → write the batch's sums (batch_writes.py) → COMMIT (one fsync for the batch)
     → answer every call
 
@@ -25,7 +26,8 @@ up (its future cancelled) is dropped before its batch starts, having signed noth
 On PostgreSQL a batch's credit was checked on an unlocked read; if another process moved a
 gateway's position meanwhile so that a call no longer fits (batch_writes.py), the batch is
 rolled back and run again with the accounts locked from the start; a deadlock or serialization
-failure is retried the same way, at most BATCH_ATTEMPTS_MAX times in all.
+failure is retried the same way, and a constraint that refuses the held-back rows runs the batch
+again with each call's rows written in its own savepoint; at most BATCH_ATTEMPTS_MAX times in all.
 
 The thread starts with the first call and ends after COMMITTER_IDLE_EXIT_S without work (the next
 call starts it again). Each batch takes a connection from the pool and returns it, so a
