@@ -9,13 +9,15 @@ server: a statement's answer, a pipeline's sync, COMMIT) is counted and timed, a
 filed under the statement that caused it (a pipeline's sync under "pipeline").
 
 Usage: python benchmarks/pg_batch.py [--batches 60] [--batch 48] [--top 25]
-Prints calls/s, per batch: waits on the server, µs waiting, µs in Python; then the waits by
-statement (count and µs per batch).
+Prints calls/s, per batch: waits on the server, µs waiting, µs in Python; the CPU time per call
+of this process and of the server's processes (less disturbed than wall time on a shared
+machine); then the waits by statement (count and µs per batch).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
@@ -92,6 +94,21 @@ class _Waits:
             psycopg.Pipeline.sync = pipeline_sync  # type: ignore[method-assign]
 
 
+def _server_cpu_s(url: str) -> float:
+    """CPU seconds (user + system) of the server processes serving the scratch database: the
+    pool's connections, which stay the same after the warm-up (procfs, clock ticks)."""
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        pids = [row[0] for row in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))]
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _run(db: ledger.Database, sessions: list[SessionDriver], batches: int, batch: int) -> None:
     start = 0
     for _ in range(batches):
@@ -119,10 +136,12 @@ def main() -> None:
             sessions = [SessionDriver(g.gateway_id, price_per_unit=35) for g in gateways for _ in range(SESSIONS_PER_GATEWAY)]
             _run(db, sessions, WARMUP_BATCHES, args.batch)
             waits = _Waits()
+            server_cpu_s = _server_cpu_s(url)
             with waits.installed():
                 started_cpu, started = time.process_time(), time.perf_counter()
                 _run(db, sessions, args.batches, args.batch)
                 elapsed_s, cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
+            server_cpu_s = _server_cpu_s(url) - server_cpu_s
             verdict = ledger.verify_ledger(db)
         finally:
             db.dispose()
@@ -134,6 +153,8 @@ def main() -> None:
     print(f"per batch: {sum(waits.count.values()) / args.batches:.1f} waits on the server, "
           f"{waited_s * per_batch:.0f} µs waiting, {(elapsed_s - waited_s) * per_batch:.0f} µs elsewhere "
           f"(this process's CPU {cpu_s * per_batch:.0f} µs); per call {elapsed_s * 1e6 / calls:.0f} µs")
+    print(f"CPU per call: this process {cpu_s * 1e6 / calls:.0f} µs, the server's processes "
+          f"{server_cpu_s * 1e6 / calls:.0f} µs (10 ms ticks), together {(cpu_s + server_cpu_s) * 1e6 / calls:.0f} µs")
     print("| statement (first words) | waits per batch | µs per batch | µs per wait |")
     print("|---|---:|---:|---:|")
     ranked = sorted(waits.seconds.items(), key=lambda item: -item[1])[: args.top]
