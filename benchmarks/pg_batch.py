@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections import defaultdict
@@ -74,7 +75,8 @@ class _Waits:
             def execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
                 text = query if isinstance(query, str) else str(query)
                 in_pipeline = cursor.connection._pipeline is not None
-                waits.label = "pipeline" if in_pipeline else " ".join(text.split()[:4])[:60]
+                # The first words, numbers folded (SAVEPOINT call_7 and call_8 are one row).
+                waits.label = "pipeline" if in_pipeline else re.sub(r"\d+", "N", " ".join(text.split()[:4])[:60])
                 return run(cursor, query, *args, **kwargs)
             return execute
 
