@@ -1,5 +1,7 @@
 """The rows one signing call writes in its savepoint: its session head, its signing record and
-the record's tickets, on the driver's cursor (statements.py).
+the record's tickets, on the driver's cursor (statements.py). SQLite always writes them here; a
+PostgreSQL batch holds them back and writes those of all its calls at once (batch_rows.py), and
+comes here only when it runs again because a constraint refused one of them.
 
 On SQLite each is one statement in the process (microseconds). On PostgreSQL each statement is
 a round trip to the server, which on this project's 2-core machine costs 0.1–0.4 ms under load,
