@@ -20,10 +20,10 @@ record) or is refused (``DuplicateTicket``, ``StaleSession``). On PostgreSQL, wh
 statement is a round trip, they are held back with the call's stage and written for all calls
 in one round trip (batch_rows.py); if a constraint refuses one there, the batch runs again
 writing them per call as on SQLite. A call's savepoint is opened by its first statement, after
-the earlier calls' held-back rows are written, so what it reads includes them. Everything that only adds up — postings and
-account balances, the day spends, hourly usage and exposure rollups — is staged per call and
-written once per batch, aggregated (batch_writes.py), after the last call. A call that fails
-after staging has its stage dropped with its savepoint.
+the earlier calls' held-back rows are written, so what it reads includes them. Everything that
+only adds up — postings and account balances, the day spends, hourly usage and exposure
+rollups — is staged per call and written once per batch, aggregated (batch_writes.py), after
+the last call. A call that fails after staging has its stage dropped with its savepoint.
 
 Lock order, as on every path: session rows, then recipientRandHash advisory locks, then the
 gateways' account rows (taken last, by the batch writes); so lockers never deadlock.
