@@ -12,14 +12,18 @@ memory that includes every earlier call of the batch that succeeded. A call
 whose keys were not announced is served by reading on demand, so correctness never depends on
 the prefetch.
 
-Per call only the rows that carry a uniqueness rule are written at once, inside the call's
-savepoint, on the driver's cursor (statements.py): the session head, the signing record and
-its tickets. A unique constraint that refuses them (another replica got there first) rolls
-back that savepoint only; the call then answers as a retry would (the stored record) or is
-refused (``DuplicateTicket``, ``StaleSession``). Everything that only adds up — postings and
-account balances, the day spends, hourly usage and exposure rollups — is staged per call and
-written once per batch, aggregated (batch_writes.py), after the last call. A call that fails
-after staging has its stage dropped with its savepoint.
+Per call only the rows that carry a uniqueness rule are written: the session head, the signing
+record and its tickets. On SQLite they are written at once, inside the call's savepoint, on the
+driver's cursor (statements.py); a unique constraint that refuses them (another replica got there
+first) rolls back that savepoint only; the call then answers as a retry would (the stored
+record) or is refused (``DuplicateTicket``, ``StaleSession``). On PostgreSQL, where each
+statement is a round trip, they are held back with the call's stage and written for all calls
+in one round trip (batch_rows.py); if a constraint refuses one there, the batch runs again
+writing them per call as on SQLite. A call's savepoint is opened by its first statement, after
+the earlier calls' held-back rows are written, so what it reads includes them. Everything that
+only adds up — postings and account balances, the day spends, hourly usage and exposure
+rollups — is staged per call and written once per batch, aggregated (batch_writes.py), after
+the last call. A call that fails after staging has its stage dropped with its savepoint.
 
 Lock order, as on every path: session rows, then recipientRandHash advisory locks, then the
 gateways' account rows (taken last, by the batch writes); so lockers never deadlock.
@@ -36,6 +40,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, or_, select, text
 
 from clearinghouse.ledger import statements
+from clearinghouse.ledger.batch_rows import CallRows, call_rows, reserve_record_ids, write_rows
 from clearinghouse.ledger.call_writes import write_call
 from clearinghouse.ledger.control import GLOBAL_SCOPE, switch_value
 from clearinghouse.ledger.batch_credit import GatewayCredit, Spend, credit_of, load_credit
@@ -150,6 +155,12 @@ class _Stage:
     spend: Spend | None = None
     staged: StagedCall | None = None
     request_record: tuple[tuple[int, str], SigningRecord] | None = None
+    rows: CallRows | None = None
+
+
+class RowsRefused(Exception):
+    """A constraint refused the held-back rows of the batch's calls (batch_rows.py): the batch
+    must run again writing each call's rows in its own savepoint."""
 
 
 @dataclass(slots=True)
@@ -159,6 +170,8 @@ class Batch:
     connection: Connection
     postgresql: bool
     halts: list[KillSwitch]
+    record_ids: list[int]
+    """Ids reserved for the records of held-back rows; empty when each call writes its own."""
     heads: dict[str, _Head] = field(default_factory=dict)
     last_nonces: dict[bytes, int] = field(default_factory=dict)
     credits: dict[int, GatewayCredit] = field(default_factory=dict)
@@ -166,16 +179,34 @@ class Batch:
     request_records: dict[tuple[int, str], SigningRecord | None] = field(default_factory=dict)
     staged: list[StagedCall] = field(default_factory=list)
     spends: list[Spend] = field(default_factory=list)
+    held_rows: list[CallRows] = field(default_factory=list)
 
     @classmethod
-    def open(cls, connection: Connection, keys: Sequence[CallKeys], *, lock_accounts: bool) -> Batch:
+    def open(
+        cls, connection: Connection, keys: Sequence[CallKeys], *, lock_accounts: bool, hold_rows: bool = False
+    ) -> Batch:
         """Read what the calls of ``keys`` need (module docstring); ``lock_accounts`` locks the
-        gateways' account rows from the start (a batch run again after its credit moved)."""
+        gateways' account rows from the start (a batch run again after its credit moved).
+        ``hold_rows`` (PostgreSQL only): the calls' rows are held back and written together by
+        ``write_held_rows`` (batch_rows.py), with record ids reserved now."""
         postgresql = connection.dialect.name == "postgresql"
         halts = [switch_value(row) for row in connection.execute(_ENGAGED)]
-        batch = cls(connection, postgresql, halts)
+        # Reversed, so that popping hands them out in the order the calls record.
+        record_ids = reserve_record_ids(connection, len(keys))[::-1] if hold_rows and postgresql and keys else []
+        batch = cls(connection, postgresql, halts, record_ids)
         batch._prefetch(keys, lock_accounts)
         return batch
+
+    def write_held_rows(self) -> None:
+        """Write the held-back rows of the calls accepted so far; ``RowsRefused`` when a
+        constraint refuses one (the transaction is then aborted)."""
+        rows, self.held_rows = self.held_rows, []
+        try:
+            write_rows(self.connection, rows)
+        except Exception as exc:
+            if _is_integrity_error(self.connection, exc):
+                raise RowsRefused(str(exc)) from exc
+            raise
 
     def ledger_for(self, keys: CallKeys, savepoint: str) -> CallLedger:
         """The view one call of the batch works through."""
@@ -203,6 +234,8 @@ class Batch:
         if stage.request_record is not None:
             key, record = stage.request_record
             self.request_records[key] = record
+        if stage.rows is not None:
+            self.held_rows.append(stage.rows)
 
     def _count_opened(self, gateway_id: int, previous_move: datetime | None) -> None:
         """A session moved now: it counts as open from now on if it was not counted before."""
@@ -275,6 +308,35 @@ class CallLedger:
         self.stage = _Stage()
         # What check_spend allowed in this call: (gateway, subject, EV at most).
         self._allowed: tuple[int, str | None, Fraction] | None = None
+        self._savepoint_open = False
+
+    def _connection(self) -> Connection:
+        """The batch's connection for a statement of this call: the earlier calls' held-back
+        rows are written first (so the statement sees them), and the call's savepoint is opened
+        before its first statement (a call that needs none, the usual one, costs no round trip)."""
+        batch = self._batch
+        if batch.held_rows:
+            batch.write_held_rows()
+        if not self._savepoint_open:
+            statements.execute_sql(batch.connection, f"SAVEPOINT {self._savepoint}")
+            self._savepoint_open = True
+        return batch.connection
+
+    def release(self) -> None:
+        """The call succeeded: release its savepoint, if it opened one."""
+        if self._savepoint_open:
+            statements.execute_sql(self._batch.connection, f"RELEASE SAVEPOINT {self._savepoint}")
+
+    def roll_back(self) -> None:
+        """The call was refused: undo its statements (its savepoint only; its stage is dropped)."""
+        if not self._savepoint_open:
+            return
+        connection, savepoint = self._batch.connection, self._savepoint
+        if self._batch.postgresql:  # one round trip for both
+            statements.execute_sql(connection, f"ROLLBACK TO SAVEPOINT {savepoint}; RELEASE SAVEPOINT {savepoint}")
+        else:
+            statements.execute_sql(connection, f"ROLLBACK TO SAVEPOINT {savepoint}")
+            statements.execute_sql(connection, f"RELEASE SAVEPOINT {savepoint}")
 
     @property
     def keys(self) -> CallKeys:
@@ -298,14 +360,14 @@ class CallLedger:
     def find_record(self, sequence_number: int) -> SigningRecord | None:
         """The record of this session's call with that sequence number, if one exists."""
         key = {"state_id": self._keys.state_id, "sequence_number": sequence_number}
-        row = self._batch.connection.execute(_RECORD_BY_SEQUENCE, key).first()
+        row = self._connection().execute(_RECORD_BY_SEQUENCE, key).first()
         return None if row is None else record_value(row._mapping)
 
     def find_request_record(self, gateway_id: int, request_id: str) -> SigningRecord | None:
         """The gateway's record with this request id (an earlier call of the batch included)."""
         pair = (gateway_id, request_id)
         if pair not in self._batch.request_records:
-            row = self._batch.connection.execute(
+            row = self._connection().execute(
                 select(_RECORDS).where(_BY_REQUEST), {"gateway_id": gateway_id, "request_id": request_id}
             ).first()
             self._batch.request_records[pair] = None if row is None else record_value(row._mapping)
@@ -317,7 +379,7 @@ class CallLedger:
         ``request_key`` for this session, in the call's savepoint (so a refusal drops the claim).
         An identical first call earlier in the same batch is found too: its claim and record are
         in this transaction. See ``first_calls.claim_first_call`` (its errors too)."""
-        return claim_first_call(self._batch.connection, gateway_id=gateway_id, request_key=request_key,
+        return claim_first_call(self._connection(), gateway_id=gateway_id, request_key=request_key,
                                 state_id=self._keys.state_id, now=self._keys.now, window_s=window_s)
 
     def last_issued_nonce(self, recipient_rand_hash: bytes) -> int:
@@ -325,8 +387,8 @@ class CallLedger:
         batch = self._batch
         if recipient_rand_hash not in batch.last_nonces:
             if batch.postgresql:
-                batch.connection.execute(_NONCE_LOCKS, {"keys": [_lock_key(recipient_rand_hash)]})
-            rows = batch.connection.execute(_LAST_NONCES, {"hashes": [recipient_rand_hash]}).all()
+                self._connection().execute(_NONCE_LOCKS, {"keys": [_lock_key(recipient_rand_hash)]})
+            rows = self._connection().execute(_LAST_NONCES, {"hashes": [recipient_rand_hash]}).all()
             batch.last_nonces[recipient_rand_hash] = (rows[0][1] or 0) if rows else 0
         return batch.last_nonces[recipient_rand_hash]
 
@@ -337,7 +399,7 @@ class CallLedger:
         batch = self._batch
         known = batch.open_sessions.get(gateway_id)
         if known is None or known.since > since:
-            row = batch.connection.execute(_OPEN_SESSIONS, {"gateway_ids": [gateway_id], "since": since}).first()
+            row = self._connection().execute(_OPEN_SESSIONS, {"gateway_ids": [gateway_id], "since": since}).first()
             known = _OpenSessions(0, None, since) if row is None else _OpenSessions(row[1], row[2], since)
             batch.open_sessions[gateway_id] = known
         return known.count, known.least_recent
@@ -355,9 +417,9 @@ class CallLedger:
         batch = self._batch
         known = batch.credits.get(gateway_id)
         if known is None:
-            batch.credits.update(load_credit(batch.connection, [(gateway_id, usage_subject)], [now], lock=False))
+            batch.credits.update(load_credit(self._connection(), [(gateway_id, usage_subject)], [now], lock=False))
         elif usage_subject is not None and usage_subject not in known.subjects:
-            fresh = load_credit(batch.connection, [(gateway_id, usage_subject)], [now], lock=False)
+            fresh = load_credit(self._connection(), [(gateway_id, usage_subject)], [now], lock=False)
             if gateway_id in fresh:
                 known.subjects.add(usage_subject)
                 known.subject_quotas.update(fresh[gateway_id].subject_quotas)
@@ -387,19 +449,23 @@ class CallLedger:
         at = self._keys.now if call.signed_at is None else call.signed_at
         self._credit(call.gateway_id, call.usage_subject, at)
         columns = record_columns(call, at)
-        try:
-            record_id = write_call(self._batch.connection, head.value, call, columns, at)
-        except Exception as exc:
-            if not _is_integrity_error(self._batch.connection, exc):
-                raise
-            return self._after_conflict(call, exc)
+        if self._batch.record_ids:
+            record_id = self._batch.record_ids.pop()
+            self.stage.rows = call_rows(head.value, call, columns | {"id": record_id}, at)
+        else:
+            try:
+                record_id = write_call(self._connection(), head.value, call, columns, at)
+            except Exception as exc:
+                if not _is_integrity_error(self._batch.connection, exc):
+                    raise
+                return self._after_conflict(call, exc)
         self._stage(call, head, record_id, at)
         return RecordOutcome(RecordResult.CREATED, record_value(columns | {"id": record_id}))
 
     def _head(self) -> _Head:
         batch, state_id = self._batch, self._keys.state_id
         if state_id not in batch.heads:
-            row = batch.connection.execute(_HEAD_BY_ID.with_for_update(), {"key_state_id": state_id}).first()
+            row = self._connection().execute(_HEAD_BY_ID.with_for_update(), {"key_state_id": state_id}).first()
             batch.heads[state_id] = _Head(None, None) if row is None else _Head(session_value(row._mapping), row.updated_at)
         return batch.heads[state_id]
 
@@ -422,7 +488,7 @@ class CallLedger:
         else:
             statement = _RECORD_BY_SEQUENCE_OR_REQUEST
             key |= {"gateway_id": call.gateway_id, "request_id": call.request_id}
-        row = self._batch.connection.execute(statement, key).first()
+        row = self._connection().execute(statement, key).first()
         if row is None:
             return None
         if row.gateway_id != call.gateway_id:
@@ -438,18 +504,18 @@ class CallLedger:
     def _after_conflict(self, call: SigningCall, exc: Exception) -> RecordOutcome:
         """A unique constraint refused the record: undo the call's writes (its savepoint only),
         then answer as a retry would, or name the rule a concurrent writer made it break."""
-        statements.execute_sql(self._batch.connection, f"ROLLBACK TO SAVEPOINT {self._savepoint}")
+        statements.execute_sql(self._connection(), f"ROLLBACK TO SAVEPOINT {self._savepoint}")
         raced = self._existing(call)
         if raced is not None:
             return raced
         raise self._classify_conflict(call) from exc
 
     def _classify_conflict(self, call: SigningCall) -> LedgerConflict:
-        duplicates = _issued_tickets(self._batch.connection, call.tickets)
+        duplicates = _issued_tickets(self._connection(), call.tickets)
         if duplicates:
             pairs = (f"(0x{t.recipient_rand_hash.hex()}, {t.sender_nonce})" for t in duplicates)
             return DuplicateTicket("tickets already issued (recipientRandHash, nonce): " + ", ".join(pairs))
-        stored = self._batch.connection.execute(_HEAD_BY_ID, {"key_state_id": self._keys.state_id}).first()
+        stored = self._connection().execute(_HEAD_BY_ID, {"key_state_id": self._keys.state_id}).first()
         if self._head().value is None and stored is not None:
             return StaleSession(f"session {self._keys.state_id!r} was created concurrently")
         return LedgerConflict(f"session {self._keys.state_id!r}: the database refused the record")

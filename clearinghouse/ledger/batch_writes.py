@@ -29,12 +29,12 @@ from clearinghouse.ledger import statements
 from clearinghouse.ledger.batch import Batch, StagedCall
 from clearinghouse.ledger.batch_credit import GatewayCredit, load_credit, replay
 from clearinghouse.ledger.errors import InvariantViolation
-from clearinghouse.ledger.exposure import ExposureKey, ExposureSum, add_exposure
-from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usage, hour_of
+from clearinghouse.ledger.exposure import ExposureKey, ExposureSum, add_exposures
+from clearinghouse.ledger.hourly_usage import Bucket, Usage, count_usages, hour_of
 from clearinghouse.ledger.identity_rows import EndUserRow
 from clearinghouse.ledger.outbox import write_signing_events
 from clearinghouse.ledger.models import AccountRow, LedgerTransactionRow, PostingRow, table
-from clearinghouse.ledger.spends import add_subject_spend, count_spend
+from clearinghouse.ledger.spends import add_day_spends
 from clearinghouse.ledger.values import AccountKind, TransactionKind
 
 _TRANSACTIONS = table(LedgerTransactionRow)
@@ -143,10 +143,7 @@ def _write_spends(connection: Connection, staged: Sequence[StagedCall]) -> None:
         gateway_days[(s.call.gateway_id, day)] += ev_signed
         if s.call.usage_subject is not None:
             subject_days[(s.call.gateway_id, s.call.usage_subject, day)] += ev_signed
-    for (gateway_id, day), amount in sorted(gateway_days.items()):
-        count_spend(connection, gateway_id, None, amount, day)
-    for (gateway_id, subject, day), amount in sorted(subject_days.items()):
-        add_subject_spend(connection, gateway_id, subject, amount, day)
+    add_day_spends(connection, gateway_days, subject_days)
 
 
 def _write_allowances(connection: Connection, credits: dict[int, GatewayCredit]) -> None:
@@ -167,7 +164,7 @@ def _write_allowances(connection: Connection, credits: dict[int, GatewayCredit])
 
 def _write_usage(connection: Connection, staged: Sequence[StagedCall]) -> None:
     # Buckets are frozen dataclasses: equal buckets meet in this dict, and each distinct one's
-    # key (a SHA-256) is computed once, by count_usage.
+    # key (a SHA-256) is computed once, by count_usages.
     buckets: dict[Bucket, Usage] = {}
     for s in staged:
         call = s.call
@@ -179,8 +176,7 @@ def _write_usage(connection: Connection, staged: Sequence[StagedCall]) -> None:
         usage = Usage(1, len(call.tickets), call.units, call.ev_signed, call.fee)
         known = buckets.get(bucket)
         buckets[bucket] = usage if known is None else known + usage
-    for bucket, usage in sorted(buckets.items(), key=lambda item: item[0].key):
-        count_usage(connection, bucket, usage)
+    count_usages(connection, buckets)
 
 
 def _write_exposure(connection: Connection, staged: Sequence[StagedCall]) -> None:
@@ -192,5 +188,4 @@ def _write_exposure(connection: Connection, staged: Sequence[StagedCall]) -> Non
         added = ExposureSum(tickets, tickets * call.face_value, call.face_value, call.ev_signed)
         known = sums.get(key)
         sums[key] = added if known is None else known + added
-    for key in sorted(sums):
-        add_exposure(connection, key, sums[key])
+    add_exposures(connection, sums)

@@ -1,5 +1,7 @@
 """The rows one signing call writes in its savepoint: its session head, its signing record and
-the record's tickets, on the driver's cursor (statements.py).
+the record's tickets, on the driver's cursor (statements.py). SQLite always writes them here; a
+PostgreSQL batch holds them back and writes those of all its calls at once (batch_rows.py), and
+comes here only when it runs again because a constraint refused one of them.
 
 On SQLite each is one statement in the process (microseconds). On PostgreSQL each statement is
 a round trip to the server, which on this project's 2-core machine costs 0.1–0.4 ms under load,
@@ -63,7 +65,7 @@ def _writes(connection: Connection) -> _Writes:
     known = _WRITES.get(dialect.name)
     if known is not None:
         return known
-    sample_head = _sample_head()
+    head_shape = sample_head()
     now = datetime.now(UTC)
     move = update(_SESSIONS).where(_SESSIONS.c.state_id == bindparam("key_state_id"))
     pipelined = dialect.name == "postgresql"
@@ -76,8 +78,8 @@ def _writes(connection: Connection) -> _Writes:
     else:
         record = statements.compile_for(insert(_RECORDS), dialect, _RECORD_COLUMNS)
     written = _Writes(
-        insert_head=statements.compile_for(insert(_SESSIONS), dialect, new_head_columns(sample_head, now)),
-        move_head=statements.compile_for(move, dialect, head_moves(sample_head, now)),
+        insert_head=statements.compile_for(insert(_SESSIONS), dialect, new_head_columns(head_shape, now)),
+        move_head=statements.compile_for(move, dialect, head_moves(head_shape, now)),
         insert_record=record,
         insert_tickets=statements.compile_for(
             insert(_TICKETS), dialect, ("signing_record_id", "recipient_rand_hash", "sender_nonce", "ticket_hash")
@@ -150,7 +152,7 @@ def _write_in_one_round_trip(
     return head_cursor.rowcount, record_id, record_cursor.rowcount
 
 
-def _sample_head() -> SessionHead:
+def sample_head() -> SessionHead:
     """A head of the right shape, to name the columns the statements bind (values unused)."""
     return SessionHead(
         state_id="x", gateway_id=1, orchestrator_address=bytes(20), app="", billing_type=BillingType.FIXED,

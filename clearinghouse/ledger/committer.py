@@ -7,9 +7,10 @@ signs and records. The committer keeps a bounded queue. Whenever it is free it t
 queued call, up to ``batch_max``, and runs them in one write transaction (``commit_calls``):
 
     BEGIN (IMMEDIATE on SQLite) → read for the whole batch (batch.py)
-    → per call: SAVEPOINT → the work (kill switch, head, nonces, credit, sign, record) →
-      RELEASE, or ROLLBACK TO the savepoint when the call is refused or conflicts (on
-      PostgreSQL the RELEASE rides with the next call's SAVEPOINT: one round trip for both)
+    → per call: the work (kill switch, head, nonces, credit, sign, record) in a savepoint
+      that its first statement opens: RELEASE, or ROLLBACK TO the savepoint when the call is
+      refused or conflicts (a call that ran no statement has nothing to undo)
+    → on PostgreSQL, the calls' held-back rows in one round trip (batch_rows.py)
     → write the batch's sums (batch_writes.py) → COMMIT (one fsync for the batch)
     → answer every call
 
@@ -25,7 +26,8 @@ up (its future cancelled) is dropped before its batch starts, having signed noth
 On PostgreSQL a batch's credit was checked on an unlocked read; if another process moved a
 gateway's position meanwhile so that a call no longer fits (batch_writes.py), the batch is
 rolled back and run again with the accounts locked from the start; a deadlock or serialization
-failure is retried the same way, at most BATCH_ATTEMPTS_MAX times in all.
+failure is retried the same way, and a constraint that refuses the held-back rows runs the batch
+again with each call's rows written in its own savepoint; at most BATCH_ATTEMPTS_MAX times in all.
 
 The thread starts with the first call and ends after COMMITTER_IDLE_EXIT_S without work (the next
 call starts it again). Each batch takes a connection from the pool and returns it, so a
@@ -50,7 +52,7 @@ from sqlalchemy import exc as sa_exc
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.errors import InvalidLedgerInput, LedgerError
 from clearinghouse.ledger import limits, statements
-from clearinghouse.ledger.batch import Batch, CallKeys, CallLedger
+from clearinghouse.ledger.batch import Batch, CallKeys, CallLedger, RowsRefused
 from clearinghouse.ledger.batch_writes import write_batch
 from clearinghouse.ledger.engine import Database
 from clearinghouse.ledger.errors import (
@@ -118,12 +120,17 @@ def _commit_with_retries(
     db: Database, connection: Connection, works: Sequence[LedgerWork[Any]], outbox: bool
 ) -> list[Outcome[Any]]:
     lock_accounts = db.backend == "sqlite"  # SQLite's write lock covers them anyway: never verify
+    hold_rows = db.backend == "postgresql"
     for attempt in range(limits.BATCH_ATTEMPTS_MAX):
         try:
-            return _commit_once(db, connection, works, lock_accounts=lock_accounts, outbox=outbox)
+            return _commit_once(db, connection, works, lock_accounts=lock_accounts, hold_rows=hold_rows, outbox=outbox)
         except _CreditMoved:
             LOG.info("batch of %d calls: a gateway's credit moved meanwhile; running it again locked", len(works))
             lock_accounts = True
+        except RowsRefused as exc:
+            LOG.info("batch of %d calls: a constraint refused a call's rows (%s); running it again, each call's "
+                     "rows in its own savepoint", len(works), exc)
+            hold_rows = False
         except _Retry as exc:
             LOG.info("batch of %d calls aborted by the database (%s); running it again (attempt %d)",
                      len(works), exc, attempt + 2)
@@ -136,15 +143,15 @@ def _commit_with_retries(
 
 
 def _commit_once(
-    db: Database, connection: Connection, works: Sequence[LedgerWork[Any]], *, lock_accounts: bool, outbox: bool
+    db: Database, connection: Connection, works: Sequence[LedgerWork[Any]], *, lock_accounts: bool, hold_rows: bool,
+    outbox: bool,
 ) -> list[Outcome[Any]]:
     with writer_turn(db), translated_errors(db):
         try:
-            batch = Batch.open(connection, [work.keys for work in works], lock_accounts=lock_accounts)
-            outcomes, unreleased = [], None
-            for number, work in enumerate(works):
-                outcome, unreleased = _run_call(connection, batch, work, number, unreleased)
-                outcomes.append(outcome)
+            keys = [work.keys for work in works]
+            batch = Batch.open(connection, keys, lock_accounts=lock_accounts, hold_rows=hold_rows)
+            outcomes = [_run_call(batch, work, number) for number, work in enumerate(works)]
+            batch.write_held_rows()
             if not write_batch(connection, batch, verify_credit=not lock_accounts, outbox=outbox):
                 raise _CreditMoved
             connection.commit()
@@ -156,38 +163,29 @@ def _commit_once(
     return outcomes
 
 
-def _run_call(
-    connection: Connection, batch: Batch, work: LedgerWork[Any], number: int, unreleased: str | None
-) -> tuple[Outcome[Any], str | None]:
-    """One call in its savepoint: applied to the batch when the work returns, rolled back (the
-    call alone) when it raises anything but a database failure. Returns the outcome and, on
-    PostgreSQL, the savepoint left to release: it is released in the same round trip as the next
-    call's SAVEPOINT (the COMMIT releases the last), since each statement there is a round trip."""
-    savepoint = f"call_{number}"
-    defer = connection.dialect.name == "postgresql"
-    opening = f"SAVEPOINT {savepoint}" if unreleased is None else f"RELEASE SAVEPOINT {unreleased}; SAVEPOINT {savepoint}"
-    statements.execute_sql(connection, opening)
-    ledger = batch.ledger_for(work.keys, savepoint)
+def _run_call(batch: Batch, work: LedgerWork[Any], number: int) -> Outcome[Any]:
+    """One call in its savepoint (opened by its first statement, if any: ``CallLedger``):
+    applied to the batch when the work returns, rolled back (the call alone) when it raises
+    anything but a database failure."""
+    ledger = batch.ledger_for(work.keys, f"call_{number}")
     try:
         value = work(ledger)
     except Exception as exc:
-        if _batch_failure(connection, exc):
+        if _batch_failure(batch.connection, exc):
             raise
-        statements.execute_sql(connection, f"ROLLBACK TO SAVEPOINT {savepoint}")
-        if not defer:
-            statements.execute_sql(connection, f"RELEASE SAVEPOINT {savepoint}")
+        ledger.roll_back()
         if isinstance(exc, InvariantViolation):
             LOG.error("session %s: invariant broken, call refused and rolled back: %s", work.keys.state_id, exc)
-        return Outcome(error=exc), savepoint if defer else None
-    if not defer:
-        statements.execute_sql(connection, f"RELEASE SAVEPOINT {savepoint}")
+        return Outcome(error=exc)
+    ledger.release()
     batch.accept(ledger)
-    return Outcome(value=value), savepoint if defer else None
+    return Outcome(value=value)
 
 
 def _batch_failure(connection: Connection, exc: Exception) -> bool:
-    """Whether ``exc`` is the database failing (the batch cannot go on), not the call refused."""
-    if isinstance(exc, DatabaseUnavailable | sa_exc.OperationalError | sa_exc.InterfaceError):
+    """Whether ``exc`` is the database failing (the batch cannot go on), not the call refused;
+    ``RowsRefused`` too: the batch runs again with each call's rows in its savepoint."""
+    if isinstance(exc, DatabaseUnavailable | RowsRefused | sa_exc.OperationalError | sa_exc.InterfaceError):
         return True
     dbapi = connection.dialect.loaded_dbapi
     if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):

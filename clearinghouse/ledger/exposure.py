@@ -30,7 +30,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
@@ -43,17 +43,12 @@ from clearinghouse.ledger.models import (
     SigningRecordRow,
     table,
 )
+from clearinghouse.ledger.rollups import add_to_rows
 from clearinghouse.ledger.transactions import reading
 from clearinghouse.domain.ev import ticket_ev
 
 _ROLLUPS = table(ExposureRollupRow)
 _KEY = ("gateway_id", "recipient", "creation_round", "creation_round_block_hash")
-_SELECT = select(
-    _ROLLUPS.c.tickets, _ROLLUPS.c.face_value_wei, _ROLLUPS.c.max_face_value_wei,
-    _ROLLUPS.c.ev_signed_num, _ROLLUPS.c.ev_signed_den,
-).where(*(_ROLLUPS.c[name] == bindparam(f"key_{name}") for name in _KEY))
-_UPDATE = update(_ROLLUPS).where(*(_ROLLUPS.c[name] == bindparam(f"key_{name}") for name in _KEY))
-_INSERT = insert(_ROLLUPS)
 
 REDEEMED = "WinningTicketRedeemed"
 
@@ -105,25 +100,21 @@ ExposureKey = tuple[int, bytes, int, bytes]
 """A rollup row's key: (gateway, recipient, creation round, creation round's block hash)."""
 
 
-def add_exposure(connection: Connection, key: ExposureKey, added: ExposureSum) -> None:
-    """Add ``added`` (recorded calls, summed by the committer's batch) to the rollup row of
-    ``key``. The caller holds the gateway's account locks, so the read-then-write cannot lose
-    an update."""
-    gateway_id, recipient, creation_round, creation_round_block_hash = key
-    columns = {"gateway_id": gateway_id, "recipient": recipient, "creation_round": creation_round,
-               "creation_round_block_hash": creation_round_block_hash}
-    where = {f"key_{name}": value for name, value in columns.items()}
-    stored = connection.execute(_SELECT, where).first()
-    if stored is None:
-        connection.execute(_INSERT, columns | _columns(
-            added.tickets, added.face_value_wei, added.max_face_value_wei, added.ev_signed))
-        return
-    connection.execute(_UPDATE, where | _columns(
-        stored.tickets + added.tickets,
-        int(stored.face_value_wei) + added.face_value_wei,
-        max(int(stored.max_face_value_wei), added.max_face_value_wei),
-        Fraction(stored.ev_signed_num, stored.ev_signed_den) + added.ev_signed,
-    ))
+def add_exposures(connection: Connection, sums: Mapping[ExposureKey, ExposureSum]) -> None:
+    """Add ``sums`` (recorded calls, summed by the committer's batch) to their rollup rows, a
+    few statements for all (rollups.py). The caller holds the gateways' account locks, so the
+    read-then-write cannot lose an update."""
+    add_to_rows(connection, _ROLLUPS, _KEY, sums, stored=_stored_sum, columns=_sum_columns,
+                new_row=lambda key: dict(zip(_KEY, key, strict=True)))
+
+
+def _stored_sum(row: RowMapping) -> ExposureSum:
+    return ExposureSum(int(row["tickets"]), int(row["face_value_wei"]), int(row["max_face_value_wei"]),
+                       Fraction(int(row["ev_signed_num"]), int(row["ev_signed_den"])))
+
+
+def _sum_columns(added: ExposureSum) -> dict[str, int]:
+    return _columns(added.tickets, added.face_value_wei, added.max_face_value_wei, added.ev_signed)
 
 
 def outstanding_exposure(

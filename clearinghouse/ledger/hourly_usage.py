@@ -16,32 +16,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
 from clearinghouse.ledger.engine import Database
 from clearinghouse.errors import InvalidLedgerInput
 from clearinghouse.ledger.models import HourlyUsageRow, SigningRecordRow, table
+from clearinghouse.ledger.rollups import add_to_rows
 from clearinghouse.ledger.transactions import reading
 
 HOUR = timedelta(hours=1)
 
 _ROWS = table(HourlyUsageRow)
 _RECORDS = table(SigningRecordRow)
-_BY_KEY = select(_ROWS.c.id, _ROWS.c.calls, _ROWS.c.tickets, _ROWS.c.units, _ROWS.c.ev_signed_num,
-                 _ROWS.c.ev_signed_den, _ROWS.c.fee_num, _ROWS.c.fee_den).where(
-    _ROWS.c.bucket_key == bindparam("key_bucket_key"))
-_UPDATE = update(_ROWS).where(_ROWS.c.id == bindparam("key_id"))
-
-
 @dataclass(frozen=True, slots=True)
 class Bucket:
     """What a usage row is counted under; None where the record had no value."""
@@ -91,16 +86,13 @@ def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def count_usage(connection: Connection, bucket: Bucket, usage: Usage) -> None:
-    """Add one recorded call to its bucket's row. The caller holds the gateway's account
-    locks, so the read-then-write cannot lose an update."""
-    key = bucket.key
-    stored = connection.execute(_BY_KEY, {"key_bucket_key": key}).first()
-    if stored is None:
-        connection.execute(insert(_ROWS), _bucket_columns(bucket) | _usage_columns(usage))
-        return
-    total = _usage(stored._mapping) + usage
-    connection.execute(_UPDATE, {"key_id": stored.id} | _usage_columns(total))
+def count_usages(connection: Connection, usages: Mapping[Bucket, Usage]) -> None:
+    """Add a batch's recorded calls to their buckets' rows, a few statements for all
+    (rollups.py). The caller holds the gateways' account locks, so the read-then-write cannot
+    lose an update."""
+    buckets = {(bucket.key,): bucket for bucket in usages}
+    add_to_rows(connection, _ROWS, ("bucket_key",), {key: usages[bucket] for key, bucket in buckets.items()},
+                stored=_usage, columns=_usage_columns, new_row=lambda key: _bucket_columns(buckets[key]))
 
 
 def ev_signed_since(db: Database, since: datetime) -> tuple[datetime, Fraction]:

@@ -1,6 +1,6 @@
 """EV signed per UTC day, per gateway and per usage subject: what quotas are checked against.
 
-``record`` adds every call's EV signed to its day's rows (``count_spend``), under the
+``record`` adds every call's EV signed to its day's rows (``add_day_spends``), under the
 gateway's account locks, so the rows of one gateway have a single writer at a time. A quota
 check sums the rows of its period through the primary key: at most 31 rows for a month, however
 many calls it held. The rows are derived data; ``spend_mismatches`` (run by ``verify_ledger``)
@@ -13,12 +13,12 @@ because on SQLite the columns are decimal text that SQL cannot add exactly.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Table, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from clearinghouse.ledger import limits
@@ -28,71 +28,47 @@ from clearinghouse.ledger.models import (
     SubjectDailySpendRow,
     table,
 )
+from clearinghouse.ledger.rollups import add_to_rows
 
 SpendRow = GatewayDailySpendRow | SubjectDailySpendRow
 
 
-@dataclass(frozen=True, slots=True)
-class _DayStatements:
-    """The prepared statements on one table of day rows, keyed by its primary key."""
-
-    select: Select[Any]
-    insert: Insert
-    update: Update
-    in_period: Select[Any]
-
-
-def _day_statements(days: Table) -> _DayStatements:
-    # WHERE parameters are named key_<column>: an UPDATE takes any parameter named like a
-    # column as a value to SET, so the key's parameters must not be.
-    key = [c == bindparam(f"key_{c.name}") for c in days.primary_key.columns]
-    amount = (days.c.ev_signed_num, days.c.ev_signed_den)
+def _in_period(days: Table) -> Select[Any]:
+    """The amounts of one owner's day rows (a gateway, or a gateway's subject) in [first, after)."""
     owner = [c == bindparam(f"key_{c.name}") for c in days.primary_key.columns if c.name != "day"]
     period = (days.c.day >= bindparam("first"), days.c.day < bindparam("after"))
-    return _DayStatements(
-        select=select(*amount).where(*key),
-        insert=insert(days),
-        update=update(days).where(*key),
-        in_period=select(*amount).where(*owner, *period),
-    )
+    return select(days.c.ev_signed_num, days.c.ev_signed_den).where(*owner, *period)
 
 
-_GATEWAY_DAY = _day_statements(table(GatewayDailySpendRow))
-_SUBJECT_DAY = _day_statements(table(SubjectDailySpendRow))
+_GATEWAY_DAYS = table(GatewayDailySpendRow)
+_SUBJECT_DAYS = table(SubjectDailySpendRow)
+_GATEWAY_DAY_KEY = ("gateway_id", "day")
+_SUBJECT_DAY_KEY = ("gateway_id", "usage_subject", "day")
+_GATEWAY_IN_PERIOD = _in_period(_GATEWAY_DAYS)
+_SUBJECT_IN_PERIOD = _in_period(_SUBJECT_DAYS)
 
 
-def count_spend(
+def add_day_spends(
     connection: Connection,
-    gateway_id: int,
-    usage_subject: str | None,
-    ev_signed: Fraction,
-    day: date,
+    gateway_days: Mapping[tuple[int, date], Fraction],
+    subject_days: Mapping[tuple[int, str, date], Fraction],
 ) -> None:
-    """Add a recorded call's EV signed to its day's rows (the gateway's, and its subject's).
+    """Add a batch's EV signed to its day rows: the gateways' (keyed (gateway, day)) and the
+    usage subjects' (keyed (gateway, subject, day)), a few statements for all (rollups.py).
 
-    The caller holds the gateway's account locks: no other writer touches these rows, so the
+    The caller holds the gateways' account locks: no other writer touches these rows, so the
     read-then-write cannot lose an update.
     """
-    gateway_key = {"gateway_id": gateway_id, "day": day}
-    _add_to_day(connection, _GATEWAY_DAY, gateway_key, ev_signed)
-    if usage_subject is not None:
-        subject_key = gateway_key | {"usage_subject": usage_subject}
-        _add_to_day(connection, _SUBJECT_DAY, subject_key, ev_signed)
-
-
-def add_subject_spend(
-    connection: Connection, gateway_id: int, usage_subject: str, ev_signed: Fraction, day: date
-) -> None:
-    """Add EV signed to one usage subject's day row only (the gateway's row is counted apart,
-    by ``count_spend`` with no subject). The caller holds the gateway's account locks."""
-    _add_to_day(connection, _SUBJECT_DAY, {"gateway_id": gateway_id, "day": day, "usage_subject": usage_subject},
-                ev_signed)
+    add_to_rows(connection, _GATEWAY_DAYS, _GATEWAY_DAY_KEY, gateway_days, stored=_stored_total, columns=_columns,
+                new_row=_row_of(_GATEWAY_DAY_KEY))
+    add_to_rows(connection, _SUBJECT_DAYS, _SUBJECT_DAY_KEY, subject_days, stored=_stored_total, columns=_columns,
+                new_row=_row_of(_SUBJECT_DAY_KEY))
 
 
 def gateway_spend(connection: Connection, gateway_id: int, first: date, after: date) -> Fraction:
     """The gateway's EV signed on the days [first, after)."""
     period = {"key_gateway_id": gateway_id, "first": first, "after": after}
-    rows = connection.execute(_GATEWAY_DAY.in_period, period)
+    rows = connection.execute(_GATEWAY_IN_PERIOD, period)
     return sum((Fraction(row.ev_signed_num, row.ev_signed_den) for row in rows), Fraction(0))
 
 
@@ -101,7 +77,7 @@ def subject_spend(
 ) -> Fraction:
     """One usage subject's EV signed on the days [first, after)."""
     key = {"key_gateway_id": gateway_id, "key_usage_subject": usage_subject}
-    rows = connection.execute(_SUBJECT_DAY.in_period, key | {"first": first, "after": after})
+    rows = connection.execute(_SUBJECT_IN_PERIOD, key | {"first": first, "after": after})
     return sum((Fraction(row.ev_signed_num, row.ev_signed_den) for row in rows), Fraction(0))
 
 
@@ -138,20 +114,17 @@ def spend_mismatches(session: Session) -> tuple[str, ...]:
     return tuple(_describe(key) for key in sorted(differing, key=_sort_key))
 
 
-def _add_to_day(
-    connection: Connection, statements: _DayStatements, key: dict[str, Any], amount: Fraction
-) -> None:
-    where = {f"key_{name}": value for name, value in key.items()}
-    stored = connection.execute(statements.select, where).first()
-    if stored is None:
-        connection.execute(statements.insert, key | _columns(amount))
-    else:
-        total = Fraction(stored.ev_signed_num, stored.ev_signed_den) + amount
-        connection.execute(statements.update, where | _columns(total))
-
-
 def _columns(amount: Fraction) -> dict[str, int]:
     return {"ev_signed_num": amount.numerator, "ev_signed_den": amount.denominator}
+
+
+def _row_of(names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """A new day row's key columns, from its key."""
+    return lambda key: dict(zip(names, key, strict=True))
+
+
+def _stored_total(row: RowMapping) -> Fraction:
+    return Fraction(int(row["ev_signed_num"]), int(row["ev_signed_den"]))
 
 
 def _total(row: SpendRow) -> Fraction:

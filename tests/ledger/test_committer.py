@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +198,48 @@ def test_one_gateways_batches_on_two_connections_run_side_by_side_on_postgresql(
     finally:
         release.set()
         holder.join(WAIT_S)
+    assert _records(ledger_db) == 2
+    assert verify_ledger(ledger_db).ok
+
+
+def test_a_row_refused_when_the_batch_writes_reruns_it_with_a_savepoint_per_call_on_postgresql(
+    ledger_db: Database, gateway: Gateway, new_session: Callable[..., SessionDriver]
+) -> None:
+    """PostgreSQL writes a batch's rows after its last call. When a constraint refuses one there
+    (another transaction created the same new session meanwhile, under no lock this batch took),
+    the batch runs again with each call's rows in its own savepoint: the raced call answers as
+    its retry would, the batch's other call is recorded, nothing is recorded twice."""
+    if ledger_db.backend != "postgresql":
+        pytest.skip("SQLite writes each call's rows in its savepoint, under the database's one write lock")
+    raced = new_session(gateway.id).next_call(request_digest=b"\x01" * 32)
+    other = new_session(gateway.id).next_call()
+    recorded, release = threading.Event(), threading.Event()
+    attempts: list[RecordResult] = []
+
+    def record_then_wait(ledger: CallLedger) -> Any:
+        outcome = ledger.record(raced)
+        attempts.append(outcome.result)
+        recorded.set()
+        assert release.wait(WAIT_S)
+        return outcome
+
+    # Announced without its recipientRandHash: the batch takes no advisory lock the racer waits on.
+    unlocked = CallKeys(raced.session.state_id, gateway.id, None, None, datetime.now(UTC))
+    with ThreadPoolExecutor(max_workers=1) as holder:
+        batch = holder.submit(commit_calls, ledger_db, [
+            LedgerStep(unlocked, record_then_wait), LedgerStep(keys_of(other), lambda ledger: ledger.record(other)),
+        ])
+        try:
+            assert recorded.wait(WAIT_S)
+            (first,) = commit_calls(ledger_db, [LedgerStep(keys_of(raced), lambda ledger: ledger.record(raced))])
+        finally:
+            release.set()
+        raced_outcome, other_outcome = (outcome.result() for outcome in batch.result(WAIT_S))
+
+    assert first.result().result is RecordResult.CREATED
+    assert attempts == [RecordResult.CREATED, RecordResult.EXISTS]  # held back, refused, run again
+    assert raced_outcome.result is RecordResult.EXISTS and raced_outcome.record == first.result().record
+    assert other_outcome.result is RecordResult.CREATED
     assert _records(ledger_db) == 2
     assert verify_ledger(ledger_db).ok
 
