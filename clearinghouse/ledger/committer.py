@@ -51,7 +51,7 @@ from sqlalchemy import exc as sa_exc
 
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.errors import InvalidLedgerInput, LedgerError
-from clearinghouse.ledger import limits, statements
+from clearinghouse.ledger import limits
 from clearinghouse.ledger.batch import Batch, CallKeys, CallLedger, RowsRefused
 from clearinghouse.ledger.batch_writes import write_batch
 from clearinghouse.ledger.engine import Database
