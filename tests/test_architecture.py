@@ -73,10 +73,6 @@ DOMAIN_MAY_IMPORT = frozenset({"domain", "errors"})
 
 EXCEPTIONS: Mapping[tuple[str, str], str] = {
     # (importing module, imported module): why it is still allowed and what removes it.
-    ("clearinghouse.signer.gateway_service", "clearinghouse.api.errors"):
-        "GatewayService.usage refuses a bad period with BadRequest and an end user's token with "
-        "InsufficientScope, transport errors; they become reasons of the one refusal type "
-        "(domain/refusals.py, #20), and then this import names the domain.",
 }
 
 

@@ -58,7 +58,7 @@ from clearinghouse.api.v1_messages import (
     signer_info_message,
     ticket_request,
     tickets_message,
-    usage_grouping,
+    usage_query,
     usage_message,
 )
 from clearinghouse.errors import InvariantViolation
@@ -177,8 +177,8 @@ class GrpcGateway:
     def _get_usage(
         self, caller: Caller, request: bytes, context: grpc.ServicerContext
     ) -> pb.GetUsageResponse:
-        period = decode(pb.GetUsageRequest, request)
-        usage, groups = self._service.usage(caller, period.start_unix_s, period.end_unix_s, usage_grouping(period))
+        query = usage_query(caller, decode(pb.GetUsageRequest, request))
+        usage, groups = self._service.usage(query.gateway_id, query.start, query.end, query.grouping)
         return usage_message(usage, groups)
 
 

@@ -233,3 +233,8 @@ SERVER_START_TIMEOUT_S = 10.0
 SERVER_STOP_TIMEOUT_S = 10.0
 """How long stopping may take: in-flight calls finish (each is bounded), then the thread ends."""
 
+# ---- clearinghouse.v1 (gRPC and /v1) ----
+
+USAGE_PERIOD_S_MAX = 366 * 86_400
+"""GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
+the signing records one call streams through."""

@@ -60,7 +60,7 @@ from clearinghouse.api.v1_messages import (
     signer_info_message,
     ticket_request,
     tickets_message,
-    usage_grouping,
+    usage_query,
     usage_message,
 )
 from clearinghouse.logs import current_request_id, start_request
@@ -145,10 +145,9 @@ class V1Routes:
 
     async def _usage(self, request: Request) -> Message:
         caller = await self._caller(request.scope, signing=False)
-        period = query_message(request.scope, pb.GetUsageRequest)
-        grouping = usage_grouping(period)
+        query = usage_query(caller, query_message(request.scope, pb.GetUsageRequest))
         usage, groups = await pools_of(request.scope).gateway_calls.run(
-            self._service.usage, caller, period.start_unix_s, period.end_unix_s, grouping
+            self._service.usage, query.gateway_id, query.start, query.end, query.grouping
         )
         return usage_message(usage, groups)
 

@@ -9,20 +9,22 @@ the field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from clearinghouse.api.errors import BadRequest
-from clearinghouse.api.limits import REQUEST_ID_CHARS_MAX
+from clearinghouse.api.errors import BadRequest, InsufficientScope
+from clearinghouse.api.limits import REQUEST_ID_CHARS_MAX, USAGE_PERIOD_S_MAX
 from clearinghouse.signer.gateway_service import DepositInfo, SignerInfo, UsageGroups
 from clearinghouse.api.payloads import check_text_field
 from clearinghouse.ledger.hourly_usage import UsageGrouping
 from clearinghouse.ledger.usage import GatewayUsage
 from clearinghouse.proto import clearinghouse_pb2 as pb
 from clearinghouse.signer.billing import MaxPrice
-from clearinghouse.signer.calls import PaymentCall, PaymentResult
+from clearinghouse.signer.calls import Caller, PaymentCall, PaymentResult
 from clearinghouse.signer.tickets import TicketBatch, TicketRequest
 
 INT64_MAX = 2**63 - 1
@@ -159,6 +161,43 @@ def usage_grouping(request: pb.GetUsageRequest) -> UsageGrouping | None:
     if grouping is None:
         raise BadRequest(f"unknown group_by {request.group_by}")
     return grouping
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """A checked GetUsage request: [start, end) in UTC and the grouping, for the caller's gateway."""
+
+    gateway_id: int
+    start: datetime
+    end: datetime
+    grouping: UsageGrouping | None
+
+
+def usage_query(caller: Caller, request: pb.GetUsageRequest) -> UsageQuery:
+    """The one check of a usage request, for gRPC GetUsage and GET /v1/usage alike.
+
+    Raises BadRequest for an unknown group_by; InsufficientScope for an end user's token (its
+    gateway's usage is not the user's to read); BadRequest unless 0 <= start < end, the period is
+    at most USAGE_PERIOD_S_MAX and, with group_by, both ends are whole UTC hours.
+    """
+    grouping = usage_grouping(request)
+    if caller.end_user:
+        raise InsufficientScope("a user token reads its own usage at /api/v1/user/usage, not its gateway's")
+    start_unix_s, end_unix_s = request.start_unix_s, request.end_unix_s
+    if not 0 <= start_unix_s < end_unix_s:
+        raise BadRequest(f"need 0 <= start < end, got start {start_unix_s} and end {end_unix_s}")
+    if end_unix_s - start_unix_s > USAGE_PERIOD_S_MAX:
+        raise BadRequest(
+            f"period of {end_unix_s - start_unix_s} s is longer than {USAGE_PERIOD_S_MAX} s; "
+            "ask for it in parts"
+        )
+    try:
+        start, end = (datetime.fromtimestamp(s, UTC) for s in (start_unix_s, end_unix_s))
+    except (OverflowError, ValueError, OSError):
+        raise BadRequest(f"period end {end_unix_s} is past the last date we represent") from None
+    if grouping is not None and (start_unix_s % 3600 or end_unix_s % 3600):
+        raise BadRequest(f"group_by needs whole UTC hours, got start {start_unix_s} and end {end_unix_s}")
+    return UsageQuery(caller.gateway_id, start, end, grouping)
 
 
 def usage_message(usage: GatewayUsage, groups: UsageGroups = ()) -> pb.GetUsageResponse:

@@ -7,20 +7,19 @@ both transports sign through the same ``PaymentService`` (one session store, one
 one ledger) and describe the deposit and the signer with the same values.
 
 Values are exact: wei as ``int`` or ``Fraction``, never float. Errors are those of the service
-code underneath (SigningRefused, DatabaseUnavailable, ...); the
-transports translate them with ``clearinghouse.api.errors.v1_answer``.
+code underneath (SigningRefused, DatabaseUnavailable, ...); the transports translate them with
+``clearinghouse.api.errors.v1_answer``. Checking a request's own fields (a usage period's bounds,
+who may read usage) is the transports' one step before the call (api/v1_messages.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Protocol
 
-from clearinghouse.api.errors import BadRequest, InsufficientScope
-from clearinghouse.signer.limits import USAGE_PERIOD_S_MAX
 from clearinghouse.chain.health import DepositHealth
 from clearinghouse.ledger import Database
 from clearinghouse.ledger.hourly_usage import Usage, UsageGrouping, grouped_usage
@@ -167,34 +166,16 @@ class GatewayService:
         return self._tickets.sign_tickets(caller, request, deadline_s=deadline_s)
 
     def usage(
-        self, caller: Caller, start_unix_s: int, end_unix_s: int, group_by: UsageGrouping | None = None
+        self, gateway_id: int, start: datetime, end: datetime, group_by: UsageGrouping | None = None
     ) -> tuple[GatewayUsage, UsageGroups]:
-        """The caller's own gateway's usage over [start, end) (unix seconds), and with
-        ``group_by`` its usage per group (from the hourly rows: the period must be whole hours).
-
-        Raises InsufficientScope for an end user's token (its gateway's usage is not the user's to
-        read); BadRequest unless 0 <= start < end, the period is at most USAGE_PERIOD_S_MAX and,
-        with group_by, both ends are whole UTC hours; DatabaseUnavailable.
+        """A gateway's usage over [start, end), and with ``group_by`` its usage per group (from
+        the hourly rows). The transport has checked the period (api/v1_messages.usage_query:
+        bounded, whole hours when grouped) and that the caller may read it; DatabaseUnavailable.
         """
-        if caller.end_user:
-            raise InsufficientScope("a user token reads its own usage at /api/v1/user/usage, not its gateway's")
-        if not 0 <= start_unix_s < end_unix_s:
-            raise BadRequest(f"need 0 <= start < end, got start {start_unix_s} and end {end_unix_s}")
-        if end_unix_s - start_unix_s > USAGE_PERIOD_S_MAX:
-            raise BadRequest(
-                f"period of {end_unix_s - start_unix_s} s is longer than {USAGE_PERIOD_S_MAX} s; "
-                "ask for it in parts"
-            )
-        try:
-            start, end = (datetime.fromtimestamp(s, UTC) for s in (start_unix_s, end_unix_s))
-        except (OverflowError, ValueError, OSError):
-            raise BadRequest(f"period end {end_unix_s} is past the last date we represent") from None
         groups: UsageGroups = ()
         if group_by is not None:
-            if start_unix_s % 3600 or end_unix_s % 3600:
-                raise BadRequest(f"group_by needs whole UTC hours, got start {start_unix_s} and end {end_unix_s}")
-            groups = tuple(grouped_usage(self._db, caller.gateway_id, start, end, group_by))
-        return gateway_usage(self._db, caller.gateway_id, start, end), groups
+            groups = tuple(grouped_usage(self._db, gateway_id, start, end, group_by))
+        return gateway_usage(self._db, gateway_id, start, end), groups
 
     def deposit_info(self) -> DepositInfo:
         """The deposit and its health, answered from memory (no chain or database read)."""

@@ -108,6 +108,3 @@ SEGMENT_SIGNATURES_CACHED_MAX = 16_384
 """Segment-credential signatures kept (least recently used dropped): one per live session, so
 more than the open sessions of a busy signer, in about 2 MiB."""
 
-USAGE_PERIOD_S_MAX = 366 * 86_400
-"""GetUsage covers at most a (leap) year per call: a yearly report in one call, while bounding
-the signing records one call streams through."""
