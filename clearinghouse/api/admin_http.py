@@ -41,7 +41,7 @@ from clearinghouse.api.http import Response
 from clearinghouse.api.mounted import Endpoint, database_pool
 from clearinghouse.api.limits import ADMIN_INVOICES_LISTED_MAX
 from clearinghouse.api.payloads import check_encodable, check_json_depth
-from clearinghouse.api.requests import RequestHeaders
+from clearinghouse.api.requests import RequestHeaders, bearer_credential
 from clearinghouse.billing.invoices import InvoiceError, LineGrouping
 from clearinghouse.billing.invoice_terms import InvoicingSettings
 from clearinghouse.billing.overdue import OverdueBook, record_payment
@@ -148,10 +148,10 @@ class AdminRoutes:
 
     def _authenticate(self, headers: RequestHeaders) -> None:
         """Unauthenticated unless the request carries ``Authorization: Bearer <admin token>``."""
-        scheme, _, presented = (headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
+        presented = bearer_credential(headers)
+        if presented is None:
             raise _unauthenticated("admin routes need Authorization: Bearer <admin token>")
-        if not hmac.compare_digest(presented.strip().encode("latin-1"), self._token):
+        if not hmac.compare_digest(presented.encode("latin-1"), self._token):
             raise _unauthenticated("wrong admin token")
 
     async def _list(self, request: Request) -> Response:

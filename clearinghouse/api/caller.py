@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from clearinghouse.api.api_keys import ApiKeyAuthenticator
 from clearinghouse.api.pools import BlockingPool
 from clearinghouse.api.rate_limit import RateLimiter
-from clearinghouse.api.requests import RequestHeaders
+from clearinghouse.api.requests import RequestHeaders, bearer_credential
 from clearinghouse.errors import InvariantViolation
 from clearinghouse.identity.errors import InvalidToken
 from clearinghouse.identity.tokens import Scope as TokenScope
@@ -120,7 +120,7 @@ class CallerCheck:
 
 
 def _access_token(headers: RequestHeaders) -> str:
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_credential(headers)
+    if token is None:
         raise InvalidToken("this route needs Authorization: Bearer <access token>")
-    return token.strip()
+    return token

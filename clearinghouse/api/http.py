@@ -123,7 +123,7 @@ from clearinghouse.api.metrics import EXPOSITION_CONTENT_TYPE, UNMATCHED_ROUTE, 
 from clearinghouse.api.pools import POOLS_SCOPE_KEY, Pools
 from clearinghouse.api.rate_limit import RateLimiter
 from clearinghouse.api.rejections import RecentRejections
-from clearinghouse.api.requests import RequestHeaders
+from clearinghouse.api.requests import RequestHeaders, bearer_credential
 from clearinghouse.api.webhook import WebhookAuthorizer
 from clearinghouse.domain.refusals import Refusal, SigningRefused
 from clearinghouse.logs import bind_gateway, current_gateway_id, start_request
@@ -396,9 +396,15 @@ class RemoteSignerApp:
             )
         return await handler(scope, receive)
 
-    async def _sign_orchestrator_info(self, scope: Scope, receive: Receive) -> Response:
+    async def _authenticated_if_keyed(self, scope: Scope) -> None:
+        """With API keys, the routes that describe the signer (its address, its deposit, the
+        orchestrators it knows) need a valid key too: they are the operator's position. With a
+        webhook instead, they are open, as in go-livepeer."""
         if self._callers.checks_keys:
             await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
+
+    async def _sign_orchestrator_info(self, scope: Scope, receive: Receive) -> Response:
+        await self._authenticated_if_keyed(scope)
         address, signature = self._service.orchestrator_info_signature()
         return Response(200, orchestrator_info_body(address, signature))
 
@@ -438,8 +444,7 @@ class RemoteSignerApp:
 
     async def _discover_orchestrators(self, scope: Scope, receive: Receive) -> Response:
         """Spec 02's optional discovery (api/discovery.py), authenticated like /sign-orchestrator-info."""
-        if self._callers.checks_keys:
-            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
+        await self._authenticated_if_keyed(scope)
         if self._discovery is None:
             raise ServiceUnavailable("orchestrator discovery is not configured on this signer")
         return Response(200, self._discovery.answer(scope.get("query_string", b"")))
@@ -451,8 +456,7 @@ class RemoteSignerApp:
         return Response(200, b'{"status":"ok"}')
 
     async def _health(self, scope: Scope, receive: Receive) -> Response:
-        if self._callers.checks_keys:
-            await self._callers.authenticated(RequestHeaders(scope["headers"]), self._pools.signing)
+        await self._authenticated_if_keyed(scope)
         document = (
             {"state": "unmonitored", "detail": "static chain view: configure [chain] rpc_url to monitor the deposit"}
             if self._deposit_health is None
@@ -497,8 +501,8 @@ def _client_request_id(scope: Scope) -> str | None:
 
 def _check_bearer(headers: RequestHeaders, token: bytes) -> None:
     """Unauthenticated unless ``Authorization: Bearer <token>``, compared in constant time."""
-    scheme, _, presented = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode("latin-1"), token):
+    presented = bearer_credential(headers)
+    if presented is None or not hmac.compare_digest(presented.encode("latin-1"), token):
         raise Unauthenticated("/metrics needs Authorization: Bearer <metrics token>",
                               headers={"WWW-Authenticate": "Bearer"})
 

@@ -50,6 +50,15 @@ class RequestHeaders:
         return result
 
 
+def bearer_credential(headers: RequestHeaders) -> str | None:
+    """The credential of ``Authorization: Bearer <credential>`` (scheme case-insensitive,
+    surrounding space stripped); None when the header is missing, of another scheme or empty.
+    The routes with a token of their own (admin, /metrics, access tokens) read it here."""
+    scheme, _, credential = (headers.get("authorization") or "").partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
 def _canonical_name(name: str) -> str:
     """Go's textproto.CanonicalMIMEHeaderKey: ``livepeer-usage-subject`` becomes
     ``Livepeer-Usage-Subject``."""
